@@ -1,0 +1,83 @@
+//! `simcal run`: the pipeline. With no arguments it scores every encoder of the sample in
+//! `data/` (with its qrels) into `out/`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::json;
+
+use simcal::embed::{Metric, ReadOptions};
+use simcal::job::{OutputFormat, ScoreJob};
+use simcal::score::BackendChoice;
+
+/// Encoders of the sample, as `data/ENCODER.{queries,corpus}.parquet`.
+const SAMPLE_ENCODERS: [&str; 2] = ["minilm", "lsa"];
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Folder holding the sample (default: ./data, else the source tree's data/).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// Hits kept per query.
+    #[arg(short, long, default_value_t = 100)]
+    pub k: usize,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn data_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.unwrap_or_else(|| {
+        let local = PathBuf::from("data");
+        if local.join("qrels.tsv").exists() {
+            local
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+        }
+    })
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let data = data_dir(args.data);
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
+    let mut steps = Vec::new();
+    for enc in SAMPLE_ENCODERS {
+        let job = ScoreJob {
+            queries: data.join(format!("{enc}.queries.parquet")),
+            corpus: data.join(format!("{enc}.corpus.parquet")),
+            qrels: Some(data.join("qrels.tsv")),
+            k: args.k,
+            metric: Metric::Cosine,
+            model: Some(enc.to_owned()),
+            backend: BackendChoice::Auto,
+            format: OutputFormat::Parquet,
+            out: args.out.join(format!("{enc}.scores.parquet")),
+            query_read: ReadOptions::default(),
+            corpus_read: ReadOptions::default(),
+            rel_level: 1,
+        };
+        let s = super::score::execute(&job, enc)?;
+        if !args.json {
+            eprintln!(
+                "score {enc}: {} rows, {} judged hits, {:.2} s on {} → {}",
+                s.rows,
+                s.labels.as_ref().map_or(0, |l| l.judged_retrieved),
+                s.seconds,
+                s.backend_detail,
+                job.out.display()
+            );
+        }
+        steps.push(json!({"step": "score", "encoder": enc, "summary": super::score::summary_json(&job, &s)}));
+    }
+    if args.json {
+        super::print_json(
+            &json!({"schema_version": 1, "command": "run", "out": args.out, "steps": steps}),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,193 @@
+//! `simcal score`: exact top-k of every query against the corpus, written as a score table.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use simcal::embed::{Metric, ReadOptions};
+use simcal::job::{run_score_job, OutputFormat, ScoreJob, ScoreSummary};
+use simcal::score::BackendChoice;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MetricArg {
+    Cosine,
+    Dot,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum BackendArg {
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Parquet,
+    Trec,
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    /// Query embeddings (.parquet or .npy).
+    #[arg(long)]
+    pub queries: PathBuf,
+    /// Corpus embeddings (.parquet or .npy), read in chunks.
+    #[arg(long)]
+    pub corpus: PathBuf,
+    /// Relevance judgements (TREC qrels, BEIR tsv or parquet) to label the hits with.
+    #[arg(long)]
+    pub qrels: Option<PathBuf>,
+    /// Hits kept per query.
+    #[arg(short, long, default_value_t = 100)]
+    pub k: usize,
+    /// cosine L2-normalises both sides; dot takes the raw inner product.
+    #[arg(long, value_enum, default_value = "cosine")]
+    pub metric: MetricArg,
+    /// Model name recorded in the table (default: the corpus file's stem).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Scoring backend.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub format: FormatArg,
+    /// Output file (written atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Parquet id column.
+    #[arg(long, default_value = "id")]
+    pub id_col: String,
+    /// Parquet vector column (default: the only list-typed column).
+    #[arg(long)]
+    pub vec_col: Option<String>,
+    /// For an .npy queries file: a text file with one id a line (default: row numbers).
+    #[arg(long)]
+    pub query_ids: Option<PathBuf>,
+    /// For an .npy corpus file: a text file with one id a line (default: row numbers).
+    #[arg(long)]
+    pub corpus_ids: Option<PathBuf>,
+    /// Relevance at or above which a judged document counts as relevant.
+    #[arg(long, default_value_t = 1)]
+    pub rel_level: i32,
+    /// Corpus rows per chunk (default: about 32 MiB of vectors).
+    #[arg(long)]
+    pub chunk_rows: Option<usize>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ScoreArgs {
+    pub fn job(&self) -> ScoreJob {
+        let read = |ids: &Option<PathBuf>| ReadOptions {
+            id_col: self.id_col.clone(),
+            vec_col: self.vec_col.clone(),
+            ids_file: ids.clone(),
+            chunk_rows: self.chunk_rows.unwrap_or(0),
+        };
+        ScoreJob {
+            queries: self.queries.clone(),
+            corpus: self.corpus.clone(),
+            qrels: self.qrels.clone(),
+            k: self.k,
+            metric: match self.metric {
+                MetricArg::Cosine => Metric::Cosine,
+                MetricArg::Dot => Metric::Dot,
+            },
+            model: self.model.clone(),
+            backend: match self.backend {
+                BackendArg::Auto => BackendChoice::Auto,
+                BackendArg::Cpu => BackendChoice::Cpu,
+                BackendArg::Gpu => BackendChoice::Gpu,
+            },
+            format: match self.format {
+                FormatArg::Parquet => OutputFormat::Parquet,
+                FormatArg::Trec => OutputFormat::Trec,
+            },
+            out: self.out.clone(),
+            query_read: read(&self.query_ids),
+            corpus_read: read(&self.corpus_ids),
+            rel_level: self.rel_level,
+        }
+    }
+}
+
+/// Runs one scoring job with a progress bar; returns its summary.
+pub fn execute(job: &ScoreJob, label: &str) -> anyhow::Result<ScoreSummary> {
+    let bar = super::progress::rows_bar(label);
+    let summary = run_score_job(job, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+    if let Some(l) = &summary.labels {
+        if l.docs_not_in_corpus > 0 {
+            eprintln!(
+                "warning: {} judgements name documents that are not in {}",
+                l.docs_not_in_corpus,
+                job.corpus.display()
+            );
+        }
+        if l.queries_not_in_queries > 0 {
+            eprintln!(
+                "warning: {} judged queries are not in {}",
+                l.queries_not_in_queries,
+                job.queries.display()
+            );
+        }
+    }
+    Ok(summary)
+}
+
+pub fn summary_json(job: &ScoreJob, s: &ScoreSummary) -> serde_json::Value {
+    json!({
+        "rows": s.rows,
+        "queries": s.queries,
+        "corpus_rows": s.corpus_rows,
+        "dim": s.dim,
+        "k": job.k,
+        "metric": match job.metric { Metric::Cosine => "cosine", Metric::Dot => "dot" },
+        "model": s.model,
+        "backend": s.backend,
+        "backend_detail": s.backend_detail,
+        "seconds": s.seconds,
+        "scoring_seconds": s.scoring_seconds,
+        "gflops": s.gflops,
+        "out": job.out,
+        "labels": s.labels.as_ref().map(|l| json!({
+            "judged_retrieved": l.judged_retrieved,
+            "docs_not_in_corpus": l.docs_not_in_corpus,
+            "queries_not_in_queries": l.queries_not_in_queries,
+        })),
+    })
+}
+
+pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
+    let job = args.job();
+    let s = execute(&job, "score")?;
+    if args.json {
+        let mut v = summary_json(&job, &s);
+        v["schema_version"] = json!(1);
+        v["command"] = json!("score");
+        super::print_json(&v)?;
+    } else {
+        eprintln!(
+            "{} rows ({} queries × top {}) from {} corpus rows in {:.2} s; scoring {:.2} s at {:.1} GFLOP/s on {} → {}",
+            s.rows,
+            s.queries,
+            job.k,
+            s.corpus_rows,
+            s.seconds,
+            s.scoring_seconds,
+            s.gflops,
+            s.backend_detail,
+            job.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

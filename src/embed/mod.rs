@@ -1,0 +1,331 @@
+//! Embeddings: ids plus a row-major `f32` matrix, read from parquet or `.npy`.
+//!
+//! Queries are read whole ([`read_queries`]); the corpus is read in chunks ([`open_corpus`]) so
+//! that a corpus larger than memory scores with bounded memory. Every reader converts to `f32`
+//! as it goes and checks each row (nulls, ragged lengths, NaN/Inf), naming the file and the row
+//! when one is bad. Normalisation for the cosine metric happens in [`prepare`], after reading,
+//! because it is also where zero vectors are caught.
+
+mod npy;
+mod parquet;
+
+use std::path::{Path, PathBuf};
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::FieldRef;
+use ndarray::Array2;
+
+use crate::error::{Error, Result};
+
+/// How queries and documents are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Metric {
+    /// Cosine similarity: both sides are L2-normalised, then the inner product is taken.
+    #[default]
+    Cosine,
+    /// The raw inner product.
+    Dot,
+}
+
+impl Metric {
+    /// The name written into score tables (`cosine` or `dot`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Cosine => "cosine",
+            Metric::Dot => "dot",
+        }
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cosine" => Ok(Metric::Cosine),
+            "dot" => Ok(Metric::Dot),
+            _ => Err(Error::Invalid(format!(
+                "unknown metric {s:?} (expected cosine or dot)"
+            ))),
+        }
+    }
+}
+
+/// Where to find ids and vectors in an input file.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Parquet id column (default `id`).
+    pub id_col: String,
+    /// Parquet vector column; `None` takes the only list-typed column.
+    pub vec_col: Option<String>,
+    /// For `.npy`: a text file with one id a line; `None` numbers the rows from 0.
+    pub ids_file: Option<PathBuf>,
+    /// Rows per chunk when the corpus is streamed; 0 picks about 32 MiB of vectors a chunk.
+    pub chunk_rows: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            id_col: "id".into(),
+            vec_col: None,
+            ids_file: None,
+            chunk_rows: 0,
+        }
+    }
+}
+
+/// A block of consecutive rows of an embeddings file.
+#[derive(Clone, Debug)]
+pub struct EmbeddingChunk {
+    /// Row number (0-based, in the file) of the chunk's first row.
+    pub first_row: u64,
+    /// One id per row.
+    pub ids: Vec<String>,
+    /// `ids.len() × dim`, row-major.
+    pub vectors: Array2<f32>,
+}
+
+/// A whole embeddings file in memory (the queries), with the scalar columns it carried.
+#[derive(Clone, Debug)]
+pub struct Embeddings {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// One id per row.
+    pub ids: Vec<String>,
+    /// `ids.len() × dim`, row-major.
+    pub vectors: Array2<f32>,
+    /// Other scalar columns of a parquet file, carried into the score table.
+    pub carried: Vec<(FieldRef, ArrayRef)>,
+}
+
+impl Embeddings {
+    /// Builds embeddings from ids and row-major values (for callers that have them in memory).
+    pub fn from_rows(
+        path: impl Into<PathBuf>,
+        ids: Vec<String>,
+        dim: usize,
+        values: Vec<f32>,
+    ) -> Result<Self> {
+        let path = path.into();
+        if dim == 0 || values.len() != ids.len() * dim {
+            return Err(Error::format(
+                &path,
+                format!(
+                    "{} values do not make {} rows of dimension {dim}",
+                    values.len(),
+                    ids.len()
+                ),
+            ));
+        }
+        let vectors = Array2::from_shape_vec((ids.len(), dim), values)
+            .map_err(|e| Error::format(&path, e.to_string()))?;
+        Ok(Embeddings {
+            path,
+            ids,
+            vectors,
+            carried: Vec::new(),
+        })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.vectors.ncols()
+    }
+}
+
+/// A corpus read chunk by chunk.
+pub trait ChunkSource: Send {
+    /// The file being read.
+    fn path(&self) -> &Path;
+    /// Vector dimension.
+    fn dim(&self) -> usize;
+    /// Total rows in the file.
+    fn rows(&self) -> u64;
+    /// The next chunk, or `None` at the end.
+    fn next_chunk(&mut self) -> Result<Option<EmbeddingChunk>>;
+}
+
+/// A corpus that is already in memory, served in chunks (tests, library callers).
+pub struct InMemorySource {
+    emb: Embeddings,
+    next: usize,
+    chunk_rows: usize,
+}
+
+impl InMemorySource {
+    /// Serves `emb` in chunks of `chunk_rows` rows.
+    pub fn new(emb: Embeddings, chunk_rows: usize) -> Self {
+        InMemorySource {
+            emb,
+            next: 0,
+            chunk_rows: chunk_rows.max(1),
+        }
+    }
+}
+
+impl ChunkSource for InMemorySource {
+    fn path(&self) -> &Path {
+        &self.emb.path
+    }
+    fn dim(&self) -> usize {
+        self.emb.dim()
+    }
+    fn rows(&self) -> u64 {
+        self.emb.len() as u64
+    }
+    fn next_chunk(&mut self) -> Result<Option<EmbeddingChunk>> {
+        let start = self.next;
+        if start >= self.emb.len() {
+            return Ok(None);
+        }
+        let end = (start + self.chunk_rows).min(self.emb.len());
+        self.next = end;
+        Ok(Some(EmbeddingChunk {
+            first_row: start as u64,
+            ids: self.emb.ids[start..end].to_vec(),
+            vectors: self
+                .emb
+                .vectors
+                .slice(ndarray::s![start..end, ..])
+                .to_owned(),
+        }))
+    }
+}
+
+impl ReadOptions {
+    /// Rows per chunk for vectors of `dim` values.
+    pub fn rows_per_chunk(&self, dim: usize) -> usize {
+        if self.chunk_rows > 0 {
+            self.chunk_rows
+        } else {
+            ((32 << 20) / (4 * dim.max(1))).clamp(1024, 1 << 20)
+        }
+    }
+}
+
+enum Kind {
+    Parquet,
+    Npy,
+}
+
+fn kind_of(path: &Path) -> Result<Kind> {
+    use std::io::Read;
+    let mut magic = [0u8; 6];
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
+    if n >= 4 && &magic[..4] == b"PAR1" {
+        return Ok(Kind::Parquet);
+    }
+    if n == 6 && &magic == b"\x93NUMPY" {
+        return Ok(Kind::Npy);
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => Ok(Kind::Parquet),
+        Some("npy") => Ok(Kind::Npy),
+        _ => Err(Error::format(path, "neither a parquet nor an .npy file")),
+    }
+}
+
+/// Opens an embeddings file for chunked reading.
+pub fn open_corpus(path: &Path, opts: &ReadOptions) -> Result<Box<dyn ChunkSource>> {
+    match kind_of(path)? {
+        Kind::Parquet => Ok(Box::new(parquet::ParquetSource::open(path, opts, false)?)),
+        Kind::Npy => Ok(Box::new(npy::NpySource::open(path, opts)?)),
+    }
+}
+
+/// Reads a whole embeddings file (the queries), keeping parquet's other scalar columns.
+pub fn read_queries(path: &Path, opts: &ReadOptions) -> Result<Embeddings> {
+    match kind_of(path)? {
+        Kind::Parquet => parquet::read_all(path, opts),
+        Kind::Npy => {
+            let mut src = npy::NpySource::open(
+                path,
+                &ReadOptions {
+                    chunk_rows: usize::MAX,
+                    ..opts.clone()
+                },
+            )?;
+            let dim = src.dim();
+            let chunk = src.next_chunk()?;
+            let (ids, vectors) = match chunk {
+                Some(c) => (c.ids, c.vectors),
+                None => (Vec::new(), Array2::zeros((0, dim))),
+            };
+            Ok(Embeddings {
+                path: path.to_path_buf(),
+                ids,
+                vectors,
+                carried: Vec::new(),
+            })
+        }
+    }
+}
+
+/// Checks rows for NaN/Inf and, under cosine, L2-normalises them in place (zero vectors are an
+/// error). `first_row` and `ids` locate a bad row in `path`.
+pub fn prepare(
+    path: &Path,
+    first_row: u64,
+    ids: &[String],
+    vectors: &mut Array2<f32>,
+    metric: Metric,
+) -> Result<()> {
+    use rayon::prelude::*;
+    let dim = vectors.ncols();
+    let Some(data) = vectors.as_slice_mut() else {
+        return Err(Error::format(path, "vectors are not contiguous"));
+    };
+    if dim == 0 {
+        return Ok(());
+    }
+    data.par_chunks_mut(dim * 256).enumerate().try_for_each(|(block, rows)| {
+        for (i, row) in rows.chunks_exact_mut(dim).enumerate() {
+            let r = block * 256 + i;
+            let bad = |msg: &str| Error::row(path, first_row + r as u64, ids.get(r).map(String::as_str), msg);
+            let mut sum = 0.0f64;
+            let mut finite = true;
+            for &v in row.iter() {
+                finite &= v.is_finite();
+                sum += (v as f64) * (v as f64);
+            }
+            if !finite {
+                return Err(bad("vector holds NaN or infinite values"));
+            }
+            if metric == Metric::Cosine {
+                if sum == 0.0 {
+                    return Err(bad("zero vector cannot be normalised for the cosine metric (use --metric dot, or drop the row)"));
+                }
+                let inv = (1.0 / sum.sqrt()) as f32;
+                row.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Checks that every id is unique, naming the first repeated one.
+pub fn check_unique_ids(path: &Path, ids: &[String]) -> Result<()> {
+    let mut seen = std::collections::HashMap::with_capacity(ids.len());
+    for (row, id) in ids.iter().enumerate() {
+        if let Some(first) = seen.insert(id.as_str(), row) {
+            return Err(Error::row(
+                path,
+                row as u64,
+                Some(id),
+                format!("duplicate id (first seen at row {first})"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! `.npy` embeddings: a 2-D float16/float32/float64 array in C order, read in row ranges.
+//! Ids are row numbers unless an ids file (one id a line) is given.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+
+use super::{ChunkSource, EmbeddingChunk, ReadOptions};
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy)]
+enum Dtype {
+    F16,
+    F32,
+    F64,
+}
+
+impl Dtype {
+    fn size(self) -> usize {
+        match self {
+            Dtype::F16 => 2,
+            Dtype::F32 => 4,
+            Dtype::F64 => 8,
+        }
+    }
+}
+
+pub(crate) struct NpySource {
+    path: PathBuf,
+    reader: BufReader<File>,
+    dtype: Dtype,
+    big_endian: bool,
+    rows: u64,
+    dim: usize,
+    next_row: u64,
+    chunk_rows: usize,
+    ids: Option<Vec<String>>,
+    buf: Vec<u8>,
+}
+
+impl NpySource {
+    pub(crate) fn open(path: &Path, opts: &ReadOptions) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let bad = |m: &str| Error::format(path, format!("not a valid .npy file: {m}"));
+        let mut pre = [0u8; 8];
+        reader.read_exact(&mut pre).map_err(|_| bad("too short"))?;
+        if &pre[..6] != b"\x93NUMPY" {
+            return Err(bad("bad magic"));
+        }
+        let header_len = match pre[6] {
+            1 => {
+                let mut b = [0u8; 2];
+                reader
+                    .read_exact(&mut b)
+                    .map_err(|_| bad("truncated header"))?;
+                u16::from_le_bytes(b) as usize
+            }
+            2 | 3 => {
+                let mut b = [0u8; 4];
+                reader
+                    .read_exact(&mut b)
+                    .map_err(|_| bad("truncated header"))?;
+                u32::from_le_bytes(b) as usize
+            }
+            v => return Err(bad(&format!("unknown format version {v}"))),
+        };
+        if header_len > 1 << 20 {
+            return Err(bad("header too long"));
+        }
+        let mut header = vec![0u8; header_len];
+        reader
+            .read_exact(&mut header)
+            .map_err(|_| bad("truncated header"))?;
+        let header = String::from_utf8_lossy(&header).into_owned();
+        let descr = dict_value(&header, "descr").ok_or_else(|| bad("no descr in header"))?;
+        let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+        let (big_endian, dtype) = match descr {
+            "<f2" | "=f2" => (false, Dtype::F16),
+            ">f2" => (true, Dtype::F16),
+            "<f4" | "=f4" => (false, Dtype::F32),
+            ">f4" => (true, Dtype::F32),
+            "<f8" | "=f8" => (false, Dtype::F64),
+            ">f8" => (true, Dtype::F64),
+            other => {
+                return Err(Error::format(
+                    path,
+                    format!("array dtype {other} is not float16, float32 or float64"),
+                ))
+            }
+        };
+        if dict_value(&header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
+            return Err(Error::format(
+                path,
+                "array is in Fortran order; save it in C order (np.ascontiguousarray)",
+            ));
+        }
+        let shape = dict_value(&header, "shape").ok_or_else(|| bad("no shape in header"))?;
+        let dims: Vec<u64> = shape
+            .trim_start_matches('(')
+            .split(|c| c == ',' || c == ')')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<u64>().map_err(|_| bad("bad shape")))
+            .collect::<Result<_>>()?;
+        let [rows, dim] = dims[..] else {
+            return Err(Error::format(
+                path,
+                format!("array has shape {shape}; expected 2 dimensions (rows, dim)"),
+            ));
+        };
+        if dim == 0 {
+            return Err(Error::format(path, "array has dimension 0"));
+        }
+        let data_start = 8 + if pre[6] == 1 { 2 } else { 4 } + header_len as u64;
+        let need = rows.saturating_mul(dim).saturating_mul(dtype.size() as u64);
+        if file_len < data_start + need {
+            return Err(Error::format(
+                path,
+                format!(
+                    "truncated: {rows}×{dim} values need {need} bytes, the file holds {}",
+                    file_len.saturating_sub(data_start)
+                ),
+            ));
+        }
+        let ids = match &opts.ids_file {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                let ids: Vec<String> = text
+                    .lines()
+                    .map(|l| l.trim_end_matches('\r').to_owned())
+                    .collect();
+                if ids.len() as u64 != rows {
+                    return Err(Error::format(
+                        p,
+                        format!("{} ids for {rows} rows of {}", ids.len(), path.display()),
+                    ));
+                }
+                if let Some(i) = ids.iter().position(String::is_empty) {
+                    return Err(Error::row(p, i as u64 + 1, None, "empty id"));
+                }
+                Some(ids)
+            }
+        };
+        reader
+            .seek(SeekFrom::Start(data_start))
+            .map_err(|e| Error::io(path, e))?;
+        Ok(NpySource {
+            path: path.to_path_buf(),
+            reader,
+            dtype,
+            big_endian,
+            rows,
+            dim: dim as usize,
+            next_row: 0,
+            chunk_rows: opts.rows_per_chunk(dim as usize),
+            ids,
+            buf: Vec::new(),
+        })
+    }
+}
+
+fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let at = header
+        .find(&format!("'{key}'"))
+        .or_else(|| header.find(&format!("\"{key}\"")))?;
+    let rest = &header[at + key.len() + 2..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    if rest.starts_with('(') {
+        let end = rest.find(')')?;
+        Some(&rest[..=end])
+    } else {
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        Some(rest[..end].trim())
+    }
+}
+
+impl ChunkSource for NpySource {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+    fn next_chunk(&mut self) -> Result<Option<EmbeddingChunk>> {
+        if self.next_row >= self.rows {
+            return Ok(None);
+        }
+        let first = self.next_row;
+        let n = (self.rows - first).min(self.chunk_rows as u64) as usize;
+        let count = n * self.dim;
+        self.buf.resize(count * self.dtype.size(), 0);
+        self.reader
+            .read_exact(&mut self.buf)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let mut out = vec![0f32; count];
+        let b = &self.buf;
+        match (self.dtype, self.big_endian) {
+            (Dtype::F32, false) => out
+                .iter_mut()
+                .zip(b.chunks_exact(4))
+                .for_each(|(o, c)| *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            (Dtype::F32, true) => out
+                .iter_mut()
+                .zip(b.chunks_exact(4))
+                .for_each(|(o, c)| *o = f32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+            (Dtype::F64, be) => out.iter_mut().zip(b.chunks_exact(8)).for_each(|(o, c)| {
+                let a: [u8; 8] = c.try_into().unwrap_or_default();
+                *o = if be {
+                    f64::from_be_bytes(a)
+                } else {
+                    f64::from_le_bytes(a)
+                } as f32
+            }),
+            (Dtype::F16, be) => out.iter_mut().zip(b.chunks_exact(2)).for_each(|(o, c)| {
+                let bits = if be {
+                    u16::from_be_bytes([c[0], c[1]])
+                } else {
+                    u16::from_le_bytes([c[0], c[1]])
+                };
+                *o = half::f16::from_bits(bits).to_f32()
+            }),
+        }
+        let ids = match &self.ids {
+            Some(all) => all[first as usize..first as usize + n].to_vec(),
+            None => (first..first + n as u64).map(|r| r.to_string()).collect(),
+        };
+        self.next_row += n as u64;
+        let vectors = Array2::from_shape_vec((n, self.dim), out)
+            .map_err(|e| Error::format(&self.path, e.to_string()))?;
+        Ok(Some(EmbeddingChunk {
+            first_row: first,
+            ids,
+            vectors,
+        }))
+    }
+}

@@ -1,0 +1,91 @@
+//! The library's one error type.
+//!
+//! Every variant that comes from user data names the file it came from and, where there is one,
+//! the row or id, so that the CLI can print a message a person can act on without a backtrace.
+
+use std::path::{Path, PathBuf};
+
+/// Errors returned by every fallible function of the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be opened, read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A parquet or arrow file could not be decoded (corrupt, truncated, not parquet).
+    #[error("{}: not a readable parquet file: {message}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder said.
+        message: String,
+    },
+    /// The file's content is not what simcal accepts: wrong column types, bad header, and so on.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// One row of a file is bad: a null or ragged vector, NaN, a zero vector, a duplicate id.
+    #[error("{}: row {row}{}: {message}", path.display(), id.as_ref().map(|i| format!(" (id {i:?})")).unwrap_or_default())]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// 0-based row (for text files: 1-based line) where the problem is.
+        row: u64,
+        /// The row's id, when it is known.
+        id: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two inputs do not fit together (dimension mismatch, for example).
+    #[error("{message}")]
+    Mismatch {
+        /// What does not fit.
+        message: String,
+    },
+    /// A parameter is out of its range (k = 0, for example).
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    /// The requested backend is not available in this build or on this machine.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+    pub(crate) fn parquet(path: &Path, e: impl std::fmt::Display) -> Self {
+        Error::Parquet {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+    pub(crate) fn format(path: &Path, message: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+    pub(crate) fn row(path: &Path, row: u64, id: Option<&str>, message: impl Into<String>) -> Self {
+        Error::Row {
+            path: path.to_path_buf(),
+            row,
+            id: id.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+}

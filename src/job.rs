@@ -1,0 +1,153 @@
+//! One scoring job from files to a written score table: what `simcal score` does.
+
+use std::path::{Path, PathBuf};
+
+use crate::embed::{open_corpus, read_queries, Metric, ReadOptions};
+use crate::error::{Error, Result};
+use crate::labels::read_qrels;
+use crate::score::{make_backend, score_corpus, BackendChoice, ScoreOptions};
+use crate::table::{
+    sha256_file, write_parquet, write_trec, LabelReport, ScoreTable, TableMeta, SCHEMA_VERSION,
+};
+
+/// Output format of a scoring job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// A parquet score table.
+    #[default]
+    Parquet,
+    /// A TREC run file.
+    Trec,
+}
+
+/// Everything a scoring job needs.
+#[derive(Clone, Debug)]
+pub struct ScoreJob {
+    /// Queries file.
+    pub queries: PathBuf,
+    /// Corpus file.
+    pub corpus: PathBuf,
+    /// Optional qrels file.
+    pub qrels: Option<PathBuf>,
+    /// Hits per query.
+    pub k: usize,
+    /// Cosine or dot.
+    pub metric: Metric,
+    /// Model name; `None` takes the corpus file's stem.
+    pub model: Option<String>,
+    /// Backend choice.
+    pub backend: BackendChoice,
+    /// Output format.
+    pub format: OutputFormat,
+    /// Output path.
+    pub out: PathBuf,
+    /// Reader options for the queries file.
+    pub query_read: ReadOptions,
+    /// Reader options for the corpus file.
+    pub corpus_read: ReadOptions,
+    /// Relevance at or above which a document counts as relevant.
+    pub rel_level: i32,
+}
+
+/// What a finished job reports.
+#[derive(Clone, Debug)]
+pub struct ScoreSummary {
+    /// Rows written.
+    pub rows: usize,
+    /// Queries scored.
+    pub queries: usize,
+    /// Corpus rows scored.
+    pub corpus_rows: usize,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Wall time of the whole job.
+    pub seconds: f64,
+    /// Time in the scoring backend.
+    pub scoring_seconds: f64,
+    /// GFLOP/s of the scoring phase.
+    pub gflops: f64,
+    /// Backend name.
+    pub backend: String,
+    /// Backend description.
+    pub backend_detail: String,
+    /// Label join counts, when qrels were given.
+    pub labels: Option<LabelReport>,
+    /// The model name written.
+    pub model: String,
+}
+
+/// The model name a corpus path implies: the file stem without a trailing `.corpus`.
+pub fn model_name(corpus: &Path) -> String {
+    let stem = corpus
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    stem.strip_suffix(".corpus")
+        .map(str::to_owned)
+        .unwrap_or(stem)
+}
+
+/// Runs the job; `progress(scored, total)` is called as corpus rows are scored.
+pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ScoreSummary> {
+    let t0 = std::time::Instant::now();
+    if job.k == 0 {
+        return Err(Error::Invalid("k must be at least 1".into()));
+    }
+    let hashes = std::thread::scope(|s| -> Result<_> {
+        let qh = s.spawn(|| sha256_file(&job.queries));
+        let ch = s.spawn(|| sha256_file(&job.corpus));
+        let queries = read_queries(&job.queries, &job.query_read)?;
+        let qrels = job.qrels.as_deref().map(read_qrels).transpose()?;
+        let mut corpus = open_corpus(&job.corpus, &job.corpus_read)?;
+        let mut backend = make_backend(job.backend)?;
+        let total = corpus.rows();
+        let scored = score_corpus(
+            backend.as_mut(),
+            &queries,
+            corpus.as_mut(),
+            ScoreOptions {
+                k: job.k,
+                metric: job.metric,
+            },
+            &|n| progress(n, total),
+        )?;
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<String>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::Invalid("hashing thread failed".into())))
+        };
+        let (qsha, csha) = (join(qh)?, join(ch)?);
+        Ok((queries, qrels, scored, qsha, csha))
+    })?;
+    let (queries, qrels, scored, qsha, csha) = hashes;
+    let model = job.model.clone().unwrap_or_else(|| model_name(&job.corpus));
+    let meta = TableMeta {
+        schema_version: SCHEMA_VERSION,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        model: model.clone(),
+        metric: job.metric.name().to_owned(),
+        k: job.k,
+        backend: scored.backend.clone(),
+        queries_sha256: qsha,
+        corpus_sha256: csha,
+        extra: Default::default(),
+    };
+    let (table, report) =
+        ScoreTable::build(&queries, &scored, qrels.as_ref(), job.rel_level, meta)?;
+    match job.format {
+        OutputFormat::Parquet => write_parquet(&table, &job.out)?,
+        OutputFormat::Trec => write_trec(&table, &job.out, &model)?,
+    }
+    Ok(ScoreSummary {
+        rows: table.len(),
+        queries: queries.len(),
+        corpus_rows: scored.corpus_ids.len(),
+        dim: queries.dim(),
+        seconds: t0.elapsed().as_secs_f64(),
+        scoring_seconds: scored.scoring_seconds,
+        gflops: scored.flops / scored.scoring_seconds.max(1e-12) / 1e9,
+        backend: scored.backend,
+        backend_detail: scored.backend_detail,
+        labels: qrels.map(|_| report),
+        model,
+    })
+}

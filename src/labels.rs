@@ -1,0 +1,222 @@
+//! Relevance judgements (qrels): TREC (`qid iter docid rel`), BEIR TSV (header
+//! `query-id corpus-id score`) or parquet (`query_id`, `doc_id`, `relevance`).
+//!
+//! The format is chosen by content (parquet magic, a BEIR header), not by extension. Graded
+//! relevance is kept as is; a negative value means judged-but-excluded, as in trec_eval.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Error, Result};
+
+/// Judgements: for each query id, its judged documents and their relevance.
+#[derive(Clone, Debug, Default)]
+pub struct Qrels {
+    /// The file they came from.
+    pub path: PathBuf,
+    /// query id → (doc id → relevance).
+    pub judged: HashMap<String, HashMap<String, i32>>,
+}
+
+impl Qrels {
+    /// The relevance of `doc` for `query`, if judged.
+    pub fn get(&self, query: &str, doc: &str) -> Option<i32> {
+        self.judged.get(query)?.get(doc).copied()
+    }
+
+    /// How many documents are relevant (relevance ≥ `rel_level`) for `query`.
+    pub fn relevant_count(&self, query: &str, rel_level: i32) -> u32 {
+        self.judged.get(query).map_or(0, |d| {
+            d.values().filter(|&&r| r >= rel_level).count() as u32
+        })
+    }
+
+    /// Number of (query, doc) judgements.
+    pub fn len(&self) -> usize {
+        self.judged.values().map(HashMap::len).sum()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn insert(&mut self, q: String, d: String, rel: i32, line: u64) -> Result<()> {
+        let docs = self.judged.entry(q).or_default();
+        if let Some(prev) = docs.insert(d.clone(), rel) {
+            if prev != rel {
+                return Err(Error::row(
+                    &self.path,
+                    line,
+                    Some(&d),
+                    format!("judged twice for the same query, with relevance {prev} and {rel}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads qrels in any accepted format.
+pub fn read_qrels(path: &Path) -> Result<Qrels> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut q = Qrels {
+        path: path.to_path_buf(),
+        judged: HashMap::new(),
+    };
+    if bytes.starts_with(b"PAR1") {
+        read_parquet(path, &mut q)?;
+    } else {
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| Error::format(path, format!("not UTF-8 text: {e}")))?;
+        read_text(path, text, &mut q)?;
+    }
+    if q.is_empty() {
+        return Err(Error::format(path, "no judgements"));
+    }
+    Ok(q)
+}
+
+fn read_text(path: &Path, text: &str, q: &mut Qrels) -> Result<()> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, first)) = lines.clone().next() else {
+        return Ok(());
+    };
+    let head: Vec<&str> = first.split('\t').map(str::trim).collect();
+    let beir = head.len() == 3
+        && head[0].eq_ignore_ascii_case("query-id")
+        && head[1].eq_ignore_ascii_case("corpus-id");
+    if beir {
+        lines.next();
+    }
+    for (i, line) in lines {
+        let n = i as u64 + 1;
+        let fields: Vec<&str> = if beir {
+            line.split('\t').map(str::trim).collect()
+        } else {
+            line.split_whitespace().collect()
+        };
+        let (qid, did, rel) =
+            match (beir, fields.as_slice()) {
+                (true, [q, d, r]) => (*q, *d, *r),
+                (false, [q, _iter, d, r]) => (*q, *d, *r),
+                (true, _) => return Err(Error::row(
+                    path,
+                    n,
+                    None,
+                    format!(
+                        "expected 3 tab-separated fields (query-id, corpus-id, score), found {}",
+                        fields.len()
+                    ),
+                )),
+                (false, _) => {
+                    return Err(Error::row(
+                        path,
+                        n,
+                        None,
+                        format!(
+                            "expected 4 fields (qid iter docid rel), found {}",
+                            fields.len()
+                        ),
+                    ))
+                }
+            };
+        let rel: i32 = rel
+            .parse()
+            .or_else(|_| rel.parse::<f64>().map(|f| f as i32).map_err(|_| ()))
+            .map_err(|_| {
+                Error::row(
+                    path,
+                    n,
+                    Some(did),
+                    format!("relevance {rel:?} is not a number"),
+                )
+            })?;
+        if qid.is_empty() || did.is_empty() {
+            return Err(Error::row(path, n, None, "empty query or document id"));
+        }
+        q.insert(qid.to_owned(), did.to_owned(), rel, n)?;
+    }
+    Ok(())
+}
+
+fn read_parquet(path: &Path, q: &mut Qrels) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+    let schema = builder.schema().clone();
+    let idx = |name: &str| {
+        schema.index_of(name).map_err(|_| {
+            Error::format(
+                path,
+                format!(
+                    "qrels parquet needs columns query_id, doc_id, relevance; {name} is missing"
+                ),
+            )
+        })
+    };
+    let (qi, di, ri) = (idx("query_id")?, idx("doc_id")?, idx("relevance")?);
+    let reader = builder.build().map_err(|e| Error::parquet(path, e))?;
+    let mut row = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::parquet(path, e))?;
+        let as_str = |i: usize| -> Result<Vec<Option<String>>> {
+            let c = arrow::compute::cast(batch.column(i), &DataType::Utf8).map_err(|e| {
+                Error::format(path, format!("column {}: {e}", schema.field(i).name()))
+            })?;
+            Ok(c.as_string::<i32>()
+                .iter()
+                .map(|s| s.map(str::to_owned))
+                .collect())
+        };
+        let qs = as_str(qi)?;
+        let ds = as_str(di)?;
+        let rel_col = batch.column(ri);
+        if !rel_col.data_type().is_numeric() {
+            return Err(Error::format(
+                path,
+                format!(
+                    "relevance column has type {}; expected a number",
+                    rel_col.data_type()
+                ),
+            ));
+        }
+        let rels = arrow::compute::cast(rel_col, &DataType::Int64)
+            .map_err(|e| Error::format(path, e.to_string()))?;
+        let rels = rels.as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            let (Some(qid), Some(did)) = (&qs[i], &ds[i]) else {
+                return Err(Error::row(
+                    path,
+                    row + i as u64,
+                    None,
+                    "null query_id or doc_id",
+                ));
+            };
+            if rels.is_null(i) {
+                return Err(Error::row(
+                    path,
+                    row + i as u64,
+                    Some(did),
+                    "null relevance",
+                ));
+            }
+            q.insert(
+                qid.clone(),
+                did.clone(),
+                rels.value(i) as i32,
+                row + i as u64,
+            )?;
+        }
+        row += batch.num_rows() as u64;
+    }
+    Ok(())
+}

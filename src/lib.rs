@@ -1,0 +1,39 @@
+//! simcal: is a vector search result good enough to act on?
+//!
+//! simcal scores query embeddings against corpus embeddings (cosine or dot, exact top-k) and
+//! writes the hits as a parquet **score table**; later stages turn labeled score tables into
+//! calibrations (thresholds, Platt and isotonic maps, decision policies) and reports.
+//!
+//! ```text
+//! embeddings (parquet | npy)          qrels (TREC | BEIR tsv | parquet)
+//!         │                                   │
+//!         ▼                                   │
+//!    score  ── backend: gpu | cpu ────────────┤   exact top-k, streamed corpus chunks
+//!         │                                   ▼
+//!         └──────────────► score table (parquet)
+//! ```
+//!
+//! The pieces, in the order data flows through them:
+//! - [`embed`] reads embeddings (whole for queries, chunk by chunk for the corpus), checks every
+//!   row and normalises for cosine;
+//! - [`labels`] reads relevance judgements;
+//! - [`score`] runs a [`score::Backend`] over the corpus chunks and keeps each query's exact
+//!   top k ([`score::TopK`]); the CPU backend is the reference every other backend is tested
+//!   against;
+//! - [`table`] joins hits with labels into a [`table::ScoreTable`] and writes it as parquet or
+//!   a TREC run;
+//! - [`job`] chains them for one `simcal score` invocation.
+//!
+//! The library never prints and never exits: every fallible function returns
+//! [`error::Result`], whose errors name the file and the row at fault.
+#![deny(missing_docs)]
+
+pub mod embed;
+pub mod error;
+pub mod job;
+pub mod labels;
+pub mod output;
+pub mod score;
+pub mod table;
+
+pub use error::{Error, Result};

@@ -1,0 +1,260 @@
+//! GEMM microkernels: an `MR × NR` tile of scores from packed panels, over `kc` steps of d.
+//!
+//! Panels are packed so that step `p` of the query panel is `MR` consecutive floats and step `p`
+//! of the corpus panel is `NR` consecutive floats. The tile is written row-major with stride
+//! `ldc` (one row per query), added to what is there when `accumulate` is set (d is blocked
+//! into steps of `KC` so that a corpus panel stays in L1).
+//!
+//! Variants are chosen at run time ([`Isa::detect`]): AVX-512F (`MR × NR` = 12 × 32 in 24 zmm
+//! accumulators), AVX2 + FMA (6 × 16 in 12 ymm accumulators) and a portable one that the
+//! compiler vectorises for whatever the baseline target has. All variants share `MR` and `NR`
+//! by packing for the widest tile and running narrower kernels over sub-tiles.
+
+/// Rows (queries) per packed query panel.
+pub const MR: usize = 12;
+/// Columns (documents) per packed corpus panel.
+pub const NR: usize = 32;
+
+/// The instruction set a kernel uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F (x86-64).
+    Avx512,
+    /// AVX2 with FMA (x86-64).
+    Avx2,
+    /// Plain Rust, vectorised by the compiler for the build target.
+    Portable,
+}
+
+impl Isa {
+    /// The best instruction set this processor runs.
+    pub fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    }
+
+    /// Every instruction set this processor runs (best first), for tests and benches.
+    pub fn available() -> Vec<Isa> {
+        let mut v = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                v.push(Isa::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                v.push(Isa::Avx2);
+            }
+        }
+        v.push(Isa::Portable);
+        v
+    }
+
+    /// Name for logs and `--json` (`avx512`, `avx2`, `portable`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+}
+
+/// Computes one `MR × NR` tile. `a` holds `kc * MR` floats, `b` holds `kc * NR`, `c` has room
+/// for `MR` rows of stride `ldc ≥ NR`.
+///
+/// # Safety
+/// The pointers must be valid for those extents, and `isa` must be one the processor runs
+/// ([`Isa::detect`] or [`Isa::available`]).
+#[inline]
+pub unsafe fn tile(
+    isa: Isa,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => avx512::tile(kc, a, b, c, ldc, accumulate),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            // 12 × 32 as four 6 × 16 sub-tiles; each reads its half of the panels.
+            for (ri, rows) in [(0usize, 0usize), (6, 0), (0, 16), (6, 16)] {
+                avx2::tile_6x16(
+                    kc,
+                    a.add(ri),
+                    b.add(rows),
+                    c.add(ri * ldc + rows),
+                    ldc,
+                    accumulate,
+                );
+            }
+        }
+        _ => portable_tile(kc, a, b, c, ldc, accumulate),
+    }
+}
+
+unsafe fn portable_tile(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    // Two halves of 6 rows keep the accumulator array small enough to live in registers.
+    for half in 0..2 {
+        let mut acc = [[0f32; NR]; 6];
+        for p in 0..kc {
+            let ap = std::slice::from_raw_parts(a.add(p * MR + half * 6), 6);
+            let bp = std::slice::from_raw_parts(b.add(p * NR), NR);
+            for i in 0..6 {
+                let ai = ap[i];
+                for j in 0..NR {
+                    acc[i][j] = ai.mul_add(bp[j], acc[i][j]);
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            let out = std::slice::from_raw_parts_mut(c.add((half * 6 + i) * ldc), NR);
+            if accumulate {
+                out.iter_mut().zip(row).for_each(|(o, v)| *o += v);
+            } else {
+                out.copy_from_slice(row);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{MR, NR};
+    use std::arch::x86_64::*;
+
+    /// 6 queries × 16 documents; `a` steps by `MR`, `b` by `NR` (the packed panels' strides).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tile_6x16(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        let mut c00 = _mm256_setzero_ps();
+        let mut c01 = _mm256_setzero_ps();
+        let mut c10 = _mm256_setzero_ps();
+        let mut c11 = _mm256_setzero_ps();
+        let mut c20 = _mm256_setzero_ps();
+        let mut c21 = _mm256_setzero_ps();
+        let mut c30 = _mm256_setzero_ps();
+        let mut c31 = _mm256_setzero_ps();
+        let mut c40 = _mm256_setzero_ps();
+        let mut c41 = _mm256_setzero_ps();
+        let mut c50 = _mm256_setzero_ps();
+        let mut c51 = _mm256_setzero_ps();
+        let mut ap = a;
+        let mut bp = b;
+        for _ in 0..kc {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            let a0 = _mm256_broadcast_ss(&*ap);
+            c00 = _mm256_fmadd_ps(a0, b0, c00);
+            c01 = _mm256_fmadd_ps(a0, b1, c01);
+            let a1 = _mm256_broadcast_ss(&*ap.add(1));
+            c10 = _mm256_fmadd_ps(a1, b0, c10);
+            c11 = _mm256_fmadd_ps(a1, b1, c11);
+            let a2 = _mm256_broadcast_ss(&*ap.add(2));
+            c20 = _mm256_fmadd_ps(a2, b0, c20);
+            c21 = _mm256_fmadd_ps(a2, b1, c21);
+            let a3 = _mm256_broadcast_ss(&*ap.add(3));
+            c30 = _mm256_fmadd_ps(a3, b0, c30);
+            c31 = _mm256_fmadd_ps(a3, b1, c31);
+            let a4 = _mm256_broadcast_ss(&*ap.add(4));
+            c40 = _mm256_fmadd_ps(a4, b0, c40);
+            c41 = _mm256_fmadd_ps(a4, b1, c41);
+            let a5 = _mm256_broadcast_ss(&*ap.add(5));
+            c50 = _mm256_fmadd_ps(a5, b0, c50);
+            c51 = _mm256_fmadd_ps(a5, b1, c51);
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+        let rows = [
+            (c00, c01),
+            (c10, c11),
+            (c20, c21),
+            (c30, c31),
+            (c40, c41),
+            (c50, c51),
+        ];
+        for (i, (lo, hi)) in rows.into_iter().enumerate() {
+            let out = c.add(i * ldc);
+            if accumulate {
+                _mm256_storeu_ps(out, _mm256_add_ps(lo, _mm256_loadu_ps(out)));
+                _mm256_storeu_ps(out.add(8), _mm256_add_ps(hi, _mm256_loadu_ps(out.add(8))));
+            } else {
+                _mm256_storeu_ps(out, lo);
+                _mm256_storeu_ps(out.add(8), hi);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{MR, NR};
+    use std::arch::x86_64::*;
+
+    /// 12 queries × 32 documents in 24 zmm accumulators.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        let mut ap = a;
+        let mut bp = b;
+        for _ in 0..kc {
+            let b0 = _mm512_loadu_ps(bp);
+            let b1 = _mm512_loadu_ps(bp.add(16));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = _mm512_set1_ps(*ap.add(i));
+                row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+        for (i, row) in acc.iter().enumerate() {
+            let out = c.add(i * ldc);
+            if accumulate {
+                _mm512_storeu_ps(out, _mm512_add_ps(row[0], _mm512_loadu_ps(out)));
+                _mm512_storeu_ps(
+                    out.add(16),
+                    _mm512_add_ps(row[1], _mm512_loadu_ps(out.add(16))),
+                );
+            } else {
+                _mm512_storeu_ps(out, row[0]);
+                _mm512_storeu_ps(out.add(16), row[1]);
+            }
+        }
+    }
+}

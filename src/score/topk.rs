@@ -1,0 +1,124 @@
+//! Exact top-k selection: a per-query candidate buffer behind a running threshold.
+//!
+//! Scores arrive a block at a time from a kernel's epilogue. A block whose best score is below
+//! the query's current k-th best is skipped after one vectorisable max; otherwise its passing
+//! scores are appended to a buffer of capacity about 2k, which is cut back to the best k with a
+//! linear-time selection when it fills. This costs far less per score than a heap and keeps the
+//! result exact. Order: score descending, then corpus row ascending, so ties are deterministic
+//! and independent of how the corpus was split into chunks or tasks.
+
+use std::cmp::Ordering;
+
+/// One retrieved document: its corpus row and score.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    /// Row of the document in the corpus file (0-based).
+    pub row: u64,
+    /// Cosine or dot score.
+    pub score: f32,
+}
+
+/// The ranking order: score descending, ties by corpus row ascending.
+#[inline]
+pub fn rank_order(a: &Hit, b: &Hit) -> Ordering {
+    b.score.total_cmp(&a.score).then(a.row.cmp(&b.row))
+}
+
+/// The best `k` hits seen so far for one query.
+#[derive(Clone, Debug)]
+pub struct TopK {
+    k: usize,
+    cap: usize,
+    threshold: f32,
+    buf: Vec<Hit>,
+}
+
+impl TopK {
+    /// An empty selection keeping the best `k` (k ≥ 1).
+    pub fn new(k: usize) -> Self {
+        let k = k.max(1);
+        let cap = k.saturating_mul(2).max(k + 32);
+        TopK {
+            k,
+            cap,
+            threshold: f32::NEG_INFINITY,
+            buf: Vec::new(),
+        }
+    }
+
+    /// How many hits are kept.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// A score below this can never enter the top k.
+    #[inline]
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Offers one hit.
+    #[inline]
+    pub fn push(&mut self, hit: Hit) {
+        if hit.score >= self.threshold {
+            if self.buf.capacity() == 0 {
+                self.buf.reserve_exact(self.cap);
+            }
+            self.buf.push(hit);
+            if self.buf.len() >= self.cap {
+                self.compact();
+            }
+        }
+    }
+
+    /// Offers a run of consecutive corpus rows starting at `first_row`.
+    #[inline]
+    pub fn offer(&mut self, scores: &[f32], first_row: u64) {
+        const W: usize = 16;
+        let mut chunks = scores.chunks_exact(W);
+        let mut base = first_row;
+        for c in &mut chunks {
+            let mut m = c[0];
+            for &s in &c[1..] {
+                m = if s > m { s } else { m };
+            }
+            if m >= self.threshold {
+                for (i, &s) in c.iter().enumerate() {
+                    self.push(Hit {
+                        row: base + i as u64,
+                        score: s,
+                    });
+                }
+            }
+            base += W as u64;
+        }
+        for (i, &s) in chunks.remainder().iter().enumerate() {
+            self.push(Hit {
+                row: base + i as u64,
+                score: s,
+            });
+        }
+    }
+
+    /// Offers every hit of another selection (merging partial results).
+    pub fn merge(&mut self, other: TopK) {
+        for h in other.buf {
+            self.push(h);
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.buf.len() > self.k {
+            self.buf.select_nth_unstable_by(self.k - 1, rank_order);
+            self.buf.truncate(self.k);
+            self.threshold = self.buf[self.k - 1].score;
+        }
+    }
+
+    /// The best k hits, in rank order.
+    pub fn into_sorted(mut self) -> Vec<Hit> {
+        self.compact();
+        self.buf.sort_unstable_by(rank_order);
+        self.buf
+    }
+}

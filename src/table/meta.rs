@@ -1,0 +1,120 @@
+//! Score table metadata, stored as parquet key-value pairs under `simcal.*`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The score table schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What produced a score table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableMeta {
+    /// Schema version (see [`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// simcal version that wrote it.
+    pub version: String,
+    /// Model name (`--model`, default the corpus file's stem).
+    pub model: String,
+    /// `cosine` or `dot`.
+    pub metric: String,
+    /// Hits kept per query.
+    pub k: usize,
+    /// `cpu` or the GPU adapter's name.
+    pub backend: String,
+    /// sha256 of the queries file.
+    pub queries_sha256: String,
+    /// sha256 of the corpus file.
+    pub corpus_sha256: String,
+    /// Any other `simcal.*` keys (kept when a table is read and written again).
+    pub extra: BTreeMap<String, String>,
+}
+
+impl TableMeta {
+    /// The key-value pairs written to the file.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            (
+                "simcal.schema_version".to_owned(),
+                self.schema_version.to_string(),
+            ),
+            ("simcal.version".to_owned(), self.version.clone()),
+            ("simcal.model".to_owned(), self.model.clone()),
+            ("simcal.metric".to_owned(), self.metric.clone()),
+            ("simcal.k".to_owned(), self.k.to_string()),
+            ("simcal.backend".to_owned(), self.backend.clone()),
+            (
+                "simcal.queries_sha256".to_owned(),
+                self.queries_sha256.clone(),
+            ),
+            (
+                "simcal.corpus_sha256".to_owned(),
+                self.corpus_sha256.clone(),
+            ),
+        ];
+        v.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        v
+    }
+
+    /// Reads the pairs back; `path` names the file in errors.
+    pub fn from_pairs(path: &Path, pairs: &[(String, Option<String>)]) -> Result<TableMeta> {
+        let mut m = TableMeta::default();
+        let mut saw_version = false;
+        for (k, v) in pairs {
+            let v = v.clone().unwrap_or_default();
+            match k.as_str() {
+                "simcal.schema_version" => {
+                    let n: u32 = v.parse().map_err(|_| {
+                        Error::format(path, format!("bad simcal.schema_version {v:?}"))
+                    })?;
+                    if n != SCHEMA_VERSION {
+                        return Err(Error::format(path, format!("score table schema version {n} is not one this simcal reads (it reads {SCHEMA_VERSION}); use a matching simcal version")));
+                    }
+                    m.schema_version = n;
+                    saw_version = true;
+                }
+                "simcal.version" => m.version = v,
+                "simcal.model" => m.model = v,
+                "simcal.metric" => m.metric = v,
+                "simcal.k" => {
+                    m.k = v
+                        .parse()
+                        .map_err(|_| Error::format(path, format!("bad simcal.k {v:?}")))?
+                }
+                "simcal.backend" => m.backend = v,
+                "simcal.queries_sha256" => m.queries_sha256 = v,
+                "simcal.corpus_sha256" => m.corpus_sha256 = v,
+                k if k.starts_with("simcal.") => {
+                    m.extra.insert(k.to_owned(), v);
+                }
+                _ => {}
+            }
+        }
+        if !saw_version {
+            return Err(Error::format(
+                path,
+                "not a simcal score table (no simcal.schema_version in its metadata)",
+            ));
+        }
+        Ok(m)
+    }
+}
+
+/// Hex sha256 of a file's bytes.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}

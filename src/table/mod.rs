@@ -1,0 +1,162 @@
+//! The score table: one row per (query, retrieved document), in query order then rank.
+//!
+//! Columns (DESIGN.md §4): `query_id` utf8, `doc_id` utf8, `rank` uint32 (1-based), `score`
+//! float32, `label` int32 (nullable; graded relevance, 0 when retrieved but not judged, null
+//! when no qrels were given), `query_relevant` uint32 (nullable; relevant documents the qrels
+//! list for the query), then the query file's carried scalar columns. File metadata records
+//! what produced the table ([`TableMeta`]); readers refuse a schema version they do not know.
+
+mod meta;
+mod parquet;
+mod trec;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema};
+
+pub use self::meta::{sha256_file, TableMeta, SCHEMA_VERSION};
+pub use self::parquet::{read_table, write_parquet};
+pub use self::trec::write_trec;
+
+use crate::embed::Embeddings;
+use crate::error::{Error, Result};
+use crate::labels::Qrels;
+use crate::score::Scored;
+
+/// Column names of the score table.
+pub mod columns {
+    /// Query id.
+    pub const QUERY_ID: &str = "query_id";
+    /// Document id.
+    pub const DOC_ID: &str = "doc_id";
+    /// 1-based rank.
+    pub const RANK: &str = "rank";
+    /// Score.
+    pub const SCORE: &str = "score";
+    /// Graded relevance label.
+    pub const LABEL: &str = "label";
+    /// Relevant documents for the query.
+    pub const QUERY_RELEVANT: &str = "query_relevant";
+}
+
+/// A score table in memory: its rows as one arrow batch, and its metadata.
+#[derive(Clone, Debug)]
+pub struct ScoreTable {
+    /// The rows.
+    pub batch: RecordBatch,
+    /// What produced them.
+    pub meta: TableMeta,
+}
+
+/// Counts worth a warning when labels were joined.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabelReport {
+    /// Judgements whose document is not in the corpus.
+    pub docs_not_in_corpus: usize,
+    /// Judged queries that are not in the queries file.
+    pub queries_not_in_queries: usize,
+    /// Judged (query, document) pairs that were retrieved.
+    pub judged_retrieved: usize,
+}
+
+impl ScoreTable {
+    /// Builds the table from scored hits, joining labels from `qrels` when given.
+    pub fn build(
+        queries: &Embeddings,
+        scored: &Scored,
+        qrels: Option<&Qrels>,
+        rel_level: i32,
+        meta: TableMeta,
+    ) -> Result<(ScoreTable, LabelReport)> {
+        let rows: usize = scored.hits.iter().map(Vec::len).sum();
+        let mut qidx = Vec::with_capacity(rows);
+        let mut doc_ids = Vec::with_capacity(rows);
+        let mut ranks = Vec::with_capacity(rows);
+        let mut scores = Vec::with_capacity(rows);
+        let mut labels = Vec::with_capacity(if qrels.is_some() { rows } else { 0 });
+        let mut relevant = Vec::with_capacity(if qrels.is_some() { rows } else { 0 });
+        let mut report = LabelReport::default();
+        for (qi, hits) in scored.hits.iter().enumerate() {
+            let qid = &queries.ids[qi];
+            let judged = qrels.and_then(|q| q.judged.get(qid));
+            let nrel = qrels.map(|q| q.relevant_count(qid, rel_level)).unwrap_or(0);
+            for (r, h) in hits.iter().enumerate() {
+                let doc = &scored.corpus_ids[h.row as usize];
+                qidx.push(qi as u32);
+                ranks.push(r as u32 + 1);
+                scores.push(h.score);
+                if qrels.is_some() {
+                    let l = judged.and_then(|d| d.get(doc)).copied();
+                    report.judged_retrieved += l.is_some() as usize;
+                    labels.push(l.unwrap_or(0));
+                    relevant.push(nrel);
+                }
+                doc_ids.push(doc.as_str());
+            }
+        }
+        if let Some(q) = qrels {
+            let corpus: HashSet<&str> = scored.corpus_ids.iter().map(String::as_str).collect();
+            let qset: HashSet<&str> = queries.ids.iter().map(String::as_str).collect();
+            for (qid, docs) in &q.judged {
+                report.queries_not_in_queries += !qset.contains(qid.as_str()) as usize;
+                report.docs_not_in_corpus +=
+                    docs.keys().filter(|d| !corpus.contains(d.as_str())).count();
+            }
+        }
+        let qidx = UInt32Array::from(qidx);
+        let query_ids: StringArray = qidx
+            .values()
+            .iter()
+            .map(|&i| Some(queries.ids[i as usize].as_str()))
+            .collect();
+        let mut fields = vec![
+            Field::new(columns::QUERY_ID, DataType::Utf8, false),
+            Field::new(columns::DOC_ID, DataType::Utf8, false),
+            Field::new(columns::RANK, DataType::UInt32, false),
+            Field::new(columns::SCORE, DataType::Float32, false),
+            Field::new(columns::LABEL, DataType::Int32, true),
+            Field::new(columns::QUERY_RELEVANT, DataType::UInt32, true),
+        ];
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(query_ids),
+            Arc::new(StringArray::from(doc_ids)),
+            Arc::new(UInt32Array::from(ranks)),
+            Arc::new(Float32Array::from(scores)),
+            if qrels.is_some() {
+                Arc::new(Int32Array::from(labels))
+            } else {
+                Arc::new(Int32Array::new_null(rows))
+            },
+            if qrels.is_some() {
+                Arc::new(UInt32Array::from(relevant))
+            } else {
+                Arc::new(UInt32Array::new_null(rows))
+            },
+        ];
+        for (field, array) in &queries.carried {
+            if fields.iter().any(|f| f.name() == field.name()) {
+                continue;
+            }
+            let taken = arrow::compute::take(array.as_ref(), &qidx, None).map_err(|e| {
+                Error::format(&queries.path, format!("column {}: {e}", field.name()))
+            })?;
+            fields.push(field.as_ref().clone().with_nullable(true));
+            arrays.push(taken);
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok((ScoreTable { batch, meta }, report))
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.batch.num_rows() == 0
+    }
+}
