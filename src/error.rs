@@ -63,29 +63,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::Io { path: path.to_path_buf(), source }
     }
     pub(crate) fn parquet(path: &Path, e: impl std::fmt::Display) -> Self {
-        Error::Parquet {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }
+        Error::Parquet { path: path.to_path_buf(), message: e.to_string() }
     }
     pub(crate) fn format(path: &Path, message: impl Into<String>) -> Self {
-        Error::Format {
-            path: path.to_path_buf(),
-            message: message.into(),
-        }
+        Error::Format { path: path.to_path_buf(), message: message.into() }
     }
     pub(crate) fn row(path: &Path, row: u64, id: Option<&str>, message: impl Into<String>) -> Self {
-        Error::Row {
-            path: path.to_path_buf(),
-            row,
-            id: id.map(str::to_owned),
-            message: message.into(),
-        }
+        Error::Row { path: path.to_path_buf(), row, id: id.map(str::to_owned), message: message.into() }
     }
 }

@@ -6,9 +6,7 @@ use crate::embed::{open_corpus, read_queries, Metric, ReadOptions};
 use crate::error::{Error, Result};
 use crate::labels::read_qrels;
 use crate::score::{make_backend, score_corpus, BackendChoice, ScoreOptions};
-use crate::table::{
-    sha256_file, write_parquet, write_trec, LabelReport, ScoreTable, TableMeta, SCHEMA_VERSION,
-};
+use crate::table::{sha256_file, write_parquet, write_trec, LabelReport, ScoreTable, TableMeta, SCHEMA_VERSION};
 
 /// Output format of a scoring job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -78,13 +76,8 @@ pub struct ScoreSummary {
 
 /// The model name a corpus path implies: the file stem without a trailing `.corpus`.
 pub fn model_name(corpus: &Path) -> String {
-    let stem = corpus
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    stem.strip_suffix(".corpus")
-        .map(str::to_owned)
-        .unwrap_or(stem)
+    let stem = corpus.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    stem.strip_suffix(".corpus").map(str::to_owned).unwrap_or(stem)
 }
 
 /// Runs the job; `progress(scored, total)` is called as corpus rows are scored.
@@ -101,19 +94,11 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
         let mut corpus = open_corpus(&job.corpus, &job.corpus_read)?;
         let mut backend = make_backend(job.backend)?;
         let total = corpus.rows();
-        let scored = score_corpus(
-            backend.as_mut(),
-            &queries,
-            corpus.as_mut(),
-            ScoreOptions {
-                k: job.k,
-                metric: job.metric,
-            },
-            &|n| progress(n, total),
-        )?;
+        let scored = score_corpus(backend.as_mut(), &queries, corpus.as_mut(), ScoreOptions { k: job.k, metric: job.metric }, &|n| {
+            progress(n, total)
+        })?;
         let join = |h: std::thread::ScopedJoinHandle<'_, Result<String>>| {
-            h.join()
-                .unwrap_or_else(|_| Err(Error::Invalid("hashing thread failed".into())))
+            h.join().unwrap_or_else(|_| Err(Error::Invalid("hashing thread failed".into())))
         };
         let (qsha, csha) = (join(qh)?, join(ch)?);
         Ok((queries, qrels, scored, qsha, csha))
@@ -131,8 +116,7 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
         corpus_sha256: csha,
         extra: Default::default(),
     };
-    let (table, report) =
-        ScoreTable::build(&queries, &scored, qrels.as_ref(), job.rel_level, meta)?;
+    let (table, report) = ScoreTable::build(&queries, &scored, qrels.as_ref(), job.rel_level, meta)?;
     match job.format {
         OutputFormat::Parquet => write_parquet(&table, &job.out)?,
         OutputFormat::Trec => write_trec(&table, &job.out, &model)?,

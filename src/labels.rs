@@ -31,9 +31,7 @@ impl Qrels {
 
     /// How many documents are relevant (relevance ≥ `rel_level`) for `query`.
     pub fn relevant_count(&self, query: &str, rel_level: i32) -> u32 {
-        self.judged.get(query).map_or(0, |d| {
-            d.values().filter(|&&r| r >= rel_level).count() as u32
-        })
+        self.judged.get(query).map_or(0, |d| d.values().filter(|&&r| r >= rel_level).count() as u32)
     }
 
     /// Number of (query, doc) judgements.
@@ -65,15 +63,11 @@ impl Qrels {
 /// Reads qrels in any accepted format.
 pub fn read_qrels(path: &Path) -> Result<Qrels> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut q = Qrels {
-        path: path.to_path_buf(),
-        judged: HashMap::new(),
-    };
+    let mut q = Qrels { path: path.to_path_buf(), judged: HashMap::new() };
     if bytes.starts_with(b"PAR1") {
         read_parquet(path, &mut q)?;
     } else {
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| Error::format(path, format!("not UTF-8 text: {e}")))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| Error::format(path, format!("not UTF-8 text: {e}")))?;
         read_text(path, text, &mut q)?;
     }
     if q.is_empty() {
@@ -83,63 +77,35 @@ pub fn read_qrels(path: &Path) -> Result<Qrels> {
 }
 
 fn read_text(path: &Path, text: &str, q: &mut Qrels) -> Result<()> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let Some((_, first)) = lines.clone().next() else {
         return Ok(());
     };
     let head: Vec<&str> = first.split('\t').map(str::trim).collect();
-    let beir = head.len() == 3
-        && head[0].eq_ignore_ascii_case("query-id")
-        && head[1].eq_ignore_ascii_case("corpus-id");
+    let beir = head.len() == 3 && head[0].eq_ignore_ascii_case("query-id") && head[1].eq_ignore_ascii_case("corpus-id");
     if beir {
         lines.next();
     }
     for (i, line) in lines {
         let n = i as u64 + 1;
-        let fields: Vec<&str> = if beir {
-            line.split('\t').map(str::trim).collect()
-        } else {
-            line.split_whitespace().collect()
-        };
-        let (qid, did, rel) =
-            match (beir, fields.as_slice()) {
-                (true, [q, d, r]) => (*q, *d, *r),
-                (false, [q, _iter, d, r]) => (*q, *d, *r),
-                (true, _) => return Err(Error::row(
+        let fields: Vec<&str> = if beir { line.split('\t').map(str::trim).collect() } else { line.split_whitespace().collect() };
+        let (qid, did, rel) = match (beir, fields.as_slice()) {
+            (true, [q, d, r]) => (*q, *d, *r),
+            (false, [q, _iter, d, r]) => (*q, *d, *r),
+            (true, _) => {
+                return Err(Error::row(
                     path,
                     n,
                     None,
-                    format!(
-                        "expected 3 tab-separated fields (query-id, corpus-id, score), found {}",
-                        fields.len()
-                    ),
-                )),
-                (false, _) => {
-                    return Err(Error::row(
-                        path,
-                        n,
-                        None,
-                        format!(
-                            "expected 4 fields (qid iter docid rel), found {}",
-                            fields.len()
-                        ),
-                    ))
-                }
-            };
+                    format!("expected 3 tab-separated fields (query-id, corpus-id, score), found {}", fields.len()),
+                ))
+            }
+            (false, _) => return Err(Error::row(path, n, None, format!("expected 4 fields (qid iter docid rel), found {}", fields.len()))),
+        };
         let rel: i32 = rel
             .parse()
             .or_else(|_| rel.parse::<f64>().map(|f| f as i32).map_err(|_| ()))
-            .map_err(|_| {
-                Error::row(
-                    path,
-                    n,
-                    Some(did),
-                    format!("relevance {rel:?} is not a number"),
-                )
-            })?;
+            .map_err(|_| Error::row(path, n, Some(did), format!("relevance {rel:?} is not a number")))?;
         if qid.is_empty() || did.is_empty() {
             return Err(Error::row(path, n, None, "empty query or document id"));
         }
@@ -150,18 +116,12 @@ fn read_text(path: &Path, text: &str, q: &mut Qrels) -> Result<()> {
 
 fn read_parquet(path: &Path, q: &mut Qrels) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
     let schema = builder.schema().clone();
     let idx = |name: &str| {
-        schema.index_of(name).map_err(|_| {
-            Error::format(
-                path,
-                format!(
-                    "qrels parquet needs columns query_id, doc_id, relevance; {name} is missing"
-                ),
-            )
-        })
+        schema
+            .index_of(name)
+            .map_err(|_| Error::format(path, format!("qrels parquet needs columns query_id, doc_id, relevance; {name} is missing")))
     };
     let (qi, di, ri) = (idx("query_id")?, idx("doc_id")?, idx("relevance")?);
     let reader = builder.build().map_err(|e| Error::parquet(path, e))?;
@@ -169,52 +129,26 @@ fn read_parquet(path: &Path, q: &mut Qrels) -> Result<()> {
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e))?;
         let as_str = |i: usize| -> Result<Vec<Option<String>>> {
-            let c = arrow::compute::cast(batch.column(i), &DataType::Utf8).map_err(|e| {
-                Error::format(path, format!("column {}: {e}", schema.field(i).name()))
-            })?;
-            Ok(c.as_string::<i32>()
-                .iter()
-                .map(|s| s.map(str::to_owned))
-                .collect())
+            let c = arrow::compute::cast(batch.column(i), &DataType::Utf8)
+                .map_err(|e| Error::format(path, format!("column {}: {e}", schema.field(i).name())))?;
+            Ok(c.as_string::<i32>().iter().map(|s| s.map(str::to_owned)).collect())
         };
         let qs = as_str(qi)?;
         let ds = as_str(di)?;
         let rel_col = batch.column(ri);
         if !rel_col.data_type().is_numeric() {
-            return Err(Error::format(
-                path,
-                format!(
-                    "relevance column has type {}; expected a number",
-                    rel_col.data_type()
-                ),
-            ));
+            return Err(Error::format(path, format!("relevance column has type {}; expected a number", rel_col.data_type())));
         }
-        let rels = arrow::compute::cast(rel_col, &DataType::Int64)
-            .map_err(|e| Error::format(path, e.to_string()))?;
+        let rels = arrow::compute::cast(rel_col, &DataType::Int64).map_err(|e| Error::format(path, e.to_string()))?;
         let rels = rels.as_primitive::<Int64Type>();
         for i in 0..batch.num_rows() {
             let (Some(qid), Some(did)) = (&qs[i], &ds[i]) else {
-                return Err(Error::row(
-                    path,
-                    row + i as u64,
-                    None,
-                    "null query_id or doc_id",
-                ));
+                return Err(Error::row(path, row + i as u64, None, "null query_id or doc_id"));
             };
             if rels.is_null(i) {
-                return Err(Error::row(
-                    path,
-                    row + i as u64,
-                    Some(did),
-                    "null relevance",
-                ));
+                return Err(Error::row(path, row + i as u64, Some(did), "null relevance"));
             }
-            q.insert(
-                qid.clone(),
-                did.clone(),
-                rels.value(i) as i32,
-                row + i as u64,
-            )?;
+            q.insert(qid.clone(), did.clone(), rels.value(i) as i32, row + i as u64)?;
         }
         row += batch.num_rows() as u64;
     }

@@ -12,11 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "simcal",
-    version,
-    about = "Exact top-k scoring of embeddings and calibration of the scores"
-)]
+#[command(name = "simcal", version, about = "Exact top-k scoring of embeddings and calibration of the scores")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,10 +55,7 @@ pub fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// Writes `value` as one JSON document on stdout.

@@ -43,8 +43,7 @@ fn data_dir(arg: Option<PathBuf>) -> PathBuf {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let data = data_dir(args.data);
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
     let mut steps = Vec::new();
     for enc in SAMPLE_ENCODERS {
         let job = ScoreJob {
@@ -75,9 +74,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         steps.push(json!({"step": "score", "encoder": enc, "summary": super::score::summary_json(&job, &s)}));
     }
     if args.json {
-        super::print_json(
-            &json!({"schema_version": 1, "command": "run", "out": args.out, "steps": steps}),
-        )?;
+        super::print_json(&json!({"schema_version": 1, "command": "run", "out": args.out, "steps": steps}))?;
     }
     Ok(ExitCode::SUCCESS)
 }

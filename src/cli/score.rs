@@ -127,18 +127,10 @@ pub fn execute(job: &ScoreJob, label: &str) -> anyhow::Result<ScoreSummary> {
     let summary = summary?;
     if let Some(l) = &summary.labels {
         if l.docs_not_in_corpus > 0 {
-            eprintln!(
-                "warning: {} judgements name documents that are not in {}",
-                l.docs_not_in_corpus,
-                job.corpus.display()
-            );
+            eprintln!("warning: {} judgements name documents that are not in {}", l.docs_not_in_corpus, job.corpus.display());
         }
         if l.queries_not_in_queries > 0 {
-            eprintln!(
-                "warning: {} judged queries are not in {}",
-                l.queries_not_in_queries,
-                job.queries.display()
-            );
+            eprintln!("warning: {} judged queries are not in {}", l.queries_not_in_queries, job.queries.display());
         }
     }
     Ok(summary)

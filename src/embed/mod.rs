@@ -43,9 +43,7 @@ impl std::str::FromStr for Metric {
         match s {
             "cosine" => Ok(Metric::Cosine),
             "dot" => Ok(Metric::Dot),
-            _ => Err(Error::Invalid(format!(
-                "unknown metric {s:?} (expected cosine or dot)"
-            ))),
+            _ => Err(Error::Invalid(format!("unknown metric {s:?} (expected cosine or dot)"))),
         }
     }
 }
@@ -59,18 +57,14 @@ pub struct ReadOptions {
     pub vec_col: Option<String>,
     /// For `.npy`: a text file with one id a line; `None` numbers the rows from 0.
     pub ids_file: Option<PathBuf>,
-    /// Rows per chunk when the corpus is streamed; 0 picks about 32 MiB of vectors a chunk.
+    /// Rows per chunk when the corpus is streamed; 0 picks about 16 MiB of vectors a chunk (under
+    /// the allocator's mmap threshold, so chunk buffers are reused rather than faulted in anew).
     pub chunk_rows: usize,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions {
-            id_col: "id".into(),
-            vec_col: None,
-            ids_file: None,
-            chunk_rows: 0,
-        }
+        ReadOptions { id_col: "id".into(), vec_col: None, ids_file: None, chunk_rows: 0 }
     }
 }
 
@@ -100,31 +94,13 @@ pub struct Embeddings {
 
 impl Embeddings {
     /// Builds embeddings from ids and row-major values (for callers that have them in memory).
-    pub fn from_rows(
-        path: impl Into<PathBuf>,
-        ids: Vec<String>,
-        dim: usize,
-        values: Vec<f32>,
-    ) -> Result<Self> {
+    pub fn from_rows(path: impl Into<PathBuf>, ids: Vec<String>, dim: usize, values: Vec<f32>) -> Result<Self> {
         let path = path.into();
         if dim == 0 || values.len() != ids.len() * dim {
-            return Err(Error::format(
-                &path,
-                format!(
-                    "{} values do not make {} rows of dimension {dim}",
-                    values.len(),
-                    ids.len()
-                ),
-            ));
+            return Err(Error::format(&path, format!("{} values do not make {} rows of dimension {dim}", values.len(), ids.len())));
         }
-        let vectors = Array2::from_shape_vec((ids.len(), dim), values)
-            .map_err(|e| Error::format(&path, e.to_string()))?;
-        Ok(Embeddings {
-            path,
-            ids,
-            vectors,
-            carried: Vec::new(),
-        })
+        let vectors = Array2::from_shape_vec((ids.len(), dim), values).map_err(|e| Error::format(&path, e.to_string()))?;
+        Ok(Embeddings { path, ids, vectors, carried: Vec::new() })
     }
 
     /// Number of rows.
@@ -165,11 +141,7 @@ pub struct InMemorySource {
 impl InMemorySource {
     /// Serves `emb` in chunks of `chunk_rows` rows.
     pub fn new(emb: Embeddings, chunk_rows: usize) -> Self {
-        InMemorySource {
-            emb,
-            next: 0,
-            chunk_rows: chunk_rows.max(1),
-        }
+        InMemorySource { emb, next: 0, chunk_rows: chunk_rows.max(1) }
     }
 }
 
@@ -193,11 +165,7 @@ impl ChunkSource for InMemorySource {
         Ok(Some(EmbeddingChunk {
             first_row: start as u64,
             ids: self.emb.ids[start..end].to_vec(),
-            vectors: self
-                .emb
-                .vectors
-                .slice(ndarray::s![start..end, ..])
-                .to_owned(),
+            vectors: self.emb.vectors.slice(ndarray::s![start..end, ..]).to_owned(),
         }))
     }
 }
@@ -208,7 +176,7 @@ impl ReadOptions {
         if self.chunk_rows > 0 {
             self.chunk_rows
         } else {
-            ((32 << 20) / (4 * dim.max(1))).clamp(1024, 1 << 20)
+            ((16 << 20) / (4 * dim.max(1))).clamp(1024, 1 << 20)
         }
     }
 }
@@ -249,49 +217,38 @@ pub fn read_queries(path: &Path, opts: &ReadOptions) -> Result<Embeddings> {
     match kind_of(path)? {
         Kind::Parquet => parquet::read_all(path, opts),
         Kind::Npy => {
-            let mut src = npy::NpySource::open(
-                path,
-                &ReadOptions {
-                    chunk_rows: usize::MAX,
-                    ..opts.clone()
-                },
-            )?;
+            let mut src = npy::NpySource::open(path, &ReadOptions { chunk_rows: usize::MAX, ..opts.clone() })?;
             let dim = src.dim();
             let chunk = src.next_chunk()?;
             let (ids, vectors) = match chunk {
                 Some(c) => (c.ids, c.vectors),
                 None => (Vec::new(), Array2::zeros((0, dim))),
             };
-            Ok(Embeddings {
-                path: path.to_path_buf(),
-                ids,
-                vectors,
-                carried: Vec::new(),
-            })
+            Ok(Embeddings { path: path.to_path_buf(), ids, vectors, carried: Vec::new() })
         }
     }
 }
 
 /// Checks rows for NaN/Inf and, under cosine, L2-normalises them in place (zero vectors are an
 /// error). `first_row` and `ids` locate a bad row in `path`.
-pub fn prepare(
-    path: &Path,
-    first_row: u64,
-    ids: &[String],
-    vectors: &mut Array2<f32>,
-    metric: Metric,
-) -> Result<()> {
-    use rayon::prelude::*;
-    let dim = vectors.ncols();
-    let Some(data) = vectors.as_slice_mut() else {
-        return Err(Error::format(path, "vectors are not contiguous"));
-    };
-    if dim == 0 {
-        return Ok(());
+pub fn prepare(path: &Path, first_row: u64, ids: &[String], vectors: &mut Array2<f32>, metric: Metric) -> Result<()> {
+    let scales = row_scales(path, first_row, ids, vectors.view(), metric)?;
+    for (mut row, s) in vectors.rows_mut().into_iter().zip(scales) {
+        row.iter_mut().for_each(|v| *v *= s);
     }
-    data.par_chunks_mut(dim * 256).enumerate().try_for_each(|(block, rows)| {
-        for (i, row) in rows.chunks_exact_mut(dim).enumerate() {
-            let r = block * 256 + i;
+    Ok(())
+}
+
+/// Checks rows for NaN/Inf and returns the factor each row is to be multiplied by: 1 for the
+/// dot metric, the inverse L2 norm for cosine (a zero vector is an error). `first_row` and
+/// `ids` locate a bad row in `path`.
+pub fn row_scales(path: &Path, first_row: u64, ids: &[String], vectors: ndarray::ArrayView2<f32>, metric: Metric) -> Result<Vec<f32>> {
+    use rayon::prelude::*;
+    let rows: Vec<ndarray::ArrayView1<f32>> = vectors.rows().into_iter().collect();
+    rows.par_iter()
+        .enumerate()
+        .with_min_len(256)
+        .map(|(r, row)| {
             let bad = |msg: &str| Error::row(path, first_row + r as u64, ids.get(r).map(String::as_str), msg);
             let mut sum = 0.0f64;
             let mut finite = true;
@@ -302,16 +259,15 @@ pub fn prepare(
             if !finite {
                 return Err(bad("vector holds NaN or infinite values"));
             }
-            if metric == Metric::Cosine {
-                if sum == 0.0 {
-                    return Err(bad("zero vector cannot be normalised for the cosine metric (use --metric dot, or drop the row)"));
+            match metric {
+                Metric::Dot => Ok(1.0),
+                Metric::Cosine if sum == 0.0 => {
+                    Err(bad("zero vector cannot be normalised for the cosine metric (use --metric dot, or drop the row)"))
                 }
-                let inv = (1.0 / sum.sqrt()) as f32;
-                row.iter_mut().for_each(|v| *v *= inv);
+                Metric::Cosine => Ok((1.0 / sum.sqrt()) as f32),
             }
-        }
-        Ok(())
-    })
+        })
+        .collect()
 }
 
 /// Checks that every id is unique, naming the first repeated one.
@@ -319,12 +275,7 @@ pub fn check_unique_ids(path: &Path, ids: &[String]) -> Result<()> {
     let mut seen = std::collections::HashMap::with_capacity(ids.len());
     for (row, id) in ids.iter().enumerate() {
         if let Some(first) = seen.insert(id.as_str(), row) {
-            return Err(Error::row(
-                path,
-                row as u64,
-                Some(id),
-                format!("duplicate id (first seen at row {first})"),
-            ));
+            return Err(Error::row(path, row as u64, Some(id), format!("duplicate id (first seen at row {first})")));
         }
     }
     Ok(())

@@ -54,16 +54,12 @@ impl NpySource {
         let header_len = match pre[6] {
             1 => {
                 let mut b = [0u8; 2];
-                reader
-                    .read_exact(&mut b)
-                    .map_err(|_| bad("truncated header"))?;
+                reader.read_exact(&mut b).map_err(|_| bad("truncated header"))?;
                 u16::from_le_bytes(b) as usize
             }
             2 | 3 => {
                 let mut b = [0u8; 4];
-                reader
-                    .read_exact(&mut b)
-                    .map_err(|_| bad("truncated header"))?;
+                reader.read_exact(&mut b).map_err(|_| bad("truncated header"))?;
                 u32::from_le_bytes(b) as usize
             }
             v => return Err(bad(&format!("unknown format version {v}"))),
@@ -72,9 +68,7 @@ impl NpySource {
             return Err(bad("header too long"));
         }
         let mut header = vec![0u8; header_len];
-        reader
-            .read_exact(&mut header)
-            .map_err(|_| bad("truncated header"))?;
+        reader.read_exact(&mut header).map_err(|_| bad("truncated header"))?;
         let header = String::from_utf8_lossy(&header).into_owned();
         let descr = dict_value(&header, "descr").ok_or_else(|| bad("no descr in header"))?;
         let descr = descr.trim_matches(|c| c == '\'' || c == '"');
@@ -85,18 +79,10 @@ impl NpySource {
             ">f4" => (true, Dtype::F32),
             "<f8" | "=f8" => (false, Dtype::F64),
             ">f8" => (true, Dtype::F64),
-            other => {
-                return Err(Error::format(
-                    path,
-                    format!("array dtype {other} is not float16, float32 or float64"),
-                ))
-            }
+            other => return Err(Error::format(path, format!("array dtype {other} is not float16, float32 or float64"))),
         };
         if dict_value(&header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
-            return Err(Error::format(
-                path,
-                "array is in Fortran order; save it in C order (np.ascontiguousarray)",
-            ));
+            return Err(Error::format(path, "array is in Fortran order; save it in C order (np.ascontiguousarray)"));
         }
         let shape = dict_value(&header, "shape").ok_or_else(|| bad("no shape in header"))?;
         let dims: Vec<u64> = shape
@@ -107,10 +93,7 @@ impl NpySource {
             .map(|s| s.parse::<u64>().map_err(|_| bad("bad shape")))
             .collect::<Result<_>>()?;
         let [rows, dim] = dims[..] else {
-            return Err(Error::format(
-                path,
-                format!("array has shape {shape}; expected 2 dimensions (rows, dim)"),
-            ));
+            return Err(Error::format(path, format!("array has shape {shape}; expected 2 dimensions (rows, dim)")));
         };
         if dim == 0 {
             return Err(Error::format(path, "array has dimension 0"));
@@ -120,25 +103,16 @@ impl NpySource {
         if file_len < data_start + need {
             return Err(Error::format(
                 path,
-                format!(
-                    "truncated: {rows}×{dim} values need {need} bytes, the file holds {}",
-                    file_len.saturating_sub(data_start)
-                ),
+                format!("truncated: {rows}×{dim} values need {need} bytes, the file holds {}", file_len.saturating_sub(data_start)),
             ));
         }
         let ids = match &opts.ids_file {
             None => None,
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
-                let ids: Vec<String> = text
-                    .lines()
-                    .map(|l| l.trim_end_matches('\r').to_owned())
-                    .collect();
+                let ids: Vec<String> = text.lines().map(|l| l.trim_end_matches('\r').to_owned()).collect();
                 if ids.len() as u64 != rows {
-                    return Err(Error::format(
-                        p,
-                        format!("{} ids for {rows} rows of {}", ids.len(), path.display()),
-                    ));
+                    return Err(Error::format(p, format!("{} ids for {rows} rows of {}", ids.len(), path.display())));
                 }
                 if let Some(i) = ids.iter().position(String::is_empty) {
                     return Err(Error::row(p, i as u64 + 1, None, "empty id"));
@@ -146,9 +120,7 @@ impl NpySource {
                 Some(ids)
             }
         };
-        reader
-            .seek(SeekFrom::Start(data_start))
-            .map_err(|e| Error::io(path, e))?;
+        reader.seek(SeekFrom::Start(data_start)).map_err(|e| Error::io(path, e))?;
         Ok(NpySource {
             path: path.to_path_buf(),
             reader,
@@ -165,9 +137,7 @@ impl NpySource {
 }
 
 fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
-    let at = header
-        .find(&format!("'{key}'"))
-        .or_else(|| header.find(&format!("\"{key}\"")))?;
+    let at = header.find(&format!("'{key}'")).or_else(|| header.find(&format!("\"{key}\"")))?;
     let rest = &header[at + key.len() + 2..];
     let rest = rest.trim_start().strip_prefix(':')?.trim_start();
     if rest.starts_with('(') {
@@ -197,34 +167,22 @@ impl ChunkSource for NpySource {
         let n = (self.rows - first).min(self.chunk_rows as u64) as usize;
         let count = n * self.dim;
         self.buf.resize(count * self.dtype.size(), 0);
-        self.reader
-            .read_exact(&mut self.buf)
-            .map_err(|e| Error::io(&self.path, e))?;
+        self.reader.read_exact(&mut self.buf).map_err(|e| Error::io(&self.path, e))?;
         let mut out = vec![0f32; count];
         let b = &self.buf;
         match (self.dtype, self.big_endian) {
-            (Dtype::F32, false) => out
-                .iter_mut()
-                .zip(b.chunks_exact(4))
-                .for_each(|(o, c)| *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            (Dtype::F32, true) => out
-                .iter_mut()
-                .zip(b.chunks_exact(4))
-                .for_each(|(o, c)| *o = f32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+            (Dtype::F32, false) => {
+                out.iter_mut().zip(b.chunks_exact(4)).for_each(|(o, c)| *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            }
+            (Dtype::F32, true) => {
+                out.iter_mut().zip(b.chunks_exact(4)).for_each(|(o, c)| *o = f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            }
             (Dtype::F64, be) => out.iter_mut().zip(b.chunks_exact(8)).for_each(|(o, c)| {
                 let a: [u8; 8] = c.try_into().unwrap_or_default();
-                *o = if be {
-                    f64::from_be_bytes(a)
-                } else {
-                    f64::from_le_bytes(a)
-                } as f32
+                *o = if be { f64::from_be_bytes(a) } else { f64::from_le_bytes(a) } as f32
             }),
             (Dtype::F16, be) => out.iter_mut().zip(b.chunks_exact(2)).for_each(|(o, c)| {
-                let bits = if be {
-                    u16::from_be_bytes([c[0], c[1]])
-                } else {
-                    u16::from_le_bytes([c[0], c[1]])
-                };
+                let bits = if be { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) };
                 *o = half::f16::from_bits(bits).to_f32()
             }),
         }
@@ -233,12 +191,7 @@ impl ChunkSource for NpySource {
             None => (first..first + n as u64).map(|r| r.to_string()).collect(),
         };
         self.next_row += n as u64;
-        let vectors = Array2::from_shape_vec((n, self.dim), out)
-            .map_err(|e| Error::format(&self.path, e.to_string()))?;
-        Ok(Some(EmbeddingChunk {
-            first_row: first,
-            ids,
-            vectors,
-        }))
+        let vectors = Array2::from_shape_vec((n, self.dim), out).map_err(|e| Error::format(&self.path, e.to_string()))?;
+        Ok(Some(EmbeddingChunk { first_row: first, ids, vectors }))
     }
 }

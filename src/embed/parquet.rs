@@ -29,51 +29,29 @@ pub(crate) struct ParquetSource {
 impl ParquetSource {
     pub(crate) fn open(path: &Path, opts: &ReadOptions, keep_scalars: bool) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
         let schema = builder.schema().clone();
         let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
 
-        let id_idx = schema.index_of(&opts.id_col).map_err(|_| {
-            Error::format(
-                path,
-                format!(
-                    "no id column {:?} (columns: {})",
-                    opts.id_col,
-                    names(&schema)
-                ),
-            )
-        })?;
+        let id_idx = schema
+            .index_of(&opts.id_col)
+            .map_err(|_| Error::format(path, format!("no id column {:?} (columns: {})", opts.id_col, names(&schema))))?;
         check_id_type(path, schema.field(id_idx))?;
         let vec_idx = match &opts.vec_col {
-            Some(name) => schema.index_of(name).map_err(|_| {
-                Error::format(
-                    path,
-                    format!("no vector column {name:?} (columns: {})", names(&schema)),
-                )
-            })?,
+            Some(name) => schema
+                .index_of(name)
+                .map_err(|_| Error::format(path, format!("no vector column {name:?} (columns: {})", names(&schema))))?,
             None => {
-                let lists: Vec<usize> = (0..schema.fields().len())
-                    .filter(|&i| is_list(schema.field(i).data_type()))
-                    .collect();
+                let lists: Vec<usize> = (0..schema.fields().len()).filter(|&i| is_list(schema.field(i).data_type())).collect();
                 match lists.as_slice() {
                     [one] => *one,
-                    [] => {
-                        return Err(Error::format(
-                            path,
-                            format!("no list-typed vector column (columns: {})", names(&schema)),
-                        ))
-                    }
+                    [] => return Err(Error::format(path, format!("no list-typed vector column (columns: {})", names(&schema)))),
                     _ => {
                         return Err(Error::format(
                             path,
                             format!(
                                 "several list-typed columns ({}); choose one with --vec-col",
-                                lists
-                                    .iter()
-                                    .map(|&i| schema.field(i).name().as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
+                                lists.iter().map(|&i| schema.field(i).name().as_str()).collect::<Vec<_>>().join(", ")
                             ),
                         ))
                     }
@@ -87,11 +65,7 @@ impl ParquetSource {
             None => 0,
         };
         let carried: Vec<usize> = if keep_scalars {
-            (0..schema.fields().len())
-                .filter(|&i| {
-                    i != id_idx && i != vec_idx && !schema.field(i).data_type().is_nested()
-                })
-                .collect()
+            (0..schema.fields().len()).filter(|&i| i != id_idx && i != vec_idx && !schema.field(i).data_type().is_nested()).collect()
         } else {
             Vec::new()
         };
@@ -99,11 +73,8 @@ impl ParquetSource {
         roots.extend(&carried);
         roots.sort_unstable();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
-        let reader = builder
-            .with_projection(mask)
-            .with_batch_size(opts.rows_per_chunk(dim))
-            .build()
-            .map_err(|e| Error::parquet(path, e))?;
+        let reader =
+            builder.with_projection(mask).with_batch_size(opts.rows_per_chunk(dim)).build().map_err(|e| Error::parquet(path, e))?;
         // Indexes into the projected batches.
         let pos = |i: usize| roots.iter().position(|&r| r == i).unwrap_or(0);
         Ok(ParquetSource {
@@ -112,10 +83,7 @@ impl ParquetSource {
             id_idx: pos(id_idx),
             vec_idx: pos(vec_idx),
             carried: carried.iter().map(|&i| pos(i)).collect(),
-            carried_fields: carried
-                .iter()
-                .map(|&i| schema.fields()[i].clone())
-                .collect(),
+            carried_fields: carried.iter().map(|&i| schema.fields()[i].clone()).collect(),
             dim,
             rows,
             next_row: 0,
@@ -136,13 +104,7 @@ impl ParquetSource {
 
     fn decode(&self, batch: &RecordBatch, first_row: u64) -> Result<(Vec<String>, Vec<f32>)> {
         let ids = ids_of(&self.path, batch.column(self.id_idx), first_row)?;
-        let values = vectors_of(
-            &self.path,
-            batch.column(self.vec_idx),
-            self.dim,
-            first_row,
-            &ids,
-        )?;
+        let values = vectors_of(&self.path, batch.column(self.vec_idx), self.dim, first_row, &ids)?;
         Ok((ids, values))
     }
 }
@@ -162,26 +124,14 @@ impl ChunkSource for ParquetSource {
             return Ok(None);
         };
         let (ids, values) = self.decode(&batch, first_row)?;
-        let vectors = Array2::from_shape_vec((ids.len(), self.dim), values)
-            .map_err(|e| Error::format(&self.path, e.to_string()))?;
-        Ok(Some(EmbeddingChunk {
-            first_row,
-            ids,
-            vectors,
-        }))
+        let vectors = Array2::from_shape_vec((ids.len(), self.dim), values).map_err(|e| Error::format(&self.path, e.to_string()))?;
+        Ok(Some(EmbeddingChunk { first_row, ids, vectors }))
     }
 }
 
 /// Reads a whole parquet embeddings file with its scalar columns.
 pub(crate) fn read_all(path: &Path, opts: &ReadOptions) -> Result<Embeddings> {
-    let mut src = ParquetSource::open(
-        path,
-        &ReadOptions {
-            chunk_rows: 65_536,
-            ..opts.clone()
-        },
-        true,
-    )?;
+    let mut src = ParquetSource::open(path, &ReadOptions { chunk_rows: 65_536, ..opts.clone() }, true)?;
     let mut ids = Vec::new();
     let mut values = Vec::new();
     let mut carried_parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); src.carried.len()];
@@ -205,27 +155,16 @@ pub(crate) fn read_all(path: &Path, opts: &ReadOptions) -> Result<Embeddings> {
         carried.push((field, array));
     }
     let dim = src.dim;
-    let vectors = Array2::from_shape_vec((ids.len(), dim), values)
-        .map_err(|e| Error::format(path, e.to_string()))?;
-    Ok(Embeddings {
-        path: path.to_path_buf(),
-        ids,
-        vectors,
-        carried,
-    })
+    let vectors = Array2::from_shape_vec((ids.len(), dim), values).map_err(|e| Error::format(path, e.to_string()))?;
+    Ok(Embeddings { path: path.to_path_buf(), ids, vectors, carried })
 }
 
 /// For List/LargeList columns the dimension is the first row's length.
 fn peek_list_dim(path: &Path, vec_idx: usize) -> Result<usize> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), [vec_idx]);
-    let mut reader = builder
-        .with_projection(mask)
-        .with_batch_size(1)
-        .build()
-        .map_err(|e| Error::parquet(path, e))?;
+    let mut reader = builder.with_projection(mask).with_batch_size(1).build().map_err(|e| Error::parquet(path, e))?;
     let batch = match reader.next() {
         Some(b) => b.map_err(|e| Error::parquet(path, e))?,
         None => return Ok(0),
@@ -246,32 +185,18 @@ fn peek_list_dim(path: &Path, vec_idx: usize) -> Result<usize> {
 }
 
 fn names(schema: &Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| format!("{} ({})", f.name(), f.data_type()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    schema.fields().iter().map(|f| format!("{} ({})", f.name(), f.data_type())).collect::<Vec<_>>().join(", ")
 }
 
 fn is_list(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::FixedSizeList(..) | DataType::List(_) | DataType::LargeList(_)
-    )
+    matches!(t, DataType::FixedSizeList(..) | DataType::List(_) | DataType::LargeList(_))
 }
 
 fn check_id_type(path: &Path, f: &Field) -> Result<()> {
     match f.data_type() {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(()),
         t if t.is_integer() => Ok(()),
-        t => Err(Error::format(
-            path,
-            format!(
-                "id column {:?} has type {t}; expected a string or integer column",
-                f.name()
-            ),
-        )),
+        t => Err(Error::format(path, format!("id column {:?} has type {t}; expected a string or integer column", f.name()))),
     }
 }
 
@@ -280,33 +205,14 @@ fn check_vec_type(path: &Path, f: &Field) -> Result<Option<usize>> {
     let (inner, dim) = match f.data_type() {
         DataType::FixedSizeList(inner, n) => (inner, Some(*n as usize)),
         DataType::List(inner) | DataType::LargeList(inner) => (inner, None),
-        t => {
-            return Err(Error::format(
-                path,
-                format!(
-                    "vector column {:?} has type {t}; expected a list of floats",
-                    f.name()
-                ),
-            ))
-        }
+        t => return Err(Error::format(path, format!("vector column {:?} has type {t}; expected a list of floats", f.name()))),
     };
     match inner.data_type() {
         DataType::Float16 | DataType::Float32 | DataType::Float64 => {}
-        t => {
-            return Err(Error::format(
-                path,
-                format!(
-                    "vector column {:?} holds {t}; expected float16, float32 or float64",
-                    f.name()
-                ),
-            ))
-        }
+        t => return Err(Error::format(path, format!("vector column {:?} holds {t}; expected float16, float32 or float64", f.name()))),
     }
     if dim == Some(0) {
-        return Err(Error::format(
-            path,
-            format!("vector column {:?} has dimension 0", f.name()),
-        ));
+        return Err(Error::format(path, format!("vector column {:?} has dimension 0", f.name())));
     }
     Ok(dim)
 }
@@ -317,28 +223,12 @@ fn ids_of(path: &Path, col: &ArrayRef, first_row: u64) -> Result<Vec<String>> {
     }
     let n = col.len();
     let out: Vec<String> = match col.data_type() {
-        DataType::Utf8 => col
-            .as_string::<i32>()
-            .iter()
-            .map(|s| s.unwrap_or_default().to_owned())
-            .collect(),
-        DataType::LargeUtf8 => col
-            .as_string::<i64>()
-            .iter()
-            .map(|s| s.unwrap_or_default().to_owned())
-            .collect(),
-        DataType::Utf8View => col
-            .as_string_view()
-            .iter()
-            .map(|s| s.unwrap_or_default().to_owned())
-            .collect(),
+        DataType::Utf8 => col.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
+        DataType::LargeUtf8 => col.as_string::<i64>().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
+        DataType::Utf8View => col.as_string_view().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
         t if t.is_integer() => {
-            let s =
-                arrow::compute::cast(col, &DataType::Utf8).map_err(|e| Error::parquet(path, e))?;
-            s.as_string::<i32>()
-                .iter()
-                .map(|s| s.unwrap_or_default().to_owned())
-                .collect()
+            let s = arrow::compute::cast(col, &DataType::Utf8).map_err(|e| Error::parquet(path, e))?;
+            s.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_owned()).collect()
         }
         t => return Err(Error::format(path, format!("id column has type {t}"))),
     };
@@ -354,21 +244,8 @@ fn first_null(a: &dyn Array) -> Option<usize> {
     (0..a.len()).find(|&i| nulls.is_null(i))
 }
 
-fn vectors_of(
-    path: &Path,
-    col: &ArrayRef,
-    dim: usize,
-    first_row: u64,
-    ids: &[String],
-) -> Result<Vec<f32>> {
-    let bad = |row: usize, msg: String| {
-        Error::row(
-            path,
-            first_row + row as u64,
-            ids.get(row).map(String::as_str),
-            msg,
-        )
-    };
+fn vectors_of(path: &Path, col: &ArrayRef, dim: usize, first_row: u64, ids: &[String]) -> Result<Vec<f32>> {
+    let bad = |row: usize, msg: String| Error::row(path, first_row + row as u64, ids.get(row).map(String::as_str), msg);
     if let Some(i) = first_null(col.as_ref()) {
         return Err(bad(i, "null vector".into()));
     }
@@ -382,35 +259,24 @@ fn vectors_of(
             (l.values().clone(), 0usize)
         }
         DataType::List(_) => list_values(col.as_list::<i32>(), dim).map_err(|(r, m)| bad(r, m))?,
-        DataType::LargeList(_) => {
-            list_values(col.as_list::<i64>(), dim).map_err(|(r, m)| bad(r, m))?
-        }
+        DataType::LargeList(_) => list_values(col.as_list::<i64>(), dim).map_err(|(r, m)| bad(r, m))?,
         t => return Err(Error::format(path, format!("vector column has type {t}"))),
     };
     let values = values.slice(start, n * dim);
     if let Some(i) = first_null(values.as_ref()) {
-        return Err(bad(
-            i / dim,
-            format!("null value at position {} of the vector", i % dim),
-        ));
+        return Err(bad(i / dim, format!("null value at position {} of the vector", i % dim)));
     }
     let mut out = vec![0f32; n * dim];
     match values.data_type() {
         DataType::Float32 => out.copy_from_slice(values.as_primitive::<Float32Type>().values()),
         DataType::Float64 => {
-            for (o, &v) in out
-                .iter_mut()
-                .zip(values.as_primitive::<Float64Type>().values().iter())
-            {
+            for (o, &v) in out.iter_mut().zip(values.as_primitive::<Float64Type>().values().iter()) {
                 *o = v as f32;
             }
         }
         DataType::Float16 => {
             use half::slice::HalfFloatSliceExt;
-            values
-                .as_primitive::<Float16Type>()
-                .values()
-                .convert_to_f32_slice(&mut out);
+            values.as_primitive::<Float16Type>().values().convert_to_f32_slice(&mut out);
         }
         t => return Err(Error::format(path, format!("vector values have type {t}"))),
     }
@@ -419,18 +285,12 @@ fn vectors_of(
 
 /// The child values of a List column and where this batch's rows start in them; every row
 /// must have `dim` values.
-fn list_values<O: OffsetSizeTrait>(
-    l: &GenericListArray<O>,
-    dim: usize,
-) -> std::result::Result<(ArrayRef, usize), (usize, String)> {
+fn list_values<O: OffsetSizeTrait>(l: &GenericListArray<O>, dim: usize) -> std::result::Result<(ArrayRef, usize), (usize, String)> {
     let offsets = l.value_offsets();
     for (row, w) in offsets.windows(2).enumerate() {
         let len = (w[1] - w[0]).as_usize();
         if len != dim {
-            return Err((
-                row,
-                format!("vector has {len} values, expected {dim} (ragged vectors)"),
-            ));
+            return Err((row, format!("vector has {len} values, expected {dim} (ragged vectors)")));
         }
     }
     Ok((l.values().clone(), offsets[0].as_usize()))

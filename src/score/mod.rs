@@ -18,7 +18,7 @@ use ndarray::ArrayView2;
 
 pub use topk::{rank_order, Hit, TopK};
 
-use crate::embed::{check_unique_ids, prepare, ChunkSource, Embeddings, Metric};
+use crate::embed::{check_unique_ids, prepare, row_scales, ChunkSource, Embeddings, Metric};
 use crate::error::{Error, Result};
 
 /// A corpus chunk made ready for one backend.
@@ -38,8 +38,9 @@ pub trait Backend: Sync {
     }
     /// Takes the (already normalised) queries; called once before any chunk.
     fn load_queries(&mut self, queries: ArrayView2<f32>) -> Result<()>;
-    /// Makes a normalised corpus chunk ready to score (runs on the reader thread).
-    fn stage(&self, chunk: ArrayView2<f32>) -> Result<Staged>;
+    /// Makes a corpus chunk ready to score (runs on the reader thread): row `i` is to be
+    /// multiplied by `scales[i]` (the normalisation) on the way.
+    fn stage(&self, chunk: ArrayView2<f32>, scales: &[f32]) -> Result<Staged>;
     /// Scores a staged chunk whose first row is `first_row` in the corpus, offering every
     /// score to `topk` (one selection per query, in query order).
     fn score(&self, staged: &Staged, first_row: u64, topk: &mut [TopK]) -> Result<()>;
@@ -64,9 +65,7 @@ impl std::str::FromStr for BackendChoice {
             "auto" => Ok(BackendChoice::Auto),
             "cpu" => Ok(BackendChoice::Cpu),
             "gpu" => Ok(BackendChoice::Gpu),
-            _ => Err(Error::Invalid(format!(
-                "unknown backend {s:?} (expected auto, cpu or gpu)"
-            ))),
+            _ => Err(Error::Invalid(format!("unknown backend {s:?} (expected auto, cpu or gpu)"))),
         }
     }
 }
@@ -147,8 +146,7 @@ pub fn score_corpus(
     let mut topk: Vec<TopK> = (0..queries.len()).map(|_| TopK::new(opts.k)).collect();
     let mut corpus_ids: Vec<String> = Vec::new();
     let mut id_hashes: HashSet<u64> = HashSet::new();
-    let hasher =
-        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    let hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
     let mut scoring_seconds = 0.0;
     let path = corpus.path().to_path_buf();
 
@@ -158,15 +156,9 @@ pub fn score_corpus(
         s.spawn(move || loop {
             let item = match corpus.next_chunk() {
                 Ok(None) => break,
-                Ok(Some(mut chunk)) => prepare(
-                    corpus.path(),
-                    chunk.first_row,
-                    &chunk.ids,
-                    &mut chunk.vectors,
-                    metric,
-                )
-                .and_then(|_| backend.stage(chunk.vectors.view()))
-                .map(|staged| (chunk.first_row, chunk.ids, staged)),
+                Ok(Some(chunk)) => row_scales(corpus.path(), chunk.first_row, &chunk.ids, chunk.vectors.view(), metric)
+                    .and_then(|scales| backend.stage(chunk.vectors.view(), &scales))
+                    .map(|staged| (chunk.first_row, chunk.ids, staged)),
                 Err(e) => Err(e),
             };
             let stop = item.is_err();
@@ -207,10 +199,5 @@ pub fn score_corpus(
 }
 
 fn duplicate(path: &Path, row: u64, id: &str, first: usize) -> Error {
-    Error::Row {
-        path: path.to_path_buf(),
-        row,
-        id: Some(id.to_owned()),
-        message: format!("duplicate id (first seen at row {first})"),
-    }
+    Error::Row { path: path.to_path_buf(), row, id: Some(id.to_owned()), message: format!("duplicate id (first seen at row {first})") }
 }

@@ -38,12 +38,7 @@ impl TopK {
     pub fn new(k: usize) -> Self {
         let k = k.max(1);
         let cap = k.saturating_mul(2).max(k + 32);
-        TopK {
-            k,
-            cap,
-            threshold: f32::NEG_INFINITY,
-            buf: Vec::new(),
-        }
+        TopK { k, cap, threshold: f32::NEG_INFINITY, buf: Vec::new() }
     }
 
     /// How many hits are kept.
@@ -84,19 +79,13 @@ impl TopK {
             }
             if m >= self.threshold {
                 for (i, &s) in c.iter().enumerate() {
-                    self.push(Hit {
-                        row: base + i as u64,
-                        score: s,
-                    });
+                    self.push(Hit { row: base + i as u64, score: s });
                 }
             }
             base += W as u64;
         }
         for (i, &s) in chunks.remainder().iter().enumerate() {
-            self.push(Hit {
-                row: base + i as u64,
-                score: s,
-            });
+            self.push(Hit { row: base + i as u64, score: s });
         }
     }
 

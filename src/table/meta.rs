@@ -38,23 +38,14 @@ impl TableMeta {
     /// The key-value pairs written to the file.
     pub fn to_pairs(&self) -> Vec<(String, String)> {
         let mut v = vec![
-            (
-                "simcal.schema_version".to_owned(),
-                self.schema_version.to_string(),
-            ),
+            ("simcal.schema_version".to_owned(), self.schema_version.to_string()),
             ("simcal.version".to_owned(), self.version.clone()),
             ("simcal.model".to_owned(), self.model.clone()),
             ("simcal.metric".to_owned(), self.metric.clone()),
             ("simcal.k".to_owned(), self.k.to_string()),
             ("simcal.backend".to_owned(), self.backend.clone()),
-            (
-                "simcal.queries_sha256".to_owned(),
-                self.queries_sha256.clone(),
-            ),
-            (
-                "simcal.corpus_sha256".to_owned(),
-                self.corpus_sha256.clone(),
-            ),
+            ("simcal.queries_sha256".to_owned(), self.queries_sha256.clone()),
+            ("simcal.corpus_sha256".to_owned(), self.corpus_sha256.clone()),
         ];
         v.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         v
@@ -68,9 +59,7 @@ impl TableMeta {
             let v = v.clone().unwrap_or_default();
             match k.as_str() {
                 "simcal.schema_version" => {
-                    let n: u32 = v.parse().map_err(|_| {
-                        Error::format(path, format!("bad simcal.schema_version {v:?}"))
-                    })?;
+                    let n: u32 = v.parse().map_err(|_| Error::format(path, format!("bad simcal.schema_version {v:?}")))?;
                     if n != SCHEMA_VERSION {
                         return Err(Error::format(path, format!("score table schema version {n} is not one this simcal reads (it reads {SCHEMA_VERSION}); use a matching simcal version")));
                     }
@@ -80,11 +69,7 @@ impl TableMeta {
                 "simcal.version" => m.version = v,
                 "simcal.model" => m.model = v,
                 "simcal.metric" => m.metric = v,
-                "simcal.k" => {
-                    m.k = v
-                        .parse()
-                        .map_err(|_| Error::format(path, format!("bad simcal.k {v:?}")))?
-                }
+                "simcal.k" => m.k = v.parse().map_err(|_| Error::format(path, format!("bad simcal.k {v:?}")))?,
                 "simcal.backend" => m.backend = v,
                 "simcal.queries_sha256" => m.queries_sha256 = v,
                 "simcal.corpus_sha256" => m.corpus_sha256 = v,
@@ -95,10 +80,7 @@ impl TableMeta {
             }
         }
         if !saw_version {
-            return Err(Error::format(
-                path,
-                "not a simcal score table (no simcal.schema_version in its metadata)",
-            ));
+            return Err(Error::format(path, "not a simcal score table (no simcal.schema_version in its metadata)"));
         }
         Ok(m)
     }

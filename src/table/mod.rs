@@ -101,16 +101,11 @@ impl ScoreTable {
             let qset: HashSet<&str> = queries.ids.iter().map(String::as_str).collect();
             for (qid, docs) in &q.judged {
                 report.queries_not_in_queries += !qset.contains(qid.as_str()) as usize;
-                report.docs_not_in_corpus +=
-                    docs.keys().filter(|d| !corpus.contains(d.as_str())).count();
+                report.docs_not_in_corpus += docs.keys().filter(|d| !corpus.contains(d.as_str())).count();
             }
         }
         let qidx = UInt32Array::from(qidx);
-        let query_ids: StringArray = qidx
-            .values()
-            .iter()
-            .map(|&i| Some(queries.ids[i as usize].as_str()))
-            .collect();
+        let query_ids: StringArray = qidx.values().iter().map(|&i| Some(queries.ids[i as usize].as_str())).collect();
         let mut fields = vec![
             Field::new(columns::QUERY_ID, DataType::Utf8, false),
             Field::new(columns::DOC_ID, DataType::Utf8, false),
@@ -124,29 +119,19 @@ impl ScoreTable {
             Arc::new(StringArray::from(doc_ids)),
             Arc::new(UInt32Array::from(ranks)),
             Arc::new(Float32Array::from(scores)),
-            if qrels.is_some() {
-                Arc::new(Int32Array::from(labels))
-            } else {
-                Arc::new(Int32Array::new_null(rows))
-            },
-            if qrels.is_some() {
-                Arc::new(UInt32Array::from(relevant))
-            } else {
-                Arc::new(UInt32Array::new_null(rows))
-            },
+            if qrels.is_some() { Arc::new(Int32Array::from(labels)) } else { Arc::new(Int32Array::new_null(rows)) },
+            if qrels.is_some() { Arc::new(UInt32Array::from(relevant)) } else { Arc::new(UInt32Array::new_null(rows)) },
         ];
         for (field, array) in &queries.carried {
             if fields.iter().any(|f| f.name() == field.name()) {
                 continue;
             }
-            let taken = arrow::compute::take(array.as_ref(), &qidx, None).map_err(|e| {
-                Error::format(&queries.path, format!("column {}: {e}", field.name()))
-            })?;
+            let taken = arrow::compute::take(array.as_ref(), &qidx, None)
+                .map_err(|e| Error::format(&queries.path, format!("column {}: {e}", field.name())))?;
             fields.push(field.as_ref().clone().with_nullable(true));
             arrays.push(taken);
         }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| Error::Invalid(e.to_string()))?;
         Ok((ScoreTable { batch, meta }, report))
     }
 

@@ -17,23 +17,15 @@ use crate::output::write_atomic;
 
 /// Writes a score table to `path` atomically.
 pub fn write_parquet(table: &ScoreTable, path: &Path) -> Result<()> {
-    let kv = table
-        .meta
-        .to_pairs()
-        .into_iter()
-        .map(|(k, v)| KeyValue::new(k, v))
-        .collect();
+    let kv = table.meta.to_pairs().into_iter().map(|(k, v)| KeyValue::new(k, v)).collect();
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_key_value_metadata(Some(kv))
         .set_max_row_group_row_count(Some(1 << 20))
         .build();
     write_atomic(path, |w| {
-        let mut writer = ArrowWriter::try_new(w, table.batch.schema(), Some(props))
-            .map_err(|e| Error::parquet(path, e))?;
-        writer
-            .write(&table.batch)
-            .map_err(|e| Error::parquet(path, e))?;
+        let mut writer = ArrowWriter::try_new(w, table.batch.schema(), Some(props)).map_err(|e| Error::parquet(path, e))?;
+        writer.write(&table.batch).map_err(|e| Error::parquet(path, e))?;
         writer.close().map_err(|e| Error::parquet(path, e))?;
         Ok(())
     })
@@ -42,41 +34,22 @@ pub fn write_parquet(table: &ScoreTable, path: &Path) -> Result<()> {
 /// Reads a score table, refusing files that are not simcal score tables of a known version.
 pub fn read_table(path: &Path) -> Result<ScoreTable> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
     let pairs: Vec<(String, Option<String>)> = builder
         .metadata()
         .file_metadata()
         .key_value_metadata()
-        .map(|kv| {
-            kv.iter()
-                .map(|p| (p.key.clone(), p.value.clone()))
-                .collect()
-        })
+        .map(|kv| kv.iter().map(|p| (p.key.clone(), p.value.clone())).collect())
         .unwrap_or_default();
     let meta = TableMeta::from_pairs(path, &pairs)?;
     let schema: Arc<Schema> = builder.schema().clone();
-    for name in [
-        super::columns::QUERY_ID,
-        super::columns::DOC_ID,
-        super::columns::RANK,
-        super::columns::SCORE,
-    ] {
+    for name in [super::columns::QUERY_ID, super::columns::DOC_ID, super::columns::RANK, super::columns::SCORE] {
         if schema.index_of(name).is_err() {
-            return Err(Error::format(
-                path,
-                format!("score table has no {name} column"),
-            ));
+            return Err(Error::format(path, format!("score table has no {name} column")));
         }
     }
-    let reader = builder
-        .with_batch_size(1 << 16)
-        .build()
-        .map_err(|e| Error::parquet(path, e))?;
-    let batches: Vec<_> = reader
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::parquet(path, e))?;
-    let batch =
-        arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::parquet(path, e))?;
+    let reader = builder.with_batch_size(1 << 16).build().map_err(|e| Error::parquet(path, e))?;
+    let batches: Vec<_> = reader.collect::<std::result::Result<_, _>>().map_err(|e| Error::parquet(path, e))?;
+    let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::parquet(path, e))?;
     Ok(ScoreTable { batch, meta })
 }

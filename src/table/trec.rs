@@ -14,31 +14,15 @@ use crate::output::write_atomic;
 /// Writes a score table as a TREC run, atomically; `tag` is the run's name (the model).
 pub fn write_trec(table: &ScoreTable, path: &Path, tag: &str) -> Result<()> {
     let b = &table.batch;
-    let col = |name: &str| {
-        b.column_by_name(name)
-            .ok_or_else(|| Error::Invalid(format!("score table has no {name} column")))
-    };
+    let col = |name: &str| b.column_by_name(name).ok_or_else(|| Error::Invalid(format!("score table has no {name} column")));
     let q = col(columns::QUERY_ID)?.as_string::<i32>();
     let d = col(columns::DOC_ID)?.as_string::<i32>();
     let r = col(columns::RANK)?.as_primitive::<UInt32Type>();
     let s = col(columns::SCORE)?.as_primitive::<Float32Type>();
-    let tag = if tag.is_empty() || tag.contains(char::is_whitespace) {
-        "simcal"
-    } else {
-        tag
-    };
+    let tag = if tag.is_empty() || tag.contains(char::is_whitespace) { "simcal" } else { tag };
     write_atomic(path, |w| {
         for i in 0..b.num_rows() {
-            writeln!(
-                w,
-                "{} Q0 {} {} {} {}",
-                q.value(i),
-                d.value(i),
-                r.value(i),
-                s.value(i),
-                tag
-            )
-            .map_err(|e| Error::io(path, e))?;
+            writeln!(w, "{} Q0 {} {} {} {}", q.value(i), d.value(i), r.value(i), s.value(i), tag).map_err(|e| Error::io(path, e))?;
         }
         Ok(())
     })

@@ -5,15 +5,10 @@
 //! `ldc` (one row per query), added to what is there when `accumulate` is set (d is blocked
 //! into steps of `KC` so that a corpus panel stays in L1).
 //!
-//! Variants are chosen at run time ([`Isa::detect`]): AVX-512F (`MR × NR` = 12 × 32 in 24 zmm
-//! accumulators), AVX2 + FMA (6 × 16 in 12 ymm accumulators) and a portable one that the
-//! compiler vectorises for whatever the baseline target has. All variants share `MR` and `NR`
-//! by packing for the widest tile and running narrower kernels over sub-tiles.
-
-/// Rows (queries) per packed query panel.
-pub const MR: usize = 12;
-/// Columns (documents) per packed corpus panel.
-pub const NR: usize = 32;
+//! Variants are chosen at run time ([`Isa::detect`]), each with its own tile shape
+//! ([`Isa::tile`]): AVX-512F (`MR × NR` = 12 × 32 in 24 zmm accumulators), AVX2 + FMA
+//! (6 × 16 in 12 ymm accumulators) and a portable 6 × 16 that the compiler vectorises for
+//! whatever the build target has.
 
 /// The instruction set a kernel uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,9 +29,7 @@ impl Isa {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 return Isa::Avx512;
             }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
                 return Isa::Avx2;
             }
         }
@@ -51,14 +44,20 @@ impl Isa {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 v.push(Isa::Avx512);
             }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
                 v.push(Isa::Avx2);
             }
         }
         v.push(Isa::Portable);
         v
+    }
+
+    /// The tile shape `(MR, NR)`: queries per query panel, documents per corpus panel.
+    pub fn tile(self) -> (usize, usize) {
+        match self {
+            Isa::Avx512 => (12, 32),
+            Isa::Avx2 | Isa::Portable => (6, 16),
+        }
     }
 
     /// Name for logs and `--json` (`avx512`, `avx2`, `portable`).
@@ -71,90 +70,58 @@ impl Isa {
     }
 }
 
-/// Computes one `MR × NR` tile. `a` holds `kc * MR` floats, `b` holds `kc * NR`, `c` has room
-/// for `MR` rows of stride `ldc ≥ NR`.
+/// Computes one `MR × NR` tile (the shape of `isa`). `a` holds `kc * MR` floats, `b` holds
+/// `kc * NR`, `c` has room for `MR` rows of stride `ldc ≥ NR`.
 ///
 /// # Safety
 /// The pointers must be valid for those extents, and `isa` must be one the processor runs
 /// ([`Isa::detect`] or [`Isa::available`]).
 #[inline]
-pub unsafe fn tile(
-    isa: Isa,
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
+pub unsafe fn tile(isa: Isa, kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => avx512::tile(kc, a, b, c, ldc, accumulate),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => {
-            // 12 × 32 as four 6 × 16 sub-tiles; each reads its half of the panels.
-            for (ri, rows) in [(0usize, 0usize), (6, 0), (0, 16), (6, 16)] {
-                avx2::tile_6x16(
-                    kc,
-                    a.add(ri),
-                    b.add(rows),
-                    c.add(ri * ldc + rows),
-                    ldc,
-                    accumulate,
-                );
-            }
-        }
+        Isa::Avx2 => avx2::tile(kc, a, b, c, ldc, accumulate),
         _ => portable_tile(kc, a, b, c, ldc, accumulate),
     }
 }
 
-unsafe fn portable_tile(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    // Two halves of 6 rows keep the accumulator array small enough to live in registers.
-    for half in 0..2 {
-        let mut acc = [[0f32; NR]; 6];
-        for p in 0..kc {
-            let ap = std::slice::from_raw_parts(a.add(p * MR + half * 6), 6);
-            let bp = std::slice::from_raw_parts(b.add(p * NR), NR);
-            for i in 0..6 {
-                let ai = ap[i];
-                for j in 0..NR {
-                    acc[i][j] = ai.mul_add(bp[j], acc[i][j]);
-                }
+unsafe fn portable_tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
+    const MR: usize = 6;
+    const NR: usize = 16;
+    let mut acc = [[0f32; NR]; MR];
+    for p in 0..kc {
+        let ap = std::slice::from_raw_parts(a.add(p * MR), MR);
+        let bp = std::slice::from_raw_parts(b.add(p * NR), NR);
+        for i in 0..MR {
+            let ai = ap[i];
+            for j in 0..NR {
+                // Multiply and add, not mul_add: without an FMA target feature mul_add is a
+                // library call.
+                acc[i][j] += ai * bp[j];
             }
         }
-        for (i, row) in acc.iter().enumerate() {
-            let out = std::slice::from_raw_parts_mut(c.add((half * 6 + i) * ldc), NR);
-            if accumulate {
-                out.iter_mut().zip(row).for_each(|(o, v)| *o += v);
-            } else {
-                out.copy_from_slice(row);
-            }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        let out = std::slice::from_raw_parts_mut(c.add(i * ldc), NR);
+        if accumulate {
+            out.iter_mut().zip(row).for_each(|(o, v)| *o += v);
+        } else {
+            out.copy_from_slice(row);
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{MR, NR};
     use std::arch::x86_64::*;
+    const MR: usize = 6;
+    const NR: usize = 16;
 
-    /// 6 queries × 16 documents; `a` steps by `MR`, `b` by `NR` (the packed panels' strides).
+    /// 6 queries × 16 documents.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile_6x16(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        accumulate: bool,
-    ) {
+    pub(super) unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
         let mut c00 = _mm256_setzero_ps();
         let mut c01 = _mm256_setzero_ps();
         let mut c10 = _mm256_setzero_ps();
@@ -193,14 +160,7 @@ mod avx2 {
             ap = ap.add(MR);
             bp = bp.add(NR);
         }
-        let rows = [
-            (c00, c01),
-            (c10, c11),
-            (c20, c21),
-            (c30, c31),
-            (c40, c41),
-            (c50, c51),
-        ];
+        let rows = [(c00, c01), (c10, c11), (c20, c21), (c30, c31), (c40, c41), (c50, c51)];
         for (i, (lo, hi)) in rows.into_iter().enumerate() {
             let out = c.add(i * ldc);
             if accumulate {
@@ -216,19 +176,13 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{MR, NR};
     use std::arch::x86_64::*;
+    const MR: usize = 12;
+    const NR: usize = 32;
 
     /// 12 queries × 32 documents in 24 zmm accumulators.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        accumulate: bool,
-    ) {
+    pub(super) unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         let mut ap = a;
         let mut bp = b;
@@ -247,10 +201,7 @@ mod avx512 {
             let out = c.add(i * ldc);
             if accumulate {
                 _mm512_storeu_ps(out, _mm512_add_ps(row[0], _mm512_loadu_ps(out)));
-                _mm512_storeu_ps(
-                    out.add(16),
-                    _mm512_add_ps(row[1], _mm512_loadu_ps(out.add(16))),
-                );
+                _mm512_storeu_ps(out.add(16), _mm512_add_ps(row[1], _mm512_loadu_ps(out.add(16))));
             } else {
                 _mm512_storeu_ps(out, row[0]);
                 _mm512_storeu_ps(out.add(16), row[1]);

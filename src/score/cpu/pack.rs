@@ -3,11 +3,41 @@
 
 use rayon::prelude::*;
 
+/// 64 bytes, cache-line aligned: the unit of panel storage, so that vector loads of the
+/// microkernel never straddle two cache lines.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+/// Zeroed storage of `n` floats, 64-byte aligned.
+#[derive(Clone, Debug, Default)]
+pub struct AlignedBuf {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// `n` zeros.
+    pub fn zeros(n: usize) -> Self {
+        AlignedBuf { lines: vec![Line::default(); n.div_ceil(16)], len: n }
+    }
+    /// The floats.
+    pub fn as_slice(&self) -> &[f32] {
+        // Line is repr(C) [f32; 16]: the lines are `16 * lines.len() ≥ len` contiguous floats.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
+    }
+    /// The floats, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        // As above.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
+    }
+}
+
 /// A matrix packed into panels of `width` rows, each stored step-major along d.
 #[derive(Clone, Debug, Default)]
 pub struct Panels {
     /// `panels × dim × width` floats.
-    pub data: Vec<f32>,
+    pub data: AlignedBuf,
     /// Rows before padding.
     pub rows: usize,
     /// Vector dimension.
@@ -17,30 +47,24 @@ pub struct Panels {
 }
 
 impl Panels {
-    /// Packs `rows × dim` row-major values.
-    pub fn pack(values: &[f32], rows: usize, dim: usize, width: usize) -> Panels {
+    /// Packs `rows × dim` row-major values, row `i` multiplied by `scales[i]` when given.
+    pub fn pack(values: &[f32], scales: Option<&[f32]>, rows: usize, dim: usize, width: usize) -> Panels {
         let panels = rows.div_ceil(width);
-        let mut data = vec![0f32; panels * dim * width];
+        let mut data = AlignedBuf::zeros(panels * dim * width);
         if dim > 0 {
-            data.par_chunks_mut(dim * width)
-                .enumerate()
-                .for_each(|(p, out)| {
-                    let r0 = p * width;
-                    let n = width.min(rows - r0);
-                    for j in 0..n {
-                        let src = &values[(r0 + j) * dim..(r0 + j + 1) * dim];
-                        for (k, &v) in src.iter().enumerate() {
-                            out[k * width + j] = v;
-                        }
+            data.as_mut_slice().par_chunks_mut(dim * width).enumerate().for_each(|(p, out)| {
+                let r0 = p * width;
+                let n = width.min(rows - r0);
+                for j in 0..n {
+                    let src = &values[(r0 + j) * dim..(r0 + j + 1) * dim];
+                    let s = scales.map_or(1.0, |s| s[r0 + j]);
+                    for (k, &v) in src.iter().enumerate() {
+                        out[k * width + j] = v * s;
                     }
-                });
+                }
+            });
         }
-        Panels {
-            data,
-            rows,
-            dim,
-            width,
-        }
+        Panels { data, rows, dim, width }
     }
 
     /// Number of panels.
@@ -53,6 +77,6 @@ impl Panels {
     pub fn at(&self, p: usize, k: usize) -> *const f32 {
         debug_assert!(p < self.panels() && k <= self.dim);
         // In bounds: p < panels and k ≤ dim.
-        unsafe { self.data.as_ptr().add((p * self.dim + k) * self.width) }
+        unsafe { self.data.as_slice().as_ptr().add((p * self.dim + k) * self.width) }
     }
 }

@@ -7,12 +7,8 @@ use crate::error::{Error, Result};
 /// Opens the GPU backend.
 pub fn open() -> Result<Box<dyn Backend>> {
     if cfg!(feature = "gpu") {
-        Err(Error::Unavailable(
-            "the GPU backend is not implemented yet in this version; use --backend cpu".into(),
-        ))
+        Err(Error::Unavailable("the GPU backend is not implemented yet in this version; use --backend cpu".into()))
     } else {
-        Err(Error::Unavailable(
-            "simcal was built without GPU support (feature `gpu`); use --backend cpu".into(),
-        ))
+        Err(Error::Unavailable("simcal was built without GPU support (feature `gpu`); use --backend cpu".into()))
     }
 }

@@ -1,0 +1,77 @@
+//! The processor's FMA peak: a register-only loop of independent FMAs on every core, for the
+//! widest vector the processor runs. It reads no memory, so it is the ceiling that the scoring
+//! kernel's GFLOP/s is a fraction of. `cargo bench --bench peak`.
+
+use std::time::Instant;
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_loop_avx2(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let m = _mm256_set1_ps(0.999_999);
+    let a = _mm256_set1_ps(1e-7);
+    let mut acc = [_mm256_set1_ps(1.0); 12];
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm256_fmadd_ps(*x, m, a);
+        }
+    }
+    let mut s = _mm256_setzero_ps();
+    for x in acc {
+        s = _mm256_add_ps(s, x);
+    }
+    let mut out = [0f32; 8];
+    _mm256_storeu_ps(out.as_mut_ptr(), s);
+    out.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_avx512(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let m = _mm512_set1_ps(0.999_999);
+    let a = _mm512_set1_ps(1e-7);
+    let mut acc = [_mm512_set1_ps(1.0); 24];
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm512_fmadd_ps(*x, m, a);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for x in acc {
+        s = _mm512_add_ps(s, x);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
+fn main() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let iters = 200_000_000u64;
+        let runs: Vec<(&str, u64, unsafe fn(u64) -> f32)> = {
+            let mut v: Vec<(&str, u64, unsafe fn(u64) -> f32)> = Vec::new();
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                v.push(("avx512", 24 * 16 * 2, fma_loop_avx512));
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                v.push(("avx2", 12 * 8 * 2, fma_loop_avx2));
+            }
+            v
+        };
+        for (name, flops_per_iter, f) in runs {
+            let mut best = 0f64;
+            for _ in 0..3 {
+                let t = Instant::now();
+                let sink: f32 = std::thread::scope(|s| {
+                    let hs: Vec<_> = (0..threads).map(|_| s.spawn(move || unsafe { f(iters / 4) })).collect();
+                    hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+                });
+                let gflops = (iters / 4 * flops_per_iter * threads as u64) as f64 / t.elapsed().as_secs_f64() / 1e9;
+                best = best.max(gflops);
+                std::hint::black_box(sink);
+            }
+            println!("fma peak {name}: {best:.1} GFLOP/s on {threads} threads");
+        }
+    }
+}
