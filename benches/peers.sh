@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Times `simcal score` against its peers on the same files in one run and prints ratios:
+#   faiss-cpu IndexFlatIP.search (pyarrow read, normalise, search, write the table) and numpy
+#   (matmul + argpartition), on 2,048 queries × 100,000 corpus × 768 dims, k = 100.
+# The Python peers live in a private virtualenv (bench-data/venv); the tests never need them.
+#   benches/peers.sh            # speed
+#   benches/peers.sh --memory   # also: peak memory scoring a ~4 GB corpus file
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=bench-data/venv
+mkdir -p bench-data
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q numpy pyarrow faiss-cpu
+fi
+cargo build --release --quiet
+cargo bench --quiet --bench peak 2>/dev/null | grep -i "fma peak" | tee bench-data/peak.txt || true
+uptime
+exec "$VENV/bin/python" benches/peers.py "$@"
