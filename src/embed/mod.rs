@@ -6,6 +6,7 @@
 //! when one is bad. Normalisation for the cosine metric happens in [`prepare`], after reading,
 //! because it is also where zero vectors are caught.
 
+mod leaf;
 mod npy;
 mod parquet;
 

@@ -10,6 +10,7 @@ use ndarray::Array2;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 
+use super::leaf::LeafVectors;
 use super::{ChunkSource, EmbeddingChunk, Embeddings, ReadOptions};
 use crate::error::{Error, Result};
 
@@ -24,6 +25,8 @@ pub(crate) struct ParquetSource {
     dim: usize,
     rows: u64,
     next_row: u64,
+    /// The vector column's fast reader; when set, the arrow reader reads only ids.
+    leaf: Option<LeafVectors>,
 }
 
 impl ParquetSource {
@@ -69,7 +72,11 @@ impl ParquetSource {
         } else {
             Vec::new()
         };
-        let mut roots = vec![id_idx, vec_idx];
+        let leaf = if keep_scalars { None } else { LeafVectors::open(path, vec_idx, dim)? };
+        let mut roots = vec![id_idx];
+        if leaf.is_none() {
+            roots.push(vec_idx);
+        }
         roots.extend(&carried);
         roots.sort_unstable();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
@@ -87,6 +94,7 @@ impl ParquetSource {
             dim,
             rows,
             next_row: 0,
+            leaf,
         })
     }
 
@@ -102,9 +110,12 @@ impl ParquetSource {
         }
     }
 
-    fn decode(&self, batch: &RecordBatch, first_row: u64) -> Result<(Vec<String>, Vec<f32>)> {
+    fn decode(&mut self, batch: &RecordBatch, first_row: u64) -> Result<(Vec<String>, Vec<f32>)> {
         let ids = ids_of(&self.path, batch.column(self.id_idx), first_row)?;
-        let values = vectors_of(&self.path, batch.column(self.vec_idx), self.dim, first_row, &ids)?;
+        let values = match &mut self.leaf {
+            Some(leaf) => leaf.read(ids.len(), first_row, &ids)?,
+            None => vectors_of(&self.path, batch.column(self.vec_idx), self.dim, first_row, &ids)?,
+        };
         Ok((ids, values))
     }
 }
