@@ -260,17 +260,20 @@ fn list_file(path: &Path, lengths: &[usize], list_nulls: Option<Vec<bool>>, valu
 #[test]
 fn ragged_and_null_vectors() {
     let f = Fixture::new();
-    let p = f.path("ragged.parquet");
-    list_file(&p, &[8, 8, 8, 7, 8], None, None);
-    expect_bad(&f, &["--corpus", p.to_str().unwrap()], &["ragged.parquet", "row 3", "\"c3\"", "7 values, expected 8"]);
-    let p = f.path("nullvec.parquet");
-    list_file(&p, &[8, 8, 0, 8], Some(vec![true, true, false, true]), None);
-    expect_bad(&f, &["--corpus", p.to_str().unwrap()], &["nullvec.parquet", "row 2", "null vector"]);
-    let p = f.path("nullval.parquet");
-    let mut valid = vec![true; 32];
-    valid[8 * 2 + 5] = false;
-    list_file(&p, &[8, 8, 8, 8], None, Some(valid));
-    expect_bad(&f, &["--corpus", p.to_str().unwrap()], &["nullval.parquet", "row 2", "null value at position 5"]);
+    // --corpus takes the fast leaf reader, --queries the arrow reader: both must name the row.
+    for flag in ["--corpus", "--queries"] {
+        let p = f.path("ragged.parquet");
+        list_file(&p, &[8, 8, 8, 7, 8], None, None);
+        expect_bad(&f, &[flag, p.to_str().unwrap()], &["ragged.parquet", "row 3", "\"c3\"", "7 values, expected 8"]);
+        let p = f.path("nullvec.parquet");
+        list_file(&p, &[8, 8, 0, 8], Some(vec![true, true, false, true]), None);
+        expect_bad(&f, &[flag, p.to_str().unwrap()], &["nullvec.parquet", "row 2", "null vector"]);
+        let p = f.path("nullval.parquet");
+        let mut valid = vec![true; 32];
+        valid[8 * 2 + 5] = false;
+        list_file(&p, &[8, 8, 8, 8], None, Some(valid));
+        expect_bad(&f, &[flag, p.to_str().unwrap()], &["nullval.parquet", "row 2", "null value at position 5"]);
+    }
 }
 
 #[test]

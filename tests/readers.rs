@@ -39,9 +39,12 @@ fn parquet_every_list_and_float_type() {
                     assert!((a - b).abs() <= tol, "type {vi}/{fi}: {a} vs {b}");
                 }
             }
+            // read_queries takes the arrow reader, open_corpus the fast leaf reader (f32, f64).
             let q = read_queries(&path, &ReadOptions::default()).unwrap();
-            assert_eq!(q.dim(), d);
-            assert_eq!(q.len(), n);
+            assert_eq!((q.len(), q.dim()), (n, d));
+            for (a, b) in q.vectors.iter().zip(&values) {
+                assert!((a - b).abs() <= tol, "type {vi}/{fi}: {a} vs {b}");
+            }
         }
     }
 }
