@@ -44,13 +44,16 @@ unsafe fn fma_loop_avx512(iters: u64) -> f32 {
     _mm512_reduce_add_ps(s)
 }
 
+/// A named FMA loop and the flops one iteration of it does.
+type Probe = (&'static str, u64, unsafe fn(u64) -> f32);
+
 fn main() {
     #[cfg(target_arch = "x86_64")]
     {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let iters = 200_000_000u64;
-        let runs: Vec<(&str, u64, unsafe fn(u64) -> f32)> = {
-            let mut v: Vec<(&str, u64, unsafe fn(u64) -> f32)> = Vec::new();
+        let runs: Vec<Probe> = {
+            let mut v: Vec<Probe> = Vec::new();
             if std::arch::is_x86_feature_detected!("avx512f") {
                 v.push(("avx512", 24 * 16 * 2, fma_loop_avx512));
             }

@@ -87,7 +87,7 @@ impl NpySource {
         let shape = dict_value(&header, "shape").ok_or_else(|| bad("no shape in header"))?;
         let dims: Vec<u64> = shape
             .trim_start_matches('(')
-            .split(|c| c == ',' || c == ')')
+            .split([',', ')'])
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| s.parse::<u64>().map_err(|_| bad("bad shape")))

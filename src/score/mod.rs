@@ -10,7 +10,7 @@ pub mod gpu;
 mod topk;
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::path::Path;
 use std::time::Instant;
 
@@ -169,9 +169,7 @@ pub fn score_corpus(
         for item in rx {
             let (first_row, ids, staged) = item?;
             for (i, id) in ids.iter().enumerate() {
-                let mut h = hasher.build_hasher();
-                id.hash(&mut h);
-                if !id_hashes.insert(h.finish()) {
+                if !id_hashes.insert(hasher.hash_one(id)) {
                     if let Some(first) = corpus_ids.iter().position(|x| x == id) {
                         return Err(duplicate(&path, first_row + i as u64, id, first));
                     }

@@ -89,8 +89,8 @@ pub fn write_embeddings_parquet(
     let item = Arc::new(Field::new("item", dt, true));
     let vectors: ArrayRef = match vt {
         VecType::Fixed => Arc::new(FixedSizeListArray::new(item, dim as i32, child, None)),
-        VecType::List => Arc::new(ListArray::new(item, OffsetBuffer::from_lengths(std::iter::repeat(dim).take(n)), child, None)),
-        VecType::LargeList => Arc::new(LargeListArray::new(item, OffsetBuffer::from_lengths(std::iter::repeat(dim).take(n)), child, None)),
+        VecType::List => Arc::new(ListArray::new(item, OffsetBuffer::from_lengths(std::iter::repeat_n(dim, n)), child, None)),
+        VecType::LargeList => Arc::new(LargeListArray::new(item, OffsetBuffer::from_lengths(std::iter::repeat_n(dim, n)), child, None)),
     };
     let mut cols = vec![("id", ids), ("embedding", vectors)];
     cols.extend(extra);
