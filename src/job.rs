@@ -75,6 +75,12 @@ pub struct ScoreSummary {
 }
 
 /// The model name a corpus path implies: the file stem without a trailing `.corpus`.
+///
+/// ```
+/// use std::path::Path;
+/// assert_eq!(simcal::job::model_name(Path::new("data/minilm.corpus.parquet")), "minilm");
+/// assert_eq!(simcal::job::model_name(Path::new("vectors.npy")), "vectors");
+/// ```
 pub fn model_name(corpus: &Path) -> String {
     let stem = corpus.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     stem.strip_suffix(".corpus").map(str::to_owned).unwrap_or(stem)

@@ -100,9 +100,9 @@ impl LeafVectors {
         let dim = self.dim;
         let whole = values == records * dim
             && self.reps.len() == values
-            && self.defs.iter().all(|&d| d == self.max_def)
+            && self.defs.iter().copied().min() == Some(self.max_def)
             && self.reps.iter().step_by(dim).all(|&r| r == 0)
-            && self.reps.iter().filter(|&&r| r == 0).count() == records;
+            && self.reps.iter().map(|&r| (r == 0) as usize).sum::<usize>() == records;
         if whole {
             return Ok(());
         }

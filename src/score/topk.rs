@@ -25,6 +25,16 @@ pub fn rank_order(a: &Hit, b: &Hit) -> Ordering {
 }
 
 /// The best `k` hits seen so far for one query.
+///
+/// ```
+/// use simcal::score::{Hit, TopK};
+///
+/// let mut top = TopK::new(2);
+/// top.offer(&[0.1, 0.9, 0.5, 0.9], 100); // scores of corpus rows 100..104
+/// let best = top.into_sorted();
+/// // Score descending, ties by row ascending.
+/// assert_eq!(best, [Hit { row: 101, score: 0.9 }, Hit { row: 103, score: 0.9 }]);
+/// ```
 #[derive(Clone, Debug)]
 pub struct TopK {
     k: usize,

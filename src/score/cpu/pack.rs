@@ -55,11 +55,13 @@ impl Panels {
             data.as_mut_slice().par_chunks_mut(dim * width).enumerate().for_each(|(p, out)| {
                 let r0 = p * width;
                 let n = width.min(rows - r0);
-                for j in 0..n {
-                    let src = &values[(r0 + j) * dim..(r0 + j + 1) * dim];
-                    let s = scales.map_or(1.0, |s| s[r0 + j]);
-                    for (k, &v) in src.iter().enumerate() {
-                        out[k * width + j] = v * s;
+                let src: Vec<&[f32]> = (0..n).map(|j| &values[(r0 + j) * dim..(r0 + j + 1) * dim]).collect();
+                let scale: Vec<f32> = (0..n).map(|j| scales.map_or(1.0, |s| s[r0 + j])).collect();
+                // Step-major: each step of d writes one contiguous run of `width` floats while
+                // the `width` source rows are read in step, each sequentially.
+                for (k, step) in out.chunks_exact_mut(width).enumerate() {
+                    for ((o, row), s) in step.iter_mut().zip(&src).zip(&scale) {
+                        *o = row[k] * s;
                     }
                 }
             });
