@@ -1,7 +1,7 @@
 //! Exact top-k selection: a per-query candidate buffer behind a running threshold.
 //!
 //! Scores arrive a block at a time from a kernel's epilogue. A block whose best score is below
-//! the query's current k-th best is skipped after one vectorisable max; otherwise its passing
+//! the query's current k-th best is skipped after one vectorised compare; otherwise its passing
 //! scores are appended to a buffer of capacity about 2k, which is cut back to the best k with a
 //! linear-time selection when it fills. This costs far less per score than a heap and keeps the
 //! result exact. Order: score descending, then corpus row ascending, so ties are deterministic
@@ -83,11 +83,9 @@ impl TopK {
         let mut chunks = scores.chunks_exact(W);
         let mut base = first_row;
         for c in &mut chunks {
-            let mut m = c[0];
-            for &s in &c[1..] {
-                m = if s > m { s } else { m };
-            }
-            if m >= self.threshold {
+            // A branch-free OR of comparisons: compiles to a few vector compares per 16 scores.
+            let t = self.threshold;
+            if c.iter().fold(false, |any, &s| any | (s >= t)) {
                 for (i, &s) in c.iter().enumerate() {
                     self.push(Hit { row: base + i as u64, score: s });
                 }
