@@ -161,6 +161,20 @@ fn trec_output_reads_back_to_the_same_floats() {
 }
 
 #[test]
+fn trec_refuses_ids_with_whitespace() {
+    let f = Fixture::new();
+    let p = f.path("spaced.parquet");
+    let mut names = ids("c", 10);
+    names[3] = "two words".into();
+    write_embeddings_parquet(&p, string_ids(&names), &random_values(80, 9), 8, VecType::Fixed, ValueType::F32, vec![]);
+    let out = f.path("out.trec");
+    let o = f.score(&["--corpus", p.to_str().unwrap(), "-k", "10", "--format", "trec", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("\"two words\""), "{}", stderr(&o));
+    assert!(!out.exists());
+}
+
+#[test]
 fn npy_inputs_with_ids_files() {
     let f = Fixture::new();
     let (d, nq, nc) = (5, 3, 20);

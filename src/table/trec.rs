@@ -22,7 +22,15 @@ pub fn write_trec(table: &ScoreTable, path: &Path, tag: &str) -> Result<()> {
     let tag = if tag.is_empty() || tag.contains(char::is_whitespace) { "simcal" } else { tag };
     write_atomic(path, |w| {
         for i in 0..b.num_rows() {
-            writeln!(w, "{} Q0 {} {} {} {}", q.value(i), d.value(i), r.value(i), s.value(i), tag).map_err(|e| Error::io(path, e))?;
+            let (qid, did) = (q.value(i), d.value(i));
+            for id in [qid, did] {
+                if id.is_empty() || id.contains(char::is_whitespace) {
+                    return Err(Error::Invalid(format!(
+                        "id {id:?} (row {i} of the table) cannot be written to a TREC run: TREC fields are separated by whitespace"
+                    )));
+                }
+            }
+            writeln!(w, "{qid} Q0 {did} {} {} {tag}", r.value(i), s.value(i)).map_err(|e| Error::io(path, e))?;
         }
         Ok(())
     })
