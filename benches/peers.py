@@ -47,23 +47,8 @@ def make_data():
     return paths
 
 
-FAISS_JOB = r"""
-import sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq, faiss
-def load(p):
-    t = pq.read_table(p)
-    col = t.column("embedding").combine_chunks()
-    x = col.values.to_numpy(zero_copy_only=False).reshape(len(col), -1).astype(np.float32, copy=False)
-    return t.column("id").to_pylist(), np.ascontiguousarray(x)
-qi, q = load(sys.argv[1]); ci, c = load(sys.argv[2]); k = int(sys.argv[3])
-faiss.normalize_L2(q); faiss.normalize_L2(c)
-index = faiss.IndexFlatIP(c.shape[1]); index.add(c)
-D, I = index.search(q, k)
-ids = np.array(ci, dtype=object)
-pq.write_table(pa.table({"query_id": np.repeat(np.array(qi, dtype=object), k), "doc_id": ids[I.reshape(-1)],
-    "rank": np.tile(np.arange(1, k + 1, dtype=np.uint32), len(qi)), "score": D.reshape(-1)}), sys.argv[4])
-"""
-
-NUMPY_JOB = r"""
+# Both Python jobs read the same way (pyarrow, zero-copy to numpy) and write the same table.
+READ = r"""
 import sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq
 def load(p):
     t = pq.read_table(p)
@@ -71,6 +56,21 @@ def load(p):
     x = col.values.to_numpy(zero_copy_only=False).reshape(len(col), -1).astype(np.float32, copy=False)
     return t.column("id").to_pylist(), np.ascontiguousarray(x)
 qi, q = load(sys.argv[1]); ci, c = load(sys.argv[2]); k = int(sys.argv[3])
+"""
+WRITE = r"""
+ids = np.array(ci, dtype=object)
+pq.write_table(pa.table({"query_id": np.repeat(np.array(qi, dtype=object), k), "doc_id": ids[I.reshape(-1)],
+    "rank": np.tile(np.arange(1, k + 1, dtype=np.uint32), len(qi)), "score": D.reshape(-1)}), sys.argv[4])
+"""
+
+FAISS_JOB = READ + r"""
+import faiss
+faiss.normalize_L2(q); faiss.normalize_L2(c)
+index = faiss.IndexFlatIP(c.shape[1]); index.add(c)
+D, I = index.search(q, k)
+""" + WRITE
+
+NUMPY_JOB = READ + r"""
 q = q / np.linalg.norm(q, axis=1, keepdims=True); c = c / np.linalg.norm(c, axis=1, keepdims=True)
 I = np.empty((len(q), k), dtype=np.int64); D = np.empty((len(q), k), dtype=np.float32)
 for s in range(0, len(q), 256):
@@ -79,10 +79,7 @@ for s in range(0, len(q), 256):
     ps = np.take_along_axis(S, part, 1)
     o = np.argsort(-ps, axis=1, kind="stable")
     I[s:s + 256] = np.take_along_axis(part, o, 1); D[s:s + 256] = np.take_along_axis(ps, o, 1)
-ids = np.array(ci, dtype=object)
-pq.write_table(pa.table({"query_id": np.repeat(np.array(qi, dtype=object), k), "doc_id": ids[I.reshape(-1)],
-    "rank": np.tile(np.arange(1, k + 1, dtype=np.uint32), len(qi)), "score": D.reshape(-1)}), sys.argv[4])
-"""
+""" + WRITE
 
 
 def timed(cmd):
