@@ -143,7 +143,9 @@ pub fn score_corpus(
     drop(qv);
 
     let backend: &dyn Backend = backend;
-    let mut topk: Vec<TopK> = (0..queries.len()).map(|_| TopK::new(opts.k)).collect();
+    // No query can have more hits than the corpus has rows; a larger k changes nothing.
+    let k = opts.k.min(usize::try_from(corpus.rows()).unwrap_or(usize::MAX));
+    let mut topk: Vec<TopK> = (0..queries.len()).map(|_| TopK::new(k)).collect();
     let mut corpus_ids: Vec<String> = Vec::new();
     let mut id_hashes: HashSet<u64> = HashSet::new();
     let hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();

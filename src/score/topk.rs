@@ -66,9 +66,6 @@ impl TopK {
     #[inline]
     pub fn push(&mut self, hit: Hit) {
         if hit.score >= self.threshold {
-            if self.buf.capacity() == 0 {
-                self.buf.reserve_exact(self.cap);
-            }
             self.buf.push(hit);
             if self.buf.len() >= self.cap {
                 self.compact();
