@@ -92,7 +92,7 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
     if job.k == 0 {
         return Err(Error::Invalid("k must be at least 1".into()));
     }
-    let hashes = std::thread::scope(|s| -> Result<_> {
+    let (queries, qrels, scored, qsha, csha) = std::thread::scope(|s| -> Result<_> {
         let qh = s.spawn(|| sha256_file(&job.queries));
         let ch = s.spawn(|| sha256_file(&job.corpus));
         let queries = read_queries(&job.queries, &job.query_read)?;
@@ -109,7 +109,6 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
         let (qsha, csha) = (join(qh)?, join(ch)?);
         Ok((queries, qrels, scored, qsha, csha))
     })?;
-    let (queries, qrels, scored, qsha, csha) = hashes;
     let model = job.model.clone().unwrap_or_else(|| model_name(&job.corpus));
     let meta = TableMeta {
         schema_version: SCHEMA_VERSION,

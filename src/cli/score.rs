@@ -143,7 +143,7 @@ pub fn summary_json(job: &ScoreJob, s: &ScoreSummary) -> serde_json::Value {
         "corpus_rows": s.corpus_rows,
         "dim": s.dim,
         "k": job.k,
-        "metric": match job.metric { Metric::Cosine => "cosine", Metric::Dot => "dot" },
+        "metric": job.metric.name(),
         "model": s.model,
         "backend": s.backend,
         "backend_detail": s.backend_detail,
