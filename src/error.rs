@@ -56,6 +56,40 @@ pub enum Error {
     /// The requested backend is not available in this build or on this machine.
     #[error("{0}")]
     Unavailable(String),
+    /// The GPU failed while simcal was using it.
+    #[error("GPU {adapter:?}: {kind}: {message}")]
+    Gpu {
+        /// The adapter's name.
+        adapter: String,
+        /// What kind of failure.
+        kind: GpuFailure,
+        /// What the driver or wgpu said.
+        message: String,
+    },
+}
+
+/// How a GPU failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GpuFailure {
+    /// The device could not be created.
+    NoDevice,
+    /// The device was lost (driver reset, GPU removed, timeout).
+    DeviceLost,
+    /// The GPU ran out of memory.
+    OutOfMemory,
+    /// A buffer, kernel or limit was refused (a simcal bug, or a driver that misreports limits).
+    Refused,
+}
+
+impl std::fmt::Display for GpuFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GpuFailure::NoDevice => "device could not be created",
+            GpuFailure::DeviceLost => "device lost",
+            GpuFailure::OutOfMemory => "out of memory",
+            GpuFailure::Refused => "operation refused",
+        })
+    }
 }
 
 /// Shorthand for results of this crate.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::embed::{open_corpus, read_queries, Metric, ReadOptions};
 use crate::error::{Error, Result};
 use crate::labels::read_qrels;
-use crate::score::{make_backend, score_corpus, BackendChoice, ScoreOptions};
+use crate::score::{make_backend, score_corpus, BackendOptions, ScoreOptions};
 use crate::table::{sha256_file, write_parquet, write_trec, LabelReport, ScoreTable, TableMeta, SCHEMA_VERSION};
 
 /// Output format of a scoring job.
@@ -33,8 +33,8 @@ pub struct ScoreJob {
     pub metric: Metric,
     /// Model name; `None` takes the corpus file's stem.
     pub model: Option<String>,
-    /// Backend choice.
-    pub backend: BackendChoice,
+    /// Backend, GPU adapter and precision.
+    pub backend: BackendOptions,
     /// Output format.
     pub format: OutputFormat,
     /// Output path.
@@ -97,8 +97,9 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
         let ch = s.spawn(|| sha256_file(&job.corpus));
         let queries = read_queries(&job.queries, &job.query_read)?;
         let qrels = job.qrels.as_deref().map(read_qrels).transpose()?;
-        let mut corpus = open_corpus(&job.corpus, &job.corpus_read)?;
-        let mut backend = make_backend(job.backend)?;
+        let mut backend = make_backend(&job.backend)?;
+        let corpus_read = ReadOptions { chunk_bytes: backend.chunk_bytes(), ..job.corpus_read.clone() };
+        let mut corpus = open_corpus(&job.corpus, &corpus_read)?;
         let total = corpus.rows();
         let scored = score_corpus(backend.as_mut(), &queries, corpus.as_mut(), ScoreOptions { k: job.k, metric: job.metric }, &|n| {
             progress(n, total)

@@ -8,12 +8,12 @@ use simcal::table::read_table;
 
 use crate::common::*;
 
-struct Fixture {
+pub struct Fixture {
     dir: tempfile::TempDir,
 }
 
 impl Fixture {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let f = Fixture { dir: tempfile::tempdir().unwrap() };
         let (d, nq, nc) = (8, 6, 40);
         let qv = random_values(nq * d, 31);
@@ -32,10 +32,10 @@ impl Fixture {
         std::fs::write(f.path("qrels.tsv"), "query-id\tcorpus-id\tscore\nq0\tc1\t1\nq0\tc2\t2\nq1\tc3\t1\nq1\tmissing-doc\t1\n").unwrap();
         f
     }
-    fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-    fn score(&self, extra: &[&str]) -> std::process::Output {
+    pub fn score(&self, extra: &[&str]) -> std::process::Output {
         let mut cmd = simcal();
         cmd.arg("score");
         let has = |flag: &str| extra.contains(&flag);
@@ -52,12 +52,12 @@ impl Fixture {
     }
 }
 
-fn stderr(o: &std::process::Output) -> String {
+pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Runs a failing score and checks exit code 2, the message, and that no output file exists.
-fn expect_bad(f: &Fixture, args: &[&str], needles: &[&str]) {
+pub fn expect_bad(f: &Fixture, args: &[&str], needles: &[&str]) {
     let out = f.path("out.parquet");
     let _ = std::fs::remove_file(&out);
     let o = f.score(args);
@@ -79,7 +79,7 @@ fn expect_bad(f: &Fixture, args: &[&str], needles: &[&str]) {
 #[test]
 fn score_writes_the_table_with_labels_metadata_and_carried_columns() {
     let f = Fixture::new();
-    let o = f.score(&["--qrels", f.path("qrels.tsv").to_str().unwrap(), "-k", "5", "--json", "--model", "m1"]);
+    let o = f.score(&["--qrels", f.path("qrels.tsv").to_str().unwrap(), "-k", "5", "--json", "--model", "m1", "--backend", "cpu"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["schema_version"], 1);

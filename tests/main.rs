@@ -2,8 +2,12 @@
 
 // Builders for embeddings files, qrels and the naive reference.
 mod common;
-// The fused CPU engine against a naive f64 reference, on every instruction set this processor runs.
+// One parity suite for every backend (CPU instruction sets, GPU f32/f16) against a naive f64 reference.
 mod engine;
+// The GPU backend's schedule arithmetic and command-line face.
+mod gpu;
+// Every WGSL kernel parses and validates with naga (no GPU needed).
+mod shaders;
 // Every reader on every accepted type: parquet vectors and ids, .npy, qrels formats.
 mod readers;
 // The command line: outputs, metadata, and every bad input of DESIGN.md §3.

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use simcal::embed::{Metric, ReadOptions};
 use simcal::job::{OutputFormat, ScoreJob};
-use simcal::score::BackendChoice;
+use simcal::score::BackendOptions;
 
 /// Encoders of the sample, as `data/ENCODER.{queries,corpus}.parquet`.
 const SAMPLE_ENCODERS: [&str; 2] = ["minilm", "lsa"];
@@ -53,7 +53,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             k: args.k,
             metric: Metric::Cosine,
             model: Some(enc.to_owned()),
-            backend: BackendChoice::Auto,
+            backend: BackendOptions::default(),
             format: OutputFormat::Parquet,
             out: args.out.join(format!("{enc}.scores.parquet")),
             query_read: ReadOptions::default(),

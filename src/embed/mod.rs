@@ -61,11 +61,14 @@ pub struct ReadOptions {
     /// Rows per chunk when the corpus is streamed; 0 picks about 16 MiB of vectors a chunk (under
     /// the allocator's mmap threshold, so chunk buffers are reused rather than faulted in anew).
     pub chunk_rows: usize,
+    /// Bytes of f32 vectors per chunk when `chunk_rows` is 0; 0 means 16 MiB. The scoring
+    /// backend says what suits it (the GPU takes far larger chunks).
+    pub chunk_bytes: usize,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { id_col: "id".into(), vec_col: None, ids_file: None, chunk_rows: 0 }
+        ReadOptions { id_col: "id".into(), vec_col: None, ids_file: None, chunk_rows: 0, chunk_bytes: 0 }
     }
 }
 
@@ -177,7 +180,8 @@ impl ReadOptions {
         if self.chunk_rows > 0 {
             self.chunk_rows
         } else {
-            ((16 << 20) / (4 * dim.max(1))).clamp(1024, 1 << 20)
+            let bytes = if self.chunk_bytes > 0 { self.chunk_bytes } else { 16 << 20 };
+            (bytes / (4 * dim.max(1))).clamp(1024, 1 << 20)
         }
     }
 }

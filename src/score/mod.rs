@@ -26,6 +26,8 @@ use crate::error::{Error, Result};
 pub enum Staged {
     /// Packed GEMM panels for the CPU backend.
     Panels(cpu::Panels),
+    /// A buffer on the GPU.
+    Gpu(gpu::GpuChunk),
 }
 
 /// What every scoring backend does.
@@ -35,6 +37,11 @@ pub trait Backend: Sync {
     /// A longer description for logs and `--json`.
     fn detail(&self) -> String {
         self.name()
+    }
+    /// Bytes of f32 corpus vectors per chunk the backend wants to be given (the reader's chunk
+    /// size when the user sets none).
+    fn chunk_bytes(&self) -> usize {
+        16 << 20
     }
     /// Takes the (already normalised) queries; called once before any chunk.
     fn load_queries(&mut self, queries: ArrayView2<f32>) -> Result<()>;
@@ -70,11 +77,40 @@ impl std::str::FromStr for BackendChoice {
     }
 }
 
-/// Builds the backend asked for.
-pub fn make_backend(choice: BackendChoice) -> Result<Box<dyn Backend>> {
-    match choice {
-        BackendChoice::Cpu | BackendChoice::Auto => Ok(Box::new(cpu::CpuBackend::new())),
-        BackendChoice::Gpu => gpu::open().map(|b| b as Box<dyn Backend>),
+/// Which backend, adapter and precision to score with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BackendOptions {
+    /// auto, cpu or gpu.
+    pub choice: BackendChoice,
+    /// Only GPU adapters whose name contains this (case-insensitive).
+    pub adapter: Option<String>,
+    /// GPU storage precision (the CPU always computes in f32).
+    pub precision: gpu::Precision,
+}
+
+/// Builds the backend asked for. `auto` takes a hardware GPU when there is one and the CPU
+/// engine otherwise; a software adapter (llvmpipe) is used only when `gpu` asks for it.
+pub fn make_backend(opts: &BackendOptions) -> Result<Box<dyn Backend>> {
+    let gpu = |hardware_only| {
+        let req = gpu::GpuRequest { hardware_only, adapter: opts.adapter.clone(), precision: opts.precision };
+        gpu::GpuBackend::open(&req).map(|b| Box::new(b) as Box<dyn Backend>)
+    };
+    match opts.choice {
+        BackendChoice::Cpu => {
+            if opts.precision != gpu::Precision::F32 {
+                return Err(Error::Invalid("--precision f16 is a GPU storage format; the CPU engine computes in f32".into()));
+            }
+            if opts.adapter.is_some() {
+                return Err(Error::Invalid("--adapter names a GPU adapter; it does not apply to --backend cpu".into()));
+            }
+            Ok(Box::new(cpu::CpuBackend::new()))
+        }
+        BackendChoice::Gpu => gpu(false),
+        // No hardware GPU: the CPU engine, unless a named adapter was asked for.
+        BackendChoice::Auto => match gpu(true) {
+            Err(Error::Unavailable(_)) if opts.adapter.is_none() => Ok(Box::new(cpu::CpuBackend::new())),
+            other => other,
+        },
     }
 }
 

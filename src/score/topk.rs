@@ -109,6 +109,40 @@ impl TopK {
         }
     }
 
+    /// The k-th best score seen so far (every later hit below it is useless), or negative
+    /// infinity while fewer than k hits have been seen. Backends that filter scores before
+    /// offering them (the GPU's threshold filter) use it as their bound.
+    pub fn bound(&mut self) -> f32 {
+        if self.buf.len() < self.k {
+            return f32::NEG_INFINITY;
+        }
+        self.compact();
+        self.threshold = self.buf.iter().map(|h| h.score).fold(f32::INFINITY, f32::min);
+        self.threshold
+    }
+
+    /// The k-th best score among the hits seen so far and `extra` scores (hits of the same
+    /// query that are real but not offered), or negative infinity with fewer than k in all.
+    /// The k-th best of any set of real scores is a valid bound for the final k-th best.
+    pub fn bound_with(&self, extra: impl IntoIterator<Item = f32>) -> f32 {
+        let mut all: Vec<f32> = self.buf.iter().map(|h| h.score).chain(extra).collect();
+        if all.len() < self.k {
+            return f32::NEG_INFINITY;
+        }
+        let (_, kth, _) = all.select_nth_unstable_by(self.k - 1, |a, b| b.total_cmp(a));
+        *kth
+    }
+
+    /// Hits held right now (at most about 2k).
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether no hit has been kept yet.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// The best k hits, in rank order.
     pub fn into_sorted(mut self) -> Vec<Hit> {
         self.compact();

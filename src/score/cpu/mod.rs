@@ -144,7 +144,6 @@ impl Backend for CpuBackend {
     }
 
     fn score(&self, staged: &Staged, first_row: u64, topk: &mut [TopK]) -> Result<()> {
-        #[allow(irrefutable_let_patterns)] // other backends add variants
         let Staged::Panels(corpus) = staged
         else {
             return Err(Error::Invalid("corpus chunk was staged for another backend".into()));
