@@ -77,10 +77,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
     // acc[2 * i + h]: query row i of this invocation's 8 (i < 4: 4·ty + i, else 64 + 4·ty + i - 4),
     // corpus rows h · 64 + 4·tx .. +3.
+    // (A `var` without initializer starts at zero.)
     var acc: array<vec4<f32>, 16>;
-    for (var i = 0u; i < 16u; i++) {
-        acc[i] = vec4<f32>(0.0);
-    }
 
     for (var k4 = 0u; k4 < d4; k4 += 4u) {
         let va = vec4<f32>(queries[qa + k4]);
@@ -120,24 +118,45 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
     }
 
-    // Epilogue: the threshold filter. Only scores that can still enter a top k leave the registers.
-    let cap = params.cap;
-    for (var i = 0u; i < 8u; i++) {
-        let q = q0 + select(4u * ty + i, HALF + 4u * ty + i - 4u, i >= 4u);
-        if (q >= params.nq) {
-            continue;
-        }
-        let bound = thresholds[q];
-        for (var h = 0u; h < 2u; h++) {
-            let s = acc[2u * i + h];
-            let row = n0 + h * HALF + 4u * tx;
-            for (var e = 0u; e < 4u; e++) {
-                if (s[e] >= bound && row + e < params.end) {
-                    let slot = atomicAdd(&counts[q], 1u);
-                    if (slot < cap) {
-                        candidates[q * cap + slot] = vec2<u32>(bitcast<u32>(s[e]), row + e);
-                    }
-                }
+    // Epilogue: the threshold filter. Only scores that can still enter a top k leave the
+    // registers. Constant indices throughout, so the accumulators stay in registers.
+    let qa0 = q0 + 4u * ty;
+    let qb0 = q0 + HALF + 4u * ty;
+    let r0 = n0 + 4u * tx;
+    let r1 = n0 + HALF + 4u * tx;
+    emit(acc[0], qa0, r0);
+    emit(acc[1], qa0, r1);
+    emit(acc[2], qa0 + 1u, r0);
+    emit(acc[3], qa0 + 1u, r1);
+    emit(acc[4], qa0 + 2u, r0);
+    emit(acc[5], qa0 + 2u, r1);
+    emit(acc[6], qa0 + 3u, r0);
+    emit(acc[7], qa0 + 3u, r1);
+    emit(acc[8], qb0, r0);
+    emit(acc[9], qb0, r1);
+    emit(acc[10], qb0 + 1u, r0);
+    emit(acc[11], qb0 + 1u, r1);
+    emit(acc[12], qb0 + 2u, r0);
+    emit(acc[13], qb0 + 2u, r1);
+    emit(acc[14], qb0 + 3u, r0);
+    emit(acc[15], qb0 + 3u, r1);
+}
+
+// Keeps the scores `s` of dispatch position `q` against corpus rows `row` .. `row + 3` that
+// reach the position's threshold, in its candidate slots.
+fn emit(s: vec4<f32>, q: u32, row: u32) {
+    if (q >= params.nq) {
+        return;
+    }
+    let bound = thresholds[q];
+    if (!any(s >= vec4<f32>(bound))) {
+        return;
+    }
+    for (var e = 0u; e < 4u; e++) {
+        if (s[e] >= bound && row + e < params.end) {
+            let slot = atomicAdd(&counts[q], 1u);
+            if (slot < params.cap) {
+                candidates[q * params.cap + slot] = vec2<u32>(bitcast<u32>(s[e]), row + e);
             }
         }
     }

@@ -15,7 +15,7 @@ fn candidate_slots_cover_three_k_in_whole_tiles() {
     assert_eq!(plan::cap(1025), 3200);
     for k in [1, 7, 85, 86, 100, 999, 4096] {
         let c = plan::cap(k);
-        assert!(c >= 3 * k && c % TILE == 0 && c < (3 * k).max(256) + TILE, "k {k}: {c}");
+        assert!(c >= 3 * k && c.is_multiple_of(TILE) && c < (3 * k).max(256) + TILE, "k {k}: {c}");
     }
 }
 
@@ -47,7 +47,7 @@ fn dispatches_grow_with_the_rows_seen_and_cover_the_chunk() {
         let (mut pos, mut n) = (0, 0);
         while pos < rows {
             let len = plan::dispatch_rows(first, pos, rows, cap, pos > 0, 100_000);
-            assert!(len > 0 && (len % TILE == 0 || pos + len == rows), "{first} {rows}: {pos} + {len}");
+            assert!(len > 0 && (len.is_multiple_of(TILE) || pos + len == rows), "{first} {rows}: {pos} + {len}");
             pos += len;
             n += 1;
         }
@@ -134,4 +134,33 @@ fn auto_uses_the_cpu_without_a_hardware_gpu() {
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["backend"], "cpu");
+}
+
+#[test]
+fn a_sorted_corpus_takes_the_overflow_path_and_random_data_does_not() {
+    use simcal::embed::{Embeddings, InMemorySource, Metric};
+    use simcal::score::gpu::{GpuBackend, GpuRequest};
+    use simcal::score::{score_corpus, ScoreOptions};
+    if gpu_engines().is_empty() {
+        return;
+    }
+    let counts = |c: Embeddings, q: Embeddings| {
+        let mut b = GpuBackend::open(&GpuRequest::default()).unwrap();
+        let mut src = InMemorySource::new(c, 100_000);
+        score_corpus(&mut b, &q, &mut src, ScoreOptions { k: 10, metric: Metric::Dot }, &|_| {}).unwrap();
+        b.dispatch_counts()
+    };
+    let n = 20_000;
+    // Each row beats every row before it: all pass each bound, and the slots overflow.
+    let sorted = Embeddings::from_rows("c", crate::common::ids("c", n), 1, (0..n).map(|i| i as f32).collect()).unwrap();
+    let q = Embeddings::from_rows("q", vec!["q".into()], 1, vec![1.0]).unwrap();
+    let (dispatches, overflows) = counts(sorted, q);
+    assert!(overflows > 0 && dispatches > overflows, "{dispatches} dispatches, {overflows} overflows");
+    // Random order: the bound after the first rows keeps about k per dispatch, no overflow,
+    // and the dispatches double in length (a handful for 20,000 rows).
+    let c = crate::common::embeddings("c", n, 8, 41);
+    let q = crate::common::embeddings("q", 50, 8, 42);
+    let (dispatches, overflows) = counts(c, q);
+    assert_eq!(overflows, 0);
+    assert!(dispatches <= 8, "{dispatches} dispatches");
 }

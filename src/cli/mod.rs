@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Score queries against a corpus: exact top-k, written as a score table.
-    Score(score::ScoreArgs),
+    Score(Box<score::ScoreArgs>),
     /// Run the pipeline (with no arguments: on the sample in data/, into out/).
     Run(run::RunArgs),
 }
@@ -36,7 +36,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Score(a) => score::run(a),
+        Command::Score(a) => score::run(*a),
         Command::Run(a) => run::run(a),
     };
     match result {

@@ -144,8 +144,7 @@ impl Backend for CpuBackend {
     }
 
     fn score(&self, staged: &Staged, first_row: u64, topk: &mut [TopK]) -> Result<()> {
-        let Staged::Panels(corpus) = staged
-        else {
+        let Staged::Panels(corpus) = staged else {
             return Err(Error::Invalid("corpus chunk was staged for another backend".into()));
         };
         let Blocking { nr, mb, nb, .. } = self.blocking();

@@ -10,15 +10,17 @@
 //! overflow. Nothing of an overflowed range is offered before its re-run, so every row is offered
 //! exactly once and the result is exact.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 use ndarray::ArrayView2;
 
-use super::context::{context, Context, GpuRequest};
+use super::context::{context, Context};
 use super::kernels::Precision;
 use super::plan::{self, TILE};
+use super::GpuRequest;
 use crate::error::{Error, GpuFailure, Result};
 use crate::score::{Backend, Hit, Staged, TopK};
 
@@ -50,6 +52,16 @@ struct Scratch {
     readback: wgpu::Buffer,
 }
 
+/// One group of queries (positions `rows` of `batch`) scored against `chunk`, whose first row is
+/// `first_row` in the corpus.
+struct Group<'a> {
+    s: &'a Scratch,
+    batch: &'a QueryBatch,
+    chunk: &'a GpuChunk,
+    first_row: u64,
+    rows: &'a [u32],
+}
+
 /// One re-run or first run: members (indices into the group) over rows `base..end` of the
 /// chunk, each with a bound known to be valid (at least its selection's own).
 struct Work {
@@ -67,7 +79,13 @@ pub struct GpuBackend {
     pdim: usize,
     batches: Vec<QueryBatch>,
     scratch: Mutex<Option<Scratch>>,
+    dispatches: AtomicU64,
+    reruns: AtomicU64,
 }
+
+/// Per query of a dispatch: how many candidates passed, and the first `min(count, cap)` of them
+/// as (score, row within the chunk).
+type Returned = Vec<(usize, Vec<(f32, u32)>)>;
 
 fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }
@@ -86,12 +104,27 @@ impl GpuBackend {
     /// Opens (or reuses) the context for `req` and makes a backend on it.
     pub fn open(req: &GpuRequest) -> Result<GpuBackend> {
         let ctx = context(req)?;
-        Ok(GpuBackend { ctx, dim: 0, pdim: 0, batches: Vec::new(), scratch: Mutex::new(None) })
+        Ok(GpuBackend {
+            ctx,
+            dim: 0,
+            pdim: 0,
+            batches: Vec::new(),
+            scratch: Mutex::new(None),
+            dispatches: AtomicU64::new(0),
+            reruns: AtomicU64::new(0),
+        })
     }
 
     /// The storage precision in use (f16 only where it was asked for and the adapter has it).
     pub fn precision(&self) -> Precision {
         self.ctx.precision
+    }
+
+    /// Kernel dispatches so far, and how many of them overflowed some query's candidate slots
+    /// (each overflow re-runs those queries over the two halves of its range): a measure of
+    /// how well the bounds filter.
+    pub fn dispatch_counts(&self) -> (u64, u64) {
+        (self.dispatches.load(Ordering::Relaxed), self.reruns.load(Ordering::Relaxed))
     }
 
     /// The adapter's name.
@@ -186,7 +219,8 @@ impl GpuBackend {
         bounds: &[f32],
         base: usize,
         end: usize,
-    ) -> Result<Vec<(usize, Vec<(f32, u32)>)>> {
+    ) -> Result<Returned> {
+        self.dispatches.fetch_add(1, Ordering::Relaxed);
         let ctx = &self.ctx;
         let n = rows.len();
         let np = plan::padded_rows(n);
@@ -216,8 +250,7 @@ impl GpuBackend {
             let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("score_topk") });
             enc.clear_buffer(&s.counts, 0, Some(counts_bytes.next_multiple_of(4)));
             {
-                let mut pass =
-                    enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("score_topk"), timestamp_writes: None });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("score_topk"), timestamp_writes: None });
                 pass.set_pipeline(&ctx.pipeline);
                 pass.set_bind_group(0, &bind, &[]);
                 pass.dispatch_workgroups((end - base).div_ceil(TILE) as u32, (np / TILE) as u32, 1);
@@ -261,43 +294,33 @@ impl GpuBackend {
         Ok(out)
     }
 
-    /// Scores one group of queries (positions `rows` of `batch`, selections `topk`) against a chunk.
-    fn score_group(&self, s: &Scratch, batch: &QueryBatch, chunk: &GpuChunk, first_row: u64, rows: &[u32], topk: &mut [TopK]) -> Result<()> {
-        let max_rows = plan::max_dispatch_rows(rows.len(), self.pdim, self.ctx.limits.max_compute_workgroups_per_dimension);
+    /// Scores one group of queries against a chunk.
+    fn score_group(&self, g: &Group, topk: &mut [TopK]) -> Result<()> {
+        let n = g.rows.len();
+        let max_rows = plan::max_dispatch_rows(n, self.pdim, self.ctx.limits.max_compute_workgroups_per_dimension);
         let mut pos = 0;
-        while pos < chunk.rows {
+        while pos < g.chunk.rows {
             let bounded = topk.iter_mut().all(|t| t.bound().is_finite());
-            let len = plan::dispatch_rows(first_row, pos, chunk.rows, s.cap, bounded, max_rows);
-            let mut stack =
-                vec![Work { members: (0..rows.len()).collect(), hints: vec![f32::MIN; rows.len()], base: pos, end: pos + len }];
+            let len = plan::dispatch_rows(g.first_row, pos, g.chunk.rows, g.s.cap, bounded, max_rows);
+            let mut stack = vec![Work { members: (0..n).collect(), hints: vec![f32::MIN; n], base: pos, end: pos + len }];
             while let Some(w) = stack.pop() {
-                self.run_work(s, batch, chunk, first_row, rows, topk, w, &mut stack)?;
+                self.run_work(g, topk, w, &mut stack)?;
             }
             pos += len;
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn run_work(
-        &self,
-        s: &Scratch,
-        batch: &QueryBatch,
-        chunk: &GpuChunk,
-        first_row: u64,
-        rows: &[u32],
-        topk: &mut [TopK],
-        w: Work,
-        stack: &mut Vec<Work>,
-    ) -> Result<()> {
+    fn run_work(&self, g: &Group, topk: &mut [TopK], w: Work, stack: &mut Vec<Work>) -> Result<()> {
+        let (s, rows) = (g.s, g.rows);
         let qrows: Vec<u32> = w.members.iter().map(|&m| rows[m]).collect();
         let bounds: Vec<f32> = w.members.iter().zip(&w.hints).map(|(&m, &h)| kernel_bound(topk[m].bound()).max(h)).collect();
-        let out = self.dispatch(s, batch, chunk, &qrows, &bounds, w.base, w.end)?;
+        let out = self.dispatch(s, g.batch, g.chunk, &qrows, &bounds, w.base, w.end)?;
         let mut over = Work { members: vec![], hints: vec![], base: w.base, end: w.end };
         for ((&m, &used), (count, got)) in w.members.iter().zip(&bounds).zip(out) {
             if count <= s.cap {
                 for (score, row) in got {
-                    topk[m].push(Hit { row: first_row + u64::from(row), score });
+                    topk[m].push(Hit { row: g.first_row + u64::from(row), score });
                 }
                 continue;
             }
@@ -316,6 +339,7 @@ impl GpuBackend {
         if w.end - w.base <= s.cap || mid >= w.end {
             return Err(self.ctx.error(GpuFailure::Refused, "candidate overflow on a range that cannot overflow"));
         }
+        self.reruns.fetch_add(1, Ordering::Relaxed);
         stack.push(Work { members: over.members.clone(), hints: over.hints.clone(), base: mid, end: w.end });
         stack.push(Work { end: mid, ..over });
         Ok(())
@@ -405,7 +429,7 @@ impl Backend for GpuBackend {
                 let end = (start + per_dispatch).min(batch.rows);
                 let rows: Vec<u32> = (start as u32..end as u32).collect();
                 let sel = &mut topk[batch.first + start..batch.first + end];
-                self.score_group(s, batch, chunk, first_row, &rows, sel)?;
+                self.score_group(&Group { s, batch, chunk, first_row, rows: &rows }, sel)?;
             }
         }
         Ok(())

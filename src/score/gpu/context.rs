@@ -8,39 +8,8 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::kernels::{self, Precision};
+use super::{AdapterSummary, GpuRequest};
 use crate::error::{Error, GpuFailure, Result};
-
-/// What the caller asks of the GPU.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct GpuRequest {
-    /// Refuse software adapters (llvmpipe and the like): what `--backend auto` wants.
-    pub hardware_only: bool,
-    /// Only adapters whose name contains this (case-insensitive).
-    pub adapter: Option<String>,
-    /// Storage precision asked for; f16 falls back to f32 where the adapter lacks `shader-f16`.
-    pub precision: Precision,
-}
-
-/// One adapter as simcal sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdapterSummary {
-    /// The adapter's name.
-    pub name: String,
-    /// `vulkan`, `metal`, `dx12`, ...
-    pub api: String,
-    /// `discrete`, `integrated`, `virtual`, `cpu` (software) or `other`.
-    pub kind: String,
-    /// Whether it is a hardware GPU.
-    pub hardware: bool,
-    /// Whether it offers `shader-f16`.
-    pub f16: bool,
-}
-
-impl std::fmt::Display for AdapterSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}, {})", self.name, self.api, self.kind)
-    }
-}
 
 /// A device ready to score: queue, kernels, limits and a record of asynchronous failures.
 pub(crate) struct Context {
@@ -148,11 +117,9 @@ fn choose(req: &GpuRequest) -> Result<wgpu::Adapter> {
 impl Context {
     fn new(adapter: &wgpu::Adapter, precision: Precision) -> Result<Context> {
         let info = adapter.get_info();
-        let precision =
-            if adapter.features().contains(wgpu::Features::SHADER_F16) { precision } else { Precision::F32 };
+        let precision = if adapter.features().contains(wgpu::Features::SHADER_F16) { precision } else { Precision::F32 };
         let limits = adapter.limits();
-        let required_features =
-            if precision == Precision::F16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() };
+        let required_features = if precision == Precision::F16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() };
         let failed = |kind, e: &dyn std::fmt::Display| Error::Gpu { adapter: info.name.clone(), kind, message: e.to_string() };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("simcal"),
@@ -183,8 +150,7 @@ impl Context {
         }));
         device.set_device_lost_callback(move |reason, message| record(GpuFailure::DeviceLost, format!("{reason:?}: {message}")));
 
-        let src = kernels::source(kernels::SCORE_TOPK, precision)
-            .ok_or_else(|| failed(GpuFailure::Refused, &"kernel source missing"))?;
+        let src = kernels::source(kernels::SCORE_TOPK, precision).ok_or_else(|| failed(GpuFailure::Refused, &"kernel source missing"))?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(kernels::SCORE_TOPK),

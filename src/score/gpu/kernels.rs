@@ -58,8 +58,6 @@ pub fn source(name: &str, precision: Precision) -> Option<String> {
     let (_, src) = KERNELS.iter().find(|(n, _)| *n == name)?;
     match precision {
         Precision::F32 => Some((*src).to_owned()),
-        Precision::F16 => {
-            src.contains(F32_ALIAS).then(|| format!("enable f16;\n{}", src.replace(F32_ALIAS, "alias elem4 = vec4<f16>;")))
-        }
+        Precision::F16 => src.contains(F32_ALIAS).then(|| format!("enable f16;\n{}", src.replace(F32_ALIAS, "alias elem4 = vec4<f16>;"))),
     }
 }

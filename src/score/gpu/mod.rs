@@ -18,31 +18,45 @@ mod context;
 #[cfg(feature = "gpu")]
 pub use backend::{GpuBackend, GpuChunk};
 #[cfg(feature = "gpu")]
-pub use context::{adapters, AdapterSummary, GpuRequest};
+pub use context::adapters;
 pub use kernels::Precision;
+
+/// What the caller asks of the GPU.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GpuRequest {
+    /// Refuse software adapters (llvmpipe and the like): what `--backend auto` wants.
+    pub hardware_only: bool,
+    /// Only adapters whose name contains this (case-insensitive).
+    pub adapter: Option<String>,
+    /// Storage precision asked for; f16 falls back to f32 where the adapter lacks `shader-f16`.
+    pub precision: Precision,
+}
+
+/// One adapter as simcal sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterSummary {
+    /// The adapter's name.
+    pub name: String,
+    /// `vulkan`, `metal`, `dx12`, ...
+    pub api: String,
+    /// `discrete`, `integrated`, `virtual`, `cpu` (software) or `other`.
+    pub kind: String,
+    /// Whether it is a hardware GPU.
+    pub hardware: bool,
+    /// Whether it offers `shader-f16`.
+    pub f16: bool,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {})", self.name, self.api, self.kind)
+    }
+}
 
 #[cfg(not(feature = "gpu"))]
 mod disabled {
-    use super::Precision;
+    use super::{AdapterSummary, GpuRequest, Precision};
     use crate::error::{Error, Result};
-
-    /// What the caller asks of the GPU.
-    #[derive(Clone, Debug, Default, PartialEq, Eq)]
-    pub struct GpuRequest {
-        /// Refuse software adapters.
-        pub hardware_only: bool,
-        /// Only adapters whose name contains this.
-        pub adapter: Option<String>,
-        /// Storage precision asked for.
-        pub precision: Precision,
-    }
-
-    /// One adapter as simcal sees it (none without GPU support).
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    pub struct AdapterSummary {
-        /// The adapter's name.
-        pub name: String,
-    }
 
     /// No adapters without GPU support.
     pub fn adapters() -> Vec<AdapterSummary> {
@@ -77,7 +91,17 @@ mod disabled {
         pub fn open(_req: &GpuRequest) -> Result<GpuBackend> {
             Err(Error::Unavailable("simcal was built without GPU support (feature `gpu`); use --backend cpu".into()))
         }
+
+        /// Never called: there is no GPU backend to ask.
+        pub fn precision(&self) -> Precision {
+            match *self {}
+        }
+
+        /// Never called: there is no GPU backend to ask.
+        pub fn dispatch_counts(&self) -> (u64, u64) {
+            match *self {}
+        }
     }
 }
 #[cfg(not(feature = "gpu"))]
-pub use disabled::{adapters, AdapterSummary, GpuBackend, GpuChunk, GpuRequest};
+pub use disabled::{adapters, GpuBackend, GpuChunk};
