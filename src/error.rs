@@ -56,6 +56,14 @@ pub enum Error {
     /// The requested backend is not available in this build or on this machine.
     #[error("{0}")]
     Unavailable(String),
+    /// A calibration map could not be fitted to a group's data.
+    #[error("fitting {group}: {message}")]
+    Fit {
+        /// The group (`all` for the global fit).
+        group: String,
+        /// Why.
+        message: String,
+    },
     /// The GPU failed while simcal was using it.
     #[error("GPU {adapter:?}: {kind}: {message}")]
     Gpu {

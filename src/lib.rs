@@ -28,11 +28,14 @@
 //! [`error::Result`], whose errors name the file and the row at fault.
 #![deny(missing_docs)]
 
+pub mod artifact;
+pub mod calibrate;
 pub mod embed;
 pub mod error;
 pub mod job;
 pub mod labels;
 pub mod output;
+pub mod policy;
 pub mod score;
 pub mod table;
 

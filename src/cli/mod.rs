@@ -3,6 +3,8 @@
 //!
 //! Exit codes: 0 success; 1 a gate tripped; 2 bad usage or bad input.
 
+mod apply;
+mod fit;
 mod progress;
 mod run;
 mod score;
@@ -22,6 +24,10 @@ struct Cli {
 enum Command {
     /// Score queries against a corpus: exact top-k, written as a score table.
     Score(Box<score::ScoreArgs>),
+    /// Fit a calibration (thresholds, Platt and isotonic maps) to a labeled score table.
+    Fit(Box<fit::FitArgs>),
+    /// Apply a calibration: probabilities, a floor, and a decision per query.
+    Apply(Box<apply::ApplyArgs>),
     /// Run the pipeline (with no arguments: on the sample in data/, into out/).
     Run(run::RunArgs),
 }
@@ -37,6 +43,8 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Score(a) => score::run(*a),
+        Command::Fit(a) => fit::run(*a),
+        Command::Apply(a) => apply::run(*a),
         Command::Run(a) => run::run(a),
     };
     match result {

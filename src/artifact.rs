@@ -1,0 +1,193 @@
+//! The calibration artifact (DESIGN.md §5): versioned JSON tied to the score table it was fitted
+//! on, one entry per group plus the global fit. Written atomically; read back only when its
+//! schema version is one this build knows.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::calibrate::isotonic::Isotonic;
+use crate::calibrate::platt::Platt;
+use crate::calibrate::summary::{CalibrationMetrics, Distributions};
+use crate::error::{Error, Result};
+
+/// The artifact schema version this build writes and reads.
+pub const ARTIFACT_VERSION: u32 = 1;
+
+/// A calibration: what it was fitted on, how, and the fits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// [`ARTIFACT_VERSION`].
+    pub schema_version: u32,
+    /// simcal version that fitted it.
+    pub simcal_version: String,
+    /// Creation time, RFC 3339 UTC (`SOURCE_DATE_EPOCH` when set, for reproducible output).
+    pub created: String,
+    /// Model of the score table.
+    pub model: String,
+    /// Metric of the score table.
+    pub metric: String,
+    /// k of the score table.
+    pub k: usize,
+    /// sha256 of the score table file.
+    pub scores_sha256: String,
+    /// Labels at or above this are relevant.
+    pub rel_level: i32,
+    /// Maps fitted: `isotonic`, `platt`.
+    pub methods: Vec<String>,
+    /// Columns the groups were formed by (empty: the global fit only).
+    pub group_by: Vec<String>,
+    /// Groups with fewer labeled pairs are not fitted.
+    pub min_pairs: u64,
+    /// Bootstrap resamples (0: no intervals).
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    pub seed: u64,
+    /// Targets asked for.
+    pub targets: TargetSpec,
+    /// The abstain band in probability: act at or above `high`, not found below `low`.
+    pub abstain: Band,
+    /// Row counts of the table.
+    pub counts: Counts,
+    /// The fit on every labeled pair.
+    pub global: GroupFit,
+    /// One entry per value of the group columns, in key order.
+    pub groups: Vec<GroupFit>,
+}
+
+/// Target precisions and recalls.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetSpec {
+    /// Target precisions.
+    pub precision: Vec<f64>,
+    /// Target recalls.
+    pub recall: Vec<f64>,
+}
+
+/// An abstain band in probability.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Band {
+    /// Below: not found.
+    pub low: f64,
+    /// At or above: act.
+    pub high: f64,
+}
+
+/// Rows of the score table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Rows.
+    pub rows: u64,
+    /// Rows with a label.
+    pub labeled: u64,
+    /// Labeled rows that are relevant.
+    pub relevant: u64,
+}
+
+/// The fit of one group (or the global one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupFit {
+    /// `all` for the global fit, else `col=value` pairs joined by `,`.
+    pub key: String,
+    /// The group's value of each group column.
+    pub values: BTreeMap<String, String>,
+    /// Labeled pairs.
+    pub n: u64,
+    /// Relevant pairs.
+    pub n_relevant: u64,
+    /// Whether the maps were fitted (false: too few pairs, or one class only).
+    pub fitted: bool,
+    /// Why not, when not fitted.
+    pub reason: Option<String>,
+    /// The Platt map.
+    pub platt: Option<Platt>,
+    /// Why there is no Platt map although it was asked for.
+    pub platt_error: Option<String>,
+    /// The isotonic map.
+    pub isotonic: Option<Isotonic>,
+    /// One per target, precision targets first.
+    pub thresholds: Vec<Threshold>,
+    /// Per map, the scores where its probability crosses the abstain band.
+    pub band_scores: BTreeMap<String, BandScores>,
+    /// Per map, calibration on the fitting data.
+    pub metrics: BTreeMap<String, CalibrationMetrics>,
+    /// Score distributions of relevant and irrelevant pairs.
+    pub distributions: Option<Distributions>,
+}
+
+/// Where a map's probability crosses the band.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BandScores {
+    /// Lowest score with probability ≥ the band's high end (act at or above), if any.
+    pub act: Option<f64>,
+    /// Lowest score with probability ≥ the band's low end (not found below), if any.
+    pub not_found_below: Option<f64>,
+}
+
+/// A threshold for one target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    /// `precision` or `recall`.
+    pub target: String,
+    /// The target value.
+    pub value: f64,
+    /// Whether some threshold reaches it on the fitting data.
+    pub reachable: bool,
+    /// Predict relevant at or above this score.
+    pub score: Option<f64>,
+    /// Precision at the threshold on the fitting data.
+    pub precision: Option<f64>,
+    /// Recall at the threshold on the fitting data.
+    pub recall: Option<f64>,
+    /// Why it is not reachable ("not reachable: best precision is …").
+    pub message: Option<String>,
+    /// Bootstrap 95% intervals.
+    pub interval: Option<ThresholdInterval>,
+    /// This group's threshold minus the global one (stability across groups).
+    pub delta_from_global: Option<f64>,
+}
+
+/// Bootstrap 95% intervals of a threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdInterval {
+    /// Of the threshold a resample picks.
+    pub score: Option<[f64; 2]>,
+    /// Of the precision the fitted threshold gives in a resample.
+    pub precision: Option<[f64; 2]>,
+    /// Fraction of resamples where the target was reachable.
+    pub reachable_fraction: f64,
+}
+
+impl Artifact {
+    /// Writes the artifact as pretty JSON, atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        crate::output::write_atomic(path, |w| {
+            serde_json::to_writer_pretty(&mut *w, self).map_err(|e| Error::format(path, e.to_string()))?;
+            std::io::Write::write_all(w, b"\n").map_err(|e| Error::io(path, e))
+        })
+    }
+
+    /// Reads an artifact, refusing a schema version this build does not know.
+    pub fn read(path: &Path) -> Result<Artifact> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| Error::format(path, format!("not a calibration artifact (JSON: {e})")))?;
+        match value.get("schema_version").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(ARTIFACT_VERSION) => {}
+            Some(v) => {
+                return Err(Error::format(
+                    path,
+                    format!("calibration schema version {v} is not one this simcal reads (it reads {ARTIFACT_VERSION}); refit or use a matching simcal"),
+                ))
+            }
+            None => return Err(Error::format(path, "not a calibration artifact: no schema_version")),
+        }
+        serde_json::from_value(value).map_err(|e| Error::format(path, format!("malformed calibration artifact: {e}")))
+    }
+
+    /// The fit for a group key: the group's when fitted, else the global one.
+    pub fn fit_for(&self, key: &str) -> &GroupFit {
+        self.groups.iter().find(|g| g.key == key && g.fitted).unwrap_or(&self.global)
+    }
+}

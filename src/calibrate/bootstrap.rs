@@ -1,0 +1,136 @@
+//! Bootstrap intervals for thresholds, by resampling counts rather than rows.
+//!
+//! A resample of n labeled pairs drawn with replacement is a multinomial draw of counts over
+//! (score, label) cells. Cells are the distinct scores, pooled into at most [`MAX_BINS`]
+//! consecutive bins of about equal pair counts when there are more (each bin keeps its lowest
+//! score as its threshold, and every fitted threshold starts a bin of its own, so the precision
+//! a fitted threshold gives in a resample is exact). A resample therefore costs a few thousand
+//! binomial draws however many pairs there are. Resample `r` uses its own ChaCha8 stream derived
+//! from the seed, so results do not depend on thread scheduling.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Binomial, Distribution};
+use rayon::prelude::*;
+
+use super::distinct::Distinct;
+use super::sweep::Curve;
+
+/// Most bins a resample draws over.
+pub const MAX_BINS: usize = 2048;
+
+/// What to bootstrap: the fitted thresholds and the targets they were chosen for.
+#[derive(Clone, Debug)]
+pub struct Targets {
+    /// Target precisions.
+    pub precision: Vec<f64>,
+    /// Target recalls.
+    pub recall: Vec<f64>,
+    /// The fitted threshold of each target (precision targets first), where reachable.
+    pub fitted: Vec<Option<f64>>,
+}
+
+/// A 95% interval per target: of the threshold a resample picks, and of the precision the
+/// fitted threshold gives in a resample; with the fraction of resamples where the target was
+/// reachable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Interval {
+    /// 2.5% and 97.5% percentiles of the resampled thresholds.
+    pub threshold: Option<[f64; 2]>,
+    /// 2.5% and 97.5% percentiles of the fitted threshold's precision in the resamples.
+    pub precision: Option<[f64; 2]>,
+    /// Fraction of resamples in which some threshold reached the target.
+    pub reachable: f64,
+}
+
+struct Bins {
+    x: Vec<f64>,
+    pos: Vec<u64>,
+    neg: Vec<u64>,
+}
+
+fn bins(d: &Distinct, cuts: &[f64]) -> Bins {
+    let n: u64 = d.n_pos() + d.n_neg();
+    let per = n.div_ceil(MAX_BINS as u64 / 2).max(1);
+    let mut b = Bins { x: vec![], pos: vec![], neg: vec![] };
+    // Walk from the top so that each bin's threshold is its lowest score.
+    let (mut p, mut m) = (0u64, 0u64);
+    for i in (0..d.len()).rev() {
+        p += d.pos[i];
+        m += d.neg[i];
+        // A fitted threshold must be the lowest score of its bin.
+        if i == 0 || p + m >= per || cuts.contains(&d.x[i]) {
+            b.x.push(d.x[i]);
+            b.pos.push(p);
+            b.neg.push(m);
+            (p, m) = (0, 0);
+        }
+    }
+    b
+}
+
+fn percentiles(mut v: Vec<f64>) -> Option<[f64; 2]> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let h = (v.len() - 1) as f64 * q;
+        let lo = h.floor() as usize;
+        let hi = (lo + 1).min(v.len() - 1);
+        v[lo] + (v[hi] - v[lo]) * (h - lo as f64)
+    };
+    Some([at(0.025), at(0.975)])
+}
+
+/// Draws a multinomial resample of the cell counts `cells` (total `n`).
+fn resample(cells: &[u64], n: u64, rng: &mut ChaCha8Rng) -> Vec<u64> {
+    let mut out = vec![0; cells.len()];
+    let (mut left, mut mass) = (n, n);
+    for (o, &c) in out.iter_mut().zip(cells) {
+        if left == 0 || mass == 0 {
+            break;
+        }
+        if c == 0 {
+            continue;
+        }
+        let k = if c >= mass { left } else { Binomial::new(left, c as f64 / mass as f64).map(|b| b.sample(rng)).unwrap_or(0) };
+        *o = k;
+        left -= k;
+        mass -= c;
+    }
+    out
+}
+
+/// Intervals for every target from `resamples` resamples seeded by `seed`.
+pub fn intervals(d: &Distinct, t: &Targets, resamples: usize, seed: u64) -> Vec<Interval> {
+    let cuts: Vec<f64> = t.fitted.iter().flatten().copied().collect();
+    let b = bins(d, &cuts);
+    let n = d.n_pos() + d.n_neg();
+    // Cells: relevant counts of every bin, then irrelevant ones.
+    let cells: Vec<u64> = b.pos.iter().chain(&b.neg).copied().collect();
+    let nb = b.x.len();
+    let targets = t.precision.len() + t.recall.len();
+    let draws: Vec<Vec<(Option<f64>, Option<f64>)>> = (0..resamples)
+        .into_par_iter()
+        .map(|r| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(r as u64 + 1);
+            let c = resample(&cells, n, &mut rng);
+            let curve = Curve::from_cells(b.x.iter().copied(), c[..nb].iter().copied(), c[nb..].iter().copied());
+            let picked = t.precision.iter().map(|&p| curve.for_precision(p)).chain(t.recall.iter().map(|&r| curve.for_recall(r)));
+            picked.zip(&t.fitted).map(|(i, f)| (i.map(|i| curve.threshold[i]), f.map(|f| curve.at(f).0))).collect()
+        })
+        .collect();
+    (0..targets)
+        .map(|j| {
+            let th: Vec<f64> = draws.iter().filter_map(|d| d[j].0).collect();
+            let pr: Vec<f64> = draws.iter().filter_map(|d| d[j].1).collect();
+            Interval {
+                reachable: if resamples == 0 { 0.0 } else { th.len() as f64 / resamples as f64 },
+                threshold: percentiles(th),
+                precision: percentiles(pr),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,279 @@
+//! From a labeled score table to a calibration (DESIGN.md §5): the labeled pairs of each group,
+//! reduced once to their distinct scores ([`distinct`]), then the threshold sweep ([`sweep`]),
+//! Platt scaling ([`platt`]), isotonic regression ([`isotonic`]), bootstrap intervals
+//! ([`bootstrap`]) and the summaries `drift` compares ([`summary`]), assembled into an
+//! [`Artifact`].
+
+pub mod bootstrap;
+pub mod distinct;
+pub mod isotonic;
+pub mod pairs;
+pub mod platt;
+pub mod summary;
+pub mod sweep;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::artifact::{Artifact, Band, BandScores, Counts, GroupFit, TargetSpec, Threshold, ThresholdInterval, ARTIFACT_VERSION};
+use crate::error::{Error, Result};
+use crate::table::ScoreTable;
+use distinct::Distinct;
+use isotonic::Isotonic;
+use sweep::Curve;
+
+/// A calibration map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Method {
+    /// Isotonic regression.
+    Isotonic,
+    /// Platt scaling.
+    Platt,
+}
+
+impl Method {
+    /// `isotonic` or `platt`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Isotonic => "isotonic",
+            Method::Platt => "platt",
+        }
+    }
+
+    /// Parses a method name.
+    pub fn parse(s: &str) -> Result<Method> {
+        match s {
+            "isotonic" => Ok(Method::Isotonic),
+            "platt" => Ok(Method::Platt),
+            _ => Err(Error::Invalid(format!("unknown calibration method {s:?} (expected isotonic or platt)"))),
+        }
+    }
+}
+
+/// How to fit.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Maps to fit.
+    pub methods: Vec<Method>,
+    /// Target precisions, each in (0, 1].
+    pub target_precision: Vec<f64>,
+    /// Target recalls, each in (0, 1].
+    pub target_recall: Vec<f64>,
+    /// The abstain band in probability.
+    pub abstain: Band,
+    /// Group columns.
+    pub group_by: Vec<String>,
+    /// Groups with fewer labeled pairs are listed, not fitted.
+    pub min_pairs: u64,
+    /// Bootstrap resamples (0: none).
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    pub seed: u64,
+    /// Labels at or above this are relevant.
+    pub rel_level: i32,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            methods: vec![Method::Isotonic, Method::Platt],
+            target_precision: vec![0.9],
+            target_recall: vec![],
+            abstain: Band { low: 0.5, high: 0.9 },
+            group_by: vec![],
+            min_pairs: 50,
+            bootstrap: 1000,
+            seed: 0,
+            rel_level: 1,
+        }
+    }
+}
+
+impl FitOptions {
+    fn check(&self) -> Result<()> {
+        for (what, v) in self.target_precision.iter().map(|v| ("precision", v)).chain(self.target_recall.iter().map(|v| ("recall", v))) {
+            if !(*v > 0.0 && *v <= 1.0) {
+                return Err(Error::Invalid(format!("target {what} {v} is outside (0, 1]")));
+            }
+        }
+        let Band { low, high } = self.abstain;
+        if !(0.0..=1.0).contains(&low) || !(0.0..=1.0).contains(&high) || low > high {
+            return Err(Error::Invalid(format!("abstain band {low}:{high} must satisfy 0 ≤ low ≤ high ≤ 1")));
+        }
+        if self.methods.is_empty() {
+            return Err(Error::Invalid("no calibration method asked for".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Creation time: `SOURCE_DATE_EPOCH` when set (reproducible output), else now.
+fn created() -> String {
+    let t = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s))
+        .unwrap_or_else(std::time::SystemTime::now);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Fits the table at `path` (already read as `table`). Warnings (a map that could not be fitted
+/// for a group) are in the artifact, as `platt_error` and `reason`.
+pub fn fit_table(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artifact> {
+    opts.check()?;
+    let labeled = pairs::labeled_pairs(table, path, opts.rel_level, &opts.group_by)?;
+    let n_rel = labeled.relevant.iter().filter(|&&r| r).count() as u64;
+    let n = labeled.scores.len() as u64;
+    if n_rel == 0 || n_rel == n {
+        let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
+        return Err(Error::format(
+            path,
+            format!("all {n} labeled pairs are {class}: a calibration needs both classes (check --rel-level and the qrels)"),
+        ));
+    }
+    let global_d = Distinct::from_pairs(&labeled.scores, &labeled.relevant);
+    let mut global = fit_group("all", BTreeMap::new(), &global_d, opts, true)?;
+    let by_group = if opts.group_by.is_empty() { Vec::new() } else { labeled.groups() };
+    let mut groups: Vec<GroupFit> = by_group
+        .into_par_iter()
+        .map(|(key, values, idx)| {
+            let s: Vec<f32> = idx.iter().map(|&i| labeled.scores[i]).collect();
+            let r: Vec<bool> = idx.iter().map(|&i| labeled.relevant[i]).collect();
+            fit_group(&key, values, &Distinct::from_pairs(&s, &r), opts, false)
+        })
+        .collect::<Result<_>>()?;
+    // Stability: each group's thresholds against the global ones.
+    for g in &mut groups {
+        for (t, gt) in g.thresholds.iter_mut().zip(&global.thresholds) {
+            if let (Some(a), Some(b)) = (t.score, gt.score) {
+                t.delta_from_global = Some(a - b);
+            }
+        }
+    }
+    global.values = BTreeMap::new();
+    Ok(Artifact {
+        schema_version: ARTIFACT_VERSION,
+        simcal_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created: created(),
+        model: table.meta.model.clone(),
+        metric: table.meta.metric.clone(),
+        k: table.meta.k,
+        scores_sha256: crate::table::sha256_file(path)?,
+        rel_level: opts.rel_level,
+        methods: opts.methods.iter().map(|m| m.name().to_owned()).collect(),
+        group_by: opts.group_by.clone(),
+        min_pairs: opts.min_pairs,
+        bootstrap: opts.bootstrap,
+        seed: opts.seed,
+        targets: TargetSpec { precision: opts.target_precision.clone(), recall: opts.target_recall.clone() },
+        abstain: opts.abstain,
+        counts: Counts { rows: table.len() as u64, labeled: n, relevant: n_rel },
+        global,
+        groups,
+    })
+}
+
+/// Fits one group. The global fit (`strict`) fails where a group is only marked not fitted.
+fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &FitOptions, strict: bool) -> Result<GroupFit> {
+    let (np, nn) = (d.n_pos(), d.n_neg());
+    let mut g = GroupFit {
+        key: key.to_owned(),
+        values,
+        n: np + nn,
+        n_relevant: np,
+        fitted: false,
+        reason: None,
+        platt: None,
+        platt_error: None,
+        isotonic: None,
+        thresholds: vec![],
+        band_scores: BTreeMap::new(),
+        metrics: BTreeMap::new(),
+        distributions: Some(summary::distributions(d)),
+    };
+    if !strict && g.n < opts.min_pairs {
+        g.reason = Some(format!("{} labeled pairs, fewer than --min-pairs {}", g.n, opts.min_pairs));
+        return Ok(g);
+    }
+    if np == 0 || nn == 0 {
+        g.reason = Some(format!("one class only: all {} labeled pairs are {}", g.n, if np == 0 { "irrelevant" } else { "relevant" }));
+        return Ok(g);
+    }
+    g.fitted = true;
+    let curve = Curve::new(d);
+    let targets: Vec<(&str, f64, Option<usize>)> = opts
+        .target_precision
+        .iter()
+        .map(|&p| ("precision", p, curve.for_precision(p)))
+        .chain(opts.target_recall.iter().map(|&r| ("recall", r, curve.for_recall(r))))
+        .collect();
+    let intervals = (opts.bootstrap > 0).then(|| {
+        let t = bootstrap::Targets {
+            precision: opts.target_precision.clone(),
+            recall: opts.target_recall.clone(),
+            fitted: targets.iter().map(|(_, _, i)| i.map(|i| curve.threshold[i])).collect(),
+        };
+        bootstrap::intervals(d, &t, opts.bootstrap, opts.seed)
+    });
+    for (j, &(target, value, idx)) in targets.iter().enumerate() {
+        let interval = intervals.as_ref().map(|iv| ThresholdInterval {
+            score: iv[j].threshold,
+            precision: iv[j].precision,
+            reachable_fraction: iv[j].reachable,
+        });
+        g.thresholds.push(match idx {
+            Some(i) => Threshold {
+                target: target.to_owned(),
+                value,
+                reachable: true,
+                score: Some(curve.threshold[i]),
+                precision: Some(curve.precision(i)),
+                recall: Some(curve.recall(i)),
+                message: None,
+                interval,
+                delta_from_global: None,
+            },
+            None => Threshold {
+                target: target.to_owned(),
+                value,
+                reachable: false,
+                score: None,
+                precision: None,
+                recall: None,
+                message: Some(if target == "precision" {
+                    format!("not reachable: best precision is {:.4}", curve.best_precision())
+                } else {
+                    format!("not reachable: best recall is {:.4}", curve.best_recall())
+                }),
+                interval,
+                delta_from_global: None,
+            },
+        });
+    }
+    let band = opts.abstain;
+    for &m in &opts.methods {
+        match m {
+            Method::Isotonic => {
+                let iso = Isotonic::fit(d);
+                g.metrics.insert(m.name().into(), summary::metrics(d, |s| iso.predict(s)));
+                g.band_scores
+                    .insert(m.name().into(), BandScores { act: iso.score_for(band.high), not_found_below: iso.score_for(band.low) });
+                g.isotonic = Some(iso);
+            }
+            Method::Platt => match platt::fit(d, key) {
+                Ok(p) => {
+                    g.metrics.insert(m.name().into(), summary::metrics(d, |s| p.predict(s)));
+                    // Increasing maps only: a decreasing one has no lowest score that reaches q.
+                    let cross = |q: f64| if p.a < 0.0 { p.score_for(q) } else { None };
+                    g.band_scores.insert(m.name().into(), BandScores { act: cross(band.high), not_found_below: cross(band.low) });
+                    g.platt = Some(p);
+                }
+                Err(e) if strict && opts.methods.len() == 1 => return Err(e),
+                Err(e) => g.platt_error = Some(e.to_string()),
+            },
+        }
+    }
+    Ok(g)
+}

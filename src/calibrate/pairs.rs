@@ -1,0 +1,139 @@
+//! The labeled pairs of a score table (rows with a non-null label; relevant when label ≥ the
+//! relevance level) and the group each row belongs to.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float32Type, Int32Type};
+
+use crate::error::{Error, Result};
+use crate::table::{columns, ScoreTable};
+
+/// Labeled pairs, and for each the index of its group in `keys`.
+#[derive(Clone, Debug, Default)]
+pub struct LabeledPairs {
+    /// Scores.
+    pub scores: Vec<f32>,
+    /// Relevance.
+    pub relevant: Vec<bool>,
+    /// Group of each pair (index into `keys`).
+    pub group: Vec<u32>,
+    /// Group keys and their column values, in key order.
+    pub keys: Vec<(String, BTreeMap<String, String>)>,
+}
+
+impl LabeledPairs {
+    /// Each group's key, values and pair indices (none without group columns).
+    pub fn groups(&self) -> Vec<(String, BTreeMap<String, String>, Vec<usize>)> {
+        let mut idx: Vec<Vec<usize>> = vec![Vec::new(); self.keys.len()];
+        for (i, &g) in self.group.iter().enumerate() {
+            idx[g as usize].push(i);
+        }
+        self.keys.iter().cloned().zip(idx).map(|((k, v), i)| (k, v, i)).collect()
+    }
+}
+
+/// The group key of every row (`all` without group columns), and each key's column values.
+pub fn row_groups(
+    table: &ScoreTable,
+    path: &Path,
+    group_by: &[String],
+) -> Result<(Vec<String>, BTreeMap<String, BTreeMap<String, String>>)> {
+    let b = &table.batch;
+    let rows = b.num_rows();
+    if group_by.is_empty() {
+        return Ok((vec!["all".to_owned(); rows], BTreeMap::from([("all".to_owned(), BTreeMap::new())])));
+    }
+    let mut cols = Vec::new();
+    for name in group_by {
+        let Some(col) = b.column_by_name(name) else {
+            let have: Vec<String> = b.schema().fields().iter().map(|f| f.name().clone()).collect();
+            return Err(Error::format(path, format!("no column {name:?} to group by (columns: {})", have.join(", "))));
+        };
+        let text = arrow::compute::cast(col, &DataType::Utf8)
+            .map_err(|e| Error::format(path, format!("column {name:?} cannot be grouped by: {e}")))?;
+        cols.push((name.clone(), text));
+    }
+    let mut keys = Vec::with_capacity(rows);
+    let mut values = BTreeMap::new();
+    for r in 0..rows {
+        let mut parts = Vec::with_capacity(cols.len());
+        let mut map = BTreeMap::new();
+        for (name, col) in &cols {
+            let s = col.as_string::<i32>();
+            let v = if s.is_null(r) { "null".to_owned() } else { s.value(r).to_owned() };
+            parts.push(format!("{name}={v}"));
+            map.insert(name.clone(), v);
+        }
+        let key = parts.join(",");
+        values.entry(key.clone()).or_insert(map);
+        keys.push(key);
+    }
+    Ok((keys, values))
+}
+
+/// The table's scores as f32 (no nulls, no NaN).
+pub fn scores(table: &ScoreTable, path: &Path) -> Result<Vec<f32>> {
+    let b = &table.batch;
+    let col = b.column_by_name(columns::SCORE).ok_or_else(|| Error::format(path, "no score column"))?;
+    let s = col.as_primitive_opt::<Float32Type>().ok_or_else(|| Error::format(path, "the score column is not float32"))?;
+    let ids = b.column_by_name(columns::QUERY_ID).and_then(|c| c.as_string_opt::<i32>());
+    for r in 0..s.len() {
+        if s.is_null(r) || !s.value(r).is_finite() {
+            let id = ids.map(|i| i.value(r));
+            return Err(Error::row(
+                path,
+                r as u64,
+                id,
+                format!("score is {}", if s.is_null(r) { "null".to_owned() } else { s.value(r).to_string() }),
+            ));
+        }
+    }
+    Ok(s.values().to_vec())
+}
+
+/// The labeled pairs of the table, grouped by `group_by`.
+pub fn labeled_pairs(table: &ScoreTable, path: &Path, rel_level: i32, group_by: &[String]) -> Result<LabeledPairs> {
+    let b = &table.batch;
+    let scores = scores(table, path)?;
+    let label = b
+        .column_by_name(columns::LABEL)
+        .and_then(|c| c.as_primitive_opt::<Int32Type>())
+        .ok_or_else(|| Error::format(path, "no int32 label column"))?;
+    if label.null_count() == label.len() {
+        return Err(Error::format(path, "the table has no labels: score it with --qrels to calibrate"));
+    }
+    let (row_keys, values) = row_groups(table, path, group_by)?;
+    let index: BTreeMap<&String, u32> = values.keys().enumerate().map(|(i, k)| (k, i as u32)).collect();
+    let mut out = LabeledPairs { keys: values.clone().into_iter().collect(), ..Default::default() };
+    for r in 0..label.len() {
+        if label.is_valid(r) {
+            out.scores.push(scores[r]);
+            out.relevant.push(label.value(r) >= rel_level);
+            out.group.push(index[&row_keys[r]]);
+        }
+    }
+    // Groups that only have unlabeled rows are not groups of the calibration.
+    let mut used = vec![false; out.keys.len()];
+    for &g in &out.group {
+        used[g as usize] = true;
+    }
+    if used.iter().any(|u| !u) {
+        let remap: Vec<u32> = used
+            .iter()
+            .scan(0u32, |n, &u| {
+                let v = *n;
+                if u {
+                    *n += 1;
+                }
+                Some(v)
+            })
+            .collect();
+        out.keys = out.keys.into_iter().zip(&used).filter(|(_, u)| **u).map(|(k, _)| k).collect();
+        for g in &mut out.group {
+            *g = remap[*g as usize];
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,250 @@
+//! Applying a calibration: a probability for every row of a score table, top-k with a
+//! probability floor, and one decision per query (act / escalate / not found / ambiguous).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+
+use crate::artifact::{Artifact, Band};
+use crate::calibrate::{pairs, Method};
+use crate::error::{Error, Result};
+use crate::table::{columns, ScoreTable};
+
+/// What an agent should do with a query's best hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The top hit's probability is at or above the band's high end.
+    Act,
+    /// Between the band's ends.
+    Escalate,
+    /// Below the band's low end, or no hit left.
+    NotFound,
+    /// The top two hits are closer in probability than the minimum gap.
+    Ambiguous,
+}
+
+impl Decision {
+    /// `act`, `escalate`, `not_found`, `ambiguous`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Act => "act",
+            Decision::Escalate => "escalate",
+            Decision::NotFound => "not_found",
+            Decision::Ambiguous => "ambiguous",
+        }
+    }
+}
+
+/// The policy: a band, and the smallest gap between the top two probabilities that still lets
+/// the top hit be acted on or escalated.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// The abstain band.
+    pub band: Band,
+    /// Top-1 minus top-2 probability below this is ambiguous (0: never).
+    pub min_gap: f64,
+}
+
+impl Policy {
+    /// The decision for a query whose best probability is `top` (None: no hit) and whose top-1
+    /// minus top-2 gap is `gap`.
+    pub fn decide(&self, top: Option<f64>, gap: Option<f64>) -> Decision {
+        match top {
+            None => Decision::NotFound,
+            Some(p) if p < self.band.low => Decision::NotFound,
+            Some(_) if gap.is_some_and(|g| g < self.min_gap) => Decision::Ambiguous,
+            Some(p) if p >= self.band.high => Decision::Act,
+            Some(_) => Decision::Escalate,
+        }
+    }
+}
+
+/// How to apply.
+#[derive(Clone, Debug, Default)]
+pub struct ApplyOptions {
+    /// The map to use (default: isotonic when the artifact has it, else Platt).
+    pub method: Option<Method>,
+    /// Drop rows whose probability is below this.
+    pub floor: Option<f64>,
+    /// Minimum top-1 minus top-2 gap.
+    pub min_gap: f64,
+    /// Apply even when the artifact's model or metric differ from the table's.
+    pub force: bool,
+}
+
+/// One query's decision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryDecision {
+    /// The query.
+    pub query_id: String,
+    /// Its group's key (the fit used).
+    pub group: String,
+    /// The most probable hit left, if any.
+    pub top_doc_id: Option<String>,
+    /// Its probability.
+    pub top_probability: Option<f64>,
+    /// Top-1 minus top-2 probability (top-1 alone when one hit is left).
+    pub gap: Option<f64>,
+    /// What to do.
+    pub decision: Decision,
+}
+
+/// The result of applying: the table with `probability`, the decisions, and warnings.
+#[derive(Debug)]
+pub struct Applied {
+    /// The table with a `probability` column (rows below the floor removed).
+    pub table: ScoreTable,
+    /// One per query, in table order.
+    pub decisions: Vec<QueryDecision>,
+    /// Things the user should know (a forced mismatch).
+    pub warnings: Vec<String>,
+    /// The map used.
+    pub method: Method,
+}
+
+/// Applies `art` (read from `art_path`) to `table` (read from `path`).
+pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, opts: &ApplyOptions) -> Result<Applied> {
+    let mut warnings = Vec::new();
+    for (what, a, t) in [("model", &art.model, &table.meta.model), ("metric", &art.metric, &table.meta.metric)] {
+        if a != t {
+            let msg = format!("{}: fitted on {what} {a:?}, but {} is {what} {t:?}", art_path.display(), path.display());
+            if !opts.force {
+                return Err(Error::Mismatch { message: format!("{msg} (use --force to apply it anyway)") });
+            }
+            warnings.push(msg);
+        }
+    }
+    if let Some(f) = opts.floor {
+        if !(0.0..=1.0).contains(&f) {
+            return Err(Error::Invalid(format!("--floor {f} is outside [0, 1]")));
+        }
+    }
+    let method = match opts.method {
+        Some(m) => m,
+        None if art.global.isotonic.is_some() => Method::Isotonic,
+        None => Method::Platt,
+    };
+    let has = |g: &crate::artifact::GroupFit| match method {
+        Method::Isotonic => g.isotonic.is_some(),
+        Method::Platt => g.platt.is_some(),
+    };
+    if !has(&art.global) {
+        return Err(Error::format(art_path, format!("the calibration has no global {} map", method.name())));
+    }
+    let scores = pairs::scores(table, path)?;
+    let (keys, _) = pairs::row_groups(table, path, &art.group_by)?;
+    let prob: Vec<f64> = scores
+        .iter()
+        .zip(&keys)
+        .map(|(&s, k)| {
+            let g = art.fit_for(k);
+            let g = if has(g) { g } else { &art.global };
+            let s = f64::from(s);
+            match method {
+                Method::Isotonic => g.isotonic.as_ref().map_or(f64::NAN, |m| m.predict(s)),
+                Method::Platt => g.platt.as_ref().map_or(f64::NAN, |m| m.predict(s)),
+            }
+        })
+        .collect();
+
+    let b = &table.batch;
+    let qid = b
+        .column_by_name(columns::QUERY_ID)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| Error::format(path, "no query_id column"))?;
+    let did =
+        b.column_by_name(columns::DOC_ID).and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| Error::format(path, "no doc_id column"))?;
+    let keep: Vec<bool> = prob.iter().map(|&p| opts.floor.is_none_or(|f| p >= f)).collect();
+    let policy = Policy { band: art.abstain, min_gap: opts.min_gap };
+
+    // Queries are contiguous runs in the table.
+    let mut decisions = Vec::new();
+    let mut r = 0;
+    while r < b.num_rows() {
+        let q = qid.value(r);
+        let mut end = r + 1;
+        while end < b.num_rows() && qid.value(end) == q {
+            end += 1;
+        }
+        // The two most probable rows left (ties: the earlier rank).
+        let (mut first, mut second): (Option<usize>, Option<usize>) = (None, None);
+        for i in (r..end).filter(|&i| keep[i]) {
+            if first.is_none_or(|f| prob[i] > prob[f]) {
+                second = first;
+                first = Some(i);
+            } else if second.is_none_or(|s| prob[i] > prob[s]) {
+                second = Some(i);
+            }
+        }
+        let top = first.map(|i| prob[i]);
+        let gap = top.map(|t| t - second.map_or(0.0, |s| prob[s]));
+        decisions.push(QueryDecision {
+            query_id: q.to_owned(),
+            group: keys[r].clone(),
+            top_doc_id: first.map(|i| did.value(i).to_owned()),
+            top_probability: top,
+            gap,
+            decision: policy.decide(top, gap),
+        });
+        r = end;
+    }
+
+    let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("probability", DataType::Float64, false));
+    let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+    cols.push(Arc::new(Float64Array::from(prob)));
+    let with = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Error::format(path, e.to_string()))?;
+    let batch = if opts.floor.is_some() {
+        arrow::compute::filter_record_batch(&with, &BooleanArray::from(keep)).map_err(|e| Error::format(path, e.to_string()))?
+    } else {
+        with
+    };
+    let mut meta = table.meta.clone();
+    meta.extra.insert("simcal.calibration_sha256".into(), crate::table::sha256_file(art_path)?);
+    meta.extra.insert("simcal.calibration_method".into(), method.name().into());
+    if let Some(f) = opts.floor {
+        meta.extra.insert("simcal.probability_floor".into(), f.to_string());
+    }
+    Ok(Applied { table: ScoreTable { batch, meta }, decisions, warnings, method })
+}
+
+/// The decisions as an arrow batch: `query_id, group, top_doc_id, top_probability, gap, decision`.
+pub fn decisions_batch(d: &[QueryDecision]) -> RecordBatch {
+    let schema = Schema::new(vec![
+        Field::new("query_id", DataType::Utf8, false),
+        Field::new("group", DataType::Utf8, false),
+        Field::new("top_doc_id", DataType::Utf8, true),
+        Field::new("top_probability", DataType::Float64, true),
+        Field::new("gap", DataType::Float64, true),
+        Field::new("decision", DataType::Utf8, false),
+    ]);
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(d.iter().map(|x| x.query_id.as_str()))),
+        Arc::new(StringArray::from_iter_values(d.iter().map(|x| x.group.as_str()))),
+        Arc::new(StringArray::from_iter(d.iter().map(|x| x.top_doc_id.as_deref()))),
+        Arc::new(Float64Array::from_iter(d.iter().map(|x| x.top_probability))),
+        Arc::new(Float64Array::from_iter(d.iter().map(|x| x.gap))),
+        Arc::new(StringArray::from_iter_values(d.iter().map(|x| x.decision.name()))),
+    ];
+    // The schema and columns are built together above; they always agree.
+    RecordBatch::try_new(Arc::new(schema), cols).unwrap_or_else(|_| RecordBatch::new_empty(Arc::new(Schema::empty())))
+}
+
+/// Writes decisions: CSV when `path` ends in `.csv`, else parquet; atomically.
+pub fn write_decisions(d: &[QueryDecision], path: &Path) -> Result<()> {
+    let batch = decisions_batch(d);
+    let csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    crate::output::write_atomic(path, |w| {
+        if csv {
+            let mut writer = arrow::csv::Writer::new(w);
+            writer.write(&batch).map_err(|e| Error::format(path, e.to_string()))
+        } else {
+            let mut writer = parquet::arrow::ArrowWriter::try_new(w, batch.schema(), None).map_err(|e| Error::parquet(path, e))?;
+            writer.write(&batch).map_err(|e| Error::parquet(path, e))?;
+            writer.close().map_err(|e| Error::parquet(path, e))?;
+            Ok(())
+        }
+    })
+}
