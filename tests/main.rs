@@ -14,3 +14,5 @@ mod readers;
 mod cli;
 // Golden values from faiss IndexFlatIP (tests/golden/make_faiss.py).
 mod golden;
+// Calibration: scikit-learn golden values, properties, fit/apply through the CLI.
+mod calibration;

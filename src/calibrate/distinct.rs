@@ -46,7 +46,7 @@ pub fn radix_sort(keys: &mut Vec<u32>) {
             count[((k >> shift) as usize) & (BUCKETS - 1)] += 1;
         }
         // A digit every key shares needs no pass.
-        if count.iter().any(|&c| c == keys.len()) {
+        if count.contains(&keys.len()) {
             continue;
         }
         let mut sum = 0;

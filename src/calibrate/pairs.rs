@@ -34,12 +34,11 @@ impl LabeledPairs {
     }
 }
 
+/// Each group key's value of every group column.
+pub type GroupValues = BTreeMap<String, BTreeMap<String, String>>;
+
 /// The group key of every row (`all` without group columns), and each key's column values.
-pub fn row_groups(
-    table: &ScoreTable,
-    path: &Path,
-    group_by: &[String],
-) -> Result<(Vec<String>, BTreeMap<String, BTreeMap<String, String>>)> {
+pub fn row_groups(table: &ScoreTable, path: &Path, group_by: &[String]) -> Result<(Vec<String>, GroupValues)> {
     let b = &table.batch;
     let rows = b.num_rows();
     if group_by.is_empty() {

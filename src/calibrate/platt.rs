@@ -67,6 +67,10 @@ pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
     if np == 0 || nn == 0 {
         return Err(Error::Fit { group: group.to_owned(), message: "Platt scaling needs both relevant and irrelevant pairs".into() });
     }
+    // One distinct score: only a·s + b is identifiable; the flat map with b = −logit(rate).
+    if d.len() == 1 {
+        return Ok(Platt { a: 0.0, b: -(np as f64 / nn as f64).ln() });
+    }
     // Separation: every relevant score on one side of every irrelevant one (sharing at most one
     // score value). The likelihood then grows without bound as the slope does.
     let first = |v: &[u64]| v.iter().position(|&c| c > 0).unwrap_or(0);
@@ -90,7 +94,7 @@ pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
     // Start at the intercept-only optimum.
     let (mut w, mut c) = (0.0, (np as f64 / nn as f64).ln());
     let mut f = nll(&u, d, w, c);
-    for _ in 0..200 {
+    for _ in 0..100 {
         let (mut g0, mut g1, mut h00, mut h01, mut h11) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for (i, &ui) in u.iter().enumerate() {
             let (p, m) = (d.pos[i] as f64, d.neg[i] as f64);
@@ -109,26 +113,29 @@ pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
         }
         let s0 = (h11 * g0 - h01 * g1) / det;
         let s1 = (h00 * g1 - h01 * g0) / det;
-        // Newton decrement: converged when the quadratic model predicts no further gain.
-        let decrement = g0 * s0 + g1 * s1;
-        if decrement.abs() <= 1e-22 * n.max(1.0) || (s0.abs() < 1e-13 && s1.abs() < 1e-13) {
-            return Ok(unstandardise(w, c, mean, sd));
+        // Converged when the Newton step itself is negligible (quadratic convergence makes the
+        // step after a 1e-11 one far below the parameters' rounding).
+        if s0.abs().max(s1.abs()) <= 1e-11 {
+            return Ok(unstandardise(w - s0, c - s1, mean, sd));
         }
+        // Backtracking line search; a loss equal to within rounding counts as no increase.
         let mut t = 1.0;
         let mut moved = false;
         for _ in 0..60 {
             let (nw, nc) = (w - t * s0, c - t * s1);
             let nf = nll(&u, d, nw, nc);
-            if nf <= f {
-                (w, c, f) = (nw, nc, nf);
+            if nf <= f + 1e-13 * f.abs() {
+                (w, c, f) = (nw, nc, nf.min(f));
                 moved = true;
                 break;
             }
             t *= 0.5;
         }
         if !moved {
-            // No step lowers the loss any more: at the optimum to within rounding.
-            return Ok(unstandardise(w, c, mean, sd));
+            if s0.abs().max(s1.abs()) <= 1e-6 {
+                return Ok(unstandardise(w, c, mean, sd));
+            }
+            break;
         }
         if w.abs() > 1e6 {
             break;

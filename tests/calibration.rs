@@ -1,0 +1,391 @@
+//! Calibration: golden values from scikit-learn (tests/golden/make_sklearn.py), properties of
+//! the maps and thresholds, the artifact's reproducibility, and bad inputs through the CLI.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{Field, Float32Type, Int32Type, Schema};
+use simcal::calibrate::distinct::Distinct;
+use simcal::calibrate::isotonic::Isotonic;
+use simcal::calibrate::platt;
+use simcal::calibrate::sweep::Curve;
+use simcal::table::{write_parquet, ScoreTable, TableMeta, SCHEMA_VERSION};
+
+use crate::common::{random_values, simcal};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// The golden cases as (name, scores, relevant, expected values).
+fn cases() -> Vec<(String, Vec<f32>, Vec<bool>, serde_json::Value)> {
+    let text = std::fs::read_to_string(golden_dir().join("sklearn_calibration.json")).unwrap();
+    let all: serde_json::Value = serde_json::from_str(&text).unwrap();
+    all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let name = c["name"].as_str().unwrap().to_owned();
+            let (s, y) = if name == "sample" {
+                sample_pairs()
+            } else {
+                let s = c["scores"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+                let y = c["labels"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() == 1).collect();
+                (s, y)
+            };
+            (name, s, y, c.clone())
+        })
+        .collect()
+}
+
+/// The labeled pairs of the data/ sample's minilm score table, as make_sklearn.py stored them.
+fn sample_pairs() -> (Vec<f32>, Vec<bool>) {
+    let file = std::fs::File::open(golden_dir().join("sample_pairs.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let (mut s, mut y) = (Vec::new(), Vec::new());
+    for b in reader {
+        let b = b.unwrap();
+        let sc = b.column(0).as_primitive::<Float32Type>();
+        let lb = b.column(1).as_primitive::<Int32Type>();
+        for i in 0..b.num_rows() {
+            if lb.is_valid(i) {
+                s.push(sc.value(i));
+                y.push(lb.value(i) >= 1);
+            }
+        }
+    }
+    (s, y)
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+use arrow::array::Array;
+
+#[test]
+fn isotonic_matches_scikit_learn() {
+    for (name, s, y, want) in cases() {
+        let iso = Isotonic::fit(&Distinct::from_pairs(&s, &y));
+        let grid = floats(&want["isotonic"]["grid"]);
+        let pred = floats(&want["isotonic"]["predict"]);
+        for (x, p) in grid.iter().zip(&pred) {
+            let got = iso.predict(*x);
+            assert!((got - p).abs() <= 1e-9, "{name}: isotonic({x}) = {got}, scikit-learn {p}");
+        }
+    }
+}
+
+#[test]
+fn platt_matches_scikit_learn() {
+    for (name, s, y, want) in cases() {
+        let d = Distinct::from_pairs(&s, &y);
+        let p = platt::fit(&d, &name).unwrap();
+        let (a, b) = (want["platt"]["a"].as_f64().unwrap(), want["platt"]["b"].as_f64().unwrap());
+        if name == "constant" {
+            // One distinct score: only a·s + b is determined; compare the probability.
+            let sk = platt::Platt { a, b };
+            assert!((p.predict(0.5) - sk.predict(0.5)).abs() < 1e-9, "{p:?} vs {sk:?}");
+            continue;
+        }
+        assert!((p.a - a).abs() <= 1e-6 && (p.b - b).abs() <= 1e-6, "{name}: ({}, {}) vs scikit-learn ({a}, {b})", p.a, p.b);
+    }
+}
+
+#[test]
+fn precision_recall_points_match_scikit_learn() {
+    for (name, s, y, want) in cases() {
+        let c = Curve::new(&Distinct::from_pairs(&s, &y));
+        let pr = &want["pr"];
+        let stride = pr["stride"].as_u64().unwrap() as usize;
+        assert_eq!(c.threshold.len(), pr["points"].as_u64().unwrap() as usize, "{name}: points");
+        // scikit-learn lists thresholds ascending; the curve holds them descending.
+        let n = c.threshold.len();
+        let idx: Vec<usize> = (0..n).step_by(stride).map(|j| n - 1 - j).collect();
+        for (k, (&i, t)) in idx.iter().zip(floats(&pr["thresholds"])).enumerate() {
+            assert_eq!(c.threshold[i], t, "{name}: threshold {k}");
+            // Equal up to one rounding of the division.
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-15 * b.abs().max(1.0);
+            assert!(close(c.precision(i), floats(&pr["precision"])[k]), "{name}: precision {k}");
+            assert!(close(c.recall(i), floats(&pr["recall"])[k]), "{name}: recall {k}");
+        }
+    }
+}
+
+#[test]
+fn maps_are_monotone_and_probabilities() {
+    for (name, s, y, _) in cases() {
+        let d = Distinct::from_pairs(&s, &y);
+        let iso = Isotonic::fit(&d);
+        let p = platt::fit(&d, &name).unwrap();
+        let (lo, hi) = (d.x[0] - 0.5, d.x[d.len() - 1] + 0.5);
+        let mut prev = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+        for i in 0..=2000 {
+            let x = lo + (hi - lo) * i as f64 / 2000.0;
+            let (a, b) = (iso.predict(x), p.predict(x));
+            assert!((0.0..=1.0).contains(&a) && (0.0..=1.0).contains(&b), "{name}: {a} {b}");
+            assert!(a >= prev.0, "{name}: isotonic decreases at {x}");
+            // Platt is monotone in the direction of its slope; here relevance rises with score.
+            assert!(b >= prev.1 || p.a > 0.0, "{name}: Platt decreases at {x}");
+            prev = (a, b);
+        }
+    }
+}
+
+#[test]
+fn thresholds_for_a_target_precision_really_reach_it() {
+    for (name, s, y, _) in cases() {
+        let c = Curve::new(&Distinct::from_pairs(&s, &y));
+        for p in [0.3, 0.5, 0.8, 0.9, 0.95, 1.0] {
+            match c.for_precision(p) {
+                Some(i) => {
+                    let t = c.threshold[i];
+                    // Count directly on the pairs.
+                    let (tp, all) =
+                        s.iter().zip(&y).filter(|(v, _)| f64::from(**v) >= t).fold((0, 0), |(tp, a), (_, r)| (tp + *r as u32, a + 1));
+                    assert!(tp as f64 / all as f64 >= p, "{name}: target {p}: threshold {t} gives {tp}/{all}");
+                    // No lower threshold reaches p with more recall.
+                    for j in 0..c.threshold.len() {
+                        assert!(!(c.precision(j) >= p && c.tp[j] > c.tp[i]), "{name}: target {p}: point {j} is better");
+                    }
+                }
+                None => assert!(c.best_precision() < p, "{name}: target {p} reachable but not found"),
+            }
+        }
+    }
+}
+
+/// Writes a labeled score table: `groups` queries per section, `per` rows each.
+pub fn write_labeled_table(path: &Path, n_queries: usize, per: usize, seed: u64, model: &str) {
+    let noise = random_values(n_queries * per * 2, seed);
+    let (mut q, mut d, mut rank, mut score, mut label, mut nrel, mut section) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for qi in 0..n_queries {
+        let sec = ["alpha", "beta", "gamma", "tiny"][if qi < 3 { 3 } else { qi % 3 }];
+        for r in 0..per {
+            let i = qi * per + r;
+            let rel = noise[2 * i] + 0.5 < 0.9 - r as f32 / per as f32;
+            let s = 0.9 - 0.4 * r as f32 / per as f32 + 0.1 * noise[2 * i + 1] + if rel { 0.05 } else { 0.0 };
+            q.push(format!("q{qi}"));
+            d.push(format!("d{r}"));
+            rank.push(r as u32 + 1);
+            score.push(s);
+            // Some rows unlabeled (null), as a table scored against partial qrels would not be;
+            // here: every fifth query has no judgements at all.
+            label.push(if qi % 5 == 4 { None } else { Some(rel as i32) });
+            nrel.push(1u32);
+            section.push(sec);
+        }
+    }
+    let cols: Vec<(&str, ArrayRef)> = vec![
+        ("query_id", Arc::new(StringArray::from(q))),
+        ("doc_id", Arc::new(StringArray::from(d))),
+        ("rank", Arc::new(UInt32Array::from(rank))),
+        ("score", Arc::new(Float32Array::from(score))),
+        ("label", Arc::new(Int32Array::from(label))),
+        ("query_relevant", Arc::new(UInt32Array::from(nrel))),
+        ("section", Arc::new(StringArray::from(section))),
+    ];
+    let fields: Vec<Field> = cols.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols.into_iter().map(|(_, a)| a).collect()).unwrap();
+    let meta = TableMeta {
+        schema_version: SCHEMA_VERSION,
+        version: "test".into(),
+        model: model.into(),
+        metric: "cosine".into(),
+        k: per,
+        backend: "cpu".into(),
+        ..Default::default()
+    };
+    write_parquet(&ScoreTable { batch, meta }, path).unwrap();
+}
+
+fn run_ok(args: &[&str]) -> std::process::Output {
+    let o = simcal().args(args).env("SOURCE_DATE_EPOCH", "1700000000").output().unwrap();
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+#[test]
+fn fit_by_group_and_apply_with_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    write_labeled_table(Path::new(&p("raw.parquet")), 60, 40, 3, "m");
+    // The best-scoring pair is irrelevant, so no threshold reaches precision 1.
+    rewrite(Path::new(&p("raw.parquet")), Path::new(&p("t.parquet")), |s, l| {
+        let top = (0..s.len()).max_by(|&a, &b| s[a].total_cmp(&s[b])).unwrap();
+        l[top] = Some(0);
+    });
+    let o = run_ok(&[
+        "fit",
+        "--scores",
+        &p("t.parquet"),
+        "--group-by",
+        "section",
+        "--min-pairs",
+        "150",
+        "--target-precision",
+        "0.8",
+        "1",
+        "--target-recall",
+        "0.5",
+        "--bootstrap",
+        "200",
+        "--out",
+        &p("cal.json"),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    let art = simcal::artifact::Artifact::read(Path::new(&p("cal.json"))).unwrap();
+    assert_eq!(art.created, "2023-11-14T22:13:20Z");
+    // Unlabeled queries (every fifth) are not pairs.
+    assert_eq!(art.counts.labeled, 48 * 40);
+    let keys: Vec<&str> = art.groups.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(keys, ["section=alpha", "section=beta", "section=gamma", "section=tiny"]);
+    let tiny = &art.groups[3];
+    assert!(!tiny.fitted && tiny.reason.as_deref().unwrap().contains("--min-pairs"), "{tiny:?}");
+    for g in &art.groups[..3] {
+        assert!(g.fitted && g.isotonic.is_some() && g.platt.is_some(), "{g:?}");
+        let t = &g.thresholds[0];
+        assert!(t.reachable && t.precision.unwrap() >= 0.8);
+        assert_eq!(t.delta_from_global, Some(t.score.unwrap() - art.global.thresholds[0].score.unwrap()));
+        let iv = t.interval.as_ref().unwrap();
+        let [lo, hi] = iv.score.unwrap();
+        assert!(lo <= hi && iv.reachable_fraction > 0.5);
+    }
+    // An unreachable target says so, with no made-up threshold.
+    let t = &art.global.thresholds[1];
+    assert!(!t.reachable && t.score.is_none() && t.message.as_deref().unwrap().starts_with("not reachable: best precision is"), "{t:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not reachable"));
+    assert_eq!(art.global.thresholds[2].target, "recall");
+    assert!(art.global.thresholds[2].recall.unwrap() >= 0.5);
+
+    // Apply with a floor and decisions.
+    let o = run_ok(&[
+        "apply",
+        "--calibration",
+        &p("cal.json"),
+        "--scores",
+        &p("t.parquet"),
+        "--out",
+        &p("a.parquet"),
+        "--decisions",
+        &p("d.csv"),
+        "--floor",
+        "0.2",
+        "--min-gap",
+        "0.01",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["queries"], 60);
+    let t = simcal::table::read_table(Path::new(&p("a.parquet"))).unwrap();
+    let prob = t.batch.column_by_name("probability").unwrap().as_primitive::<arrow::datatypes::Float64Type>();
+    assert!(prob.values().iter().all(|&x| (0.2..=1.0).contains(&x)));
+    assert!(t.len() < 60 * 40);
+    let csv = std::fs::read_to_string(p("d.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), "query_id,group,top_doc_id,top_probability,gap,decision");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 60);
+    for r in &rows {
+        let top: Option<f64> = r[3].parse().ok();
+        let gap: Option<f64> = r[4].parse().ok();
+        let want = match top {
+            None => "not_found",
+            Some(p) if p < art.abstain.low => "not_found",
+            Some(_) if gap.unwrap() < 0.01 => "ambiguous",
+            Some(p) if p >= art.abstain.high => "act",
+            Some(_) => "escalate",
+        };
+        assert_eq!(r[5], want, "{r:?}");
+    }
+    // The tiny section falls back to the global fit.
+    assert!(rows.iter().any(|r| r[1] == "section=tiny"));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_artifact_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    write_labeled_table(Path::new(&p("t.parquet")), 40, 30, 5, "m");
+    let fit = |out: &str, seed: &str| {
+        run_ok(&["fit", "--scores", &p("t.parquet"), "--group-by", "section", "--seed", seed, "--bootstrap", "300", "--out", &p(out)])
+    };
+    fit("a.json", "7");
+    fit("b.json", "7");
+    fit("c.json", "8");
+    let (a, b, c) = (std::fs::read(p("a.json")).unwrap(), std::fs::read(p("b.json")).unwrap(), std::fs::read(p("c.json")).unwrap());
+    assert_eq!(a, b);
+    assert_ne!(a, c, "a different seed must change the intervals");
+}
+
+#[test]
+fn apply_refuses_a_mismatched_or_unknown_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    write_labeled_table(Path::new(&p("t.parquet")), 20, 30, 5, "m1");
+    write_labeled_table(Path::new(&p("u.parquet")), 20, 30, 5, "m2");
+    run_ok(&["fit", "--scores", &p("t.parquet"), "--bootstrap", "0", "--out", &p("cal.json")]);
+    let o =
+        simcal().args(["apply", "--calibration", &p("cal.json"), "--scores", &p("u.parquet"), "--out", &p("x.parquet")]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    assert!(!Path::new(&p("x.parquet")).exists());
+    let o = run_ok(&["apply", "--calibration", &p("cal.json"), "--scores", &p("u.parquet"), "--out", &p("x.parquet"), "--force"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning"));
+    let text = std::fs::read_to_string(p("cal.json")).unwrap().replacen("\"schema_version\": 1", "\"schema_version\": 99", 1);
+    std::fs::write(p("v99.json"), text).unwrap();
+    let o =
+        simcal().args(["apply", "--calibration", &p("v99.json"), "--scores", &p("t.parquet"), "--out", &p("y.parquet")]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("schema version 99"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Rewrites a score table with its scores and labels changed by `f`.
+fn rewrite(from: &Path, to: &Path, f: impl FnOnce(&mut Vec<f32>, &mut Vec<Option<i32>>)) {
+    let t = simcal::table::read_table(from).unwrap();
+    let mut s: Vec<f32> = t.batch.column(3).as_primitive::<Float32Type>().values().to_vec();
+    let lc = t.batch.column(4).as_primitive::<Int32Type>();
+    let mut l: Vec<Option<i32>> = (0..lc.len()).map(|i| lc.is_valid(i).then(|| lc.value(i))).collect();
+    f(&mut s, &mut l);
+    let mut cols: Vec<ArrayRef> = t.batch.columns().to_vec();
+    cols[3] = Arc::new(Float32Array::from(s));
+    cols[4] = Arc::new(Int32Array::from(l));
+    write_parquet(&ScoreTable { batch: RecordBatch::try_new(t.batch.schema(), cols).unwrap(), meta: t.meta }, to).unwrap();
+}
+
+fn expect_fit_error(table: &Path, extra: &[&str], needle: &str) {
+    let out = table.with_file_name("cal.json");
+    let o = simcal().arg("fit").arg("--scores").arg(table).args(extra).arg("--out").arg(&out).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+    assert!(!err.contains("panicked"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.parquet");
+    write_labeled_table(&t, 20, 30, 5, "m");
+    expect_fit_error(&t, &["--group-by", "nope"], "no column \"nope\"");
+    expect_fit_error(&t, &["--target-precision", "0"], "outside (0, 1]");
+    expect_fit_error(&t, &["--target-precision", "1.5"], "outside (0, 1]");
+    expect_fit_error(&t, &["--abstain", "0.9:0.5"], "abstain");
+    // One class only: every label relevant at a level no label reaches... irrelevant.
+    expect_fit_error(&t, &["--rel-level", "5"], "all 480 labeled pairs are irrelevant");
+    // No labels, a NaN score, separated classes (Platt alone is refused with a pointer to isotonic).
+    let nolabels = dir.path().join("nolabels.parquet");
+    rewrite(&t, &nolabels, |_, l| l.iter_mut().for_each(|x| *x = None));
+    expect_fit_error(&nolabels, &[], "no labels");
+    let nan = dir.path().join("nan.parquet");
+    rewrite(&t, &nan, |s, _| s[17] = f32::NAN);
+    expect_fit_error(&nan, &[], "row 17");
+    let sep = dir.path().join("sep.parquet");
+    rewrite(&t, &sep, |s, l| l.iter_mut().zip(s.iter()).for_each(|(l, &s)| *l = Some((s > 0.7) as i32)));
+    expect_fit_error(&sep, &["--method", "platt"], "use --method isotonic");
+}
