@@ -134,7 +134,8 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
         return Err(Error::format(art_path, format!("the calibration has no global {} map", method.name())));
     }
     let scores = pairs::scores(table, path)?;
-    let (keys, _) = pairs::row_groups(table, path, &art.group_by)?;
+    let groups = pairs::row_groups(table, path, &art.group_by)?;
+    let keys: Vec<&str> = groups.index.iter().map(|&i| groups.keys[i as usize].0.as_str()).collect();
     let prob: Vec<f64> = scores
         .iter()
         .zip(&keys)
@@ -182,7 +183,7 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
         let gap = top.map(|t| t - second.map_or(0.0, |s| prob[s]));
         decisions.push(QueryDecision {
             query_id: q.to_owned(),
-            group: keys[r].clone(),
+            group: keys[r].to_owned(),
             top_doc_id: first.map(|i| did.value(i).to_owned()),
             top_probability: top,
             gap,

@@ -382,7 +382,25 @@ fn run_scores_the_sample() {
         // Every sample query has its one relevant document in the corpus.
         let nrel = t.batch.column(5).as_primitive::<UInt32Type>();
         assert!(nrel.values().iter().all(|&n| n == 1));
+        // Fitted per section and applied: a calibration, probabilities, a decision per query.
+        let art = simcal::artifact::Artifact::read(&out.path().join(format!("{enc}.calibration.json"))).unwrap();
+        assert_eq!(art.group_by, ["section"]);
+        assert!(art.global.fitted && art.global.isotonic.is_some() && art.global.platt.is_some());
+        assert!(art.groups.len() > 10);
+        let c = read_table(&out.path().join(format!("{enc}.calibrated.parquet"))).unwrap();
+        assert_eq!(c.len(), 300 * 100);
+        assert!(c.batch.column_by_name("probability").is_some());
+        let file = std::fs::File::open(out.path().join(format!("{enc}.decisions.parquet"))).unwrap();
+        let rows: usize = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap().num_rows())
+            .sum();
+        assert_eq!(rows, 300);
     }
+    let steps: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["score", "fit", "apply", "score", "fit", "apply"]);
 }
 
 #[test]

@@ -131,33 +131,4 @@ impl Distinct {
     pub fn n_neg(&self) -> u64 {
         self.neg.iter().sum()
     }
-
-    /// The q-quantile of the scores of the pairs selected by `weight` (relevant, irrelevant or
-    /// both), with numpy's default linear interpolation; `None` when there are none.
-    pub fn quantile(&self, q: f64, weight: impl Fn(usize) -> u64) -> Option<f64> {
-        let n: u64 = (0..self.len()).map(&weight).sum();
-        if n == 0 {
-            return None;
-        }
-        let h = (n - 1) as f64 * q.clamp(0.0, 1.0);
-        let lo = h.floor() as u64;
-        let frac = h - lo as f64;
-        // The value at 0-based position p of the sorted multiset.
-        let at = |p: u64| -> f64 {
-            let mut c = 0u64;
-            for i in 0..self.len() {
-                c += weight(i);
-                if c > p {
-                    return self.x[i];
-                }
-            }
-            self.x[self.len() - 1]
-        };
-        let a = at(lo);
-        if frac == 0.0 {
-            return Some(a);
-        }
-        let b = at(lo + 1);
-        Some(a + (b - a) * frac)
-    }
 }

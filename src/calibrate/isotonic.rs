@@ -89,6 +89,24 @@ impl Isotonic {
         slope * (s - x[j]) + y[j]
     }
 
+    /// P(relevant | s) for ascending scores `xs`, in one walk over the breakpoints.
+    pub fn predict_sorted(&self, xs: &[f64]) -> Vec<f64> {
+        let mut j = 0;
+        xs.iter()
+            .map(|&s| {
+                while j + 1 < self.x.len() && self.x[j + 1] <= s {
+                    j += 1;
+                }
+                if j + 1 < self.x.len() && s > self.x[j] {
+                    let slope = (self.y[j + 1] - self.y[j]) / (self.x[j + 1] - self.x[j]);
+                    slope * (s - self.x[j]) + self.y[j]
+                } else {
+                    self.predict(s)
+                }
+            })
+            .collect()
+    }
+
     /// The lowest score whose probability is at least `p`, if any.
     pub fn score_for(&self, p: f64) -> Option<f64> {
         let j = self.y.iter().position(|&v| v >= p)?;

@@ -123,6 +123,14 @@ fn created() -> String {
 /// for a group) are in the artifact, as `platt_error` and `reason`.
 pub fn fit_table(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artifact> {
     opts.check()?;
+    // Hash the file while fitting.
+    let (sha, art) = rayon::join(|| crate::table::sha256_file(path), || fit_pairs(table, path, opts));
+    let mut art = art?;
+    art.scores_sha256 = sha?;
+    Ok(art)
+}
+
+fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artifact> {
     let labeled = pairs::labeled_pairs(table, path, opts.rel_level, &opts.group_by)?;
     let n_rel = labeled.relevant.iter().filter(|&&r| r).count() as u64;
     let n = labeled.scores.len() as u64;
@@ -160,7 +168,7 @@ pub fn fit_table(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<A
         model: table.meta.model.clone(),
         metric: table.meta.metric.clone(),
         k: table.meta.k,
-        scores_sha256: crate::table::sha256_file(path)?,
+        scores_sha256: String::new(),
         rel_level: opts.rel_level,
         methods: opts.methods.iter().map(|m| m.name().to_owned()).collect(),
         group_by: opts.group_by.clone(),
@@ -191,8 +199,9 @@ fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &F
         thresholds: vec![],
         band_scores: BTreeMap::new(),
         metrics: BTreeMap::new(),
-        distributions: Some(summary::distributions(d)),
+        distributions: None,
     };
+    g.distributions = Some(summary::distributions(d));
     if !strict && g.n < opts.min_pairs {
         g.reason = Some(format!("{} labeled pairs, fewer than --min-pairs {}", g.n, opts.min_pairs));
         return Ok(g);
@@ -257,14 +266,14 @@ fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &F
         match m {
             Method::Isotonic => {
                 let iso = Isotonic::fit(d);
-                g.metrics.insert(m.name().into(), summary::metrics(d, |s| iso.predict(s)));
+                g.metrics.insert(m.name().into(), summary::metrics(d, &iso.predict_sorted(&d.x)));
                 g.band_scores
                     .insert(m.name().into(), BandScores { act: iso.score_for(band.high), not_found_below: iso.score_for(band.low) });
                 g.isotonic = Some(iso);
             }
             Method::Platt => match platt::fit(d, key) {
                 Ok(p) => {
-                    g.metrics.insert(m.name().into(), summary::metrics(d, |s| p.predict(s)));
+                    g.metrics.insert(m.name().into(), summary::metrics(d, &d.x.par_iter().map(|&s| p.predict(s)).collect::<Vec<_>>()));
                     // Increasing maps only: a decreasing one has no lowest score that reaches q.
                     let cross = |q: f64| if p.a < 0.0 { p.score_for(q) } else { None };
                     g.band_scores.insert(m.name().into(), BandScores { act: cross(band.high), not_found_below: cross(band.low) });

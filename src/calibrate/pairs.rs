@@ -37,12 +37,21 @@ impl LabeledPairs {
 /// Each group key's value of every group column.
 pub type GroupValues = BTreeMap<String, BTreeMap<String, String>>;
 
-/// The group key of every row (`all` without group columns), and each key's column values.
-pub fn row_groups(table: &ScoreTable, path: &Path, group_by: &[String]) -> Result<(Vec<String>, GroupValues)> {
+/// Rows' groups: each row's index into `keys` (key order), and each key's column values.
+#[derive(Clone, Debug)]
+pub struct RowGroups {
+    /// Group index of every row.
+    pub index: Vec<u32>,
+    /// Keys (`all` without group columns), ascending, with their column values.
+    pub keys: Vec<(String, BTreeMap<String, String>)>,
+}
+
+/// The group of every row.
+pub fn row_groups(table: &ScoreTable, path: &Path, group_by: &[String]) -> Result<RowGroups> {
     let b = &table.batch;
     let rows = b.num_rows();
     if group_by.is_empty() {
-        return Ok((vec!["all".to_owned(); rows], BTreeMap::from([("all".to_owned(), BTreeMap::new())])));
+        return Ok(RowGroups { index: vec![0; rows], keys: vec![("all".to_owned(), BTreeMap::new())] });
     }
     let mut cols = Vec::new();
     for name in group_by {
@@ -54,22 +63,38 @@ pub fn row_groups(table: &ScoreTable, path: &Path, group_by: &[String]) -> Resul
             .map_err(|e| Error::format(path, format!("column {name:?} cannot be grouped by: {e}")))?;
         cols.push((name.clone(), text));
     }
-    let mut keys = Vec::with_capacity(rows);
-    let mut values = BTreeMap::new();
+    // First pass: provisional indices in order of appearance; then renumber in key order.
+    let mut seen: std::collections::HashMap<Vec<Option<&str>>, u32> = std::collections::HashMap::new();
+    let mut first: Vec<Vec<Option<&str>>> = Vec::new();
+    let mut index = Vec::with_capacity(rows);
+    let texts: Vec<_> = cols.iter().map(|(_, c)| c.as_string::<i32>()).collect();
     for r in 0..rows {
-        let mut parts = Vec::with_capacity(cols.len());
-        let mut map = BTreeMap::new();
-        for (name, col) in &cols {
-            let s = col.as_string::<i32>();
-            let v = if s.is_null(r) { "null".to_owned() } else { s.value(r).to_owned() };
-            parts.push(format!("{name}={v}"));
-            map.insert(name.clone(), v);
-        }
-        let key = parts.join(",");
-        values.entry(key.clone()).or_insert(map);
-        keys.push(key);
+        let v: Vec<Option<&str>> = texts.iter().map(|s| if s.is_null(r) { None } else { Some(s.value(r)) }).collect();
+        let next = seen.len() as u32;
+        let i = *seen.entry(v.clone()).or_insert_with(|| {
+            first.push(v);
+            next
+        });
+        index.push(i);
     }
-    Ok((keys, values))
+    let mut keys: Vec<(String, BTreeMap<String, String>, u32)> = first
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let map: BTreeMap<String, String> = cols.iter().zip(v).map(|((n, _), x)| (n.clone(), x.unwrap_or("null").to_owned())).collect();
+            let key = cols.iter().zip(v).map(|((n, _), x)| format!("{n}={}", x.unwrap_or("null"))).collect::<Vec<_>>().join(",");
+            (key, map, i as u32)
+        })
+        .collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut renumber = vec![0u32; keys.len()];
+    for (new, k) in keys.iter().enumerate() {
+        renumber[k.2 as usize] = new as u32;
+    }
+    for i in &mut index {
+        *i = renumber[*i as usize];
+    }
+    Ok(RowGroups { index, keys: keys.into_iter().map(|(k, m, _)| (k, m)).collect() })
 }
 
 /// The table's scores as f32 (no nulls, no NaN).
@@ -103,14 +128,18 @@ pub fn labeled_pairs(table: &ScoreTable, path: &Path, rel_level: i32, group_by: 
     if label.null_count() == label.len() {
         return Err(Error::format(path, "the table has no labels: score it with --qrels to calibrate"));
     }
-    let (row_keys, values) = row_groups(table, path, group_by)?;
-    let index: BTreeMap<&String, u32> = values.keys().enumerate().map(|(i, k)| (k, i as u32)).collect();
-    let mut out = LabeledPairs { keys: values.clone().into_iter().collect(), ..Default::default() };
+    let groups = row_groups(table, path, group_by)?;
+    let mut out = LabeledPairs { keys: groups.keys, ..Default::default() };
+    let n = label.len() - label.null_count();
+    out.scores.reserve(n);
+    out.relevant.reserve(n);
+    out.group.reserve(n);
+    let values = label.values();
     for r in 0..label.len() {
         if label.is_valid(r) {
             out.scores.push(scores[r]);
-            out.relevant.push(label.value(r) >= rel_level);
-            out.group.push(index[&row_keys[r]]);
+            out.relevant.push(values[r] >= rel_level);
+            out.group.push(groups.index[r]);
         }
     }
     // Groups that only have unlabeled rows are not groups of the calibration.

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use simcal::artifact::{Artifact, Band};
 use simcal::calibrate::{fit_table, FitOptions, Method};
-use simcal::table::read_table;
+use simcal::table::read_table_columns;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum MethodArg {
@@ -88,7 +88,10 @@ impl FitArgs {
 /// Fits and writes; returns the artifact and the seconds it took.
 pub fn execute(scores: &std::path::Path, opts: &FitOptions, out: &std::path::Path) -> anyhow::Result<(Artifact, f64)> {
     let t = Instant::now();
-    let table = read_table(scores)?;
+    // Only the columns a fit reads: scores, labels and the group columns.
+    let mut cols = vec!["score", "label"];
+    cols.extend(opts.group_by.iter().map(String::as_str));
+    let table = read_table_columns(scores, Some(&cols))?;
     let art = fit_table(&table, scores, opts)?;
     art.write(out)?;
     Ok((art, t.elapsed().as_secs_f64()))

@@ -1,5 +1,5 @@
 //! `simcal run`: the pipeline. With no arguments it scores every encoder of the sample in
-//! `data/` (with its qrels) into `out/`.
+//! `data/` (with its qrels) into `out/`, fits a calibration per Debian section and applies it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
+use simcal::calibrate::FitOptions;
 use simcal::embed::{Metric, ReadOptions};
 use simcal::job::{OutputFormat, ScoreJob};
+use simcal::policy::ApplyOptions;
 use simcal::score::BackendOptions;
 
 /// Encoders of the sample, as `data/ENCODER.{queries,corpus}.parquet`.
@@ -25,6 +27,9 @@ pub struct RunArgs {
     /// Hits kept per query.
     #[arg(short, long, default_value_t = 100)]
     pub k: usize,
+    /// Seed of the calibration's bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
@@ -72,6 +77,35 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
         steps.push(json!({"step": "score", "encoder": enc, "summary": super::score::summary_json(&job, &s)}));
+
+        // Calibrate per Debian section (the sample's query class), then apply it.
+        let cal = args.out.join(format!("{enc}.calibration.json"));
+        let opts = FitOptions { group_by: vec!["section".into()], seed: args.seed, ..FitOptions::default() };
+        let (art, secs) = super::fit::execute(&job.out, &opts, &cal)?;
+        if !args.json {
+            let t = &art.global.thresholds[0];
+            let at = match (t.score, t.recall) {
+                (Some(s), Some(r)) => format!("score ≥ {s:.4} (recall {r:.3})"),
+                _ => t.message.clone().unwrap_or_default(),
+            };
+            let fitted = art.groups.iter().filter(|g| g.fitted).count();
+            eprintln!(
+                "fit {enc}: precision {} at {at}; {fitted} of {} sections fitted; {secs:.2} s → {}",
+                t.value,
+                art.groups.len(),
+                cal.display()
+            );
+        }
+        steps.push(json!({"step": "fit", "encoder": enc, "summary": super::fit::summary_json(&art, secs, &cal)}));
+        let applied = args.out.join(format!("{enc}.calibrated.parquet"));
+        let decisions = args.out.join(format!("{enc}.decisions.parquet"));
+        let a = super::apply::execute(&cal, &job.out, &applied, Some(&decisions), &ApplyOptions::default())?;
+        if !args.json {
+            eprintln!("apply {enc}: decisions {} → {}", super::apply::counts(&a), decisions.display());
+        }
+        steps.push(
+            json!({"step": "apply", "encoder": enc, "decisions": super::apply::counts(&a), "out": applied, "decisions_file": decisions}),
+        );
     }
     if args.json {
         super::print_json(&json!({"schema_version": 1, "command": "run", "out": args.out, "steps": steps}))?;

@@ -17,7 +17,7 @@ use arrow::array::{ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray,
 use arrow::datatypes::{DataType, Field, Schema};
 
 pub use self::meta::{sha256_file, TableMeta, SCHEMA_VERSION};
-pub use self::parquet::{read_table, write_parquet};
+pub use self::parquet::{read_table, read_table_columns, write_parquet};
 pub use self::trec::write_trec;
 
 use crate::embed::Embeddings;

@@ -33,6 +33,12 @@ pub fn write_parquet(table: &ScoreTable, path: &Path) -> Result<()> {
 
 /// Reads a score table, refusing files that are not simcal score tables of a known version.
 pub fn read_table(path: &Path) -> Result<ScoreTable> {
+    read_table_columns(path, None)
+}
+
+/// Reads only the named columns of a score table (all of them for `None`), in file order;
+/// a named column the table lacks is left out (the caller reports it).
+pub fn read_table_columns(path: &Path, columns: Option<&[&str]>) -> Result<ScoreTable> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
     let pairs: Vec<(String, Option<String>)> = builder
@@ -48,6 +54,15 @@ pub fn read_table(path: &Path) -> Result<ScoreTable> {
             return Err(Error::format(path, format!("score table has no {name} column")));
         }
     }
+    let (builder, schema) = match columns {
+        None => (builder, schema),
+        Some(names) => {
+            let idx: Vec<usize> = (0..schema.fields().len()).filter(|&i| names.contains(&schema.field(i).name().as_str())).collect();
+            let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), idx.iter().copied());
+            let projected = Arc::new(schema.project(&idx).map_err(|e| Error::parquet(path, e))?);
+            (builder.with_projection(mask), projected)
+        }
+    };
     let reader = builder.with_batch_size(1 << 16).build().map_err(|e| Error::parquet(path, e))?;
     let batches: Vec<_> = reader.collect::<std::result::Result<_, _>>().map_err(|e| Error::parquet(path, e))?;
     let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::parquet(path, e))?;
