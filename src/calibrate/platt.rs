@@ -45,6 +45,7 @@ pub fn sigmoid(z: f64) -> f64 {
 
 /// Loss, gradient and Hessian of the negative log-likelihood of P = σ(w·u + c) over the table
 /// (u: standardised scores), in one parallel pass: (f, g_w, g_c, h_ww, h_wc, h_cc).
+#[allow(clippy::needless_range_loop)] // four parallel arrays, one index
 fn pass(u: &[f64], d: &Distinct, w: f64, c: f64) -> [f64; 6] {
     const CHUNK: usize = 1 << 16;
     let chunk = |lo: usize| {
@@ -119,7 +120,7 @@ pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
     for _ in 0..200 {
         let [f, g0, g1, h00, h01, h11] = pass(&u, d, w, c);
         if let Some((pw, pc, pf)) = prev {
-            if !(f <= pf + 1e-13 * pf.abs()) {
+            if f.is_nan() || f > pf + 1e-13 * pf.abs() {
                 t *= 0.5;
                 if t < 1e-12 {
                     break;

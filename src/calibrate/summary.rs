@@ -24,6 +24,7 @@ pub struct CalibrationMetrics {
 }
 
 /// Calibration metrics of the probabilities `prob` (one per distinct score of the table).
+#[allow(clippy::needless_range_loop)] // three parallel arrays, one index
 pub fn metrics(d: &Distinct, prob: &[f64]) -> CalibrationMetrics {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 16;
