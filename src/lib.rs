@@ -1,8 +1,8 @@
 //! simcal: is a vector search result good enough to act on?
 //!
 //! simcal scores query embeddings against corpus embeddings (cosine or dot, exact top-k) and
-//! writes the hits as a parquet **score table**; later stages turn labeled score tables into
-//! calibrations (thresholds, Platt and isotonic maps, decision policies) and reports.
+//! writes the hits as a parquet **score table**; labeled score tables become calibrations
+//! (thresholds, Platt and isotonic maps per group) and decisions per query.
 //!
 //! ```text
 //! embeddings (parquet | npy)          qrels (TREC | BEIR tsv | parquet)
@@ -11,6 +11,9 @@
 //!    score  ── backend: gpu | cpu ────────────┤   exact top-k, streamed corpus chunks
 //!         │                                   ▼
 //!         └──────────────► score table (parquet)
+//!                                │
+//!                                ▼
+//!                              fit ──► calibration.json ──► apply ──► probabilities + decisions
 //! ```
 //!
 //! The pieces, in the order data flows through them:
@@ -22,7 +25,10 @@
 //!   against;
 //! - [`table`] joins hits with labels into a [`table::ScoreTable`] and writes it as parquet or
 //!   a TREC run;
-//! - [`job`] chains them for one `simcal score` invocation.
+//! - [`job`] chains them for one `simcal score` invocation;
+//! - [`calibrate`] fits a labeled table: threshold sweep, Platt, isotonic, bootstrap, per group,
+//!   into an [`artifact::Artifact`];
+//! - [`policy`] applies an artifact: a probability per row, a floor, a decision per query.
 //!
 //! The library never prints and never exits: every fallible function returns
 //! [`error::Result`], whose errors name the file and the row at fault.
