@@ -212,7 +212,7 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
 }
 
 /// The decisions as an arrow batch: `query_id, group, top_doc_id, top_probability, gap, decision`.
-pub fn decisions_batch(d: &[QueryDecision]) -> RecordBatch {
+pub fn decisions_batch(d: &[QueryDecision]) -> Result<RecordBatch> {
     let schema = Schema::new(vec![
         Field::new("query_id", DataType::Utf8, false),
         Field::new("group", DataType::Utf8, false),
@@ -229,13 +229,12 @@ pub fn decisions_batch(d: &[QueryDecision]) -> RecordBatch {
         Arc::new(Float64Array::from_iter(d.iter().map(|x| x.gap))),
         Arc::new(StringArray::from_iter_values(d.iter().map(|x| x.decision.name()))),
     ];
-    // The schema and columns are built together above; they always agree.
-    RecordBatch::try_new(Arc::new(schema), cols).unwrap_or_else(|_| RecordBatch::new_empty(Arc::new(Schema::empty())))
+    RecordBatch::try_new(Arc::new(schema), cols).map_err(|e| Error::Invalid(format!("decisions: {e}")))
 }
 
 /// Writes decisions: CSV when `path` ends in `.csv`, else parquet; atomically.
 pub fn write_decisions(d: &[QueryDecision], path: &Path) -> Result<()> {
-    let batch = decisions_batch(d);
+    let batch = decisions_batch(d)?;
     let csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     crate::output::write_atomic(path, |w| {
         if csv {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{Field, Float32Type, Int32Type, Schema};
 use simcal::calibrate::distinct::Distinct;
 use simcal::calibrate::isotonic::Isotonic;
@@ -62,8 +62,6 @@ fn sample_pairs() -> (Vec<f32>, Vec<bool>) {
 fn floats(v: &serde_json::Value) -> Vec<f64> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
 }
-
-use arrow::array::Array;
 
 #[test]
 fn isotonic_matches_scikit_learn() {
@@ -157,7 +155,8 @@ fn thresholds_for_a_target_precision_really_reach_it() {
     }
 }
 
-/// Writes a labeled score table: `groups` queries per section, `per` rows each.
+/// Writes a labeled score table of `n_queries` queries × `per` rows: sections alpha, beta and
+/// gamma in turn, the first three queries in section tiny; every fifth query unlabeled.
 pub fn write_labeled_table(path: &Path, n_queries: usize, per: usize, seed: u64, model: &str) {
     let noise = random_values(n_queries * per * 2, seed);
     let (mut q, mut d, mut rank, mut score, mut label, mut nrel, mut section) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
@@ -171,8 +170,7 @@ pub fn write_labeled_table(path: &Path, n_queries: usize, per: usize, seed: u64,
             d.push(format!("d{r}"));
             rank.push(r as u32 + 1);
             score.push(s);
-            // Some rows unlabeled (null), as a table scored against partial qrels would not be;
-            // here: every fifth query has no judgements at all.
+            // Every fifth query has no judgements: its rows are unlabeled (null).
             label.push(if qi % 5 == 4 { None } else { Some(rel as i32) });
             nrel.push(1u32);
             section.push(sec);

@@ -1,7 +1,7 @@
 //! Bootstrap intervals for thresholds, by resampling counts rather than rows.
 //!
 //! A resample of n labeled pairs drawn with replacement is a multinomial draw of counts over
-//! (score, label) cells. Cells are the distinct scores, pooled into at most [`MAX_BINS`]
+//! (score, label) cells. Cells are the distinct scores, pooled into about [`MAX_BINS`] / 2
 //! consecutive bins of about equal pair counts when there are more (each bin keeps its lowest
 //! score as its threshold, and every fitted threshold starts a bin of its own, so the precision
 //! a fitted threshold gives in a resample is exact). A resample therefore costs a few thousand
@@ -16,7 +16,8 @@ use rayon::prelude::*;
 use super::distinct::Distinct;
 use super::sweep::Curve;
 
-/// Most bins a resample draws over.
+/// About how many (bin, label) cells a resample draws over: half as many bins, plus one bin per
+/// fitted threshold.
 pub const MAX_BINS: usize = 2048;
 
 /// What to bootstrap: the fitted thresholds and the targets they were chosen for.

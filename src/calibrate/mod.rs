@@ -142,7 +142,7 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
         ));
     }
     let global_d = Distinct::from_pairs(&labeled.scores, &labeled.relevant);
-    let mut global = fit_group("all", BTreeMap::new(), &global_d, opts, true)?;
+    let global = fit_group("all", BTreeMap::new(), &global_d, opts, true)?;
     let by_group = if opts.group_by.is_empty() { Vec::new() } else { labeled.groups() };
     let mut groups: Vec<GroupFit> = by_group
         .into_par_iter()
@@ -160,7 +160,6 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
             }
         }
     }
-    global.values = BTreeMap::new();
     Ok(Artifact {
         schema_version: ARTIFACT_VERSION,
         simcal_version: env!("CARGO_PKG_VERSION").to_owned(),

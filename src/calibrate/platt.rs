@@ -77,7 +77,7 @@ fn pass(u: &[f64], d: &Distinct, w: f64, c: f64) -> [f64; 6] {
         }
         a
     };
-    // Fixed chunks summed in a fixed tree: the same result whatever the thread count.
+    // Fixed chunks summed in chunk order: the same result whatever the thread count.
     let parts: Vec<[f64; 6]> = (0..u.len()).step_by(CHUNK).collect::<Vec<_>>().into_par_iter().map(chunk).collect();
     parts.into_iter().fold([0.0; 6], add)
 }
@@ -162,8 +162,8 @@ fn warm_start(u: &[f64], d: &Distinct, np: u64, nn: u64) -> (f64, f64) {
         return start;
     }
     let per = u.len().div_ceil(4096);
+    // Bins at their mean standardised score (`b.x` holds u, not the raw score).
     let mut b = Distinct::default();
-    let mut bu = Vec::new();
     for lo in (0..u.len()).step_by(per) {
         let hi = (lo + per).min(u.len());
         let (p, m): (u64, u64) = (d.pos[lo..hi].iter().sum(), d.neg[lo..hi].iter().sum());
@@ -172,14 +172,13 @@ fn warm_start(u: &[f64], d: &Distinct, np: u64, nn: u64) -> (f64, f64) {
             continue;
         }
         let mean = (lo..hi).map(|i| (d.pos[i] + d.neg[i]) as f64 * u[i]).sum::<f64>() / wsum;
-        bu.push(mean);
         b.x.push(mean);
         b.pos.push(p);
         b.neg.push(m);
     }
     let (mut w, mut c) = start;
     for _ in 0..50 {
-        let [_, g0, g1, h00, h01, h11] = pass(&bu, &b, w, c);
+        let [_, g0, g1, h00, h01, h11] = pass(&b.x, &b, w, c);
         let det = h00 * h11 - h01 * h01;
         if !(det.is_finite() && det > 0.0) {
             return start;

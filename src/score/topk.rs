@@ -133,16 +133,6 @@ impl TopK {
         *kth
     }
 
-    /// Hits held right now (at most about 2k).
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Whether no hit has been kept yet.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
     /// The best k hits, in rank order.
     pub fn into_sorted(mut self) -> Vec<Hit> {
         self.compact();

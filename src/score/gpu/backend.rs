@@ -127,11 +127,6 @@ impl GpuBackend {
         (self.dispatches.load(Ordering::Relaxed), self.reruns.load(Ordering::Relaxed))
     }
 
-    /// The adapter's name.
-    pub fn adapter_name(&self) -> &str {
-        &self.ctx.info.name
-    }
-
     fn storage(&self, label: &str, bytes: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
         if bytes > self.ctx.max_binding() {
             return Err(self.ctx.error(
