@@ -155,6 +155,122 @@ fn thresholds_for_a_target_precision_really_reach_it() {
     }
 }
 
+/// Scores with many repeats, both signs, ±0 and a wide range of magnitudes, and labels.
+fn awkward_pairs(n: usize, seed: u64) -> (Vec<f32>, Vec<bool>) {
+    let v = random_values(2 * n, seed);
+    let s = (0..n)
+        .map(|i| match i % 7 {
+            0 => 0.0,
+            1 => -0.0,
+            2 => (v[2 * i] * 64.0).round() / 64.0, // repeats
+            3 => v[2 * i] * 1e-30,
+            4 => v[2 * i] * 1e6,
+            _ => v[2 * i],
+        })
+        .collect();
+    let y = (0..n).map(|i| v[2 * i + 1] + 0.5 < 0.1 + 0.4 * (v[2 * i] + 0.5)).collect();
+    (s, y)
+}
+
+#[test]
+fn the_distinct_table_counts_each_score_once_in_order() {
+    for (n, seed) in [(0, 1), (1, 2), (300, 3), (200_000, 4)] {
+        let (s, y) = awkward_pairs(n, seed);
+        let d = Distinct::from_pairs(&s, &y);
+        // Straightforwardly: sort pairs by score (−0 = +0), count runs.
+        let mut pairs: Vec<(f64, bool)> = s.iter().map(|&v| f64::from(v) + 0.0).zip(y.iter().copied()).collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut want = Distinct::default();
+        for (x, r) in pairs {
+            if want.x.last() != Some(&x) {
+                want.x.push(x);
+                want.pos.push(0);
+                want.neg.push(0);
+            }
+            let i = want.x.len() - 1;
+            if r {
+                want.pos[i] += 1;
+            } else {
+                want.neg[i] += 1;
+            }
+        }
+        assert_eq!(d, want, "n = {n}");
+    }
+}
+
+#[test]
+fn one_walk_picks_the_thresholds_the_full_curve_does() {
+    use simcal::calibrate::sweep::{picks, points};
+    for (n, seed) in [(50, 5), (5_000, 6)] {
+        let (s, y) = awkward_pairs(n, seed);
+        let d = Distinct::from_pairs(&s, &y);
+        let c = Curve::new(&d);
+        let (ps, rs) = ([0.2, 0.5, 0.9, 1.0], [0.1, 0.5, 0.99, 1.0]);
+        let got = picks(points(&d), d.n_pos(), &ps, &rs);
+        for (p, pt) in ps.iter().zip(&got.precision) {
+            assert_eq!(*pt, c.for_precision(*p).map(|i| c.point(i)), "precision {p}");
+        }
+        for (r, pt) in rs.iter().zip(&got.recall) {
+            assert_eq!(*pt, c.for_recall(*r).map(|i| c.point(i)), "recall {r}");
+        }
+        assert_eq!(got.best_precision, c.best_precision());
+        assert_eq!(got.best_recall, c.best_recall());
+    }
+}
+
+#[test]
+fn isotonic_values_at_the_scores_are_its_predictions() {
+    for (name, s, y, _) in cases() {
+        let d = Distinct::from_pairs(&s, &y);
+        let (iso, values) = Isotonic::fit_values(&d);
+        for (x, v) in d.x.iter().zip(&values) {
+            assert_eq!(iso.predict(*x), *v, "{name}: at {x}");
+        }
+    }
+}
+
+#[test]
+fn quantiles_are_numpys_on_the_expanded_multiset() {
+    use simcal::calibrate::summary::quantiles;
+    let x = [0.1, 0.2, 0.5, 0.7, 0.9];
+    let w = [3u64, 0, 1, 4, 2];
+    let expanded: Vec<f64> = x.iter().zip(&w).flat_map(|(&x, &w)| std::iter::repeat_n(x, w as usize)).collect();
+    let levels = [0.0, 0.01, 0.25, 0.3, 0.5, 0.77, 0.99, 1.0];
+    let got = quantiles(&x, &w, &levels);
+    for (q, g) in levels.iter().zip(got) {
+        // numpy's default: linear between the elements around (n − 1)·q.
+        let h = (expanded.len() - 1) as f64 * q;
+        let lo = h.floor() as usize;
+        let hi = (lo + 1).min(expanded.len() - 1);
+        let want = expanded[lo] + (expanded[hi] - expanded[lo]) * (h - lo as f64);
+        assert!((g - want).abs() < 1e-15, "q {q}: {g} vs {want}");
+    }
+    assert!(quantiles(&x, &[0; 5], &levels).is_empty());
+}
+
+#[test]
+fn platt_on_a_large_table_is_the_likelihoods_maximum() {
+    // Enough distinct scores for the binned warm start and the quick Newton path.
+    let n = 600_000;
+    let v = random_values(2 * n, 11);
+    let s: Vec<f32> = (0..n).map(|i| v[2 * i] * 2.0).collect();
+    let y: Vec<bool> = (0..n).map(|i| v[2 * i + 1] + 0.5 < 1.0 / (1.0 + (-3.0 * f64::from(s[i]) + 1.0).exp()) as f32).collect();
+    let d = Distinct::from_pairs(&s, &y);
+    assert!(d.len() > 300_000);
+    let p = platt::fit(&d, "big").unwrap();
+    // The gradient of the log-likelihood in (a, b) vanishes at the maximum.
+    let (mut ga, mut gb) = (0.0, 0.0);
+    for i in 0..d.len() {
+        let r = (d.pos[i] + d.neg[i]) as f64 * p.predict(d.x[i]) - d.pos[i] as f64;
+        ga += r * d.x[i];
+        gb += r;
+    }
+    let n = n as f64;
+    assert!(ga.abs() / n < 1e-9 && gb.abs() / n < 1e-9, "gradient ({ga}, {gb}) at {p:?}");
+    // Near the generating map P = σ(3s − 1), i.e. a = −3, b = 1.
+    assert!((p.a + 3.0).abs() < 0.05 && (p.b - 1.0).abs() < 0.05, "{p:?}");
+}
+
 /// Writes a labeled score table of `n_queries` queries × `per` rows: sections alpha, beta and
 /// gamma in turn, the first three queries in section tiny; every fifth query unlabeled.
 pub fn write_labeled_table(path: &Path, n_queries: usize, per: usize, seed: u64, model: &str) {

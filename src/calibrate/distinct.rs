@@ -1,8 +1,9 @@
 //! Labeled pairs reduced to their distinct scores: every later step (the sweep, PAV, Newton,
 //! the bootstrap) works on this table, whose size is the number of distinct scores, not pairs.
 //!
-//! Scores are sorted once with an LSD radix sort on their f32 bit patterns (three passes of
-//! 11 bits), relevant and irrelevant separately, and merged into counts per distinct score.
+//! Scores are sorted once by their f32 bit patterns, relevant and irrelevant separately: split
+//! into buckets by the leading 12 bits, then each bucket sorted by an LSD radix sort on the
+//! other 20 and merged into counts per distinct score, buckets in parallel.
 
 /// Distinct scores in ascending order with how many relevant and irrelevant pairs have each.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -16,7 +17,7 @@ pub struct Distinct {
 }
 
 /// f32 bits mapped so that unsigned order is numeric order (NaN excluded by the caller).
-fn key(s: f32) -> u32 {
+pub fn key(s: f32) -> u32 {
     let s = if s == 0.0 { 0.0 } else { s };
     let b = s.to_bits();
     if b >> 31 == 1 {
@@ -30,37 +31,124 @@ fn unkey(k: u32) -> f32 {
     f32::from_bits(if k >> 31 == 1 { k & 0x7FFF_FFFF } else { !k })
 }
 
-/// Sorts `keys` ascending in place (LSD radix, 11-bit digits).
-pub fn radix_sort(keys: &mut Vec<u32>) {
-    const BITS: u32 = 11;
-    const BUCKETS: usize = 1 << BITS;
+/// Bits of the leading digit, by which keys are first partitioned into buckets.
+const TOP_BITS: u32 = 12;
+/// Bits below the leading digit, sorted within each bucket in two passes.
+const LOW_BITS: u32 = 32 - TOP_BITS;
+
+/// Sorts `keys` ascending in place, by the bits under `bits` (the rest shared by all keys):
+/// LSD radix in digits of at most 10 bits, skipping a digit every key shares.
+fn radix_sort_low(keys: &mut [u32], tmp: &mut Vec<u32>, bits: u32) {
     if keys.len() < 256 {
         keys.sort_unstable();
         return;
     }
-    let mut tmp = vec![0u32; keys.len()];
-    for pass in 0..3 {
-        let shift = pass * BITS;
-        let mut count = [0usize; BUCKETS];
-        for &k in keys.iter() {
-            count[((k >> shift) as usize) & (BUCKETS - 1)] += 1;
+    tmp.resize(keys.len(), 0);
+    let (mut src, mut dst): (&mut [u32], &mut [u32]) = (keys, &mut tmp[..]);
+    let mut in_tmp = false;
+    let mut shift = 0;
+    while shift < bits {
+        let width = (bits - shift).min(10);
+        let mask = (1usize << width) - 1;
+        let mut count = [0usize; 1 << 10];
+        for &k in src.iter() {
+            count[(k >> shift) as usize & mask] += 1;
         }
-        // A digit every key shares needs no pass.
-        if count.contains(&keys.len()) {
-            continue;
+        if !count.contains(&src.len()) {
+            let mut sum = 0;
+            for c in count.iter_mut() {
+                let n = *c;
+                *c = sum;
+                sum += n;
+            }
+            for &k in src.iter() {
+                let d = (k >> shift) as usize & mask;
+                dst[count[d]] = k;
+                count[d] += 1;
+            }
+            std::mem::swap(&mut src, &mut dst);
+            in_tmp = !in_tmp;
         }
-        let mut sum = 0;
-        for c in count.iter_mut() {
-            let n = *c;
-            *c = sum;
-            sum += n;
+        shift += width;
+    }
+    if in_tmp {
+        dst.copy_from_slice(src);
+    }
+}
+
+/// Keys scattered by their leading digit, and where each of the `1 << TOP_BITS` buckets starts
+/// (one more entry: the end).
+fn partition(keys: &[u32]) -> (Vec<u32>, Vec<usize>) {
+    let mut starts = vec![0usize; (1 << TOP_BITS) + 1];
+    for &k in keys {
+        starts[(k >> LOW_BITS) as usize + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut next = starts.clone();
+    let mut out = vec![0u32; keys.len()];
+    for &k in keys {
+        let d = (k >> LOW_BITS) as usize;
+        out[next[d]] = k;
+        next[d] += 1;
+    }
+    (out, starts)
+}
+
+/// Splits `v` into the consecutive pieces whose lengths are `lens`.
+fn pieces<T>(mut v: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut out = Vec::new();
+    for n in lens {
+        let (a, b) = v.split_at_mut(n);
+        out.push(a);
+        v = b;
+    }
+    out
+}
+
+/// Distinct keys of two sorted runs together.
+fn count_distinct(a: &[u32], b: &[u32]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() || j < b.len() {
+        let k = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) => x.min(y),
+            (Some(&x), None) => x,
+            (None, Some(&y)) => y,
+            (None, None) => break,
+        };
+        while i < a.len() && a[i] == k {
+            i += 1;
         }
-        for &k in keys.iter() {
-            let d = ((k >> shift) as usize) & (BUCKETS - 1);
-            tmp[count[d]] = k;
-            count[d] += 1;
+        while j < b.len() && b[j] == k {
+            j += 1;
         }
-        std::mem::swap(keys, &mut tmp);
+        n += 1;
+    }
+    n
+}
+
+/// Merges two sorted runs into distinct scores with their counts in each run.
+fn merge(a: &[u32], b: &[u32], x: &mut [f64], pos: &mut [u64], neg: &mut [u64]) {
+    let (mut i, mut j) = (0, 0);
+    for o in 0..x.len() {
+        let k = match (a.get(i), b.get(j)) {
+            (Some(&p), Some(&q)) => p.min(q),
+            (Some(&p), None) => p,
+            (None, Some(&q)) => q,
+            (None, None) => break,
+        };
+        let i0 = i;
+        while i < a.len() && a[i] == k {
+            i += 1;
+        }
+        let j0 = j;
+        while j < b.len() && b[j] == k {
+            j += 1;
+        }
+        x[o] = f64::from(unkey(k));
+        pos[o] = (i - i0) as u64;
+        neg[o] = (j - j0) as u64;
     }
 }
 
@@ -76,39 +164,36 @@ impl Distinct {
                 neg.push(key(s));
             }
         }
-        let (mut pos, mut neg) = rayon::join(
-            move || {
-                radix_sort(&mut pos);
-                pos
-            },
-            move || {
-                radix_sort(&mut neg);
-                neg
-            },
-        );
-        let (mut i, mut j) = (0, 0);
-        let mut out = Distinct::default();
-        while i < pos.len() || j < neg.len() {
-            let k = match (pos.get(i), neg.get(j)) {
-                (Some(&a), Some(&b)) => a.min(b),
-                (Some(&a), None) => a,
-                (None, Some(&b)) => b,
-                (None, None) => break,
-            };
-            let i0 = i;
-            while i < pos.len() && pos[i] == k {
-                i += 1;
-            }
-            let j0 = j;
-            while j < neg.len() && neg[j] == k {
-                j += 1;
-            }
-            out.x.push(f64::from(unkey(k)));
-            out.pos.push((i - i0) as u64);
-            out.neg.push((j - j0) as u64);
-        }
-        pos.clear();
-        neg.clear();
+        Distinct::from_keys(&pos, &neg)
+    }
+
+    /// Builds the table from the [`key`]s of relevant and irrelevant scores. Both are split by
+    /// their leading digit; the buckets are then sorted and merged in parallel, each into its
+    /// own slice of the output.
+    pub fn from_keys(pos: &[u32], neg: &[u32]) -> Distinct {
+        use rayon::prelude::*;
+        let ((mut p, ps), (mut n, ns)) = rayon::join(|| partition(pos), || partition(neg));
+        let buckets = 1usize << TOP_BITS;
+        let lens = |s: &[usize]| (0..buckets).map(|b| s[b + 1] - s[b]).collect::<Vec<_>>();
+        let (pl, nl) = (lens(&ps), lens(&ns));
+        let mut work: Vec<(&mut [u32], &mut [u32])> =
+            pieces(&mut p, pl.iter().copied()).into_iter().zip(pieces(&mut n, nl.iter().copied())).collect();
+        // One task per bucket: the skewed buckets of real scores are shared out by stealing.
+        let counts: Vec<usize> = work
+            .par_iter_mut()
+            .with_max_len(1)
+            .map_init(Vec::new, |tmp, (a, b)| {
+                radix_sort_low(a, tmp, LOW_BITS);
+                radix_sort_low(b, tmp, LOW_BITS);
+                count_distinct(a, b)
+            })
+            .collect();
+        let total: usize = counts.iter().sum();
+        let mut out = Distinct { x: vec![0.0; total], pos: vec![0; total], neg: vec![0; total] };
+        let xs = pieces(&mut out.x, counts.iter().copied());
+        let poss = pieces(&mut out.pos, counts.iter().copied());
+        let negs = pieces(&mut out.neg, counts.iter().copied());
+        work.into_par_iter().zip(xs).zip(poss).zip(negs).with_max_len(1).for_each(|((((a, b), x), pc), nc)| merge(a, b, x, pc, nc));
         out
     }
 

@@ -62,13 +62,19 @@ fn pav(y: &mut [f64], w: &mut [f64]) {
 impl Isotonic {
     /// Fits the map on the distinct-score table (at least one pair).
     pub fn fit(d: &Distinct) -> Isotonic {
+        Isotonic::fit_values(d).0
+    }
+
+    /// Fits the map, and returns with it its value at each distinct score of `d` (what
+    /// [`Isotonic::predict`] gives there: a dropped point lies inside a flat run).
+    pub fn fit_values(d: &Distinct) -> (Isotonic, Vec<f64>) {
         let mut w: Vec<f64> = d.pos.iter().zip(&d.neg).map(|(&p, &n)| (p + n) as f64).collect();
         let mut y: Vec<f64> = d.pos.iter().zip(&w).map(|(&p, &w)| p as f64 / w).collect();
         pav(&mut y, &mut w);
         let n = y.len();
         let keep = |i: usize| i == 0 || i + 1 == n || y[i] != y[i - 1] || y[i] != y[i + 1];
-        let (x, y): (Vec<f64>, Vec<f64>) = (0..n).filter(|&i| keep(i)).map(|i| (d.x[i], y[i])).unzip();
-        Isotonic { x, y }
+        let (bx, by): (Vec<f64>, Vec<f64>) = (0..n).filter(|&i| keep(i)).map(|i| (d.x[i], y[i])).unzip();
+        (Isotonic { x: bx, y: by }, y)
     }
 
     /// P(relevant | s): linear between breakpoints, clipped outside.
@@ -87,24 +93,6 @@ impl Isotonic {
         let j = x.partition_point(|&v| v <= s) - 1;
         let slope = (y[j + 1] - y[j]) / (x[j + 1] - x[j]);
         slope * (s - x[j]) + y[j]
-    }
-
-    /// P(relevant | s) for ascending scores `xs`, in one walk over the breakpoints.
-    pub fn predict_sorted(&self, xs: &[f64]) -> Vec<f64> {
-        let mut j = 0;
-        xs.iter()
-            .map(|&s| {
-                while j + 1 < self.x.len() && self.x[j + 1] <= s {
-                    j += 1;
-                }
-                if j + 1 < self.x.len() && s > self.x[j] {
-                    let slope = (self.y[j + 1] - self.y[j]) / (self.x[j + 1] - self.x[j]);
-                    slope * (s - self.x[j]) + self.y[j]
-                } else {
-                    self.predict(s)
-                }
-            })
-            .collect()
     }
 
     /// The lowest score whose probability is at least `p`, if any.

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::table::ScoreTable;
 use distinct::Distinct;
 use isotonic::Isotonic;
-use sweep::Curve;
+use sweep::Point;
 
 /// A calibration map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -131,9 +131,8 @@ pub fn fit_table(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<A
 }
 
 fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artifact> {
-    let labeled = pairs::labeled_pairs(table, path, opts.rel_level, &opts.group_by)?;
-    let n_rel = labeled.relevant.iter().filter(|&&r| r).count() as u64;
-    let n = labeled.scores.len() as u64;
+    let (pos, neg) = pairs::class_keys(table, path, opts.rel_level)?;
+    let (n_rel, n) = (pos.len() as u64, (pos.len() + neg.len()) as u64);
     if n_rel == 0 || n_rel == n {
         let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
         return Err(Error::format(
@@ -141,8 +140,14 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
             format!("all {n} labeled pairs are {class}: a calibration needs both classes (check --rel-level and the qrels)"),
         ));
     }
-    let global_d = Distinct::from_pairs(&labeled.scores, &labeled.relevant);
+    let global_d = Distinct::from_keys(&pos, &neg);
+    drop((pos, neg));
     let global = fit_group("all", BTreeMap::new(), &global_d, opts, true)?;
+    let labeled = if opts.group_by.is_empty() {
+        pairs::LabeledPairs::default()
+    } else {
+        pairs::labeled_pairs(table, path, opts.rel_level, &opts.group_by)?
+    };
     let by_group = if opts.group_by.is_empty() { Vec::new() } else { labeled.groups() };
     let mut groups: Vec<GroupFit> = by_group
         .into_par_iter()
@@ -210,35 +215,36 @@ fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &F
         return Ok(g);
     }
     g.fitted = true;
-    let curve = Curve::new(d);
-    let targets: Vec<(&str, f64, Option<usize>)> = opts
+    let picks = sweep::picks(sweep::points(d), np, &opts.target_precision, &opts.target_recall);
+    let targets: Vec<(&str, f64, Option<Point>)> = opts
         .target_precision
         .iter()
-        .map(|&p| ("precision", p, curve.for_precision(p)))
-        .chain(opts.target_recall.iter().map(|&r| ("recall", r, curve.for_recall(r))))
+        .zip(&picks.precision)
+        .map(|(&p, &pt)| ("precision", p, pt))
+        .chain(opts.target_recall.iter().zip(&picks.recall).map(|(&r, &pt)| ("recall", r, pt)))
         .collect();
     let intervals = (opts.bootstrap > 0).then(|| {
         let t = bootstrap::Targets {
             precision: opts.target_precision.clone(),
             recall: opts.target_recall.clone(),
-            fitted: targets.iter().map(|(_, _, i)| i.map(|i| curve.threshold[i])).collect(),
+            fitted: targets.iter().map(|(_, _, pt)| pt.map(|pt| pt.threshold)).collect(),
         };
         bootstrap::intervals(d, &t, opts.bootstrap, opts.seed)
     });
-    for (j, &(target, value, idx)) in targets.iter().enumerate() {
+    for (j, &(target, value, point)) in targets.iter().enumerate() {
         let interval = intervals.as_ref().map(|iv| ThresholdInterval {
             score: iv[j].threshold,
             precision: iv[j].precision,
             reachable_fraction: iv[j].reachable,
         });
-        g.thresholds.push(match idx {
-            Some(i) => Threshold {
+        g.thresholds.push(match point {
+            Some(pt) => Threshold {
                 target: target.to_owned(),
                 value,
                 reachable: true,
-                score: Some(curve.threshold[i]),
-                precision: Some(curve.precision(i)),
-                recall: Some(curve.recall(i)),
+                score: Some(pt.threshold),
+                precision: Some(pt.precision()),
+                recall: Some(pt.recall(np)),
                 message: None,
                 interval,
                 delta_from_global: None,
@@ -251,9 +257,9 @@ fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &F
                 precision: None,
                 recall: None,
                 message: Some(if target == "precision" {
-                    format!("not reachable: best precision is {:.4}", curve.best_precision())
+                    format!("not reachable: best precision is {:.4}", picks.best_precision)
                 } else {
-                    format!("not reachable: best recall is {:.4}", curve.best_recall())
+                    format!("not reachable: best recall is {:.4}", picks.best_recall)
                 }),
                 interval,
                 delta_from_global: None,
@@ -264,15 +270,15 @@ fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &F
     for &m in &opts.methods {
         match m {
             Method::Isotonic => {
-                let iso = Isotonic::fit(d);
-                g.metrics.insert(m.name().into(), summary::metrics(d, &iso.predict_sorted(&d.x)));
+                let (iso, values) = Isotonic::fit_values(d);
+                g.metrics.insert(m.name().into(), summary::metrics(d, |i| values[i]));
                 g.band_scores
                     .insert(m.name().into(), BandScores { act: iso.score_for(band.high), not_found_below: iso.score_for(band.low) });
                 g.isotonic = Some(iso);
             }
             Method::Platt => match platt::fit(d, key) {
                 Ok(p) => {
-                    g.metrics.insert(m.name().into(), summary::metrics(d, &d.x.par_iter().map(|&s| p.predict(s)).collect::<Vec<_>>()));
+                    g.metrics.insert(m.name().into(), summary::metrics(d, |i| p.predict(d.x[i])));
                     // Increasing maps only: a decreasing one has no lowest score that reaches q.
                     let cross = |q: f64| if p.a < 0.0 { p.score_for(q) } else { None };
                     g.band_scores.insert(m.name().into(), BandScores { act: cross(band.high), not_found_below: cross(band.low) });

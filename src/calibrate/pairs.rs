@@ -7,6 +7,7 @@ use std::path::Path;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float32Type, Int32Type};
 
+use super::distinct::key;
 use crate::error::{Error, Result};
 use crate::table::{columns, ScoreTable};
 
@@ -117,17 +118,75 @@ pub fn scores(table: &ScoreTable, path: &Path) -> Result<Vec<f32>> {
     Ok(s.values().to_vec())
 }
 
-/// The labeled pairs of the table, grouped by `group_by`.
-pub fn labeled_pairs(table: &ScoreTable, path: &Path, rel_level: i32, group_by: &[String]) -> Result<LabeledPairs> {
-    let b = &table.batch;
-    let scores = scores(table, path)?;
-    let label = b
+/// The label column, refused when it is missing or holds no label at all.
+fn labels<'a>(table: &'a ScoreTable, path: &Path) -> Result<&'a arrow::array::Int32Array> {
+    let label = table
+        .batch
         .column_by_name(columns::LABEL)
         .and_then(|c| c.as_primitive_opt::<Int32Type>())
         .ok_or_else(|| Error::format(path, "no int32 label column"))?;
     if label.null_count() == label.len() {
         return Err(Error::format(path, "the table has no labels: score it with --qrels to calibrate"));
     }
+    Ok(label)
+}
+
+/// The sort [`key`]s of the scores of the table's relevant and irrelevant pairs, in one
+/// parallel pass over the columns that also refuses a null or non-finite score (the first such
+/// row is named).
+pub fn class_keys(table: &ScoreTable, path: &Path, rel_level: i32) -> Result<(Vec<u32>, Vec<u32>)> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 20;
+    let label = labels(table, path)?;
+    let col = table.batch.column_by_name(columns::SCORE).ok_or_else(|| Error::format(path, "no score column"))?;
+    let s = col.as_primitive_opt::<Float32Type>().ok_or_else(|| Error::format(path, "the score column is not float32"))?;
+    let (sv, lv) = (s.values(), label.values());
+    // Each chunk's keys, or its first bad row.
+    type Part = std::result::Result<(Vec<u32>, Vec<u32>), usize>;
+    let parts: Vec<Part> = (0..s.len())
+        .step_by(CHUNK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|lo| {
+            let hi = (lo + CHUNK).min(s.len());
+            let (mut pos, mut neg) = (Vec::new(), Vec::with_capacity(hi - lo));
+            for r in lo..hi {
+                if !sv[r].is_finite() || s.is_null(r) {
+                    return Err(r);
+                }
+                if label.is_valid(r) {
+                    if lv[r] >= rel_level {
+                        pos.push(key(sv[r]));
+                    } else {
+                        neg.push(key(sv[r]));
+                    }
+                }
+            }
+            Ok((pos, neg))
+        })
+        .collect();
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    for part in parts {
+        match part {
+            Ok((p, n)) => {
+                pos.extend_from_slice(&p);
+                if neg.is_empty() {
+                    neg = n;
+                } else {
+                    neg.extend_from_slice(&n);
+                }
+            }
+            // The first bad row: `scores` words the error.
+            Err(_) => return Err(scores(table, path).err().unwrap_or_else(|| Error::format(path, "bad score"))),
+        }
+    }
+    Ok((pos, neg))
+}
+
+/// The labeled pairs of the table, grouped by `group_by`.
+pub fn labeled_pairs(table: &ScoreTable, path: &Path, rel_level: i32, group_by: &[String]) -> Result<LabeledPairs> {
+    let scores = scores(table, path)?;
+    let label = labels(table, path)?;
     let groups = row_groups(table, path, group_by)?;
     let mut out = LabeledPairs { keys: groups.keys, ..Default::default() };
     let n = label.len() - label.null_count();

@@ -43,24 +43,34 @@ pub fn sigmoid(z: f64) -> f64 {
     }
 }
 
-/// Loss, gradient and Hessian of the negative log-likelihood of P = σ(w·u + c) over the table
-/// (u: standardised scores), in one parallel pass: (f, g_w, g_c, h_ww, h_wc, h_cc).
-#[allow(clippy::needless_range_loop)] // four parallel arrays, one index
-fn pass(u: &[f64], d: &Distinct, w: f64, c: f64) -> [f64; 6] {
+/// The table's scores standardised for conditioning: u = (x − mean) · scale.
+#[derive(Clone, Copy)]
+struct Standard {
+    mean: f64,
+    scale: f64,
+}
+
+/// Gradient, Hessian and (with `loss`) the value of the negative log-likelihood of
+/// P = σ(w·u + c) over the table, in one parallel pass: [f, g_w, g_c, h_ww, h_wc, h_cc]
+/// (f is 0 without `loss`: the log is most of a pass's cost, and only a line search needs it).
+#[allow(clippy::needless_range_loop)] // three parallel arrays, one index
+fn pass(d: &Distinct, st: Standard, w: f64, c: f64, loss: bool) -> [f64; 6] {
     const CHUNK: usize = 1 << 16;
     let chunk = |lo: usize| {
-        let hi = (lo + CHUNK).min(u.len());
+        let hi = (lo + CHUNK).min(d.len());
         let mut acc = [0.0f64; 6];
         for i in lo..hi {
             let (p, m) = (d.pos[i] as f64, d.neg[i] as f64);
-            let ui = u[i];
+            let ui = (d.x[i] - st.mean) * st.scale;
             let z = w * ui + c;
-            // One exp and one log1p: softplus(z) = max(z, 0) + log1p(e^−|z|), σ(z) likewise.
+            // One exp (and one log1p for the loss): softplus(z) = max(z, 0) + log1p(e^−|z|).
             let e = (-z.abs()).exp();
-            let sp = z.max(0.0) + e.ln_1p();
             let s = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
-            // p · softplus(−z) + m · softplus(z), with softplus(−z) = softplus(z) − z.
-            acc[0] += p * (sp - z) + m * sp;
+            if loss {
+                let sp = z.max(0.0) + e.ln_1p();
+                // p · softplus(−z) + m · softplus(z), with softplus(−z) = softplus(z) − z.
+                acc[0] += p * (sp - z) + m * sp;
+            }
             let r = (p + m) * s - p;
             let h = (p + m) * s * (1.0 - s);
             acc[1] += r * ui;
@@ -78,8 +88,45 @@ fn pass(u: &[f64], d: &Distinct, w: f64, c: f64) -> [f64; 6] {
         a
     };
     // Fixed chunks summed in chunk order: the same result whatever the thread count.
-    let parts: Vec<[f64; 6]> = (0..u.len()).step_by(CHUNK).collect::<Vec<_>>().into_par_iter().map(chunk).collect();
+    let parts: Vec<[f64; 6]> = (0..d.len()).step_by(CHUNK).collect::<Vec<_>>().into_par_iter().map(chunk).collect();
     parts.into_iter().fold([0.0; 6], add)
+}
+
+/// The Newton step (Hessian⁻¹ · gradient) from a pass's derivatives, if the Hessian is
+/// positive definite.
+fn newton_step(g: &[f64; 6]) -> Option<(f64, f64)> {
+    let [_, g0, g1, h00, h01, h11] = *g;
+    let det = h00 * h11 - h01 * h01;
+    if !(det.is_finite() && det > 0.0) {
+        return None;
+    }
+    let s = ((h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det);
+    (s.0.is_finite() && s.1.is_finite()).then_some(s)
+}
+
+/// The weighted mean and standard deviation of the scores (1 when they do not vary), in one
+/// parallel pass around a pivot score.
+fn standardise(d: &Distinct) -> Standard {
+    const CHUNK: usize = 1 << 16;
+    let pivot = d.x[d.len() / 2];
+    // Fixed chunks summed in chunk order: the same result whatever the thread count.
+    let parts: Vec<(f64, f64, f64)> = (0..d.len())
+        .step_by(CHUNK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|lo| {
+            let mut a = (0.0, 0.0, 0.0);
+            for i in lo..(lo + CHUNK).min(d.len()) {
+                let (w, v) = ((d.pos[i] + d.neg[i]) as f64, d.x[i] - pivot);
+                a = (a.0 + w, a.1 + w * v, a.2 + w * v * v);
+            }
+            a
+        })
+        .collect();
+    let (n, s1, s2) = parts.into_iter().fold((0.0, 0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+    let m = s1 / n;
+    let sd = (s2 / n - m * m).max(0.0).sqrt();
+    Standard { mean: pivot + m, scale: if sd > 0.0 { 1.0 / sd } else { 1.0 } }
 }
 
 /// Fits the map. `group` names the data in errors.
@@ -104,21 +151,34 @@ pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
                     .into(),
         });
     }
-    let n = (np + nn) as f64;
-    let weight = |i: usize| (d.pos[i] + d.neg[i]) as f64;
-    let mean = (0..d.len()).map(|i| weight(i) * d.x[i]).sum::<f64>() / n;
-    let var = (0..d.len()).map(|i| weight(i) * (d.x[i] - mean).powi(2)).sum::<f64>() / n;
-    let sd = var.sqrt();
-    let sd = if sd > 0.0 { sd } else { 1.0 };
-    let u: Vec<f64> = d.x.iter().map(|&x| (x - mean) / sd).collect();
-
-    // Newton from the intercept-only optimum; each iteration is one pass over the table (the
-    // loss there, and the derivatives for the next step). A step that raises the loss is halved.
-    let (mut w, mut c) = warm_start(&u, d, np, nn);
+    let st = standardise(d);
+    let (mut w, mut c) = warm_start(d, st, np, nn);
+    // The binned fit lands close to the optimum, where plain Newton steps shrink quadratically
+    // and the loss (most of a pass's cost) is not needed: take them while each is less than
+    // half the one before; a step of 1e-9 or less is the last (what remains after it is far
+    // below the parameters' rounding). A step that does not shrink hands over to the damped
+    // iteration below, from the warm start.
+    let (w0, c0) = (w, c);
+    let mut last_step = f64::INFINITY;
+    for _ in 0..20 {
+        let Some((s0, s1)) = newton_step(&pass(d, st, w, c, false)) else { break };
+        let size = s0.abs().max(s1.abs());
+        if size > 0.5 * last_step || w.abs() > 1e6 {
+            break;
+        }
+        if size <= 1e-9 {
+            return Ok(unstandardise(w - s0, c - s1, st));
+        }
+        (w, c, last_step) = (w - s0, c - s1, size);
+    }
+    (w, c) = (w0, c0);
+    // Otherwise damped Newton: each iteration is one pass (the loss there, and the derivatives
+    // for the next step); a step that raises the loss is halved.
     let mut prev: Option<(f64, f64, f64)> = None; // (w, c, loss) of the last accepted point
     let (mut s0, mut s1, mut t) = (0.0, 0.0, 1.0);
     for _ in 0..200 {
-        let [f, g0, g1, h00, h01, h11] = pass(&u, d, w, c);
+        let g = pass(d, st, w, c, true);
+        let f = g[0];
         if let Some((pw, pc, pf)) = prev {
             if f.is_nan() || f > pf + 1e-13 * pf.abs() {
                 t *= 0.5;
@@ -129,16 +189,12 @@ pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
                 continue;
             }
         }
-        let det = h00 * h11 - h01 * h01;
-        if !(det.is_finite() && det > 0.0) {
-            break;
-        }
-        s0 = (h11 * g0 - h01 * g1) / det;
-        s1 = (h00 * g1 - h01 * g0) / det;
+        let Some(step) = newton_step(&g) else { break };
+        (s0, s1) = step;
         // Converged when the Newton step itself is negligible (quadratic convergence makes the
         // step after a 1e-11 one far below the parameters' rounding).
         if s0.abs().max(s1.abs()) <= 1e-11 {
-            return Ok(unstandardise(w - s0, c - s1, mean, sd));
+            return Ok(unstandardise(w - s0, c - s1, st));
         }
         if w.abs() > 1e6 {
             break;
@@ -153,49 +209,45 @@ pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
     })
 }
 
-/// A starting point near the optimum: the same Newton fit on the table pooled into about 4,096
-/// bins of consecutive scores (each at its weighted mean score), which costs a fraction of one
-/// full pass; from there the full data needs a couple of passes.
-fn warm_start(u: &[f64], d: &Distinct, np: u64, nn: u64) -> (f64, f64) {
+/// A starting point near the optimum: the same Newton fit on the table pooled into about
+/// 65,536 bins of consecutive scores (each at its weighted mean score), which costs a fraction
+/// of one full pass.
+fn warm_start(d: &Distinct, st: Standard, np: u64, nn: u64) -> (f64, f64) {
+    const BINS: usize = 1 << 16;
     let start = (0.0, (np as f64 / nn as f64).ln());
-    if u.len() < 16_384 {
+    if d.len() < 4 * BINS {
         return start;
     }
-    let per = u.len().div_ceil(4096);
-    // Bins at their mean standardised score (`b.x` holds u, not the raw score).
+    let per = d.len().div_ceil(BINS);
+    // Bins at their mean score.
     let mut b = Distinct::default();
-    for lo in (0..u.len()).step_by(per) {
-        let hi = (lo + per).min(u.len());
+    for lo in (0..d.len()).step_by(per) {
+        let hi = (lo + per).min(d.len());
         let (p, m): (u64, u64) = (d.pos[lo..hi].iter().sum(), d.neg[lo..hi].iter().sum());
         let wsum = (p + m) as f64;
         if wsum == 0.0 {
             continue;
         }
-        let mean = (lo..hi).map(|i| (d.pos[i] + d.neg[i]) as f64 * u[i]).sum::<f64>() / wsum;
+        let mean = (lo..hi).map(|i| (d.pos[i] + d.neg[i]) as f64 * (d.x[i] - d.x[lo])).sum::<f64>() / wsum + d.x[lo];
         b.x.push(mean);
         b.pos.push(p);
         b.neg.push(m);
     }
     let (mut w, mut c) = start;
     for _ in 0..50 {
-        let [_, g0, g1, h00, h01, h11] = pass(&b.x, &b, w, c);
-        let det = h00 * h11 - h01 * h01;
-        if !(det.is_finite() && det > 0.0) {
-            return start;
-        }
-        let (s0, s1) = ((h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det);
-        if !(s0.is_finite() && s1.is_finite()) || w.abs() > 1e6 {
+        let Some((s0, s1)) = newton_step(&pass(&b, st, w, c, false)) else { return start };
+        if w.abs() > 1e6 {
             return start;
         }
         (w, c) = (w - s0, c - s1);
-        if s0.abs().max(s1.abs()) < 1e-9 {
+        if s0.abs().max(s1.abs()) < 1e-12 {
             break;
         }
     }
     (w, c)
 }
 
-fn unstandardise(w: f64, c: f64, mean: f64, sd: f64) -> Platt {
-    // σ(w·(s − mean)/sd + c) = 1 / (1 + exp(a·s + b)).
-    Platt { a: -w / sd, b: -(c - w * mean / sd) }
+fn unstandardise(w: f64, c: f64, st: Standard) -> Platt {
+    // σ(w·(s − mean)·scale + c) = 1 / (1 + exp(a·s + b)).
+    Platt { a: -w * st.scale, b: -(c - w * st.mean * st.scale) }
 }

@@ -23,9 +23,8 @@ pub struct CalibrationMetrics {
     pub ece: f64,
 }
 
-/// Calibration metrics of the probabilities `prob` (one per distinct score of the table).
-#[allow(clippy::needless_range_loop)] // three parallel arrays, one index
-pub fn metrics(d: &Distinct, prob: &[f64]) -> CalibrationMetrics {
+/// Calibration metrics of the probabilities `prob(i)` of the table's distinct scores.
+pub fn metrics(d: &Distinct, prob: impl Fn(usize) -> f64 + Sync) -> CalibrationMetrics {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 16;
     // Per chunk: brier, log loss, and per ECE bin (weight, sum p, sum y); summed in chunk order.
@@ -33,11 +32,17 @@ pub fn metrics(d: &Distinct, prob: &[f64]) -> CalibrationMetrics {
     let chunk = |lo: usize| -> Acc {
         let mut a: Acc = (0.0, 0.0, [(0.0, 0.0, 0.0); ECE_BINS]);
         for i in lo..(lo + CHUNK).min(d.len()) {
-            let p = prob[i];
+            let p = prob(i);
             let (pos, neg) = (d.pos[i] as f64, d.neg[i] as f64);
             a.0 += pos * (1.0 - p).powi(2) + neg * p.powi(2);
+            // Most distinct scores hold pairs of one class only: one log, not two.
             let pc = p.clamp(1e-15, 1.0 - 1e-15);
-            a.1 -= pos * pc.ln() + neg * (1.0 - pc).ln();
+            if pos > 0.0 {
+                a.1 -= pos * pc.ln();
+            }
+            if neg > 0.0 {
+                a.1 -= neg * (1.0 - pc).ln();
+            }
             let b = ((p * ECE_BINS as f64) as usize).min(ECE_BINS - 1);
             a.2[b].0 += pos + neg;
             a.2[b].1 += p * (pos + neg);
@@ -87,50 +92,85 @@ pub struct Distributions {
     pub irrelevant: Distribution,
 }
 
-/// The distributions of the table's relevant and irrelevant scores.
+/// The distributions of the table's relevant and irrelevant scores: histograms and means in
+/// one parallel pass, quantiles in one walk.
 pub fn distributions(d: &Distinct) -> Distributions {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
     let (lo, hi) = (d.x.first().copied().unwrap_or(0.0), d.x.last().copied().unwrap_or(0.0));
     let width = (hi - lo) / HIST_BINS as f64;
     let edges: Vec<f64> = (0..=HIST_BINS).map(|i| if i == HIST_BINS { hi } else { lo + width * i as f64 }).collect();
     let bin = |x: f64| if width > 0.0 { (((x - lo) / width) as usize).min(HIST_BINS - 1) } else { 0 };
-    let one = |weights: &[u64]| {
-        let n: u64 = weights.iter().sum();
-        let mut counts = vec![0u64; HIST_BINS];
-        for (i, &w) in weights.iter().enumerate() {
-            counts[bin(d.x[i])] += w;
+    // Per chunk and class: counts per bin, pairs, and the sum of their scores.
+    type Acc = [(Vec<u64>, u64, f64); 2];
+    let empty = || -> Acc { [(vec![0; HIST_BINS], 0, 0.0), (vec![0; HIST_BINS], 0, 0.0)] };
+    let chunk = |lo: usize| {
+        let mut a = empty();
+        for i in lo..(lo + CHUNK).min(d.len()) {
+            let b = bin(d.x[i]);
+            for (acc, w) in a.iter_mut().zip([d.pos[i], d.neg[i]]) {
+                acc.0[b] += w;
+                acc.1 += w;
+                acc.2 += w as f64 * d.x[i];
+            }
         }
-        let mean = (n > 0).then(|| weights.iter().zip(&d.x).map(|(&w, &x)| w as f64 * x).sum::<f64>() / n as f64);
-        let quantiles = quantiles(&d.x, weights, &QUANTILES);
-        Distribution { n, mean, quantiles, counts }
+        a
     };
-    Distributions { levels: QUANTILES.to_vec(), edges, relevant: one(&d.pos), irrelevant: one(&d.neg) }
+    let parts: Vec<Acc> = (0..d.len()).step_by(CHUNK).collect::<Vec<_>>().into_par_iter().map(chunk).collect();
+    let mut total = empty();
+    for part in parts {
+        for (t, p) in total.iter_mut().zip(part) {
+            for (x, y) in t.0.iter_mut().zip(p.0) {
+                *x += y;
+            }
+            t.1 += p.1;
+            t.2 += p.2;
+        }
+    }
+    let [(pc, pn, ps), (nc, nn, ns)] = total;
+    let one = |counts: Vec<u64>, n: u64, sum: f64, weights: &[u64]| Distribution {
+        n,
+        mean: (n > 0).then(|| sum / n as f64),
+        quantiles: quantiles(&d.x, weights, &QUANTILES),
+        counts,
+    };
+    let (relevant, irrelevant) = rayon::join(|| one(pc, pn, ps, &d.pos), || one(nc, nn, ns, &d.neg));
+    Distributions { levels: QUANTILES.to_vec(), edges, relevant, irrelevant }
 }
 
 /// Quantiles of the multiset holding `weights[i]` copies of `x[i]` (x ascending), with numpy's
-/// default linear interpolation; empty when there is nothing.
+/// default linear interpolation; empty when there is nothing. One walk over the weights finds
+/// every position the levels need.
 pub fn quantiles(x: &[f64], weights: &[u64], levels: &[f64]) -> Vec<f64> {
-    let mut cum = Vec::with_capacity(x.len());
-    let mut c = 0u64;
-    for &w in weights {
-        c += w;
-        cum.push(c);
-    }
+    let c: u64 = weights.iter().sum();
     if c == 0 {
         return Vec::new();
     }
-    // The value at 0-based position p of the sorted multiset.
-    let at = |p: u64| x[cum.partition_point(|&k| k <= p).min(x.len() - 1)];
-    levels
-        .iter()
-        .map(|&q| {
-            let h = (c - 1) as f64 * q.clamp(0.0, 1.0);
+    // Each level's 0-based position h in the sorted multiset, between elements lo and lo + 1.
+    let hs: Vec<f64> = levels.iter().map(|&q| (c - 1) as f64 * q.clamp(0.0, 1.0)).collect();
+    let mut wanted: Vec<u64> = hs.iter().flat_map(|h| [h.floor() as u64, (h.floor() as u64 + 1).min(c - 1)]).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    // The value at each wanted position: the first x whose cumulative weight exceeds it.
+    let mut found = Vec::with_capacity(wanted.len());
+    let (mut cum, mut i) = (0u64, 0usize);
+    for &p in &wanted {
+        while i < x.len() && cum + weights[i] <= p {
+            cum += weights[i];
+            i += 1;
+        }
+        found.push(x[i.min(x.len() - 1)]);
+    }
+    let at = |p: u64| found[wanted.binary_search(&p).unwrap_or(0)];
+    hs.iter()
+        .map(|&h| {
             let lo = h.floor() as u64;
             let a = at(lo);
             let frac = h - lo as f64;
             if frac == 0.0 {
                 a
             } else {
-                a + (at(lo + 1) - a) * frac
+                a + (at((lo + 1).min(c - 1)) - a) * frac
             }
         })
         .collect()

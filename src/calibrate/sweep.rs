@@ -4,6 +4,99 @@
 
 use super::distinct::Distinct;
 
+/// One point of the sweep: predicting relevant at or above `threshold` finds `tp` relevant and
+/// `fp` irrelevant pairs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    /// The threshold (a distinct score).
+    pub threshold: f64,
+    /// Relevant pairs at or above it.
+    pub tp: u64,
+    /// Irrelevant pairs at or above it.
+    pub fp: u64,
+}
+
+impl Point {
+    /// Precision (0 where nothing is predicted, as scikit-learn).
+    pub fn precision(&self) -> f64 {
+        let all = self.tp + self.fp;
+        if all == 0 {
+            0.0
+        } else {
+            self.tp as f64 / all as f64
+        }
+    }
+
+    /// Recall out of `n_pos` relevant pairs (1 when there are none, as scikit-learn).
+    pub fn recall(&self, n_pos: u64) -> f64 {
+        if n_pos == 0 {
+            1.0
+        } else {
+            self.tp as f64 / n_pos as f64
+        }
+    }
+}
+
+/// Whether `c` is a better point than `best` for target precision `p`: it reaches `p`, with
+/// more recall (the highest threshold among equals, as points come from the top).
+fn better_for_precision(p: f64, c: &Point, best: Option<&Point>) -> bool {
+    c.precision() >= p && best.is_none_or(|b| c.tp > b.tp)
+}
+
+/// Whether `c` is a better point than `best` for target recall `r`: it reaches `r`, with more
+/// precision (the best recall among equals).
+fn better_for_recall(r: f64, n_pos: u64, c: &Point, best: Option<&Point>) -> bool {
+    c.recall(n_pos) >= r
+        && best.is_none_or(|b| {
+            let (pc, pb) = (c.precision(), b.precision());
+            pc > pb || (pc == pb && c.tp > b.tp)
+        })
+}
+
+/// The sweep's points over the distinct scores of `d`, from the highest threshold down.
+pub fn points(d: &Distinct) -> impl Iterator<Item = Point> + '_ {
+    let (mut tp, mut fp) = (0, 0);
+    (0..d.len()).rev().map(move |i| {
+        tp += d.pos[i];
+        fp += d.neg[i];
+        Point { threshold: d.x[i], tp, fp }
+    })
+}
+
+/// What a fit takes from the sweep, found in one walk without keeping the curve.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Picks {
+    /// The point for each target precision, where one reaches it.
+    pub precision: Vec<Option<Point>>,
+    /// The point for each target recall, where one reaches it.
+    pub recall: Vec<Option<Point>>,
+    /// The best precision any point gives.
+    pub best_precision: f64,
+    /// The best recall any point gives.
+    pub best_recall: f64,
+}
+
+/// The points for target precisions and recalls (out of `n_pos` relevant pairs), as
+/// [`Curve::for_precision`] and [`Curve::for_recall`] choose them.
+pub fn picks(points: impl Iterator<Item = Point>, n_pos: u64, precision: &[f64], recall: &[f64]) -> Picks {
+    let mut out = Picks { precision: vec![None; precision.len()], recall: vec![None; recall.len()], best_precision: 0.0, best_recall: 0.0 };
+    for c in points {
+        out.best_precision = out.best_precision.max(c.precision());
+        out.best_recall = out.best_recall.max(c.recall(n_pos));
+        for (&p, best) in precision.iter().zip(&mut out.precision) {
+            if better_for_precision(p, &c, best.as_ref()) {
+                *best = Some(c);
+            }
+        }
+        for (&r, best) in recall.iter().zip(&mut out.recall) {
+            if better_for_recall(r, n_pos, &c, best.as_ref()) {
+                *best = Some(c);
+            }
+        }
+    }
+    out
+}
+
 /// The curve, from the highest threshold down: at `threshold[i]`, `tp[i]` relevant and `fp[i]`
 /// irrelevant pairs score at or above it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -21,7 +114,14 @@ pub struct Curve {
 impl Curve {
     /// The sweep over every distinct score of `d`.
     pub fn new(d: &Distinct) -> Curve {
-        Curve::from_cells(d.x.iter().rev().copied(), d.pos.iter().rev().copied(), d.neg.iter().rev().copied())
+        let mut c = Curve::default();
+        for p in points(d) {
+            c.threshold.push(p.threshold);
+            c.tp.push(p.tp);
+            c.fp.push(p.fp);
+        }
+        c.n_pos = c.tp.last().copied().unwrap_or(0);
+        c
     }
 
     /// The sweep over cells given from the highest score down.
@@ -39,23 +139,19 @@ impl Curve {
         c
     }
 
+    /// Point `i`.
+    pub fn point(&self, i: usize) -> Point {
+        Point { threshold: self.threshold[i], tp: self.tp[i], fp: self.fp[i] }
+    }
+
     /// Precision at point `i` (0 where nothing is predicted, as scikit-learn).
     pub fn precision(&self, i: usize) -> f64 {
-        let all = self.tp[i] + self.fp[i];
-        if all == 0 {
-            0.0
-        } else {
-            self.tp[i] as f64 / all as f64
-        }
+        self.point(i).precision()
     }
 
     /// Recall at point `i` (1 when there are no relevant pairs, as scikit-learn).
     pub fn recall(&self, i: usize) -> f64 {
-        if self.n_pos == 0 {
-            1.0
-        } else {
-            self.tp[i] as f64 / self.n_pos as f64
-        }
+        self.point(i).recall(self.n_pos)
     }
 
     /// The point with the best recall among those whose precision is at least `p` (the
@@ -63,7 +159,7 @@ impl Curve {
     pub fn for_precision(&self, p: f64) -> Option<usize> {
         let mut best: Option<usize> = None;
         for i in 0..self.threshold.len() {
-            if self.precision(i) >= p && best.is_none_or(|b| self.tp[i] > self.tp[b]) {
+            if better_for_precision(p, &self.point(i), best.map(|b| self.point(b)).as_ref()) {
                 best = Some(i);
             }
         }
@@ -75,17 +171,8 @@ impl Curve {
     pub fn for_recall(&self, r: f64) -> Option<usize> {
         let mut best: Option<usize> = None;
         for i in 0..self.threshold.len() {
-            if self.recall(i) >= r {
-                let better = match best {
-                    None => true,
-                    Some(b) => {
-                        let (pi, pb) = (self.precision(i), self.precision(b));
-                        pi > pb || (pi == pb && self.tp[i] > self.tp[b])
-                    }
-                };
-                if better {
-                    best = Some(i);
-                }
+            if better_for_recall(r, self.n_pos, &self.point(i), best.map(|b| self.point(b)).as_ref()) {
+                best = Some(i);
             }
         }
         best
