@@ -162,10 +162,7 @@ pub struct ThresholdInterval {
 impl Artifact {
     /// Writes the artifact as pretty JSON, atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        crate::output::write_atomic(path, |w| {
-            serde_json::to_writer_pretty(&mut *w, self).map_err(|e| Error::format(path, e.to_string()))?;
-            std::io::Write::write_all(w, b"\n").map_err(|e| Error::io(path, e))
-        })
+        crate::output::write_json(path, self)
     }
 
     /// Reads an artifact, refusing a schema version this build does not know.

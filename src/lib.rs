@@ -40,6 +40,7 @@ pub mod embed;
 pub mod error;
 pub mod job;
 pub mod labels;
+pub mod metrics;
 pub mod output;
 pub mod policy;
 pub mod score;

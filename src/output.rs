@@ -33,3 +33,11 @@ where
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
+
+/// Writes `value` as pretty JSON (and a final newline) to `path`, atomically.
+pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(|e| Error::format(path, e.to_string()))?;
+        w.write_all(b"\n").map_err(|e| Error::io(path, e))
+    })
+}

@@ -104,6 +104,58 @@ pub struct Applied {
     pub method: Method,
 }
 
+/// P(relevant) of every row of `table` from its group's map in `art` (the global map where the
+/// group has none), with each row's group key and the map used (`method`, or isotonic when the
+/// artifact has it, else Platt).
+pub fn probabilities(
+    table: &ScoreTable,
+    path: &Path,
+    art: &Artifact,
+    art_path: &Path,
+    method: Option<Method>,
+) -> Result<(Vec<f64>, Vec<String>, Method)> {
+    let method = match method {
+        Some(m) => m,
+        None if art.global.isotonic.is_some() => Method::Isotonic,
+        None => Method::Platt,
+    };
+    let has = |g: &crate::artifact::GroupFit| match method {
+        Method::Isotonic => g.isotonic.is_some(),
+        Method::Platt => g.platt.is_some(),
+    };
+    if !has(&art.global) {
+        return Err(Error::format(art_path, format!("the calibration has no global {} map", method.name())));
+    }
+    let scores = pairs::scores(table, path)?;
+    let groups = pairs::row_groups(table, path, &art.group_by)?;
+    let fits: Vec<&crate::artifact::GroupFit> = groups
+        .keys
+        .iter()
+        .map(|(k, _)| {
+            let g = art.fit_for(k);
+            if has(g) {
+                g
+            } else {
+                &art.global
+            }
+        })
+        .collect();
+    let prob = scores
+        .iter()
+        .zip(&groups.index)
+        .map(|(&s, &gi)| {
+            let g = fits[gi as usize];
+            let s = f64::from(s);
+            match method {
+                Method::Isotonic => g.isotonic.as_ref().map_or(f64::NAN, |m| m.predict(s)),
+                Method::Platt => g.platt.as_ref().map_or(f64::NAN, |m| m.predict(s)),
+            }
+        })
+        .collect();
+    let keys = groups.index.iter().map(|&i| groups.keys[i as usize].0.clone()).collect();
+    Ok((prob, keys, method))
+}
+
 /// Applies `art` (read from `art_path`) to `table` (read from `path`).
 pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, opts: &ApplyOptions) -> Result<Applied> {
     let mut warnings = Vec::new();
@@ -121,34 +173,8 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
             return Err(Error::Invalid(format!("--floor {f} is outside [0, 1]")));
         }
     }
-    let method = match opts.method {
-        Some(m) => m,
-        None if art.global.isotonic.is_some() => Method::Isotonic,
-        None => Method::Platt,
-    };
-    let has = |g: &crate::artifact::GroupFit| match method {
-        Method::Isotonic => g.isotonic.is_some(),
-        Method::Platt => g.platt.is_some(),
-    };
-    if !has(&art.global) {
-        return Err(Error::format(art_path, format!("the calibration has no global {} map", method.name())));
-    }
-    let scores = pairs::scores(table, path)?;
-    let groups = pairs::row_groups(table, path, &art.group_by)?;
-    let keys: Vec<&str> = groups.index.iter().map(|&i| groups.keys[i as usize].0.as_str()).collect();
-    let prob: Vec<f64> = scores
-        .iter()
-        .zip(&keys)
-        .map(|(&s, k)| {
-            let g = art.fit_for(k);
-            let g = if has(g) { g } else { &art.global };
-            let s = f64::from(s);
-            match method {
-                Method::Isotonic => g.isotonic.as_ref().map_or(f64::NAN, |m| m.predict(s)),
-                Method::Platt => g.platt.as_ref().map_or(f64::NAN, |m| m.predict(s)),
-            }
-        })
-        .collect();
+    let (prob, keys, method) = probabilities(table, path, art, art_path, opts.method)?;
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
 
     let b = &table.batch;
     let qid = b

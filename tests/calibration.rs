@@ -459,7 +459,7 @@ fn apply_refuses_a_mismatched_or_unknown_artifact() {
 }
 
 /// Rewrites a score table with its scores and labels changed by `f`.
-fn rewrite(from: &Path, to: &Path, f: impl FnOnce(&mut Vec<f32>, &mut Vec<Option<i32>>)) {
+pub fn rewrite(from: &Path, to: &Path, f: impl FnOnce(&mut Vec<f32>, &mut Vec<Option<i32>>)) {
     let t = simcal::table::read_table(from).unwrap();
     let mut s: Vec<f32> = t.batch.column(3).as_primitive::<Float32Type>().values().to_vec();
     let lc = t.batch.column(4).as_primitive::<Int32Type>();

@@ -16,3 +16,5 @@ mod cli;
 mod golden;
 // Calibration: scikit-learn golden values, properties, fit/apply through the CLI.
 mod calibration;
+// Evaluation and drift: pytrec_eval, scikit-learn, scipy and netcal golden values; the drift gate.
+mod eval;

@@ -4,6 +4,8 @@
 //! Exit codes: 0 success; 1 a gate tripped; 2 bad usage or bad input.
 
 mod apply;
+mod drift;
+mod eval;
 mod fit;
 mod progress;
 mod run;
@@ -28,6 +30,10 @@ enum Command {
     Fit(Box<fit::FitArgs>),
     /// Apply a calibration: probabilities, a floor, and a decision per query.
     Apply(Box<apply::ApplyArgs>),
+    /// Evaluate a score table: ranking measures, separation, and a calibration's reliability.
+    Eval(Box<eval::EvalArgs>),
+    /// Compare a new labeled table with a calibration's baseline: exit 1 when it drifted.
+    Drift(Box<drift::DriftArgs>),
     /// Run the pipeline (with no arguments: on the sample in data/, into out/).
     Run(run::RunArgs),
 }
@@ -45,6 +51,8 @@ pub fn main() -> ExitCode {
         Command::Score(a) => score::run(*a),
         Command::Fit(a) => fit::run(*a),
         Command::Apply(a) => apply::run(*a),
+        Command::Eval(a) => eval::run(*a),
+        Command::Drift(a) => drift::run(*a),
         Command::Run(a) => run::run(a),
     };
     match result {
@@ -73,4 +81,9 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// Writes `value` as pretty JSON to `path`, atomically.
+fn write_json(path: &std::path::Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    Ok(simcal::output::write_json(path, value)?)
 }

@@ -1,0 +1,67 @@
+//! `simcal drift`: a new labeled score table against a calibration's stored distributions and
+//! thresholds; exit 1 when a tolerance is exceeded.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::json;
+
+use simcal::artifact::Artifact;
+use simcal::metrics::drift::{drift, DriftReport, Tolerances, DRIFT_VERSION};
+use simcal::table::read_table;
+
+#[derive(Args)]
+pub struct DriftArgs {
+    /// The baseline calibration (`simcal fit`).
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// The new labeled score table.
+    #[arg(long)]
+    pub scores: PathBuf,
+    /// Largest KS statistic allowed between baseline and new scores, per class and group.
+    #[arg(long = "max-ks", default_value_t = 0.1)]
+    pub max_ks: f64,
+    /// Largest drop allowed in the precision a stored threshold gives.
+    #[arg(long = "max-precision-drop", default_value_t = 0.05)]
+    pub max_precision_drop: f64,
+    /// Groups with fewer labeled pairs (baseline or new) are measured but not gated.
+    #[arg(long = "min-pairs", default_value_t = 500)]
+    pub min_pairs: u64,
+    /// Also write the JSON report here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Reads the inputs and measures drift.
+pub fn execute(baseline: &Path, scores: &Path, tol: Tolerances) -> anyhow::Result<DriftReport> {
+    let art = Artifact::read(baseline)?;
+    let table = read_table(scores)?;
+    Ok(drift(&table, scores, &art, tol)?)
+}
+
+pub fn document(r: &DriftReport, baseline: &Path, scores: &Path) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    v["schema_version"] = json!(DRIFT_VERSION);
+    v["command"] = json!("drift");
+    v["baseline"] = json!(baseline);
+    v["scores"] = json!(scores);
+    v
+}
+
+pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
+    let tol = Tolerances { max_ks: args.max_ks, max_precision_drop: args.max_precision_drop, min_pairs: args.min_pairs };
+    let r = execute(&args.baseline, &args.scores, tol)?;
+    let doc = document(&r, &args.baseline, &args.scores);
+    if let Some(out) = &args.out {
+        super::write_json(out, &doc)?;
+    }
+    super::print_json(&doc)?;
+    for c in &r.changes {
+        eprintln!("note: {c}");
+    }
+    for v in &r.violations {
+        eprintln!("drift: {v}");
+    }
+    Ok(if r.drifted { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

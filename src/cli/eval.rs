@@ -1,0 +1,210 @@
+//! `simcal eval`: ranking measures (trec_eval's), the separation of relevant and irrelevant
+//! scores, and with a calibration its reliability on the table; per group with `--group-by`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use simcal::artifact::Artifact;
+use simcal::calibrate::Method;
+use simcal::labels::read_qrels;
+use simcal::metrics::ranking::{Measure, DEFAULT_MEASURES};
+use simcal::metrics::reliability::BinStrategy;
+use simcal::metrics::{evaluate, EvalOptions, Evaluation, SetEval, EVAL_VERSION};
+use simcal::table::read_table;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StrategyArg {
+    Uniform,
+    Quantile,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A score table.
+    #[arg(long)]
+    pub scores: PathBuf,
+    /// Judgements (TREC, BEIR TSV or parquet); default: the table's labels.
+    #[arg(long)]
+    pub qrels: Option<PathBuf>,
+    /// A calibration (`simcal fit`) to measure on this table.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// Ranking measures, trec_eval names: ndcg_cut_K, recall_K, P_K, success_K, recip_rank, map.
+    #[arg(long, num_args = 1.., default_value = DEFAULT_MEASURES)]
+    pub metrics: Vec<String>,
+    /// Evaluate each value of these columns separately (plus the whole table).
+    #[arg(long = "group-by", num_args = 1..)]
+    pub group_by: Vec<String>,
+    /// Reliability bins.
+    #[arg(long, default_value_t = 10)]
+    pub bins: usize,
+    /// How reliability bins are cut.
+    #[arg(long = "bin-strategy", value_enum, default_value = "uniform")]
+    pub bin_strategy: StrategyArg,
+    /// Labels at or above this are relevant.
+    #[arg(long = "rel-level", default_value_t = 1)]
+    pub rel_level: i32,
+    /// Judged queries missing from the table count as zero (trec_eval -c).
+    #[arg(long)]
+    pub complete: bool,
+    /// Every query's values too.
+    #[arg(long = "per-query")]
+    pub per_query: bool,
+    /// Target precisions whose best threshold is compared across groups.
+    #[arg(long = "target-precision", num_args = 1.., default_values_t = [0.9])]
+    pub target_precision: Vec<f64>,
+    /// The calibration's map to measure (default: isotonic when fitted, else platt).
+    #[arg(long, value_enum)]
+    pub method: Option<super::fit::MethodArg>,
+    /// Also write the JSON document here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl EvalArgs {
+    pub fn options(&self) -> anyhow::Result<EvalOptions> {
+        Ok(EvalOptions {
+            measures: Measure::parse_list(&self.metrics)?,
+            group_by: self.group_by.clone(),
+            bins: self.bins,
+            strategy: match self.bin_strategy {
+                StrategyArg::Uniform => BinStrategy::Uniform,
+                StrategyArg::Quantile => BinStrategy::Quantile,
+            },
+            rel_level: self.rel_level,
+            complete: self.complete,
+            target_precision: self.target_precision.clone(),
+            method: match self.method {
+                None => None,
+                Some(super::fit::MethodArg::Isotonic) => Some(Method::Isotonic),
+                Some(super::fit::MethodArg::Platt) => Some(Method::Platt),
+                Some(super::fit::MethodArg::All) => anyhow::bail!("--method for eval is isotonic or platt, one map"),
+            },
+        })
+    }
+}
+
+/// Reads the inputs and evaluates.
+pub fn execute(scores: &Path, qrels: Option<&Path>, calibration: Option<&Path>, opts: &EvalOptions) -> anyhow::Result<Evaluation> {
+    let table = read_table(scores)?;
+    let qrels = qrels.map(read_qrels).transpose()?;
+    let art = calibration.map(Artifact::read).transpose()?;
+    Ok(evaluate(&table, scores, qrels.as_ref(), art.as_ref().zip(calibration), opts)?)
+}
+
+/// The JSON document (per-query values with `per_query`).
+pub fn document(e: &Evaluation, scores: &Path, per_query: bool) -> serde_json::Value {
+    let set = |s: &SetEval| {
+        let mut v = serde_json::to_value(s).unwrap_or_default();
+        v["ranking"]["mean"] = json!(s.ranking.means());
+        if per_query {
+            v["ranking"]["per_query"] = s
+                .ranking
+                .per_query
+                .iter()
+                .map(|(id, vals)| (id.clone(), json!(s.ranking.measures.iter().cloned().zip(vals.iter().map(|&x| json!(x))).collect::<serde_json::Map<_, _>>())))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+        v
+    };
+    let mut doc = serde_json::to_value(e).unwrap_or_default();
+    doc["schema_version"] = json!(EVAL_VERSION);
+    doc["command"] = json!("eval");
+    doc["scores"] = json!(scores);
+    doc["global"] = set(&e.global);
+    doc["groups"] = e.groups.iter().map(set).collect::<Vec<_>>().into();
+    doc
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("—".into(), |x| format!("{x:.4}"))
+}
+
+fn print_set(s: &SetEval) {
+    println!("[{}] rows {}, labeled {}, judged queries {}", s.key, s.rows, s.labeled, s.ranking.queries);
+    let names: Vec<String> = s.ranking.measures.iter().map(|m| format!("{m:>12}")).collect();
+    println!("  {}", names.join(" "));
+    let vals: Vec<String> = s.ranking.mean.iter().map(|v| format!("{v:>12.4}")).collect();
+    println!("  {}", vals.join(" "));
+    if let Some(sep) = &s.separation {
+        println!(
+            "  separation: ROC AUC {}, average precision {}, KS {}, overlap {} ({} relevant / {} irrelevant)",
+            opt(sep.roc_auc),
+            opt(sep.average_precision),
+            opt(sep.ks),
+            opt(sep.overlap),
+            sep.n_relevant,
+            sep.n_irrelevant
+        );
+    }
+    if let Some(c) = &s.calibration {
+        let r = &c.reliability;
+        println!("  calibration ({}): ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}", c.method, r.ece, r.mce, r.brier, r.log_loss);
+        println!("    {:>15} {:>8} {:>10} {:>9} {:>17}", "bin", "count", "predicted", "observed", "Wilson 95%");
+        for b in &r.bins {
+            println!(
+                "    [{:.3}, {:.3}] {:>8} {:>10.4} {:>9.4}   [{:.4}, {:.4}]",
+                b.lo, b.hi, b.count, b.mean_predicted, b.observed, b.wilson[0], b.wilson[1]
+            );
+        }
+        for t in &c.thresholds {
+            println!(
+                "    threshold {:.4} (target {} {}): precision {:.4} (fitted {}), recall {:.4} (fitted {})",
+                t.score,
+                t.target,
+                t.value,
+                t.precision,
+                opt(t.fitted_precision),
+                t.recall,
+                opt(t.fitted_recall)
+            );
+        }
+    }
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let opts = args.options()?;
+    let e = execute(&args.scores, args.qrels.as_deref(), args.calibration.as_deref(), &opts)?;
+    for n in &e.notes {
+        eprintln!("note: {n}");
+    }
+    let doc = document(&e, &args.scores, args.per_query);
+    if let Some(out) = &args.out {
+        super::write_json(out, &doc)?;
+    }
+    if args.json {
+        super::print_json(&doc)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} ({}, {}), judgements from {}", args.scores.display(), e.model, e.metric, e.judgements);
+    print_set(&e.global);
+    for g in &e.groups {
+        print_set(g);
+    }
+    for s in &e.spread {
+        println!(
+            "best threshold for precision {} across {} groups: min {}, max {}, range {}, sd {}",
+            s.target_precision,
+            s.groups,
+            opt(s.min),
+            opt(s.max),
+            opt(s.range),
+            opt(s.sd)
+        );
+    }
+    if args.per_query {
+        println!("per query ({}):", e.global.ranking.measures.join(", "));
+        for (id, v) in &e.global.ranking.per_query {
+            let vals: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
+            println!("  {id}\t{}", vals.join("\t"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,301 @@
+//! Measuring a score table (DESIGN.md §6): ranking measures as trec_eval computes them
+//! ([`ranking`], over the runs of [`runs`]), the separation of relevant and irrelevant scores
+//! ([`separation`]), the reliability of a calibration's probabilities on the table
+//! ([`reliability`]), and drift against a calibration's stored distributions ([`drift`]).
+//! [`evaluate`] puts the first three together, for the table and for each group.
+
+pub mod drift;
+pub mod ranking;
+pub mod reliability;
+pub mod runs;
+pub mod separation;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::artifact::Artifact;
+use crate::calibrate::distinct::Distinct;
+use crate::calibrate::pairs;
+use crate::calibrate::sweep::{picks, points, Curve};
+use crate::calibrate::Method;
+use crate::error::{Error, Result};
+use crate::labels::Qrels;
+use crate::table::{columns, ScoreTable};
+use ranking::{Measure, RankingResult};
+use reliability::{BinStrategy, Reliability};
+use separation::Separation;
+
+/// The version of `simcal eval --json`'s document.
+pub const EVAL_VERSION: u32 = 1;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Ranking measures.
+    pub measures: Vec<Measure>,
+    /// Group columns.
+    pub group_by: Vec<String>,
+    /// Reliability bins.
+    pub bins: usize,
+    /// How reliability bins are cut.
+    pub strategy: BinStrategy,
+    /// Labels at or above this are relevant.
+    pub rel_level: i32,
+    /// Judged queries missing from the table count as zero (trec_eval `-c`).
+    pub complete: bool,
+    /// Target precisions for the spread of the best threshold across groups.
+    pub target_precision: Vec<f64>,
+    /// The calibration map to measure (default: as `apply` picks).
+    pub method: Option<Method>,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            measures: Measure::parse_list(&[ranking::DEFAULT_MEASURES.to_owned()]).unwrap_or_default(),
+            group_by: vec![],
+            bins: 10,
+            strategy: BinStrategy::Uniform,
+            rel_level: 1,
+            complete: false,
+            target_precision: vec![0.9],
+            method: None,
+        }
+    }
+}
+
+/// A stored threshold measured on this table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ThresholdCheck {
+    /// `precision` or `recall`.
+    pub target: String,
+    /// The target value.
+    pub value: f64,
+    /// The threshold score.
+    pub score: f64,
+    /// Precision on the fitting data.
+    pub fitted_precision: Option<f64>,
+    /// Recall on the fitting data.
+    pub fitted_recall: Option<f64>,
+    /// Precision on this table.
+    pub precision: f64,
+    /// Recall on this table.
+    pub recall: f64,
+}
+
+/// A calibration measured on this table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CalibrationEval {
+    /// The map.
+    pub method: String,
+    /// Reliability of its probabilities.
+    pub reliability: Reliability,
+    /// Its thresholds (the group's own, else the global ones).
+    pub thresholds: Vec<ThresholdCheck>,
+}
+
+/// Everything measured on one set of rows (the table, or a group).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SetEval {
+    /// `all` or the group key.
+    pub key: String,
+    /// The group's column values.
+    pub values: BTreeMap<String, String>,
+    /// Rows.
+    pub rows: u64,
+    /// Labeled rows.
+    pub labeled: u64,
+    /// Ranking measures (means; per query in `per_query`).
+    pub ranking: RankingResult,
+    /// Separation of relevant and irrelevant scores (None without labeled pairs).
+    pub separation: Option<Separation>,
+    /// The calibration on these rows (with `--calibration`).
+    pub calibration: Option<CalibrationEval>,
+    /// Best threshold for each target precision on these rows (None: not reachable).
+    pub best_thresholds: Vec<Option<f64>>,
+}
+
+/// The spread of the best threshold for one target precision across groups.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Spread {
+    /// The target precision.
+    pub target_precision: f64,
+    /// Groups where it is reachable.
+    pub groups: usize,
+    /// Lowest best threshold.
+    pub min: Option<f64>,
+    /// Highest best threshold.
+    pub max: Option<f64>,
+    /// max − min.
+    pub range: Option<f64>,
+    /// Standard deviation (population) of the best thresholds.
+    pub sd: Option<f64>,
+}
+
+/// The evaluation of a table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// The model of the table.
+    pub model: String,
+    /// Its metric.
+    pub metric: String,
+    /// Relevance level.
+    pub rel_level: i32,
+    /// Target precisions of `best_thresholds` and `spread`.
+    pub target_precision: Vec<f64>,
+    /// Where the judgements came from: `qrels` or `table`.
+    pub judgements: String,
+    /// The whole table.
+    pub global: SetEval,
+    /// Each group (with `group_by`).
+    pub groups: Vec<SetEval>,
+    /// Spread of the best thresholds across groups (with `group_by`).
+    pub spread: Vec<Spread>,
+    /// Things worth knowing (a calibration from another model).
+    pub notes: Vec<String>,
+}
+
+/// Each row's label: the table's, or with `qrels` the judged relevance (0 for a retrieved but
+/// unjudged document of a judged query, null for a query without judgements).
+fn row_labels(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>) -> Result<Vec<Option<i32>>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Int32Type;
+    let b = &table.batch;
+    match qrels {
+        Some(q) => {
+            let text = |name: &str| {
+                b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| Error::format(path, format!("no utf8 {name} column")))
+            };
+            let (qid, did) = (text(columns::QUERY_ID)?, text(columns::DOC_ID)?);
+            Ok((0..b.num_rows()).map(|r| q.judged.get(qid.value(r)).map(|j| j.get(did.value(r)).copied().unwrap_or(0))).collect())
+        }
+        None => Ok(match b.column_by_name(columns::LABEL).and_then(|c| c.as_primitive_opt::<Int32Type>()) {
+            Some(l) => (0..l.len()).map(|r| l.is_valid(r).then(|| l.value(r))).collect(),
+            None => vec![None; b.num_rows()],
+        }),
+    }
+}
+
+/// Evaluates `table` (read from `path`), with judgements from `qrels` or the table's labels,
+/// and a calibration `cal` (artifact and its path) to measure.
+pub fn evaluate(
+    table: &ScoreTable,
+    path: &Path,
+    qrels: Option<&Qrels>,
+    cal: Option<(&Artifact, &Path)>,
+    opts: &EvalOptions,
+) -> Result<Evaluation> {
+    if opts.measures.is_empty() {
+        return Err(Error::Invalid("no ranking measure asked for".into()));
+    }
+    if opts.bins == 0 {
+        return Err(Error::Invalid("--bins must be at least 1".into()));
+    }
+    if let Some(p) = opts.target_precision.iter().find(|p| !(**p > 0.0 && **p <= 1.0)) {
+        return Err(Error::Invalid(format!("target precision {p} is outside (0, 1]")));
+    }
+    let cols = runs::Columns::of(table, path)?;
+    let queries = runs::query_rows(&cols);
+    let (all_runs, missing) = runs::runs(&cols, path, &queries, qrels, opts.rel_level)?;
+    let scores = pairs::scores(table, path)?;
+    let labels = row_labels(table, path, qrels)?;
+    let groups = pairs::row_groups(table, path, &opts.group_by)?;
+    let mut notes = Vec::new();
+    let probs = match cal {
+        Some((art, art_path)) => {
+            for (what, a, t) in [("model", &art.model, &table.meta.model), ("metric", &art.metric, &table.meta.metric)] {
+                if a != t {
+                    notes.push(format!("{}: fitted on {what} {a:?}, but {} is {what} {t:?}", art_path.display(), path.display()));
+                }
+            }
+            Some(crate::policy::probabilities(table, path, art, art_path, opts.method)?)
+        }
+        None => None,
+    };
+    // The group of each query: that of its first row.
+    let query_group: std::collections::HashMap<&str, u32> =
+        queries.iter().map(|(id, rows)| (id.as_str(), groups.index[rows[0]])).collect();
+
+    let set = |key: &str, values: BTreeMap<String, String>, rows: &dyn Fn(usize) -> bool, gi: Option<u32>| -> Result<SetEval> {
+        let runs_here: Vec<(String, ranking::QueryRun)> =
+            all_runs.iter().filter(|(id, _)| gi.is_none_or(|g| query_group.get(id.as_str()) == Some(&g))).cloned().collect();
+        // Judged queries the table lacks have no group: only the global mean counts them.
+        let missing_here: &[String] = if gi.is_none() { &missing } else { &[] };
+        let ranking = ranking::evaluate(&runs_here, missing_here, &opts.measures, opts.rel_level, opts.complete);
+        let idx: Vec<usize> = (0..scores.len()).filter(|&r| rows(r) && labels[r].is_some()).collect();
+        let s: Vec<f32> = idx.iter().map(|&r| scores[r]).collect();
+        let y: Vec<bool> = idx.iter().map(|&r| labels[r].is_some_and(|l| l >= opts.rel_level)).collect();
+        let d = Distinct::from_pairs(&s, &y);
+        let n_rows = (0..scores.len()).filter(|&r| rows(r)).count() as u64;
+        let separation = (!d.is_empty()).then(|| separation::separation(&d));
+        let best_thresholds =
+            picks(points(&d), d.n_pos(), &opts.target_precision, &[]).precision.iter().map(|p| p.map(|p| p.threshold)).collect();
+        let calibration = match (&probs, cal) {
+            (Some((p, _, method)), Some((art, _))) if !idx.is_empty() => {
+                let pv: Vec<f64> = idx.iter().map(|&r| p[r]).collect();
+                let reliability = reliability::reliability(&pv, &y, opts.bins, opts.strategy)?;
+                let fit = if key == "all" { &art.global } else { art.fit_for(key) };
+                let curve = Curve::new(&d);
+                let thresholds = fit
+                    .thresholds
+                    .iter()
+                    .filter_map(|t| {
+                        let score = t.score?;
+                        let (precision, recall) = curve.at(score);
+                        Some(ThresholdCheck {
+                            target: t.target.clone(),
+                            value: t.value,
+                            score,
+                            fitted_precision: t.precision,
+                            fitted_recall: t.recall,
+                            precision,
+                            recall,
+                        })
+                    })
+                    .collect();
+                Some(CalibrationEval { method: method.name().to_owned(), reliability, thresholds })
+            }
+            _ => None,
+        };
+        Ok(SetEval { key: key.to_owned(), values, rows: n_rows, labeled: idx.len() as u64, ranking, separation, calibration, best_thresholds })
+    };
+
+    let global = set("all", BTreeMap::new(), &|_| true, None)?;
+    let mut group_evals = Vec::new();
+    if !opts.group_by.is_empty() {
+        for (gi, (key, values)) in groups.keys.iter().enumerate() {
+            let gi = gi as u32;
+            group_evals.push(set(key, values.clone(), &|r| groups.index[r] == gi, Some(gi))?);
+        }
+    }
+    let spread = if opts.group_by.is_empty() {
+        Vec::new()
+    } else {
+        opts.target_precision
+            .iter()
+            .enumerate()
+            .map(|(j, &p)| {
+                let v: Vec<f64> = group_evals.iter().filter_map(|g| g.best_thresholds[j]).collect();
+                let (min, max) = (v.iter().copied().reduce(f64::min), v.iter().copied().reduce(f64::max));
+                let sd = (!v.is_empty()).then(|| {
+                    let m = v.iter().sum::<f64>() / v.len() as f64;
+                    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
+                });
+                Spread { target_precision: p, groups: v.len(), min, max, range: min.zip(max).map(|(a, b)| b - a), sd }
+            })
+            .collect()
+    };
+    Ok(Evaluation {
+        model: table.meta.model.clone(),
+        metric: table.meta.metric.clone(),
+        rel_level: opts.rel_level,
+        target_precision: opts.target_precision.clone(),
+        judgements: if qrels.is_some() { "qrels" } else { "table" }.into(),
+        global,
+        groups: group_evals,
+        spread,
+        notes,
+    })
+}

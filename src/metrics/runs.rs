@@ -1,0 +1,142 @@
+//! A score table's queries as runs to measure: each query's rows in trec_eval's order with
+//! their judgements, from qrels or, without them, from the table's own labels.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray, Int32Array, StringArray, UInt32Array};
+use arrow::datatypes::{Float32Type, Int32Type, UInt32Type};
+
+use super::ranking::{ideal_from, QueryRun};
+use crate::error::{Error, Result};
+use crate::labels::Qrels;
+use crate::table::{columns, ScoreTable};
+
+/// The columns of a table that ranking reads.
+pub struct Columns<'a> {
+    qid: &'a StringArray,
+    did: &'a StringArray,
+    score: &'a [f32],
+    label: Option<&'a Int32Array>,
+    query_relevant: Option<&'a UInt32Array>,
+}
+
+impl<'a> Columns<'a> {
+    /// The columns of `table` (read from `path`).
+    pub fn of(table: &'a ScoreTable, path: &Path) -> Result<Columns<'a>> {
+        let b = &table.batch;
+        let text = |name: &str| {
+            b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| Error::format(path, format!("no utf8 {name} column")))
+        };
+        let score = b
+            .column_by_name(columns::SCORE)
+            .and_then(|c| c.as_primitive_opt::<Float32Type>())
+            .ok_or_else(|| Error::format(path, "no float32 score column"))?;
+        Ok(Columns {
+            qid: text(columns::QUERY_ID)?,
+            did: text(columns::DOC_ID)?,
+            score: score.values(),
+            label: b.column_by_name(columns::LABEL).and_then(|c| c.as_primitive_opt::<Int32Type>()),
+            query_relevant: b.column_by_name(columns::QUERY_RELEVANT).and_then(|c| c.as_primitive_opt::<UInt32Type>()),
+        })
+    }
+}
+
+/// The table's queries, in order of first appearance, with their rows (a query's rows need not
+/// be contiguous).
+pub fn query_rows(c: &Columns) -> Vec<(String, Vec<usize>)> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+    let n = c.qid.len();
+    let mut r = 0;
+    while r < n {
+        let q = c.qid.value(r);
+        let mut end = r + 1;
+        while end < n && c.qid.value(end) == q {
+            end += 1;
+        }
+        let i = *index.entry(q).or_insert_with(|| {
+            out.push((q.to_owned(), Vec::new()));
+            out.len() - 1
+        });
+        out[i].1.extend(r..end);
+        r = end;
+    }
+    out
+}
+
+/// Runs of judged queries (id, run), and the judged queries the table lacks.
+pub type Runs = (Vec<(String, QueryRun)>, Vec<String>);
+
+/// Runs of the judged queries among `queries`, and the judged queries the table lacks. With
+/// `qrels`, judgements come from them; without, from the table's labels (null: unjudged), a
+/// query being judged when it has a label, with `query_relevant` (when present) as its number
+/// of relevant documents and the unretrieved ones given gain `rel_level` in the ideal ordering.
+pub fn runs(
+    c: &Columns,
+    path: &Path,
+    queries: &[(String, Vec<usize>)],
+    qrels: Option<&Qrels>,
+    rel_level: i32,
+) -> Result<Runs> {
+    use rayon::prelude::*;
+    if qrels.is_none() && c.label.is_none_or(|l| l.null_count() == l.len()) {
+        return Err(Error::format(path, "the table has no labels: give --qrels, or score it with --qrels"));
+    }
+    let built: Vec<Result<Option<(String, QueryRun)>>> = queries
+        .par_iter()
+        .with_min_len(64)
+        .map(|(id, rows)| {
+            let mut rows = rows.clone();
+            rows.sort_by(|&a, &b| {
+                c.score[b].total_cmp(&c.score[a]).then_with(|| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes()))
+            });
+            let mut docs: Vec<(&str, usize)> = rows.iter().map(|&r| (c.did.value(r), r)).collect();
+            docs.sort_unstable();
+            if let Some(w) = docs.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(Error::row(path, w[1].1 as u64, Some(id), format!("document {:?} is listed twice for this query", w[1].0)));
+            }
+            Ok(match qrels {
+                Some(q) => q.judged.get(id).map(|judged| {
+                    let rels = rows.iter().map(|&r| judged.get(c.did.value(r)).copied()).collect();
+                    let num_rel = judged.values().filter(|&&v| v >= rel_level).count() as u64;
+                    (id.clone(), QueryRun { rels, num_rel, ideal: ideal_from(judged) })
+                }),
+                None => {
+                    let Some(l) = c.label else { return Ok(None) };
+                    let rels: Vec<Option<i32>> = rows.iter().map(|&r| l.is_valid(r).then(|| l.value(r))).collect();
+                    if rels.iter().all(Option::is_none) {
+                        None
+                    } else {
+                        let retrieved_rel = rels.iter().filter(|r| r.is_some_and(|v| v >= rel_level)).count() as u64;
+                        let num_rel = c
+                            .query_relevant
+                            .and_then(|qr| rows.iter().find(|&&r| qr.is_valid(r)).map(|&r| u64::from(qr.value(r))))
+                            .unwrap_or(retrieved_rel)
+                            .max(retrieved_rel);
+                        let mut ideal: Vec<i32> = rels.iter().flatten().copied().filter(|&v| v > 0).collect();
+                        ideal.extend(std::iter::repeat_n(rel_level.max(1), (num_rel - retrieved_rel) as usize));
+                        ideal.sort_unstable_by(|a, b| b.cmp(a));
+                        Some((id.clone(), QueryRun { rels, num_rel, ideal }))
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for b in built {
+        if let Some(r) = b? {
+            out.push(r);
+        }
+    }
+    let missing = match qrels {
+        Some(q) => {
+            let seen: std::collections::HashSet<&str> = queries.iter().map(|(id, _)| id.as_str()).collect();
+            let mut m: Vec<String> = q.judged.keys().filter(|k| !seen.contains(k.as_str())).cloned().collect();
+            m.sort();
+            m
+        }
+        None => Vec::new(),
+    };
+    Ok((out, missing))
+}
