@@ -6,14 +6,6 @@
 #   benches/peers.sh            # speed
 #   benches/peers.sh --memory   # also: peak memory scoring a ~4 GB corpus file
 set -euo pipefail
-cd "$(dirname "$0")/.."
-VENV=bench-data/venv
-mkdir -p bench-data
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q numpy pyarrow faiss-cpu
-fi
-cargo build --release --quiet
+. "$(dirname "$0")/venv.sh" numpy pyarrow faiss=faiss-cpu
 cargo bench --quiet --bench peak 2>/dev/null | grep -i "fma peak" | tee bench-data/peak.txt || true
-uptime
 exec "$VENV/bin/python" benches/peers.py "$@"

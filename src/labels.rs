@@ -4,7 +4,7 @@
 //! The format is chosen by content (parquet magic, a BEIR header), not by extension. Graded
 //! relevance is kept as is; a negative value means judged-but-excluded, as in trec_eval.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 pub struct Qrels {
     /// The file they came from.
     pub path: PathBuf,
-    /// query id → (doc id → relevance).
+    /// query id → (doc id → relevance), with a fast non-cryptographic hash (ids are looked up
+    /// once per scored row).
     pub judged: HashMap<String, HashMap<String, i32>>,
 }
 
@@ -63,7 +64,7 @@ impl Qrels {
 /// Reads qrels in any accepted format.
 pub fn read_qrels(path: &Path) -> Result<Qrels> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut q = Qrels { path: path.to_path_buf(), judged: HashMap::new() };
+    let mut q = Qrels { path: path.to_path_buf(), judged: HashMap::default() };
     if bytes.starts_with(b"PAR1") {
         read_parquet(path, &mut q)?;
     } else {

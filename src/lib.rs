@@ -43,6 +43,7 @@ pub mod labels;
 pub mod metrics;
 pub mod output;
 pub mod policy;
+pub mod report;
 pub mod score;
 pub mod table;
 

@@ -398,9 +398,20 @@ fn run_scores_the_sample() {
             .map(|b| b.unwrap().num_rows())
             .sum();
         assert_eq!(rows, 300);
+        // Evaluated per section with its calibration.
+        let e: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.path().join(format!("{enc}.eval.json"))).unwrap()).unwrap();
+        assert_eq!(e["schema_version"], 1);
+        assert_eq!(e["global"]["ranking"]["queries"], 300);
+        assert!(e["global"]["ranking"]["mean"]["ndcg_cut_10"].as_f64().unwrap() > 0.0);
+        assert!(e["global"]["calibration"]["reliability"]["bins"].as_array().unwrap().len() > 1);
+        assert!(e["groups"].as_array().unwrap().len() > 10);
     }
     let steps: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["score", "fit", "apply", "score", "fit", "apply"]);
+    assert_eq!(steps, ["score", "fit", "apply", "eval", "score", "fit", "apply", "eval", "report"]);
+    // The report compares both encoders.
+    let page = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(page.contains("minilm vs lsa"));
 }
 
 #[test]

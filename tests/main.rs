@@ -18,3 +18,5 @@ mod golden;
 mod calibration;
 // Evaluation and drift: pytrec_eval, scikit-learn, scipy and netcal golden values; the drift gate.
 mod eval;
+// The HTML report parses and every chart has data in it.
+mod report;

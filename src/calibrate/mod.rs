@@ -110,7 +110,7 @@ impl FitOptions {
 }
 
 /// Creation time: `SOURCE_DATE_EPOCH` when set (reproducible output), else now.
-fn created() -> String {
+pub fn created() -> String {
     let t = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())

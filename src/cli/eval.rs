@@ -13,7 +13,7 @@ use simcal::labels::read_qrels;
 use simcal::metrics::ranking::{Measure, DEFAULT_MEASURES};
 use simcal::metrics::reliability::BinStrategy;
 use simcal::metrics::{evaluate, EvalOptions, Evaluation, SetEval, EVAL_VERSION};
-use simcal::table::read_table;
+use simcal::table::read_table_columns;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum StrategyArg {
@@ -92,8 +92,11 @@ impl EvalArgs {
 
 /// Reads the inputs and evaluates.
 pub fn execute(scores: &Path, qrels: Option<&Path>, calibration: Option<&Path>, opts: &EvalOptions) -> anyhow::Result<Evaluation> {
-    let table = read_table(scores)?;
-    let qrels = qrels.map(read_qrels).transpose()?;
+    // Only the columns evaluation reads; the table and the qrels are parsed side by side.
+    let mut cols = vec!["query_id", "doc_id", "score", "label", "query_relevant"];
+    cols.extend(opts.group_by.iter().map(String::as_str));
+    let (table, qrels) = rayon::join(|| read_table_columns(scores, Some(&cols)), || qrels.map(read_qrels).transpose());
+    let (table, qrels) = (table?, qrels?);
     let art = calibration.map(Artifact::read).transpose()?;
     Ok(evaluate(&table, scores, qrels.as_ref(), art.as_ref().zip(calibration), opts)?)
 }

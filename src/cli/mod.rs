@@ -8,6 +8,7 @@ mod drift;
 mod eval;
 mod fit;
 mod progress;
+mod report;
 mod run;
 mod score;
 
@@ -34,6 +35,8 @@ enum Command {
     Eval(Box<eval::EvalArgs>),
     /// Compare a new labeled table with a calibration's baseline: exit 1 when it drifted.
     Drift(Box<drift::DriftArgs>),
+    /// Write one self-contained HTML page comparing encoders' score tables.
+    Report(Box<report::ReportArgs>),
     /// Run the pipeline (with no arguments: on the sample in data/, into out/).
     Run(run::RunArgs),
 }
@@ -53,6 +56,7 @@ pub fn main() -> ExitCode {
         Command::Apply(a) => apply::run(*a),
         Command::Eval(a) => eval::run(*a),
         Command::Drift(a) => drift::run(*a),
+        Command::Report(a) => report::run(*a),
         Command::Run(a) => run::run(a),
     };
     match result {

@@ -1,5 +1,6 @@
 //! `simcal run`: the pipeline. With no arguments it scores every encoder of the sample in
-//! `data/` (with its qrels) into `out/`, fits a calibration per Debian section and applies it.
+//! `data/` (with its qrels) into `out/`, fits a calibration per Debian section, applies it,
+//! evaluates each encoder and writes `out/report.html` comparing them.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +11,8 @@ use serde_json::json;
 use simcal::calibrate::FitOptions;
 use simcal::embed::{Metric, ReadOptions};
 use simcal::job::{OutputFormat, ScoreJob};
+use simcal::metrics::ranking::{Measure, DEFAULT_MEASURES};
+use simcal::metrics::EvalOptions;
 use simcal::policy::ApplyOptions;
 use simcal::score::BackendOptions;
 
@@ -50,6 +53,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let data = data_dir(args.data);
     std::fs::create_dir_all(&args.out).map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
     let mut steps = Vec::new();
+    let (mut tables, mut cals) = (Vec::new(), Vec::new());
     for enc in SAMPLE_ENCODERS {
         let job = ScoreJob {
             queries: data.join(format!("{enc}.queries.parquet")),
@@ -106,7 +110,35 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         steps.push(
             json!({"step": "apply", "encoder": enc, "decisions": super::apply::counts(&a), "out": applied, "decisions_file": decisions}),
         );
+
+        // Evaluate: ranking, separation, and the calibration's reliability, per section.
+        let eval_out = args.out.join(format!("{enc}.eval.json"));
+        let eopts = EvalOptions { group_by: vec!["section".into()], ..EvalOptions::default() };
+        let e = super::eval::execute(&job.out, None, Some(&cal), &eopts)?;
+        simcal::output::write_json(&eval_out, &super::eval::document(&e, &job.out, false))?;
+        if !args.json {
+            let m = e.global.ranking.means();
+            let sep = e.global.separation.as_ref();
+            eprintln!(
+                "eval {enc}: ndcg_cut_10 {:.4}, map {:.4}, ROC AUC {:.4}, ECE {:.4} → {}",
+                m.get("ndcg_cut_10").and_then(|v| v.as_f64()).unwrap_or(0.0),
+                m.get("map").and_then(|v| v.as_f64()).unwrap_or(0.0),
+                sep.and_then(|s| s.roc_auc).unwrap_or(0.0),
+                e.global.calibration.as_ref().map_or(0.0, |c| c.reliability.ece),
+                eval_out.display()
+            );
+        }
+        steps.push(json!({"step": "eval", "encoder": enc, "out": eval_out, "ranking": e.global.ranking.means()}));
+        tables.push(job.out.clone());
+        cals.push(cal);
     }
+    let report = args.out.join("report.html");
+    let measures = Measure::parse_list(&[DEFAULT_MEASURES.to_owned()])?;
+    super::report::execute(&tables, &cals, None, &[], measures, 1, &report)?;
+    if !args.json {
+        eprintln!("report: {} → {}", SAMPLE_ENCODERS.join(" vs "), report.display());
+    }
+    steps.push(json!({"step": "report", "out": report}));
     if args.json {
         super::print_json(&json!({"schema_version": 1, "command": "run", "out": args.out, "steps": steps}))?;
     }

@@ -22,7 +22,7 @@ use crate::calibrate::sweep::{picks, points, Curve};
 use crate::calibrate::Method;
 use crate::error::{Error, Result};
 use crate::labels::Qrels;
-use crate::table::{columns, ScoreTable};
+use crate::table::ScoreTable;
 use ranking::{Measure, RankingResult};
 use reliability::{BinStrategy, Reliability};
 use separation::Separation;
@@ -157,25 +157,13 @@ pub struct Evaluation {
     pub notes: Vec<String>,
 }
 
-/// Each row's label: the table's, or with `qrels` the judged relevance (0 for a retrieved but
-/// unjudged document of a judged query, null for a query without judgements).
-fn row_labels(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>) -> Result<Vec<Option<i32>>> {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::Int32Type;
-    let b = &table.batch;
-    match qrels {
-        Some(q) => {
-            let text = |name: &str| {
-                b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| Error::format(path, format!("no utf8 {name} column")))
-            };
-            let (qid, did) = (text(columns::QUERY_ID)?, text(columns::DOC_ID)?);
-            Ok((0..b.num_rows()).map(|r| q.judged.get(qid.value(r)).map(|j| j.get(did.value(r)).copied().unwrap_or(0))).collect())
-        }
-        None => Ok(match b.column_by_name(columns::LABEL).and_then(|c| c.as_primitive_opt::<Int32Type>()) {
-            Some(l) => (0..l.len()).map(|r| l.is_valid(r).then(|| l.value(r))).collect(),
-            None => vec![None; b.num_rows()],
-        }),
-    }
+/// The distinct-score table of the labeled pairs (labels from `qrels` or the table).
+pub fn labeled_distinct(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>, rel_level: i32) -> Result<Distinct> {
+    let scores = pairs::scores(table, path)?;
+    let cols = runs::Columns::of(table, path)?;
+    let labels = if qrels.is_some() { runs::row_labels(&cols, &runs::query_rows(&cols), qrels) } else { runs::row_labels(&cols, &[], None) };
+    let (s, y): (Vec<f32>, Vec<bool>) = scores.iter().zip(&labels).filter_map(|(&s, l)| l.map(|l| (s, l >= rel_level))).unzip();
+    Ok(Distinct::from_pairs(&s, &y))
 }
 
 /// Evaluates `table` (read from `path`), with judgements from `qrels` or the table's labels,
@@ -200,7 +188,7 @@ pub fn evaluate(
     let queries = runs::query_rows(&cols);
     let (all_runs, missing) = runs::runs(&cols, path, &queries, qrels, opts.rel_level)?;
     let scores = pairs::scores(table, path)?;
-    let labels = row_labels(table, path, qrels)?;
+    let labels = runs::row_labels(&cols, &queries, qrels);
     let groups = pairs::row_groups(table, path, &opts.group_by)?;
     let mut notes = Vec::new();
     let probs = match cal {
@@ -219,8 +207,8 @@ pub fn evaluate(
         queries.iter().map(|(id, rows)| (id.as_str(), groups.index[rows[0]])).collect();
 
     let set = |key: &str, values: BTreeMap<String, String>, rows: &dyn Fn(usize) -> bool, gi: Option<u32>| -> Result<SetEval> {
-        let runs_here: Vec<(String, ranking::QueryRun)> =
-            all_runs.iter().filter(|(id, _)| gi.is_none_or(|g| query_group.get(id.as_str()) == Some(&g))).cloned().collect();
+        let runs_here: Vec<&(String, ranking::QueryRun)> =
+            all_runs.iter().filter(|(id, _)| gi.is_none_or(|g| query_group.get(id.as_str()) == Some(&g))).collect();
         // Judged queries the table lacks have no group: only the global mean counts them.
         let missing_here: &[String] = if gi.is_none() { &missing } else { &[] };
         let ranking = ranking::evaluate(&runs_here, missing_here, &opts.measures, opts.rel_level, opts.complete);

@@ -9,8 +9,6 @@
 //! the query. The mean is over the queries that are both judged and retrieved, or, `complete`
 //! (trec_eval `-c`), over every judged query, a missing one counting zero.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -167,7 +165,7 @@ impl RankingResult {
 
 /// Measures `runs` (query id, run; judged queries only) and averages. With `complete`, the
 /// judged queries in `missing` count as zero in the mean (trec_eval `-c`).
-pub fn evaluate(runs: &[(String, QueryRun)], missing: &[String], measures: &[Measure], rel_level: i32, complete: bool) -> RankingResult {
+pub fn evaluate(runs: &[&(String, QueryRun)], missing: &[String], measures: &[Measure], rel_level: i32, complete: bool) -> RankingResult {
     let mut per_query: Vec<(String, Vec<f64>)> =
         runs.par_iter().with_min_len(64).map(|(id, q)| (id.clone(), measure_query(q, measures, rel_level))).collect();
     if complete {
@@ -180,9 +178,9 @@ pub fn evaluate(runs: &[(String, QueryRun)], missing: &[String], measures: &[Mea
     RankingResult { measures: measures.iter().map(Measure::name).collect(), mean, queries: n, per_query }
 }
 
-/// Ideal gains from a query's judgements: the positive relevance values, descending.
-pub fn ideal_from(judged: &HashMap<String, i32>) -> Vec<i32> {
-    let mut v: Vec<i32> = judged.values().copied().filter(|&r| r > 0).collect();
+/// Ideal gains from a query's judged relevance values: the positive ones, descending.
+pub fn ideal_from(judged: impl Iterator<Item = i32>) -> Vec<i32> {
+    let mut v: Vec<i32> = judged.filter(|&r| r > 0).collect();
     v.sort_unstable_by(|a, b| b.cmp(a));
     v
 }

@@ -91,16 +91,14 @@ pub fn runs(
             rows.sort_by(|&a, &b| {
                 c.score[b].total_cmp(&c.score[a]).then_with(|| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes()))
             });
-            let mut docs: Vec<(&str, usize)> = rows.iter().map(|&r| (c.did.value(r), r)).collect();
-            docs.sort_unstable();
-            if let Some(w) = docs.windows(2).find(|w| w[0].0 == w[1].0) {
-                return Err(Error::row(path, w[1].1 as u64, Some(id), format!("document {:?} is listed twice for this query", w[1].0)));
+            if let Some((r, doc)) = duplicate(c, &rows) {
+                return Err(Error::row(path, r as u64, Some(id), format!("document {doc:?} is listed twice for this query")));
             }
             Ok(match qrels {
                 Some(q) => q.judged.get(id).map(|judged| {
                     let rels = rows.iter().map(|&r| judged.get(c.did.value(r)).copied()).collect();
                     let num_rel = judged.values().filter(|&&v| v >= rel_level).count() as u64;
-                    (id.clone(), QueryRun { rels, num_rel, ideal: ideal_from(judged) })
+                    (id.clone(), QueryRun { rels, num_rel, ideal: ideal_from(judged.values().copied()) })
                 }),
                 None => {
                     let Some(l) = c.label else { return Ok(None) };
@@ -139,4 +137,52 @@ pub fn runs(
         None => Vec::new(),
     };
     Ok((out, missing))
+}
+
+/// FNV-1a of an id: cheap, and only compared among one query's documents.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A document listed twice among `rows` (its row and id), found by sorting id hashes and
+/// comparing the ids only where hashes meet.
+fn duplicate<'a>(c: &Columns<'a>, rows: &[usize]) -> Option<(usize, &'a str)> {
+    let mut h: Vec<(u64, usize)> = rows.iter().map(|&r| (fnv(c.did.value(r)), r)).collect();
+    h.sort_unstable();
+    for (i, w) in h.windows(2).enumerate() {
+        if w[0].0 == w[1].0 {
+            // Every row sharing this hash, against each other.
+            let same: Vec<usize> = h[i..].iter().take_while(|x| x.0 == w[0].0).map(|x| x.1).collect();
+            for (j, &a) in same.iter().enumerate() {
+                if let Some(&b) = same[j + 1..].iter().find(|&&b| c.did.value(b) == c.did.value(a)) {
+                    return Some((a.max(b), c.did.value(b)));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Each row's label: with `qrels`, the judged relevance (0 for a retrieved but unjudged
+/// document of a judged query, null for a query without judgements), looked up once per query;
+/// without, the table's label column (all null when it has none).
+pub fn row_labels(c: &Columns, queries: &[(String, Vec<usize>)], qrels: Option<&Qrels>) -> Vec<Option<i32>> {
+    let n = c.qid.len();
+    match qrels {
+        Some(q) => {
+            let mut out = vec![None; n];
+            for (id, rows) in queries {
+                if let Some(judged) = q.judged.get(id) {
+                    for &r in rows {
+                        out[r] = Some(judged.get(c.did.value(r)).copied().unwrap_or(0));
+                    }
+                }
+            }
+            out
+        }
+        None => match c.label {
+            Some(l) => (0..n).map(|r| l.is_valid(r).then(|| l.value(r))).collect(),
+            None => vec![None; n],
+        },
+    }
 }

@@ -1,0 +1,291 @@
+//! The HTML report: one self-contained page (inline CSS and SVG, no script, no network) that
+//! compares encoders' score tables side by side — score distributions, separation, ranking
+//! measures, reliability of the calibration, precision/recall with the chosen thresholds, the
+//! per-group thresholds — and says what the data was. [`render`] is a pure function of the
+//! numbers gathered by [`encoder`].
+
+pub mod svg;
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use crate::artifact::Artifact;
+use crate::calibrate::sweep::Curve;
+use crate::calibrate::{fit_table, FitOptions};
+use crate::error::Result;
+use crate::labels::Qrels;
+use crate::metrics::{evaluate, labeled_distinct, EvalOptions, Evaluation};
+use crate::table::{sha256_file, ScoreTable, TableMeta};
+use svg::{esc, Chart, PALETTE};
+
+/// Most points drawn of a precision/recall curve.
+const CURVE_POINTS: usize = 400;
+
+/// One encoder's numbers.
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    /// The score table's path.
+    pub path: PathBuf,
+    /// Its sha256.
+    pub sha256: String,
+    /// Its metadata.
+    pub meta: TableMeta,
+    /// Its evaluation (with the calibration).
+    pub eval: Evaluation,
+    /// Precision/recall points (recall, precision), thinned to at most [`CURVE_POINTS`].
+    pub curve: Vec<(f64, f64)>,
+    /// The calibration shown.
+    pub artifact: Artifact,
+    /// Whether the calibration was fitted on this same table (by the report, when none was
+    /// given, or before): its reliability is then in-sample.
+    pub in_sample: bool,
+}
+
+/// Gathers one encoder's numbers: `artifact` is its calibration, or None to fit one on the
+/// table itself (no bootstrap, grouped as `opts.group_by`).
+pub fn encoder(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>, artifact: Option<(Artifact, PathBuf)>, opts: &EvalOptions) -> Result<Encoder> {
+    let sha256 = sha256_file(path)?;
+    let (artifact, art_path) = match artifact {
+        Some(a) => a,
+        None => {
+            let fo = FitOptions { group_by: opts.group_by.clone(), bootstrap: 0, rel_level: opts.rel_level, target_precision: opts.target_precision.clone(), ..FitOptions::default() };
+            (fit_table(table, path, &fo)?, path.to_path_buf())
+        }
+    };
+    let eval = evaluate(table, path, qrels, Some((&artifact, &art_path)), opts)?;
+    let d = labeled_distinct(table, path, qrels, opts.rel_level)?;
+    let c = Curve::new(&d);
+    let n = c.threshold.len();
+    let step = n.div_ceil(CURVE_POINTS).max(1);
+    let mut curve: Vec<(f64, f64)> = (0..n).step_by(step).map(|i| (c.recall(i), c.precision(i))).collect();
+    if n > 0 && !(n - 1).is_multiple_of(step) {
+        curve.push((c.recall(n - 1), c.precision(n - 1)));
+    }
+    // Fitted here, or on this very file: the reliability shown is in-sample.
+    let in_sample = artifact.scores_sha256 == sha256;
+    Ok(Encoder { path: path.to_path_buf(), sha256, meta: table.meta.clone(), eval, curve, artifact, in_sample })
+}
+
+fn f4(v: Option<f64>) -> String {
+    v.map_or("—".into(), |x| format!("{x:.4}"))
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}\
+h1{font-size:22px;margin-bottom:2px}h2{font-size:17px;margin-top:30px;border-bottom:1px solid #ddd;padding-bottom:4px}\
+.sub{color:#666;font-size:13px}.row{display:flex;flex-wrap:wrap;gap:14px}.card{border:1px solid #e4e4e4;border-radius:6px;padding:6px}\
+table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border-bottom:1px solid #eee;padding:4px 10px;text-align:right}\
+th:first-child,td:first-child{text-align:left}thead th{background:#f6f6f6}.note{color:#8a5a00;font-size:13px}code{font-size:12px}";
+
+/// The page for `encoders` (at least one), created at `created`.
+pub fn render(encoders: &[Encoder], created: &str) -> String {
+    let mut h = String::new();
+    let models: Vec<String> = encoders.iter().map(|e| e.meta.model.clone()).collect();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>simcal report: {}</title><style>{STYLE}</style></head><body>",
+        esc(&models.join(" vs "))
+    );
+    let _ = write!(
+        h,
+        "<h1>simcal report: {}</h1><div class=\"sub\">simcal {} · created {} · relevance level {}</div>",
+        esc(&models.join(" vs ")),
+        env!("CARGO_PKG_VERSION"),
+        esc(created),
+        encoders.first().map_or(1, |e| e.eval.rel_level)
+    );
+    data_section(&mut h, encoders);
+    distributions_section(&mut h, encoders);
+    ranking_section(&mut h, encoders);
+    reliability_section(&mut h, encoders);
+    pr_section(&mut h, encoders);
+    groups_section(&mut h, encoders);
+    h.push_str("</body></html>\n");
+    h
+}
+
+fn data_section(h: &mut String, encoders: &[Encoder]) {
+    h.push_str("<h2>The data</h2><table><thead><tr><th>encoder</th><th>metric</th><th>k</th><th>rows</th><th>labeled</th><th>relevant</th><th>queries judged</th><th>backend</th><th>score table</th><th>sha256</th><th>calibration</th></tr></thead><tbody>");
+    for e in encoders {
+        let g = &e.eval.global;
+        let rel = g.separation.as_ref().map_or(0, |s| s.n_relevant);
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td title=\"{}\"><code>{}…</code></td><td>{}</td></tr>",
+            esc(&e.meta.model),
+            esc(&e.meta.metric),
+            e.meta.k,
+            g.rows,
+            g.labeled,
+            rel,
+            g.ranking.queries,
+            esc(&e.meta.backend),
+            esc(&e.path.display().to_string()),
+            esc(&e.sha256),
+            esc(e.sha256.get(..12).unwrap_or(&e.sha256)),
+            if e.in_sample { "fitted on this table (in-sample)".to_owned() } else { format!("held out (fitted {} on {}…)", esc(&e.artifact.created), esc(e.artifact.scores_sha256.get(..12).unwrap_or(""))) }
+        );
+    }
+    h.push_str("</tbody></table>");
+    for e in encoders {
+        for n in &e.eval.notes {
+            let _ = write!(h, "<div class=\"note\">{}</div>", esc(n));
+        }
+    }
+}
+
+fn distributions_section(h: &mut String, encoders: &[Encoder]) {
+    h.push_str("<h2>Score distributions</h2><div class=\"sub\">Share of each class's pairs per score bin: the less the two overlap, the more a threshold can separate them.</div><div class=\"row\">");
+    for e in encoders {
+        let Some(sep) = &e.eval.global.separation else { continue };
+        let d = &sep.distributions;
+        let share = |c: &[u64], n: u64| c.iter().map(|&v| if n > 0 { v as f64 / n as f64 } else { 0.0 }).collect::<Vec<f64>>();
+        let (r, i) = (share(&d.relevant.counts, d.relevant.n), share(&d.irrelevant.counts, d.irrelevant.n));
+        let ymax = r.iter().chain(&i).copied().fold(0.0, f64::max) * 1.08;
+        let (lo, hi) = (d.edges.first().copied().unwrap_or(0.0), d.edges.last().copied().unwrap_or(1.0));
+        let mut c = Chart::new("histogram", &e.meta.model, 370.0, 250.0, (lo, hi), (0.0, ymax.max(1e-9)));
+        c.histogram("irrelevant", &d.edges, &i, PALETTE[0]);
+        c.histogram("relevant", &d.edges, &r, PALETTE[1]);
+        c.legend(&format!("irrelevant ({})", d.irrelevant.n), PALETTE[0]);
+        c.legend(&format!("relevant ({})", d.relevant.n), PALETTE[1]);
+        let _ = write!(h, "<div class=\"card\">{}</div>", c.finish(&format!("{} score", e.meta.metric), "share of pairs"));
+    }
+    h.push_str("</div><table><thead><tr><th>separation</th>");
+    for e in encoders {
+        let _ = write!(h, "<th>{}</th>", esc(&e.meta.model));
+    }
+    h.push_str("</tr></thead><tbody>");
+    type Get = fn(&crate::metrics::separation::Separation) -> Option<f64>;
+    let rows: [(&str, Get); 4] =
+        [("ROC AUC", |s| s.roc_auc), ("average precision", |s| s.average_precision), ("KS statistic", |s| s.ks), ("overlap", |s| s.overlap)];
+    for (name, get) in rows {
+        let _ = write!(h, "<tr><td>{name}</td>");
+        for e in encoders {
+            let _ = write!(h, "<td>{}</td>", f4(e.eval.global.separation.as_ref().and_then(get)));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table>");
+}
+
+fn ranking_section(h: &mut String, encoders: &[Encoder]) {
+    let Some(first) = encoders.first() else { return };
+    let _ = write!(
+        h,
+        "<h2>Ranking</h2><div class=\"sub\">trec_eval measures, mean over {} judged queries (judgements from the {}).</div><table><thead><tr><th>measure</th>",
+        first.eval.global.ranking.queries,
+        first.eval.judgements
+    );
+    for e in encoders {
+        let _ = write!(h, "<th>{}</th>", esc(&e.meta.model));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for (j, m) in first.eval.global.ranking.measures.iter().enumerate() {
+        let _ = write!(h, "<tr><td>{}</td>", esc(m));
+        let best = encoders.iter().map(|e| e.eval.global.ranking.mean.get(j).copied().unwrap_or(0.0)).fold(f64::MIN, f64::max);
+        for e in encoders {
+            let v = e.eval.global.ranking.mean.get(j).copied().unwrap_or(0.0);
+            let bold = if encoders.len() > 1 && v == best { " style=\"font-weight:700\"" } else { "" };
+            let _ = write!(h, "<td{bold}>{v:.4}</td>");
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table>");
+}
+
+fn reliability_section(h: &mut String, encoders: &[Encoder]) {
+    h.push_str("<h2>Reliability</h2><div class=\"sub\">Mean predicted probability against the observed rate of relevant pairs per bin, with Wilson 95% intervals; on the diagonal is perfect calibration.</div><div class=\"row\">");
+    for (k, e) in encoders.iter().enumerate() {
+        let Some(cal) = &e.eval.global.calibration else { continue };
+        let r = &cal.reliability;
+        let title = format!("{} ({}{})", e.meta.model, cal.method, if e.in_sample { ", in-sample" } else { "" });
+        let mut c = Chart::new("reliability", &title, 370.0, 300.0, (0.0, 1.0), (0.0, 1.0));
+        c.line("perfect", &[(0.0, 0.0), (1.0, 1.0)], "#999", true);
+        let pts: Vec<(f64, f64, f64, f64)> = r.bins.iter().map(|b| (b.mean_predicted, b.observed, b.wilson[0], b.wilson[1])).collect();
+        c.line("observed", &pts.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(), PALETTE[k % PALETTE.len()], false);
+        c.points("bins", &pts, PALETTE[k % PALETTE.len()]);
+        let _ = write!(
+            h,
+            "<div class=\"card\">{}<div class=\"sub\">ECE {:.4} · MCE {:.4} · Brier {:.4} · log loss {:.4} · {} pairs</div></div>",
+            c.finish("predicted probability", "observed rate"),
+            r.ece,
+            r.mce,
+            r.brier,
+            r.log_loss,
+            r.n
+        );
+    }
+    h.push_str("</div>");
+}
+
+fn pr_section(h: &mut String, encoders: &[Encoder]) {
+    h.push_str("<h2>Precision and recall</h2><div class=\"sub\">Every threshold's precision and recall; circles mark the calibration's thresholds for its targets.</div>");
+    let mut c = Chart::new("precision-recall", "precision / recall", 760.0, 360.0, (0.0, 1.0), (0.0, 1.0));
+    for (k, e) in encoders.iter().enumerate() {
+        let colour = PALETTE[k % PALETTE.len()];
+        c.line(&e.meta.model, &e.curve, colour, false);
+        c.legend(&e.meta.model, colour);
+        if let Some(cal) = &e.eval.global.calibration {
+            for t in &cal.thresholds {
+                c.marker(&format!("{} threshold", e.meta.model), t.recall, t.precision, &format!("{} {} ≥ {:.3}", t.target, t.value, t.score), colour);
+            }
+        }
+    }
+    let _ = write!(h, "<div class=\"card\">{}</div>", c.finish("recall", "precision"));
+}
+
+fn groups_section(h: &mut String, encoders: &[Encoder]) {
+    h.push_str("<h2>Thresholds by group</h2>");
+    for e in encoders {
+        let a = &e.artifact;
+        let by = if a.group_by.is_empty() { "no grouping".to_owned() } else { format!("grouped by {}", a.group_by.join(", ")) };
+        let _ = write!(
+            h,
+            "<h3>{}</h3><div class=\"sub\">{by}; threshold, precision and recall on the fitting data; Δ is the distance from the global threshold.</div><table><thead><tr><th>group</th><th>pairs</th><th>relevant</th><th>target</th><th>threshold</th><th>precision</th><th>recall</th><th>95% interval</th><th>Δ global</th></tr></thead><tbody>",
+            esc(&e.meta.model)
+        );
+        for g in std::iter::once(&a.global).chain(&a.groups) {
+            if !g.fitted {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td colspan=\"6\" style=\"text-align:left\">not fitted: {}</td></tr>",
+                    esc(&g.key),
+                    g.n,
+                    g.n_relevant,
+                    esc(g.reason.as_deref().unwrap_or(""))
+                );
+                continue;
+            }
+            for t in &g.thresholds {
+                let iv = t.interval.as_ref().and_then(|i| i.score).map_or("—".to_owned(), |[a, b]| format!("{a:.4} – {b:.4}"));
+                let target = format!("{} {}", t.target, t.value);
+                let score = t.score.map_or_else(|| esc(t.message.as_deref().unwrap_or("not reachable")), |s| format!("{s:.4}"));
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&g.key),
+                    g.n,
+                    g.n_relevant,
+                    esc(&target),
+                    score,
+                    f4(t.precision),
+                    f4(t.recall),
+                    iv,
+                    t.delta_from_global.map_or("—".to_owned(), |d| format!("{d:+.4}"))
+                );
+            }
+        }
+        h.push_str("</tbody></table>");
+        for s in &e.eval.spread {
+            let _ = write!(
+                h,
+                "<div class=\"sub\">On this table, the best threshold for precision {} spreads over {} groups from {} to {} (range {}, sd {}).</div>",
+                s.target_precision,
+                s.groups,
+                f4(s.min),
+                f4(s.max),
+                f4(s.range),
+                f4(s.sd)
+            );
+        }
+    }
+}

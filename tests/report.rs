@@ -1,0 +1,71 @@
+//! The HTML report: every chart parses as SVG and holds data; the page is self-contained.
+
+use std::path::Path;
+
+use crate::calibration::write_labeled_table;
+use crate::common::simcal;
+
+/// Each `<svg …>…</svg>` of the page.
+fn svgs(page: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = page;
+    while let Some(a) = rest.find("<svg") {
+        let b = rest[a..].find("</svg>").expect("unclosed svg") + a + "</svg>".len();
+        out.push(&rest[a..b]);
+        rest = &rest[b..];
+    }
+    out
+}
+
+#[test]
+fn every_chart_of_the_report_has_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    write_labeled_table(Path::new(&p("a.parquet")), 300, 20, 1, "enc-a");
+    write_labeled_table(Path::new(&p("b.parquet")), 300, 20, 2, "enc-b");
+    let fit = simcal().args(["fit", "--scores", &p("a.parquet"), "--bootstrap", "50", "--group-by", "section", "--out", &p("a.json")]).output().unwrap();
+    assert!(fit.status.success(), "{}", String::from_utf8_lossy(&fit.stderr));
+    // enc-a with its calibration, enc-b fitted in-sample.
+    let out = simcal()
+        .args(["report", "--scores", &p("a.parquet"), &p("b.parquet"), "--calibration", &p("a.json"), "--out", &p("r.html")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = std::fs::read_to_string(p("r.html")).unwrap();
+    // Self-contained: no script, nothing fetched.
+    for banned in ["<script", "src=\"http", "href=\"http", "@import", "url("] {
+        assert!(!page.contains(banned), "page contains {banned}");
+    }
+    let charts = svgs(&page);
+    let mut kinds = std::collections::BTreeMap::new();
+    for svg in &charts {
+        let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("chart does not parse: {e}\n{svg}"));
+        let root = doc.root_element();
+        let kind = root.attribute("data-chart").expect("data-chart").to_owned();
+        // Every chart plots something: data elements with points in them.
+        let data: Vec<_> = root.descendants().filter(|n| n.attribute("class") == Some("data")).collect();
+        assert!(!data.is_empty(), "{kind}: no data");
+        let points: u64 = data.iter().map(|n| n.attribute("data-n").unwrap().parse::<u64>().unwrap()).sum();
+        assert!(points > 0, "{kind}: empty series");
+        for n in &data {
+            for attr in ["d", "points"] {
+                if let Some(v) = n.attribute(attr) {
+                    assert!(!v.contains("NaN") && !v.contains("inf"), "{kind}: {attr} has {v}");
+                }
+            }
+        }
+        *kinds.entry(kind).or_insert(0) += 1;
+    }
+    // Both encoders side by side: two histograms, two reliability diagrams, one shared PR chart.
+    assert_eq!(kinds.get("histogram"), Some(&2), "{kinds:?}");
+    assert_eq!(kinds.get("reliability"), Some(&2), "{kinds:?}");
+    assert_eq!(kinds.get("precision-recall"), Some(&1), "{kinds:?}");
+    let pr = charts.iter().find(|s| s.contains("data-chart=\"precision-recall\"")).unwrap();
+    assert!(pr.contains("data-series=\"enc-a threshold\""), "the chosen thresholds are marked");
+    // What the data was, and the per-group thresholds.
+    for needle in ["enc-a", "enc-b", "in-sample", "section=alpha", "ndcg_cut_10", "ROC AUC", env!("CARGO_PKG_VERSION")] {
+        assert!(page.contains(needle), "page lacks {needle}");
+    }
+    let sha = simcal::table::sha256_file(Path::new(&p("a.parquet"))).unwrap();
+    assert!(page.contains(&sha), "page lacks the table's sha256");
+}
