@@ -12,8 +12,15 @@
 //!         │                                   ▼
 //!         └──────────────► score table (parquet)
 //!                                │
-//!                                ▼
-//!                              fit ──► calibration.json ──► apply ──► probabilities + decisions
+//!          ┌─────────────────────┼───────────────────────┐
+//!          ▼                     ▼                       ▼
+//!        fit ──► calibration.json ──► apply ──► probabilities + decisions
+//!          │                     │
+//!          ▼                     ▼
+//!        eval (JSON)          drift (baseline vs new table: exit 1 on drift)
+//!          │
+//!          ▼
+//!        report (self-contained HTML with SVG charts)
 //! ```
 //!
 //! The pieces, in the order data flows through them:
@@ -28,7 +35,10 @@
 //! - [`job`] chains them for one `simcal score` invocation;
 //! - [`calibrate`] fits a labeled table: threshold sweep, Platt, isotonic, bootstrap, per group,
 //!   into an [`artifact::Artifact`];
-//! - [`policy`] applies an artifact: a probability per row, a floor, a decision per query.
+//! - [`policy`] applies an artifact: a probability per row, a floor, a decision per query;
+//! - [`metrics`] measures a table: trec_eval's ranking measures, separation, a calibration's
+//!   reliability, and drift against an artifact's stored distributions;
+//! - [`report`] draws those numbers for several encoders on one HTML page.
 //!
 //! The library never prints and never exits: every fallible function returns
 //! [`error::Result`], whose errors name the file and the row at fault.
