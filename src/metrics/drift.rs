@@ -127,7 +127,7 @@ fn binned(base: &Distributions, d: &Distinct, w: &[u64]) -> Vec<u64> {
         } else if x > hi {
             bins + 1
         } else if width > 0.0 {
-            1 + (((x - lo) / width) as usize).min(bins - 1)
+            1 + (((x - lo) / width) as usize).min(bins.saturating_sub(1))
         } else {
             1
         };
