@@ -161,10 +161,14 @@ fn drift_trips_on_a_shifted_table_and_not_on_a_fresh_sample() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
     write_labeled_table(Path::new(&p("base.parquet")), 2000, 20, 1, "enc-v1");
-    let fit = simcal().args(["fit", "--scores", &p("base.parquet"), "--bootstrap", "0", "--group-by", "section", "--out", &p("cal.json")]).output().unwrap();
+    let fit = simcal()
+        .args(["fit", "--scores", &p("base.parquet"), "--bootstrap", "0", "--group-by", "section", "--out", &p("cal.json")])
+        .output()
+        .unwrap();
     assert!(fit.status.success(), "{}", String::from_utf8_lossy(&fit.stderr));
     let drift = |table: &str| {
-        let out = simcal().args(["drift", "--baseline", &p("cal.json"), "--scores", &p(table), "--out", &p("drift.json")]).output().unwrap();
+        let out =
+            simcal().args(["drift", "--baseline", &p("cal.json"), "--scores", &p(table), "--out", &p("drift.json")]).output().unwrap();
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("drift.json")).unwrap()).unwrap();
         assert_eq!(doc, file, "stdout and --out agree");

@@ -23,7 +23,10 @@ fn every_chart_of_the_report_has_data() {
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
     write_labeled_table(Path::new(&p("a.parquet")), 300, 20, 1, "enc-a");
     write_labeled_table(Path::new(&p("b.parquet")), 300, 20, 2, "enc-b");
-    let fit = simcal().args(["fit", "--scores", &p("a.parquet"), "--bootstrap", "50", "--group-by", "section", "--out", &p("a.json")]).output().unwrap();
+    let fit = simcal()
+        .args(["fit", "--scores", &p("a.parquet"), "--bootstrap", "50", "--group-by", "section", "--out", &p("a.json")])
+        .output()
+        .unwrap();
     assert!(fit.status.success(), "{}", String::from_utf8_lossy(&fit.stderr));
     // enc-a with its calibration, enc-b fitted in-sample.
     let out = simcal()

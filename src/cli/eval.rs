@@ -111,7 +111,12 @@ pub fn document(e: &Evaluation, scores: &Path, per_query: bool) -> serde_json::V
                 .ranking
                 .per_query
                 .iter()
-                .map(|(id, vals)| (id.clone(), json!(s.ranking.measures.iter().cloned().zip(vals.iter().map(|&x| json!(x))).collect::<serde_json::Map<_, _>>())))
+                .map(|(id, vals)| {
+                    (
+                        id.clone(),
+                        json!(s.ranking.measures.iter().cloned().zip(vals.iter().map(|&x| json!(x))).collect::<serde_json::Map<_, _>>()),
+                    )
+                })
                 .collect::<serde_json::Map<_, _>>()
                 .into();
         }

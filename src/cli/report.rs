@@ -54,7 +54,8 @@ pub fn execute(
     for path in scores {
         let table = read_table(path)?;
         let art = arts.iter().find(|(a, _)| a.model == table.meta.model).cloned();
-        let group_by = if !group_by.is_empty() { group_by.to_vec() } else { art.as_ref().map(|(a, _)| a.group_by.clone()).unwrap_or_default() };
+        let group_by =
+            if !group_by.is_empty() { group_by.to_vec() } else { art.as_ref().map(|(a, _)| a.group_by.clone()).unwrap_or_default() };
         let opts = EvalOptions { measures: measures.clone(), group_by, rel_level, ..EvalOptions::default() };
         encoders.push(encoder(&table, path, qrels.as_ref(), art, &opts)?);
     }

@@ -161,7 +161,8 @@ fn class_drift(base: &Distributions, b: &Distribution, d: &Distinct, w: &[u64]) 
         mean_shift = b.mean.map(|m| new_mean - m);
         new_q = quantiles(&d.x, w, &QUANTILES);
     }
-    let quantile_shift = if new_q.len() == b.quantiles.len() { new_q.iter().zip(&b.quantiles).map(|(n, o)| n - o).collect() } else { Vec::new() };
+    let quantile_shift =
+        if new_q.len() == b.quantiles.len() { new_q.iter().zip(&b.quantiles).map(|(n, o)| n - o).collect() } else { Vec::new() };
     ClassDrift { n_baseline: b.n, n_new, ks, psi, mean_shift, quantile_shift }
 }
 

@@ -161,7 +161,8 @@ pub struct Evaluation {
 pub fn labeled_distinct(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>, rel_level: i32) -> Result<Distinct> {
     let scores = pairs::scores(table, path)?;
     let cols = runs::Columns::of(table, path)?;
-    let labels = if qrels.is_some() { runs::row_labels(&cols, &runs::query_rows(&cols), qrels) } else { runs::row_labels(&cols, &[], None) };
+    let labels =
+        if qrels.is_some() { runs::row_labels(&cols, &runs::query_rows(&cols), qrels) } else { runs::row_labels(&cols, &[], None) };
     let (s, y): (Vec<f32>, Vec<bool>) = scores.iter().zip(&labels).filter_map(|(&s, l)| l.map(|l| (s, l >= rel_level))).unzip();
     Ok(Distinct::from_pairs(&s, &y))
 }
@@ -203,8 +204,7 @@ pub fn evaluate(
         None => None,
     };
     // The group of each query: that of its first row.
-    let query_group: std::collections::HashMap<&str, u32> =
-        queries.iter().map(|(id, rows)| (id.as_str(), groups.index[rows[0]])).collect();
+    let query_group: std::collections::HashMap<&str, u32> = queries.iter().map(|(id, rows)| (id.as_str(), groups.index[rows[0]])).collect();
 
     let set = |key: &str, values: BTreeMap<String, String>, rows: &dyn Fn(usize) -> bool, gi: Option<u32>| -> Result<SetEval> {
         let runs_here: Vec<&(String, ranking::QueryRun)> =
@@ -247,7 +247,16 @@ pub fn evaluate(
             }
             _ => None,
         };
-        Ok(SetEval { key: key.to_owned(), values, rows: n_rows, labeled: idx.len() as u64, ranking, separation, calibration, best_thresholds })
+        Ok(SetEval {
+            key: key.to_owned(),
+            values,
+            rows: n_rows,
+            labeled: idx.len() as u64,
+            ranking,
+            separation,
+            calibration,
+            best_thresholds,
+        })
     };
 
     let global = set("all", BTreeMap::new(), &|_| true, None)?;

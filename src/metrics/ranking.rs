@@ -172,9 +172,8 @@ pub fn evaluate(runs: &[&(String, QueryRun)], missing: &[String], measures: &[Me
         per_query.extend(missing.iter().map(|id| (id.clone(), vec![0.0; measures.len()])));
     }
     let n = per_query.len();
-    let mean = (0..measures.len())
-        .map(|j| if n == 0 { 0.0 } else { per_query.iter().map(|(_, v)| v[j]).sum::<f64>() / n as f64 })
-        .collect();
+    let mean =
+        (0..measures.len()).map(|j| if n == 0 { 0.0 } else { per_query.iter().map(|(_, v)| v[j]).sum::<f64>() / n as f64 }).collect();
     RankingResult { measures: measures.iter().map(Measure::name).collect(), mean, queries: n, per_query }
 }
 

@@ -26,7 +26,9 @@ impl<'a> Columns<'a> {
     pub fn of(table: &'a ScoreTable, path: &Path) -> Result<Columns<'a>> {
         let b = &table.batch;
         let text = |name: &str| {
-            b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| Error::format(path, format!("no utf8 {name} column")))
+            b.column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| Error::format(path, format!("no utf8 {name} column")))
         };
         let score = b
             .column_by_name(columns::SCORE)
@@ -72,13 +74,7 @@ pub type Runs = (Vec<(String, QueryRun)>, Vec<String>);
 /// `qrels`, judgements come from them; without, from the table's labels (null: unjudged), a
 /// query being judged when it has a label, with `query_relevant` (when present) as its number
 /// of relevant documents and the unretrieved ones given gain `rel_level` in the ideal ordering.
-pub fn runs(
-    c: &Columns,
-    path: &Path,
-    queries: &[(String, Vec<usize>)],
-    qrels: Option<&Qrels>,
-    rel_level: i32,
-) -> Result<Runs> {
+pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: Option<&Qrels>, rel_level: i32) -> Result<Runs> {
     use rayon::prelude::*;
     if qrels.is_none() && c.label.is_none_or(|l| l.null_count() == l.len()) {
         return Err(Error::format(path, "the table has no labels: give --qrels, or score it with --qrels"));
@@ -88,9 +84,7 @@ pub fn runs(
         .with_min_len(64)
         .map(|(id, rows)| {
             let mut rows = rows.clone();
-            rows.sort_by(|&a, &b| {
-                c.score[b].total_cmp(&c.score[a]).then_with(|| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes()))
-            });
+            rows.sort_by(|&a, &b| c.score[b].total_cmp(&c.score[a]).then_with(|| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes())));
             if let Some((r, doc)) = duplicate(c, &rows) {
                 return Err(Error::row(path, r as u64, Some(id), format!("document {doc:?} is listed twice for this query")));
             }

@@ -43,12 +43,24 @@ pub struct Encoder {
 
 /// Gathers one encoder's numbers: `artifact` is its calibration, or None to fit one on the
 /// table itself (no bootstrap, grouped as `opts.group_by`).
-pub fn encoder(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>, artifact: Option<(Artifact, PathBuf)>, opts: &EvalOptions) -> Result<Encoder> {
+pub fn encoder(
+    table: &ScoreTable,
+    path: &Path,
+    qrels: Option<&Qrels>,
+    artifact: Option<(Artifact, PathBuf)>,
+    opts: &EvalOptions,
+) -> Result<Encoder> {
     let sha256 = sha256_file(path)?;
     let (artifact, art_path) = match artifact {
         Some(a) => a,
         None => {
-            let fo = FitOptions { group_by: opts.group_by.clone(), bootstrap: 0, rel_level: opts.rel_level, target_precision: opts.target_precision.clone(), ..FitOptions::default() };
+            let fo = FitOptions {
+                group_by: opts.group_by.clone(),
+                bootstrap: 0,
+                rel_level: opts.rel_level,
+                target_precision: opts.target_precision.clone(),
+                ..FitOptions::default()
+            };
             (fit_table(table, path, &fo)?, path.to_path_buf())
         }
     };
@@ -155,8 +167,12 @@ fn distributions_section(h: &mut String, encoders: &[Encoder]) {
     }
     h.push_str("</tr></thead><tbody>");
     type Get = fn(&crate::metrics::separation::Separation) -> Option<f64>;
-    let rows: [(&str, Get); 4] =
-        [("ROC AUC", |s| s.roc_auc), ("average precision", |s| s.average_precision), ("KS statistic", |s| s.ks), ("overlap", |s| s.overlap)];
+    let rows: [(&str, Get); 4] = [
+        ("ROC AUC", |s| s.roc_auc),
+        ("average precision", |s| s.average_precision),
+        ("KS statistic", |s| s.ks),
+        ("overlap", |s| s.overlap),
+    ];
     for (name, get) in rows {
         let _ = write!(h, "<tr><td>{name}</td>");
         for e in encoders {
@@ -226,7 +242,13 @@ fn pr_section(h: &mut String, encoders: &[Encoder]) {
         c.legend(&e.meta.model, colour);
         if let Some(cal) = &e.eval.global.calibration {
             for t in &cal.thresholds {
-                c.marker(&format!("{} threshold", e.meta.model), t.recall, t.precision, &format!("{} {} ≥ {:.3}", t.target, t.value, t.score), colour);
+                c.marker(
+                    &format!("{} threshold", e.meta.model),
+                    t.recall,
+                    t.precision,
+                    &format!("{} {} ≥ {:.3}", t.target, t.value, t.score),
+                    colour,
+                );
             }
         }
     }

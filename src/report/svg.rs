@@ -148,7 +148,10 @@ impl Chart {
         );
         let _ = write!(s, r#"<text x="{LEFT}" y="16" font-size="12" font-weight="600">{}</text>"#, esc(&self.title));
         let (x0, x1, y0, y1) = (self.px(self.x.0), self.px(self.x.1), self.py(self.y.0), self.py(self.y.1));
-        let _ = write!(s, r##"<g stroke="#999" stroke-width="1"><line x1="{x0:.1}" y1="{y0:.1}" x2="{x1:.1}" y2="{y0:.1}"/><line x1="{x0:.1}" y1="{y0:.1}" x2="{x0:.1}" y2="{y1:.1}"/></g>"##);
+        let _ = write!(
+            s,
+            r##"<g stroke="#999" stroke-width="1"><line x1="{x0:.1}" y1="{y0:.1}" x2="{x1:.1}" y2="{y0:.1}"/><line x1="{x0:.1}" y1="{y0:.1}" x2="{x0:.1}" y2="{y1:.1}"/></g>"##
+        );
         for t in ticks(self.x.0, self.x.1, 5) {
             let x = self.px(t);
             let _ = write!(
@@ -170,7 +173,13 @@ impl Chart {
                 fmt_tick(t)
             );
         }
-        let _ = write!(s, r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#, (x0 + x1) / 2.0, self.h - 6.0, esc(xlabel));
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
+            (x0 + x1) / 2.0,
+            self.h - 6.0,
+            esc(xlabel)
+        );
         let _ = write!(
             s,
             r#"<text x="12" y="{:.1}" font-size="11" text-anchor="middle" transform="rotate(-90 12 {:.1})">{}</text>"#,

@@ -151,11 +151,28 @@ pub fn write_scored_table(path: &Path, qrels: &Path, queries: usize, docs: usize
     let dir = path.parent().unwrap();
     let (q, c) = (dir.join("wst.queries.parquet"), dir.join("wst.corpus.parquet"));
     let sections: ArrayRef = Arc::new(StringArray::from((0..queries).map(|i| format!("s{}", i % 3)).collect::<Vec<_>>()));
-    write_embeddings_parquet(&q, string_ids(&ids("q", queries)), &random_values(queries * 8, 21), 8, VecType::Fixed, ValueType::F32, vec![("section", sections)]);
+    write_embeddings_parquet(
+        &q,
+        string_ids(&ids("q", queries)),
+        &random_values(queries * 8, 21),
+        8,
+        VecType::Fixed,
+        ValueType::F32,
+        vec![("section", sections)],
+    );
     write_embeddings_parquet(&c, string_ids(&ids("d", docs)), &random_values(docs * 8, 22), 8, VecType::Fixed, ValueType::F32, vec![]);
     let out = simcal()
         .args(["score", "--backend", "cpu", "-k", &k.to_string()])
-        .args(["--queries", q.to_str().unwrap(), "--corpus", c.to_str().unwrap(), "--qrels", qrels.to_str().unwrap(), "--out", path.to_str().unwrap()])
+        .args([
+            "--queries",
+            q.to_str().unwrap(),
+            "--corpus",
+            c.to_str().unwrap(),
+            "--qrels",
+            qrels.to_str().unwrap(),
+            "--out",
+            path.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
