@@ -105,7 +105,7 @@ pub struct Applied {
 }
 
 /// P(relevant) of every row of `table` from its group's map in `art` (the global map where the
-/// group has none), with each row's group key and the map used (`method`, or isotonic when the
+/// group has none), with the rows' groups and the map used (`method`, or isotonic when the
 /// artifact has it, else Platt).
 pub fn probabilities(
     table: &ScoreTable,
@@ -113,7 +113,7 @@ pub fn probabilities(
     art: &Artifact,
     art_path: &Path,
     method: Option<Method>,
-) -> Result<(Vec<f64>, Vec<String>, Method)> {
+) -> Result<(Vec<f64>, pairs::RowGroups, Method)> {
     let method = match method {
         Some(m) => m,
         None if art.global.isotonic.is_some() => Method::Isotonic,
@@ -152,8 +152,7 @@ pub fn probabilities(
             }
         })
         .collect();
-    let keys = groups.index.iter().map(|&i| groups.keys[i as usize].0.clone()).collect();
-    Ok((prob, keys, method))
+    Ok((prob, groups, method))
 }
 
 /// Applies `art` (read from `art_path`) to `table` (read from `path`).
@@ -173,8 +172,8 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
             return Err(Error::Invalid(format!("--floor {f} is outside [0, 1]")));
         }
     }
-    let (prob, keys, method) = probabilities(table, path, art, art_path, opts.method)?;
-    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let (prob, groups, method) = probabilities(table, path, art, art_path, opts.method)?;
+    let key = |r: usize| groups.keys[groups.index[r] as usize].0.as_str();
 
     let b = &table.batch;
     let qid = b
@@ -209,7 +208,7 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
         let gap = top.map(|t| t - second.map_or(0.0, |s| prob[s]));
         decisions.push(QueryDecision {
             query_id: q.to_owned(),
-            group: keys[r].to_owned(),
+            group: key(r).to_owned(),
             top_doc_id: first.map(|i| did.value(i).to_owned()),
             top_probability: top,
             gap,

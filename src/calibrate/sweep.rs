@@ -114,14 +114,7 @@ pub struct Curve {
 impl Curve {
     /// The sweep over every distinct score of `d`.
     pub fn new(d: &Distinct) -> Curve {
-        let mut c = Curve::default();
-        for p in points(d) {
-            c.threshold.push(p.threshold);
-            c.tp.push(p.tp);
-            c.fp.push(p.fp);
-        }
-        c.n_pos = c.tp.last().copied().unwrap_or(0);
-        c
+        Curve::from_cells(d.x.iter().rev().copied(), d.pos.iter().rev().copied(), d.neg.iter().rev().copied())
     }
 
     /// The sweep over cells given from the highest score down.
