@@ -37,9 +37,21 @@ pub enum Error {
     Row {
         /// The file.
         path: PathBuf,
-        /// 0-based row (for text files: 1-based line) where the problem is.
+        /// 0-based row where the problem is.
         row: u64,
         /// The row's id, when it is known.
+        id: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// One line of a text file is bad: too few fields, a value that is not a number.
+    #[error("{}: line {line}{}: {message}", path.display(), id.as_ref().map(|i| format!(" (id {i:?})")).unwrap_or_default())]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The line's id, when it is known.
         id: Option<String>,
         /// What is wrong.
         message: String,
@@ -112,6 +124,9 @@ impl Error {
     }
     pub(crate) fn format(path: &Path, message: impl Into<String>) -> Self {
         Error::Format { path: path.to_path_buf(), message: message.into() }
+    }
+    pub(crate) fn line(path: &Path, line: u64, id: Option<&str>, message: impl Into<String>) -> Self {
+        Error::Line { path: path.to_path_buf(), line, id: id.map(str::to_owned), message: message.into() }
     }
     pub(crate) fn row(path: &Path, row: u64, id: Option<&str>, message: impl Into<String>) -> Self {
         Error::Row { path: path.to_path_buf(), row, id: id.map(str::to_owned), message: message.into() }

@@ -45,16 +45,12 @@ impl Qrels {
         self.len() == 0
     }
 
-    fn insert(&mut self, q: String, d: String, rel: i32, line: u64) -> Result<()> {
+    /// Adds a judgement; `at` names where it was read (a line or a row) for the error.
+    fn insert(&mut self, q: String, d: String, rel: i32, at: impl FnOnce(&Path, Option<&str>, String) -> Error) -> Result<()> {
         let docs = self.judged.entry(q).or_default();
         if let Some(prev) = docs.insert(d.clone(), rel) {
             if prev != rel {
-                return Err(Error::row(
-                    &self.path,
-                    line,
-                    Some(&d),
-                    format!("judged twice for the same query, with relevance {prev} and {rel}"),
-                ));
+                return Err(at(&self.path, Some(&d), format!("judged twice for the same query, with relevance {prev} and {rel}")));
             }
         }
         Ok(())
@@ -94,23 +90,25 @@ fn read_text(path: &Path, text: &str, q: &mut Qrels) -> Result<()> {
             (true, [q, d, r]) => (*q, *d, *r),
             (false, [q, _iter, d, r]) => (*q, *d, *r),
             (true, _) => {
-                return Err(Error::row(
+                return Err(Error::line(
                     path,
                     n,
                     None,
                     format!("expected 3 tab-separated fields (query-id, corpus-id, score), found {}", fields.len()),
                 ))
             }
-            (false, _) => return Err(Error::row(path, n, None, format!("expected 4 fields (qid iter docid rel), found {}", fields.len()))),
+            (false, _) => {
+                return Err(Error::line(path, n, None, format!("expected 4 fields (qid iter docid rel), found {}", fields.len())))
+            }
         };
         let rel: i32 = rel
             .parse()
             .or_else(|_| rel.parse::<f64>().map(|f| f as i32).map_err(|_| ()))
-            .map_err(|_| Error::row(path, n, Some(did), format!("relevance {rel:?} is not a number")))?;
+            .map_err(|_| Error::line(path, n, Some(did), format!("relevance {rel:?} is not a number")))?;
         if qid.is_empty() || did.is_empty() {
-            return Err(Error::row(path, n, None, "empty query or document id"));
+            return Err(Error::line(path, n, None, "empty query or document id"));
         }
-        q.insert(qid.to_owned(), did.to_owned(), rel, n)?;
+        q.insert(qid.to_owned(), did.to_owned(), rel, |p, id, m| Error::line(p, n, id, m))?;
     }
     Ok(())
 }
@@ -149,7 +147,7 @@ fn read_parquet(path: &Path, q: &mut Qrels) -> Result<()> {
             if rels.is_null(i) {
                 return Err(Error::row(path, row + i as u64, Some(did), "null relevance"));
             }
-            q.insert(qid.clone(), did.clone(), rels.value(i) as i32, row + i as u64)?;
+            q.insert(qid.clone(), did.clone(), rels.value(i) as i32, |p, id, m| Error::row(p, row + i as u64, id, m))?;
         }
         row += batch.num_rows() as u64;
     }

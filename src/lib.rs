@@ -48,6 +48,7 @@ pub mod artifact;
 pub mod calibrate;
 pub mod embed;
 pub mod error;
+pub mod fuse;
 pub mod job;
 pub mod labels;
 pub mod metrics;

@@ -363,9 +363,9 @@ fn bad_npy_and_qrels() {
     );
 
     std::fs::write(f.path("bad.qrels"), "q0 0 c1 1\nq0 0 c2\n").unwrap();
-    expect_bad(&f, &["--qrels", f.path("bad.qrels").to_str().unwrap()], &["bad.qrels", "row 2", "expected 4 fields"]);
+    expect_bad(&f, &["--qrels", f.path("bad.qrels").to_str().unwrap()], &["bad.qrels", "line 2", "expected 4 fields"]);
     std::fs::write(f.path("bad2.qrels"), "q0 0 c1 high\n").unwrap();
-    expect_bad(&f, &["--qrels", f.path("bad2.qrels").to_str().unwrap()], &["bad2.qrels", "row 1", "not a number"]);
+    expect_bad(&f, &["--qrels", f.path("bad2.qrels").to_str().unwrap()], &["bad2.qrels", "line 1", "not a number"]);
 }
 
 #[test]

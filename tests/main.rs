@@ -20,3 +20,5 @@ mod calibration;
 mod eval;
 // The HTML report parses and every chart has data in it.
 mod report;
+// Fusion: ranx golden values, the fused table, bad inputs, RRF of the sample.
+mod fuse;

@@ -7,6 +7,7 @@ mod apply;
 mod drift;
 mod eval;
 mod fit;
+mod fuse;
 mod progress;
 mod report;
 mod run;
@@ -37,6 +38,8 @@ enum Command {
     Drift(Box<drift::DriftArgs>),
     /// Write one self-contained HTML page comparing encoders' score tables.
     Report(Box<report::ReportArgs>),
+    /// Fuse score tables or TREC runs (RRF, CombSUM, CombMNZ, max, weighted sum) into one table.
+    Fuse(Box<fuse::FuseArgs>),
     /// Run the pipeline (with no arguments: on the sample in data/, into out/).
     Run(run::RunArgs),
 }
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Eval(a) => eval::run(*a),
         Command::Drift(a) => drift::run(*a),
         Command::Report(a) => report::run(*a),
+        Command::Fuse(a) => fuse::run(*a),
         Command::Run(a) => run::run(a),
     };
     match result {

@@ -115,7 +115,7 @@ impl NpySource {
                     return Err(Error::format(p, format!("{} ids for {rows} rows of {}", ids.len(), path.display())));
                 }
                 if let Some(i) = ids.iter().position(String::is_empty) {
-                    return Err(Error::row(p, i as u64 + 1, None, "empty id"));
+                    return Err(Error::line(p, i as u64 + 1, None, "empty id"));
                 }
                 Some(ids)
             }

@@ -18,7 +18,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 
 pub use self::meta::{sha256_file, TableMeta, SCHEMA_VERSION};
 pub use self::parquet::{read_table, read_table_columns, write_parquet};
-pub use self::trec::write_trec;
+pub use self::trec::{read_trec, write_trec, TrecRun};
 
 use crate::embed::Embeddings;
 use crate::error::{Error, Result};

@@ -35,3 +35,62 @@ pub fn write_trec(table: &ScoreTable, path: &Path, tag: &str) -> Result<()> {
         Ok(())
     })
 }
+
+/// A TREC run read into columns, one entry per non-blank line, in file order.
+#[derive(Clone, Debug)]
+pub struct TrecRun {
+    /// Query ids.
+    pub query_id: arrow::array::StringArray,
+    /// Document ids.
+    pub doc_id: arrow::array::StringArray,
+    /// The rank field.
+    pub rank: Vec<u32>,
+    /// Scores, parsed as f64 (the text's own precision).
+    pub score: Vec<f64>,
+    /// The run's tag (the last field of its first line).
+    pub tag: String,
+    /// Each entry's 1-based line number.
+    pub line: Vec<u64>,
+}
+
+/// Reads a TREC run (`qid Q0 docid rank score tag`, whitespace separated). Refuses a line with
+/// another number of fields, a rank that is not a non-negative integer or a score that is not a
+/// finite number, naming the file and line.
+pub fn read_trec(path: &Path) -> Result<TrecRun> {
+    use arrow::array::StringBuilder;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| Error::format(path, format!("not UTF-8 text: {e}")))?;
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+    let mut qid = StringBuilder::with_capacity(lines, lines * 4);
+    let mut did = StringBuilder::with_capacity(lines, lines * 8);
+    let (mut rank, mut score, mut line) = (Vec::with_capacity(lines), Vec::with_capacity(lines), Vec::with_capacity(lines));
+    let mut tag = String::new();
+    for (n, l) in text.lines().enumerate() {
+        let n = n as u64 + 1;
+        let mut f = l.split_ascii_whitespace();
+        let fields: [Option<&str>; 6] = std::array::from_fn(|_| f.next());
+        let [Some(q), Some(_), Some(d), Some(r), Some(s), Some(t)] = fields else {
+            if fields[0].is_none() {
+                continue;
+            }
+            return Err(Error::line(path, n, None, "expected 6 fields: qid Q0 docid rank score tag"));
+        };
+        if f.next().is_some() {
+            return Err(Error::line(path, n, None, "expected 6 fields: qid Q0 docid rank score tag"));
+        }
+        let r: u32 = r.parse().map_err(|_| Error::line(path, n, Some(d), format!("rank {r:?} is not a non-negative integer")))?;
+        let s: f64 = s.parse().map_err(|_| Error::line(path, n, Some(d), format!("score {s:?} is not a number")))?;
+        if !s.is_finite() {
+            return Err(Error::line(path, n, Some(d), format!("score {s} is not finite")));
+        }
+        if tag.is_empty() {
+            tag = t.to_owned();
+        }
+        qid.append_value(q);
+        did.append_value(d);
+        rank.push(r);
+        score.push(s);
+        line.push(n);
+    }
+    Ok(TrecRun { query_id: qid.finish(), doc_id: did.finish(), rank, score, tag, line })
+}

@@ -1,0 +1,152 @@
+//! `simcal fuse`: several score tables or TREC runs → one fused score table.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use simcal::fuse::{fuse, fused_meta, fused_table, read_run, FuseOptions, LabelSource, Method, Norm, RunInput};
+use simcal::labels::read_qrels;
+use simcal::table::{write_parquet, write_trec};
+
+use super::score::FormatArg;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MethodArg {
+    Rrf,
+    Combsum,
+    Combmnz,
+    Max,
+    Wsum,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum NormArg {
+    Minmax,
+    Zscore,
+    Max,
+    Sum,
+    Rank,
+    None,
+}
+
+#[derive(Args)]
+pub struct FuseArgs {
+    /// An input: a score table (parquet) or a TREC run; repeat for each list to fuse.
+    #[arg(long = "run", required = true, value_name = "FILE")]
+    pub runs: Vec<PathBuf>,
+    /// Fusion method.
+    #[arg(long, value_enum, default_value = "rrf")]
+    pub method: MethodArg,
+    /// Per-query, per-list score normalisation (default: none for rrf, minmax otherwise).
+    #[arg(long, value_enum)]
+    pub norm: Option<NormArg>,
+    /// RRF's k: a document at position p of a list gets weight / (k + p).
+    #[arg(long = "rrf-k", default_value_t = 60.0)]
+    pub rrf_k: f64,
+    /// One weight per --run, in order (rrf and wsum).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub weights: Option<Vec<f64>>,
+    /// Documents kept per query.
+    #[arg(short, long, default_value_t = 100)]
+    pub k: usize,
+    /// Label the fused rows from these judgements (default: carry the inputs' labels over).
+    #[arg(long)]
+    pub qrels: Option<PathBuf>,
+    /// Relevance at or above which a judged document counts as relevant (with --qrels).
+    #[arg(long, default_value_t = 1)]
+    pub rel_level: i32,
+    /// The fused table's model name (default: METHOD(NAME+NAME…)).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub format: FormatArg,
+    /// Output file (written atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl FuseArgs {
+    pub fn options(&self) -> FuseOptions {
+        let method = match self.method {
+            MethodArg::Rrf => Method::Rrf,
+            MethodArg::Combsum => Method::CombSum,
+            MethodArg::Combmnz => Method::CombMnz,
+            MethodArg::Max => Method::Max,
+            MethodArg::Wsum => Method::WSum,
+        };
+        let norm = match self.norm {
+            None => method.default_norm(),
+            Some(NormArg::Minmax) => Norm::MinMax,
+            Some(NormArg::Zscore) => Norm::ZScore,
+            Some(NormArg::Max) => Norm::Max,
+            Some(NormArg::Sum) => Norm::Sum,
+            Some(NormArg::Rank) => Norm::Rank,
+            Some(NormArg::None) => Norm::None,
+        };
+        FuseOptions { method, norm, rrf_k: self.rrf_k, weights: self.weights.clone(), k: self.k }
+    }
+}
+
+pub fn run(args: FuseArgs) -> anyhow::Result<ExitCode> {
+    use rayon::prelude::*;
+    let start = Instant::now();
+    let o = args.options();
+    if o.method == Method::Rrf && o.norm != Norm::None {
+        eprintln!("note: rrf reads positions only; --norm {} changes nothing", o.norm.name());
+    }
+    let (runs, qrels) = rayon::join(
+        || args.runs.par_iter().map(|p| read_run(p)).collect::<Result<Vec<RunInput>, _>>(),
+        || args.qrels.as_deref().map(read_qrels).transpose(),
+    );
+    let (runs, qrels) = (runs?, qrels?);
+    let fused = fuse(&runs, &o)?;
+    let labels = match &qrels {
+        Some(q) => LabelSource::Qrels(q, args.rel_level),
+        None => LabelSource::Inputs,
+    };
+    let table = fused_table(&runs, &fused, labels, fused_meta(&runs, &o, args.model.as_deref()))?;
+    match args.format {
+        FormatArg::Parquet => write_parquet(&table, &args.out)?,
+        FormatArg::Trec => write_trec(&table, &args.out, &table.meta.model)?,
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let labeled = table.batch.column(4).null_count() < table.len();
+    if args.json {
+        super::print_json(&json!({
+            "schema_version": 1,
+            "command": "fuse",
+            "method": o.method.name(),
+            "norm": o.norm.name(),
+            "rrf_k": (o.method == Method::Rrf).then_some(o.rrf_k),
+            "weights": o.weights,
+            "k": o.k,
+            "runs": runs.iter().map(|r| json!({"path": r.path, "format": r.format.name(), "name": r.name, "rows": r.len()})).collect::<Vec<_>>(),
+            "queries": fused.queries.len(),
+            "rows": table.len(),
+            "labeled": labeled,
+            "model": table.meta.model,
+            "seconds": seconds,
+            "out": args.out,
+        }))?;
+    } else {
+        eprintln!(
+            "{} rows ({} queries) fused from {} runs by {} ({}) in {:.2} s{} → {}",
+            table.len(),
+            fused.queries.len(),
+            runs.len(),
+            o.method.name(),
+            o.norm.name(),
+            seconds,
+            if labeled { ", labeled" } else { "" },
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,188 @@
+//! The lists to fuse: score tables or TREC runs, read into the columns fusion needs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int32Array, StringArray, UInt32Array};
+use arrow::compute::cast;
+use arrow::datatypes::FieldRef;
+use arrow::datatypes::{DataType, Float64Type, Int32Type, UInt32Type};
+
+use crate::error::{Error, Result};
+use crate::table::{columns, read_table, read_trec, sha256_file, TableMeta};
+
+/// What kind of file a run came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunFormat {
+    /// A simcal score table (parquet).
+    Table,
+    /// A TREC run (text).
+    Trec,
+}
+
+impl RunFormat {
+    /// `table` or `trec`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunFormat::Table => "table",
+            RunFormat::Trec => "trec",
+        }
+    }
+}
+
+/// One input list: per row its query, document and score, with labels and carried columns
+/// when it is a labeled score table.
+#[derive(Clone, Debug)]
+pub struct RunInput {
+    /// The file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: RunFormat,
+    /// Its name: the table's model, the run's tag, or the file's stem.
+    pub name: String,
+    /// sha256 of the file.
+    pub sha256: String,
+    /// The table's metadata (score tables only).
+    pub meta: Option<TableMeta>,
+    /// Query ids.
+    pub query_id: StringArray,
+    /// Document ids.
+    pub doc_id: StringArray,
+    /// Scores.
+    pub score: Vec<f64>,
+    /// Graded relevance (score tables with labels only).
+    pub label: Option<Int32Array>,
+    /// Relevant documents per query (score tables only).
+    pub query_relevant: Option<UInt32Array>,
+    /// The table's other columns (per-query values such as `section`).
+    pub carried: Vec<(FieldRef, ArrayRef)>,
+    /// 1-based line numbers (TREC runs), for messages.
+    lines: Option<Vec<u64>>,
+}
+
+impl RunInput {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.score.len()
+    }
+
+    /// True when the run has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.score.is_empty()
+    }
+
+    /// An error about `row`, naming its line in a TREC run.
+    pub fn row_error(&self, row: usize, message: impl Into<String>) -> Error {
+        let id = Some(self.doc_id.value(row));
+        match &self.lines {
+            Some(l) => Error::line(&self.path, l[row], id, message),
+            None => Error::row(&self.path, row as u64, id, message),
+        }
+    }
+
+    /// How a row is named in messages: `row R` in a table, `line L` in a TREC run.
+    pub fn where_is(&self, row: usize) -> String {
+        match &self.lines {
+            Some(l) => format!("line {}", l[row]),
+            None => format!("row {row}"),
+        }
+    }
+}
+
+/// Reads a score table or a TREC run (told apart by parquet's magic bytes), refusing an empty
+/// one and non-finite scores.
+pub fn read_run(path: &Path) -> Result<RunInput> {
+    let (run, sha) = rayon::join(|| read_any(path), || sha256_file(path));
+    let mut run = run?;
+    run.sha256 = sha?;
+    if run.is_empty() {
+        return Err(Error::format(path, "the run is empty: no rows to fuse"));
+    }
+    Ok(run)
+}
+
+fn is_parquet(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
+    Ok(n == 4 && &magic == b"PAR1")
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn read_any(path: &Path) -> Result<RunInput> {
+    if !is_parquet(path)? {
+        let t = read_trec(path)?;
+        let name = if t.tag.is_empty() { stem(path) } else { t.tag };
+        return Ok(RunInput {
+            path: path.to_path_buf(),
+            format: RunFormat::Trec,
+            name,
+            sha256: String::new(),
+            meta: None,
+            query_id: t.query_id,
+            doc_id: t.doc_id,
+            score: t.score,
+            label: None,
+            query_relevant: None,
+            carried: Vec::new(),
+            lines: Some(t.line),
+        });
+    }
+    let table = read_table(path)?;
+    let b = &table.batch;
+    let schema = b.schema();
+    let column = |name: &str, to: &DataType| -> Result<Option<ArrayRef>> {
+        match b.column_by_name(name) {
+            None => Ok(None),
+            Some(c) => cast(c, to).map(Some).map_err(|e| Error::format(path, format!("column {name}: {e}"))),
+        }
+    };
+    let text = |name: &str| -> Result<StringArray> {
+        let c = column(name, &DataType::Utf8)?.ok_or_else(|| Error::format(path, format!("score table has no {name} column")))?;
+        Ok(c.as_string::<i32>().clone())
+    };
+    let (query_id, doc_id) = (text(columns::QUERY_ID)?, text(columns::DOC_ID)?);
+    for (name, c) in [(columns::QUERY_ID, &query_id), (columns::DOC_ID, &doc_id)] {
+        if let Some(r) = (0..c.len()).find(|&r| c.is_null(r)) {
+            return Err(Error::row(path, r as u64, None, format!("{name} is null")));
+        }
+    }
+    let score = column(columns::SCORE, &DataType::Float64)?.ok_or_else(|| Error::format(path, "score table has no score column"))?;
+    let score = score.as_primitive::<Float64Type>();
+    if let Some(r) = (0..score.len()).find(|&r| score.is_null(r) || !score.value(r).is_finite()) {
+        let what = if score.is_null(r) { "null".to_owned() } else { score.value(r).to_string() };
+        return Err(Error::row(path, r as u64, Some(doc_id.value(r)), format!("score {what} is not a finite number")));
+    }
+    let label =
+        column(columns::LABEL, &DataType::Int32)?.map(|c| c.as_primitive::<Int32Type>().clone()).filter(|l| l.null_count() < l.len());
+    let query_relevant = column(columns::QUERY_RELEVANT, &DataType::UInt32)?
+        .map(|c| c.as_primitive::<UInt32Type>().clone())
+        .filter(|l| l.null_count() < l.len());
+    let standard = [columns::QUERY_ID, columns::DOC_ID, columns::RANK, columns::SCORE, columns::LABEL, columns::QUERY_RELEVANT];
+    let carried = schema
+        .fields()
+        .iter()
+        .zip(b.columns())
+        .filter(|(f, _)| !standard.contains(&f.name().as_str()))
+        .map(|(f, c)| (Arc::clone(f), Arc::clone(c)))
+        .collect();
+    let name = if table.meta.model.is_empty() { stem(path) } else { table.meta.model.clone() };
+    Ok(RunInput {
+        path: path.to_path_buf(),
+        format: RunFormat::Table,
+        name,
+        sha256: String::new(),
+        query_id,
+        doc_id,
+        score: score.values().to_vec(),
+        label,
+        query_relevant,
+        carried,
+        meta: Some(table.meta),
+        lines: None,
+    })
+}

@@ -1,0 +1,432 @@
+//! Fusion of ranked lists: per-list score normalisations and fusion methods, numerically as
+//! ranx's `fuse` computes them.
+//!
+//! Each input run gives, per query, a list: its rows for that query ordered by score
+//! descending, ties in file order (a score table is written in rank order). A list is
+//! normalised on its own ([`Norm`]), then the lists of a query are combined document by
+//! document ([`Method`]); a query missing from a run is an empty list there. The fused list is
+//! ordered by fused score descending, ties by first appearance (run order, then position), and
+//! cut to k.
+
+mod input;
+mod output;
+
+pub use self::input::{read_run, RunFormat, RunInput};
+pub use self::output::{fused_meta, fused_table, LabelSource};
+
+use arrow::array::Array;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, Result};
+
+/// How the lists of a query are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Reciprocal rank fusion: Σ wᵢ / (k + position), position 1-based.
+    Rrf,
+    /// CombSUM: the sum of a document's normalised scores.
+    CombSum,
+    /// CombMNZ: CombSUM times the number of lists that hold the document.
+    CombMnz,
+    /// CombMAX: the largest of a document's normalised scores.
+    Max,
+    /// Weighted sum: Σ wᵢ · normalised score.
+    WSum,
+}
+
+impl Method {
+    /// The name used on the command line and in metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Rrf => "rrf",
+            Method::CombSum => "combsum",
+            Method::CombMnz => "combmnz",
+            Method::Max => "max",
+            Method::WSum => "wsum",
+        }
+    }
+
+    /// The normalisation used when none is named: none for RRF (it reads positions only),
+    /// min-max for the score-combining methods.
+    pub fn default_norm(self) -> Norm {
+        match self {
+            Method::Rrf => Norm::None,
+            _ => Norm::MinMax,
+        }
+    }
+
+    /// Whether per-run weights apply.
+    pub fn takes_weights(self) -> bool {
+        matches!(self, Method::Rrf | Method::WSum)
+    }
+}
+
+/// How one list's scores are normalised (per query and per run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Norm {
+    /// (s − min) / max(max − min, 1e-9).
+    MinMax,
+    /// (s − mean) / max(std, 1e-9), population standard deviation (ranx's `zmuv`).
+    ZScore,
+    /// s / max(max, 1e-9).
+    Max,
+    /// (s − min) / max(Σs − n·min, 1e-9).
+    Sum,
+    /// 1 − i / n for the i-th (0-based) position of n.
+    Rank,
+    /// The scores as they are.
+    None,
+}
+
+impl Norm {
+    /// The name used on the command line and in metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::MinMax => "minmax",
+            Norm::ZScore => "zscore",
+            Norm::Max => "max",
+            Norm::Sum => "sum",
+            Norm::Rank => "rank",
+            Norm::None => "none",
+        }
+    }
+
+    /// Normalises `s` (one list's scores in position order) in place.
+    pub fn apply(self, s: &mut [f64]) {
+        const EPS: f64 = 1e-9;
+        if s.is_empty() {
+            return;
+        }
+        let n = s.len() as f64;
+        match self {
+            Norm::None => {}
+            Norm::MinMax => {
+                let (lo, hi) = min_max(s);
+                let den = (hi - lo).max(EPS);
+                s.iter_mut().for_each(|x| *x = (*x - lo) / den);
+            }
+            Norm::Max => {
+                let den = min_max(s).1.max(EPS);
+                s.iter_mut().for_each(|x| *x /= den);
+            }
+            Norm::Sum => {
+                let lo = min_max(s).0;
+                let sum = s.iter().fold(0.0, |a, &x| a + x);
+                let den = (sum - lo * n).max(EPS);
+                s.iter_mut().for_each(|x| *x = (*x - lo) / den);
+            }
+            Norm::ZScore => {
+                let mean = s.iter().fold(0.0, |a, &x| a + x) / n;
+                let var = s.iter().fold(0.0, |a, &x| a + (x - mean) * (x - mean)) / n;
+                let den = var.sqrt().max(EPS);
+                s.iter_mut().for_each(|x| *x = (*x - mean) / den);
+            }
+            Norm::Rank => s.iter_mut().enumerate().for_each(|(i, x)| *x = 1.0 - i as f64 / n),
+        }
+    }
+}
+
+fn min_max(s: &[f64]) -> (f64, f64) {
+    s.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
+/// What to fuse and how.
+#[derive(Clone, Debug)]
+pub struct FuseOptions {
+    /// The fusion method.
+    pub method: Method,
+    /// The per-list normalisation.
+    pub norm: Norm,
+    /// RRF's k.
+    pub rrf_k: f64,
+    /// One weight per run (RRF and wsum; default 1 each).
+    pub weights: Option<Vec<f64>>,
+    /// Documents kept per query.
+    pub k: usize,
+}
+
+impl FuseOptions {
+    /// `method` with its default normalisation, RRF k = 60, no weights, k = 100.
+    pub fn new(method: Method) -> FuseOptions {
+        FuseOptions { method, norm: method.default_norm(), rrf_k: 60.0, weights: None, k: 100 }
+    }
+}
+
+/// One fused document: where its first row is (run and row, which give its ids), its fused
+/// score and its label (from the runs that carry labels).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    /// Index of the run of its first appearance.
+    pub run: u32,
+    /// Row in that run.
+    pub row: u32,
+    /// Fused score.
+    pub score: f64,
+    /// Label from the runs, when one of them has it.
+    pub label: Option<i32>,
+}
+
+/// One query's fused list.
+#[derive(Clone, Debug)]
+pub struct FusedQuery {
+    /// Per run, the query's first row there (None: the run lacks the query).
+    pub first: Vec<Option<u32>>,
+    /// Relevant documents for the query, from the first run that records it.
+    pub query_relevant: Option<u32>,
+    /// The documents, best first, at most k.
+    pub hits: Vec<Hit>,
+}
+
+impl FusedQuery {
+    /// The query's id.
+    pub fn id<'a>(&self, runs: &'a [RunInput]) -> &'a str {
+        let (r, row) = self.first.iter().enumerate().find_map(|(r, f)| f.map(|row| (r, row))).expect("a query has a run");
+        runs[r].query_id.value(row as usize)
+    }
+}
+
+/// The fused run: queries in order of first appearance (run order, then file order).
+#[derive(Clone, Debug)]
+pub struct Fused {
+    /// The queries.
+    pub queries: Vec<FusedQuery>,
+}
+
+impl Fused {
+    /// Total number of fused rows.
+    pub fn rows(&self) -> usize {
+        self.queries.iter().map(|q| q.hits.len()).sum()
+    }
+}
+
+/// Checks the options against the runs.
+fn check(runs: &[RunInput], o: &FuseOptions) -> Result<Vec<f64>> {
+    if runs.is_empty() {
+        return Err(Error::Invalid("no runs to fuse".into()));
+    }
+    if let Some(r) = runs.iter().find(|r| r.is_empty()) {
+        return Err(Error::format(&r.path, "the run is empty: no rows to fuse"));
+    }
+    if o.k == 0 {
+        return Err(Error::Invalid("k must be at least 1".into()));
+    }
+    if !(o.rrf_k.is_finite() && o.rrf_k >= 0.0) {
+        return Err(Error::Invalid(format!("--rrf-k must be a finite number ≥ 0, not {}", o.rrf_k)));
+    }
+    match &o.weights {
+        None => Ok(vec![1.0; runs.len()]),
+        Some(_) if !o.method.takes_weights() => Err(Error::Invalid(format!("--weights apply to rrf and wsum, not {}", o.method.name()))),
+        Some(w) if w.len() != runs.len() => Err(Error::Mismatch {
+            message: format!(
+                "{} weight{} for {} run{}: give one weight per --run",
+                w.len(),
+                plural(w.len()),
+                runs.len(),
+                plural(runs.len())
+            ),
+        }),
+        Some(w) => match w.iter().position(|x| !x.is_finite()) {
+            Some(i) => Err(Error::Invalid(format!("weight {} ({}) is not a finite number", i + 1, w[i]))),
+            None => Ok(w.clone()),
+        },
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Each run's rows grouped by query: `rows[offsets[q]..offsets[q + 1]]` are query q's rows in
+/// file order.
+struct Grouped {
+    offsets: Vec<u32>,
+    rows: Vec<u32>,
+}
+
+/// Numbers the queries of all runs in order of first appearance and groups each run's rows by
+/// them (a counting sort, so each query's rows stay in file order).
+fn group(runs: &[RunInput]) -> Result<(usize, Vec<Grouped>)> {
+    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut qidx: Vec<Vec<u32>> = Vec::with_capacity(runs.len());
+    for run in runs {
+        if run.len() >= u32::MAX as usize {
+            return Err(Error::format(&run.path, "more than 4 billion rows"));
+        }
+        let mut q = Vec::with_capacity(run.len());
+        let ids = &run.query_id;
+        let mut r = 0;
+        while r < run.len() {
+            let id = ids.value(r);
+            let mut end = r + 1;
+            while end < run.len() && ids.value(end) == id {
+                end += 1;
+            }
+            let next = index.len() as u32;
+            let i = *index.entry(id).or_insert(next);
+            q.resize(end, i);
+            r = end;
+        }
+        qidx.push(q);
+    }
+    let nq = index.len();
+    let grouped = qidx
+        .par_iter()
+        .map(|q| {
+            let mut offsets = vec![0u32; nq + 1];
+            for &i in q {
+                offsets[i as usize + 1] += 1;
+            }
+            for i in 0..nq {
+                offsets[i + 1] += offsets[i];
+            }
+            let mut next = offsets.clone();
+            let mut rows = vec![0u32; q.len()];
+            for (r, &i) in q.iter().enumerate() {
+                rows[next[i as usize] as usize] = r as u32;
+                next[i as usize] += 1;
+            }
+            Grouped { offsets, rows }
+        })
+        .collect();
+    Ok((nq, grouped))
+}
+
+/// A document being fused.
+struct Slot {
+    run: u32,
+    row: u32,
+    /// The run that last added to it (catches a document listed twice in one list).
+    last_run: u32,
+    last_row: u32,
+    sum: f64,
+    count: u32,
+    max: f64,
+    label: Option<(i32, u32, u32)>,
+}
+
+/// Fuses `runs` per query.
+pub fn fuse(runs: &[RunInput], o: &FuseOptions) -> Result<Fused> {
+    let weights = check(runs, o)?;
+    let (nq, grouped) = group(runs)?;
+    let queries = (0..nq)
+        .into_par_iter()
+        .with_min_len(16)
+        .map_init(
+            || (FxHashMap::<&str, u32>::default(), Vec::<Slot>::new(), Vec::<u32>::new(), Vec::<f64>::new()),
+            |(map, slots, order, vals), q| fuse_query(runs, &grouped, &weights, o, q, map, slots, order, vals),
+        )
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Fused { queries })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fuse_query<'a>(
+    runs: &'a [RunInput],
+    grouped: &[Grouped],
+    weights: &[f64],
+    o: &FuseOptions,
+    q: usize,
+    map: &mut FxHashMap<&'a str, u32>,
+    slots: &mut Vec<Slot>,
+    order: &mut Vec<u32>,
+    vals: &mut Vec<f64>,
+) -> Result<FusedQuery> {
+    map.clear();
+    slots.clear();
+    let mut first = vec![None; runs.len()];
+    let mut query_relevant = None;
+    for (i, (run, g)) in runs.iter().zip(grouped).enumerate() {
+        let rows = &g.rows[g.offsets[q] as usize..g.offsets[q + 1] as usize];
+        let Some(&r0) = rows.first() else { continue };
+        first[i] = Some(r0);
+        if query_relevant.is_none() {
+            query_relevant =
+                run.query_relevant.as_ref().and_then(|c| rows.iter().find(|&&r| c.is_valid(r as usize)).map(|&r| c.value(r as usize)));
+        }
+        order.clear();
+        order.extend_from_slice(rows);
+        // Stable: ties keep file order.
+        order.sort_by(|&a, &b| run.score[b as usize].total_cmp(&run.score[a as usize]));
+        vals.clear();
+        match o.method {
+            Method::Rrf => vals.extend((0..order.len()).map(|p| 1.0 / (o.rrf_k + p as f64 + 1.0))),
+            _ => {
+                vals.extend(order.iter().map(|&r| run.score[r as usize]));
+                o.norm.apply(vals);
+            }
+        }
+        let w = weights[i];
+        for (&r, &x) in order.iter().zip(vals.iter()) {
+            let doc = run.doc_id.value(r as usize);
+            let next = slots.len() as u32;
+            let s = *map.entry(doc).or_insert(next);
+            if s == next {
+                slots.push(Slot {
+                    run: i as u32,
+                    row: r,
+                    last_run: u32::MAX,
+                    last_row: 0,
+                    sum: 0.0,
+                    count: 0,
+                    max: f64::NEG_INFINITY,
+                    label: None,
+                });
+            }
+            let slot = &mut slots[s as usize];
+            if slot.last_run == i as u32 {
+                let qid = run.query_id.value(r as usize);
+                let (a, b) = (slot.last_row.min(r) as usize, slot.last_row.max(r) as usize);
+                return Err(run.row_error(b, format!("document {doc:?} is listed twice for query {qid:?} (also at {})", run.where_is(a))));
+            }
+            slot.last_run = i as u32;
+            slot.last_row = r;
+            slot.sum += if o.method.takes_weights() { w * x } else { x };
+            slot.count += 1;
+            slot.max = slot.max.max(x);
+            if let Some(l) = run.label.as_ref().filter(|l| l.is_valid(r as usize)).map(|l| l.value(r as usize)) {
+                match slot.label {
+                    None => slot.label = Some((l, i as u32, r)),
+                    Some((prev, pi, pr)) if prev != l => {
+                        let other = &runs[pi as usize];
+                        return Err(run.row_error(
+                            r as usize,
+                            format!(
+                                "label {l} disagrees with label {prev} for the same query and document in {} ({})",
+                                other.path.display(),
+                                other.where_is(pr as usize)
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    let score = |s: &Slot| match o.method {
+        Method::Rrf | Method::CombSum | Method::WSum => s.sum,
+        Method::CombMnz => s.sum * f64::from(s.count),
+        Method::Max => s.max,
+    };
+    order.clear();
+    order.extend(0..slots.len() as u32);
+    let keep = o.k.min(order.len());
+    let by_score = |&a: &u32, &b: &u32| score(&slots[b as usize]).total_cmp(&score(&slots[a as usize])).then(a.cmp(&b));
+    if keep < order.len() {
+        order.select_nth_unstable_by(keep - 1, by_score);
+        order.truncate(keep);
+    }
+    order.sort_unstable_by(by_score);
+    let hits = order
+        .iter()
+        .map(|&s| {
+            let s = &slots[s as usize];
+            Hit { run: s.run, row: s.row, score: score(s), label: s.label.map(|l| l.0) }
+        })
+        .collect();
+    Ok(FusedQuery { first, query_relevant, hits })
+}

@@ -1,0 +1,186 @@
+//! The fused run as a score table: ids, ranks and fused scores, labels from qrels or carried
+//! over from the inputs, the inputs' per-query columns, and metadata naming the inputs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, Array, ArrayRef, Float32Array, Int32Array, RecordBatch, UInt32Array};
+use arrow::compute::interleave;
+use arrow::datatypes::{DataType, Field, FieldRef, Schema};
+use serde_json::json;
+
+use super::{FuseOptions, Fused, Method, Norm, RunInput};
+use crate::error::{Error, Result};
+use crate::labels::Qrels;
+use crate::table::{columns, ScoreTable, TableMeta, SCHEMA_VERSION};
+
+/// Where the fused table's labels come from.
+#[derive(Clone, Copy, Debug)]
+pub enum LabelSource<'a> {
+    /// Judgements: a document's relevance, 0 when the query is judged and the document not,
+    /// null when the query is not judged.
+    Qrels(&'a Qrels, i32),
+    /// The labeled input tables: a document's label from the inputs that list it, null where
+    /// none of them does.
+    Inputs,
+}
+
+/// The metadata of a fused table: `model` (default `METHOD(NAME+NAME…)`), `metric` the method
+/// and normalisation, `backend` `fuse`, the inputs' common queries/corpus hashes when they
+/// all share one, and `simcal.fuse.*` keys naming the method, normalisation, RRF k, weights and
+/// every input (path, format, name, rows, sha256).
+pub fn fused_meta(runs: &[RunInput], o: &FuseOptions, model: Option<&str>) -> TableMeta {
+    let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+    let model = model.map(str::to_owned).unwrap_or_else(|| format!("{}({})", o.method.name(), names.join("+")));
+    let common = |f: fn(&TableMeta) -> &String| -> String {
+        let mut v = runs.iter().map(|r| r.meta.as_ref().map(f).cloned().unwrap_or_default());
+        let first = v.next().unwrap_or_default();
+        if v.all(|x| x == first) {
+            first
+        } else {
+            String::new()
+        }
+    };
+    let mut extra = BTreeMap::new();
+    extra.insert("simcal.fuse.method".to_owned(), o.method.name().to_owned());
+    if o.method != Method::Rrf || o.norm != Norm::None {
+        extra.insert("simcal.fuse.norm".to_owned(), o.norm.name().to_owned());
+    }
+    if o.method == Method::Rrf {
+        extra.insert("simcal.fuse.rrf_k".to_owned(), o.rrf_k.to_string());
+    }
+    if let Some(w) = &o.weights {
+        extra.insert("simcal.fuse.weights".to_owned(), json!(w).to_string());
+    }
+    let inputs: Vec<_> = runs
+        .iter()
+        .map(|r| json!({"path": r.path.display().to_string(), "format": r.format.name(), "name": r.name, "rows": r.len(), "sha256": r.sha256}))
+        .collect();
+    extra.insert("simcal.fuse.inputs".to_owned(), json!(inputs).to_string());
+    let metric = match (o.method, o.norm) {
+        (Method::Rrf, Norm::None) => "rrf".to_owned(),
+        (m, n) => format!("{}-{}", m.name(), n.name()),
+    };
+    TableMeta {
+        schema_version: SCHEMA_VERSION,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        model,
+        metric,
+        k: o.k,
+        backend: "fuse".to_owned(),
+        queries_sha256: common(|m| &m.queries_sha256),
+        corpus_sha256: common(|m| &m.corpus_sha256),
+        extra,
+    }
+}
+
+/// Builds the fused score table (DESIGN.md §4): one row per fused document, queries in order,
+/// documents by rank; `score` is the fused score rounded to float32.
+pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: TableMeta) -> Result<ScoreTable> {
+    let n = fused.rows();
+    let mut at: Vec<(usize, usize)> = Vec::with_capacity(n);
+    let mut qrow: Vec<u32> = Vec::with_capacity(n);
+    let mut ranks: Vec<u32> = Vec::with_capacity(n);
+    let mut scores: Vec<f32> = Vec::with_capacity(n);
+    for (qi, q) in fused.queries.iter().enumerate() {
+        for (r, h) in q.hits.iter().enumerate() {
+            at.push((h.run as usize, h.row as usize));
+            qrow.push(qi as u32);
+            ranks.push(r as u32 + 1);
+            scores.push(h.score as f32);
+        }
+    }
+    let err = |e: arrow::error::ArrowError| Error::Invalid(format!("building the fused table: {e}"));
+    let qids: Vec<&dyn Array> = runs.iter().map(|r| &r.query_id as &dyn Array).collect();
+    let dids: Vec<&dyn Array> = runs.iter().map(|r| &r.doc_id as &dyn Array).collect();
+    let (label, relevant): (Int32Array, UInt32Array) = match labels {
+        LabelSource::Qrels(qrels, level) => {
+            let mut l = Vec::with_capacity(n);
+            let mut rel = Vec::with_capacity(n);
+            for q in &fused.queries {
+                let id = q.id(runs);
+                let judged = qrels.judged.get(id);
+                let count = judged.map(|_| qrels.relevant_count(id, level));
+                for h in &q.hits {
+                    let doc = runs[h.run as usize].doc_id.value(h.row as usize);
+                    l.push(judged.map(|j| j.get(doc).copied().unwrap_or(0)));
+                    rel.push(count);
+                }
+            }
+            (Int32Array::from(l), UInt32Array::from(rel))
+        }
+        LabelSource::Inputs => (
+            fused.queries.iter().flat_map(|q| q.hits.iter().map(|h| h.label)).collect(),
+            fused.queries.iter().flat_map(|q| q.hits.iter().map(move |_| q.query_relevant)).collect(),
+        ),
+    };
+    let mut fields = vec![
+        Field::new(columns::QUERY_ID, DataType::Utf8, false),
+        Field::new(columns::DOC_ID, DataType::Utf8, false),
+        Field::new(columns::RANK, DataType::UInt32, false),
+        Field::new(columns::SCORE, DataType::Float32, false),
+        Field::new(columns::LABEL, DataType::Int32, true),
+        Field::new(columns::QUERY_RELEVANT, DataType::UInt32, true),
+    ];
+    let mut arrays: Vec<ArrayRef> = vec![
+        interleave(&qids, &at).map_err(err)?,
+        interleave(&dids, &at).map_err(err)?,
+        Arc::new(UInt32Array::from(ranks)),
+        Arc::new(Float32Array::from(scores)),
+        Arc::new(label),
+        Arc::new(relevant),
+    ];
+    for (field, sources) in carried_columns(runs)? {
+        // Per query: the first run (in order) that has this column and the query.
+        let null = new_null_array(field.data_type(), 1);
+        let mut values: Vec<&dyn Array> = sources.iter().map(|&(_, a)| a.as_ref()).collect();
+        values.push(null.as_ref());
+        let source: Vec<(usize, usize)> = fused
+            .queries
+            .iter()
+            .map(|q| {
+                sources
+                    .iter()
+                    .enumerate()
+                    .find_map(|(s, &(run, _))| q.first[run].map(|row| (s, row as usize)))
+                    .unwrap_or((sources.len(), 0))
+            })
+            .collect();
+        let idx: Vec<(usize, usize)> = qrow.iter().map(|&q| source[q as usize]).collect();
+        fields.push(field.as_ref().clone().with_nullable(true));
+        arrays.push(interleave(&values, &idx).map_err(err)?);
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(err)?;
+    Ok(ScoreTable { batch, meta })
+}
+
+/// The inputs' carried columns by name, in order of first appearance, each with the runs that
+/// have it; a name with two types is refused.
+#[allow(clippy::type_complexity)]
+fn carried_columns(runs: &[RunInput]) -> Result<Vec<(FieldRef, Vec<(usize, &ArrayRef)>)>> {
+    let mut out: Vec<(FieldRef, Vec<(usize, &ArrayRef)>)> = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        for (f, a) in &run.carried {
+            match out.iter_mut().find(|(g, _)| g.name() == f.name()) {
+                Some((g, v)) => {
+                    if g.data_type() != f.data_type() {
+                        let (first, _) = v[0];
+                        return Err(Error::Mismatch {
+                            message: format!(
+                                "column {} is {} in {} but {} in {}",
+                                f.name(),
+                                g.data_type(),
+                                runs[first].path.display(),
+                                f.data_type(),
+                                run.path.display()
+                            ),
+                        });
+                    }
+                    v.push((i, a));
+                }
+                None => out.push((Arc::clone(f), vec![(i, a)])),
+            }
+        }
+    }
+    Ok(out)
+}
