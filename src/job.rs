@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::embed::{open_corpus, read_queries, Metric, ReadOptions};
+use crate::embed::{open_corpus, open_corpus_shard, read_queries, shard_range, Metric, ReadOptions};
 use crate::error::{Error, Result};
 use crate::labels::read_qrels;
-use crate::score::{make_backend, score_corpus, BackendOptions, ScoreOptions};
+use crate::score::{make_backend, score_corpus, BackendOptions, ScoreOptions, Scored};
 use crate::table::{sha256_file, write_parquet, write_trec, LabelReport, ScoreTable, TableMeta, SCHEMA_VERSION};
 
 /// Output format of a scoring job.
@@ -45,6 +45,9 @@ pub struct ScoreJob {
     pub corpus_read: ReadOptions,
     /// Relevance at or above which a document counts as relevant.
     pub rel_level: i32,
+    /// Score only corpus shard `.0` of `.1` (contiguous row ranges, see
+    /// [`crate::embed::shard_range`]); the table records the shard in its metadata.
+    pub shard: Option<(u64, u64)>,
 }
 
 /// What a finished job reports.
@@ -92,23 +95,62 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
     if job.k == 0 {
         return Err(Error::Invalid("k must be at least 1".into()));
     }
-    let (queries, qrels, scored, qsha, csha) = std::thread::scope(|s| -> Result<_> {
+    let (queries, qrels, scored, qsha, csha, shard_meta) = std::thread::scope(|s| -> Result<_> {
         let qh = s.spawn(|| sha256_file(&job.queries));
         let ch = s.spawn(|| sha256_file(&job.corpus));
         let queries = read_queries(&job.queries, &job.query_read)?;
         let qrels = job.qrels.as_deref().map(read_qrels).transpose()?;
         let mut backend = make_backend(&job.backend)?;
         let corpus_read = ReadOptions { chunk_bytes: backend.chunk_bytes(), ..job.corpus_read.clone() };
-        let mut corpus = open_corpus(&job.corpus, &corpus_read)?;
+        let (mut corpus, file_rows) = match job.shard {
+            None => {
+                let c = open_corpus(&job.corpus, &corpus_read)?;
+                let rows = c.rows();
+                (c, rows)
+            }
+            Some((i, n)) => open_corpus_shard(&job.corpus, &corpus_read, i, n)?,
+        };
         let total = corpus.rows();
-        let scored = score_corpus(backend.as_mut(), &queries, corpus.as_mut(), ScoreOptions { k: job.k, metric: job.metric }, &|n| {
-            progress(n, total)
-        })?;
+        let scored = if total == 0 && file_rows > 0 {
+            // More shards than rows: this one is empty, and so is its part.
+            if queries.dim() != corpus.dim() {
+                return Err(Error::Mismatch {
+                    message: format!(
+                        "dimension mismatch: {} has {}-dimensional vectors, {} has {}",
+                        job.queries.display(),
+                        queries.dim(),
+                        job.corpus.display(),
+                        corpus.dim()
+                    ),
+                });
+            }
+            Scored {
+                hits: vec![Vec::new(); queries.len()],
+                corpus_ids: Vec::new(),
+                scoring_seconds: 0.0,
+                total_seconds: 0.0,
+                flops: 0.0,
+                backend: backend.name(),
+                backend_detail: backend.detail(),
+            }
+        } else {
+            score_corpus(backend.as_mut(), &queries, corpus.as_mut(), ScoreOptions { k: job.k, metric: job.metric }, &|n| {
+                progress(n, total)
+            })?
+        };
+        let shard_meta = job.shard.map(|(i, n)| {
+            let (a, b) = shard_range(file_rows, i, n);
+            [
+                ("simcal.shard".to_owned(), format!("{i}/{n}")),
+                ("simcal.shard_rows".to_owned(), format!("{a}..{b}")),
+                ("simcal.corpus_rows".to_owned(), file_rows.to_string()),
+            ]
+        });
         let join = |h: std::thread::ScopedJoinHandle<'_, Result<String>>| {
             h.join().unwrap_or_else(|_| Err(Error::Invalid("hashing thread failed".into())))
         };
         let (qsha, csha) = (join(qh)?, join(ch)?);
-        Ok((queries, qrels, scored, qsha, csha))
+        Ok((queries, qrels, scored, qsha, csha, shard_meta))
     })?;
     let model = job.model.clone().unwrap_or_else(|| model_name(&job.corpus));
     let meta = TableMeta {
@@ -120,7 +162,7 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
         backend: scored.backend.clone(),
         queries_sha256: qsha,
         corpus_sha256: csha,
-        extra: Default::default(),
+        extra: shard_meta.into_iter().flatten().collect(),
     };
     let (table, report) = ScoreTable::build(&queries, &scored, qrels.as_ref(), job.rel_level, meta)?;
     match job.format {

@@ -22,3 +22,5 @@ mod eval;
 mod report;
 // Fusion: ranx golden values, the fused table, bad inputs, RRF of the sample.
 mod fuse;
+// Sharded scoring and the exact merge; shards as separate processes.
+mod shard;

@@ -8,6 +8,7 @@ mod drift;
 mod eval;
 mod fit;
 mod fuse;
+mod merge;
 mod progress;
 mod report;
 mod run;
@@ -40,6 +41,8 @@ enum Command {
     Report(Box<report::ReportArgs>),
     /// Fuse score tables or TREC runs (RRF, CombSUM, CombMNZ, max, weighted sum) into one table.
     Fuse(Box<fuse::FuseArgs>),
+    /// Merge the parts of a sharded `simcal score --shard I/N` into one score table (exact).
+    Merge(Box<merge::MergeArgs>),
     /// Run the pipeline (with no arguments: on the sample in data/, into out/).
     Run(run::RunArgs),
 }
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Drift(a) => drift::run(*a),
         Command::Report(a) => report::run(*a),
         Command::Fuse(a) => fuse::run(*a),
+        Command::Merge(a) => merge::run(*a),
         Command::Run(a) => run::run(a),
     };
     match result {

@@ -68,6 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             query_read: ReadOptions::default(),
             corpus_read: ReadOptions::default(),
             rel_level: 1,
+            shard: None,
         };
         let s = super::score::execute(&job, enc)?;
         if !args.json {

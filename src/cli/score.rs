@@ -91,13 +91,54 @@ pub struct ScoreArgs {
     /// Corpus rows per chunk (default: about 16 MiB of vectors on the CPU, up to 256 MiB on a GPU).
     #[arg(long)]
     pub chunk_rows: Option<usize>,
+    /// Score only corpus shard I of N (contiguous row ranges): `I/N`, or `auto/N` to take I
+    /// from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array,
+    /// counted from SLURM_ARRAY_TASK_MIN). `{shard}` in --out is replaced by I.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
+/// Parses `I/N` or `auto/N` (I from the scheduler's environment) into (I, N).
+pub fn parse_shard(spec: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<(u64, u64)> {
+    let (i, n) = spec.split_once('/').ok_or_else(|| anyhow::anyhow!("--shard {spec:?}: expected I/N or auto/N"))?;
+    let n: u64 = n.trim().parse().map_err(|_| anyhow::anyhow!("--shard {spec:?}: N must be a whole number ≥ 1"))?;
+    if n == 0 {
+        anyhow::bail!("--shard {spec:?}: N must be a whole number ≥ 1");
+    }
+    let i: u64 = if i.trim() == "auto" {
+        let number = |name: &str| -> anyhow::Result<Option<u64>> {
+            env(name)
+                .map(|v| v.trim().parse::<u64>().map_err(|_| anyhow::anyhow!("--shard auto: {name}={v:?} is not a whole number")))
+                .transpose()
+        };
+        match (number("JOB_COMPLETION_INDEX")?, number("SLURM_ARRAY_TASK_ID")?) {
+            (Some(i), _) => i,
+            (None, Some(t)) => t.checked_sub(number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0)).ok_or_else(|| {
+                anyhow::anyhow!("--shard auto: SLURM_ARRAY_TASK_ID {t} is below SLURM_ARRAY_TASK_MIN")
+            })?,
+            (None, None) => anyhow::bail!(
+                "--shard auto/{n}: neither JOB_COMPLETION_INDEX (Kubernetes Indexed Job) nor SLURM_ARRAY_TASK_ID (Slurm array) is set; give the shard as I/{n}"
+            ),
+        }
+    } else {
+        i.trim().parse().map_err(|_| anyhow::anyhow!("--shard {spec:?}: I must be a whole number or auto"))?
+    };
+    if i >= n {
+        anyhow::bail!("--shard: shard {i} of {n} does not exist (shards are numbered 0 to {})", n - 1);
+    }
+    Ok((i, n))
+}
+
 impl ScoreArgs {
-    pub fn job(&self) -> ScoreJob {
+    pub fn job(&self) -> anyhow::Result<ScoreJob> {
+        let shard = self.shard.as_deref().map(|s| parse_shard(s, &|name| std::env::var(name).ok())).transpose()?;
+        let out = match shard {
+            Some((i, _)) => PathBuf::from(self.out.to_string_lossy().replace("{shard}", &i.to_string())),
+            None => self.out.clone(),
+        };
         let read = |ids: &Option<PathBuf>| ReadOptions {
             id_col: self.id_col.clone(),
             vec_col: self.vec_col.clone(),
@@ -105,7 +146,7 @@ impl ScoreArgs {
             chunk_rows: self.chunk_rows.unwrap_or(0),
             chunk_bytes: 0,
         };
-        ScoreJob {
+        Ok(ScoreJob {
             queries: self.queries.clone(),
             corpus: self.corpus.clone(),
             qrels: self.qrels.clone(),
@@ -131,11 +172,12 @@ impl ScoreArgs {
                 FormatArg::Parquet => OutputFormat::Parquet,
                 FormatArg::Trec => OutputFormat::Trec,
             },
-            out: self.out.clone(),
+            out,
             query_read: read(&self.query_ids),
             corpus_read: read(&self.corpus_ids),
             rel_level: self.rel_level,
-        }
+            shard,
+        })
     }
 }
 
@@ -183,7 +225,7 @@ pub fn summary_json(job: &ScoreJob, s: &ScoreSummary) -> serde_json::Value {
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
-    let job = args.job();
+    let job = args.job()?;
     let s = execute(&job, "score")?;
     if args.json {
         let mut v = summary_json(&job, &s);

@@ -29,8 +29,9 @@ pub(crate) struct LeafVectors {
 
 impl LeafVectors {
     /// The fast reader for root column `root`, when its only leaf is a FLOAT or DOUBLE repeated
-    /// once (a list of floats); `None` for anything else (the arrow reader handles it).
-    pub(crate) fn open(path: &Path, root: usize, dim: usize) -> Result<Option<Self>> {
+    /// once (a list of floats); `None` for anything else (the arrow reader handles it). Reading
+    /// starts at row group `first_group`.
+    pub(crate) fn open(path: &Path, root: usize, dim: usize, first_group: usize) -> Result<Option<Self>> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let reader = SerializedFileReader::new(file).map_err(|e| Error::parquet(path, e))?;
         let schema = reader.metadata().file_metadata().schema_descr_ptr();
@@ -47,7 +48,7 @@ impl LeafVectors {
             leaf,
             dim,
             max_def: col.max_def_level(),
-            next_group: 0,
+            next_group: first_group,
             column: None,
             defs: Vec::new(),
             reps: Vec::new(),

@@ -133,6 +133,76 @@ pub trait ChunkSource: Send {
     fn rows(&self) -> u64;
     /// The next chunk, or `None` at the end.
     fn next_chunk(&mut self) -> Result<Option<EmbeddingChunk>>;
+    /// The file row of the source's first row (not 0 for a shard of a file): hits are
+    /// numbered from it.
+    fn first_row(&self) -> u64 {
+        0
+    }
+}
+
+/// Rows `start..end` of another source (a corpus shard).
+pub struct RangeSource {
+    inner: Box<dyn ChunkSource>,
+    start: u64,
+    end: u64,
+}
+
+impl RangeSource {
+    /// Rows `start..end` of `inner` (clamped to its rows), which must not have read past
+    /// `start` yet; chunks before the range are dropped, partial ones trimmed.
+    pub fn new(inner: Box<dyn ChunkSource>, start: u64, end: u64) -> Self {
+        let end = end.min(inner.rows());
+        RangeSource { inner, start: start.min(end), end }
+    }
+}
+
+impl ChunkSource for RangeSource {
+    fn path(&self) -> &Path {
+        self.inner.path()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn rows(&self) -> u64 {
+        self.end - self.start
+    }
+    fn first_row(&self) -> u64 {
+        self.start
+    }
+    fn next_chunk(&mut self) -> Result<Option<EmbeddingChunk>> {
+        loop {
+            let Some(c) = self.inner.next_chunk()? else { return Ok(None) };
+            let (first, n) = (c.first_row, c.ids.len() as u64);
+            if first >= self.end {
+                return Ok(None);
+            }
+            if first + n <= self.start {
+                continue;
+            }
+            let (a, b) = (self.start.max(first), self.end.min(first + n));
+            if a == first && b == first + n {
+                return Ok(Some(c));
+            }
+            let (i, j) = ((a - first) as usize, (b - first) as usize);
+            return Ok(Some(EmbeddingChunk {
+                first_row: a,
+                ids: c.ids[i..j].to_vec(),
+                vectors: c.vectors.slice(ndarray::s![i..j, ..]).to_owned(),
+            }));
+        }
+    }
+}
+
+/// Corpus shard `index` of `count`: contiguous row ranges as equal as can be, in file order.
+///
+/// ```
+/// assert_eq!(simcal::embed::shard_range(10, 0, 3), (0, 3));
+/// assert_eq!(simcal::embed::shard_range(10, 2, 3), (6, 10));
+/// assert_eq!(simcal::embed::shard_range(2, 3, 5), (1, 1));
+/// ```
+pub fn shard_range(rows: u64, index: u64, count: u64) -> (u64, u64) {
+    let at = |i: u64| ((rows as u128 * i as u128) / count.max(1) as u128) as u64;
+    (at(index), at(index + 1))
 }
 
 /// A corpus that is already in memory, served in chunks (tests, library callers).
@@ -212,9 +282,30 @@ fn kind_of(path: &Path) -> Result<Kind> {
 /// Opens an embeddings file for chunked reading.
 pub fn open_corpus(path: &Path, opts: &ReadOptions) -> Result<Box<dyn ChunkSource>> {
     match kind_of(path)? {
-        Kind::Parquet => Ok(Box::new(parquet::ParquetSource::open(path, opts, false)?)),
+        Kind::Parquet => Ok(Box::new(parquet::ParquetSource::open(path, opts, false, None)?)),
         Kind::Npy => Ok(Box::new(npy::NpySource::open(path, opts)?)),
     }
+}
+
+/// Opens shard `index` of `count` of an embeddings file (see [`shard_range`]): a parquet file
+/// reads only the row groups that hold the shard's rows, an .npy file seeks to them.
+/// Returns the shard and the file's row count.
+pub fn open_corpus_shard(path: &Path, opts: &ReadOptions, index: u64, count: u64) -> Result<(Box<dyn ChunkSource>, u64)> {
+    let (inner, rows): (Box<dyn ChunkSource>, u64) = match kind_of(path)? {
+        Kind::Parquet => {
+            let rows = parquet::ParquetSource::open(path, opts, false, Some((0, 0)))?.rows();
+            let (start, end) = shard_range(rows, index, count);
+            (Box::new(parquet::ParquetSource::open(path, opts, false, Some((start, end)))?), rows)
+        }
+        Kind::Npy => {
+            let mut src = npy::NpySource::open(path, opts)?;
+            let rows = src.rows();
+            src.seek_row(shard_range(rows, index, count).0)?;
+            (Box::new(src), rows)
+        }
+    };
+    let (start, end) = shard_range(rows, index, count);
+    Ok((Box::new(RangeSource::new(inner, start, end)), rows))
 }
 
 /// Reads a whole embeddings file (the queries), keeping parquet's other scalar columns.

@@ -29,6 +29,7 @@ impl Dtype {
 
 pub(crate) struct NpySource {
     path: PathBuf,
+    data_start: u64,
     reader: BufReader<File>,
     dtype: Dtype,
     big_endian: bool,
@@ -122,6 +123,7 @@ impl NpySource {
         };
         reader.seek(SeekFrom::Start(data_start)).map_err(|e| Error::io(path, e))?;
         Ok(NpySource {
+            data_start,
             path: path.to_path_buf(),
             reader,
             dtype,
@@ -146,6 +148,17 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     } else {
         let end = rest.find([',', '}']).unwrap_or(rest.len());
         Some(rest[..end].trim())
+    }
+}
+
+impl NpySource {
+    /// Moves to `row` (at most the row count): the next chunk starts there.
+    pub(crate) fn seek_row(&mut self, row: u64) -> Result<()> {
+        let row = row.min(self.rows);
+        let at = self.data_start + row * self.dim as u64 * self.dtype.size() as u64;
+        self.reader.seek(SeekFrom::Start(at)).map_err(|e| Error::io(&self.path, e))?;
+        self.next_row = row;
+        Ok(())
     }
 }
 

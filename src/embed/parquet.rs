@@ -30,9 +30,29 @@ pub(crate) struct ParquetSource {
 }
 
 impl ParquetSource {
-    pub(crate) fn open(path: &Path, opts: &ReadOptions, keep_scalars: bool) -> Result<Self> {
+    /// Opens `path`; with `range`, only the row groups that hold rows of it are read (the
+    /// caller trims the rows outside it).
+    pub(crate) fn open(path: &Path, opts: &ReadOptions, keep_scalars: bool, range: Option<(u64, u64)>) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+        let mut first_group = 0;
+        let mut next_row = 0;
+        if let Some((start, end)) = range {
+            let mut groups = Vec::new();
+            let mut at = 0u64;
+            for (g, meta) in builder.metadata().row_groups().iter().enumerate() {
+                let n = meta.num_rows().max(0) as u64;
+                if at + n > start && at < end {
+                    if groups.is_empty() {
+                        first_group = g;
+                        next_row = at;
+                    }
+                    groups.push(g);
+                }
+                at += n;
+            }
+            builder = builder.with_row_groups(groups);
+        }
         let schema = builder.schema().clone();
         let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
 
@@ -72,7 +92,7 @@ impl ParquetSource {
         } else {
             Vec::new()
         };
-        let leaf = if keep_scalars { None } else { LeafVectors::open(path, vec_idx, dim)? };
+        let leaf = if keep_scalars { None } else { LeafVectors::open(path, vec_idx, dim, first_group)? };
         let mut roots = vec![id_idx];
         if leaf.is_none() {
             roots.push(vec_idx);
@@ -93,7 +113,7 @@ impl ParquetSource {
             carried_fields: carried.iter().map(|&i| schema.fields()[i].clone()).collect(),
             dim,
             rows,
-            next_row: 0,
+            next_row,
             leaf,
         })
     }
@@ -142,7 +162,7 @@ impl ChunkSource for ParquetSource {
 
 /// Reads a whole parquet embeddings file with its scalar columns.
 pub(crate) fn read_all(path: &Path, opts: &ReadOptions) -> Result<Embeddings> {
-    let mut src = ParquetSource::open(path, &ReadOptions { chunk_rows: 65_536, ..opts.clone() }, true)?;
+    let mut src = ParquetSource::open(path, &ReadOptions { chunk_rows: 65_536, ..opts.clone() }, true, None)?;
     let mut ids = Vec::new();
     let mut values = Vec::new();
     let mut carried_parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); src.carried.len()];

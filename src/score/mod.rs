@@ -187,6 +187,8 @@ pub fn score_corpus(
     let hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
     let mut scoring_seconds = 0.0;
     let path = corpus.path().to_path_buf();
+    // Hits are numbered from the source's first row (a shard's rows index its own ids).
+    let base = corpus.first_row();
 
     std::thread::scope(|s| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, Vec<String>, Staged)>>(1);
@@ -209,13 +211,13 @@ pub fn score_corpus(
             for (i, id) in ids.iter().enumerate() {
                 if !id_hashes.insert(hasher.hash_one(id)) {
                     if let Some(first) = corpus_ids.iter().position(|x| x == id) {
-                        return Err(duplicate(&path, first_row + i as u64, id, first));
+                        return Err(duplicate(&path, first_row + i as u64, id, base as usize + first));
                     }
                 }
                 corpus_ids.push(id.clone());
             }
             let t = Instant::now();
-            backend.score(&staged, first_row, &mut topk)?;
+            backend.score(&staged, first_row - base, &mut topk)?;
             scoring_seconds += t.elapsed().as_secs_f64();
             progress(corpus_ids.len() as u64);
         }

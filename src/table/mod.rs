@@ -6,6 +6,7 @@
 //! list for the query), then the query file's carried scalar columns. File metadata records
 //! what produced the table ([`TableMeta`]); readers refuse a schema version they do not know.
 
+mod merge;
 mod meta;
 mod parquet;
 mod trec;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 
+pub use self::merge::merge_parts;
 pub use self::meta::{sha256_file, TableMeta, SCHEMA_VERSION};
 pub use self::parquet::{read_table, read_table_columns, write_parquet};
 pub use self::trec::{read_trec, write_trec, TrecRun};

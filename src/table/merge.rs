@@ -1,0 +1,185 @@
+//! Exact merge of a sharded scoring job: the parts that `simcal score --shard I/N` wrote, one
+//! per corpus shard, merged per query into the table one run over the whole corpus writes.
+//!
+//! Each part holds, per query, the exact top k of its contiguous corpus rows in rank order
+//! (score descending, ties by corpus row). Merging every query's lists by score descending,
+//! ties by shard and then rank, and keeping k, gives the whole corpus's exact top k with its
+//! ties broken by corpus row, as a single run breaks them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::interleave;
+use arrow::datatypes::Float32Type;
+use rustc_hash::FxHashMap;
+
+use super::{columns, read_table, ScoreTable};
+use crate::error::{Error, Result};
+
+/// One part: its table and its shard.
+struct Part {
+    path: PathBuf,
+    table: ScoreTable,
+    index: u64,
+    count: u64,
+}
+
+fn shard_of(path: &Path, table: &ScoreTable) -> Result<(u64, u64)> {
+    let spec = table
+        .meta
+        .extra
+        .get("simcal.shard")
+        .ok_or_else(|| Error::format(path, "not a shard part: no simcal.shard in its metadata (score it with --shard I/N)"))?;
+    let bad = || Error::format(path, format!("bad simcal.shard {spec:?}"));
+    let (i, n) = spec.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// Checks that the parts are every shard of one job, once each; returns them in shard order.
+fn check(mut parts: Vec<Part>) -> Result<Vec<Part>> {
+    let Some(first) = parts.first() else {
+        return Err(Error::Invalid("no parts to merge".into()));
+    };
+    let (n, a) = (first.count, first.path.clone());
+    let mismatch = |message: String| Error::Mismatch { message };
+    for p in &parts {
+        if p.count != n {
+            return Err(mismatch(format!(
+                "parts of different jobs: {} is shard {} of {}, {} is of {}",
+                p.path.display(),
+                p.index,
+                p.count,
+                a.display(),
+                n
+            )));
+        }
+        let (m, f) = (&p.table.meta, &first.table.meta);
+        let same = [
+            ("queries sha256", &m.queries_sha256, &f.queries_sha256),
+            ("corpus sha256", &m.corpus_sha256, &f.corpus_sha256),
+            ("model", &m.model, &f.model),
+            ("metric", &m.metric, &f.metric),
+        ];
+        for (what, x, y) in same {
+            if x != y {
+                return Err(mismatch(format!(
+                    "{} was scored from other inputs than {}: {what} {x:?} vs {y:?}",
+                    p.path.display(),
+                    a.display()
+                )));
+            }
+        }
+        if m.k != f.k {
+            return Err(mismatch(format!("{} was scored with k = {}, {} with k = {}", p.path.display(), m.k, a.display(), f.k)));
+        }
+        if m.extra.get("simcal.corpus_rows") != f.extra.get("simcal.corpus_rows") {
+            return Err(mismatch(format!("{} and {} shard corpora of different sizes", p.path.display(), a.display())));
+        }
+        if p.table.batch.schema().fields() != first.table.batch.schema().fields() {
+            return Err(mismatch(format!("{} and {} have different columns", p.path.display(), a.display())));
+        }
+    }
+    parts.sort_by_key(|p| p.index);
+    for w in parts.windows(2) {
+        if w[0].index == w[1].index {
+            return Err(mismatch(format!("shard {}/{n} given twice: {} and {}", w[0].index, w[0].path.display(), w[1].path.display())));
+        }
+    }
+    if parts.len() as u64 != n {
+        let have: Vec<u64> = parts.iter().map(|p| p.index).collect();
+        let missing: Vec<String> = (0..n).filter(|i| !have.contains(i)).map(|i| format!("{i}/{n}")).collect();
+        return Err(mismatch(format!(
+            "missing shard{} {} (have {} of {n})",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", "),
+            parts.len()
+        )));
+    }
+    Ok(parts)
+}
+
+/// Reads and merges the parts of one sharded scoring job into one score table: the same rows,
+/// row for row, as scoring the whole corpus at once. Refuses a missing or repeated shard, parts
+/// of different inputs (queries or corpus hash, model, metric), k or column sets, naming them.
+pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
+    use rayon::prelude::*;
+    let parts: Vec<Part> = paths
+        .par_iter()
+        .map(|p| {
+            let table = read_table(p)?;
+            let (index, count) = shard_of(p, &table)?;
+            Ok(Part { path: p.clone(), table, index, count })
+        })
+        .collect::<Result<_>>()?;
+    let parts = check(parts)?;
+    let k = parts[0].table.meta.k;
+    // Per query (in order of first appearance), its rows in each part: contiguous runs.
+    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut queries: Vec<Vec<(usize, usize, usize)>> = Vec::new();
+    let mut scores: Vec<&[f32]> = Vec::new();
+    for (pi, p) in parts.iter().enumerate() {
+        let b = &p.table.batch;
+        let q = b
+            .column_by_name(columns::QUERY_ID)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| Error::format(&p.path, "no utf8 query_id column"))?;
+        let s = b
+            .column_by_name(columns::SCORE)
+            .and_then(|c| c.as_primitive_opt::<Float32Type>())
+            .ok_or_else(|| Error::format(&p.path, "no float32 score column"))?;
+        scores.push(s.values());
+        let mut r = 0;
+        while r < q.len() {
+            let id = q.value(r);
+            let mut end = r + 1;
+            while end < q.len() && q.value(end) == id {
+                end += 1;
+            }
+            let next = queries.len();
+            let qi = *index.entry(id).or_insert(next);
+            if qi == next {
+                queries.push(Vec::new());
+            }
+            queries[qi].push((pi, r, end));
+            r = end;
+        }
+    }
+    let mut at: Vec<(usize, usize)> = Vec::new();
+    let mut ranks: Vec<u32> = Vec::new();
+    let mut cand: Vec<(usize, usize)> = Vec::new();
+    for runs in &queries {
+        cand.clear();
+        for &(pi, a, b) in runs {
+            cand.extend((a..b).map(|r| (pi, r)));
+        }
+        // Score descending, then shard, then the part's own rank order.
+        cand.sort_by(|&(pa, ra), &(pb, rb)| scores[pb][rb].total_cmp(&scores[pa][ra]).then(pa.cmp(&pb)).then(ra.cmp(&rb)));
+        cand.truncate(k);
+        at.extend_from_slice(&cand);
+        ranks.extend(1..=cand.len() as u32);
+    }
+    let schema = parts[0].table.batch.schema();
+    let err = |e: arrow::error::ArrowError| Error::Invalid(format!("merging parts: {e}"));
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (c, f) in schema.fields().iter().enumerate() {
+        if f.name() == columns::RANK {
+            arrays.push(Arc::new(UInt32Array::from(std::mem::take(&mut ranks))));
+            continue;
+        }
+        let cols: Vec<&dyn Array> = parts.iter().map(|p| p.table.batch.column(c).as_ref()).collect();
+        arrays.push(interleave(&cols, &at).map_err(err)?);
+    }
+    let batch = RecordBatch::try_new(schema, arrays).map_err(err)?;
+    let mut meta = parts[0].table.meta.clone();
+    meta.extra.retain(|key, _| !matches!(key.as_str(), "simcal.shard" | "simcal.shard_rows" | "simcal.corpus_rows"));
+    meta.extra.insert("simcal.merged_shards".to_owned(), parts.len().to_string());
+    let mut backends: Vec<&str> = parts.iter().map(|p| p.table.meta.backend.as_str()).collect();
+    backends.dedup();
+    meta.backend = backends.join(" + ");
+    Ok(ScoreTable { batch, meta })
+}
