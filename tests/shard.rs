@@ -137,7 +137,7 @@ fn merge_refuses_parts_that_are_not_one_job() {
     let p1 = part("c.parquet", 10, "1/3", "p1.parquet");
     let p2 = part("c.parquet", 10, "2/3", "p2.parquet");
     refused(&[p0.clone(), p2.clone()], "missing shard 1/3 (have 2 of 3)");
-    refused(&[p0.clone()], "missing shards 1/3, 2/3 (have 1 of 3)");
+    refused(std::slice::from_ref(&p0), "missing shards 1/3, 2/3 (have 1 of 3)");
     refused(&[p0.clone(), p1.clone(), p1.clone(), p2.clone()], "shard 1/3 given twice");
     let k20 = part("c.parquet", 20, "1/3", "k20.parquet");
     refused(&[p0.clone(), k20.clone(), p2.clone()], "was scored with k = 20");
@@ -223,4 +223,111 @@ fn shards_run_as_separate_processes_merge_to_the_single_run() {
     assert_eq!(std::fs::read_dir(f.dir.path()).unwrap().count(), before);
     ok(merge(&again, &merged));
     same_rows(&single, &merged);
+}
+
+/// The sample's minilm inputs laid out as the docs/ scripts expect them under `data`.
+fn docs_data(data: &Path) {
+    let sample = crate::common::data_dir();
+    for d in ["in", "parts", "out"] {
+        std::fs::create_dir_all(data.join(d)).unwrap();
+    }
+    std::fs::copy(sample.join("minilm.queries.parquet"), data.join("in/queries.parquet")).unwrap();
+    std::fs::copy(sample.join("minilm.corpus.parquet"), data.join("in/corpus.parquet")).unwrap();
+    std::fs::copy(sample.join("qrels.tsv"), data.join("in/qrels.tsv")).unwrap();
+}
+
+fn docs_file(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join(name)).unwrap()
+}
+
+/// A folder with `simcal` (this build) and `srun` (runs its arguments) for the scripts' PATH.
+fn shim_path(dir: &Path) -> std::ffi::OsString {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_simcal"), bin.join("simcal")).unwrap();
+    std::fs::write(bin.join("srun"), "#!/bin/sh\nexec \"$@\"\n").unwrap();
+    std::fs::set_permissions(bin.join("srun"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut path = bin.into_os_string();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    path
+}
+
+#[test]
+fn docs_kubernetes_and_slurm_scripts_shard_and_merge_to_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    docs_data(&data);
+    let path = shim_path(dir.path());
+    let single = dir.path().join("single.parquet");
+    let o = simcal()
+        .args(["score", "--model", "minilm", "-k", "100", "--queries"])
+        .arg(data.join("in/queries.parquet"))
+        .arg("--corpus")
+        .arg(data.join("in/corpus.parquet"))
+        .arg("--qrels")
+        .arg(data.join("in/qrels.tsv"))
+        .arg("--out")
+        .arg(&single)
+        .output()
+        .unwrap();
+    ok(o);
+    let d = data.to_str().unwrap();
+
+    // Kubernetes: the Indexed Job's container command for each completion index, then the
+    // merge Job's command, with /data mounted at `data`.
+    let job = docs_file("k8s/simcal-shards.yaml");
+    let completions: usize =
+        job.lines().find_map(|l| l.trim().strip_prefix("completions:")).unwrap().split('#').next().unwrap().trim().parse().unwrap();
+    let command: Vec<String> = job
+        .lines()
+        .skip_while(|l| l.trim() != "command:")
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with("- "))
+        .map(|l| l.trim_start()[2..].trim().replace("/data", d))
+        .collect();
+    assert_eq!(command[0], "simcal");
+    assert!(command.iter().any(|a| a == &format!("--shard=auto/{completions}")), "{command:?}");
+    for i in 0..completions {
+        let o = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .env("PATH", &path)
+            .env("JOB_COMPLETION_INDEX", i.to_string())
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .output()
+            .unwrap();
+        ok(o);
+    }
+    let merge_job = docs_file("k8s/simcal-merge.yaml");
+    let line = merge_job.lines().find(|l| l.trim_start().starts_with("command:")).unwrap();
+    let script = line.split("\"-c\", \"").nth(1).unwrap().trim_end_matches("\"]").replace("/data", d);
+    ok(std::process::Command::new("sh").args(["-c", &script]).env("PATH", &path).output().unwrap());
+    same_rows(&single, &data.join("out/minilm.scores.parquet"));
+
+    // Slurm: the array script once per task id (srun runs its command here), then the merge
+    // that submit.sh queues behind it.
+    std::fs::remove_dir_all(data.join("parts")).unwrap();
+    std::fs::remove_file(data.join("out/minilm.scores.parquet")).unwrap();
+    let sbatch = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/slurm/simcal-shards.sbatch");
+    let array = docs_file("slurm/simcal-shards.sbatch");
+    let range = array.lines().find_map(|l| l.strip_prefix("#SBATCH --array=")).unwrap();
+    let (lo, hi) = range.split_once('-').unwrap();
+    let (lo, hi): (usize, usize) = (lo.parse().unwrap(), hi.parse().unwrap());
+    for t in lo..=hi {
+        let o = std::process::Command::new("bash")
+            .arg(&sbatch)
+            .env("PATH", &path)
+            .env("DATA", &data)
+            .env("SLURM_ARRAY_TASK_ID", t.to_string())
+            .env("SLURM_ARRAY_TASK_MIN", lo.to_string())
+            .env_remove("JOB_COMPLETION_INDEX")
+            .output()
+            .unwrap();
+        ok(o);
+    }
+    let submit = docs_file("slurm/submit.sh");
+    let wrap = submit.lines().skip_while(|l| !l.contains("--wrap")).nth(1).unwrap().trim().trim_matches('"').replace("$DATA", d);
+    ok(std::process::Command::new("sh").args(["-c", &wrap]).env("PATH", &path).output().unwrap());
+    same_rows(&single, &data.join("out/minilm.scores.parquet"));
 }
