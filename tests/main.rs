@@ -24,3 +24,5 @@ mod report;
 mod fuse;
 // Sharded scoring and the exact merge; shards as separate processes.
 mod shard;
+// The nightly job from a config file and its drift gate.
+mod nightly;

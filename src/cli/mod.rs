@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 a gate tripped; 2 bad usage or bad input.
 
 mod apply;
+mod config;
 mod drift;
 mod eval;
 mod fit;

@@ -1,6 +1,8 @@
 //! `simcal run`: the pipeline. With no arguments it scores every encoder of the sample in
 //! `data/` (with its qrels) into `out/`, fits a calibration per Debian section, applies it,
-//! evaluates each encoder and writes `out/report.html` comparing them.
+//! evaluates each encoder and writes `out/report.html` comparing them. With `--config` it runs
+//! the encoders a config file names (see [`super::config`]), with a drift gate against last
+//! night's calibrations: the nightly job.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,25 +10,28 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
+use simcal::artifact::Artifact;
 use simcal::calibrate::FitOptions;
-use simcal::embed::{Metric, ReadOptions};
+use simcal::embed::ReadOptions;
 use simcal::job::{OutputFormat, ScoreJob};
 use simcal::metrics::ranking::{Measure, DEFAULT_MEASURES};
 use simcal::metrics::EvalOptions;
 use simcal::policy::ApplyOptions;
-use simcal::score::BackendOptions;
 
-/// Encoders of the sample, as `data/ENCODER.{queries,corpus}.parquet`.
-const SAMPLE_ENCODERS: [&str; 2] = ["minilm", "lsa"];
+use super::config::Config;
 
 #[derive(Args)]
 pub struct RunArgs {
+    /// The nightly job's config file (TOML: encoders, qrels, groups, drift gate); without it,
+    /// the sample in --data.
+    #[arg(long, conflicts_with = "data")]
+    pub config: Option<PathBuf>,
     /// Folder holding the sample (default: ./data, else the source tree's data/).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Output folder.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
+    /// Output folder (default: out, or the config's `out`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Hits kept per query.
     #[arg(short, long, default_value_t = 100)]
     pub k: usize,
@@ -50,28 +55,63 @@ fn data_dir(arg: Option<PathBuf>) -> PathBuf {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let data = data_dir(args.data);
-    std::fs::create_dir_all(&args.out).map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::sample(&data_dir(args.data.clone()), PathBuf::from("out"), args.k, args.seed),
+    };
+    if let Some(out) = args.out {
+        config.out = out;
+    }
+    pipeline(&config, args.json)
+}
+
+/// score → fit → apply → eval → drift gate → report, for every encoder; then `run.json`
+/// naming every output with its sha256. Exit 1 when the drift gate trips (every output is
+/// written all the same), 2 on an error (the files already written are complete; `run.json`
+/// still names the last complete run's).
+pub fn pipeline(c: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
+    let out = &c.out;
+    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     let mut steps = Vec::new();
+    let mut outputs: Vec<PathBuf> = Vec::new();
     let (mut tables, mut cals) = (Vec::new(), Vec::new());
-    for enc in SAMPLE_ENCODERS {
+    let mut drifted = Vec::new();
+    // Last night's calibrations, read before anything is written: the baseline folder may be
+    // the output folder itself.
+    let mut baselines = Vec::new();
+    for e in &c.encoders {
+        baselines.push(match &c.drift {
+            Some(d) => {
+                let base = d.baseline.join(format!("{}.calibration.json", e.name));
+                if base.exists() {
+                    Some((Artifact::read(&base)?, base))
+                } else {
+                    eprintln!("note: no baseline {} for {}: its drift is not gated tonight", base.display(), e.name);
+                    None
+                }
+            }
+            None => None,
+        });
+    }
+    for (e, baseline) in c.encoders.iter().zip(&baselines) {
+        let enc = e.name.as_str();
         let job = ScoreJob {
-            queries: data.join(format!("{enc}.queries.parquet")),
-            corpus: data.join(format!("{enc}.corpus.parquet")),
-            qrels: Some(data.join("qrels.tsv")),
-            k: args.k,
-            metric: Metric::Cosine,
+            queries: e.queries.clone(),
+            corpus: e.corpus.clone(),
+            qrels: Some(c.qrels.clone()),
+            k: c.k,
+            metric: e.metric,
             model: Some(enc.to_owned()),
-            backend: BackendOptions::default(),
+            backend: c.backend.clone(),
             format: OutputFormat::Parquet,
-            out: args.out.join(format!("{enc}.scores.parquet")),
+            out: out.join(format!("{enc}.scores.parquet")),
             query_read: ReadOptions::default(),
             corpus_read: ReadOptions::default(),
             rel_level: 1,
             shard: None,
         };
         let s = super::score::execute(&job, enc)?;
-        if !args.json {
+        if !json_out {
             eprintln!(
                 "score {enc}: {} rows, {} judged hits, {:.2} s on {} → {}",
                 s.rows,
@@ -82,12 +122,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
         steps.push(json!({"step": "score", "encoder": enc, "summary": super::score::summary_json(&job, &s)}));
+        outputs.push(job.out.clone());
 
-        // Calibrate per Debian section (the sample's query class), then apply it.
-        let cal = args.out.join(format!("{enc}.calibration.json"));
-        let opts = FitOptions { group_by: vec!["section".into()], seed: args.seed, ..FitOptions::default() };
+        // Calibrate per group (the sample's: Debian section), then apply it.
+        let cal = out.join(format!("{enc}.calibration.json"));
+        let opts = FitOptions { group_by: c.group_by.clone(), seed: c.seed, ..FitOptions::default() };
         let (art, secs) = super::fit::execute(&job.out, &opts, &cal)?;
-        if !args.json {
+        if !json_out {
             let t = &art.global.thresholds[0];
             let at = match (t.score, t.recall) {
                 (Some(s), Some(r)) => format!("score ≥ {s:.4} (recall {r:.3})"),
@@ -95,53 +136,94 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             };
             let fitted = art.groups.iter().filter(|g| g.fitted).count();
             eprintln!(
-                "fit {enc}: precision {} at {at}; {fitted} of {} sections fitted; {secs:.2} s → {}",
+                "fit {enc}: precision {} at {at}; {fitted} of {} groups fitted; {secs:.2} s → {}",
                 t.value,
                 art.groups.len(),
                 cal.display()
             );
         }
         steps.push(json!({"step": "fit", "encoder": enc, "summary": super::fit::summary_json(&art, secs, &cal)}));
-        let applied = args.out.join(format!("{enc}.calibrated.parquet"));
-        let decisions = args.out.join(format!("{enc}.decisions.parquet"));
+        outputs.push(cal.clone());
+        let applied = out.join(format!("{enc}.calibrated.parquet"));
+        let decisions = out.join(format!("{enc}.decisions.parquet"));
         let a = super::apply::execute(&cal, &job.out, &applied, Some(&decisions), &ApplyOptions::default())?;
-        if !args.json {
+        if !json_out {
             eprintln!("apply {enc}: decisions {} → {}", super::apply::counts(&a), decisions.display());
         }
         steps.push(
             json!({"step": "apply", "encoder": enc, "decisions": super::apply::counts(&a), "out": applied, "decisions_file": decisions}),
         );
+        outputs.extend([applied, decisions]);
 
-        // Evaluate: ranking, separation, and the calibration's reliability, per section.
-        let eval_out = args.out.join(format!("{enc}.eval.json"));
-        let eopts = EvalOptions { group_by: vec!["section".into()], ..EvalOptions::default() };
-        let e = super::eval::execute(&job.out, None, Some(&cal), &eopts)?;
-        simcal::output::write_json(&eval_out, &super::eval::document(&e, &job.out, false))?;
-        if !args.json {
-            let m = e.global.ranking.means();
-            let sep = e.global.separation.as_ref();
+        // Evaluate: ranking, separation, and the calibration's reliability, per group.
+        let eval_out = out.join(format!("{enc}.eval.json"));
+        let eopts = EvalOptions { group_by: c.group_by.clone(), ..EvalOptions::default() };
+        let ev = super::eval::execute(&job.out, None, Some(&cal), &eopts)?;
+        simcal::output::write_json(&eval_out, &super::eval::document(&ev, &job.out, false))?;
+        if !json_out {
+            let m = ev.global.ranking.means();
+            let sep = ev.global.separation.as_ref();
             eprintln!(
                 "eval {enc}: ndcg_cut_10 {:.4}, map {:.4}, ROC AUC {:.4}, ECE {:.4} → {}",
                 m.get("ndcg_cut_10").and_then(|v| v.as_f64()).unwrap_or(0.0),
                 m.get("map").and_then(|v| v.as_f64()).unwrap_or(0.0),
                 sep.and_then(|s| s.roc_auc).unwrap_or(0.0),
-                e.global.calibration.as_ref().map_or(0.0, |c| c.reliability.ece),
+                ev.global.calibration.as_ref().map_or(0.0, |c| c.reliability.ece),
                 eval_out.display()
             );
         }
-        steps.push(json!({"step": "eval", "encoder": enc, "out": eval_out, "ranking": e.global.ranking.means()}));
+        steps.push(json!({"step": "eval", "encoder": enc, "out": eval_out, "ranking": ev.global.ranking.means()}));
+        outputs.push(eval_out);
+
+        // The drift gate: tonight's table against last night's calibration.
+        if let (Some(d), Some((art, base))) = (&c.drift, baseline) {
+            let table = simcal::table::read_table(&job.out)?;
+            let r = simcal::metrics::drift::drift(&table, &job.out, art, d.tolerances)?;
+            let drift_out = out.join(format!("{enc}.drift.json"));
+            simcal::output::write_json(&drift_out, &super::drift::document(&r, base, &job.out))?;
+            for v in &r.violations {
+                eprintln!("drift {enc}: {v}");
+            }
+            if !json_out {
+                eprintln!("drift {enc}: {} → {}", if r.drifted { "DRIFTED" } else { "within tolerances" }, drift_out.display());
+            }
+            if r.drifted {
+                drifted.push(enc.to_owned());
+            }
+            steps.push(json!({"step": "drift", "encoder": enc, "drifted": r.drifted, "violations": r.violations, "out": drift_out}));
+            outputs.push(drift_out);
+        }
         tables.push(job.out.clone());
         cals.push(cal);
     }
-    let report = args.out.join("report.html");
+    let report = out.join("report.html");
     let measures = Measure::parse_list(&[DEFAULT_MEASURES.to_owned()])?;
-    super::report::execute(&tables, &cals, None, &[], measures, 1, &report)?;
-    if !args.json {
-        eprintln!("report: {} → {}", SAMPLE_ENCODERS.join(" vs "), report.display());
+    super::report::execute(&tables, &cals, None, &c.group_by, measures, 1, &report)?;
+    let names: Vec<&str> = c.encoders.iter().map(|e| e.name.as_str()).collect();
+    if !json_out {
+        eprintln!("report: {} → {}", names.join(" vs "), report.display());
     }
     steps.push(json!({"step": "report", "out": report}));
-    if args.json {
-        super::print_json(&json!({"schema_version": 1, "command": "run", "out": args.out, "steps": steps}))?;
+    outputs.push(report);
+    // Last: the manifest of this run's outputs.
+    let files: Vec<serde_json::Value> =
+        outputs.iter().map(|p| Ok(json!({"path": p, "sha256": simcal::table::sha256_file(p)?}))).collect::<Result<_, simcal::Error>>()?;
+    let doc = json!({
+        "schema_version": 1,
+        "command": "run",
+        "version": env!("CARGO_PKG_VERSION"),
+        "out": out,
+        "drifted": drifted,
+        "outputs": files,
+        "steps": steps,
+    });
+    simcal::output::write_json(&out.join("run.json"), &doc)?;
+    if json_out {
+        super::print_json(&doc)?;
+    }
+    if !drifted.is_empty() {
+        eprintln!("drift gate tripped for {}", drifted.join(", "));
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

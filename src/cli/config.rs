@@ -1,0 +1,169 @@
+//! `simcal run --config simcal.toml`: the nightly job's configuration. Paths are relative to the
+//! config file's folder.
+//!
+//! ```toml
+//! out = "out"                  # output folder (default "out")
+//! qrels = "data/qrels.tsv"     # judgements for every encoder
+//! k = 100                      # hits kept per query
+//! backend = "auto"             # auto | cpu | gpu
+//! group_by = ["section"]       # fit and evaluate per value of these query columns
+//! seed = 0                     # the calibration's bootstrap seed
+//!
+//! [[encoder]]
+//! name = "minilm"
+//! queries = "data/minilm.queries.parquet"
+//! corpus = "data/minilm.corpus.parquet"
+//! metric = "cosine"            # cosine | dot
+//!
+//! [drift]                      # optional: the gate against last night's calibrations
+//! baseline = "baseline"        # folder holding NAME.calibration.json per encoder
+//! max_ks = 0.1
+//! max_precision_drop = 0.05
+//! min_pairs = 500
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use simcal::embed::Metric;
+use simcal::metrics::drift::Tolerances;
+use simcal::score::{BackendChoice, BackendOptions};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    out: Option<PathBuf>,
+    qrels: PathBuf,
+    k: Option<usize>,
+    backend: Option<String>,
+    group_by: Option<Vec<String>>,
+    seed: Option<u64>,
+    encoder: Vec<EncoderFile>,
+    drift: Option<DriftFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EncoderFile {
+    name: String,
+    queries: PathBuf,
+    corpus: PathBuf,
+    metric: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DriftFile {
+    baseline: PathBuf,
+    max_ks: Option<f64>,
+    max_precision_drop: Option<f64>,
+    min_pairs: Option<u64>,
+}
+
+/// One encoder to score.
+pub struct Encoder {
+    pub name: String,
+    pub queries: PathBuf,
+    pub corpus: PathBuf,
+    pub metric: Metric,
+}
+
+/// The drift gate.
+pub struct Drift {
+    /// Folder of last night's `NAME.calibration.json`.
+    pub baseline: PathBuf,
+    pub tolerances: Tolerances,
+}
+
+/// A whole pipeline run.
+pub struct Config {
+    pub out: PathBuf,
+    pub qrels: PathBuf,
+    pub k: usize,
+    pub backend: BackendOptions,
+    pub group_by: Vec<String>,
+    pub seed: u64,
+    pub encoders: Vec<Encoder>,
+    pub drift: Option<Drift>,
+}
+
+impl Config {
+    /// The sample in `data`: both encoders with their qrels, per section, into `out`.
+    pub fn sample(data: &Path, out: PathBuf, k: usize, seed: u64) -> Config {
+        Config {
+            out,
+            qrels: data.join("qrels.tsv"),
+            k,
+            backend: BackendOptions::default(),
+            group_by: vec!["section".into()],
+            seed,
+            encoders: ["minilm", "lsa"]
+                .iter()
+                .map(|e| Encoder {
+                    name: (*e).to_owned(),
+                    queries: data.join(format!("{e}.queries.parquet")),
+                    corpus: data.join(format!("{e}.corpus.parquet")),
+                    metric: Metric::Cosine,
+                })
+                .collect(),
+            drift: None,
+        }
+    }
+
+    /// Reads a config file, naming it in every error.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let f: File = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let at = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
+        let bad = |m: String| anyhow::anyhow!("{}: {m}", path.display());
+        if f.encoder.is_empty() {
+            return Err(bad("no [[encoder]]: name at least one encoder to score".into()));
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut encoders = Vec::new();
+        for e in f.encoder {
+            if e.name.is_empty() || e.name.contains(['/', '\\']) || !names.insert(e.name.clone()) {
+                return Err(bad(format!("encoder name {:?} is empty, has a path separator or is given twice", e.name)));
+            }
+            let metric = match e.metric.as_deref().unwrap_or("cosine") {
+                "cosine" => Metric::Cosine,
+                "dot" => Metric::Dot,
+                m => return Err(bad(format!("encoder {}: metric {m:?} is not cosine or dot", e.name))),
+            };
+            encoders.push(Encoder { name: e.name, queries: at(e.queries), corpus: at(e.corpus), metric });
+        }
+        let choice = match f.backend.as_deref().unwrap_or("auto") {
+            "auto" => BackendChoice::Auto,
+            "cpu" => BackendChoice::Cpu,
+            "gpu" => BackendChoice::Gpu,
+            b => return Err(bad(format!("backend {b:?} is not auto, cpu or gpu"))),
+        };
+        let drift = f.drift.map(|d| {
+            let def = Tolerances::default();
+            Drift {
+                baseline: at(d.baseline),
+                tolerances: Tolerances {
+                    max_ks: d.max_ks.unwrap_or(def.max_ks),
+                    max_precision_drop: d.max_precision_drop.unwrap_or(def.max_precision_drop),
+                    min_pairs: d.min_pairs.unwrap_or(def.min_pairs),
+                },
+            }
+        });
+        let k = f.k.unwrap_or(100);
+        if k == 0 {
+            return Err(bad("k must be at least 1".into()));
+        }
+        Ok(Config {
+            out: at(f.out.unwrap_or_else(|| PathBuf::from("out"))),
+            qrels: at(f.qrels),
+            k,
+            backend: BackendOptions { choice, ..BackendOptions::default() },
+            group_by: f.group_by.unwrap_or_default(),
+            seed: f.seed.unwrap_or(0),
+            encoders,
+            drift,
+        })
+    }
+}
