@@ -26,3 +26,5 @@ mod fuse;
 mod shard;
 // The nightly job from a config file and its drift gate.
 mod nightly;
+// Score histograms that merge, and fits from them against the exact fit.
+mod histograms;

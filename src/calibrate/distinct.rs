@@ -27,7 +27,8 @@ pub fn key(s: f32) -> u32 {
     }
 }
 
-fn unkey(k: u32) -> f32 {
+/// The score whose key is `k` (the inverse of [`key`]).
+pub fn unkey(k: u32) -> f32 {
     f32::from_bits(if k >> 31 == 1 { k & 0x7FFF_FFFF } else { !k })
 }
 

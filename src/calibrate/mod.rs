@@ -6,6 +6,7 @@
 
 pub mod bootstrap;
 pub mod distinct;
+pub mod histogram;
 pub mod isotonic;
 pub mod pairs;
 pub mod platt;
@@ -157,22 +158,79 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
             fit_group(&key, values, &Distinct::from_pairs(&s, &r), opts, false)
         })
         .collect::<Result<_>>()?;
-    // Stability: each group's thresholds against the global ones.
-    for g in &mut groups {
+    set_deltas(&global, &mut groups);
+    let counts = Counts { rows: table.len() as u64, labeled: n, relevant: n_rel };
+    Ok(artifact(&table.meta.model, &table.meta.metric, table.meta.k, String::new(), opts, counts, global, groups))
+}
+
+/// Fits summed histograms ([`histogram::Histograms`]) as [`fit_table`] fits pairs: each bin
+/// stands for its smallest score, so thresholds are within one bin (relative 2⁻¹⁵) of the
+/// exact fit's. The options' grouping must be the histograms' (or none: the global fit only)
+/// and their relevance level the one they were counted at.
+pub fn fit_histograms(h: &histogram::Histograms, opts: &FitOptions) -> Result<Artifact> {
+    opts.check()?;
+    if opts.rel_level != h.rel_level {
+        return Err(Error::Invalid(format!("the histograms were counted at --rel-level {}, not {}", h.rel_level, opts.rel_level)));
+    }
+    if !opts.group_by.is_empty() && opts.group_by != h.group_by {
+        return Err(Error::Invalid(format!(
+            "the histograms are grouped by [{}], not [{}]",
+            h.group_by.join(", "),
+            opts.group_by.join(", ")
+        )));
+    }
+    let (n_rel, n_irr) = h.pairs();
+    let n = n_rel + n_irr;
+    if n_rel == 0 || n_irr == 0 {
+        let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
+        return Err(Error::Invalid(format!("all {n} labeled pairs of the histograms are {class}: a calibration needs both classes")));
+    }
+    let global = fit_group("all", BTreeMap::new(), &h.global.distinct(), opts, true)?;
+    let mut groups: Vec<GroupFit> = if opts.group_by.is_empty() {
+        Vec::new()
+    } else {
+        h.groups.par_iter().map(|g| fit_group(&g.key, g.values.clone(), &g.histogram.distinct(), opts, false)).collect::<Result<_>>()?
+    };
+    set_deltas(&global, &mut groups);
+    let sha = match h.sources.as_slice() {
+        [one] => one.sha256.clone(),
+        _ => String::new(),
+    };
+    let counts = Counts { rows: h.sources.iter().map(|s| s.rows).sum(), labeled: n, relevant: n_rel };
+    Ok(artifact(&h.model, &h.metric, h.k, sha, opts, counts, global, groups))
+}
+
+/// Stability: each group's thresholds against the global ones.
+fn set_deltas(global: &GroupFit, groups: &mut [GroupFit]) {
+    for g in groups {
         for (t, gt) in g.thresholds.iter_mut().zip(&global.thresholds) {
             if let (Some(a), Some(b)) = (t.score, gt.score) {
                 t.delta_from_global = Some(a - b);
             }
         }
     }
-    Ok(Artifact {
+}
+
+/// The artifact of a fit.
+#[allow(clippy::too_many_arguments)]
+fn artifact(
+    model: &str,
+    metric: &str,
+    k: usize,
+    scores_sha256: String,
+    opts: &FitOptions,
+    counts: Counts,
+    global: GroupFit,
+    groups: Vec<GroupFit>,
+) -> Artifact {
+    Artifact {
         schema_version: ARTIFACT_VERSION,
         simcal_version: env!("CARGO_PKG_VERSION").to_owned(),
         created: created(),
-        model: table.meta.model.clone(),
-        metric: table.meta.metric.clone(),
-        k: table.meta.k,
-        scores_sha256: String::new(),
+        model: model.to_owned(),
+        metric: metric.to_owned(),
+        k,
+        scores_sha256,
         rel_level: opts.rel_level,
         methods: opts.methods.iter().map(|m| m.name().to_owned()).collect(),
         group_by: opts.group_by.clone(),
@@ -181,10 +239,10 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
         seed: opts.seed,
         targets: TargetSpec { precision: opts.target_precision.clone(), recall: opts.target_recall.clone() },
         abstain: opts.abstain,
-        counts: Counts { rows: table.len() as u64, labeled: n, relevant: n_rel },
+        counts,
         global,
         groups,
-    })
+    }
 }
 
 /// Fits one group. The global fit (`strict`) fails where a group is only marked not fitted.

@@ -24,8 +24,12 @@ pub enum StrategyArg {
 #[derive(Args)]
 pub struct EvalArgs {
     /// A score table.
-    #[arg(long)]
-    pub scores: PathBuf,
+    #[arg(long, required_unless_present = "histograms", conflicts_with = "histograms")]
+    pub scores: Option<PathBuf>,
+    /// Measure summed score histograms (`simcal hist`) instead of a table: the separation of
+    /// relevant and irrelevant scores, whole and per group, at the histograms' resolution.
+    #[arg(long, num_args = 1.., value_name = "HIST")]
+    pub histograms: Vec<PathBuf>,
     /// Judgements (TREC, BEIR TSV or parquet); default: the table's labels.
     #[arg(long)]
     pub qrels: Option<PathBuf>,
@@ -93,11 +97,13 @@ impl EvalArgs {
 /// Reads the inputs and evaluates.
 pub fn execute(scores: &Path, qrels: Option<&Path>, calibration: Option<&Path>, opts: &EvalOptions) -> anyhow::Result<Evaluation> {
     // Only the columns evaluation reads; the table and the qrels are parsed side by side.
+    // A grouped calibration applies its maps per group: its columns are read too.
+    let art = calibration.map(Artifact::read).transpose()?;
     let mut cols = vec!["query_id", "doc_id", "score", "label", "query_relevant"];
     cols.extend(opts.group_by.iter().map(String::as_str));
+    cols.extend(art.iter().flat_map(|a| a.group_by.iter().map(String::as_str)));
     let (table, qrels) = rayon::join(|| read_table_columns(scores, Some(&cols)), || qrels.map(read_qrels).transpose());
     let (table, qrels) = (table?, qrels?);
-    let art = calibration.map(Artifact::read).transpose()?;
     Ok(evaluate(&table, scores, qrels.as_ref(), art.as_ref().zip(calibration), opts)?)
 }
 
@@ -177,13 +183,53 @@ fn print_set(s: &SetEval) {
     }
 }
 
+/// `--histograms`: separation from summed histograms.
+fn run_histograms(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    use simcal::calibrate::histogram::Histograms;
+    use simcal::metrics::separation::separation;
+    let h = Histograms::read_all(&args.histograms)?;
+    let global = separation(&h.global.distinct());
+    let groups: Vec<serde_json::Value> =
+        h.groups.iter().map(|g| json!({"key": g.key, "values": g.values, "separation": separation(&g.histogram.distinct())})).collect();
+    let doc = json!({
+        "schema_version": EVAL_VERSION,
+        "command": "eval",
+        "histograms": args.histograms,
+        "model": h.model,
+        "metric": h.metric,
+        "sources": h.sources,
+        "global": {"separation": global},
+        "groups": groups,
+    });
+    if let Some(out) = &args.out {
+        super::write_json(out, &doc)?;
+    }
+    if args.json {
+        super::print_json(&doc)?;
+    } else {
+        let f = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.4}"));
+        println!("{} histogram file(s) ({}, {}), {} tables", args.histograms.len(), h.model, h.metric, h.sources.len());
+        println!(
+            "  separation: ROC AUC {}, average precision {}, KS {}, overlap {} ({} relevant / {} irrelevant)",
+            f(global.roc_auc),
+            f(global.average_precision),
+            f(global.ks),
+            f(global.overlap),
+            global.n_relevant,
+            global.n_irrelevant
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let Some(scores) = args.scores.clone() else { return run_histograms(&args) };
     let opts = args.options()?;
-    let e = execute(&args.scores, args.qrels.as_deref(), args.calibration.as_deref(), &opts)?;
+    let e = execute(&scores, args.qrels.as_deref(), args.calibration.as_deref(), &opts)?;
     for n in &e.notes {
         eprintln!("note: {n}");
     }
-    let doc = document(&e, &args.scores, args.per_query);
+    let doc = document(&e, &scores, args.per_query);
     if let Some(out) = &args.out {
         super::write_json(out, &doc)?;
     }
@@ -191,7 +237,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         super::print_json(&doc)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} ({}, {}), judgements from {}", args.scores.display(), e.model, e.metric, e.judgements);
+    println!("{} ({}, {}), judgements from {}", scores.display(), e.model, e.metric, e.judgements);
     print_set(&e.global);
     for g in &e.groups {
         print_set(g);

@@ -22,8 +22,12 @@ pub enum MethodArg {
 #[derive(Args)]
 pub struct FitArgs {
     /// A labeled score table (`simcal score --qrels`).
-    #[arg(long)]
-    pub scores: PathBuf,
+    #[arg(long, required_unless_present = "from_histograms", conflicts_with = "from_histograms")]
+    pub scores: Option<PathBuf>,
+    /// Fit from summed score histograms (`simcal hist`) instead of a table: thresholds within
+    /// one bin (relative 2⁻¹⁵) of the exact fit's.
+    #[arg(long = "from-histograms", num_args = 1.., value_name = "HIST")]
+    pub from_histograms: Vec<PathBuf>,
     /// Maps to fit.
     #[arg(long, value_enum, default_value = "all")]
     pub method: MethodArg,
@@ -136,7 +140,16 @@ pub fn summary_json(art: &Artifact, seconds: f64, out: &std::path::Path) -> serd
 
 pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
     let opts = args.options()?;
-    let (art, seconds) = execute(&args.scores, &opts, &args.out)?;
+    let (art, seconds) = match &args.scores {
+        Some(scores) => execute(scores, &opts, &args.out)?,
+        None => {
+            let t = Instant::now();
+            let h = simcal::calibrate::histogram::Histograms::read_all(&args.from_histograms)?;
+            let art = simcal::calibrate::fit_histograms(&h, &opts)?;
+            art.write(&args.out)?;
+            (art, t.elapsed().as_secs_f64())
+        }
+    };
     for n in notes(&art) {
         eprintln!("note: {n}");
     }

@@ -9,6 +9,7 @@ mod drift;
 mod eval;
 mod fit;
 mod fuse;
+mod hist;
 mod merge;
 mod progress;
 mod report;
@@ -44,6 +45,8 @@ enum Command {
     Fuse(Box<fuse::FuseArgs>),
     /// Merge the parts of a sharded `simcal score --shard I/N` into one score table (exact).
     Merge(Box<merge::MergeArgs>),
+    /// Count a labeled table's relevant and irrelevant scores into histograms that sum across tables.
+    Hist(Box<hist::HistArgs>),
     /// Run the pipeline (with no arguments: on the sample in data/, into out/).
     Run(run::RunArgs),
 }
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Report(a) => report::run(*a),
         Command::Fuse(a) => fuse::run(*a),
         Command::Merge(a) => merge::run(*a),
+        Command::Hist(a) => hist::run(*a),
         Command::Run(a) => run::run(a),
     };
     match result {

@@ -1,0 +1,207 @@
+//! Score histograms that merge: relevant and irrelevant pair counts over one fixed grid of
+//! score bins, per group, so that tables scored apart (query batches, nights, machines) sum
+//! into the histogram of all their pairs, and a calibration is fitted from the sums when the
+//! pairs are too many for one machine.
+//!
+//! The grid: a bin is the top [`BITS`] bits of a score's order-preserving float32 key, so bins
+//! have a relative width of 2⁻¹⁵ (1.5e-5 for scores in [0.5, 1), 7.6e-6 in [0.25, 0.5), …) and
+//! cover every float32 alike, cosine or dot. Only non-empty bins are stored. A bin stands for
+//! its smallest score: "score ≥ that value" admits exactly the bin and those above it, so
+//! precision and recall at a bin edge are exact, and a threshold fitted from histograms is
+//! within one bin of the one fitted from the pairs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::distinct::{key, unkey, Distinct};
+use super::pairs;
+use crate::error::{Error, Result};
+use crate::table::ScoreTable;
+
+/// Bits of the float32 key that name a bin.
+pub const BITS: u32 = 24;
+/// Histogram file schema version.
+pub const HISTOGRAM_VERSION: u32 = 1;
+
+/// Relevant and irrelevant counts per bin.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// Non-empty bins ascending: (bin, relevant, irrelevant).
+    pub bins: Vec<(u32, u64, u64)>,
+}
+
+impl Histogram {
+    fn from_keys(pos: impl Iterator<Item = u32>, neg: impl Iterator<Item = u32>) -> Histogram {
+        let mut m: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        for k in pos {
+            m.entry(k >> (32 - BITS)).or_default().0 += 1;
+        }
+        for k in neg {
+            m.entry(k >> (32 - BITS)).or_default().1 += 1;
+        }
+        Histogram { bins: m.into_iter().map(|(b, (p, n))| (b, p, n)).collect() }
+    }
+
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &Histogram) {
+        let mut m: BTreeMap<u32, (u64, u64)> = self.bins.iter().map(|&(b, p, n)| (b, (p, n))).collect();
+        for &(b, p, n) in &other.bins {
+            let e = m.entry(b).or_default();
+            e.0 += p;
+            e.1 += n;
+        }
+        self.bins = m.into_iter().map(|(b, (p, n))| (b, p, n)).collect();
+    }
+
+    /// The distinct-score table of the binned pairs: each bin at its smallest score.
+    pub fn distinct(&self) -> Distinct {
+        Distinct {
+            x: self.bins.iter().map(|&(b, _, _)| f64::from(edge(b))).collect(),
+            pos: self.bins.iter().map(|b| b.1).collect(),
+            neg: self.bins.iter().map(|b| b.2).collect(),
+        }
+    }
+}
+
+/// The smallest score of bin `b`.
+pub fn edge(b: u32) -> f32 {
+    unkey(b << (32 - BITS))
+}
+
+/// One group's histogram.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupHistogram {
+    /// `section=admin`.
+    pub key: String,
+    /// The group's column values.
+    pub values: BTreeMap<String, String>,
+    /// Its counts.
+    pub histogram: Histogram,
+}
+
+/// Where a histogram's pairs came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// The score table.
+    pub path: PathBuf,
+    /// Its sha256.
+    pub sha256: String,
+    /// Its rows.
+    pub rows: u64,
+}
+
+/// A histogram file: the whole table's and each group's counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    /// [`HISTOGRAM_VERSION`].
+    pub schema_version: u32,
+    /// Key bits per bin ([`BITS`]).
+    pub bits: u32,
+    /// The tables' model, metric and k.
+    pub model: String,
+    /// Metric.
+    pub metric: String,
+    /// Hits per query.
+    pub k: usize,
+    /// Labels at or above this counted as relevant.
+    pub rel_level: i32,
+    /// Group columns.
+    pub group_by: Vec<String>,
+    /// The tables summed in.
+    pub sources: Vec<Source>,
+    /// All labeled pairs.
+    pub global: Histogram,
+    /// Per group.
+    pub groups: Vec<GroupHistogram>,
+}
+
+impl Histograms {
+    /// Counts the labeled pairs of `table` (read from `path`).
+    pub fn from_table(table: &ScoreTable, path: &Path, rel_level: i32, group_by: &[String]) -> Result<Histograms> {
+        let (pos, neg) = pairs::class_keys(table, path, rel_level)?;
+        let global = Histogram::from_keys(pos.into_iter(), neg.into_iter());
+        let mut groups = Vec::new();
+        if !group_by.is_empty() {
+            let labeled = pairs::labeled_pairs(table, path, rel_level, group_by)?;
+            for (k, values, idx) in labeled.groups() {
+                let p = idx.iter().filter(|&&i| labeled.relevant[i]).map(|&i| key(labeled.scores[i]));
+                let n = idx.iter().filter(|&&i| !labeled.relevant[i]).map(|&i| key(labeled.scores[i]));
+                groups.push(GroupHistogram { key: k, values, histogram: Histogram::from_keys(p, n) });
+            }
+        }
+        Ok(Histograms {
+            schema_version: HISTOGRAM_VERSION,
+            bits: BITS,
+            model: table.meta.model.clone(),
+            metric: table.meta.metric.clone(),
+            k: table.meta.k,
+            rel_level,
+            group_by: group_by.to_vec(),
+            sources: vec![Source { path: path.to_path_buf(), sha256: crate::table::sha256_file(path)?, rows: table.len() as u64 }],
+            global,
+            groups,
+        })
+    }
+
+    /// Adds `other` (read from `path`), refusing one of another model, metric, k, grid, relevance
+    /// level or grouping, or a table already summed in.
+    pub fn add(&mut self, other: &Histograms, path: &Path) -> Result<()> {
+        let same = [
+            ("model", self.model.clone(), other.model.clone()),
+            ("metric", self.metric.clone(), other.metric.clone()),
+            ("k", self.k.to_string(), other.k.to_string()),
+            ("bits", self.bits.to_string(), other.bits.to_string()),
+            ("rel_level", self.rel_level.to_string(), other.rel_level.to_string()),
+            ("group_by", self.group_by.join(","), other.group_by.join(",")),
+        ];
+        for (what, a, b) in same {
+            if a != b {
+                return Err(Error::format(path, format!("{what} {b:?} differs from the other histograms' {a:?}")));
+            }
+        }
+        if let Some(s) = other.sources.iter().find(|s| self.sources.iter().any(|t| t.sha256 == s.sha256)) {
+            return Err(Error::format(path, format!("table {} (sha256 {}) is already summed in", s.path.display(), s.sha256)));
+        }
+        self.sources.extend(other.sources.iter().cloned());
+        self.global.add(&other.global);
+        for g in &other.groups {
+            match self.groups.iter_mut().find(|h| h.key == g.key) {
+                Some(h) => h.histogram.add(&g.histogram),
+                None => self.groups.push(g.clone()),
+            }
+        }
+        self.groups.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(())
+    }
+
+    /// Labeled pairs counted.
+    pub fn pairs(&self) -> (u64, u64) {
+        self.global.bins.iter().fold((0, 0), |(p, n), b| (p + b.1, n + b.2))
+    }
+
+    /// Reads a histogram file, refusing an unknown version or grid.
+    pub fn read(path: &Path) -> Result<Histograms> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let h: Histograms = serde_json::from_str(&text).map_err(|e| Error::format(path, format!("not a simcal histogram file: {e}")))?;
+        if h.schema_version != HISTOGRAM_VERSION || h.bits != BITS {
+            return Err(Error::format(
+                path,
+                format!("histogram version {} with {} bits is not one this simcal reads", h.schema_version, h.bits),
+            ));
+        }
+        Ok(h)
+    }
+
+    /// Reads and sums several histogram files.
+    pub fn read_all(paths: &[PathBuf]) -> Result<Histograms> {
+        let mut it = paths.iter();
+        let first = it.next().ok_or_else(|| Error::Invalid("no histogram files".into()))?;
+        let mut h = Histograms::read(first)?;
+        for p in it {
+            h.add(&Histograms::read(p)?, p)?;
+        }
+        Ok(h)
+    }
+}
