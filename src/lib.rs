@@ -31,10 +31,14 @@
 //!   top k ([`score::TopK`]); the CPU backend is the reference every other backend is tested
 //!   against;
 //! - [`table`] joins hits with labels into a [`table::ScoreTable`] and writes it as parquet or
-//!   a TREC run;
+//!   a TREC run; it also merges the parts of a sharded job ([`table::merge_parts`]: corpus
+//!   shards from [`embed::open_corpus_shard`]) into the single run's table;
+//! - [`fuse`] fuses several tables or TREC runs (RRF, CombSUM, CombMNZ, max, weighted sum, with
+//!   ranx's normalisations) into one table;
 //! - [`job`] chains them for one `simcal score` invocation;
 //! - [`calibrate`] fits a labeled table: threshold sweep, Platt, isotonic, bootstrap, per group,
-//!   into an [`artifact::Artifact`];
+//!   into an [`artifact::Artifact`] — or fits summed score histograms
+//!   ([`calibrate::histogram`]) when the pairs are too many for one machine;
 //! - [`policy`] applies an artifact: a probability per row, a floor, a decision per query;
 //! - [`metrics`] measures a table: trec_eval's ranking measures, separation, a calibration's
 //!   reliability, and drift against an artifact's stored distributions;
