@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::embed::{open_corpus, open_corpus_shard, read_queries, shard_range, Metric, ReadOptions};
 use crate::error::{Error, Result};
 use crate::labels::read_qrels;
-use crate::score::{make_backend, score_corpus, BackendOptions, ScoreOptions, Scored};
+use crate::score::{check_dims, make_backend, score_corpus, BackendOptions, ScoreOptions, Scored};
 use crate::table::{sha256_file, write_parquet, write_trec, LabelReport, ScoreTable, TableMeta, SCHEMA_VERSION};
 
 /// Output format of a scoring job.
@@ -113,17 +113,7 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
         let total = corpus.rows();
         let scored = if total == 0 && file_rows > 0 {
             // More shards than rows: this one is empty, and so is its part.
-            if queries.dim() != corpus.dim() {
-                return Err(Error::Mismatch {
-                    message: format!(
-                        "dimension mismatch: {} has {}-dimensional vectors, {} has {}",
-                        job.queries.display(),
-                        queries.dim(),
-                        job.corpus.display(),
-                        corpus.dim()
-                    ),
-                });
-            }
+            check_dims(&queries, corpus.as_ref())?;
             Scored {
                 hits: vec![Vec::new(); queries.len()],
                 corpus_ids: Vec::new(),

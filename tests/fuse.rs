@@ -10,7 +10,7 @@ use arrow::datatypes::{Float32Type, Int32Type, UInt32Type};
 use simcal::fuse::{fuse, read_run, FuseOptions, Method, Norm, RunInput};
 use simcal::table::{read_table, sha256_file};
 
-use crate::common::{data_dir, simcal};
+use crate::common::{data_dir, score_sample, simcal};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -325,23 +325,11 @@ fn plain_rrf(tables: &[&Path], k: f64) -> HashMap<String, Vec<(String, f64)>> {
 #[test]
 fn rrf_of_the_sample_encoders_is_evaluated() {
     let dir = tempfile::tempdir().unwrap();
-    let data = data_dir();
-    let qrels = data.join("qrels.tsv");
+    let qrels = data_dir().join("qrels.tsv");
     let mut tables = Vec::new();
     for enc in ["minilm", "lsa"] {
         let out = dir.path().join(format!("{enc}.parquet"));
-        let o = simcal()
-            .args(["score", "--backend", "cpu", "-k", "100", "--queries"])
-            .arg(data.join(format!("{enc}.queries.parquet")))
-            .arg("--corpus")
-            .arg(data.join(format!("{enc}.corpus.parquet")))
-            .arg("--qrels")
-            .arg(&qrels)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        score_sample(enc, &out);
         tables.push(out);
     }
     let fused = dir.path().join("rrf.parquet");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use simcal::calibrate::histogram::{edge, Histograms, BITS};
 use simcal::table::{read_table, write_parquet, ScoreTable};
 
-use crate::common::{data_dir, simcal};
+use crate::common::{score_sample, simcal};
 
 fn ok(o: std::process::Output) -> std::process::Output {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -15,19 +15,8 @@ fn ok(o: std::process::Output) -> std::process::Output {
 
 /// The sample's minilm table, labeled, with its section column.
 fn sample_table(dir: &Path) -> PathBuf {
-    let data = data_dir();
     let out = dir.join("minilm.parquet");
-    ok(simcal()
-        .args(["score", "--backend", "cpu", "-k", "100", "--queries"])
-        .arg(data.join("minilm.queries.parquet"))
-        .arg("--corpus")
-        .arg(data.join("minilm.corpus.parquet"))
-        .arg("--qrels")
-        .arg(data.join("qrels.tsv"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap());
+    score_sample("minilm", &out);
     out
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use simcal::fuse::{fuse, fused_meta, fused_table, read_run, FuseOptions, LabelSource, Method, Norm, RunInput};
 use simcal::labels::read_qrels;
-use simcal::table::{write_parquet, write_trec};
+use simcal::table::columns;
 
 use super::score::FormatArg;
 
@@ -112,12 +112,9 @@ pub fn run(args: FuseArgs) -> anyhow::Result<ExitCode> {
         None => LabelSource::Inputs,
     };
     let table = fused_table(&runs, &fused, labels, fused_meta(&runs, &o, args.model.as_deref()))?;
-    match args.format {
-        FormatArg::Parquet => write_parquet(&table, &args.out)?,
-        FormatArg::Trec => write_trec(&table, &args.out, &table.meta.model)?,
-    }
+    super::score::write_output(&table, &args.out, args.format)?;
     let seconds = start.elapsed().as_secs_f64();
-    let labeled = table.batch.column(4).null_count() < table.len();
+    let labeled = table.batch.column_by_name(columns::LABEL).is_some_and(|l| l.null_count() < table.len());
     if args.json {
         super::print_json(&json!({
             "schema_version": 1,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
-use simcal::table::{merge_parts, write_parquet, write_trec};
+use simcal::table::merge_parts;
 
 use super::score::FormatArg;
 
@@ -30,10 +30,7 @@ pub struct MergeArgs {
 pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let table = merge_parts(&args.parts)?;
-    match args.format {
-        FormatArg::Parquet => write_parquet(&table, &args.out)?,
-        FormatArg::Trec => write_trec(&table, &args.out, &table.meta.model)?,
-    }
+    super::score::write_output(&table, &args.out, args.format)?;
     let seconds = start.elapsed().as_secs_f64();
     if args.json {
         super::print_json(&json!({

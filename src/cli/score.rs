@@ -181,6 +181,15 @@ impl ScoreArgs {
     }
 }
 
+/// Writes a table (fused, merged) in the chosen format, atomically; a TREC run is tagged with
+/// the table's model.
+pub fn write_output(table: &simcal::table::ScoreTable, out: &std::path::Path, format: FormatArg) -> simcal::Result<()> {
+    match format {
+        FormatArg::Parquet => simcal::table::write_parquet(table, out),
+        FormatArg::Trec => simcal::table::write_trec(table, out, &table.meta.model),
+    }
+}
+
 /// Runs one scoring job with a progress bar; returns its summary.
 pub fn execute(job: &ScoreJob, label: &str) -> anyhow::Result<ScoreSummary> {
     let bar = super::progress::rows_bar(label);

@@ -293,9 +293,9 @@ pub fn open_corpus(path: &Path, opts: &ReadOptions) -> Result<Box<dyn ChunkSourc
 pub fn open_corpus_shard(path: &Path, opts: &ReadOptions, index: u64, count: u64) -> Result<(Box<dyn ChunkSource>, u64)> {
     let (inner, rows): (Box<dyn ChunkSource>, u64) = match kind_of(path)? {
         Kind::Parquet => {
-            let rows = parquet::ParquetSource::open(path, opts, false, Some((0, 0)))?.rows();
-            let (start, end) = shard_range(rows, index, count);
-            (Box::new(parquet::ParquetSource::open(path, opts, false, Some((start, end)))?), rows)
+            let src = parquet::ParquetSource::open(path, opts, false, Some((index, count)))?;
+            let rows = src.rows();
+            (Box::new(src), rows)
         }
         Kind::Npy => {
             let mut src = npy::NpySource::open(path, opts)?;

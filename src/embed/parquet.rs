@@ -30,14 +30,16 @@ pub(crate) struct ParquetSource {
 }
 
 impl ParquetSource {
-    /// Opens `path`; with `range`, only the row groups that hold rows of it are read (the
-    /// caller trims the rows outside it).
-    pub(crate) fn open(path: &Path, opts: &ReadOptions, keep_scalars: bool, range: Option<(u64, u64)>) -> Result<Self> {
+    /// Opens `path`; with `shard` (index, count), only the row groups that hold rows of that
+    /// shard ([`super::shard_range`]) are read (the caller trims the rows outside it).
+    pub(crate) fn open(path: &Path, opts: &ReadOptions, keep_scalars: bool, shard: Option<(u64, u64)>) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
         let mut first_group = 0;
         let mut next_row = 0;
-        if let Some((start, end)) = range {
+        if let Some((index, count)) = shard {
+            let total = builder.metadata().file_metadata().num_rows().max(0) as u64;
+            let (start, end) = super::shard_range(total, index, count);
             let mut groups = Vec::new();
             let mut at = 0u64;
             for (g, meta) in builder.metadata().row_groups().iter().enumerate() {

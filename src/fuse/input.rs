@@ -89,15 +89,12 @@ impl RunInput {
     }
 }
 
-/// Reads a score table or a TREC run (told apart by parquet's magic bytes), refusing an empty
-/// one and non-finite scores.
+/// Reads a score table or a TREC run (told apart by parquet's magic bytes), refusing
+/// non-finite scores (an empty run is refused by [`super::fuse`]).
 pub fn read_run(path: &Path) -> Result<RunInput> {
     let (run, sha) = rayon::join(|| read_any(path), || sha256_file(path));
     let mut run = run?;
     run.sha256 = sha?;
-    if run.is_empty() {
-        return Err(Error::format(path, "the run is empty: no rows to fuse"));
-    }
     Ok(run)
 }
 

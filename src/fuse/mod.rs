@@ -258,18 +258,10 @@ fn group(runs: &[RunInput]) -> Result<(usize, Vec<Grouped>)> {
             return Err(Error::format(&run.path, "more than 4 billion rows"));
         }
         let mut q = Vec::with_capacity(run.len());
-        let ids = &run.query_id;
-        let mut r = 0;
-        while r < run.len() {
-            let id = ids.value(r);
-            let mut end = r + 1;
-            while end < run.len() && ids.value(end) == id {
-                end += 1;
-            }
+        for (r, end) in crate::table::id_runs(&run.query_id) {
             let next = index.len() as u32;
-            let i = *index.entry(id).or_insert(next);
+            let i = *index.entry(run.query_id.value(r)).or_insert(next);
             q.resize(end, i);
-            r = end;
         }
         qidx.push(q);
     }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use arrow::array::{new_null_array, Array, ArrayRef, Float32Array, Int32Array, RecordBatch, UInt32Array};
 use arrow::compute::interleave;
-use arrow::datatypes::{DataType, Field, FieldRef, Schema};
+use arrow::datatypes::{FieldRef, Schema};
 use serde_json::json;
 
 use super::{FuseOptions, Fused, Method, Norm, RunInput};
 use crate::error::{Error, Result};
 use crate::labels::Qrels;
-use crate::table::{columns, ScoreTable, TableMeta, SCHEMA_VERSION};
+use crate::table::{standard_fields, ScoreTable, TableMeta, SCHEMA_VERSION};
 
 /// Where the fused table's labels come from.
 #[derive(Clone, Copy, Debug)]
@@ -114,14 +114,7 @@ pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: 
             fused.queries.iter().flat_map(|q| q.hits.iter().map(move |_| q.query_relevant)).collect(),
         ),
     };
-    let mut fields = vec![
-        Field::new(columns::QUERY_ID, DataType::Utf8, false),
-        Field::new(columns::DOC_ID, DataType::Utf8, false),
-        Field::new(columns::RANK, DataType::UInt32, false),
-        Field::new(columns::SCORE, DataType::Float32, false),
-        Field::new(columns::LABEL, DataType::Int32, true),
-        Field::new(columns::QUERY_RELEVANT, DataType::UInt32, true),
-    ];
+    let mut fields = standard_fields();
     let mut arrays: Vec<ArrayRef> = vec![
         interleave(&qids, &at).map_err(err)?,
         interleave(&dids, &at).map_err(err)?,

@@ -49,20 +49,13 @@ impl<'a> Columns<'a> {
 pub fn query_rows(c: &Columns) -> Vec<(String, Vec<usize>)> {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut out: Vec<(String, Vec<usize>)> = Vec::new();
-    let n = c.qid.len();
-    let mut r = 0;
-    while r < n {
+    for (r, end) in crate::table::id_runs(c.qid) {
         let q = c.qid.value(r);
-        let mut end = r + 1;
-        while end < n && c.qid.value(end) == q {
-            end += 1;
-        }
         let i = *index.entry(q).or_insert_with(|| {
             out.push((q.to_owned(), Vec::new()));
             out.len() - 1
         });
         out[i].1.extend(r..end);
-        r = end;
     }
     out
 }

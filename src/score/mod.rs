@@ -142,6 +142,22 @@ pub struct Scored {
     pub backend_detail: String,
 }
 
+/// Refuses queries and a corpus of different dimensions.
+pub fn check_dims(queries: &Embeddings, corpus: &dyn ChunkSource) -> Result<()> {
+    if queries.dim() != corpus.dim() {
+        return Err(Error::Mismatch {
+            message: format!(
+                "dimension mismatch: {} has {}-dimensional vectors, {} has {}",
+                queries.path.display(),
+                queries.dim(),
+                corpus.path().display(),
+                corpus.dim()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Scores `queries` against every row of `corpus`, keeping the exact top k of each query.
 /// `progress` is called with the number of corpus rows scored so far.
 pub fn score_corpus(
@@ -160,17 +176,7 @@ pub fn score_corpus(
     if corpus.rows() == 0 {
         return Err(Error::format(corpus.path(), "no corpus rows"));
     }
-    if queries.dim() != corpus.dim() {
-        return Err(Error::Mismatch {
-            message: format!(
-                "dimension mismatch: {} has {}-dimensional vectors, {} has {}",
-                queries.path.display(),
-                queries.dim(),
-                corpus.path().display(),
-                corpus.dim()
-            ),
-        });
-    }
+    check_dims(queries, corpus)?;
     check_unique_ids(&queries.path, &queries.ids)?;
     let start = Instant::now();
     let mut qv = queries.vectors.clone();

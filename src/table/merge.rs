@@ -133,20 +133,13 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
             .and_then(|c| c.as_primitive_opt::<Float32Type>())
             .ok_or_else(|| Error::format(&p.path, "no float32 score column"))?;
         scores.push(s.values());
-        let mut r = 0;
-        while r < q.len() {
-            let id = q.value(r);
-            let mut end = r + 1;
-            while end < q.len() && q.value(end) == id {
-                end += 1;
-            }
+        for (r, end) in super::id_runs(q) {
             let next = queries.len();
-            let qi = *index.entry(id).or_insert(next);
+            let qi = *index.entry(q.value(r)).or_insert(next);
             if qi == next {
                 queries.push(Vec::new());
             }
             queries[qi].push((pi, r, end));
-            r = end;
         }
     }
     let mut at: Vec<(usize, usize)> = Vec::new();

@@ -14,7 +14,7 @@ mod trec;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 
 pub use self::merge::merge_parts;
@@ -41,6 +41,35 @@ pub mod columns {
     pub const LABEL: &str = "label";
     /// Relevant documents for the query.
     pub const QUERY_RELEVANT: &str = "query_relevant";
+}
+
+/// The six columns every score table starts with, in order (carried columns follow).
+pub fn standard_fields() -> Vec<Field> {
+    vec![
+        Field::new(columns::QUERY_ID, DataType::Utf8, false),
+        Field::new(columns::DOC_ID, DataType::Utf8, false),
+        Field::new(columns::RANK, DataType::UInt32, false),
+        Field::new(columns::SCORE, DataType::Float32, false),
+        Field::new(columns::LABEL, DataType::Int32, true),
+        Field::new(columns::QUERY_RELEVANT, DataType::UInt32, true),
+    ]
+}
+
+/// The runs of equal consecutive ids, as row ranges `(start, end)`: a table lists each query's
+/// rows together, so a query is looked up once per run rather than once per row.
+pub fn id_runs(ids: &StringArray) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut r = 0;
+    while r < ids.len() {
+        let id = ids.value(r);
+        let mut end = r + 1;
+        while end < ids.len() && ids.value(end) == id {
+            end += 1;
+        }
+        out.push((r, end));
+        r = end;
+    }
+    out
 }
 
 /// A score table in memory: its rows as one arrow batch, and its metadata.
@@ -108,14 +137,7 @@ impl ScoreTable {
         }
         let qidx = UInt32Array::from(qidx);
         let query_ids: StringArray = qidx.values().iter().map(|&i| Some(queries.ids[i as usize].as_str())).collect();
-        let mut fields = vec![
-            Field::new(columns::QUERY_ID, DataType::Utf8, false),
-            Field::new(columns::DOC_ID, DataType::Utf8, false),
-            Field::new(columns::RANK, DataType::UInt32, false),
-            Field::new(columns::SCORE, DataType::Float32, false),
-            Field::new(columns::LABEL, DataType::Int32, true),
-            Field::new(columns::QUERY_RELEVANT, DataType::UInt32, true),
-        ];
+        let mut fields = standard_fields();
         let mut arrays: Vec<ArrayRef> = vec![
             Arc::new(query_ids),
             Arc::new(StringArray::from(doc_ids)),

@@ -145,6 +145,24 @@ pub fn simcal() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_simcal"))
 }
 
+/// Scores the sample's encoder `enc` (data/ENC.*, cosine, k = 100, CPU) with its qrels into
+/// the score table `out`.
+pub fn score_sample(enc: &str, out: &Path) {
+    let data = data_dir();
+    let o = simcal()
+        .args(["score", "--backend", "cpu", "-k", "100", "--queries"])
+        .arg(data.join(format!("{enc}.queries.parquet")))
+        .arg("--corpus")
+        .arg(data.join(format!("{enc}.corpus.parquet")))
+        .arg("--qrels")
+        .arg(data.join("qrels.tsv"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// Scores `queries` random queries (ids q0…, each in section `s{i % 3}`) against `docs` random
 /// documents (ids d0…) at top `k` with `qrels`, into the score table `path`.
 pub fn write_scored_table(path: &Path, qrels: &Path, queries: usize, docs: usize, k: usize) {
