@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::calibrate::folds::HeldOutTarget;
 use crate::calibrate::isotonic::Isotonic;
 use crate::calibrate::platt::Platt;
 use crate::calibrate::summary::{CalibrationMetrics, Distributions};
@@ -40,12 +41,21 @@ pub struct Artifact {
     pub group_by: Vec<String>,
     /// Groups with fewer labeled pairs are not fitted.
     pub min_pairs: u64,
+    /// Groups with fewer relevant pairs are not fitted.
+    #[serde(default)]
+    pub min_relevant: u64,
     /// Bootstrap resamples (0: no intervals).
     pub bootstrap: usize,
     /// Seed of the bootstrap.
     pub seed: u64,
     /// Targets asked for.
     pub targets: TargetSpec,
+    /// How the held-out numbers were measured (absent: no cross-fitting).
+    #[serde(default)]
+    pub held_out: Option<HeldOutSpec>,
+    /// How thresholds were certified (absent: not asked for).
+    #[serde(default)]
+    pub certification: Option<CertificationSpec>,
     /// The abstain band in probability: act at or above `high`, not found below `low`.
     pub abstain: Band,
     /// Row counts of the table.
@@ -54,6 +64,34 @@ pub struct Artifact {
     pub global: GroupFit,
     /// One entry per value of the group columns, in key order.
     pub groups: Vec<GroupFit>,
+}
+
+/// Cross-fitting by query.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldOutSpec {
+    /// Folds K: each fold fitted on the other K − 1 and measured on itself.
+    pub folds: usize,
+    /// Seed of the queries' hash.
+    pub seed: u64,
+    /// Queries in all.
+    pub queries: u64,
+}
+
+/// Certification of thresholds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CertificationSpec {
+    /// 1 − δ, for all groups at once.
+    pub confidence: f64,
+    /// `pair` or `query`.
+    pub unit: String,
+    /// Family-wise procedure: `holm`, `bonferroni` or `fixed-sequence`.
+    pub fwer: String,
+    /// Candidate thresholds asked for: quantiles of the units' scores, or a file's count.
+    pub grid: usize,
+    /// Where the candidates came from: `quantiles` or the grid file's path.
+    pub grid_source: String,
+    /// Groups certified, each at δ / groups (Bonferroni across groups).
+    pub groups: usize,
 }
 
 /// Target precisions and recalls.
@@ -112,6 +150,9 @@ pub struct GroupFit {
     pub band_scores: BTreeMap<String, BandScores>,
     /// Per map, calibration on the fitting data.
     pub metrics: BTreeMap<String, CalibrationMetrics>,
+    /// Per map, calibration of the out-of-fold probabilities (cross-fitted by query).
+    #[serde(default)]
+    pub held_out_metrics: BTreeMap<String, CalibrationMetrics>,
     /// Score distributions of relevant and irrelevant pairs.
     pub distributions: Option<Distributions>,
 }
@@ -146,6 +187,73 @@ pub struct Threshold {
     pub interval: Option<ThresholdInterval>,
     /// This group's threshold minus the global one (stability across groups).
     pub delta_from_global: Option<f64>,
+    /// Pairs at or above the threshold.
+    #[serde(default)]
+    pub n: Option<u64>,
+    /// Relevant pairs at or above the threshold.
+    #[serde(default)]
+    pub tp: Option<u64>,
+    /// Exact (Clopper–Pearson) 95% interval of the precision: tp of n.
+    #[serde(default)]
+    pub precision_exact: Option<[f64; 2]>,
+    /// Exact (Clopper–Pearson) 95% interval of the recall: tp of the relevant pairs.
+    #[serde(default)]
+    pub recall_exact: Option<[f64; 2]>,
+    /// The estimate rests on fewer than [`SMALL_SAMPLE`] pairs at or above it.
+    #[serde(default)]
+    pub small_sample: bool,
+    /// The threshold chosen on the other folds, measured on each held-out fold, pooled.
+    #[serde(default)]
+    pub held_out: Option<HeldOutTarget>,
+    /// The certified threshold for this target, when certification was asked for.
+    #[serde(default)]
+    pub certified: Option<CertifiedThreshold>,
+}
+
+/// Fewer pairs than this at or above a threshold are flagged as a small sample.
+pub const SMALL_SAMPLE: u64 = 30;
+
+/// A threshold with a finite-sample guarantee.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CertifiedThreshold {
+    /// `precision` or `recall`.
+    pub target: String,
+    /// The target value.
+    pub value: f64,
+    /// Predict relevant at or above this score; none when nothing is certified.
+    pub score: Option<f64>,
+    /// Units at or above it.
+    pub n: Option<u64>,
+    /// Relevant units at or above it.
+    pub tp: Option<u64>,
+    /// Precision of the calibration units at it.
+    pub precision: Option<f64>,
+    /// Recall of the calibration units at it.
+    pub recall: Option<f64>,
+    /// Its Hoeffding–Bentkus p-value (Learn-Then-Test).
+    pub p_value: Option<f64>,
+    /// Exact one-sided lower confidence bound (1 − δ) on the precision there (on the recall for
+    /// a recall target over pairs).
+    pub lower_bound: Option<f64>,
+    /// Conformal risk control's bound on the expected miss rate there.
+    pub risk_bound: Option<f64>,
+    /// 1 − δ for this group (1 for conformal risk control, a guarantee in expectation).
+    pub confidence: f64,
+    /// δ for this group.
+    pub delta: f64,
+    /// `pair` or `query`.
+    pub unit: String,
+    /// `holm`, `bonferroni`, `fixed-sequence` (Learn-Then-Test) or `crc`.
+    pub method: String,
+    /// Distinct candidate thresholds tested.
+    pub grid: usize,
+    /// Units the guarantee rests on.
+    pub units: u64,
+    /// Why there is no certified score.
+    pub reason: Option<String>,
+    /// Nothing was certified for this group: the global certified threshold stands for it.
+    #[serde(default)]
+    pub fallback: bool,
 }
 
 /// Bootstrap 95% intervals of a threshold.

@@ -60,6 +60,7 @@ pub mod output;
 pub mod policy;
 pub mod report;
 pub mod score;
+pub mod stats;
 pub mod table;
 
 pub use error::{Error, Result};

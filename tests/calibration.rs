@@ -41,7 +41,7 @@ fn cases() -> Vec<(String, Vec<f32>, Vec<bool>, serde_json::Value)> {
 }
 
 /// The labeled pairs of the data/ sample's minilm score table, as make_sklearn.py stored them.
-fn sample_pairs() -> (Vec<f32>, Vec<bool>) {
+pub fn sample_pairs() -> (Vec<f32>, Vec<bool>) {
     let file = std::fs::File::open(golden_dir().join("sample_pairs.parquet")).unwrap();
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
     let (mut s, mut y) = (Vec::new(), Vec::new());

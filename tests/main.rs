@@ -15,7 +15,7 @@ mod cli;
 // Golden values from faiss IndexFlatIP (tests/golden/make_faiss.py).
 mod golden;
 // Calibration: scikit-learn golden values, properties, fit/apply through the CLI.
-mod calibration;
+pub mod calibration;
 // Evaluation and drift: pytrec_eval, scikit-learn, scipy and netcal golden values; the drift gate.
 mod eval;
 // The HTML report parses and every chart has data in it.
@@ -28,3 +28,7 @@ mod shard;
 mod nightly;
 // Score histograms that merge, and fits from them against the exact fit.
 mod histograms;
+// The shared statistics: binomial tails, exact intervals, FWER procedures, LTT, CRC.
+mod stats;
+// Certified thresholds and exact intervals: MAPIE and scipy golden values.
+mod certify;

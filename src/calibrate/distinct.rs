@@ -218,3 +218,82 @@ impl Distinct {
         self.neg.iter().sum()
     }
 }
+
+impl Distinct {
+    /// The tables of disjoint sets of pairs added into one (the table of all their pairs).
+    pub fn sum(parts: &[Distinct]) -> Distinct {
+        let mut out = Distinct::default();
+        for p in parts {
+            out = out.plus(p);
+        }
+        out
+    }
+
+    /// This table's pairs and `other`'s together.
+    fn plus(&self, other: &Distinct) -> Distinct {
+        let mut out = Distinct::default();
+        let cap = self.len() + other.len();
+        out.x.reserve(cap);
+        out.pos.reserve(cap);
+        out.neg.reserve(cap);
+        let (mut i, mut j) = (0, 0);
+        while i < self.len() || j < other.len() {
+            let take_a = j == other.len() || (i < self.len() && self.x[i] <= other.x[j]);
+            let take_b = i == self.len() || (j < other.len() && other.x[j] <= self.x[i]);
+            let x = if take_a { self.x[i] } else { other.x[j] };
+            let (mut p, mut n) = (0, 0);
+            if take_a {
+                p += self.pos[i];
+                n += self.neg[i];
+                i += 1;
+            }
+            if take_b {
+                p += other.pos[j];
+                n += other.neg[j];
+                j += 1;
+            }
+            out.x.push(x);
+            out.pos.push(p);
+            out.neg.push(n);
+        }
+        out
+    }
+
+    /// This table less the pairs of `part`, a table of some of its pairs (scores left with no
+    /// pair are dropped).
+    pub fn without(&self, part: &Distinct) -> Distinct {
+        let mut out = Distinct::default();
+        let mut j = 0;
+        for i in 0..self.len() {
+            let (mut p, mut n) = (self.pos[i], self.neg[i]);
+            if j < part.len() && part.x[j] == self.x[i] {
+                p = p.saturating_sub(part.pos[j]);
+                n = n.saturating_sub(part.neg[j]);
+                j += 1;
+            }
+            if p + n > 0 {
+                out.x.push(self.x[i]);
+                out.pos.push(p);
+                out.neg.push(n);
+            }
+        }
+        out
+    }
+
+    /// Pairs at or above each score (`above[i]` for `x[i]`, `above[len]` = 0): relevant and all.
+    pub fn suffix_counts(&self) -> (Vec<u64>, Vec<u64>) {
+        let mut tp = vec![0; self.len() + 1];
+        let mut all = vec![0; self.len() + 1];
+        for i in (0..self.len()).rev() {
+            tp[i] = tp[i + 1] + self.pos[i];
+            all[i] = all[i + 1] + self.pos[i] + self.neg[i];
+        }
+        (tp, all)
+    }
+
+    /// Relevant pairs and all pairs scoring at or above `t`, from [`Distinct::suffix_counts`].
+    pub fn at_or_above(&self, suffix: &(Vec<u64>, Vec<u64>), t: f64) -> (u64, u64) {
+        let i = self.x.partition_point(|&x| x < t);
+        (suffix.0[i], suffix.1[i])
+    }
+}

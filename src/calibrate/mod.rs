@@ -5,7 +5,9 @@
 //! [`Artifact`].
 
 pub mod bootstrap;
+pub mod certify;
 pub mod distinct;
+pub mod folds;
 pub mod histogram;
 pub mod isotonic;
 pub mod pairs;
@@ -18,7 +20,12 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::artifact::{Artifact, Band, BandScores, Counts, GroupFit, TargetSpec, Threshold, ThresholdInterval, ARTIFACT_VERSION};
+use crate::artifact::{
+    Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, GroupFit, HeldOutSpec, TargetSpec, Threshold,
+    ThresholdInterval, ARTIFACT_VERSION, SMALL_SAMPLE,
+};
+use crate::stats::binomial::clopper_pearson;
+use certify::{CertifyOptions, QueryUnit, Unit};
 use crate::error::{Error, Result};
 use crate::table::ScoreTable;
 use distinct::Distinct;
@@ -68,6 +75,12 @@ pub struct FitOptions {
     pub group_by: Vec<String>,
     /// Groups with fewer labeled pairs are listed, not fitted.
     pub min_pairs: u64,
+    /// Groups with fewer relevant pairs are listed, not fitted.
+    pub min_relevant: u64,
+    /// Folds of the cross-fitting by query (1: none).
+    pub folds: usize,
+    /// Certified thresholds, when asked for.
+    pub certify: Option<CertifyOptions>,
     /// Bootstrap resamples (0: none).
     pub bootstrap: usize,
     /// Seed of the bootstrap.
@@ -85,6 +98,9 @@ impl Default for FitOptions {
             abstain: Band { low: 0.5, high: 0.9 },
             group_by: vec![],
             min_pairs: 50,
+            min_relevant: 10,
+            folds: 5,
+            certify: None,
             bootstrap: 1000,
             seed: 0,
             rel_level: 1,
@@ -105,6 +121,19 @@ impl FitOptions {
         }
         if self.methods.is_empty() {
             return Err(Error::Invalid("no calibration method asked for".into()));
+        }
+        if self.folds == 0 || self.folds > 255 {
+            return Err(Error::Invalid(format!("--folds {}: expected 1 (no cross-fitting) to 255", self.folds)));
+        }
+        if let Some(c) = &self.certify {
+            if !(c.confidence > 0.0 && c.confidence < 1.0) {
+                return Err(Error::Invalid(format!("--confidence {} is outside (0, 1)", c.confidence)));
+            }
+            if let certify::Grid::Quantiles(n) = c.grid {
+                if !(2..=1_000_000).contains(&n) {
+                    return Err(Error::Invalid(format!("--grid {n}: expected 2 to 1,000,000 candidate thresholds, or a file")));
+                }
+            }
         }
         Ok(())
     }
@@ -132,8 +161,12 @@ pub fn fit_table(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<A
 }
 
 fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artifact> {
-    let (pos, neg) = pairs::class_keys(table, path, opts.rel_level)?;
-    let (n_rel, n) = (pos.len() as u64, (pos.len() + neg.len()) as u64);
+    let fold = if opts.folds > 1 { Some(folds::assign(table, path, opts.folds, opts.seed)?) } else { None };
+    let keys = pairs::fold_class_keys(table, path, opts.rel_level, fold.as_deref(), opts.folds)?;
+    let mut parts: Vec<Distinct> = keys.par_iter().map(|(p, n)| Distinct::from_keys(p, n)).collect();
+    drop(keys);
+    let global_d = if parts.len() == 1 { parts.pop().unwrap_or_default() } else { Distinct::sum(&parts) };
+    let (n_rel, n) = (global_d.n_pos(), global_d.n_pos() + global_d.n_neg());
     if n_rel == 0 || n_rel == n {
         let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
         return Err(Error::format(
@@ -141,26 +174,88 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
             format!("all {n} labeled pairs are {class}: a calibration needs both classes (check --rel-level and the qrels)"),
         ));
     }
-    let global_d = Distinct::from_keys(&pos, &neg);
-    drop((pos, neg));
-    let global = fit_group("all", BTreeMap::new(), &global_d, opts, true)?;
+    let row_groups = match (&opts.certify, opts.group_by.is_empty()) {
+        (Some(c), _) if c.unit == Unit::Query => Some(pairs::row_groups(table, path, &opts.group_by)?),
+        _ => None,
+    };
+    let units: Vec<QueryUnit> = match &row_groups {
+        Some(g) => certify::query_units(table, path, opts.rel_level, &g.index, fold.as_deref())?,
+        None => Vec::new(),
+    };
     let labeled = if opts.group_by.is_empty() {
         pairs::LabeledPairs::default()
     } else {
-        pairs::labeled_pairs(table, path, opts.rel_level, &opts.group_by)?
+        pairs::labeled_pairs(table, path, opts.rel_level, &opts.group_by, fold.as_deref())?
     };
     let by_group = if opts.group_by.is_empty() { Vec::new() } else { labeled.groups() };
+    let fitted_groups = by_group
+        .iter()
+        .filter(|(_, _, idx)| {
+            let rel = idx.iter().filter(|&&i| labeled.relevant[i]).count() as u64;
+            idx.len() as u64 >= opts.min_pairs && rel >= opts.min_relevant && rel < idx.len() as u64
+        })
+        .count();
+    let delta = opts.certify.as_ref().map_or(0.0, |c| 1.0 - c.confidence);
+    let all_units: Vec<&QueryUnit> = units.iter().collect();
+    let global = fit_group("all", BTreeMap::new(), &global_d, &parts, &all_units, opts, delta, true)?;
+    // A unit's group key, to find the units of each labeled group.
+    let unit_key = |u: &QueryUnit| row_groups.as_ref().map(|g| g.keys[u.group as usize].0.as_str()).unwrap_or("all");
+    let k = opts.folds;
     let mut groups: Vec<GroupFit> = by_group
         .into_par_iter()
         .map(|(key, values, idx)| {
             let s: Vec<f32> = idx.iter().map(|&i| labeled.scores[i]).collect();
             let r: Vec<bool> = idx.iter().map(|&i| labeled.relevant[i]).collect();
-            fit_group(&key, values, &Distinct::from_pairs(&s, &r), opts, false)
+            let d = Distinct::from_pairs(&s, &r);
+            let parts: Vec<Distinct> = if k > 1 {
+                (0..k as u8)
+                    .map(|f| {
+                        let (s, r): (Vec<f32>, Vec<bool>) =
+                            idx.iter().filter(|&&i| labeled.fold[i] == f).map(|&i| (labeled.scores[i], labeled.relevant[i])).unzip();
+                        Distinct::from_pairs(&s, &r)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let mine: Vec<&QueryUnit> = units.iter().filter(|u| unit_key(u) == key).collect();
+            fit_group(&key, values, &d, &parts, &mine, opts, delta / fitted_groups.max(1) as f64, false)
         })
         .collect::<Result<_>>()?;
     set_deltas(&global, &mut groups);
+    set_fallbacks(&global, &mut groups);
     let counts = Counts { rows: table.len() as u64, labeled: n, relevant: n_rel };
-    Ok(artifact(&table.meta.model, &table.meta.metric, table.meta.k, String::new(), opts, counts, global, groups))
+    let mut art = artifact(&table.meta.model, &table.meta.metric, table.meta.k, String::new(), opts, counts, global, groups);
+    if let Some(f) = &fold {
+        let queries = folds::query_count(table);
+        art.held_out = Some(HeldOutSpec { folds: opts.folds, seed: opts.seed, queries: queries.unwrap_or(f.len() as u64) });
+    }
+    if let Some(c) = &opts.certify {
+        art.certification = Some(CertificationSpec {
+            confidence: c.confidence,
+            unit: c.unit.name().to_owned(),
+            fwer: c.fwer.name().to_owned(),
+            grid: c.grid.size(),
+            grid_source: c.grid_source.clone(),
+            groups: fitted_groups,
+        });
+    }
+    Ok(art)
+}
+
+/// Groups where nothing was certified fall back to the global certified threshold, and say so.
+fn set_fallbacks(global: &GroupFit, groups: &mut [GroupFit]) {
+    for g in groups.iter_mut().filter(|g| g.fitted) {
+        for (t, gt) in g.thresholds.iter_mut().zip(&global.thresholds) {
+            if let (Some(c), Some(gc)) = (t.certified.as_mut(), gt.certified.as_ref()) {
+                if c.score.is_none() && gc.score.is_some() {
+                    c.fallback = true;
+                    let why = c.reason.take().unwrap_or_default();
+                    c.reason = Some(format!("{why}; the global certified threshold stands for this group"));
+                }
+            }
+        }
+    }
 }
 
 /// Fits summed histograms ([`histogram::Histograms`]) as [`fit_table`] fits pairs: each bin
@@ -185,11 +280,11 @@ pub fn fit_histograms(h: &histogram::Histograms, opts: &FitOptions) -> Result<Ar
         let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
         return Err(Error::Invalid(format!("all {n} labeled pairs of the histograms are {class}: a calibration needs both classes")));
     }
-    let global = fit_group("all", BTreeMap::new(), &h.global.distinct(), opts, true)?;
+    let global = fit_group("all", BTreeMap::new(), &h.global.distinct(), &[], &[], opts, 0.0, true)?;
     let mut groups: Vec<GroupFit> = if opts.group_by.is_empty() {
         Vec::new()
     } else {
-        h.groups.par_iter().map(|g| fit_group(&g.key, g.values.clone(), &g.histogram.distinct(), opts, false)).collect::<Result<_>>()?
+        h.groups.par_iter().map(|g| fit_group(&g.key, g.values.clone(), &g.histogram.distinct(), &[], &[], opts, 0.0, false)).collect::<Result<_>>()?
     };
     set_deltas(&global, &mut groups);
     let sha = match h.sources.as_slice() {
@@ -197,7 +292,11 @@ pub fn fit_histograms(h: &histogram::Histograms, opts: &FitOptions) -> Result<Ar
         _ => String::new(),
     };
     let counts = Counts { rows: h.sources.iter().map(|s| s.rows).sum(), labeled: n, relevant: n_rel };
-    Ok(artifact(&h.model, &h.metric, h.k, sha, opts, counts, global, groups))
+    let mut art = artifact(&h.model, &h.metric, h.k, sha, opts, counts, global, groups);
+    // Histograms hold no queries: no cross-fitting, no certification.
+    art.held_out = None;
+    art.certification = None;
+    Ok(art)
 }
 
 /// Stability: each group's thresholds against the global ones.
@@ -235,9 +334,12 @@ fn artifact(
         methods: opts.methods.iter().map(|m| m.name().to_owned()).collect(),
         group_by: opts.group_by.clone(),
         min_pairs: opts.min_pairs,
+        min_relevant: opts.min_relevant,
         bootstrap: opts.bootstrap,
         seed: opts.seed,
         targets: TargetSpec { precision: opts.target_precision.clone(), recall: opts.target_recall.clone() },
+        held_out: None,
+        certification: None,
         abstain: opts.abstain,
         counts,
         global,
@@ -246,7 +348,19 @@ fn artifact(
 }
 
 /// Fits one group. The global fit (`strict`) fails where a group is only marked not fitted.
-fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &FitOptions, strict: bool) -> Result<GroupFit> {
+/// `parts` are the group's fold tables (empty: no cross-fitting); `units` its query units; and
+/// `delta` the family-wise error level its certified thresholds get.
+#[allow(clippy::too_many_arguments)]
+fn fit_group(
+    key: &str,
+    values: BTreeMap<String, String>,
+    d: &Distinct,
+    parts: &[Distinct],
+    units: &[&QueryUnit],
+    opts: &FitOptions,
+    delta: f64,
+    strict: bool,
+) -> Result<GroupFit> {
     let (np, nn) = (d.n_pos(), d.n_neg());
     let mut g = GroupFit {
         key: key.to_owned(),
@@ -261,6 +375,7 @@ fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &F
         thresholds: vec![],
         band_scores: BTreeMap::new(),
         metrics: BTreeMap::new(),
+        held_out_metrics: BTreeMap::new(),
         distributions: None,
     };
     g.distributions = Some(summary::distributions(d));
@@ -270,6 +385,10 @@ fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &F
     }
     if np == 0 || nn == 0 {
         g.reason = Some(format!("one class only: all {} labeled pairs are {}", g.n, if np == 0 { "irrelevant" } else { "relevant" }));
+        return Ok(g);
+    }
+    if !strict && np < opts.min_relevant {
+        g.reason = Some(format!("{np} relevant pairs, fewer than --min-relevant {}", opts.min_relevant));
         return Ok(g);
     }
     g.fitted = true;
@@ -289,13 +408,18 @@ fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &F
         };
         bootstrap::intervals(d, &t, opts.bootstrap, opts.seed)
     });
+    let held_out = (parts.len() > 1).then(|| folds::held_out(d, parts, &opts.methods, &opts.target_precision, &opts.target_recall));
+    let mut certified: Vec<Option<CertifiedThreshold>> = match &opts.certify {
+        Some(c) => certify::certify(d, units, &opts.target_precision, &opts.target_recall, c, delta).into_iter().map(Some).collect(),
+        None => vec![None; targets.len()],
+    };
     for (j, &(target, value, point)) in targets.iter().enumerate() {
         let interval = intervals.as_ref().map(|iv| ThresholdInterval {
             score: iv[j].threshold,
             precision: iv[j].precision,
             reachable_fraction: iv[j].reachable,
         });
-        g.thresholds.push(match point {
+        let mut t = match point {
             Some(pt) => Threshold {
                 target: target.to_owned(),
                 value,
@@ -306,6 +430,13 @@ fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &F
                 message: None,
                 interval,
                 delta_from_global: None,
+                n: Some(pt.tp + pt.fp),
+                tp: Some(pt.tp),
+                precision_exact: Some(clopper_pearson(pt.tp, pt.tp + pt.fp, 0.95)),
+                recall_exact: Some(clopper_pearson(pt.tp, np, 0.95)),
+                small_sample: pt.tp + pt.fp < SMALL_SAMPLE,
+                held_out: None,
+                certified: None,
             },
             None => Threshold {
                 target: target.to_owned(),
@@ -321,8 +452,23 @@ fn fit_group(key: &str, values: BTreeMap<String, String>, d: &Distinct, opts: &F
                 }),
                 interval,
                 delta_from_global: None,
+                n: None,
+                tp: None,
+                precision_exact: None,
+                recall_exact: None,
+                small_sample: false,
+                held_out: None,
+                certified: None,
             },
-        });
+        };
+        t.held_out = held_out.as_ref().map(|h| h.targets[j].clone());
+        t.certified = certified[j].take();
+        g.thresholds.push(t);
+    }
+    if let Some(h) = &held_out {
+        for (m, metrics) in &h.metrics {
+            g.held_out_metrics.insert(m.name().into(), metrics.clone());
+        }
     }
     let band = opts.abstain;
     for &m in &opts.methods {

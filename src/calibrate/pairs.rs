@@ -20,6 +20,8 @@ pub struct LabeledPairs {
     pub relevant: Vec<bool>,
     /// Group of each pair (index into `keys`).
     pub group: Vec<u32>,
+    /// Fold of each pair (all 0 without cross-fitting).
+    pub fold: Vec<u8>,
     /// Group keys and their column values, in key order.
     pub keys: Vec<(String, BTreeMap<String, String>)>,
 }
@@ -135,56 +137,67 @@ fn labels<'a>(table: &'a ScoreTable, path: &Path) -> Result<&'a arrow::array::In
 /// parallel pass over the columns that also refuses a null or non-finite score (the first such
 /// row is named).
 pub fn class_keys(table: &ScoreTable, path: &Path, rel_level: i32) -> Result<(Vec<u32>, Vec<u32>)> {
+    let mut parts = fold_class_keys(table, path, rel_level, None, 1)?;
+    Ok(parts.pop().unwrap_or_default())
+}
+
+/// [`class_keys`] split by fold: entry f holds the keys of the rows whose `fold` is f (all rows
+/// in entry 0 without folds).
+pub fn fold_class_keys(table: &ScoreTable, path: &Path, rel_level: i32, fold: Option<&[u8]>, k: usize) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 20;
     let label = labels(table, path)?;
     let col = table.batch.column_by_name(columns::SCORE).ok_or_else(|| Error::format(path, "no score column"))?;
     let s = col.as_primitive_opt::<Float32Type>().ok_or_else(|| Error::format(path, "the score column is not float32"))?;
     let (sv, lv) = (s.values(), label.values());
-    // Each chunk's keys, or its first bad row.
-    type Part = std::result::Result<(Vec<u32>, Vec<u32>), usize>;
+    let k = k.max(1);
+    // Each chunk's keys per fold, or its first bad row.
+    type Part = std::result::Result<Vec<(Vec<u32>, Vec<u32>)>, usize>;
     let parts: Vec<Part> = (0..s.len())
         .step_by(CHUNK)
         .collect::<Vec<_>>()
         .into_par_iter()
         .map(|lo| {
             let hi = (lo + CHUNK).min(s.len());
-            let (mut pos, mut neg) = (Vec::new(), Vec::with_capacity(hi - lo));
+            let mut out: Vec<(Vec<u32>, Vec<u32>)> = (0..k).map(|_| (Vec::new(), Vec::with_capacity((hi - lo) / k))).collect();
             for r in lo..hi {
                 if !sv[r].is_finite() || s.is_null(r) {
                     return Err(r);
                 }
                 if label.is_valid(r) {
+                    let f = fold.map_or(0, |f| usize::from(f[r]));
                     if lv[r] >= rel_level {
-                        pos.push(key(sv[r]));
+                        out[f].0.push(key(sv[r]));
                     } else {
-                        neg.push(key(sv[r]));
+                        out[f].1.push(key(sv[r]));
                     }
                 }
             }
-            Ok((pos, neg))
+            Ok(out)
         })
         .collect();
-    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    let mut all: Vec<(Vec<u32>, Vec<u32>)> = (0..k).map(|_| (Vec::new(), Vec::new())).collect();
     for part in parts {
         match part {
-            Ok((p, n)) => {
-                pos.extend_from_slice(&p);
-                if neg.is_empty() {
-                    neg = n;
-                } else {
-                    neg.extend_from_slice(&n);
+            Ok(folds) => {
+                for ((p, n), (ap, an)) in folds.into_iter().zip(all.iter_mut()) {
+                    ap.extend_from_slice(&p);
+                    if an.is_empty() {
+                        *an = n;
+                    } else {
+                        an.extend_from_slice(&n);
+                    }
                 }
             }
             // The first bad row: `scores` words the error.
             Err(_) => return Err(scores(table, path).err().unwrap_or_else(|| Error::format(path, "bad score"))),
         }
     }
-    Ok((pos, neg))
+    Ok(all)
 }
 
 /// The labeled pairs of the table, grouped by `group_by`.
-pub fn labeled_pairs(table: &ScoreTable, path: &Path, rel_level: i32, group_by: &[String]) -> Result<LabeledPairs> {
+pub fn labeled_pairs(table: &ScoreTable, path: &Path, rel_level: i32, group_by: &[String], fold: Option<&[u8]>) -> Result<LabeledPairs> {
     let scores = scores(table, path)?;
     let label = labels(table, path)?;
     let groups = row_groups(table, path, group_by)?;
@@ -199,6 +212,7 @@ pub fn labeled_pairs(table: &ScoreTable, path: &Path, rel_level: i32, group_by: 
             out.scores.push(scores[r]);
             out.relevant.push(values[r] >= rel_level);
             out.group.push(groups.index[r]);
+            out.fold.push(fold.map_or(0, |f| f[r]));
         }
     }
     // Groups that only have unlabeled rows are not groups of the calibration.

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::distinct::Distinct;
+pub use crate::stats::quantiles;
 
 /// Quantile levels recorded for each distribution.
 pub const QUANTILES: [f64; 9] = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99];
@@ -21,9 +22,13 @@ pub struct CalibrationMetrics {
     pub log_loss: f64,
     /// Expected calibration error over [`ECE_BINS`] equal-width probability bins.
     pub ece: f64,
+    /// Maximum calibration error over the same bins (absent in artifacts written before it).
+    #[serde(default)]
+    pub mce: f64,
 }
 
-/// Calibration metrics of the probabilities `prob(i)` of the table's distinct scores.
+/// Calibration metrics of the probabilities `prob(i)` of the table's scores (any cells of
+/// scores with their pair counts: neither sorted nor distinct is needed).
 pub fn metrics(d: &Distinct, prob: impl Fn(usize) -> f64 + Sync) -> CalibrationMetrics {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 16;
@@ -63,7 +68,8 @@ pub fn metrics(d: &Distinct, prob: impl Fn(usize) -> f64 + Sync) -> CalibrationM
     }
     let n = (d.n_pos() + d.n_neg()) as f64;
     let ece = bins.iter().filter(|b| b.0 > 0.0).map(|b| (b.1 - b.2).abs()).sum::<f64>() / n;
-    CalibrationMetrics { brier: brier / n, log_loss: log_loss / n, ece }
+    let mce = bins.iter().filter(|b| b.0 > 0.0).map(|b| (b.1 - b.2).abs() / b.0).fold(0.0, f64::max);
+    CalibrationMetrics { brier: brier / n, log_loss: log_loss / n, ece, mce }
 }
 
 /// Scores of one class of pairs.
@@ -136,42 +142,4 @@ pub fn distributions(d: &Distinct) -> Distributions {
     };
     let (relevant, irrelevant) = rayon::join(|| one(pc, pn, ps, &d.pos), || one(nc, nn, ns, &d.neg));
     Distributions { levels: QUANTILES.to_vec(), edges, relevant, irrelevant }
-}
-
-/// Quantiles of the multiset holding `weights[i]` copies of `x[i]` (x ascending), with numpy's
-/// default linear interpolation; empty when there is nothing. One walk over the weights finds
-/// every position the levels need.
-pub fn quantiles(x: &[f64], weights: &[u64], levels: &[f64]) -> Vec<f64> {
-    let c: u64 = weights.iter().sum();
-    if c == 0 {
-        return Vec::new();
-    }
-    // Each level's 0-based position h in the sorted multiset, between elements lo and lo + 1.
-    let hs: Vec<f64> = levels.iter().map(|&q| (c - 1) as f64 * q.clamp(0.0, 1.0)).collect();
-    let mut wanted: Vec<u64> = hs.iter().flat_map(|h| [h.floor() as u64, (h.floor() as u64 + 1).min(c - 1)]).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    // The value at each wanted position: the first x whose cumulative weight exceeds it.
-    let mut found = Vec::with_capacity(wanted.len());
-    let (mut cum, mut i) = (0u64, 0usize);
-    for &p in &wanted {
-        while i < x.len() && cum + weights[i] <= p {
-            cum += weights[i];
-            i += 1;
-        }
-        found.push(x[i.min(x.len() - 1)]);
-    }
-    let at = |p: u64| found[wanted.binary_search(&p).unwrap_or(0)];
-    hs.iter()
-        .map(|&h| {
-            let lo = h.floor() as u64;
-            let a = at(lo);
-            let frac = h - lo as f64;
-            if frac == 0.0 {
-                a
-            } else {
-                a + (at((lo + 1).min(c - 1)) - a) * frac
-            }
-        })
-        .collect()
 }

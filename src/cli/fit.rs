@@ -9,7 +9,9 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use simcal::artifact::{Artifact, Band};
+use simcal::calibrate::certify::{CertifyOptions, Grid, Unit};
 use simcal::calibrate::{fit_table, FitOptions, Method};
+use simcal::stats::ltt::Fwer;
 use simcal::table::read_table_columns;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -17,6 +19,19 @@ pub enum MethodArg {
     Isotonic,
     Platt,
     All,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum UnitArg {
+    Pair,
+    Query,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FwerArg {
+    Holm,
+    Bonferroni,
+    FixedSequence,
 }
 
 #[derive(Args)]
@@ -46,6 +61,27 @@ pub struct FitArgs {
     /// Groups with fewer labeled pairs are listed, not fitted.
     #[arg(long = "min-pairs", default_value_t = 50)]
     pub min_pairs: u64,
+    /// Groups with fewer relevant pairs are listed, not fitted.
+    #[arg(long = "min-relevant", default_value_t = 10)]
+    pub min_relevant: u64,
+    /// Cross-fit by query: each of K folds of queries is calibrated on the others and measured
+    /// on itself (out-of-fold probabilities and held-out precision/recall). 1: off.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Certify thresholds at this confidence (1 − δ): Learn-Then-Test for precision (and recall
+    /// over pairs), conformal risk control for per-query recall. Off when not given.
+    #[arg(long)]
+    pub confidence: Option<f64>,
+    /// The exchangeable unit of certification: every labeled pair, or each query's top hit
+    /// (precision) and relevant documents (recall).
+    #[arg(long, value_enum, default_value = "pair")]
+    pub unit: UnitArg,
+    /// Family-wise error control of Learn-Then-Test.
+    #[arg(long, value_enum, default_value = "holm")]
+    pub fwer: FwerArg,
+    /// Candidate thresholds: N quantiles of the units' scores, or a file with one score a line.
+    #[arg(long, default_value = "1000", value_name = "N|FILE")]
+    pub grid: String,
     /// Bootstrap resamples for the thresholds' 95% intervals (0: none).
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
@@ -82,6 +118,31 @@ impl FitArgs {
             abstain: band(&self.abstain)?,
             group_by: self.group_by.clone(),
             min_pairs: self.min_pairs,
+            min_relevant: self.min_relevant,
+            folds: self.folds,
+            certify: match self.confidence {
+                None => None,
+                Some(confidence) => {
+                    let (grid, grid_source) = match self.grid.parse::<usize>() {
+                        Ok(n) => (Grid::Quantiles(n), "quantiles".to_owned()),
+                        Err(_) => (Grid::read(std::path::Path::new(&self.grid))?, self.grid.clone()),
+                    };
+                    Some(CertifyOptions {
+                        confidence,
+                        unit: match self.unit {
+                            UnitArg::Pair => Unit::Pair,
+                            UnitArg::Query => Unit::Query,
+                        },
+                        fwer: match self.fwer {
+                            FwerArg::Holm => Fwer::Holm,
+                            FwerArg::Bonferroni => Fwer::Bonferroni,
+                            FwerArg::FixedSequence => Fwer::FixedSequence,
+                        },
+                        grid,
+                        grid_source,
+                    })
+                }
+            },
             bootstrap: self.bootstrap,
             seed: self.seed,
             rel_level: self.rel_level,
@@ -94,6 +155,12 @@ pub fn execute(scores: &std::path::Path, opts: &FitOptions, out: &std::path::Pat
     let t = Instant::now();
     // Only the columns a fit reads: scores, labels and the group columns.
     let mut cols = vec!["score", "label"];
+    if opts.folds > 1 || opts.certify.is_some() {
+        cols.push("query_id");
+    }
+    if opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) {
+        cols.extend(["rank", "query_relevant"]);
+    }
     cols.extend(opts.group_by.iter().map(String::as_str));
     let table = read_table_columns(scores, Some(&cols))?;
     let art = fit_table(&table, scores, opts)?;
@@ -115,6 +182,44 @@ pub fn notes(art: &Artifact) -> Vec<String> {
             if let Some(m) = &t.message {
                 v.push(format!("group {}: target {} {}: {m}", g.key, t.target, t.value));
             }
+            if let Some(r) = t.certified.as_ref().and_then(|c| c.reason.as_ref()) {
+                v.push(format!("group {}: target {} {}: {r}", g.key, t.target, t.value));
+            }
+        }
+    }
+    v
+}
+
+/// What a user should read about one threshold: the estimate with what it rests on, its
+/// held-out measurement, and its certified counterpart.
+pub fn threshold_lines(t: &simcal::artifact::Threshold) -> Vec<String> {
+    let mut v = Vec::new();
+    let head = format!("target {} {}", t.target, t.value);
+    if let (Some(s), Some(p), Some(r), Some(n), Some(tp)) = (t.score, t.precision, t.recall, t.n, t.tp) {
+        let ci = t.precision_exact.map(|[a, b]| format!(" (exact 95% {a:.3}–{b:.3})")).unwrap_or_default();
+        let small = if t.small_sample { ", SMALL SAMPLE" } else { "" };
+        v.push(format!("{head}: estimate score ≥ {s:.4}: precision {p:.4}{ci}, recall {r:.4}, on {tp} relevant of {n} pairs in sample{small}"));
+    }
+    if let Some(h) = &t.held_out {
+        match (h.precision, h.recall) {
+            (Some(p), Some(r)) => {
+                let range = h.precision_range.map(|[a, b]| format!(" (folds {a:.3}–{b:.3})")).unwrap_or_default();
+                v.push(format!("{head}: held out: precision {p:.4}{range}, recall {r:.4}, on {} relevant of {} pairs", h.tp, h.n));
+            }
+            _ => v.push(format!("{head}: held out: no fold's threshold selected a pair")),
+        }
+    }
+    if let Some(c) = &t.certified {
+        match c.score {
+            Some(s) => {
+                let what = match (c.lower_bound, c.risk_bound) {
+                    (Some(lb), _) => format!("{} ≥ {lb:.4} with confidence {:.4}", if c.target == "recall" && c.unit == "pair" { "recall" } else { "precision" }, c.confidence),
+                    (None, Some(b)) => format!("expected miss rate ≤ {b:.4}"),
+                    _ => String::new(),
+                };
+                v.push(format!("{head}: certified score ≥ {s:.4} ({}, unit {}, {} units): {what}", c.method, c.unit, c.units));
+            }
+            None => v.push(format!("{head}: certified: {}", c.reason.as_deref().unwrap_or("none"))),
         }
     }
     v
@@ -132,7 +237,10 @@ pub fn summary_json(art: &Artifact, seconds: f64, out: &std::path::Path) -> serd
             "isotonic_breakpoints": art.global.isotonic.as_ref().map(|i| i.x.len()),
             "thresholds": art.global.thresholds,
             "metrics": art.global.metrics,
+            "held_out_metrics": art.global.held_out_metrics,
         },
+        "held_out": art.held_out,
+        "certification": art.certification,
         "groups": art.groups.iter().map(|g| json!({"key": g.key, "n": g.n, "fitted": g.fitted, "reason": g.reason})).collect::<Vec<_>>(),
         "notes": notes(art),
     })
@@ -145,6 +253,9 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
         None => {
             let t = Instant::now();
             let h = simcal::calibrate::histogram::Histograms::read_all(&args.from_histograms)?;
+            if opts.folds > 1 || opts.certify.is_some() {
+                eprintln!("note: histograms hold no queries: no cross-fitting and no certified thresholds");
+            }
             let art = simcal::calibrate::fit_histograms(&h, &opts)?;
             art.write(&args.out)?;
             (art, t.elapsed().as_secs_f64())
@@ -160,10 +271,14 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
         super::print_json(&v)?;
     } else {
         for t in &art.global.thresholds {
-            if let (Some(s), Some(p), Some(r)) = (t.score, t.precision, t.recall) {
-                let ci =
-                    t.interval.as_ref().and_then(|i| i.score).map(|[a, b]| format!(" (95% interval {a:.4}–{b:.4})")).unwrap_or_default();
-                eprintln!("target {} {}: score ≥ {s:.4}{ci} gives precision {p:.4}, recall {r:.4}", t.target, t.value);
+            for line in threshold_lines(t) {
+                eprintln!("{line}");
+            }
+        }
+        if let Some(h) = &art.held_out {
+            for (m, x) in &art.global.held_out_metrics {
+                let i = &art.global.metrics[m];
+                eprintln!("{m}: ECE {:.4} held out ({} folds by query; {:.4} in sample), Brier {:.4} ({:.4})", x.ece, h.folds, i.ece, x.brier, i.brier);
             }
         }
         eprintln!(

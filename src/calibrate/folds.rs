@@ -1,0 +1,235 @@
+//! Cross-fitting by query: every labeled pair gets a probability, and every target's threshold
+//! a precision and recall, from a fit that did not see the pair's query.
+//!
+//! Queries (never single pairs: all rows of a query stay together) are dealt into K folds by a
+//! seeded hash of their id: the distinct ids are ordered by (hash, id) and dealt round-robin, so
+//! the folds are as even as K allows and depend on neither the row order nor the thread count.
+//! Fold f is fitted on the other K − 1 folds and measured on itself; the measurements are pooled
+//! over the folds (out-of-fold, OOF).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::distinct::Distinct;
+use super::isotonic::Isotonic;
+use super::summary::{self, CalibrationMetrics};
+use super::{platt, sweep, Method};
+use crate::error::{Error, Result};
+use crate::table::{columns, ScoreTable};
+
+/// 64-bit FNV-1a of `bytes`, then mixed with the seed (SplitMix64's finaliser).
+pub fn query_hash(id: &str, seed: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in id.as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = h ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The fold (0..k) of every row of `table`, by its `query_id`.
+pub fn assign(table: &ScoreTable, path: &Path, k: usize, seed: u64) -> Result<Vec<u8>> {
+    if !(2..=255).contains(&k) {
+        return Err(Error::Invalid(format!("--folds {k}: expected 1 (no cross-fitting) or 2 to 255")));
+    }
+    let ids = table
+        .batch
+        .column_by_name(columns::QUERY_ID)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| Error::format(path, "no utf8 query_id column: cross-fitting needs the queries"))?;
+    // Distinct ids in order of appearance; runs of one id are looked up once.
+    let mut index: HashMap<&str, u32> = HashMap::new();
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut of_row = Vec::with_capacity(ids.len());
+    let mut last: Option<(&str, u32)> = None;
+    for r in 0..ids.len() {
+        let id = if ids.is_null(r) { "" } else { ids.value(r) };
+        let i = match last {
+            Some((l, i)) if l == id => i,
+            _ => *index.entry(id).or_insert_with(|| {
+                distinct.push(id);
+                distinct.len() as u32 - 1
+            }),
+        };
+        last = Some((id, i));
+        of_row.push(i);
+    }
+    let mut order: Vec<(u64, &str, u32)> = distinct.iter().enumerate().map(|(i, id)| (query_hash(id, seed), *id, i as u32)).collect();
+    order.sort_unstable();
+    let mut fold_of = vec![0u8; distinct.len()];
+    for (pos, (_, _, i)) in order.iter().enumerate() {
+        fold_of[*i as usize] = (pos % k) as u8;
+    }
+    Ok(of_row.into_iter().map(|i| fold_of[i as usize]).collect())
+}
+
+/// Distinct `query_id`s of the table (None without the column).
+pub fn query_count(table: &ScoreTable) -> Option<u64> {
+    let ids = table.batch.column_by_name(columns::QUERY_ID)?.as_string_opt::<i32>()?;
+    let set: std::collections::HashSet<&str> = (0..ids.len()).filter(|&r| ids.is_valid(r)).map(|r| ids.value(r)).collect();
+    Some(set.len() as u64)
+}
+
+/// A target's threshold measured out of fold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldOutTarget {
+    /// Folds whose training part reached the target (the others add nothing below).
+    pub folds_reached: usize,
+    /// Held-out pairs at or above each fold's threshold, summed over folds.
+    pub n: u64,
+    /// Relevant ones among them.
+    pub tp: u64,
+    /// Pooled held-out precision tp / n.
+    pub precision: Option<f64>,
+    /// Pooled held-out recall: tp over the held-out relevant pairs of those folds.
+    pub recall: Option<f64>,
+    /// Lowest and highest precision of a single fold.
+    pub precision_range: Option<[f64; 2]>,
+    /// Lowest and highest recall of a single fold.
+    pub recall_range: Option<[f64; 2]>,
+}
+
+/// What cross-fitting measured for one group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldOut {
+    /// Per map, calibration of the out-of-fold probabilities.
+    pub metrics: Vec<(Method, CalibrationMetrics)>,
+    /// Per target (precision targets first).
+    pub targets: Vec<HeldOutTarget>,
+}
+
+/// One fold's fits, trained on the other folds.
+pub struct FoldFit {
+    /// The isotonic map, when asked for.
+    pub isotonic: Option<Isotonic>,
+    /// The Platt map, when asked for and fittable.
+    pub platt: Option<platt::Platt>,
+    /// The training part's threshold for each target, where reached.
+    pub thresholds: Vec<Option<f64>>,
+}
+
+/// Fits fold `f`'s maps and thresholds on `train`. None when the training part lacks a class.
+pub fn fit_fold(train: &Distinct, methods: &[Method], precision: &[f64], recall: &[f64]) -> Option<FoldFit> {
+    let np = train.n_pos();
+    if np == 0 || train.n_neg() == 0 {
+        return None;
+    }
+    let picks = sweep::picks(sweep::points(train), np, precision, recall);
+    let thresholds = picks.precision.iter().chain(&picks.recall).map(|p| p.map(|p| p.threshold)).collect();
+    let isotonic = methods.contains(&Method::Isotonic).then(|| Isotonic::fit(train));
+    let platt = if methods.contains(&Method::Platt) { platt::fit(train, "fold").ok() } else { None };
+    Some(FoldFit { isotonic, platt, thresholds })
+}
+
+impl FoldFit {
+    /// P(relevant) of `s` from this fold's `method` map (NaN when it has none).
+    pub fn predict(&self, method: Method, s: f64) -> f64 {
+        match method {
+            Method::Isotonic => self.isotonic.as_ref().map_or(f64::NAN, |m| m.predict(s)),
+            Method::Platt => self.platt.as_ref().map_or(f64::NAN, |m| m.predict(s)),
+        }
+    }
+}
+
+/// Cross-fits one group: `parts[f]` is fold f's table, `all` their sum.
+pub fn held_out(all: &Distinct, parts: &[Distinct], methods: &[Method], precision: &[f64], recall: &[f64]) -> HeldOut {
+    let fits: Vec<Option<FoldFit>> =
+        parts.par_iter().map(|part| fit_fold(&all.without(part), methods, precision, recall)).collect();
+    // Out-of-fold cells: every held-out distinct score with its fold's probabilities.
+    let mut cells = Distinct::default();
+    let mut probs: Vec<Vec<f64>> = vec![Vec::new(); methods.len()];
+    let n_targets = precision.len() + recall.len();
+    let mut per_fold: Vec<Vec<(u64, u64, u64)>> = vec![Vec::new(); n_targets];
+    for (part, fit) in parts.iter().zip(&fits) {
+        let Some(fit) = fit else { continue };
+        cells.x.extend_from_slice(&part.x);
+        cells.pos.extend_from_slice(&part.pos);
+        cells.neg.extend_from_slice(&part.neg);
+        for (m, p) in methods.iter().zip(&mut probs) {
+            p.extend(part.x.iter().map(|&s| fit.predict(*m, s)));
+        }
+        let suffix = part.suffix_counts();
+        for (j, t) in fit.thresholds.iter().enumerate() {
+            if let Some(t) = t {
+                let (tp, n) = part.at_or_above(&suffix, *t);
+                per_fold[j].push((tp, n, part.n_pos()));
+            }
+        }
+    }
+    let metrics = methods
+        .iter()
+        .zip(&probs)
+        .filter(|(_, p)| !p.is_empty() && p.iter().all(|v| v.is_finite()))
+        .map(|(m, p)| (*m, summary::metrics(&cells, |i| p[i])))
+        .collect();
+    let targets = per_fold
+        .into_iter()
+        .map(|folds| {
+            let (tp, n, pos) = folds.iter().fold((0, 0, 0), |a, f| (a.0 + f.0, a.1 + f.1, a.2 + f.2));
+            let range = |v: Vec<f64>| {
+                (!v.is_empty()).then(|| [v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(f64::NEG_INFINITY, f64::max)])
+            };
+            HeldOutTarget {
+                folds_reached: folds.len(),
+                n,
+                tp,
+                precision: (n > 0).then(|| tp as f64 / n as f64),
+                recall: (pos > 0).then(|| tp as f64 / pos as f64),
+                precision_range: range(folds.iter().filter(|f| f.1 > 0).map(|f| f.0 as f64 / f.1 as f64).collect()),
+                recall_range: range(folds.iter().filter(|f| f.2 > 0).map(|f| f.0 as f64 / f.2 as f64).collect()),
+            }
+        })
+        .collect();
+    HeldOut { metrics, targets }
+}
+
+/// Out-of-fold probabilities of every labeled pair of a table (the global fit's folds).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Oof {
+    /// Row of each labeled pair in the table.
+    pub rows: Vec<usize>,
+    /// Its fold.
+    pub fold: Vec<u8>,
+    /// Whether it is relevant.
+    pub relevant: Vec<bool>,
+    /// Per map, its probability from the fit on the other folds (NaN where that fold's training
+    /// part had one class only).
+    pub probabilities: Vec<(Method, Vec<f64>)>,
+}
+
+/// Cross-fits the table as [`super::fit_table`] does (same folds, same fits) and returns each
+/// labeled pair's out-of-fold probability from every map of `methods`.
+pub fn oof_probabilities(table: &ScoreTable, path: &Path, rel_level: i32, k: usize, seed: u64, methods: &[Method]) -> Result<Oof> {
+    let fold = assign(table, path, k, seed)?;
+    let keys = super::pairs::fold_class_keys(table, path, rel_level, Some(&fold), k)?;
+    let parts: Vec<Distinct> = keys.par_iter().map(|(p, n)| Distinct::from_keys(p, n)).collect();
+    let all = Distinct::sum(&parts);
+    let fits: Vec<Option<FoldFit>> = parts.par_iter().map(|part| fit_fold(&all.without(part), methods, &[], &[])).collect();
+    let scores = super::pairs::scores(table, path)?;
+    let label = table
+        .batch
+        .column_by_name(columns::LABEL)
+        .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int32Type>())
+        .ok_or_else(|| Error::format(path, "no int32 label column"))?;
+    let rows: Vec<usize> = (0..label.len()).filter(|&r| label.is_valid(r)).collect();
+    let probabilities = methods
+        .iter()
+        .map(|&m| {
+            let p = rows.iter().map(|&r| fits[usize::from(fold[r])].as_ref().map_or(f64::NAN, |f| f.predict(m, f64::from(scores[r])))).collect();
+            (m, p)
+        })
+        .collect();
+    Ok(Oof {
+        fold: rows.iter().map(|&r| fold[r]).collect(),
+        relevant: rows.iter().map(|&r| label.value(r) >= rel_level).collect(),
+        rows,
+        probabilities,
+    })
+}
