@@ -61,9 +61,55 @@ impl Policy {
     }
 }
 
+/// What `act` rests on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DecideOn {
+    /// The certified threshold of the first precision target: act only at or above it (where the
+    /// calibration has certified thresholds; otherwise as `Estimate`, with a warning).
+    #[default]
+    Certified,
+    /// The abstain band on the map's probability.
+    Estimate,
+}
+
+impl DecideOn {
+    /// `certified` or `estimate`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecideOn::Certified => "certified",
+            DecideOn::Estimate => "estimate",
+        }
+    }
+}
+
+impl Policy {
+    /// The decision when acting needs the top hit's score at or above `certified` (None: no
+    /// certified threshold, so nothing acts): the band decides between escalate and not found.
+    pub fn decide_certified(&self, top: Option<f64>, top_score: Option<f64>, gap: Option<f64>, certified: Option<f64>) -> Decision {
+        match self.decide(top, gap) {
+            Decision::NotFound => Decision::NotFound,
+            Decision::Ambiguous => Decision::Ambiguous,
+            Decision::Act | Decision::Escalate => match (top_score, certified) {
+                (Some(s), Some(c)) if s >= c => Decision::Act,
+                _ => Decision::Escalate,
+            },
+        }
+    }
+}
+
+/// The certified score of a group's first precision target that has one, else the global one's.
+pub fn certified_score(art: &Artifact, key: &str) -> Option<f64> {
+    let first = |g: &crate::artifact::GroupFit| {
+        g.thresholds.iter().filter(|t| t.target == "precision").find_map(|t| t.certified.as_ref().and_then(|c| c.score))
+    };
+    art.groups.iter().find(|g| g.key == key && g.fitted).and_then(first).or_else(|| first(&art.global))
+}
+
 /// How to apply.
 #[derive(Clone, Debug, Default)]
 pub struct ApplyOptions {
+    /// What `act` rests on.
+    pub decide_on: DecideOn,
     /// The map to use (default: isotonic when the artifact has it, else Platt).
     pub method: Option<Method>,
     /// Drop rows whose probability is below this.
@@ -102,6 +148,8 @@ pub struct Applied {
     pub warnings: Vec<String>,
     /// The map used.
     pub method: Method,
+    /// What `act` rested on: `certified` or `estimate`.
+    pub decided_on: DecideOn,
 }
 
 /// P(relevant) of every row of `table` from its group's map in `art` (the global map where the
@@ -184,6 +232,19 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
         b.column_by_name(columns::DOC_ID).and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| Error::format(path, "no doc_id column"))?;
     let keep: Vec<bool> = prob.iter().map(|&p| opts.floor.is_none_or(|f| p >= f)).collect();
     let policy = Policy { band: art.abstain, min_gap: opts.min_gap };
+    let decided_on = match (opts.decide_on, &art.certification) {
+        (DecideOn::Certified, Some(_)) => DecideOn::Certified,
+        (DecideOn::Certified, None) => {
+            warnings.push(format!("{}: no certified thresholds (fit with --confidence): deciding on the estimate", art_path.display()));
+            DecideOn::Estimate
+        }
+        (DecideOn::Estimate, _) => DecideOn::Estimate,
+    };
+    let certified: Vec<Option<f64>> = groups.keys.iter().map(|(k, _)| certified_score(art, k)).collect();
+    if decided_on == DecideOn::Certified && certified.iter().all(Option::is_none) {
+        warnings.push(format!("{}: nothing was certified: no query acts", art_path.display()));
+    }
+    let scores = pairs::scores(table, path)?;
 
     // Queries are contiguous runs in the table.
     let mut decisions = Vec::new();
@@ -212,7 +273,12 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
             top_doc_id: first.map(|i| did.value(i).to_owned()),
             top_probability: top,
             gap,
-            decision: policy.decide(top, gap),
+            decision: match decided_on {
+                DecideOn::Estimate => policy.decide(top, gap),
+                DecideOn::Certified => {
+                    policy.decide_certified(top, first.map(|i| f64::from(scores[i])), gap, certified[groups.index[r] as usize])
+                }
+            },
         });
         r = end;
     }
@@ -233,7 +299,8 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
     if let Some(f) = opts.floor {
         meta.extra.insert("simcal.probability_floor".into(), f.to_string());
     }
-    Ok(Applied { table: ScoreTable { batch, meta }, decisions, warnings, method })
+    meta.extra.insert("simcal.decided_on".into(), decided_on.name().into());
+    Ok(Applied { table: ScoreTable { batch, meta }, decisions, warnings, method, decided_on })
 }
 
 /// The decisions as an arrow batch: `query_id, group, top_doc_id, top_probability, gap, decision`.

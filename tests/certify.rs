@@ -46,12 +46,18 @@ fn p_values_count_errors_as_integers_where_mapie_rounds_up() {
     let g = golden();
     let cases = g["float_ceil"].as_array().unwrap();
     assert!(!cases.is_empty());
+    let mut smaller = 0;
     for c in cases {
         let (n, tp, alpha) = (u(&c["n"]), u(&c["tp"]), f(&c["alpha"]));
         let got = hb_p_value(n - tp, n, alpha);
         assert!(close(got, f(&c["integer"])), "n {n} tp {tp}: {got} vs {}", c["integer"]);
-        assert!(got < f(&c["mapie"]), "n {n} tp {tp}: MAPIE's rounded-up count should give a larger p-value");
+        // One error too many never lowers the p-value (Hoeffding's term may be the smaller one
+        // either way).
+        assert!(got <= f(&c["mapie"]), "n {n} tp {tp}: {got} above MAPIE's {}", c["mapie"]);
+        smaller += (got < f(&c["mapie"])) as usize;
     }
+    // e.g. n = 100, tp = 97, α = 0.1: MAPIE counts ⌈100 · 0.03⌉ = 4 errors, p 0.0237; 3 give 0.0078.
+    assert!(smaller > 0);
 }
 
 #[test]
@@ -73,9 +79,19 @@ fn learn_then_test_matches_mapie_on_the_sample() {
         let fwer = Fwer::parse(c["fwer"].as_str().unwrap()).unwrap();
         let (target, conf) = (f(&c["target"]), f(&c["confidence"]));
         let got = certify_precision(&candidates, target, 1.0 - conf, fwer);
+        // MAPIE's p-value where its float ⌈n·r̂⌉ is the integer error count; elsewhere ours is at
+        // most MAPIE's (one error fewer).
+        let exact = g["ltt"]["ceil_exact"][c["target"].to_string().as_str()].as_array().unwrap();
+        let mut compared = 0;
         for (i, (a, b)) in got.p_values.iter().zip(c["p_values"].as_array().unwrap()).enumerate() {
-            assert!(close(*a, f(b)), "{fwer:?} target {target}: p-value {i} {a} vs MAPIE {b}");
+            if exact[i].as_bool().unwrap() {
+                assert!(close(*a, f(b)), "{fwer:?} target {target}: p-value {i} {a} vs MAPIE {b}");
+                compared += 1;
+            } else {
+                assert!(*a <= f(b) * (1.0 + 1e-9), "{fwer:?} target {target}: p-value {i} {a} above MAPIE's {b}");
+            }
         }
+        assert!(compared > candidates.len() / 2);
         let mut want: Vec<usize> = c["valid"].as_array().unwrap().iter().map(|v| u(v) as usize).collect();
         want.sort_unstable();
         assert_eq!(got.valid, want, "{fwer:?} target {target} confidence {conf}");

@@ -32,3 +32,5 @@ mod histograms;
 mod stats;
 // Certified thresholds and exact intervals: MAPIE and scipy golden values.
 mod certify;
+// How far to trust a threshold: folds, out-of-fold numbers, coverage of certified thresholds.
+mod trust;

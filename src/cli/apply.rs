@@ -9,10 +9,16 @@ use serde_json::json;
 
 use simcal::artifact::Artifact;
 use simcal::calibrate::Method;
-use simcal::policy::{apply, write_decisions, Applied, ApplyOptions, Decision};
+use simcal::policy::{apply, write_decisions, Applied, ApplyOptions, DecideOn, Decision};
 use simcal::table::{read_table, write_parquet};
 
 use super::fit::MethodArg;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum DecideOnArg {
+    Certified,
+    Estimate,
+}
 
 #[derive(Args)]
 pub struct ApplyArgs {
@@ -38,6 +44,10 @@ pub struct ApplyArgs {
     /// The map to use (default: isotonic when fitted, else platt).
     #[arg(long, value_enum)]
     pub method: Option<MethodArg>,
+    /// What `act` rests on: the certified threshold (act only at or above it; the band decides
+    /// escalate / not found) or the estimate (the abstain band alone).
+    #[arg(long = "decide-on", value_enum, default_value = "certified")]
+    pub decide_on: DecideOnArg,
     /// Apply even when the calibration's model or metric differ from the table's (a warning).
     #[arg(long)]
     pub force: bool,
@@ -75,7 +85,11 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         Some(MethodArg::Platt) => Some(Method::Platt),
         Some(MethodArg::All) => anyhow::bail!("--method for apply is isotonic or platt, one map"),
     };
-    let opts = ApplyOptions { method, floor: args.floor, min_gap: args.min_gap, force: args.force };
+    let decide_on = match args.decide_on {
+        DecideOnArg::Certified => DecideOn::Certified,
+        DecideOnArg::Estimate => DecideOn::Estimate,
+    };
+    let opts = ApplyOptions { decide_on, method, floor: args.floor, min_gap: args.min_gap, force: args.force };
     let a = execute(&args.calibration, &args.scores, &args.out, args.decisions.as_deref(), &opts)?;
     for w in &a.warnings {
         eprintln!("warning: {w}");
@@ -85,6 +99,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             "schema_version": 1,
             "command": "apply",
             "method": a.method.name(),
+            "decided_on": a.decided_on.name(),
             "rows": a.table.len(),
             "queries": a.decisions.len(),
             "decisions": counts(&a),

@@ -95,7 +95,18 @@ def ltt_cases():
                         "p_values": [float(v) for v in np.ravel(c.p_values)],
                     }
                 )
-    return {"grid": grid.tolist(), "cases": out}
+    # Where MAPIE's float ceil(n * r_hat) is the integer error count, per target (alpha).
+    exact = {}
+    for target in [0.5, 0.7]:
+        flags = []
+        for lam in grid:
+            pred = s >= lam
+            n = int(pred.sum())
+            tp = int((pred & (y == 1)).sum())
+            r_hat = 1.0 - tp / n
+            flags.append(bool(int(np.ceil(n * r_hat)) == n - tp))
+        exact[str(target)] = flags
+    return {"grid": grid.tolist(), "cases": out, "ceil_exact": exact}
 
 
 def crc_cases():
