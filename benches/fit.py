@@ -3,7 +3,9 @@
 Writes a score table of N labeled pairs (default 10,000,000: 100,000 queries × top 100, scores
 from two overlapping normals, quantised to float32, about 2% relevant), then in interleaved rounds
 times, each as a whole process from the parquet file:
-  - `simcal fit --method all --bootstrap 0` and `simcal fit --method all` (1,000 resamples);
+  - `simcal fit --method all --bootstrap 0 --folds 1` (the plain fit), then the same with
+    `--folds 5` (cross-fitting by query), with `--confidence 0.9` (certified thresholds over the
+    default 1,000-point grid), and with 1,000 bootstrap resamples;
   - scikit-learn: pyarrow read, IsotonicRegression(out_of_bounds="clip").fit, and
     LogisticRegression(C=inf, solver="newton-cholesky", tol=1e-12).fit on the raw score
     (each timed on its own inside the process).
@@ -70,10 +72,10 @@ def make_table():
     os.rename(TABLE + ".tmp", TABLE)
 
 
-def simcal_fit(bootstrap):
-    out = f"{DIR}/fit-{bootstrap}.json"
+def simcal_fit(bootstrap, *extra):
+    out = f"{DIR}/fit-{bootstrap}{''.join(extra)}.json"
     t = time.perf_counter()
-    r = subprocess.run([SIMCAL, "fit", "--scores", TABLE, "--method", "all", "--bootstrap", str(bootstrap), "--out", out, "--json"],
+    r = subprocess.run([SIMCAL, "fit", "--scores", TABLE, "--method", "all", "--bootstrap", str(bootstrap), "--out", out, "--json", *extra],
                        check=True, capture_output=True, text=True)
     return time.perf_counter() - t, json.load(open(out))
 
@@ -92,12 +94,16 @@ def main():
     os.makedirs(DIR, exist_ok=True)
     make_table()
     print(f"fit bench: {N:,} labeled pairs ({TABLE}), {ROUNDS} rounds")
-    s0, s1, sk = [], [], []
+    s0, s1, sf, sc, sk = [], [], [], [], []
     for _ in range(ROUNDS):
-        w, art0 = simcal_fit(0)
+        w, art0 = simcal_fit(0, "--folds", "1")
         s0.append(w)
-        w, art1 = simcal_fit(1000)
+        w, art1 = simcal_fit(1000, "--folds", "1")
         s1.append(w)
+        w, artf = simcal_fit(0, "--folds", "5")
+        sf.append(w)
+        w, artc = simcal_fit(0, "--folds", "1", "--confidence", "0.9")
+        sc.append(w)
         w, ref = sklearn_fit()
         sk.append((w, ref))
     m = statistics.median
@@ -105,6 +111,12 @@ def main():
     sk_fit = m(x[1]["isotonic"] + x[1]["platt"] for x in sk)
     print(f"simcal fit --bootstrap 0     {m(s0):7.3f} s (whole process: read, sort, sweep, isotonic, Platt, write)")
     print(f"simcal fit (1,000 resamples) {m(s1):7.3f} s  = ×{m(s1) / m(s0):.2f} of --bootstrap 0")
+    print(f"simcal fit --folds 5         {m(sf):7.3f} s  = ×{m(sf) / m(s0):.2f} of the plain fit (100,000 queries, 5 folds)")
+    print(f"simcal fit --confidence 0.9  {m(sc):7.3f} s  = +{100 * (m(sc) / m(s0) - 1):.1f}% over the plain fit (1,000-point grid)")
+    ho = artf["global"]["thresholds"][0]["held_out"]
+    ce = artc["global"]["thresholds"][0]["certified"]
+    print(f"  precision 0.9: estimate {art0['global']['thresholds'][0]['score']:.4f}, held-out precision {ho['precision']:.4f}; "
+          f"certified {ce['score']} (lower bound {ce['lower_bound']})")
     print(f"scikit-learn                 {sk_wall:7.3f} s (whole process); isotonic {m(x[1]['isotonic'] for x in sk):.3f} s + "
           f"logistic {m(x[1]['platt'] for x in sk):.3f} s, read {m(x[1]['read'] for x in sk):.3f} s")
     print(f"ratio: simcal --bootstrap 0 is ×{sk_wall / m(s0):.1f} faster end to end, ×{sk_fit / m(s0):.1f} vs scikit-learn's fits alone")

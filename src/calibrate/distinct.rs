@@ -220,41 +220,34 @@ impl Distinct {
 }
 
 impl Distinct {
-    /// The tables of disjoint sets of pairs added into one (the table of all their pairs).
+    /// The tables of disjoint sets of pairs added into one (the table of all their pairs), in one
+    /// k-way merge into preallocated columns.
     pub fn sum(parts: &[Distinct]) -> Distinct {
-        let mut out = Distinct::default();
-        for p in parts {
-            out = out.plus(p);
-        }
-        out
-    }
-
-    /// This table's pairs and `other`'s together.
-    fn plus(&self, other: &Distinct) -> Distinct {
-        let mut out = Distinct::default();
-        let cap = self.len() + other.len();
-        out.x.reserve(cap);
-        out.pos.reserve(cap);
-        out.neg.reserve(cap);
-        let (mut i, mut j) = (0, 0);
-        while i < self.len() || j < other.len() {
-            let take_a = j == other.len() || (i < self.len() && self.x[i] <= other.x[j]);
-            let take_b = i == self.len() || (j < other.len() && other.x[j] <= self.x[i]);
-            let x = if take_a { self.x[i] } else { other.x[j] };
-            let (mut p, mut n) = (0, 0);
-            if take_a {
-                p += self.pos[i];
-                n += self.neg[i];
-                i += 1;
+        let cap: usize = parts.iter().map(Distinct::len).sum();
+        let mut out = Distinct { x: Vec::with_capacity(cap), pos: Vec::with_capacity(cap), neg: Vec::with_capacity(cap) };
+        let mut at = vec![0usize; parts.len()];
+        loop {
+            // The smallest head score among the parts.
+            let mut x = f64::INFINITY;
+            for (p, &i) in parts.iter().zip(&at) {
+                if i < p.len() && p.x[i] < x {
+                    x = p.x[i];
+                }
             }
-            if take_b {
-                p += other.pos[j];
-                n += other.neg[j];
-                j += 1;
+            if x == f64::INFINITY {
+                break;
+            }
+            let (mut pos, mut neg) = (0, 0);
+            for (p, i) in parts.iter().zip(at.iter_mut()) {
+                if *i < p.len() && p.x[*i] == x {
+                    pos += p.pos[*i];
+                    neg += p.neg[*i];
+                    *i += 1;
+                }
             }
             out.x.push(x);
-            out.pos.push(p);
-            out.neg.push(n);
+            out.pos.push(pos);
+            out.neg.push(neg);
         }
         out
     }
@@ -262,7 +255,8 @@ impl Distinct {
     /// This table less the pairs of `part`, a table of some of its pairs (scores left with no
     /// pair are dropped).
     pub fn without(&self, part: &Distinct) -> Distinct {
-        let mut out = Distinct::default();
+        let cap = self.len();
+        let mut out = Distinct { x: Vec::with_capacity(cap), pos: Vec::with_capacity(cap), neg: Vec::with_capacity(cap) };
         let mut j = 0;
         for i in 0..self.len() {
             let (mut p, mut n) = (self.pos[i], self.neg[i]);

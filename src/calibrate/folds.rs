@@ -140,26 +140,45 @@ impl FoldFit {
 
 /// Cross-fits one group: `parts[f]` is fold f's table, `all` their sum.
 pub fn held_out(all: &Distinct, parts: &[Distinct], methods: &[Method], precision: &[f64], recall: &[f64]) -> HeldOut {
-    let fits: Vec<Option<FoldFit>> =
-        parts.par_iter().map(|part| fit_fold(&all.without(part), methods, precision, recall)).collect();
-    // Out-of-fold cells: every held-out distinct score with its fold's probabilities.
-    let mut cells = Distinct::default();
-    let mut probs: Vec<Vec<f64>> = vec![Vec::new(); methods.len()];
+    // Each fold: its fit on the other folds, its probabilities, and what each target's threshold
+    // selects in it (tp, n, relevant pairs of the fold).
+    type Fold = (Vec<Vec<f64>>, Vec<Option<(u64, u64, u64)>>);
     let n_targets = precision.len() + recall.len();
+    let folds: Vec<Option<Fold>> = parts
+        .par_iter()
+        .map(|part| {
+            let fit = fit_fold(&all.without(part), methods, precision, recall)?;
+            let probs = methods.iter().map(|&m| part.x.iter().map(|&s| fit.predict(m, s)).collect()).collect();
+            let suffix = part.suffix_counts();
+            let counts = fit
+                .thresholds
+                .iter()
+                .map(|t| {
+                    t.map(|t| {
+                        let (tp, n) = part.at_or_above(&suffix, t);
+                        (tp, n, part.n_pos())
+                    })
+                })
+                .collect();
+            Some((probs, counts))
+        })
+        .collect();
+    // Out-of-fold cells: every held-out distinct score with its fold's probabilities.
+    let cap: usize = parts.iter().map(Distinct::len).sum();
+    let mut cells = Distinct { x: Vec::with_capacity(cap), pos: Vec::with_capacity(cap), neg: Vec::with_capacity(cap) };
+    let mut probs: Vec<Vec<f64>> = vec![Vec::with_capacity(cap); methods.len()];
     let mut per_fold: Vec<Vec<(u64, u64, u64)>> = vec![Vec::new(); n_targets];
-    for (part, fit) in parts.iter().zip(&fits) {
-        let Some(fit) = fit else { continue };
+    for (part, fold) in parts.iter().zip(folds) {
+        let Some((p, counts)) = fold else { continue };
         cells.x.extend_from_slice(&part.x);
         cells.pos.extend_from_slice(&part.pos);
         cells.neg.extend_from_slice(&part.neg);
-        for (m, p) in methods.iter().zip(&mut probs) {
-            p.extend(part.x.iter().map(|&s| fit.predict(*m, s)));
+        for (all, p) in probs.iter_mut().zip(p) {
+            all.extend_from_slice(&p);
         }
-        let suffix = part.suffix_counts();
-        for (j, t) in fit.thresholds.iter().enumerate() {
-            if let Some(t) = t {
-                let (tp, n) = part.at_or_above(&suffix, *t);
-                per_fold[j].push((tp, n, part.n_pos()));
+        for (j, c) in counts.into_iter().enumerate() {
+            if let Some(c) = c {
+                per_fold[j].push(c);
             }
         }
     }

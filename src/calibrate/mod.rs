@@ -392,6 +392,27 @@ fn fit_group(
         return Ok(g);
     }
     g.fitted = true;
+    // The folds' fits run beside the group's own.
+    let (held_out, g) = rayon::join(
+        || (parts.len() > 1).then(|| folds::held_out(d, parts, &opts.methods, &opts.target_precision, &opts.target_recall)),
+        || fit_fitted(g, d, units, opts, delta, strict),
+    );
+    let mut g = g?;
+    if let Some(h) = &held_out {
+        for (t, ho) in g.thresholds.iter_mut().zip(&h.targets) {
+            t.held_out = Some(ho.clone());
+        }
+        for (m, metrics) in &h.metrics {
+            g.held_out_metrics.insert(m.name().into(), metrics.clone());
+        }
+    }
+    Ok(g)
+}
+
+/// The thresholds, certified thresholds and maps of a group with both classes.
+fn fit_fitted(mut g: GroupFit, d: &Distinct, units: &[&QueryUnit], opts: &FitOptions, delta: f64, strict: bool) -> Result<GroupFit> {
+    let (key, np) = (g.key.clone(), g.n_relevant);
+    let key = key.as_str();
     let picks = sweep::picks(sweep::points(d), np, &opts.target_precision, &opts.target_recall);
     let targets: Vec<(&str, f64, Option<Point>)> = opts
         .target_precision
@@ -408,7 +429,6 @@ fn fit_group(
         };
         bootstrap::intervals(d, &t, opts.bootstrap, opts.seed)
     });
-    let held_out = (parts.len() > 1).then(|| folds::held_out(d, parts, &opts.methods, &opts.target_precision, &opts.target_recall));
     let mut certified: Vec<Option<CertifiedThreshold>> = match &opts.certify {
         Some(c) => certify::certify(d, units, &opts.target_precision, &opts.target_recall, c, delta).into_iter().map(Some).collect(),
         None => vec![None; targets.len()],
@@ -461,14 +481,8 @@ fn fit_group(
                 certified: None,
             },
         };
-        t.held_out = held_out.as_ref().map(|h| h.targets[j].clone());
         t.certified = certified[j].take();
         g.thresholds.push(t);
-    }
-    if let Some(h) = &held_out {
-        for (m, metrics) in &h.metrics {
-            g.held_out_metrics.insert(m.name().into(), metrics.clone());
-        }
     }
     let band = opts.abstain;
     for &m in &opts.methods {

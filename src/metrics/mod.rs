@@ -94,6 +94,11 @@ pub struct CalibrationEval {
     pub reliability: Reliability,
     /// Its thresholds (the group's own, else the global ones).
     pub thresholds: Vec<ThresholdCheck>,
+    /// The calibration was fitted on this very table: `reliability` is in sample (an isotonic
+    /// map is then perfectly calibrated by construction), and `held_out` is what to trust.
+    pub in_sample: bool,
+    /// The artifact's out-of-fold (cross-fitted by query) metrics of this map for this group.
+    pub held_out: Option<crate::calibrate::summary::CalibrationMetrics>,
 }
 
 /// Everything measured on one set of rows (the table, or a group).
@@ -192,8 +197,22 @@ pub fn evaluate(
     let labels = runs::row_labels(&cols, &queries, qrels);
     let groups = pairs::row_groups(table, path, &opts.group_by)?;
     let mut notes = Vec::new();
+    let in_sample = match cal {
+        Some((art, _)) => crate::table::sha256_file(path)? == art.scores_sha256,
+        None => false,
+    };
     let probs = match cal {
         Some((art, art_path)) => {
+            if in_sample {
+                notes.push(format!(
+                    "{} was fitted on this table: its reliability here is in sample{}",
+                    art_path.display(),
+                    match &art.held_out {
+                        Some(h) => format!("; the held-out numbers (cross-fitted, {} folds by query) are the ones to trust", h.folds),
+                        None => "; refit with --folds 5 for held-out numbers".to_owned(),
+                    }
+                ));
+            }
             for (what, a, t) in [("model", &art.model, &table.meta.model), ("metric", &art.metric, &table.meta.metric)] {
                 if a != t {
                     notes.push(format!("{}: fitted on {what} {a:?}, but {} is {what} {t:?}", art_path.display(), path.display()));
@@ -243,7 +262,8 @@ pub fn evaluate(
                         })
                     })
                     .collect();
-                Some(CalibrationEval { method: method.name().to_owned(), reliability, thresholds })
+                let held_out = fit.held_out_metrics.get(method.name()).cloned();
+                Some(CalibrationEval { method: method.name().to_owned(), reliability, thresholds, in_sample, held_out })
             }
             _ => None,
         };

@@ -14,6 +14,7 @@ use crate::calibrate::sweep::Curve;
 use crate::calibrate::{fit_table, FitOptions};
 use crate::error::Result;
 use crate::labels::Qrels;
+use crate::metrics::reliability::Reliability;
 use crate::metrics::{evaluate, labeled_distinct, EvalOptions, Evaluation};
 use crate::table::{sha256_file, ScoreTable, TableMeta};
 use svg::{esc, Chart, PALETTE};
@@ -39,6 +40,37 @@ pub struct Encoder {
     /// Whether the calibration was fitted on this same table (by the report, when none was
     /// given, or before): its reliability is then in-sample.
     pub in_sample: bool,
+    /// Reliability of the out-of-fold probabilities (cross-fitted by query, the artifact's
+    /// folds and seed), when the calibration was fitted on this table with folds.
+    pub held_out_reliability: Option<(usize, Reliability)>,
+    /// The certified thresholds of the global fit on the curve: (label, recall, precision).
+    pub certified_marks: Vec<(String, f64, f64)>,
+}
+
+/// Thins a curve (from its first point to its last) to at most `max` points: a point is kept
+/// when it is far enough from the last kept one, and the ends and the points at `keep` (indices)
+/// always are, so that the line passes through every marked threshold.
+pub fn thin(points: &[(f64, f64)], keep: &[usize], max: usize) -> Vec<(f64, f64)> {
+    let n = points.len();
+    if n <= max {
+        return points.to_vec();
+    }
+    let mut eps = 1e-3;
+    loop {
+        let mut out: Vec<(f64, f64)> = Vec::new();
+        let mut last: Option<(f64, f64)> = None;
+        for (i, &p) in points.iter().enumerate() {
+            let far = last.is_none_or(|l: (f64, f64)| ((p.0 - l.0).powi(2) + (p.1 - l.1).powi(2)).sqrt() >= eps);
+            if i == 0 || i + 1 == n || far || keep.contains(&i) {
+                out.push(p);
+                last = Some(p);
+            }
+        }
+        if out.len() <= max || eps > 1.0 {
+            return out;
+        }
+        eps *= 1.5;
+    }
 }
 
 /// Gathers one encoder's numbers: `artifact` is its calibration, or None to fit one on the
@@ -68,14 +100,41 @@ pub fn encoder(
     let d = labeled_distinct(table, path, qrels, opts.rel_level)?;
     let c = Curve::new(&d);
     let n = c.threshold.len();
-    let step = n.div_ceil(CURVE_POINTS).max(1);
-    let mut curve: Vec<(f64, f64)> = (0..n).step_by(step).map(|i| (c.recall(i), c.precision(i))).collect();
-    if n > 0 && !(n - 1).is_multiple_of(step) {
-        curve.push((c.recall(n - 1), c.precision(n - 1)));
-    }
+    // The curve's point at a threshold: the last one whose threshold is at or above it.
+    let at = |score: f64| c.threshold.partition_point(|&t| t >= score).checked_sub(1);
+    let certified: Vec<(String, f64)> = artifact
+        .global
+        .thresholds
+        .iter()
+        .filter_map(|t| t.certified.as_ref().and_then(|x| x.score).map(|s| (format!("certified {} {} ≥ {s:.3}", t.target, t.value), s)))
+        .collect();
+    let marked: Vec<usize> = artifact.global.thresholds.iter().filter_map(|t| t.score).chain(certified.iter().map(|c| c.1)).filter_map(at).collect();
+    let all: Vec<(f64, f64)> = (0..n).map(|i| (c.recall(i), c.precision(i))).collect();
+    let curve = thin(&all, &marked, CURVE_POINTS);
+    let certified_marks = certified.into_iter().map(|(label, s)| (label, c.at(s).1, c.at(s).0)).collect();
     // Fitted here, or on this very file: the reliability shown is in-sample.
     let in_sample = artifact.scores_sha256 == sha256;
-    Ok(Encoder { path: path.to_path_buf(), sha256, meta: table.meta.clone(), eval, curve, artifact, in_sample })
+    let held_out_reliability = match (&artifact.held_out, &eval.global.calibration) {
+        (Some(h), Some(cal)) if in_sample && qrels.is_none() => {
+            let method = crate::calibrate::Method::parse(&cal.method)?;
+            let oof = crate::calibrate::folds::oof_probabilities(table, path, artifact.rel_level, h.folds, h.seed, &[method])?;
+            let (p, y): (Vec<f64>, Vec<bool>) =
+                oof.probabilities[0].1.iter().zip(&oof.relevant).filter(|(p, _)| p.is_finite()).map(|(&p, &y)| (p, y)).unzip();
+            Some((h.folds, crate::metrics::reliability::reliability(&p, &y, opts.bins, opts.strategy)?))
+        }
+        _ => None,
+    };
+    Ok(Encoder {
+        path: path.to_path_buf(),
+        sha256,
+        meta: table.meta.clone(),
+        eval,
+        curve,
+        artifact,
+        in_sample,
+        held_out_reliability,
+        certified_marks,
+    })
 }
 
 fn f4(v: Option<f64>) -> String {
@@ -109,6 +168,7 @@ pub fn render(encoders: &[Encoder], created: &str) -> String {
     distributions_section(&mut h, encoders);
     ranking_section(&mut h, encoders);
     reliability_section(&mut h, encoders);
+    trust_section(&mut h, encoders);
     pr_section(&mut h, encoders);
     groups_section(&mut h, encoders);
     h.push_str("</body></html>\n");
@@ -212,8 +272,12 @@ fn reliability_section(h: &mut String, encoders: &[Encoder]) {
     h.push_str("<h2>Reliability</h2><div class=\"sub\">Mean predicted probability against the observed rate of relevant pairs per bin, with Wilson 95% intervals; on the diagonal is perfect calibration.</div><div class=\"row\">");
     for (k, e) in encoders.iter().enumerate() {
         let Some(cal) = &e.eval.global.calibration else { continue };
-        let r = &cal.reliability;
-        let title = format!("{} ({}{})", e.meta.model, cal.method, if e.in_sample { ", in-sample" } else { "" });
+        // Held out when the calibration was fitted on this table: never an in-sample headline.
+        let (r, scope) = match &e.held_out_reliability {
+            Some((k, r)) => (r, format!(", cross-fitted, {k} folds")),
+            None => (&cal.reliability, if e.in_sample { ", in-sample".to_owned() } else { String::new() }),
+        };
+        let title = format!("{} ({}{scope})", e.meta.model, cal.method);
         let mut c = Chart::new("reliability", &title, 370.0, 300.0, (0.0, 1.0), (0.0, 1.0));
         c.line("perfect", &[(0.0, 0.0), (1.0, 1.0)], "#999", true);
         let pts: Vec<(f64, f64, f64, f64)> = r.bins.iter().map(|b| (b.mean_predicted, b.observed, b.wilson[0], b.wilson[1])).collect();
@@ -233,8 +297,56 @@ fn reliability_section(h: &mut String, encoders: &[Encoder]) {
     h.push_str("</div>");
 }
 
+/// Estimate, held out and certified, side by side for each target of each encoder's global fit.
+fn trust_section(h: &mut String, encoders: &[Encoder]) {
+    h.push_str("<h2>How far to trust each threshold</h2><div class=\"sub\">The estimate is measured on the pairs it was chosen on (exact 95% interval); held out, each fold's threshold is chosen on the other folds of queries and measured on its own; a certified threshold reaches the target with the stated confidence over the draw of the calibration data.</div>");
+    h.push_str("<table><thead><tr><th>encoder</th><th>target</th><th>estimate</th><th>precision in sample (exact 95%)</th><th>pairs</th><th>held-out precision (folds)</th><th>held-out recall</th><th>certified</th><th>guarantee</th></tr></thead><tbody>");
+    for e in encoders {
+        for t in &e.artifact.global.thresholds {
+            let estimate = t.score.map_or_else(|| esc(t.message.as_deref().unwrap_or("not reachable")), |s| format!("{s:.4}"));
+            let exact = match (t.precision, t.precision_exact) {
+                (Some(p), Some([a, b])) => format!("{p:.4} ({a:.3}–{b:.3})"),
+                (p, _) => f4(p),
+            };
+            let pairs = match (t.tp, t.n) {
+                (Some(tp), Some(n)) => format!("{tp} of {n}{}", if t.small_sample { " (small sample)" } else { "" }),
+                _ => "—".to_owned(),
+            };
+            let (ho_p, ho_r) = match &t.held_out {
+                Some(ho) => (
+                    format!("{}{}", f4(ho.precision), ho.precision_range.map_or(String::new(), |[a, b]| format!(" ({a:.3}–{b:.3})"))),
+                    f4(ho.recall),
+                ),
+                None => ("not cross-fitted".to_owned(), "—".to_owned()),
+            };
+            let (cert, guarantee) = match &t.certified {
+                None => ("not asked for".to_owned(), "—".to_owned()),
+                Some(c) => match c.score {
+                    Some(s) => (
+                        format!("{s:.4}"),
+                        match (c.lower_bound, c.risk_bound) {
+                            (Some(lb), _) => format!("≥ {lb:.4} at confidence {:.3} ({}, unit {}, {} units)", c.confidence, c.method, c.unit, c.units),
+                            (None, Some(b)) => format!("expected miss rate ≤ {b:.4} (crc, unit {}, {} units)", c.unit, c.units),
+                            _ => "—".to_owned(),
+                        },
+                    ),
+                    None => ("none".to_owned(), esc(c.reason.as_deref().unwrap_or(""))),
+                },
+            };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{} {}</td><td>{estimate}</td><td>{exact}</td><td>{pairs}</td><td>{ho_p}</td><td>{ho_r}</td><td>{cert}</td><td style=\"text-align:left\">{guarantee}</td></tr>",
+                esc(&e.meta.model),
+                esc(&t.target),
+                t.value
+            );
+        }
+    }
+    h.push_str("</tbody></table>");
+}
+
 fn pr_section(h: &mut String, encoders: &[Encoder]) {
-    h.push_str("<h2>Precision and recall</h2><div class=\"sub\">Every threshold's precision and recall; circles mark the calibration's thresholds for its targets.</div>");
+    h.push_str("<h2>Precision and recall</h2><div class=\"sub\">Every threshold's precision and recall; circles mark the calibration's thresholds for its targets (estimates and certified ones).</div>");
     let mut c = Chart::new("precision-recall", "precision / recall", 760.0, 360.0, (0.0, 1.0), (0.0, 1.0));
     for (k, e) in encoders.iter().enumerate() {
         let colour = PALETTE[k % PALETTE.len()];
@@ -250,6 +362,9 @@ fn pr_section(h: &mut String, encoders: &[Encoder]) {
                     colour,
                 );
             }
+        }
+        for (label, recall, precision) in &e.certified_marks {
+            c.marker(&format!("{} certified threshold", e.meta.model), *recall, *precision, label, colour);
         }
     }
     let _ = write!(h, "<div class=\"card\">{}</div>", c.finish("recall", "precision"));
