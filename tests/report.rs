@@ -24,7 +24,10 @@ fn every_chart_of_the_report_has_data() {
     write_labeled_table(Path::new(&p("a.parquet")), 300, 20, 1, "enc-a");
     write_labeled_table(Path::new(&p("b.parquet")), 300, 20, 2, "enc-b");
     let fit = simcal()
-        .args(["fit", "--scores", &p("a.parquet"), "--bootstrap", "50", "--group-by", "section", "--out", &p("a.json")])
+        .args([
+            "fit", "--scores", &p("a.parquet"), "--bootstrap", "50", "--group-by", "section", "--out", &p("a.json"), "--confidence", "0.9",
+            "--target-precision", "0.9", "0.5",
+        ])
         .output()
         .unwrap();
     assert!(fit.status.success(), "{}", String::from_utf8_lossy(&fit.stderr));
@@ -65,6 +68,15 @@ fn every_chart_of_the_report_has_data() {
     assert_eq!(kinds.get("precision-recall"), Some(&1), "{kinds:?}");
     let pr = charts.iter().find(|s| s.contains("data-chart=\"precision-recall\"")).unwrap();
     assert!(pr.contains("data-series=\"enc-a threshold\""), "the chosen thresholds are marked");
+    let art = simcal::artifact::Artifact::read(Path::new(&p("a.json"))).unwrap();
+    let certified = art.global.thresholds.iter().filter(|t| t.certified.as_ref().is_some_and(|c| c.score.is_some())).count();
+    assert!(certified > 0, "the fixture certifies a target");
+    assert!(pr.contains("data-series=\"enc-a certified threshold\""), "the certified thresholds are marked");
+    // Reliability is drawn from out-of-fold probabilities, never in-sample, for tables the
+    // calibration was fitted on; the three numbers of each target side by side.
+    let rel: Vec<_> = charts.iter().filter(|s| s.contains("data-chart=\"reliability\"")).collect();
+    assert!(rel.iter().all(|s| s.contains("cross-fitted, 5 folds")), "reliability is not cross-fitted");
+    assert!(page.contains("How far to trust each threshold"));
     // What the data was, and the per-group thresholds.
     for needle in ["enc-a", "enc-b", "in-sample", "section=alpha", "ndcg_cut_10", "ROC AUC", env!("CARGO_PKG_VERSION")] {
         assert!(page.contains(needle), "page lacks {needle}");

@@ -321,4 +321,12 @@ fn certified_fit_is_reproducible() {
     assert_eq!(th.precision.unwrap(), tp as f64 / n as f64);
     let [lo, hi] = th.precision_exact.unwrap();
     assert!(lo < th.precision.unwrap() && th.precision.unwrap() < hi);
+    // eval on the table it was fitted on says so, with the held-out numbers beside.
+    let o = run_ok(&["eval", "--scores", t, "--calibration", &p("a.json"), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cal = &v["global"]["calibration"];
+    assert_eq!(cal["in_sample"], true, "{cal}");
+    let held = cal["held_out"]["ece"].as_f64().unwrap();
+    assert_eq!(held, art.global.held_out_metrics["isotonic"].ece);
+    assert!(v["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("fitted on this table")));
 }
