@@ -330,3 +330,41 @@ fn certified_fit_is_reproducible() {
     assert_eq!(held, art.global.held_out_metrics["isotonic"].ece);
     assert!(v["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("fitted on this table")));
 }
+
+/// The rows of `t` whose fold (of 2, by `seed`) is `side`.
+fn half(t: &ScoreTable, path: &Path, seed: u64, side: u8) -> ScoreTable {
+    let fold = assign(t, path, 2, seed).unwrap();
+    let mask = arrow::array::BooleanArray::from(fold.iter().map(|&f| f == side).collect::<Vec<_>>());
+    ScoreTable { batch: arrow::compute::filter_record_batch(&t.batch, &mask).unwrap(), meta: t.meta.clone() }
+}
+
+#[test]
+fn drift_passes_same_model_halves_and_trips_on_a_model_change() {
+    use simcal::metrics::drift::{drift, Tolerances};
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_table(dir.path());
+    let t = read_table(&path).unwrap();
+    let opts = FitOptions { bootstrap: 0, group_by: vec!["section".into()], target_precision: vec![0.9, 0.5], ..FitOptions::default() };
+    // 40 random halves of the same model's queries: fit on one, gate the other.
+    let splits = 40;
+    let mut passed = 0;
+    for seed in 0..splits {
+        let (a, b) = (half(&t, &path, 100 + seed, 0), half(&t, &path, 100 + seed, 1));
+        let art = fit_table(&a, &path, &opts).unwrap();
+        let rep = drift(&b, &path, &art, Tolerances::default()).unwrap();
+        passed += usize::from(!rep.drifted);
+        if rep.drifted {
+            eprintln!("split {seed}: {:?}", rep.violations);
+        }
+    }
+    eprintln!("same-model halves pass the drift gate in {passed} of {splits}");
+    // The gate's family-wise level is 5%: at least 95% should pass, less 3 binomial standard
+    // deviations over 40 splits (3·√(0.95·0.05/40) = 0.10).
+    assert!(passed as f64 / splits as f64 >= 0.95 - 3.0 * (0.95f64 * 0.05 / splits as f64).sqrt(), "{passed} of {splits} passed");
+    // A model change (minilm → lsa on the same queries) trips it.
+    let lsa = dir.path().join("lsa.parquet");
+    score_sample("lsa", &lsa);
+    let art = fit_table(&half(&t, &path, 7, 0), &path, &opts).unwrap();
+    let rep = drift(&half(&read_table(&lsa).unwrap(), &lsa, 7, 1), &lsa, &art, Tolerances::default()).unwrap();
+    assert!(rep.drifted, "a model change did not trip the gate");
+}

@@ -255,8 +255,19 @@ impl Distinct {
     /// This table less the pairs of `part`, a table of some of its pairs (scores left with no
     /// pair are dropped).
     pub fn without(&self, part: &Distinct) -> Distinct {
-        let cap = self.len();
-        let mut out = Distinct { x: Vec::with_capacity(cap), pos: Vec::with_capacity(cap), neg: Vec::with_capacity(cap) };
+        let mut out = Distinct::default();
+        self.without_into(part, &mut out);
+        out
+    }
+
+    /// [`Distinct::without`] into `out`, whose columns are cleared and reused.
+    pub fn without_into(&self, part: &Distinct, out: &mut Distinct) {
+        out.x.clear();
+        out.pos.clear();
+        out.neg.clear();
+        out.x.reserve(self.len());
+        out.pos.reserve(self.len());
+        out.neg.reserve(self.len());
         let mut j = 0;
         for i in 0..self.len() {
             let (mut p, mut n) = (self.pos[i], self.neg[i]);
@@ -271,7 +282,6 @@ impl Distinct {
                 out.neg.push(n);
             }
         }
-        out
     }
 
     /// Pairs at or above each score (`above[i]` for `x[i]`, `above[len]` = 0): relevant and all.

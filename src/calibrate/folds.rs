@@ -144,10 +144,12 @@ pub fn held_out(all: &Distinct, parts: &[Distinct], methods: &[Method], precisio
     // selects in it (tp, n, relevant pairs of the fold).
     type Fold = (Vec<Vec<f64>>, Vec<Option<(u64, u64, u64)>>);
     let n_targets = precision.len() + recall.len();
+    // One training table per thread, reused from fold to fold.
     let folds: Vec<Option<Fold>> = parts
         .par_iter()
-        .map(|part| {
-            let fit = fit_fold(&all.without(part), methods, precision, recall)?;
+        .map_init(Distinct::default, |train, part| {
+            all.without_into(part, train);
+            let fit = fit_fold(train, methods, precision, recall)?;
             let probs = methods.iter().map(|&m| part.x.iter().map(|&s| fit.predict(m, s)).collect()).collect();
             let suffix = part.suffix_counts();
             let counts = fit

@@ -20,6 +20,7 @@
 //! max_ks = 0.1
 //! max_precision_drop = 0.05
 //! min_pairs = 500
+//! significance = 0.05          # family-wise level of the gate's tests
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -59,6 +60,7 @@ struct DriftFile {
     max_ks: Option<f64>,
     max_precision_drop: Option<f64>,
     min_pairs: Option<u64>,
+    significance: Option<f64>,
 }
 
 /// One encoder to score.
@@ -148,6 +150,7 @@ impl Config {
                     max_ks: d.max_ks.unwrap_or(def.max_ks),
                     max_precision_drop: d.max_precision_drop.unwrap_or(def.max_precision_drop),
                     min_pairs: d.min_pairs.unwrap_or(def.min_pairs),
+                    significance: d.significance.unwrap_or(def.significance),
                 },
             }
         });

@@ -28,6 +28,11 @@ pub struct DriftArgs {
     /// Groups with fewer labeled pairs (baseline or new) are measured but not gated.
     #[arg(long = "min-pairs", default_value_t = 500)]
     pub min_pairs: u64,
+    /// Family-wise level of the gate's tests: an effect beyond tolerance trips it only when its
+    /// p-value (KS; Fisher's exact test of a precision drop) is at most this over the number of
+    /// tests (Bonferroni).
+    #[arg(long, default_value_t = 0.05)]
+    pub significance: f64,
     /// Also write the JSON report here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -50,7 +55,12 @@ pub fn document(r: &DriftReport, baseline: &Path, scores: &Path) -> serde_json::
 }
 
 pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
-    let tol = Tolerances { max_ks: args.max_ks, max_precision_drop: args.max_precision_drop, min_pairs: args.min_pairs };
+    let tol = Tolerances {
+        max_ks: args.max_ks,
+        max_precision_drop: args.max_precision_drop,
+        min_pairs: args.min_pairs,
+        significance: args.significance,
+    };
     let r = execute(&args.baseline, &args.scores, tol)?;
     let doc = document(&r, &args.baseline, &args.scores);
     if let Some(out) = &args.out {

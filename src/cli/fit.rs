@@ -155,10 +155,11 @@ pub fn execute(scores: &std::path::Path, opts: &FitOptions, out: &std::path::Pat
     let t = Instant::now();
     // Only the columns a fit reads: scores, labels and the group columns.
     let mut cols = vec!["score", "label"];
-    if opts.folds > 1 || opts.certify.is_some() {
+    let query_unit = opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query);
+    if opts.folds > 1 || query_unit {
         cols.push("query_id");
     }
-    if opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) {
+    if query_unit {
         cols.extend(["rank", "query_relevant"]);
     }
     cols.extend(opts.group_by.iter().map(String::as_str));

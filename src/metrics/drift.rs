@@ -5,7 +5,13 @@
 //! Kolmogorov–Smirnov statistic and the population stability index over the baseline's histogram
 //! bins (plus one bin below and one above its range), and the shift of every stored quantile
 //! and of the mean. Each stored threshold's precision and recall are measured again on the new
-//! table. A KS above `max_ks` or a precision drop above `max_precision_drop` is a violation.
+//! table. A violation needs both an effect beyond its tolerance (a KS above `max_ks`, a precision
+//! drop above `max_precision_drop`) and significance for the sample sizes at hand: the KS
+//! statistic's p-value (counting queries, not pairs, as the independent units: the scores of one
+//! query's hits move together), or Fisher's exact one-sided test of the drop (against the threshold's
+//! held-out precision where the artifact has one, which is not biased upward by the threshold
+//! having been chosen on the same pairs), at most `significance` divided by the number of tests
+//! (Bonferroni: the gate's false alarms stay below `significance` for the whole report).
 //! KS over histogram bins is the exact statistic evaluated at the bin edges: a lower bound of the
 //! exact two-sample KS, short of it by at most the mass of one bin.
 
@@ -35,11 +41,13 @@ pub struct Tolerances {
     /// but not gated (their sampling noise alone can exceed the tolerances); the whole table
     /// always is.
     pub min_pairs: u64,
+    /// Family-wise level of the gate's tests (Bonferroni over every test of the report).
+    pub significance: f64,
 }
 
 impl Default for Tolerances {
     fn default() -> Self {
-        Tolerances { max_ks: 0.1, max_precision_drop: 0.05, min_pairs: 500 }
+        Tolerances { max_ks: 0.1, max_precision_drop: 0.05, min_pairs: 500, significance: 0.05 }
     }
 }
 
@@ -52,6 +60,8 @@ pub struct ClassDrift {
     pub n_new: u64,
     /// KS statistic over the baseline's bins (None when either side is empty).
     pub ks: Option<f64>,
+    /// Its asymptotic p-value (conservative: the binned statistic is at most the exact one).
+    pub ks_p: Option<f64>,
     /// Population stability index over the same bins (ε = 1e-4 for empty bins).
     pub psi: Option<f64>,
     /// New mean − baseline mean.
@@ -79,6 +89,18 @@ pub struct ThresholdDrift {
     pub recall: f64,
     /// Baseline − new precision.
     pub precision_drop: Option<f64>,
+    /// What the baseline precision of the test is: `held_out` or `in_sample`.
+    pub baseline_source: Option<String>,
+    /// Pairs at or above the threshold behind the baseline precision of the test.
+    pub baseline_n: Option<u64>,
+    /// Relevant ones among them.
+    pub baseline_tp: Option<u64>,
+    /// Pairs at or above the threshold in the new table.
+    pub n: u64,
+    /// Relevant ones among them.
+    pub tp: u64,
+    /// Fisher's exact one-sided p-value of the drop (None without baseline counts).
+    pub p_value: Option<f64>,
 }
 
 /// One group's drift.
@@ -136,10 +158,12 @@ fn binned(base: &Distributions, d: &Distinct, w: &[u64]) -> Vec<u64> {
     out
 }
 
-fn class_drift(base: &Distributions, b: &Distribution, d: &Distinct, w: &[u64]) -> ClassDrift {
+/// `queries` is (baseline, new) queries behind the pairs: the KS p-value counts at most that many
+/// independent units a side, since pairs of one query are not independent.
+fn class_drift(base: &Distributions, b: &Distribution, d: &Distinct, w: &[u64], queries: (u64, u64)) -> ClassDrift {
     let n_new: u64 = w.iter().sum();
     let mut new_q = Vec::new();
-    let (mut ks, mut psi, mut mean_shift) = (None, None, None);
+    let (mut ks, mut ks_p, mut psi, mut mean_shift) = (None, None, None, None);
     if n_new > 0 && b.n > 0 {
         let newc = binned(base, d, w);
         let mut basec = vec![0u64];
@@ -156,6 +180,7 @@ fn class_drift(base: &Distributions, b: &Distribution, d: &Distinct, w: &[u64]) 
             p += (pn - pb) * (pn / pb).ln();
         }
         ks = Some(k);
+        ks_p = Some(crate::stats::twosample::ks_p_value(k, b.n.min(queries.0).max(1), n_new.min(queries.1).max(1)));
         psi = Some(p);
         let new_mean = d.x.iter().zip(w).map(|(&x, &c)| x * c as f64).sum::<f64>() / nn;
         mean_shift = b.mean.map(|m| new_mean - m);
@@ -163,12 +188,12 @@ fn class_drift(base: &Distributions, b: &Distribution, d: &Distinct, w: &[u64]) 
     }
     let quantile_shift =
         if new_q.len() == b.quantiles.len() { new_q.iter().zip(&b.quantiles).map(|(n, o)| n - o).collect() } else { Vec::new() };
-    ClassDrift { n_baseline: b.n, n_new, ks, psi, mean_shift, quantile_shift }
+    ClassDrift { n_baseline: b.n, n_new, ks, ks_p, psi, mean_shift, quantile_shift }
 }
 
 /// Compares the labeled pairs of `table` (read from `path`) with the baseline `art`.
 pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -> Result<DriftReport> {
-    for (name, v) in [("--max-ks", tol.max_ks), ("--max-precision-drop", tol.max_precision_drop)] {
+    for (name, v) in [("--max-ks", tol.max_ks), ("--max-precision-drop", tol.max_precision_drop), ("--significance", tol.significance)] {
         if !(0.0..=1.0).contains(&v) {
             return Err(Error::Invalid(format!("{name} {v} is outside [0, 1]")));
         }
@@ -181,7 +206,9 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
         }
     }
     let mut groups = Vec::new();
-    let mut violations = Vec::new();
+    // Effects beyond tolerance with their p-values (None: no test possible, the effect decides).
+    let mut candidates: Vec<(String, Option<f64>)> = Vec::new();
+    let mut tests = 0usize;
     let by_key: std::collections::HashMap<&str, Vec<usize>> = if art.group_by.is_empty() {
         std::collections::HashMap::new()
     } else {
@@ -201,17 +228,18 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
             let r: Vec<bool> = idx.iter().map(|&i| labeled.relevant[i]).collect();
             Distinct::from_pairs(&s, &r)
         };
-        let relevant = class_drift(base, &base.relevant, &d, &d.pos);
-        let irrelevant = class_drift(base, &base.irrelevant, &d, &d.neg);
+        // Queries behind the pairs: every query has k rows (the tables' k; at least one query).
+        let queries = |pairs: u64, k: usize| pairs.div_ceil(k.max(1) as u64).max(1);
+        let q = (queries(fit.n, art.k), queries(d.n_pos() + d.n_neg(), table.meta.k));
+        let relevant = class_drift(base, &base.relevant, &d, &d.pos, q);
+        let irrelevant = class_drift(base, &base.irrelevant, &d, &d.neg, q);
         let gated = gi == 0 || (fit.n >= tol.min_pairs && d.n_pos() + d.n_neg() >= tol.min_pairs);
-        let mut violations = |v: String| {
-            if gated {
-                violations.push(v);
-            }
-        };
         for (class, c) in [("relevant", &relevant), ("irrelevant", &irrelevant)] {
-            if let Some(k) = c.ks.filter(|&k| k > tol.max_ks) {
-                violations(format!("group {}: {class} scores: KS {k:.4} > {}", fit.key, tol.max_ks));
+            if gated && c.ks.is_some() {
+                tests += 1;
+            }
+            if let Some(k) = c.ks.filter(|&k| gated && k > tol.max_ks) {
+                candidates.push((format!("group {}: {class} scores: KS {k:.4} > {}", fit.key, tol.max_ks), c.ks_p));
             }
         }
         let curve = Curve::new(&d);
@@ -220,15 +248,35 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
             for t in &fit.thresholds {
                 let Some(score) = t.score else { continue };
                 let (precision, recall) = curve.at(score);
-                let drop = t.precision.map(|p| p - precision);
-                if let Some(dr) = drop.filter(|&dr| dr > tol.max_precision_drop) {
-                    violations(format!(
-                        "group {}: threshold {score:.4} (target {} {}): precision {precision:.4}, {dr:.4} below the fitted {:.4} (> {})",
-                        fit.key,
-                        t.target,
-                        t.value,
-                        t.precision.unwrap_or(0.0),
-                        tol.max_precision_drop
+                let i = curve.threshold.partition_point(|&x| x >= score);
+                let (tp, n) = if i == 0 { (0, 0) } else { (curve.tp[i - 1], curve.tp[i - 1] + curve.fp[i - 1]) };
+                // The baseline the drop is tested against: held out where measured.
+                let (source, base_tp, base_n) = match (&t.held_out, t.tp, t.n) {
+                    (Some(h), _, _) if h.n > 0 => (Some("held_out"), Some(h.tp), Some(h.n)),
+                    (_, Some(tp), Some(n)) => (Some("in_sample"), Some(tp), Some(n)),
+                    _ => (None, None, None),
+                };
+                let base_precision = match (base_tp, base_n) {
+                    (Some(tp), Some(n)) if n > 0 => Some(tp as f64 / n as f64),
+                    _ => t.precision,
+                };
+                let drop = base_precision.map(|p| p - precision);
+                let p_value = base_tp.zip(base_n).map(|(btp, bn)| crate::stats::twosample::fisher_lower(btp, bn, tp, n));
+                if gated && drop.is_some() {
+                    tests += 1;
+                }
+                if let Some(dr) = drop.filter(|&dr| gated && dr > tol.max_precision_drop) {
+                    candidates.push((
+                        format!(
+                            "group {}: threshold {score:.4} (target {} {}): precision {precision:.4} ({tp} of {n}), {dr:.4} below the {} {:.4} (> {})",
+                            fit.key,
+                            t.target,
+                            t.value,
+                            source.unwrap_or("fitted").replace('_', "-"),
+                            base_precision.unwrap_or(0.0),
+                            tol.max_precision_drop
+                        ),
+                        p_value,
                     ));
                 }
                 thresholds.push(ThresholdDrift {
@@ -240,11 +288,27 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
                     precision,
                     recall,
                     precision_drop: drop,
+                    baseline_source: source.map(str::to_owned),
+                    baseline_n: base_n,
+                    baseline_tp: base_tp,
+                    n,
+                    tp,
+                    p_value,
                 });
             }
         }
         groups.push(GroupDrift { key: fit.key.clone(), relevant, irrelevant, thresholds, gated });
     }
+    // Significant after Bonferroni over every test of the report.
+    let level = tol.significance / tests.max(1) as f64;
+    let violations: Vec<String> = candidates
+        .into_iter()
+        .filter_map(|(m, p)| match p {
+            Some(p) if p <= level => Some(format!("{m}, p = {p:.2e}")),
+            Some(_) => None,
+            None => Some(m),
+        })
+        .collect();
     Ok(DriftReport {
         baseline_model: art.model.clone(),
         model: table.meta.model.clone(),

@@ -190,3 +190,12 @@ pub fn clopper_pearson(k: u64, n: u64, confidence: f64) -> [f64; 2] {
     let a = (1.0 - confidence) / 2.0;
     [lower_bound(k, n, a), upper_bound(k, n, a)]
 }
+
+/// ln(n!), exact in its last bits for every n (Stirling's series plus its error term).
+pub fn ln_factorial(n: u64) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    let x = n as f64;
+    stirlerr(x) + (x + 0.5) * x.ln() - x + 0.5 * (2.0 * PI).ln()
+}

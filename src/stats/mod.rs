@@ -1,10 +1,12 @@
 //! The statistics every stage shares, below both `calibrate` and `metrics` and importing
 //! neither: binomial tails and exact intervals ([`binomial`]), Learn-Then-Test ([`ltt`]),
-//! conformal risk control ([`crc`]) and weighted quantiles ([`quantile`]).
+//! conformal risk control ([`crc`]), weighted quantiles ([`quantile`]) and the two-sample tests
+//! of the drift gate ([`twosample`]).
 
 pub mod binomial;
 pub mod crc;
 pub mod ltt;
 pub mod quantile;
+pub mod twosample;
 
 pub use quantile::quantiles;
