@@ -25,8 +25,20 @@ fn every_chart_of_the_report_has_data() {
     write_labeled_table(Path::new(&p("b.parquet")), 300, 20, 2, "enc-b");
     let fit = simcal()
         .args([
-            "fit", "--scores", &p("a.parquet"), "--bootstrap", "50", "--group-by", "section", "--out", &p("a.json"), "--confidence", "0.9",
-            "--target-precision", "0.9", "0.5",
+            "fit",
+            "--scores",
+            &p("a.parquet"),
+            "--bootstrap",
+            "50",
+            "--group-by",
+            "section",
+            "--out",
+            &p("a.json"),
+            "--confidence",
+            "0.9",
+            "--target-precision",
+            "0.9",
+            "0.5",
         ])
         .output()
         .unwrap();

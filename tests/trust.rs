@@ -236,8 +236,23 @@ fn fit_certifies_per_group_and_apply_acts_only_above_it() {
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
     let t = table.to_str().unwrap();
     run_ok(&[
-        "fit", "--scores", t, "--out", &p("cal.json"), "--target-precision", "0.8", "--confidence", "0.9", "--unit", "query",
-        "--group-by", "section", "--min-pairs", "200", "--min-relevant", "5",
+        "fit",
+        "--scores",
+        t,
+        "--out",
+        &p("cal.json"),
+        "--target-precision",
+        "0.8",
+        "--confidence",
+        "0.9",
+        "--unit",
+        "query",
+        "--group-by",
+        "section",
+        "--min-pairs",
+        "200",
+        "--min-relevant",
+        "5",
     ]);
     let art = Artifact::read(Path::new(&p("cal.json"))).unwrap();
     let spec = art.certification.as_ref().unwrap();
@@ -293,7 +308,17 @@ fn fit_certifies_per_group_and_apply_acts_only_above_it() {
     assert!(acts > 0, "nothing acts on the sample");
     // Deciding on the estimate is a different policy.
     run_ok(&[
-        "apply", "--calibration", &p("cal.json"), "--scores", t, "--out", &p("b.parquet"), "--decisions", &p("e.csv"), "--decide-on", "estimate",
+        "apply",
+        "--calibration",
+        &p("cal.json"),
+        "--scores",
+        t,
+        "--out",
+        &p("b.parquet"),
+        "--decisions",
+        &p("e.csv"),
+        "--decide-on",
+        "estimate",
     ]);
     assert_ne!(text, std::fs::read_to_string(p("e.csv")).unwrap());
     // A calibration without certified thresholds decides on the estimate and says so.

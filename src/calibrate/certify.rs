@@ -171,7 +171,14 @@ pub fn query_units(table: &ScoreTable, path: &Path, rel_level: i32, group: &[u32
 
 /// The certified threshold of every target (precision targets first) at family-wise level
 /// `delta`, from the group's labeled pairs `d` (pair unit) or its query units.
-pub fn certify(d: &Distinct, units: &[&QueryUnit], precision: &[f64], recall: &[f64], opts: &CertifyOptions, delta: f64) -> Vec<CertifiedThreshold> {
+pub fn certify(
+    d: &Distinct,
+    units: &[&QueryUnit],
+    precision: &[f64],
+    recall: &[f64],
+    opts: &CertifyOptions,
+    delta: f64,
+) -> Vec<CertifiedThreshold> {
     let blank = |target: &str, value: f64| CertifiedThreshold {
         target: target.to_owned(),
         value,
@@ -276,7 +283,10 @@ pub fn certify(d: &Distinct, units: &[&QueryUnit], precision: &[f64], recall: &[
                     }
                     None => {
                         c.reason = Some(match ctl.bound.first() {
-                            Some(b) => format!("nothing is controlled: the bound on the miss rate is {b:.4} even at the lowest threshold, above {:.4}", 1.0 - r),
+                            Some(b) => format!(
+                                "nothing is controlled: the bound on the miss rate is {b:.4} even at the lowest threshold, above {:.4}",
+                                1.0 - r
+                            ),
                             None => "nothing is controlled: no query has a relevant document".to_owned(),
                         })
                     }

@@ -195,7 +195,8 @@ pub fn held_out(all: &Distinct, parts: &[Distinct], methods: &[Method], precisio
         .map(|folds| {
             let (tp, n, pos) = folds.iter().fold((0, 0, 0), |a, f| (a.0 + f.0, a.1 + f.1, a.2 + f.2));
             let range = |v: Vec<f64>| {
-                (!v.is_empty()).then(|| [v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(f64::NEG_INFINITY, f64::max)])
+                (!v.is_empty())
+                    .then(|| [v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(f64::NEG_INFINITY, f64::max)])
             };
             HeldOutTarget {
                 folds_reached: folds.len(),
@@ -243,7 +244,10 @@ pub fn oof_probabilities(table: &ScoreTable, path: &Path, rel_level: i32, k: usi
     let probabilities = methods
         .iter()
         .map(|&m| {
-            let p = rows.iter().map(|&r| fits[usize::from(fold[r])].as_ref().map_or(f64::NAN, |f| f.predict(m, f64::from(scores[r])))).collect();
+            let p = rows
+                .iter()
+                .map(|&r| fits[usize::from(fold[r])].as_ref().map_or(f64::NAN, |f| f.predict(m, f64::from(scores[r]))))
+                .collect();
             (m, p)
         })
         .collect();

@@ -24,10 +24,10 @@ use crate::artifact::{
     Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, GroupFit, HeldOutSpec, TargetSpec, Threshold,
     ThresholdInterval, ARTIFACT_VERSION, SMALL_SAMPLE,
 };
-use crate::stats::binomial::clopper_pearson;
-use certify::{CertifyOptions, QueryUnit, Unit};
 use crate::error::{Error, Result};
+use crate::stats::binomial::clopper_pearson;
 use crate::table::ScoreTable;
+use certify::{CertifyOptions, QueryUnit, Unit};
 use distinct::Distinct;
 use isotonic::Isotonic;
 use sweep::Point;
@@ -284,7 +284,10 @@ pub fn fit_histograms(h: &histogram::Histograms, opts: &FitOptions) -> Result<Ar
     let mut groups: Vec<GroupFit> = if opts.group_by.is_empty() {
         Vec::new()
     } else {
-        h.groups.par_iter().map(|g| fit_group(&g.key, g.values.clone(), &g.histogram.distinct(), &[], &[], opts, 0.0, false)).collect::<Result<_>>()?
+        h.groups
+            .par_iter()
+            .map(|g| fit_group(&g.key, g.values.clone(), &g.histogram.distinct(), &[], &[], opts, 0.0, false))
+            .collect::<Result<_>>()?
     };
     set_deltas(&global, &mut groups);
     let sha = match h.sources.as_slice() {

@@ -143,7 +143,13 @@ pub fn class_keys(table: &ScoreTable, path: &Path, rel_level: i32) -> Result<(Ve
 
 /// [`class_keys`] split by fold: entry f holds the keys of the rows whose `fold` is f (all rows
 /// in entry 0 without folds).
-pub fn fold_class_keys(table: &ScoreTable, path: &Path, rel_level: i32, fold: Option<&[u8]>, k: usize) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+pub fn fold_class_keys(
+    table: &ScoreTable,
+    path: &Path,
+    rel_level: i32,
+    fold: Option<&[u8]>,
+    k: usize,
+) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 20;
     let label = labels(table, path)?;

@@ -161,9 +161,15 @@ fn print_set(s: &SetEval) {
     if let Some(c) = &s.calibration {
         let r = &c.reliability;
         let scope = if c.in_sample { " in sample" } else { "" };
-        println!("  calibration ({}){scope}: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}", c.method, r.ece, r.mce, r.brier, r.log_loss);
+        println!(
+            "  calibration ({}){scope}: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}",
+            c.method, r.ece, r.mce, r.brier, r.log_loss
+        );
         if let Some(h) = c.held_out.as_ref().filter(|_| c.in_sample) {
-            println!("  calibration ({}) held out: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}", c.method, h.ece, h.mce, h.brier, h.log_loss);
+            println!(
+                "  calibration ({}) held out: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}",
+                c.method, h.ece, h.mce, h.brier, h.log_loss
+            );
         }
         println!("    {:>15} {:>8} {:>10} {:>9} {:>17}", "bin", "count", "predicted", "observed", "Wilson 95%");
         for b in &r.bins {

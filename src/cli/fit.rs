@@ -199,7 +199,9 @@ pub fn threshold_lines(t: &simcal::artifact::Threshold) -> Vec<String> {
     if let (Some(s), Some(p), Some(r), Some(n), Some(tp)) = (t.score, t.precision, t.recall, t.n, t.tp) {
         let ci = t.precision_exact.map(|[a, b]| format!(" (exact 95% {a:.3}–{b:.3})")).unwrap_or_default();
         let small = if t.small_sample { ", SMALL SAMPLE" } else { "" };
-        v.push(format!("{head}: estimate score ≥ {s:.4}: precision {p:.4}{ci}, recall {r:.4}, on {tp} relevant of {n} pairs in sample{small}"));
+        v.push(format!(
+            "{head}: estimate score ≥ {s:.4}: precision {p:.4}{ci}, recall {r:.4}, on {tp} relevant of {n} pairs in sample{small}"
+        ));
     }
     if let Some(h) = &t.held_out {
         match (h.precision, h.recall) {
@@ -214,7 +216,11 @@ pub fn threshold_lines(t: &simcal::artifact::Threshold) -> Vec<String> {
         match c.score {
             Some(s) => {
                 let what = match (c.lower_bound, c.risk_bound) {
-                    (Some(lb), _) => format!("{} ≥ {lb:.4} with confidence {:.4}", if c.target == "recall" && c.unit == "pair" { "recall" } else { "precision" }, c.confidence),
+                    (Some(lb), _) => format!(
+                        "{} ≥ {lb:.4} with confidence {:.4}",
+                        if c.target == "recall" && c.unit == "pair" { "recall" } else { "precision" },
+                        c.confidence
+                    ),
                     (None, Some(b)) => format!("expected miss rate ≤ {b:.4}"),
                     _ => String::new(),
                 };
@@ -279,7 +285,10 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
         if let Some(h) = &art.held_out {
             for (m, x) in &art.global.held_out_metrics {
                 let i = &art.global.metrics[m];
-                eprintln!("{m}: ECE {:.4} held out ({} folds by query; {:.4} in sample), Brier {:.4} ({:.4})", x.ece, h.folds, i.ece, x.brier, i.brier);
+                eprintln!(
+                    "{m}: ECE {:.4} held out ({} folds by query; {:.4} in sample), Brier {:.4} ({:.4})",
+                    x.ece, h.folds, i.ece, x.brier, i.brier
+                );
             }
         }
         eprintln!(

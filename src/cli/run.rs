@@ -13,12 +13,12 @@ use serde_json::json;
 use simcal::artifact::Artifact;
 use simcal::calibrate::certify::{CertifyOptions, Grid, Unit};
 use simcal::calibrate::FitOptions;
-use simcal::stats::ltt::Fwer;
 use simcal::embed::ReadOptions;
 use simcal::job::{OutputFormat, ScoreJob};
 use simcal::metrics::ranking::{Measure, DEFAULT_MEASURES};
 use simcal::metrics::EvalOptions;
 use simcal::policy::ApplyOptions;
+use simcal::stats::ltt::Fwer;
 
 use super::config::Config;
 

@@ -108,7 +108,8 @@ pub fn encoder(
         .iter()
         .filter_map(|t| t.certified.as_ref().and_then(|x| x.score).map(|s| (format!("certified {} {} ≥ {s:.3}", t.target, t.value), s)))
         .collect();
-    let marked: Vec<usize> = artifact.global.thresholds.iter().filter_map(|t| t.score).chain(certified.iter().map(|c| c.1)).filter_map(at).collect();
+    let marked: Vec<usize> =
+        artifact.global.thresholds.iter().filter_map(|t| t.score).chain(certified.iter().map(|c| c.1)).filter_map(at).collect();
     let all: Vec<(f64, f64)> = (0..n).map(|i| (c.recall(i), c.precision(i))).collect();
     let curve = thin(&all, &marked, CURVE_POINTS);
     let certified_marks = certified.into_iter().map(|(label, s)| (label, c.at(s).1, c.at(s).0)).collect();
@@ -325,7 +326,9 @@ fn trust_section(h: &mut String, encoders: &[Encoder]) {
                     Some(s) => (
                         format!("{s:.4}"),
                         match (c.lower_bound, c.risk_bound) {
-                            (Some(lb), _) => format!("≥ {lb:.4} at confidence {:.3} ({}, unit {}, {} units)", c.confidence, c.method, c.unit, c.units),
+                            (Some(lb), _) => {
+                                format!("≥ {lb:.4} at confidence {:.3} ({}, unit {}, {} units)", c.confidence, c.method, c.unit, c.units)
+                            }
                             (None, Some(b)) => format!("expected miss rate ≤ {b:.4} (crc, unit {}, {} units)", c.unit, c.units),
                             _ => "—".to_owned(),
                         },
