@@ -315,7 +315,7 @@ pub fn write_labeled_table(path: &Path, n_queries: usize, per: usize, seed: u64,
     write_parquet(&ScoreTable { batch, meta }, path).unwrap();
 }
 
-fn run_ok(args: &[&str]) -> std::process::Output {
+pub fn run_ok(args: &[&str]) -> std::process::Output {
     let o = simcal().args(args).env("SOURCE_DATE_EPOCH", "1700000000").output().unwrap();
     assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
     o

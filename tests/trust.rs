@@ -17,7 +17,8 @@ use simcal::stats::crc::QueryRecall;
 use simcal::stats::ltt::Fwer;
 use simcal::table::{read_table, ScoreTable};
 
-use crate::common::{score_sample, simcal};
+use crate::calibration::run_ok;
+use crate::common::score_sample;
 
 fn sample_table(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("minilm.parquet");
@@ -221,12 +222,6 @@ fn conformal_recall_holds_in_expectation() {
     assert!(mean <= 0.3 + 3.0 * sd / (reps as f64).sqrt(), "mean miss rate {mean}");
     // Not vacuous: the bound sits close to α.
     assert!(mean > 0.25, "mean miss rate {mean}: CRC far more conservative than it should be");
-}
-
-fn run_ok(args: &[&str]) -> std::process::Output {
-    let o = simcal().args(args).env("SOURCE_DATE_EPOCH", "1700000000").output().unwrap();
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    o
 }
 
 #[test]

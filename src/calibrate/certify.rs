@@ -232,12 +232,7 @@ pub fn certify(
         match cert.best {
             Some(i) => {
                 let k = candidates[i];
-                c.score = Some(k.lambda);
-                c.n = Some(k.n);
-                c.tp = Some(k.tp);
-                c.precision = Some(k.tp as f64 / k.n as f64);
-                c.recall = (n_pos > 0).then(|| k.tp as f64 / n_pos as f64);
-                c.p_value = Some(cert.p_values[i]);
+                chosen(&mut c, k, n_pos, cert.p_values[i]);
                 c.lower_bound = Some(binomial::lower_bound(k.tp, k.n, delta));
             }
             None => c.reason = Some(nothing_certified(&candidates, &cert.p_values, delta)),
@@ -255,12 +250,7 @@ pub fn certify(
                 match cert.best {
                     Some(i) => {
                         let k = candidates[i];
-                        c.score = Some(k.lambda);
-                        c.n = Some(k.n);
-                        c.tp = Some(k.tp);
-                        c.precision = (k.n > 0).then(|| k.tp as f64 / k.n as f64);
-                        c.recall = Some(k.tp as f64 / n_pos as f64);
-                        c.p_value = Some(cert.p_values[i]);
+                        chosen(&mut c, k, n_pos, cert.p_values[i]);
                         c.lower_bound = Some(binomial::lower_bound(k.tp, n_pos, delta));
                     }
                     None => c.reason = Some(nothing_certified(&candidates, &cert.p_values, delta)),
@@ -298,6 +288,16 @@ pub fn certify(
         out.push(c);
     }
     out
+}
+
+/// Records the chosen candidate `k` (out of `n_pos` relevant units) and its p-value.
+fn chosen(c: &mut CertifiedThreshold, k: Candidate, n_pos: u64, p_value: f64) {
+    c.score = Some(k.lambda);
+    c.n = Some(k.n);
+    c.tp = Some(k.tp);
+    c.precision = (k.n > 0).then(|| k.tp as f64 / k.n as f64);
+    c.recall = (n_pos > 0).then(|| k.tp as f64 / n_pos as f64);
+    c.p_value = Some(p_value);
 }
 
 /// Why nothing was certified: the smallest p-value and where.
