@@ -155,6 +155,34 @@ pub struct GroupFit {
     pub held_out_metrics: BTreeMap<String, CalibrationMetrics>,
     /// Score distributions of relevant and irrelevant pairs.
     pub distributions: Option<Distributions>,
+    /// The map of decisions, fitted on each query's top hit (the global fit only).
+    #[serde(default)]
+    pub decision: Option<DecisionFit>,
+}
+
+/// The calibration of the unit decisions are about: each labeled query's top hit. The pair maps
+/// (`platt`, `isotonic`) are fitted on every labeled pair of the top k, which is not the
+/// population a decision about a top hit comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionFit {
+    /// `top-hit`: one unit per query with a labeled row, its rank-1 hit (relevant or not).
+    pub unit: String,
+    /// Queries.
+    pub queries: u64,
+    /// Queries whose top hit is relevant.
+    pub relevant: u64,
+    /// Why there are no maps (one class only).
+    pub reason: Option<String>,
+    /// The Platt map of top hits.
+    pub platt: Option<Platt>,
+    /// Why there is no Platt map although it was asked for.
+    pub platt_error: Option<String>,
+    /// The isotonic map of top hits.
+    pub isotonic: Option<Isotonic>,
+    /// Per map, calibration on the top hits it was fitted on.
+    pub metrics: BTreeMap<String, CalibrationMetrics>,
+    /// Per map, calibration of out-of-fold probabilities of top hits (cross-fitted by query).
+    pub held_out_metrics: BTreeMap<String, CalibrationMetrics>,
 }
 
 /// Where a map's probability crosses the band.

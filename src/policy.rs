@@ -245,6 +245,12 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
         warnings.push(format!("{}: nothing was certified: no query acts", art_path.display()));
     }
     let scores = pairs::scores(table, path)?;
+    // The map of top hits, where the calibration has one for this method.
+    let decision_map: Option<Box<dyn Fn(f64) -> f64 + '_>> = art.global.decision.as_ref().and_then(|d| match method {
+        Method::Isotonic => d.isotonic.as_ref().map(|m| Box::new(move |s| m.predict(s)) as Box<dyn Fn(f64) -> f64>),
+        Method::Platt => d.platt.as_ref().map(|m| Box::new(move |s| m.predict(s)) as Box<dyn Fn(f64) -> f64>),
+    });
+    let decision_map = decision_map.as_deref();
 
     // Queries are contiguous runs in the table.
     let mut decisions = Vec::new();
@@ -265,8 +271,20 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
                 second = Some(i);
             }
         }
-        let top = first.map(|i| prob[i]);
-        let gap = top.map(|t| t - second.map_or(0.0, |s| prob[s]));
+        // The gap compares two hits of one query under the pair map.
+        let gap = first.map(|f| prob[f] - second.map_or(0.0, |s| prob[s]));
+        // With a decision map, the top hit is the best-scoring row left and its probability is
+        // the map of top hits'.
+        let (first, top) = match decision_map {
+            Some(dm) => {
+                let best = (r..end).filter(|&i| keep[i]).fold(None, |b: Option<usize>, i| match b {
+                    Some(b) if scores[b] >= scores[i] => Some(b),
+                    _ => Some(i),
+                });
+                (best, best.map(|i| dm(f64::from(scores[i]))))
+            }
+            None => (first, first.map(|i| prob[i])),
+        };
         decisions.push(QueryDecision {
             query_id: q.to_owned(),
             group: key(r).to_owned(),
@@ -300,6 +318,7 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
         meta.extra.insert("simcal.probability_floor".into(), f.to_string());
     }
     meta.extra.insert("simcal.decided_on".into(), decided_on.name().into());
+    meta.extra.insert("simcal.decision_unit".into(), if decision_map.is_some() { "top-hit" } else { "pair" }.into());
     Ok(Applied { table: ScoreTable { batch, meta }, decisions, warnings, method, decided_on })
 }
 

@@ -142,6 +142,7 @@ fn coverage(unit: Unit, reps: usize, n: usize) -> (f64, f64, usize) {
                 top_score: f64::from(top as f32),
                 top_relevant: rel,
                 recall: QueryRecall { scores: vec![], relevant: 1 },
+                answerable: true,
                 group: 0,
                 fold: 0,
             });
@@ -205,7 +206,14 @@ fn conformal_recall_holds_in_expectation() {
                         scores.push(u.sqrt());
                     }
                 }
-                QueryUnit { top_score: 0.0, top_relevant: false, recall: QueryRecall { scores, relevant }, group: 0, fold: 0 }
+                QueryUnit {
+                    top_score: 0.0,
+                    top_relevant: false,
+                    recall: QueryRecall { scores, relevant },
+                    answerable: true,
+                    group: 0,
+                    fold: 0,
+                }
             })
             .collect();
         let refs: Vec<&QueryUnit> = units.iter().collect();
@@ -387,4 +395,42 @@ fn drift_passes_same_model_halves_and_trips_on_a_model_change() {
     let art = fit_table(&half(&t, &path, 7, 0), &path, &opts).unwrap();
     let rep = drift(&half(&read_table(&lsa).unwrap(), &lsa, 7, 1), &lsa, &art, Tolerances::default()).unwrap();
     assert!(rep.drifted, "a model change did not trip the gate");
+}
+
+#[test]
+fn decisions_are_calibrated_on_held_out_top_hits() {
+    use simcal::metrics::reliability::wilson;
+    use simcal::policy::{apply, ApplyOptions, DecideOn};
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_table(dir.path());
+    let t = read_table(&path).unwrap();
+    let cal = dir.path().join("cal.json");
+    let (mut predicted, mut pair_predicted, mut observed, mut n) = (0.0, 0.0, 0.0, 0.0);
+    for seed in 0..4 {
+        let (a, b) = (half(&t, &path, 300 + seed, 0), half(&t, &path, 300 + seed, 1));
+        let art = fit_table(&a, &path, &FitOptions { bootstrap: 0, ..FitOptions::default() }).unwrap();
+        let d = art.global.decision.as_ref().expect("a decision map of top hits");
+        assert_eq!(d.unit, "top-hit");
+        assert_eq!(d.queries, 150);
+        art.write(&cal).unwrap();
+        let opts = ApplyOptions { decide_on: DecideOn::Estimate, ..ApplyOptions::default() };
+        let applied = apply(&b, &path, &art, &cal, &opts).unwrap();
+        // Each query's top hit on the held-out half: rank 1, its label and pair-map probability.
+        let rank = b.batch.column_by_name("rank").unwrap().as_primitive::<arrow::datatypes::UInt32Type>();
+        let label = b.batch.column_by_name("label").unwrap().as_primitive::<arrow::datatypes::Int32Type>();
+        let prob = applied.table.batch.column_by_name("probability").unwrap().as_primitive::<arrow::datatypes::Float64Type>();
+        for r in (0..b.len()).filter(|&r| rank.value(r) == 1) {
+            observed += f64::from(u8::from(label.value(r) >= 1));
+            pair_predicted += prob.value(r);
+            n += 1.0;
+        }
+        predicted += applied.decisions.iter().map(|q| q.top_probability.unwrap()).sum::<f64>();
+    }
+    let (mean, rate) = (predicted / n, observed / n);
+    let [lo, hi] = wilson(observed, n);
+    eprintln!(
+        "held-out top hits: decision map predicts {mean:.3}, pair map {:.3}, observed {rate:.3} (Wilson 95% {lo:.3}–{hi:.3}) over {n} queries",
+        pair_predicted / n
+    );
+    assert!(lo <= mean && mean <= hi, "decision map's mean {mean} outside the observed rate's interval {lo}–{hi}");
 }

@@ -129,18 +129,20 @@ pub struct QueryUnit {
     pub top_relevant: bool,
     /// The query's relevant retrieved documents and its relevant count.
     pub recall: QueryRecall,
+    /// Whether the query has a relevant document (only those are units of certification).
+    pub answerable: bool,
     /// Group of the query (of its first row).
     pub group: u32,
     /// Fold of the query.
     pub fold: u8,
 }
 
-/// The query units of a table: one per query (a run of equal `query_id`s) with at least one
-/// relevant document, either in `query_relevant` or among its labeled rows. `group` and `fold`
-/// give each row's group and fold.
+/// The query units of a table: one per query (a run of equal `query_id`s) with a labeled row;
+/// `answerable` when it has a relevant document, either in `query_relevant` or among its labeled
+/// rows. `group` and `fold` give each row's group and fold.
 pub fn query_units(table: &ScoreTable, path: &Path, rel_level: i32, group: &[u32], fold: Option<&[u8]>) -> Result<Vec<QueryUnit>> {
     let b = &table.batch;
-    let need = |name: &str| b.column_by_name(name).ok_or_else(|| Error::format(path, format!("no {name} column: --unit query needs it")));
+    let need = |name: &str| b.column_by_name(name).ok_or_else(|| Error::format(path, format!("no {name} column")));
     let ids = need(columns::QUERY_ID)?.as_string_opt::<i32>().ok_or_else(|| Error::format(path, "query_id is not utf8"))?;
     let rank = need(columns::RANK)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| Error::format(path, "rank is not uint32"))?;
     let label = need(columns::LABEL)?.as_primitive_opt::<Int32Type>().ok_or_else(|| Error::format(path, "label is not int32"))?;
@@ -154,14 +156,12 @@ pub fn query_units(table: &ScoreTable, path: &Path, rel_level: i32, group: &[u32
         let relevant_rows: Vec<usize> = (lo..hi).filter(|&r| label.is_valid(r) && label.value(r) >= rel_level).collect();
         let listed_n = listed.as_ref().filter(|c| c.is_valid(lo)).map_or(0, |c| u64::from(c.value(lo)));
         let n_rel = listed_n.max(relevant_rows.len() as u64);
-        if n_rel == 0 {
-            continue;
-        }
         let top = (lo..hi).min_by_key(|&r| (rank.value(r), r)).unwrap_or(lo);
         out.push(QueryUnit {
             top_score: f64::from(score[top]),
             top_relevant: label.is_valid(top) && label.value(top) >= rel_level,
             recall: QueryRecall { scores: relevant_rows.iter().map(|&r| f64::from(score[r])).collect(), relevant: n_rel },
+            answerable: n_rel > 0,
             group: group[lo],
             fold: fold.map_or(0, |f| f[lo]),
         });
@@ -179,6 +179,8 @@ pub fn certify(
     opts: &CertifyOptions,
     delta: f64,
 ) -> Vec<CertifiedThreshold> {
+    // Only queries with a relevant document are units of a guarantee.
+    let units: Vec<&QueryUnit> = units.iter().copied().filter(|u| u.answerable).collect();
     let blank = |target: &str, value: f64| CertifiedThreshold {
         target: target.to_owned(),
         value,

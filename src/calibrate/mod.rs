@@ -21,7 +21,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::artifact::{
-    Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, GroupFit, HeldOutSpec, TargetSpec, Threshold,
+    Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, DecisionFit, GroupFit, HeldOutSpec, TargetSpec, Threshold,
     ThresholdInterval, ARTIFACT_VERSION, SMALL_SAMPLE,
 };
 use crate::error::{Error, Result};
@@ -174,9 +174,15 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
             format!("all {n} labeled pairs are {class}: a calibration needs both classes (check --rel-level and the qrels)"),
         ));
     }
-    let row_groups = match (&opts.certify, opts.group_by.is_empty()) {
-        (Some(c), _) if c.unit == Unit::Query => Some(pairs::row_groups(table, path, &opts.group_by)?),
-        _ => None,
+    // Query units (each query's top hit) when the table has its queries and ranks: the unit of
+    // decisions, and of certification with --unit query.
+    let has = |c: &str| table.batch.column_by_name(c).is_some();
+    let row_groups = if has(crate::table::columns::QUERY_ID) && has(crate::table::columns::RANK) {
+        Some(pairs::row_groups(table, path, &opts.group_by)?)
+    } else if opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) {
+        return Err(Error::format(path, "--unit query needs the query_id and rank columns"));
+    } else {
+        None
     };
     let units: Vec<QueryUnit> = match &row_groups {
         Some(g) => certify::query_units(table, path, opts.rel_level, &g.index, fold.as_deref())?,
@@ -197,7 +203,10 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
         .count();
     let delta = opts.certify.as_ref().map_or(0.0, |c| 1.0 - c.confidence);
     let all_units: Vec<&QueryUnit> = units.iter().collect();
-    let global = fit_group("all", BTreeMap::new(), &global_d, &parts, &all_units, opts, delta, true)?;
+    let mut global = fit_group("all", BTreeMap::new(), &global_d, &parts, &all_units, opts, delta, true)?;
+    if !units.is_empty() {
+        global.decision = Some(decision_fit(&units, opts));
+    }
     // A unit's group key, to find the units of each labeled group.
     let unit_key = |u: &QueryUnit| row_groups.as_ref().map(|g| g.keys[u.group as usize].0.as_str()).unwrap_or("all");
     let k = opts.folds;
@@ -241,6 +250,58 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
         });
     }
     Ok(art)
+}
+
+/// The decision maps: the pair maps' methods fitted on each labeled query's top hit, with their
+/// out-of-fold calibration over the same folds of queries.
+fn decision_fit(units: &[QueryUnit], opts: &FitOptions) -> DecisionFit {
+    let s: Vec<f32> = units.iter().map(|u| u.top_score as f32).collect();
+    let r: Vec<bool> = units.iter().map(|u| u.top_relevant).collect();
+    let d = Distinct::from_pairs(&s, &r);
+    let mut f = DecisionFit {
+        unit: "top-hit".to_owned(),
+        queries: units.len() as u64,
+        relevant: d.n_pos(),
+        reason: None,
+        platt: None,
+        platt_error: None,
+        isotonic: None,
+        metrics: BTreeMap::new(),
+        held_out_metrics: BTreeMap::new(),
+    };
+    if d.n_pos() == 0 || d.n_neg() == 0 {
+        f.reason = Some(format!("one class only: every top hit is {}", if d.n_pos() == 0 { "irrelevant" } else { "relevant" }));
+        return f;
+    }
+    for &m in &opts.methods {
+        match m {
+            Method::Isotonic => {
+                let (iso, values) = Isotonic::fit_values(&d);
+                f.metrics.insert(m.name().into(), summary::metrics(&d, |i| values[i]));
+                f.isotonic = Some(iso);
+            }
+            Method::Platt => match platt::fit(&d, "top hits") {
+                Ok(p) => {
+                    f.metrics.insert(m.name().into(), summary::metrics(&d, |i| p.predict(d.x[i])));
+                    f.platt = Some(p);
+                }
+                Err(e) => f.platt_error = Some(e.to_string()),
+            },
+        }
+    }
+    if opts.folds > 1 {
+        let parts: Vec<Distinct> = (0..opts.folds as u8)
+            .map(|k| {
+                let (s, r): (Vec<f32>, Vec<bool>) =
+                    units.iter().filter(|u| u.fold == k).map(|u| (u.top_score as f32, u.top_relevant)).unzip();
+                Distinct::from_pairs(&s, &r)
+            })
+            .collect();
+        for (m, metrics) in folds::held_out(&d, &parts, &opts.methods, &[], &[]).metrics {
+            f.held_out_metrics.insert(m.name().into(), metrics);
+        }
+    }
+    f
 }
 
 /// Groups where nothing was certified fall back to the global certified threshold, and say so.
@@ -380,6 +441,7 @@ fn fit_group(
         metrics: BTreeMap::new(),
         held_out_metrics: BTreeMap::new(),
         distributions: None,
+        decision: None,
     };
     g.distributions = Some(summary::distributions(d));
     if !strict && g.n < opts.min_pairs {

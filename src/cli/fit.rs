@@ -155,13 +155,8 @@ pub fn execute(scores: &std::path::Path, opts: &FitOptions, out: &std::path::Pat
     let t = Instant::now();
     // Only the columns a fit reads: scores, labels and the group columns.
     let mut cols = vec!["score", "label"];
-    let query_unit = opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query);
-    if opts.folds > 1 || query_unit {
-        cols.push("query_id");
-    }
-    if query_unit {
-        cols.extend(["rank", "query_relevant"]);
-    }
+    // The queries and ranks: folds, the decision map of top hits, the query unit.
+    cols.extend(["query_id", "rank", "query_relevant"]);
     cols.extend(opts.group_by.iter().map(String::as_str));
     let table = read_table_columns(scores, Some(&cols))?;
     let art = fit_table(&table, scores, opts)?;
@@ -280,6 +275,12 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
         for t in &art.global.thresholds {
             for line in threshold_lines(t) {
                 eprintln!("{line}");
+            }
+        }
+        if let Some(d) = &art.global.decision {
+            for (m, x) in &d.metrics {
+                let ho = d.held_out_metrics.get(m).map(|h| format!(", {:.4} held out", h.ece)).unwrap_or_default();
+                eprintln!("decisions ({m} on {} top hits, {} relevant): ECE {:.4} in sample{ho}", d.queries, d.relevant, x.ece);
             }
         }
         if let Some(h) = &art.held_out {
