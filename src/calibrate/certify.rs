@@ -169,6 +169,32 @@ pub fn query_units(table: &ScoreTable, path: &Path, rel_level: i32, group: &[u32
     Ok(out)
 }
 
+/// Each labeled rank-1 row as a query's top hit, for a table read without its queries (no
+/// group, fold 0; recall and answerability unknown, so not units of certification).
+pub fn top_hits(table: &ScoreTable, path: &Path, rel_level: i32) -> Result<Vec<QueryUnit>> {
+    let b = &table.batch;
+    let rank = b
+        .column_by_name(columns::RANK)
+        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+        .ok_or_else(|| Error::format(path, "no uint32 rank column"))?;
+    let label = b
+        .column_by_name(columns::LABEL)
+        .and_then(|c| c.as_primitive_opt::<Int32Type>())
+        .ok_or_else(|| Error::format(path, "no int32 label column"))?;
+    let score = super::pairs::scores(table, path)?;
+    Ok((0..b.num_rows())
+        .filter(|&r| rank.is_valid(r) && rank.value(r) == 1 && label.is_valid(r))
+        .map(|r| QueryUnit {
+            top_score: f64::from(score[r]),
+            top_relevant: label.value(r) >= rel_level,
+            recall: QueryRecall { scores: Vec::new(), relevant: 0 },
+            answerable: false,
+            group: 0,
+            fold: 0,
+        })
+        .collect())
+}
+
 /// The certified threshold of every target (precision targets first) at family-wise level
 /// `delta`, from the group's labeled pairs `d` (pair unit) or its query units.
 pub fn certify(

@@ -186,6 +186,8 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
     };
     let units: Vec<QueryUnit> = match &row_groups {
         Some(g) => certify::query_units(table, path, opts.rel_level, &g.index, fold.as_deref())?,
+        // Without the queries, each rank-1 row is a query's top hit: enough for decisions.
+        None if has(crate::table::columns::RANK) => certify::top_hits(table, path, opts.rel_level)?,
         None => Vec::new(),
     };
     let labeled = if opts.group_by.is_empty() {
