@@ -36,9 +36,13 @@
 //! - [`fuse`] fuses several tables or TREC runs (RRF, CombSUM, CombMNZ, max, weighted sum, with
 //!   ranx's normalisations) into one table;
 //! - [`job`] chains them for one `simcal score` invocation;
+//! - [`stats`] holds the statistics every later stage shares: binomial tails and exact
+//!   (Clopper–Pearson) intervals, Learn-Then-Test, conformal risk control, quantiles and the
+//!   drift gate's two-sample tests;
 //! - [`calibrate`] fits a labeled table: threshold sweep, Platt, isotonic, bootstrap, per group,
-//!   into an [`artifact::Artifact`] — or fits summed score histograms
-//!   ([`calibrate::histogram`]) when the pairs are too many for one machine;
+//!   cross-fitted by query ([`calibrate::folds`]) and certified ([`calibrate::certify`]), with a
+//!   map of each query's top hit for decisions, into an [`artifact::Artifact`] — or fits summed
+//!   score histograms ([`calibrate::histogram`]) when the pairs are too many for one machine;
 //! - [`policy`] applies an artifact: a probability per row, a floor, a decision per query;
 //! - [`metrics`] measures a table: trec_eval's ranking measures, separation, a calibration's
 //!   reliability, and drift against an artifact's stored distributions;

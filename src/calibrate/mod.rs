@@ -1,8 +1,8 @@
 //! From a labeled score table to a calibration (DESIGN.md §5): the labeled pairs of each group,
 //! reduced once to their distinct scores ([`distinct`]), then the threshold sweep ([`sweep`]),
 //! Platt scaling ([`platt`]), isotonic regression ([`isotonic`]), bootstrap intervals
-//! ([`bootstrap`]) and the summaries `drift` compares ([`summary`]), assembled into an
-//! [`Artifact`].
+//! ([`bootstrap`]), cross-fitting by query ([`folds`]), certified thresholds ([`certify`]) and
+//! the summaries `drift` compares ([`summary`]), assembled into an [`Artifact`].
 
 pub mod bootstrap;
 pub mod certify;

@@ -1,5 +1,6 @@
 //! `simcal fit`: a labeled score table → a calibration artifact (thresholds, Platt and
-//! isotonic maps, per group, with bootstrap intervals).
+//! isotonic maps, per group, with bootstrap and exact intervals, held-out numbers from
+//! cross-fitting by query, and certified thresholds when asked for).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
