@@ -41,7 +41,7 @@
 //!   drift gate's two-sample tests;
 //! - [`calibrate`] fits a labeled table: threshold sweep, Platt, isotonic, bootstrap, per group,
 //!   cross-fitted by query ([`calibrate::folds`]) and certified ([`calibrate::certify`]), with a
-//!   map of each query's top hit for decisions, into an [`artifact::Artifact`] — or fits summed
+//!   map of each query's top hit for decisions, into an [`calibrate::artifact::Artifact`] — or fits summed
 //!   score histograms ([`calibrate::histogram`]) when the pairs are too many for one machine;
 //! - [`policy`] applies an artifact: a probability per row, a floor, a decision per query;
 //! - [`metrics`] measures a table: trec_eval's ranking measures, separation, a calibration's
@@ -52,7 +52,6 @@
 //! [`error::Result`], whose errors name the file and the row at fault.
 #![deny(missing_docs)]
 
-pub mod artifact;
 pub mod calibrate;
 pub mod embed;
 pub mod error;

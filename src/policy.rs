@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use crate::artifact::{Artifact, Band};
+use crate::calibrate::artifact::{Artifact, Band};
 use crate::calibrate::{pairs, Method};
 use crate::error::{Error, Result};
 use crate::table::{columns, ScoreTable};
@@ -99,7 +99,7 @@ impl Policy {
 
 /// The certified score of a group's first precision target that has one, else the global one's.
 pub fn certified_score(art: &Artifact, key: &str) -> Option<f64> {
-    let first = |g: &crate::artifact::GroupFit| {
+    let first = |g: &crate::calibrate::artifact::GroupFit| {
         g.thresholds.iter().filter(|t| t.target == "precision").find_map(|t| t.certified.as_ref().and_then(|c| c.score))
     };
     art.groups.iter().find(|g| g.key == key && g.fitted).and_then(first).or_else(|| first(&art.global))
@@ -167,7 +167,7 @@ pub fn probabilities(
         None if art.global.isotonic.is_some() => Method::Isotonic,
         None => Method::Platt,
     };
-    let has = |g: &crate::artifact::GroupFit| match method {
+    let has = |g: &crate::calibrate::artifact::GroupFit| match method {
         Method::Isotonic => g.isotonic.is_some(),
         Method::Platt => g.platt.is_some(),
     };
@@ -176,7 +176,7 @@ pub fn probabilities(
     }
     let scores = pairs::scores(table, path)?;
     let groups = pairs::row_groups(table, path, &art.group_by)?;
-    let fits: Vec<&crate::artifact::GroupFit> = groups
+    let fits: Vec<&crate::calibrate::artifact::GroupFit> = groups
         .keys
         .iter()
         .map(|(k, _)| {

@@ -352,7 +352,7 @@ fn fit_by_group_and_apply_with_decisions() {
     ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["schema_version"], 1);
-    let art = simcal::artifact::Artifact::read(Path::new(&p("cal.json"))).unwrap();
+    let art = simcal::calibrate::artifact::Artifact::read(Path::new(&p("cal.json"))).unwrap();
     assert_eq!(art.created, "2023-11-14T22:13:20Z");
     // Unlabeled queries (every fifth) are not pairs.
     assert_eq!(art.counts.labeled, 48 * 40);

@@ -383,7 +383,7 @@ fn run_scores_the_sample() {
         let nrel = t.batch.column(5).as_primitive::<UInt32Type>();
         assert!(nrel.values().iter().all(|&n| n == 1));
         // Fitted per section and applied: a calibration, probabilities, a decision per query.
-        let art = simcal::artifact::Artifact::read(&out.path().join(format!("{enc}.calibration.json"))).unwrap();
+        let art = simcal::calibrate::artifact::Artifact::read(&out.path().join(format!("{enc}.calibration.json"))).unwrap();
         assert_eq!(art.group_by, ["section"]);
         assert!(art.global.fitted && art.global.isotonic.is_some() && art.global.platt.is_some());
         assert!(art.groups.len() > 10);

@@ -80,7 +80,7 @@ fn every_chart_of_the_report_has_data() {
     assert_eq!(kinds.get("precision-recall"), Some(&1), "{kinds:?}");
     let pr = charts.iter().find(|s| s.contains("data-chart=\"precision-recall\"")).unwrap();
     assert!(pr.contains("data-series=\"enc-a threshold\""), "the chosen thresholds are marked");
-    let art = simcal::artifact::Artifact::read(Path::new(&p("a.json"))).unwrap();
+    let art = simcal::calibrate::artifact::Artifact::read(Path::new(&p("a.json"))).unwrap();
     let certified = art.global.thresholds.iter().filter(|t| t.certified.as_ref().is_some_and(|c| c.score.is_some())).count();
     assert!(certified > 0, "the fixture certifies a target");
     assert!(pr.contains("data-series=\"enc-a certified threshold\""), "the certified thresholds are marked");

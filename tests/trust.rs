@@ -8,7 +8,7 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, UInt32Array};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use simcal::artifact::Artifact;
+use simcal::calibrate::artifact::Artifact;
 use simcal::calibrate::certify::{certify, CertifyOptions, Grid, QueryUnit, Unit};
 use simcal::calibrate::distinct::Distinct;
 use simcal::calibrate::folds::{assign, oof_probabilities};

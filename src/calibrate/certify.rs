@@ -14,7 +14,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Int32Type, UInt32Type};
 
 use super::distinct::Distinct;
-use crate::artifact::CertifiedThreshold;
+use crate::calibrate::artifact::CertifiedThreshold;
 use crate::error::{Error, Result};
 use crate::stats::binomial;
 use crate::stats::crc::{control_fnr, QueryRecall};

@@ -4,6 +4,7 @@
 //! ([`bootstrap`]), cross-fitting by query ([`folds`]), certified thresholds ([`certify`]) and
 //! the summaries `drift` compares ([`summary`]), assembled into an [`Artifact`].
 
+pub mod artifact;
 pub mod bootstrap;
 pub mod certify;
 pub mod distinct;
@@ -20,13 +21,13 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::artifact::{
-    Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, DecisionFit, GroupFit, HeldOutSpec, TargetSpec, Threshold,
-    ThresholdInterval, ARTIFACT_VERSION, SMALL_SAMPLE,
-};
 use crate::error::{Error, Result};
 use crate::stats::binomial::clopper_pearson;
 use crate::table::ScoreTable;
+use artifact::{
+    Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, DecisionFit, GroupFit, HeldOutSpec, TargetSpec, Threshold,
+    ThresholdInterval, ARTIFACT_VERSION, SMALL_SAMPLE,
+};
 use certify::{CertifyOptions, QueryUnit, Unit};
 use distinct::Distinct;
 use isotonic::Isotonic;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
-use simcal::artifact::Artifact;
+use simcal::calibrate::artifact::Artifact;
 use simcal::calibrate::Method;
 use simcal::policy::{apply, write_decisions, Applied, ApplyOptions, DecideOn, Decision};
 use simcal::table::{read_table, write_parquet};

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
-use simcal::artifact::Artifact;
+use simcal::calibrate::artifact::Artifact;
 use simcal::metrics::drift::{drift, DriftReport, Tolerances, DRIFT_VERSION};
 use simcal::table::read_table;
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use simcal::artifact::Artifact;
+use simcal::calibrate::artifact::Artifact;
 use simcal::calibrate::Method;
 use simcal::labels::read_qrels;
 use simcal::metrics::ranking::{Measure, DEFAULT_MEASURES};

@@ -9,7 +9,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use simcal::artifact::{Artifact, Band};
+use simcal::calibrate::artifact::{Artifact, Band};
 use simcal::calibrate::certify::{CertifyOptions, Grid, Unit};
 use simcal::calibrate::{fit_table, FitOptions, Method};
 use simcal::stats::ltt::Fwer;
@@ -192,7 +192,7 @@ pub fn notes(art: &Artifact) -> Vec<String> {
 
 /// What a user should read about one threshold: the estimate with what it rests on, its
 /// held-out measurement, and its certified counterpart.
-pub fn threshold_lines(t: &simcal::artifact::Threshold) -> Vec<String> {
+pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold) -> Vec<String> {
     let mut v = Vec::new();
     let head = format!("target {} {}", t.target, t.value);
     if let (Some(s), Some(p), Some(r), Some(n), Some(tp)) = (t.score, t.precision, t.recall, t.n, t.tp) {

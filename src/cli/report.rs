@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use simcal::artifact::Artifact;
+use simcal::calibrate::artifact::Artifact;
 use simcal::labels::read_qrels;
 use simcal::metrics::ranking::{Measure, DEFAULT_MEASURES};
 use simcal::metrics::EvalOptions;

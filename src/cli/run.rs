@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
-use simcal::artifact::Artifact;
+use simcal::calibrate::artifact::Artifact;
 use simcal::calibrate::certify::{CertifyOptions, Grid, Unit};
 use simcal::calibrate::FitOptions;
 use simcal::embed::ReadOptions;

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::artifact::Artifact;
+use crate::calibrate::artifact::Artifact;
 use crate::calibrate::distinct::Distinct;
 use crate::calibrate::pairs;
 use crate::calibrate::sweep::{picks, points, Curve};

@@ -9,7 +9,7 @@ pub mod svg;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use crate::artifact::Artifact;
+use crate::calibrate::artifact::Artifact;
 use crate::calibrate::sweep::Curve;
 use crate::calibrate::{fit_table, FitOptions};
 use crate::error::Result;

@@ -7,10 +7,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::calibrate::folds::HeldOutTarget;
-use crate::calibrate::isotonic::Isotonic;
-use crate::calibrate::platt::Platt;
-use crate::calibrate::summary::{CalibrationMetrics, Distributions};
+pub use super::folds::HeldOutTarget;
+use super::isotonic::Isotonic;
+use super::platt::Platt;
+use super::summary::{CalibrationMetrics, Distributions};
 use crate::error::{Error, Result};
 
 /// The artifact schema version this build writes and reads.
