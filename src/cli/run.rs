@@ -145,8 +145,16 @@ pub fn pipeline(c: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
                 _ => t.message.clone().unwrap_or_default(),
             };
             let fitted = art.groups.iter().filter(|g| g.fitted).count();
+            let held = t.held_out.as_ref().and_then(|h| h.precision).map(|p| format!(", held out {p:.3}")).unwrap_or_default();
+            let certified = match t.certified.as_ref() {
+                Some(c) => match c.score {
+                    Some(s) => format!("; certified (confidence {}) at score ≥ {s:.4}", c.confidence),
+                    None => format!("; {}", c.reason.as_deref().unwrap_or("nothing certified")),
+                },
+                None => String::new(),
+            };
             eprintln!(
-                "fit {enc}: precision {} at {at}; {fitted} of {} groups fitted; {secs:.2} s → {}",
+                "fit {enc}: precision {} at {at}{held}{certified}; {fitted} of {} groups fitted; {secs:.2} s → {}",
                 t.value,
                 art.groups.len(),
                 cal.display()
@@ -158,6 +166,9 @@ pub fn pipeline(c: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
         let decisions = out.join(format!("{enc}.decisions.parquet"));
         let a = super::apply::execute(&cal, &job.out, &applied, Some(&decisions), &ApplyOptions::default())?;
         if !json_out {
+            for w in &a.warnings {
+                eprintln!("note: apply {enc}: {w}");
+            }
             eprintln!("apply {enc}: decisions {} → {}", super::apply::counts(&a), decisions.display());
         }
         steps.push(
