@@ -96,3 +96,27 @@ fn every_chart_of_the_report_has_data() {
     let sha = simcal::table::sha256_file(Path::new(&p("a.parquet"))).unwrap();
     assert!(page.contains(&sha), "page lacks the table's sha256");
 }
+
+#[test]
+fn the_curve_is_thinned_by_distance_keeping_its_ends_and_marks() {
+    use simcal::report::thin;
+    // A curve that drops steeply at the start (where thinning by index used to skip the top)
+    // and then crawls.
+    let pts: Vec<(f64, f64)> = (0..20_000)
+        .map(|i| {
+            let r = i as f64 / 20_000.0;
+            (r, if i < 50 { 1.0 - i as f64 / 100.0 } else { 0.5 - 0.4 * r })
+        })
+        .collect();
+    let keep = [3, 12_345];
+    let out = thin(&pts, &keep, 400);
+    assert!(out.len() <= 400 + keep.len() + 2, "{} points", out.len());
+    assert_eq!(out.first(), pts.first());
+    assert_eq!(out.last(), pts.last());
+    for &k in &keep {
+        assert!(out.contains(&pts[k]), "marked point {k} dropped");
+    }
+    // The steep start is drawn: no gap between kept points is much longer than the others.
+    let longest = out.windows(2).map(|w| ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt()).fold(0.0, f64::max);
+    assert!(longest < 0.05, "a jump of {longest} between kept points");
+}
