@@ -434,3 +434,33 @@ fn decisions_are_calibrated_on_held_out_top_hits() {
     );
     assert!(lo <= mean && mean <= hi, "decision map's mean {mean} outside the observed rate's interval {lo}–{hi}");
 }
+
+#[test]
+fn the_bootstrap_resamples_whole_queries() {
+    use simcal::calibrate::bootstrap::{intervals, intervals_by_block, Blocks, Targets};
+    // 100 queries of 40 pairs each; a query's pairs share one score and one label, so the table
+    // holds 100 independent observations, not 4,000.
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let (mut s, mut r, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    for q in 0..100u8 {
+        let score: f32 = rng.random();
+        let rel = rng.random::<f32>() < score;
+        for _ in 0..40 {
+            s.push(score);
+            r.push(rel);
+            b.push(q);
+        }
+    }
+    let d = Distinct::from_pairs(&s, &r);
+    let pick = sweep::picks(sweep::points(&d), d.n_pos(), &[0.7], &[]).precision[0].unwrap();
+    let t = Targets { precision: vec![0.7], recall: vec![], fitted: vec![Some(pick.threshold)] };
+    let width = |iv: &[simcal::calibrate::bootstrap::Interval]| {
+        let [lo, hi] = iv[0].precision.unwrap();
+        hi - lo
+    };
+    let by_pair = width(&intervals(&d, &t, 400, 1));
+    let by_query = width(&intervals_by_block(&d, &t, 400, 1, Blocks { scores: &s, relevant: &r, block: &b, blocks: 100 }));
+    eprintln!("precision interval width: {by_pair:.4} resampling pairs, {by_query:.4} resampling queries");
+    // √40 ≈ 6.3 times wider in theory.
+    assert!(by_query > 3.0 * by_pair, "{by_query} vs {by_pair}");
+}

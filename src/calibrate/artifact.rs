@@ -48,6 +48,9 @@ pub struct Artifact {
     pub bootstrap: usize,
     /// Seed of the bootstrap.
     pub seed: u64,
+    /// What the bootstrap resampled: `query` (whole queries, in random blocks) or `pair`.
+    #[serde(default)]
+    pub bootstrap_unit: Option<String>,
     /// Targets asked for.
     pub targets: TargetSpec,
     /// How the held-out numbers were measured (absent: no cross-fitting).

@@ -103,13 +103,69 @@ fn resample(cells: &[u64], n: u64, rng: &mut ChaCha8Rng) -> Vec<u64> {
     out
 }
 
-/// Intervals for every target from `resamples` resamples seeded by `seed`.
+/// Intervals for every target from `resamples` resamples seeded by `seed`, each a multinomial
+/// draw of pairs.
 pub fn intervals(d: &Distinct, t: &Targets, resamples: usize, seed: u64) -> Vec<Interval> {
     let cuts: Vec<f64> = t.fitted.iter().flatten().copied().collect();
     let b = bins(d, &cuts);
     let n = d.n_pos() + d.n_neg();
     // Cells: relevant counts of every bin, then irrelevant ones.
     let cells: Vec<u64> = b.pos.iter().chain(&b.neg).copied().collect();
+    summarise(&b, t, resamples, |rng| resample(&cells, n, rng), seed)
+}
+
+/// The labeled pairs of a group with the resampling block of each: a random group of whole
+/// queries (blocks are dealt queries, so a block's pairs move together).
+#[derive(Clone, Copy, Debug)]
+pub struct Blocks<'a> {
+    /// Scores.
+    pub scores: &'a [f32],
+    /// Relevance.
+    pub relevant: &'a [bool],
+    /// Block of each pair.
+    pub block: &'a [u8],
+    /// Blocks in all.
+    pub blocks: usize,
+}
+
+/// Intervals for every target from resamples of whole queries: a resample draws each block's
+/// multiplicity (a multinomial of as many draws as blocks) and adds up the blocks' bin counts,
+/// so its cost is blocks × bins whatever the number of pairs. Resampling blocks of queries dealt
+/// at random keeps the variance of resampling the queries themselves.
+pub fn intervals_by_block(d: &Distinct, t: &Targets, resamples: usize, seed: u64, p: Blocks) -> Vec<Interval> {
+    let cuts: Vec<f64> = t.fitted.iter().flatten().copied().collect();
+    let b = bins(d, &cuts);
+    let nb = b.x.len();
+    let k = p.blocks.max(1);
+    // Per block: relevant counts of every bin, then irrelevant ones.
+    let mut counts = vec![0u64; k * 2 * nb];
+    for ((&s, &r), &blk) in p.scores.iter().zip(p.relevant).zip(p.block) {
+        // Bins run from the top; a pair belongs to the first whose lowest score is at or below it.
+        let j = b.x.partition_point(|&x| x > f64::from(s)).min(nb - 1);
+        counts[usize::from(blk).min(k - 1) * 2 * nb + if r { j } else { nb + j }] += 1;
+    }
+    let ones = vec![1u64; k];
+    summarise(
+        &b,
+        t,
+        resamples,
+        |rng| {
+            let w = resample(&ones, k as u64, rng);
+            let mut cells = vec![0u64; 2 * nb];
+            for (blk, &m) in w.iter().enumerate().filter(|(_, &m)| m > 0) {
+                for (c, &v) in cells.iter_mut().zip(&counts[blk * 2 * nb..(blk + 1) * 2 * nb]) {
+                    *c += m * v;
+                }
+            }
+            cells
+        },
+        seed,
+    )
+}
+
+/// Draws `resamples` cell vectors with `draw` (resample r on its own ChaCha8 stream of `seed`)
+/// and summarises each target's picks.
+fn summarise(b: &Bins, t: &Targets, resamples: usize, draw: impl Fn(&mut ChaCha8Rng) -> Vec<u64> + Sync, seed: u64) -> Vec<Interval> {
     let nb = b.x.len();
     let targets = t.precision.len() + t.recall.len();
     let draws: Vec<Vec<(Option<f64>, Option<f64>)>> = (0..resamples)
@@ -117,7 +173,7 @@ pub fn intervals(d: &Distinct, t: &Targets, resamples: usize, seed: u64) -> Vec<
         .map(|r| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             rng.set_stream(r as u64 + 1);
-            let c = resample(&cells, n, &mut rng);
+            let c = draw(&mut rng);
             let curve = Curve::from_cells(b.x.iter().copied(), c[..nb].iter().copied(), c[nb..].iter().copied());
             let picked = t.precision.iter().map(|&p| curve.for_precision(p)).chain(t.recall.iter().map(|&r| curve.for_recall(r)));
             picked.zip(&t.fitted).map(|(i, f)| (i.map(|i| curve.threshold[i]), f.map(|f| curve.at(f).0))).collect()

@@ -124,7 +124,7 @@ impl Histograms {
         let global = Histogram::from_keys(pos.into_iter(), neg.into_iter());
         let mut groups = Vec::new();
         if !group_by.is_empty() {
-            let labeled = pairs::labeled_pairs(table, path, rel_level, group_by, None)?;
+            let labeled = pairs::labeled_pairs(table, path, rel_level, group_by, None, None)?;
             for (k, values, idx) in labeled.groups() {
                 let p = idx.iter().filter(|&&i| labeled.relevant[i]).map(|&i| key(labeled.scores[i]));
                 let n = idx.iter().filter(|&&i| !labeled.relevant[i]).map(|&i| key(labeled.scores[i]));

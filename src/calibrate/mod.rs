@@ -28,6 +28,7 @@ use artifact::{
     Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, DecisionFit, GroupFit, HeldOutSpec, TargetSpec, Threshold,
     ThresholdInterval, ARTIFACT_VERSION, SMALL_SAMPLE,
 };
+use bootstrap::Blocks;
 use certify::{CertifyOptions, QueryUnit, Unit};
 use distinct::Distinct;
 use isotonic::Isotonic;
@@ -191,11 +192,18 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
         None if has(crate::table::columns::RANK) => certify::top_hits(table, path, opts.rel_level)?,
         None => Vec::new(),
     };
-    let labeled = if opts.group_by.is_empty() {
+    // Bootstrap blocks: whole queries dealt into up to 255 random blocks, when the queries are
+    // known; otherwise the bootstrap resamples pairs.
+    let queries = if has(crate::table::columns::QUERY_ID) { folds::query_count(table).unwrap_or(0) } else { 0 };
+    let n_blocks = (queries.min(255)) as usize;
+    let block = if opts.bootstrap > 0 && n_blocks >= 2 { Some(folds::assign(table, path, n_blocks, opts.seed ^ 0xB10C)?) } else { None };
+    let labeled = if opts.group_by.is_empty() && block.is_none() {
         pairs::LabeledPairs::default()
     } else {
-        pairs::labeled_pairs(table, path, opts.rel_level, &opts.group_by, fold.as_deref())?
+        pairs::labeled_pairs(table, path, opts.rel_level, &opts.group_by, fold.as_deref(), block.as_deref())?
     };
+    let global_blocks =
+        block.as_ref().map(|_| Blocks { scores: &labeled.scores, relevant: &labeled.relevant, block: &labeled.block, blocks: n_blocks });
     let by_group = if opts.group_by.is_empty() { Vec::new() } else { labeled.groups() };
     let fitted_groups = by_group
         .iter()
@@ -206,7 +214,7 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
         .count();
     let delta = opts.certify.as_ref().map_or(0.0, |c| 1.0 - c.confidence);
     let all_units: Vec<&QueryUnit> = units.iter().collect();
-    let mut global = fit_group("all", BTreeMap::new(), &global_d, &parts, &all_units, opts, delta, true)?;
+    let mut global = fit_group("all", BTreeMap::new(), &global_d, &parts, &all_units, global_blocks, opts, delta, true)?;
     if !units.is_empty() {
         global.decision = Some(decision_fit(&units, opts));
     }
@@ -231,13 +239,16 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
                 Vec::new()
             };
             let mine: Vec<&QueryUnit> = units.iter().filter(|u| unit_key(u) == key).collect();
-            fit_group(&key, values, &d, &parts, &mine, opts, delta / fitted_groups.max(1) as f64, false)
+            let b: Option<Vec<u8>> = block.as_ref().map(|_| idx.iter().map(|&i| labeled.block[i]).collect());
+            let blocks = b.as_ref().map(|b| Blocks { scores: &s, relevant: &r, block: b, blocks: n_blocks });
+            fit_group(&key, values, &d, &parts, &mine, blocks, opts, delta / fitted_groups.max(1) as f64, false)
         })
         .collect::<Result<_>>()?;
     set_deltas(&global, &mut groups);
     set_fallbacks(&global, &mut groups);
     let counts = Counts { rows: table.len() as u64, labeled: n, relevant: n_rel };
     let mut art = artifact(&table.meta.model, &table.meta.metric, table.meta.k, String::new(), opts, counts, global, groups);
+    art.bootstrap_unit = Some(if block.is_some() { "query" } else { "pair" }.to_owned());
     if let Some(f) = &fold {
         let queries = folds::query_count(table);
         art.held_out = Some(HeldOutSpec { folds: opts.folds, seed: opts.seed, queries: queries.unwrap_or(f.len() as u64) });
@@ -344,13 +355,13 @@ pub fn fit_histograms(h: &histogram::Histograms, opts: &FitOptions) -> Result<Ar
         let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
         return Err(Error::Invalid(format!("all {n} labeled pairs of the histograms are {class}: a calibration needs both classes")));
     }
-    let global = fit_group("all", BTreeMap::new(), &h.global.distinct(), &[], &[], opts, 0.0, true)?;
+    let global = fit_group("all", BTreeMap::new(), &h.global.distinct(), &[], &[], None, opts, 0.0, true)?;
     let mut groups: Vec<GroupFit> = if opts.group_by.is_empty() {
         Vec::new()
     } else {
         h.groups
             .par_iter()
-            .map(|g| fit_group(&g.key, g.values.clone(), &g.histogram.distinct(), &[], &[], opts, 0.0, false))
+            .map(|g| fit_group(&g.key, g.values.clone(), &g.histogram.distinct(), &[], &[], None, opts, 0.0, false))
             .collect::<Result<_>>()?
     };
     set_deltas(&global, &mut groups);
@@ -407,6 +418,7 @@ fn artifact(
         targets: TargetSpec { precision: opts.target_precision.clone(), recall: opts.target_recall.clone() },
         held_out: None,
         certification: None,
+        bootstrap_unit: None,
         abstain: opts.abstain,
         counts,
         global,
@@ -424,6 +436,7 @@ fn fit_group(
     d: &Distinct,
     parts: &[Distinct],
     units: &[&QueryUnit],
+    blocks: Option<Blocks>,
     opts: &FitOptions,
     delta: f64,
     strict: bool,
@@ -463,7 +476,7 @@ fn fit_group(
     // The folds' fits run beside the group's own.
     let (held_out, g) = rayon::join(
         || (parts.len() > 1).then(|| folds::held_out(d, parts, &opts.methods, &opts.target_precision, &opts.target_recall)),
-        || fit_fitted(g, d, units, opts, delta, strict),
+        || fit_fitted(g, d, units, blocks, opts, delta, strict),
     );
     let mut g = g?;
     if let Some(h) = &held_out {
@@ -478,7 +491,15 @@ fn fit_group(
 }
 
 /// The thresholds, certified thresholds and maps of a group with both classes.
-fn fit_fitted(mut g: GroupFit, d: &Distinct, units: &[&QueryUnit], opts: &FitOptions, delta: f64, strict: bool) -> Result<GroupFit> {
+fn fit_fitted(
+    mut g: GroupFit,
+    d: &Distinct,
+    units: &[&QueryUnit],
+    blocks: Option<Blocks>,
+    opts: &FitOptions,
+    delta: f64,
+    strict: bool,
+) -> Result<GroupFit> {
     let (key, np) = (g.key.clone(), g.n_relevant);
     let key = key.as_str();
     let picks = sweep::picks(sweep::points(d), np, &opts.target_precision, &opts.target_recall);
@@ -495,7 +516,10 @@ fn fit_fitted(mut g: GroupFit, d: &Distinct, units: &[&QueryUnit], opts: &FitOpt
             recall: opts.target_recall.clone(),
             fitted: targets.iter().map(|(_, _, pt)| pt.map(|pt| pt.threshold)).collect(),
         };
-        bootstrap::intervals(d, &t, opts.bootstrap, opts.seed)
+        match blocks {
+            Some(b) => bootstrap::intervals_by_block(d, &t, opts.bootstrap, opts.seed, b),
+            None => bootstrap::intervals(d, &t, opts.bootstrap, opts.seed),
+        }
     });
     let mut certified: Vec<Option<CertifiedThreshold>> = match &opts.certify {
         Some(c) => certify::certify(d, units, &opts.target_precision, &opts.target_recall, c, delta).into_iter().map(Some).collect(),

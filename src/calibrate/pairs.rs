@@ -22,6 +22,8 @@ pub struct LabeledPairs {
     pub group: Vec<u32>,
     /// Fold of each pair (all 0 without cross-fitting).
     pub fold: Vec<u8>,
+    /// Bootstrap block of each pair (empty without blocks).
+    pub block: Vec<u8>,
     /// Group keys and their column values, in key order.
     pub keys: Vec<(String, BTreeMap<String, String>)>,
 }
@@ -203,7 +205,15 @@ pub fn fold_class_keys(
 }
 
 /// The labeled pairs of the table, grouped by `group_by`.
-pub fn labeled_pairs(table: &ScoreTable, path: &Path, rel_level: i32, group_by: &[String], fold: Option<&[u8]>) -> Result<LabeledPairs> {
+/// `fold` and `block` tag every row (with its fold of cross-fitting and its bootstrap block).
+pub fn labeled_pairs(
+    table: &ScoreTable,
+    path: &Path,
+    rel_level: i32,
+    group_by: &[String],
+    fold: Option<&[u8]>,
+    block: Option<&[u8]>,
+) -> Result<LabeledPairs> {
     let scores = scores(table, path)?;
     let label = labels(table, path)?;
     let groups = row_groups(table, path, group_by)?;
@@ -219,6 +229,9 @@ pub fn labeled_pairs(table: &ScoreTable, path: &Path, rel_level: i32, group_by: 
             out.relevant.push(values[r] >= rel_level);
             out.group.push(groups.index[r]);
             out.fold.push(fold.map_or(0, |f| f[r]));
+            if let Some(b) = block {
+                out.block.push(b[r]);
+            }
         }
     }
     // Groups that only have unlabeled rows are not groups of the calibration.

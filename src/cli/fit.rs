@@ -156,9 +156,9 @@ pub fn execute(scores: &std::path::Path, opts: &FitOptions, out: &std::path::Pat
     let t = Instant::now();
     // Only the columns a fit reads: scores, labels and the group columns.
     let mut cols = vec!["score", "label"];
-    // Ranks for the map of top hits; the queries for folds and the query unit.
+    // Ranks for the map of top hits; the queries for folds, the bootstrap and the query unit.
     cols.push("rank");
-    if opts.folds > 1 || opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) {
+    if opts.folds > 1 || opts.bootstrap > 0 || opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) {
         cols.extend(["query_id", "query_relevant"]);
     }
     cols.extend(opts.group_by.iter().map(String::as_str));

@@ -198,7 +198,7 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
             return Err(Error::Invalid(format!("{name} {v} is outside [0, 1]")));
         }
     }
-    let labeled = pairs::labeled_pairs(table, path, art.rel_level, &art.group_by, None)?;
+    let labeled = pairs::labeled_pairs(table, path, art.rel_level, &art.group_by, None, None)?;
     let mut changes = Vec::new();
     for (what, a, t) in [("model", &art.model, &table.meta.model), ("metric", &art.metric, &table.meta.metric)] {
         if a != t {
