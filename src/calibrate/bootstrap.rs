@@ -138,12 +138,32 @@ pub fn intervals_by_block(d: &Distinct, t: &Targets, resamples: usize, seed: u64
     let nb = b.x.len();
     let k = p.blocks.max(1);
     // Per block: relevant counts of every bin, then irrelevant ones.
-    let mut counts = vec![0u64; k * 2 * nb];
-    for ((&s, &r), &blk) in p.scores.iter().zip(p.relevant).zip(p.block) {
-        // Bins run from the top; a pair belongs to the first whose lowest score is at or below it.
-        let j = b.x.partition_point(|&x| x > f64::from(s)).min(nb - 1);
-        counts[usize::from(blk).min(k - 1) * 2 * nb + if r { j } else { nb + j }] += 1;
-    }
+    // In parallel chunks of pairs, summed.
+    const CHUNK: usize = 1 << 20;
+    let counts = (0..p.scores.len())
+        .step_by(CHUNK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|lo| {
+            let mut c = vec![0u64; k * 2 * nb];
+            let hi = (lo + CHUNK).min(p.scores.len());
+            for i in lo..hi {
+                // Bins run from the top; a pair belongs to the first whose lowest score is at or
+                // below it.
+                let j = b.x.partition_point(|&x| x > f64::from(p.scores[i])).min(nb - 1);
+                c[usize::from(p.block[i]).min(k - 1) * 2 * nb + if p.relevant[i] { j } else { nb + j }] += 1;
+            }
+            c
+        })
+        .reduce(
+            || vec![0u64; k * 2 * nb],
+            |mut a, c| {
+                for (x, y) in a.iter_mut().zip(c) {
+                    *x += y;
+                }
+                a
+            },
+        );
     let ones = vec![1u64; k];
     summarise(
         &b,
