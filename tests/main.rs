@@ -10,7 +10,7 @@ mod gpu;
 mod shaders;
 // Every reader on every accepted type: parquet vectors and ids, .npy, qrels formats.
 mod readers;
-// The command line: outputs, metadata, and every bad input of DESIGN.md §3.
+// The command line: outputs, metadata, and every bad input of docs/architecture.md §3.
 mod cli;
 // Golden values from faiss IndexFlatIP (tests/golden/make_faiss.py).
 mod golden;

@@ -1,4 +1,4 @@
-//! The calibration artifact (DESIGN.md §5): versioned JSON tied to the score table it was fitted
+//! The calibration artifact (docs/architecture.md §5): versioned JSON tied to the score table it was fitted
 //! on, one entry per group plus the global fit. Written atomically; read back only when its
 //! schema version is one this build knows.
 

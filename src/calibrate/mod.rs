@@ -1,4 +1,4 @@
-//! From a labeled score table to a calibration (DESIGN.md §5): the labeled pairs of each group,
+//! From a labeled score table to a calibration (docs/architecture.md §5): the labeled pairs of each group,
 //! reduced once to their distinct scores ([`distinct`]), then the threshold sweep ([`sweep`]),
 //! Platt scaling ([`platt`]), isotonic regression ([`isotonic`]), bootstrap intervals
 //! ([`bootstrap`]), cross-fitting by query ([`folds`]), certified thresholds ([`certify`]) and
@@ -209,7 +209,7 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
         .iter()
         .filter(|(_, _, idx)| {
             let rel = idx.iter().filter(|&&i| labeled.relevant[i]).count() as u64;
-            idx.len() as u64 >= opts.min_pairs && rel >= opts.min_relevant && rel < idx.len() as u64
+            not_fitted(idx.len() as u64, rel, opts, false).is_none()
         })
         .count();
     let delta = opts.certify.as_ref().map_or(0.0, |c| 1.0 - c.confidence);
@@ -460,16 +460,8 @@ fn fit_group(
         decision: None,
     };
     g.distributions = Some(summary::distributions(d));
-    if !strict && g.n < opts.min_pairs {
-        g.reason = Some(format!("{} labeled pairs, fewer than --min-pairs {}", g.n, opts.min_pairs));
-        return Ok(g);
-    }
-    if np == 0 || nn == 0 {
-        g.reason = Some(format!("one class only: all {} labeled pairs are {}", g.n, if np == 0 { "irrelevant" } else { "relevant" }));
-        return Ok(g);
-    }
-    if !strict && np < opts.min_relevant {
-        g.reason = Some(format!("{np} relevant pairs, fewer than --min-relevant {}", opts.min_relevant));
+    if let Some(why) = not_fitted(g.n, np, opts, strict) {
+        g.reason = Some(why);
         return Ok(g);
     }
     g.fitted = true;
@@ -488,6 +480,20 @@ fn fit_group(
         }
     }
     Ok(g)
+}
+
+/// Why a group of `n` labeled pairs, `np` relevant, is not fitted (None: it is). The global fit
+/// (`strict`) has no minimum counts.
+fn not_fitted(n: u64, np: u64, opts: &FitOptions, strict: bool) -> Option<String> {
+    if !strict && n < opts.min_pairs {
+        Some(format!("{n} labeled pairs, fewer than --min-pairs {}", opts.min_pairs))
+    } else if np == 0 || np == n {
+        Some(format!("one class only: all {n} labeled pairs are {}", if np == 0 { "irrelevant" } else { "relevant" }))
+    } else if !strict && np < opts.min_relevant {
+        Some(format!("{np} relevant pairs, fewer than --min-relevant {}", opts.min_relevant))
+    } else {
+        None
+    }
 }
 
 /// The thresholds, certified thresholds and maps of a group with both classes.

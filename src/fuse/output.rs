@@ -74,7 +74,7 @@ pub fn fused_meta(runs: &[RunInput], o: &FuseOptions, model: Option<&str>) -> Ta
     }
 }
 
-/// Builds the fused score table (DESIGN.md §4): one row per fused document, queries in order,
+/// Builds the fused score table (docs/architecture.md §4): one row per fused document, queries in order,
 /// documents by rank; `score` is the fused score rounded to float32.
 pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: TableMeta) -> Result<ScoreTable> {
     let n = fused.rows();

@@ -1,4 +1,4 @@
-//! Measuring a score table (DESIGN.md §6): ranking measures as trec_eval computes them
+//! Measuring a score table (docs/architecture.md §6): ranking measures as trec_eval computes them
 //! ([`ranking`], over the runs of [`runs`]), the separation of relevant and irrelevant scores
 //! ([`separation`]), the reliability of a calibration's probabilities on the table
 //! ([`reliability`]), and drift against a calibration's stored distributions ([`drift`]).

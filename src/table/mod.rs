@@ -1,6 +1,6 @@
 //! The score table: one row per (query, retrieved document), in query order then rank.
 //!
-//! Columns (DESIGN.md §4): `query_id` utf8, `doc_id` utf8, `rank` uint32 (1-based), `score`
+//! Columns (docs/architecture.md §4): `query_id` utf8, `doc_id` utf8, `rank` uint32 (1-based), `score`
 //! float32, `label` int32 (nullable; graded relevance, 0 when retrieved but not judged, null
 //! when no qrels were given), `query_relevant` uint32 (nullable; relevant documents the qrels
 //! list for the query), then the query file's carried scalar columns. File metadata records

@@ -1,4 +1,4 @@
-"""Golden evaluation values for tests/eval.rs, computed by the references (DESIGN.md §6).
+"""Golden evaluation values for tests/eval.rs, computed by the references (docs/architecture.md §6).
 
 Ranking: a score table (eval_run.parquet) and qrels (eval_qrels.txt) with score ties (trec_eval
 breaks them by doc id descending), graded labels, judged-negative documents, unjudged retrieved

@@ -1,4 +1,4 @@
-"""Golden top-k for tests/golden.rs, computed by faiss IndexFlatIP (DESIGN.md §6).
+"""Golden top-k for tests/golden.rs, computed by faiss IndexFlatIP (docs/architecture.md §6).
 
 Writes the fixture (faiss_queries.parquet, faiss_corpus.parquet: seeded random vectors of a
 dimension that is not a multiple of 16, a few exact duplicate rows in the corpus) and faiss's

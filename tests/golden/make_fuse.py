@@ -1,4 +1,4 @@
-"""Golden fusion values for tests/fuse.rs, computed by ranx 0.3.21's `fuse` (DESIGN.md §6).
+"""Golden fusion values for tests/fuse.rs, computed by ranx 0.3.21's `fuse` (docs/architecture.md §6).
 
 Fixture: three runs over 12 queries, written as simcal reads them: fuse_a.parquet (a labeled
 score table with a `section` column), fuse_b.txt (a TREC run with negative scores) and

@@ -1,4 +1,4 @@
-"""Golden calibration values for tests/calibration.rs, computed by scikit-learn (DESIGN.md §6).
+"""Golden calibration values for tests/calibration.rs, computed by scikit-learn (docs/architecture.md §6).
 
 Cases (scores are float32 values, labels 0/1), each with scikit-learn's answers:
   - isotonic: IsotonicRegression(out_of_bounds="clip") predictions on a grid that includes
