@@ -198,6 +198,77 @@ fn the_distinct_table_counts_each_score_once_in_order() {
     }
 }
 
+/// Splits the pairs into `k` sets by a hash of their index.
+fn split_pairs(s: &[f32], y: &[bool], k: usize) -> Vec<(Vec<f32>, Vec<bool>)> {
+    let mut out = vec![(Vec::new(), Vec::new()); k];
+    for (i, (&s, &y)) in s.iter().zip(y).enumerate() {
+        let f = (i.wrapping_mul(2_654_435_761) >> 7) % k;
+        out[f].0.push(s);
+        out[f].1.push(y);
+    }
+    out
+}
+
+#[test]
+fn tables_of_parts_add_up_and_subtract_to_the_whole() {
+    use simcal::calibrate::distinct::key;
+    for (n, seed, k) in [(0, 1, 3), (40, 2, 5), (5_000, 3, 5), (200_000, 4, 7)] {
+        let (s, y) = awkward_pairs(n, seed);
+        let whole = Distinct::from_pairs(&s, &y);
+        let sets = split_pairs(&s, &y, k);
+        let parts: Vec<Distinct> = sets.iter().map(|(s, y)| Distinct::from_pairs(s, y)).collect();
+        // Summed by the parallel merge, and sorted from the parts' keys together.
+        assert_eq!(Distinct::sum(&parts), whole, "sum, n = {n}");
+        let keys: Vec<(Vec<u32>, Vec<u32>)> = sets
+            .iter()
+            .map(|(s, y)| {
+                let pos = s.iter().zip(y).filter(|(_, &r)| r).map(|(&v, _)| key(v)).collect();
+                let neg = s.iter().zip(y).filter(|(_, &r)| !r).map(|(&v, _)| key(v)).collect();
+                (pos, neg)
+            })
+            .collect();
+        let pos: Vec<&[u32]> = keys.iter().map(|(p, _)| p.as_slice()).collect();
+        let neg: Vec<&[u32]> = keys.iter().map(|(_, n)| n.as_slice()).collect();
+        assert_eq!(Distinct::from_key_sets(&pos, &neg), whole, "key sets, n = {n}");
+        // The whole less each part is the table of the other parts, into a reused buffer
+        // (left longer, then shorter, by the calls before).
+        let mut buffer = Distinct::default();
+        for (f, part) in parts.iter().enumerate().chain(parts.iter().enumerate().rev()) {
+            whole.without_into(part, &mut buffer);
+            let others: Vec<Distinct> = parts.iter().enumerate().filter(|(g, _)| *g != f).map(|(_, p)| p.clone()).collect();
+            assert_eq!(buffer, Distinct::sum(&others), "without part {f}, n = {n}");
+        }
+    }
+}
+
+#[test]
+fn held_out_metrics_pool_the_folds_sums() {
+    use simcal::calibrate::summary::{metrics, MetricSums};
+    let (s, y) = awkward_pairs(20_000, 8);
+    let d = Distinct::from_pairs(&s, &y);
+    let iso = Isotonic::fit(&Distinct::from_pairs(&s[..5_000], &y[..5_000]));
+    let parts: Vec<Distinct> = split_pairs(&s, &y, 4).iter().map(|(s, y)| Distinct::from_pairs(s, y)).collect();
+    let pooled = parts
+        .iter()
+        .map(|p| {
+            // The walk over sorted scores predicts what one search per score does.
+            let sorted = iso.predict_sorted(&p.x);
+            for (x, v) in p.x.iter().zip(&sorted) {
+                assert_eq!(iso.predict(*x), *v, "at {x}");
+            }
+            MetricSums::of(p, |i| sorted[i])
+        })
+        .fold(MetricSums::default(), |a, b| a + &b)
+        .finish()
+        .unwrap();
+    let whole = metrics(&d, |i| iso.predict(d.x[i]));
+    for (a, b) in [(pooled.ece, whole.ece), (pooled.mce, whole.mce), (pooled.brier, whole.brier), (pooled.log_loss, whole.log_loss)] {
+        assert!((a - b).abs() < 1e-12 * b.abs().max(1.0), "{a} vs {b}");
+    }
+    assert!(whole.ece > 0.0 && whole.log_loss > 0.0);
+    assert_eq!(MetricSums::default().finish(), None);
+}
+
 #[test]
 fn one_walk_picks_the_thresholds_the_full_curve_does() {
     use simcal::calibrate::sweep::{picks, points};
@@ -269,6 +340,9 @@ fn platt_on_a_large_table_is_the_likelihoods_maximum() {
     assert!(ga.abs() / n < 1e-9 && gb.abs() / n < 1e-9, "gradient ({ga}, {gb}) at {p:?}");
     // Near the generating map P = σ(3s − 1), i.e. a = −3, b = 1.
     assert!((p.a + 3.0).abs() < 0.05 && (p.b - 1.0).abs() < 0.05, "{p:?}");
+    // A fold's looser stop lands on the same maximum to far below the fit's sampling error.
+    let q = platt::fit_to(&d, "big", simcal::calibrate::folds::FOLD_TOLERANCE).unwrap();
+    assert!((q.a - p.a).abs() < 1e-7 * p.a.abs() && (q.b - p.b).abs() < 1e-7 * p.b.abs().max(1.0), "{q:?} vs {p:?}");
 }
 
 /// Writes a labeled score table of `n_queries` queries × `per` rows: sections alpha, beta and

@@ -79,17 +79,18 @@ fn radix_sort_low(keys: &mut [u32], tmp: &mut Vec<u32>, bits: u32) {
 
 /// Keys scattered by their leading digit, and where each of the `1 << TOP_BITS` buckets starts
 /// (one more entry: the end).
-fn partition(keys: &[u32]) -> (Vec<u32>, Vec<usize>) {
+/// The keys are those of all the slices of `keys` together.
+fn partition(keys: &[&[u32]]) -> (Vec<u32>, Vec<usize>) {
     let mut starts = vec![0usize; (1 << TOP_BITS) + 1];
-    for &k in keys {
+    for &k in keys.iter().copied().flatten() {
         starts[(k >> LOW_BITS) as usize + 1] += 1;
     }
     for i in 1..starts.len() {
         starts[i] += starts[i - 1];
     }
     let mut next = starts.clone();
-    let mut out = vec![0u32; keys.len()];
-    for &k in keys {
+    let mut out = vec![0u32; starts[1 << TOP_BITS]];
+    for &k in keys.iter().copied().flatten() {
         let d = (k >> LOW_BITS) as usize;
         out[next[d]] = k;
         next[d] += 1;
@@ -153,6 +154,36 @@ fn merge(a: &[u32], b: &[u32], x: &mut [f64], pos: &mut [u64], neg: &mut [u64]) 
     }
 }
 
+/// The k-way merge of rows `ranges[i]` (start, end) of each of `parts`.
+fn merge_ranges(parts: &[Distinct], mut at: Vec<(usize, usize)>) -> Distinct {
+    let cap: usize = at.iter().map(|(a, b)| b - a).sum();
+    let mut out = Distinct { x: Vec::with_capacity(cap), pos: Vec::with_capacity(cap), neg: Vec::with_capacity(cap) };
+    loop {
+        // The smallest head score among the parts.
+        let mut x = f64::INFINITY;
+        for (p, &(i, end)) in parts.iter().zip(&at) {
+            if i < end && p.x[i] < x {
+                x = p.x[i];
+            }
+        }
+        if x == f64::INFINITY {
+            break;
+        }
+        let (mut pos, mut neg) = (0, 0);
+        for (p, (i, end)) in parts.iter().zip(at.iter_mut()) {
+            if *i < *end && p.x[*i] == x {
+                pos += p.pos[*i];
+                neg += p.neg[*i];
+                *i += 1;
+            }
+        }
+        out.x.push(x);
+        out.pos.push(pos);
+        out.neg.push(neg);
+    }
+    out
+}
+
 impl Distinct {
     /// Builds the table from scores (no NaN) and relevance flags.
     pub fn from_pairs(scores: &[f32], relevant: &[bool]) -> Distinct {
@@ -172,6 +203,12 @@ impl Distinct {
     /// their leading digit; the buckets are then sorted and merged in parallel, each into its
     /// own slice of the output.
     pub fn from_keys(pos: &[u32], neg: &[u32]) -> Distinct {
+        Distinct::from_key_sets(&[pos], &[neg])
+    }
+
+    /// [`Distinct::from_keys`] of the keys of several sets of pairs together (the table of all
+    /// their pairs), without joining them first.
+    pub fn from_key_sets(pos: &[&[u32]], neg: &[&[u32]]) -> Distinct {
         use rayon::prelude::*;
         let ((mut p, ps), (mut n, ns)) = rayon::join(|| partition(pos), || partition(neg));
         let buckets = 1usize << TOP_BITS;
@@ -220,34 +257,36 @@ impl Distinct {
 }
 
 impl Distinct {
-    /// The tables of disjoint sets of pairs added into one (the table of all their pairs), in one
-    /// k-way merge into preallocated columns.
+    /// The tables of disjoint sets of pairs added into one (the table of all their pairs): the
+    /// score range is cut at quantiles of the largest part, and each piece is a k-way merge of
+    /// the parts' rows in it, pieces in parallel, concatenated in order.
     pub fn sum(parts: &[Distinct]) -> Distinct {
-        let cap: usize = parts.iter().map(Distinct::len).sum();
-        let mut out = Distinct { x: Vec::with_capacity(cap), pos: Vec::with_capacity(cap), neg: Vec::with_capacity(cap) };
-        let mut at = vec![0usize; parts.len()];
-        loop {
-            // The smallest head score among the parts.
-            let mut x = f64::INFINITY;
-            for (p, &i) in parts.iter().zip(&at) {
-                if i < p.len() && p.x[i] < x {
-                    x = p.x[i];
-                }
-            }
-            if x == f64::INFINITY {
-                break;
-            }
-            let (mut pos, mut neg) = (0, 0);
-            for (p, i) in parts.iter().zip(at.iter_mut()) {
-                if *i < p.len() && p.x[*i] == x {
-                    pos += p.pos[*i];
-                    neg += p.neg[*i];
-                    *i += 1;
-                }
-            }
-            out.x.push(x);
-            out.pos.push(pos);
-            out.neg.push(neg);
+        use rayon::prelude::*;
+        const PIECES: usize = 64;
+        let Some(largest) = parts.iter().max_by_key(|p| p.len()).filter(|p| !p.is_empty()) else { return Distinct::default() };
+        // Cuts: scores where a piece starts (each part's rows below a cut go to earlier pieces).
+        let mut cuts: Vec<f64> = (1..PIECES).map(|i| largest.x[i * largest.len() / PIECES]).collect::<Vec<_>>();
+        cuts.dedup();
+        let bounds = |i: usize| -> (f64, f64) {
+            let lo = if i == 0 { f64::NEG_INFINITY } else { cuts[i - 1] };
+            let hi = cuts.get(i).copied().unwrap_or(f64::INFINITY);
+            (lo, hi)
+        };
+        let pieces: Vec<Distinct> = (0..=cuts.len())
+            .into_par_iter()
+            .map(|i| {
+                let (lo, hi) = bounds(i);
+                let ranges: Vec<(usize, usize)> =
+                    parts.iter().map(|p| (p.x.partition_point(|&x| x < lo), p.x.partition_point(|&x| x < hi))).collect();
+                merge_ranges(parts, ranges)
+            })
+            .collect();
+        let total: usize = pieces.iter().map(Distinct::len).sum();
+        let mut out = Distinct { x: Vec::with_capacity(total), pos: Vec::with_capacity(total), neg: Vec::with_capacity(total) };
+        for p in &pieces {
+            out.x.extend_from_slice(&p.x);
+            out.pos.extend_from_slice(&p.pos);
+            out.neg.extend_from_slice(&p.neg);
         }
         out
     }
@@ -260,28 +299,36 @@ impl Distinct {
         out
     }
 
-    /// [`Distinct::without`] into `out`, whose columns are cleared and reused.
+    /// [`Distinct::without`] into `out`, whose columns are overwritten and reused.
     pub fn without_into(&self, part: &Distinct, out: &mut Distinct) {
-        out.x.clear();
-        out.pos.clear();
-        out.neg.clear();
-        out.x.reserve(self.len());
-        out.pos.reserve(self.len());
-        out.neg.reserve(self.len());
-        let mut j = 0;
-        for i in 0..self.len() {
-            let (mut p, mut n) = (self.pos[i], self.neg[i]);
-            if j < part.len() && part.x[j] == self.x[i] {
-                p = p.saturating_sub(part.pos[j]);
-                n = n.saturating_sub(part.neg[j]);
-                j += 1;
-            }
-            if p + n > 0 {
-                out.x.push(self.x[i]);
-                out.pos.push(p);
-                out.neg.push(n);
-            }
+        // Without branches on the data (a part's scores are spread through the table, so a
+        // branch on "is this score in the part" mispredicts often): every row is written at
+        // the next free place, which advances only for a row with pairs left. The columns keep
+        // their length from the last use and grow only as needed.
+        let n = self.len();
+        out.x.resize(n, 0.0);
+        out.pos.resize(n, 0);
+        out.neg.resize(n, 0);
+        let last = part.len().saturating_sub(1);
+        let (mut j, mut o) = (0usize, 0usize);
+        for i in 0..n {
+            let x = self.x[i];
+            // The part's row j, when it has this score (none left: a score no row has).
+            let hit = part.x.get(j).is_some_and(|&px| px == x);
+            let jj = j.min(last);
+            let m = u64::from(hit);
+            let (pp, pn) = (part.pos.get(jj).copied().unwrap_or(0), part.neg.get(jj).copied().unwrap_or(0));
+            let p = self.pos[i].saturating_sub(m * pp);
+            let q = self.neg[i].saturating_sub(m * pn);
+            out.x[o] = x;
+            out.pos[o] = p;
+            out.neg[o] = q;
+            o += usize::from(p + q > 0);
+            j += usize::from(hit);
         }
+        out.x.truncate(o);
+        out.pos.truncate(o);
+        out.neg.truncate(o);
     }
 
     /// Pairs at or above each score (`above[i]` for `x[i]`, `above[len]` = 0): relevant and all.

@@ -9,14 +9,15 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use arrow::array::{Array, AsArray};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::distinct::Distinct;
-use super::isotonic::Isotonic;
-use super::summary::{self, CalibrationMetrics};
+use super::isotonic::{self, Isotonic};
+use super::summary::{CalibrationMetrics, MetricSums};
 use super::{platt, sweep, Method};
 use crate::error::{Error, Result};
 use crate::table::{columns, ScoreTable};
@@ -70,10 +71,19 @@ pub fn assign(table: &ScoreTable, path: &Path, k: usize, seed: u64) -> Result<Ve
     Ok(of_row.into_iter().map(|i| fold_of[i as usize]).collect())
 }
 
-/// Distinct `query_id`s of the table (None without the column).
+/// Distinct `query_id`s of the table (None without the column). A run of rows of one query
+/// is looked up once.
 pub fn query_count(table: &ScoreTable) -> Option<u64> {
     let ids = table.batch.column_by_name(columns::QUERY_ID)?.as_string_opt::<i32>()?;
-    let set: std::collections::HashSet<&str> = (0..ids.len()).filter(|&r| ids.is_valid(r)).map(|r| ids.value(r)).collect();
+    let mut set: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut last: Option<&str> = None;
+    for r in (0..ids.len()).filter(|&r| ids.is_valid(r)) {
+        let id = ids.value(r);
+        if last != Some(id) {
+            set.insert(id);
+            last = Some(id);
+        }
+    }
     Some(set.len() as u64)
 }
 
@@ -105,6 +115,9 @@ pub struct HeldOut {
     pub targets: Vec<HeldOutTarget>,
 }
 
+/// Newton's stopping step for a fold's Platt map ([`platt::fit_to`]).
+pub const FOLD_TOLERANCE: f64 = 1e-4;
+
 /// One fold's fits, trained on the other folds.
 pub struct FoldFit {
     /// The isotonic map, when asked for.
@@ -117,14 +130,25 @@ pub struct FoldFit {
 
 /// Fits fold `f`'s maps and thresholds on `train`. None when the training part lacks a class.
 pub fn fit_fold(train: &Distinct, methods: &[Method], precision: &[f64], recall: &[f64]) -> Option<FoldFit> {
+    fit_fold_in(train, methods, precision, recall, &mut isotonic::Scratch::default())
+}
+
+/// [`fit_fold`] with the isotonic fit in `scratch`.
+fn fit_fold_in(
+    train: &Distinct,
+    methods: &[Method],
+    precision: &[f64],
+    recall: &[f64],
+    scratch: &mut isotonic::Scratch,
+) -> Option<FoldFit> {
     let np = train.n_pos();
     if np == 0 || train.n_neg() == 0 {
         return None;
     }
     let picks = sweep::picks(sweep::points(train), np, precision, recall);
     let thresholds = picks.precision.iter().chain(&picks.recall).map(|p| p.map(|p| p.threshold)).collect();
-    let isotonic = methods.contains(&Method::Isotonic).then(|| Isotonic::fit(train));
-    let platt = if methods.contains(&Method::Platt) { platt::fit(train, "fold").ok() } else { None };
+    let isotonic = methods.contains(&Method::Isotonic).then(|| Isotonic::fit_in(train, scratch));
+    let platt = if methods.contains(&Method::Platt) { platt::fit_to(train, "fold", FOLD_TOLERANCE).ok() } else { None };
     Some(FoldFit { isotonic, platt, thresholds })
 }
 
@@ -138,74 +162,97 @@ impl FoldFit {
     }
 }
 
+/// What one fold contributes: per map the sums of its held-out metrics (None where the fold's
+/// training part had no such map), and per target (tp, n, relevant pairs) of the fold at the
+/// training part's threshold, where it reached the target.
+struct FoldCounts {
+    sums: Vec<Option<MetricSums>>,
+    targets: Vec<Option<(u64, u64, u64)>>,
+}
+
+/// Relevant and all pairs of `d` scoring at or above `t`.
+fn at_or_above(d: &Distinct, t: f64) -> (u64, u64) {
+    let i = d.x.partition_point(|&x| x < t);
+    let tp: u64 = d.pos[i..].iter().sum();
+    (tp, tp + d.neg[i..].iter().sum::<u64>())
+}
+
 /// Cross-fits one group: `parts[f]` is fold f's table, `all` their sum.
 pub fn held_out(all: &Distinct, parts: &[Distinct], methods: &[Method], precision: &[f64], recall: &[f64]) -> HeldOut {
-    // Each fold: its fit on the other folds, its probabilities, and what each target's threshold
-    // selects in it (tp, n, relevant pairs of the fold).
-    type Fold = (Vec<Vec<f64>>, Vec<Option<(u64, u64, u64)>>);
-    let n_targets = precision.len() + recall.len();
-    // One training table per thread, reused from fold to fold.
-    let folds: Vec<Option<Fold>> = parts
+    // The training tables and PAV buffers are the size of the group: each worker takes a set
+    // from the pool and puts it back, so a few sets serve all folds (allocating and faulting in
+    // fresh ones per fold costs more than the fits).
+    let pool: Mutex<Vec<(Distinct, isotonic::Scratch)>> = Mutex::new(Vec::new());
+    let folds: Vec<Option<FoldCounts>> = parts
         .par_iter()
-        .map_init(Distinct::default, |train, part| {
+        .map(|part| {
+            let mut buffers = pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+            let (train, scratch) = &mut buffers;
             all.without_into(part, train);
-            let fit = fit_fold(train, methods, precision, recall)?;
-            let probs = methods.iter().map(|&m| part.x.iter().map(|&s| fit.predict(m, s)).collect()).collect();
-            let suffix = part.suffix_counts();
-            let counts = fit
-                .thresholds
-                .iter()
-                .map(|t| {
-                    t.map(|t| {
-                        let (tp, n) = part.at_or_above(&suffix, t);
-                        (tp, n, part.n_pos())
+            let out = fit_fold_in(train, methods, precision, recall, scratch).map(|fit| FoldCounts {
+                sums: methods
+                    .iter()
+                    .map(|&m| {
+                        let has = match m {
+                            Method::Isotonic => fit.isotonic.is_some(),
+                            Method::Platt => fit.platt.is_some(),
+                        };
+                        has.then(|| match (m, &fit.isotonic) {
+                            (Method::Isotonic, Some(iso)) => {
+                                let p = iso.predict_sorted(&part.x);
+                                MetricSums::of(part, |i| p[i])
+                            }
+                            _ => MetricSums::of(part, |i| fit.predict(m, part.x[i])),
+                        })
                     })
-                })
-                .collect();
-            Some((probs, counts))
+                    .collect(),
+                targets: fit
+                    .thresholds
+                    .iter()
+                    .map(|t| {
+                        t.map(|t| {
+                            let (tp, n) = at_or_above(part, t);
+                            (tp, n, part.n_pos())
+                        })
+                    })
+                    .collect(),
+            });
+            if let Ok(mut p) = pool.lock() {
+                p.push(buffers);
+            }
+            out
         })
         .collect();
-    // Out-of-fold cells: every held-out distinct score with its fold's probabilities.
-    let cap: usize = parts.iter().map(Distinct::len).sum();
-    let mut cells = Distinct { x: Vec::with_capacity(cap), pos: Vec::with_capacity(cap), neg: Vec::with_capacity(cap) };
-    let mut probs: Vec<Vec<f64>> = vec![Vec::with_capacity(cap); methods.len()];
-    let mut per_fold: Vec<Vec<(u64, u64, u64)>> = vec![Vec::new(); n_targets];
-    for (part, fold) in parts.iter().zip(folds) {
-        let Some((p, counts)) = fold else { continue };
-        cells.x.extend_from_slice(&part.x);
-        cells.pos.extend_from_slice(&part.pos);
-        cells.neg.extend_from_slice(&part.neg);
-        for (all, p) in probs.iter_mut().zip(p) {
-            all.extend_from_slice(&p);
-        }
-        for (j, c) in counts.into_iter().enumerate() {
-            if let Some(c) = c {
-                per_fold[j].push(c);
-            }
-        }
-    }
+    let folds: Vec<FoldCounts> = folds.into_iter().flatten().collect();
+    // Out of fold: a map's metrics pool the held-out pairs of every fold, and are reported
+    // only when every fold that was fitted has that map.
     let metrics = methods
         .iter()
-        .zip(&probs)
-        .filter(|(_, p)| !p.is_empty() && p.iter().all(|v| v.is_finite()))
-        .map(|(m, p)| (*m, summary::metrics(&cells, |i| p[i])))
+        .enumerate()
+        .filter_map(|(j, m)| {
+            let sums: Option<Vec<&MetricSums>> = folds.iter().map(|f| f.sums[j].as_ref()).collect();
+            let total = sums?.into_iter().fold(MetricSums::default(), |a, b| a + b);
+            Some((*m, total.finish()?))
+        })
+        .filter(|(_, c)| c.brier.is_finite() && c.log_loss.is_finite())
         .collect();
-    let targets = per_fold
-        .into_iter()
-        .map(|folds| {
-            let (tp, n, pos) = folds.iter().fold((0, 0, 0), |a, f| (a.0 + f.0, a.1 + f.1, a.2 + f.2));
+    let n_targets = precision.len() + recall.len();
+    let targets = (0..n_targets)
+        .map(|j| {
+            let reached: Vec<(u64, u64, u64)> = folds.iter().filter_map(|f| f.targets[j]).collect();
+            let (tp, n, pos) = reached.iter().fold((0, 0, 0), |a, f| (a.0 + f.0, a.1 + f.1, a.2 + f.2));
             let range = |v: Vec<f64>| {
                 (!v.is_empty())
                     .then(|| [v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(f64::NEG_INFINITY, f64::max)])
             };
             HeldOutTarget {
-                folds_reached: folds.len(),
+                folds_reached: reached.len(),
                 n,
                 tp,
                 precision: (n > 0).then(|| tp as f64 / n as f64),
                 recall: (pos > 0).then(|| tp as f64 / pos as f64),
-                precision_range: range(folds.iter().filter(|f| f.1 > 0).map(|f| f.0 as f64 / f.1 as f64).collect()),
-                recall_range: range(folds.iter().filter(|f| f.2 > 0).map(|f| f.0 as f64 / f.2 as f64).collect()),
+                precision_range: range(reached.iter().filter(|f| f.1 > 0).map(|f| f.0 as f64 / f.1 as f64).collect()),
+                recall_range: range(reached.iter().filter(|f| f.2 > 0).map(|f| f.0 as f64 / f.2 as f64).collect()),
             }
         })
         .collect();

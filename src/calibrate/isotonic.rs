@@ -15,15 +15,29 @@ pub struct Isotonic {
     pub y: Vec<f64>,
 }
 
+/// Buffers of a fit, kept between fits of tables of similar size (the folds of cross-fitting)
+/// so that each fit does not allocate and fault in its own.
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    /// The means, then the fitted value at each distinct score.
+    y: Vec<f64>,
+    /// The weights, then the pooled ones.
+    w: Vec<f64>,
+    /// Block ends (see [`pav`]).
+    target: Vec<u32>,
+}
+
 /// In-place PAV on `y` with weights `w` (both consumed as scratch), non-decreasing result.
 /// Blocks are kept as `target[first] = last`, `target[last] = first`, and each violating run is
 /// pooled and then merged backwards with earlier blocks, so the pass is single and O(n).
-fn pav(y: &mut [f64], w: &mut [f64]) {
+/// Indices are u32: a distinct-score table has fewer than 2³² rows (f32 scores).
+fn pav(y: &mut [f64], w: &mut [f64], target: &mut Vec<u32>) {
     let n = y.len();
-    let mut target: Vec<usize> = (0..n).collect();
+    target.clear();
+    target.extend(0..n as u32);
     let mut i = 0;
     while i < n {
-        let mut k = target[i] + 1;
+        let mut k = target[i] as usize + 1;
         if k == n {
             break;
         }
@@ -37,14 +51,14 @@ fn pav(y: &mut [f64], w: &mut [f64]) {
             let prev = y[k];
             sum_wy += w[k] * y[k];
             sum_w += w[k];
-            k = target[k] + 1;
+            k = target[k] as usize + 1;
             if k == n || prev < y[k] {
                 y[i] = sum_wy / sum_w;
                 w[i] = sum_w;
-                target[i] = k - 1;
-                target[k - 1] = i;
+                target[i] = (k - 1) as u32;
+                target[k - 1] = i as u32;
                 if i > 0 {
-                    i = target[i - 1];
+                    i = target[i - 1] as usize;
                 }
                 break;
             }
@@ -52,7 +66,7 @@ fn pav(y: &mut [f64], w: &mut [f64]) {
     }
     let mut i = 0;
     while i < n {
-        let k = target[i] + 1;
+        let k = target[i] as usize + 1;
         let v = y[i];
         y[i + 1..k].fill(v);
         i = k;
@@ -68,13 +82,24 @@ impl Isotonic {
     /// Fits the map, and returns with it its value at each distinct score of `d` (what
     /// [`Isotonic::predict`] gives there: a dropped point lies inside a flat run).
     pub fn fit_values(d: &Distinct) -> (Isotonic, Vec<f64>) {
-        let mut w: Vec<f64> = d.pos.iter().zip(&d.neg).map(|(&p, &n)| (p + n) as f64).collect();
-        let mut y: Vec<f64> = d.pos.iter().zip(&w).map(|(&p, &w)| p as f64 / w).collect();
-        pav(&mut y, &mut w);
+        let mut scratch = Scratch::default();
+        let iso = Isotonic::fit_in(d, &mut scratch);
+        (iso, scratch.y)
+    }
+
+    /// Fits the map in `scratch`'s buffers (which then hold the fitted value at each distinct
+    /// score, as [`Isotonic::fit_values`] returns them).
+    pub fn fit_in(d: &Distinct, scratch: &mut Scratch) -> Isotonic {
+        let Scratch { y, w, target } = scratch;
+        w.clear();
+        w.extend(d.pos.iter().zip(&d.neg).map(|(&p, &n)| (p + n) as f64));
+        y.clear();
+        y.extend(d.pos.iter().zip(w.iter()).map(|(&p, &w)| p as f64 / w));
+        pav(y, w, target);
         let n = y.len();
         let keep = |i: usize| i == 0 || i + 1 == n || y[i] != y[i - 1] || y[i] != y[i + 1];
         let (bx, by): (Vec<f64>, Vec<f64>) = (0..n).filter(|&i| keep(i)).map(|i| (d.x[i], y[i])).unzip();
-        (Isotonic { x: bx, y: by }, y)
+        Isotonic { x: bx, y: by }
     }
 
     /// P(relevant | s): linear between breakpoints, clipped outside.
@@ -93,6 +118,31 @@ impl Isotonic {
         let j = x.partition_point(|&v| v <= s) - 1;
         let slope = (y[j + 1] - y[j]) / (x[j + 1] - x[j]);
         slope * (s - x[j]) + y[j]
+    }
+
+    /// [`Isotonic::predict`] of each of the ascending scores `xs`, in one walk over the
+    /// breakpoints instead of a search per score.
+    pub fn predict_sorted(&self, xs: &[f64]) -> Vec<f64> {
+        let (x, y) = (&self.x, &self.y);
+        let (Some(&first), Some(&last)) = (x.first(), x.last()) else { return vec![f64::NAN; xs.len()] };
+        let mut j = 0; // the last breakpoint at or below the score, once inside
+        xs.iter()
+            .map(|&s| {
+                if s.is_nan() {
+                    f64::NAN
+                } else if s <= first {
+                    y[0]
+                } else if s >= last {
+                    y[y.len() - 1]
+                } else {
+                    while x[j + 1] <= s {
+                        j += 1;
+                    }
+                    let slope = (y[j + 1] - y[j]) / (x[j + 1] - x[j]);
+                    slope * (s - x[j]) + y[j]
+                }
+            })
+            .collect()
     }
 
     /// The lowest score whose probability is at least `p`, if any.

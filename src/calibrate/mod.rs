@@ -165,9 +165,19 @@ pub fn fit_table(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<A
 fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artifact> {
     let fold = if opts.folds > 1 { Some(folds::assign(table, path, opts.folds, opts.seed)?) } else { None };
     let keys = pairs::fold_class_keys(table, path, opts.rel_level, fold.as_deref(), opts.folds)?;
-    let mut parts: Vec<Distinct> = keys.par_iter().map(|(p, n)| Distinct::from_keys(p, n)).collect();
+    // The folds' tables and the table of all pairs, each sorted from the keys.
+    let (mut parts, global_d) = rayon::join(
+        || keys.par_iter().map(|(p, n)| Distinct::from_keys(p, n)).collect::<Vec<_>>(),
+        || {
+            (keys.len() > 1).then(|| {
+                let pos: Vec<&[u32]> = keys.iter().map(|(p, _)| p.as_slice()).collect();
+                let neg: Vec<&[u32]> = keys.iter().map(|(_, n)| n.as_slice()).collect();
+                Distinct::from_key_sets(&pos, &neg)
+            })
+        },
+    );
     drop(keys);
-    let global_d = if parts.len() == 1 { parts.pop().unwrap_or_default() } else { Distinct::sum(&parts) };
+    let global_d = global_d.unwrap_or_else(|| parts.pop().unwrap_or_default());
     let (n_rel, n) = (global_d.n_pos(), global_d.n_pos() + global_d.n_neg());
     if n_rel == 0 || n_rel == n {
         let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
@@ -194,8 +204,8 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
     };
     // Bootstrap blocks: whole queries dealt into up to 255 random blocks, when the queries are
     // known; otherwise the bootstrap resamples pairs.
-    let queries = if has(crate::table::columns::QUERY_ID) { folds::query_count(table).unwrap_or(0) } else { 0 };
-    let n_blocks = (queries.min(255)) as usize;
+    let queries = folds::query_count(table);
+    let n_blocks = queries.unwrap_or(0).min(255) as usize;
     let block = if opts.bootstrap > 0 && n_blocks >= 2 { Some(folds::assign(table, path, n_blocks, opts.seed ^ 0xB10C)?) } else { None };
     let labeled = if opts.group_by.is_empty() && block.is_none() {
         pairs::LabeledPairs::default()
@@ -250,7 +260,6 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
     let mut art = artifact(&table.meta.model, &table.meta.metric, table.meta.k, String::new(), opts, counts, global, groups);
     art.bootstrap_unit = Some(if block.is_some() { "query" } else { "pair" }.to_owned());
     if let Some(f) = &fold {
-        let queries = folds::query_count(table);
         art.held_out = Some(HeldOutSpec { folds: opts.folds, seed: opts.seed, queries: queries.unwrap_or(f.len() as u64) });
     }
     if let Some(c) = &opts.certify {

@@ -131,6 +131,15 @@ fn standardise(d: &Distinct) -> Standard {
 
 /// Fits the map. `group` names the data in errors.
 pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
+    fit_to(d, group, 1e-9)
+}
+
+/// [`fit`], done when a Newton step (on the standardised score) is at most `tol`: 1e-9 leaves
+/// the parameters at their rounding. The folds of cross-fitting, whose maps only score
+/// held-out pairs, stop at 1e-4: Newton's error squares with each step (on real tables the step
+/// after one of 1e-5 is near 1e-11), so what such a step leaves is near 1e-8 in the
+/// standardised parameters, and the binned warm start is usually that close already: one pass.
+pub fn fit_to(d: &Distinct, group: &str, tol: f64) -> Result<Platt> {
     let (np, nn) = (d.n_pos(), d.n_neg());
     if np == 0 || nn == 0 {
         return Err(Error::Fit { group: group.to_owned(), message: "Platt scaling needs both relevant and irrelevant pairs".into() });
@@ -156,7 +165,7 @@ pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
     // The binned fit lands close to the optimum, where plain Newton steps shrink quadratically
     // and the loss (most of a pass's cost) is not needed: take them while each is less than
     // half the one before; a step of 1e-9 or less is the last (what remains after it is far
-    // below the parameters' rounding). A step that does not shrink hands over to the damped
+    // below the parameters' rounding; see [`fit_to`]). A step that does not shrink hands over to the damped
     // iteration below, from the warm start.
     let (w0, c0) = (w, c);
     let mut last_step = f64::INFINITY;
@@ -166,7 +175,7 @@ pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
         if size > 0.5 * last_step || w.abs() > 1e6 {
             break;
         }
-        if size <= 1e-9 {
+        if size <= tol {
             return Ok(unstandardise(w - s0, c - s1, st));
         }
         (w, c, last_step) = (w - s0, c - s1, size);

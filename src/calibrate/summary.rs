@@ -27,49 +27,98 @@ pub struct CalibrationMetrics {
     pub mce: f64,
 }
 
-/// Calibration metrics of the probabilities `prob(i)` of the table's scores (any cells of
-/// scores with their pair counts: neither sorted nor distinct is needed).
-pub fn metrics(d: &Distinct, prob: impl Fn(usize) -> f64 + Sync) -> CalibrationMetrics {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 16;
-    // Per chunk: brier, log loss, and per ECE bin (weight, sum p, sum y); summed in chunk order.
-    type Acc = (f64, f64, [(f64, f64, f64); ECE_BINS]);
-    let chunk = |lo: usize| -> Acc {
-        let mut a: Acc = (0.0, 0.0, [(0.0, 0.0, 0.0); ECE_BINS]);
-        for i in lo..(lo + CHUNK).min(d.len()) {
-            let p = prob(i);
-            let (pos, neg) = (d.pos[i] as f64, d.neg[i] as f64);
-            a.0 += pos * (1.0 - p).powi(2) + neg * p.powi(2);
-            // Most distinct scores hold pairs of one class only: one log, not two.
-            let pc = p.clamp(1e-15, 1.0 - 1e-15);
-            if pos > 0.0 {
-                a.1 -= pos * pc.ln();
+/// The sums behind [`CalibrationMetrics`]: tables scored in pieces (the folds of
+/// cross-fitting) are summed with `+` and finished once.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MetricSums {
+    /// Pairs.
+    pub n: f64,
+    /// Sum of squared errors.
+    pub brier: f64,
+    /// Sum of negative log-likelihoods.
+    pub log_loss: f64,
+    /// Per ECE bin: pairs, sum of probabilities, relevant pairs.
+    pub bins: [(f64, f64, f64); ECE_BINS],
+}
+
+impl MetricSums {
+    /// The sums over the table's cells of the probabilities `prob(i)` (any cells of scores with
+    /// their pair counts: neither sorted nor distinct is needed), in parallel chunks summed in
+    /// chunk order.
+    pub fn of(d: &Distinct, prob: impl Fn(usize) -> f64 + Sync) -> MetricSums {
+        use rayon::prelude::*;
+        const CHUNK: usize = 1 << 16;
+        let chunk = |lo: usize| -> MetricSums {
+            let mut a = MetricSums::default();
+            // The logs of the last probability: a step map (isotonic) gives runs of equal ones.
+            let (mut last, mut ln_p, mut ln_q) = (f64::NAN, f64::NAN, f64::NAN);
+            for i in lo..(lo + CHUNK).min(d.len()) {
+                let p = prob(i);
+                let (pos, neg) = (d.pos[i] as f64, d.neg[i] as f64);
+                a.n += pos + neg;
+                a.brier += pos * (1.0 - p).powi(2) + neg * p.powi(2);
+                if p != last {
+                    (last, ln_p, ln_q) = (p, f64::NAN, f64::NAN);
+                }
+                // Most distinct scores hold pairs of one class only: one log, not two.
+                let pc = p.clamp(1e-15, 1.0 - 1e-15);
+                if pos > 0.0 {
+                    if ln_p.is_nan() {
+                        ln_p = pc.ln();
+                    }
+                    a.log_loss -= pos * ln_p;
+                }
+                if neg > 0.0 {
+                    if ln_q.is_nan() {
+                        ln_q = (1.0 - pc).ln();
+                    }
+                    a.log_loss -= neg * ln_q;
+                }
+                let b = ((p * ECE_BINS as f64) as usize).min(ECE_BINS - 1);
+                a.bins[b].0 += pos + neg;
+                a.bins[b].1 += p * (pos + neg);
+                a.bins[b].2 += pos;
             }
-            if neg > 0.0 {
-                a.1 -= neg * (1.0 - pc).ln();
-            }
-            let b = ((p * ECE_BINS as f64) as usize).min(ECE_BINS - 1);
-            a.2[b].0 += pos + neg;
-            a.2[b].1 += p * (pos + neg);
-            a.2[b].2 += pos;
+            a
+        };
+        let parts: Vec<MetricSums> = (0..d.len()).step_by(CHUNK).collect::<Vec<_>>().into_par_iter().map(chunk).collect();
+        parts.iter().fold(MetricSums::default(), |a, b| a + b)
+    }
+
+    /// The metrics (None without pairs).
+    pub fn finish(&self) -> Option<CalibrationMetrics> {
+        let n = self.n;
+        if n <= 0.0 {
+            return None;
         }
-        a
-    };
-    let parts: Vec<Acc> = (0..d.len()).step_by(CHUNK).collect::<Vec<_>>().into_par_iter().map(chunk).collect();
-    let (mut brier, mut log_loss, mut bins) = (0.0, 0.0, [(0.0f64, 0.0f64, 0.0f64); ECE_BINS]);
-    for (b, l, e) in parts {
-        brier += b;
-        log_loss += l;
-        for (x, y) in bins.iter_mut().zip(e) {
+        let bins = self.bins.iter().filter(|b| b.0 > 0.0);
+        let ece = bins.clone().map(|b| (b.1 - b.2).abs()).sum::<f64>() / n;
+        let mce = bins.map(|b| (b.1 - b.2).abs() / b.0).fold(0.0, f64::max);
+        Some(CalibrationMetrics { brier: self.brier / n, log_loss: self.log_loss / n, ece, mce })
+    }
+}
+
+impl std::ops::Add<&MetricSums> for MetricSums {
+    type Output = MetricSums;
+
+    /// The sums of both.
+    fn add(mut self, other: &MetricSums) -> MetricSums {
+        self.n += other.n;
+        self.brier += other.brier;
+        self.log_loss += other.log_loss;
+        for (x, y) in self.bins.iter_mut().zip(&other.bins) {
             x.0 += y.0;
             x.1 += y.1;
             x.2 += y.2;
         }
+        self
     }
-    let n = (d.n_pos() + d.n_neg()) as f64;
-    let ece = bins.iter().filter(|b| b.0 > 0.0).map(|b| (b.1 - b.2).abs()).sum::<f64>() / n;
-    let mce = bins.iter().filter(|b| b.0 > 0.0).map(|b| (b.1 - b.2).abs() / b.0).fold(0.0, f64::max);
-    CalibrationMetrics { brier: brier / n, log_loss: log_loss / n, ece, mce }
+}
+
+/// Calibration metrics of the probabilities `prob(i)` of the table's scores (any cells of
+/// scores with their pair counts: neither sorted nor distinct is needed; at least one pair).
+pub fn metrics(d: &Distinct, prob: impl Fn(usize) -> f64 + Sync) -> CalibrationMetrics {
+    MetricSums::of(d, prob).finish().unwrap_or(CalibrationMetrics { brier: f64::NAN, log_loss: f64::NAN, ece: f64::NAN, mce: f64::NAN })
 }
 
 /// Scores of one class of pairs.

@@ -80,11 +80,13 @@ pub struct Picks {
 /// [`Curve::for_precision`] and [`Curve::for_recall`] choose them.
 pub fn picks(points: impl Iterator<Item = Point>, n_pos: u64, precision: &[f64], recall: &[f64]) -> Picks {
     let mut out = Picks { precision: vec![None; precision.len()], recall: vec![None; recall.len()], best_precision: 0.0, best_recall: 0.0 };
+    let mut last = None;
     for c in points {
-        out.best_precision = out.best_precision.max(c.precision());
-        out.best_recall = out.best_recall.max(c.recall(n_pos));
+        // One division per point: the precision serves the best and every precision target.
+        let prec = c.precision();
+        out.best_precision = out.best_precision.max(prec);
         for (&p, best) in precision.iter().zip(&mut out.precision) {
-            if better_for_precision(p, &c, best.as_ref()) {
+            if prec >= p && best.is_none_or(|b| c.tp > b.tp) {
                 *best = Some(c);
             }
         }
@@ -93,7 +95,10 @@ pub fn picks(points: impl Iterator<Item = Point>, n_pos: u64, precision: &[f64],
                 *best = Some(c);
             }
         }
+        last = Some(c);
     }
+    // Recall only grows down the sweep: the last point's is the best.
+    out.best_recall = last.map_or(0.0, |c| c.recall(n_pos));
     out
 }
 
