@@ -4,13 +4,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::calibrate::artifact::{Artifact, Band};
-use crate::calibrate::{pairs, Method};
+use crate::calibrate::Method;
 use crate::error::{Error, Result};
-use crate::table::{columns, ScoreTable};
+use crate::table::{RowGroups, ScoreTable, TableView};
 
 /// What an agent should do with a query's best hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,13 +155,7 @@ pub struct Applied {
 /// P(relevant) of every row of `table` from its group's map in `art` (the global map where the
 /// group has none), with the rows' groups and the map used (`method`, or isotonic when the
 /// artifact has it, else Platt).
-pub fn probabilities(
-    table: &ScoreTable,
-    path: &Path,
-    art: &Artifact,
-    art_path: &Path,
-    method: Option<Method>,
-) -> Result<(Vec<f64>, pairs::RowGroups, Method)> {
+pub fn probabilities(view: &TableView, art: &Artifact, art_path: &Path, method: Option<Method>) -> Result<(Vec<f64>, RowGroups, Method)> {
     let method = match method {
         Some(m) => m,
         None if art.global.isotonic.is_some() => Method::Isotonic,
@@ -174,8 +168,8 @@ pub fn probabilities(
     if !has(&art.global) {
         return Err(Error::format(art_path, format!("the calibration has no global {} map", method.name())));
     }
-    let scores = pairs::scores(table, path)?;
-    let groups = pairs::row_groups(table, path, &art.group_by)?;
+    let scores = view.score;
+    let groups = view.groups(&art.group_by)?;
     let fits: Vec<&crate::calibrate::artifact::GroupFit> = groups
         .keys
         .iter()
@@ -220,16 +214,12 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
             return Err(Error::Invalid(format!("--floor {f} is outside [0, 1]")));
         }
     }
-    let (prob, groups, method) = probabilities(table, path, art, art_path, opts.method)?;
+    let view = TableView::new(table, path)?;
+    let (prob, groups, method) = probabilities(&view, art, art_path, opts.method)?;
     let key = |r: usize| groups.keys[groups.index[r] as usize].0.as_str();
 
-    let b = &table.batch;
-    let qid = b
-        .column_by_name(columns::QUERY_ID)
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| Error::format(path, "no query_id column"))?;
-    let did =
-        b.column_by_name(columns::DOC_ID).and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| Error::format(path, "no doc_id column"))?;
+    let qid = view.query_ids("a decision per query")?;
+    let did = view.doc_ids("a decision per query")?;
     let keep: Vec<bool> = prob.iter().map(|&p| opts.floor.is_none_or(|f| p >= f)).collect();
     let policy = Policy { band: art.abstain, min_gap: opts.min_gap };
     let decided_on = match (opts.decide_on, &art.certification) {
@@ -244,7 +234,7 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
     if decided_on == DecideOn::Certified && certified.iter().all(Option::is_none) {
         warnings.push(format!("{}: nothing was certified: no query acts", art_path.display()));
     }
-    let scores = pairs::scores(table, path)?;
+    let scores = view.score;
     // The map of top hits, where the calibration has one for this method.
     let decision_map: Option<Box<dyn Fn(f64) -> f64 + '_>> = art.global.decision.as_ref().and_then(|d| match method {
         Method::Isotonic => d.isotonic.as_ref().map(|m| Box::new(move |s| m.predict(s)) as Box<dyn Fn(f64) -> f64>),
@@ -254,13 +244,8 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
 
     // Queries are contiguous runs in the table.
     let mut decisions = Vec::new();
-    let mut r = 0;
-    while r < b.num_rows() {
+    for (r, end) in view.query_runs("a decision per query")? {
         let q = qid.value(r);
-        let mut end = r + 1;
-        while end < b.num_rows() && qid.value(end) == q {
-            end += 1;
-        }
         // The two most probable rows left (ties: the earlier rank).
         let (mut first, mut second): (Option<usize>, Option<usize>) = (None, None);
         for i in (r..end).filter(|&i| keep[i]) {
@@ -298,9 +283,9 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
                 }
             },
         });
-        r = end;
     }
 
+    let b = &table.batch;
     let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("probability", DataType::Float64, false));
     let mut cols: Vec<ArrayRef> = b.columns().to_vec();

@@ -34,3 +34,5 @@ mod stats;
 mod certify;
 // How far to trust a threshold: folds, out-of-fold numbers, coverage of certified thresholds.
 mod trust;
+// The typed, validated view of a score table that fit, eval and apply read.
+mod view;

@@ -15,7 +15,7 @@ use simcal::calibrate::folds::{assign, oof_probabilities};
 use simcal::calibrate::{fit_table, sweep, FitOptions, Method};
 use simcal::stats::crc::QueryRecall;
 use simcal::stats::ltt::Fwer;
-use simcal::table::{read_table, ScoreTable};
+use simcal::table::{read_table, ScoreTable, TableView};
 
 use crate::calibration::run_ok;
 use crate::common::score_sample;
@@ -37,7 +37,7 @@ fn folds_keep_queries_whole_and_ignore_row_order() {
     let path = sample_table(dir.path());
     let t = read_table(&path).unwrap();
     let ids = query_ids(&t);
-    let fold = assign(&t, &path, 5, 0).unwrap();
+    let fold = assign(&TableView::new(&t, &path).unwrap(), 5, 0).unwrap();
     let mut of: HashMap<&str, u8> = HashMap::new();
     for (id, &f) in ids.iter().zip(&fold) {
         assert_eq!(*of.entry(id).or_insert(f), f, "query {id} is on both sides of a split");
@@ -52,12 +52,12 @@ fn folds_keep_queries_whole_and_ignore_row_order() {
     let rev = UInt32Array::from((0..t.len() as u32).rev().collect::<Vec<_>>());
     let cols = t.batch.columns().iter().map(|c| arrow::compute::take(c, &rev, None).unwrap()).collect();
     let reversed = ScoreTable { batch: arrow::array::RecordBatch::try_new(t.batch.schema(), cols).unwrap(), meta: t.meta.clone() };
-    let fold_rev = assign(&reversed, &path, 5, 0).unwrap();
+    let fold_rev = assign(&TableView::new(&reversed, &path).unwrap(), 5, 0).unwrap();
     for (id, f) in query_ids(&reversed).iter().zip(&fold_rev) {
         assert_eq!(of[id.as_str()], *f, "query {id} changed fold with the row order");
     }
     // Another seed deals other folds.
-    let other = assign(&t, &path, 5, 1).unwrap();
+    let other = assign(&TableView::new(&t, &path).unwrap(), 5, 1).unwrap();
     assert!(fold.iter().zip(&other).any(|(a, b)| a != b));
 }
 
@@ -361,7 +361,7 @@ fn certified_fit_is_reproducible() {
 
 /// The rows of `t` whose fold (of 2, by `seed`) is `side`.
 fn half(t: &ScoreTable, path: &Path, seed: u64, side: u8) -> ScoreTable {
-    let fold = assign(t, path, 2, seed).unwrap();
+    let fold = assign(&TableView::new(t, path).unwrap(), 2, seed).unwrap();
     let mask = arrow::array::BooleanArray::from(fold.iter().map(|&f| f == side).collect::<Vec<_>>());
     ScoreTable { batch: arrow::compute::filter_record_batch(&t.batch, &mask).unwrap(), meta: t.meta.clone() }
 }

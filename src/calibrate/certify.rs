@@ -10,8 +10,7 @@
 
 use std::path::Path;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Int32Type, UInt32Type};
+use arrow::array::Array;
 
 use super::distinct::Distinct;
 use crate::calibrate::artifact::CertifiedThreshold;
@@ -19,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::stats::binomial;
 use crate::stats::crc::{control_fnr, QueryRecall};
 use crate::stats::ltt::{certify_precision, certify_recall, Candidate, Fwer};
-use crate::table::{columns, id_runs, ScoreTable};
+use crate::table::TableView;
 
 /// The exchangeable unit a guarantee is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,21 +139,20 @@ pub struct QueryUnit {
 /// The query units of a table: one per query (a run of equal `query_id`s) with a labeled row;
 /// `answerable` when it has a relevant document, either in `query_relevant` or among its labeled
 /// rows. `group` and `fold` give each row's group and fold.
-pub fn query_units(table: &ScoreTable, path: &Path, rel_level: i32, group: &[u32], fold: Option<&[u8]>) -> Result<Vec<QueryUnit>> {
-    let b = &table.batch;
-    let need = |name: &str| b.column_by_name(name).ok_or_else(|| Error::format(path, format!("no {name} column")));
-    let ids = need(columns::QUERY_ID)?.as_string_opt::<i32>().ok_or_else(|| Error::format(path, "query_id is not utf8"))?;
-    let rank = need(columns::RANK)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| Error::format(path, "rank is not uint32"))?;
-    let label = need(columns::LABEL)?.as_primitive_opt::<Int32Type>().ok_or_else(|| Error::format(path, "label is not int32"))?;
-    let score = super::pairs::scores(table, path)?;
-    let listed = b.column_by_name(columns::QUERY_RELEVANT).and_then(|c| c.as_primitive_opt::<UInt32Type>().cloned());
+pub fn query_units(view: &TableView, rel_level: i32, group: &[u32], fold: Option<&[u8]>) -> Result<Vec<QueryUnit>> {
+    let why = "a query's top hit";
+    let runs = view.query_runs(why)?;
+    let rank = view.ranks(why)?;
+    let label = view.labels()?;
+    let score = view.score;
+    let listed = view.query_relevant;
     let mut out = Vec::new();
-    for (lo, hi) in id_runs(ids) {
+    for (lo, hi) in runs {
         if (lo..hi).all(|r| label.is_null(r)) {
             continue;
         }
         let relevant_rows: Vec<usize> = (lo..hi).filter(|&r| label.is_valid(r) && label.value(r) >= rel_level).collect();
-        let listed_n = listed.as_ref().filter(|c| c.is_valid(lo)).map_or(0, |c| u64::from(c.value(lo)));
+        let listed_n = listed.filter(|c| c.is_valid(lo)).map_or(0, |c| u64::from(c.value(lo)));
         let n_rel = listed_n.max(relevant_rows.len() as u64);
         let top = (lo..hi).min_by_key(|&r| (rank.value(r), r)).unwrap_or(lo);
         out.push(QueryUnit {
@@ -171,19 +169,12 @@ pub fn query_units(table: &ScoreTable, path: &Path, rel_level: i32, group: &[u32
 
 /// Each labeled rank-1 row as a query's top hit, for a table read without its queries (no
 /// group, fold 0; recall and answerability unknown, so not units of certification).
-pub fn top_hits(table: &ScoreTable, path: &Path, rel_level: i32) -> Result<Vec<QueryUnit>> {
-    let b = &table.batch;
-    let rank = b
-        .column_by_name(columns::RANK)
-        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
-        .ok_or_else(|| Error::format(path, "no uint32 rank column"))?;
-    let label = b
-        .column_by_name(columns::LABEL)
-        .and_then(|c| c.as_primitive_opt::<Int32Type>())
-        .ok_or_else(|| Error::format(path, "no int32 label column"))?;
-    let score = super::pairs::scores(table, path)?;
-    Ok((0..b.num_rows())
-        .filter(|&r| rank.is_valid(r) && rank.value(r) == 1 && label.is_valid(r))
+pub fn top_hits(view: &TableView, rel_level: i32) -> Result<Vec<QueryUnit>> {
+    let rank = view.ranks("a query's top hit")?;
+    let label = view.labels()?;
+    let score = view.score;
+    Ok((0..view.len())
+        .filter(|&r| rank.value(r) == 1 && label.is_valid(r))
         .map(|r| QueryUnit {
             top_score: f64::from(score[r]),
             top_relevant: label.value(r) >= rel_level,

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::Array;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +20,7 @@ use super::isotonic::{self, Isotonic};
 use super::summary::{CalibrationMetrics, MetricSums};
 use super::{platt, sweep, Method};
 use crate::error::{Error, Result};
-use crate::table::{columns, ScoreTable};
+use crate::table::{ScoreTable, TableView};
 
 /// 64-bit FNV-1a of `bytes`, then mixed with the seed (SplitMix64's finaliser).
 pub fn query_hash(id: &str, seed: u64) -> u64 {
@@ -35,23 +35,19 @@ pub fn query_hash(id: &str, seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The fold (0..k) of every row of `table`, by its `query_id`.
-pub fn assign(table: &ScoreTable, path: &Path, k: usize, seed: u64) -> Result<Vec<u8>> {
+/// The fold (0..k) of every row of the table, by its `query_id`.
+pub fn assign(view: &TableView, k: usize, seed: u64) -> Result<Vec<u8>> {
     if !(2..=255).contains(&k) {
         return Err(Error::Invalid(format!("--folds {k}: expected 1 (no cross-fitting) or 2 to 255")));
     }
-    let ids = table
-        .batch
-        .column_by_name(columns::QUERY_ID)
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| Error::format(path, "no utf8 query_id column: cross-fitting needs the queries"))?;
+    let ids = view.query_ids("cross-fitting")?;
     // Distinct ids in order of appearance; runs of one id are looked up once.
     let mut index: HashMap<&str, u32> = HashMap::new();
     let mut distinct: Vec<&str> = Vec::new();
     let mut of_row = Vec::with_capacity(ids.len());
     let mut last: Option<(&str, u32)> = None;
     for r in 0..ids.len() {
-        let id = if ids.is_null(r) { "" } else { ids.value(r) };
+        let id = ids.value(r);
         let i = match last {
             Some((l, i)) if l == id => i,
             _ => *index.entry(id).or_insert_with(|| {
@@ -73,11 +69,11 @@ pub fn assign(table: &ScoreTable, path: &Path, k: usize, seed: u64) -> Result<Ve
 
 /// Distinct `query_id`s of the table (None without the column). A run of rows of one query
 /// is looked up once.
-pub fn query_count(table: &ScoreTable) -> Option<u64> {
-    let ids = table.batch.column_by_name(columns::QUERY_ID)?.as_string_opt::<i32>()?;
+pub fn query_count(view: &TableView) -> Option<u64> {
+    let ids = view.query_id?;
     let mut set: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut last: Option<&str> = None;
-    for r in (0..ids.len()).filter(|&r| ids.is_valid(r)) {
+    for r in 0..ids.len() {
         let id = ids.value(r);
         if last != Some(id) {
             set.insert(id);
@@ -276,17 +272,14 @@ pub struct Oof {
 /// Cross-fits the table as [`super::fit_table`] does (same folds, same fits) and returns each
 /// labeled pair's out-of-fold probability from every map of `methods`.
 pub fn oof_probabilities(table: &ScoreTable, path: &Path, rel_level: i32, k: usize, seed: u64, methods: &[Method]) -> Result<Oof> {
-    let fold = assign(table, path, k, seed)?;
-    let keys = super::pairs::fold_class_keys(table, path, rel_level, Some(&fold), k)?;
+    let view = TableView::new(table, path)?;
+    let fold = assign(&view, k, seed)?;
+    let keys = super::pairs::fold_class_keys(&view, rel_level, Some(&fold), k)?;
     let parts: Vec<Distinct> = keys.par_iter().map(|(p, n)| Distinct::from_keys(p, n)).collect();
     let all = Distinct::sum(&parts);
     let fits: Vec<Option<FoldFit>> = parts.par_iter().map(|part| fit_fold(&all.without(part), methods, &[], &[])).collect();
-    let scores = super::pairs::scores(table, path)?;
-    let label = table
-        .batch
-        .column_by_name(columns::LABEL)
-        .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int32Type>())
-        .ok_or_else(|| Error::format(path, "no int32 label column"))?;
+    let scores = view.score;
+    let label = view.labels()?;
     let rows: Vec<usize> = (0..label.len()).filter(|&r| label.is_valid(r)).collect();
     let probabilities = methods
         .iter()

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::distinct::{key, unkey, Distinct};
 use super::pairs;
 use crate::error::{Error, Result};
-use crate::table::ScoreTable;
+use crate::table::{ScoreTable, TableView};
 
 /// Bits of the float32 key that name a bin.
 pub const BITS: u32 = 24;
@@ -120,11 +120,12 @@ pub struct Histograms {
 impl Histograms {
     /// Counts the labeled pairs of `table` (read from `path`).
     pub fn from_table(table: &ScoreTable, path: &Path, rel_level: i32, group_by: &[String]) -> Result<Histograms> {
-        let (pos, neg) = pairs::class_keys(table, path, rel_level)?;
+        let view = TableView::new(table, path)?;
+        let (pos, neg) = pairs::class_keys(&view, rel_level)?;
         let global = Histogram::from_keys(pos.into_iter(), neg.into_iter());
         let mut groups = Vec::new();
         if !group_by.is_empty() {
-            let labeled = pairs::labeled_pairs(table, path, rel_level, group_by, None, None)?;
+            let labeled = pairs::labeled_pairs(&view, rel_level, group_by, None, None)?;
             for (k, values, idx) in labeled.groups() {
                 let p = idx.iter().filter(|&&i| labeled.relevant[i]).map(|&i| key(labeled.scores[i]));
                 let n = idx.iter().filter(|&&i| !labeled.relevant[i]).map(|&i| key(labeled.scores[i]));

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::stats::binomial::clopper_pearson;
-use crate::table::ScoreTable;
+use crate::table::{ScoreTable, TableView};
 use artifact::{
     Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, DecisionFit, GroupFit, HeldOutSpec, TargetSpec, Threshold,
     ThresholdInterval, ARTIFACT_VERSION, SMALL_SAMPLE,
@@ -156,15 +156,16 @@ pub fn created() -> String {
 pub fn fit_table(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artifact> {
     opts.check()?;
     // Hash the file while fitting.
-    let (sha, art) = rayon::join(|| crate::table::sha256_file(path), || fit_pairs(table, path, opts));
+    let (sha, art) = rayon::join(|| crate::table::sha256_file(path), || fit_pairs(table, &TableView::new(table, path)?, opts));
     let mut art = art?;
     art.scores_sha256 = sha?;
     Ok(art)
 }
 
-fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artifact> {
-    let fold = if opts.folds > 1 { Some(folds::assign(table, path, opts.folds, opts.seed)?) } else { None };
-    let keys = pairs::fold_class_keys(table, path, opts.rel_level, fold.as_deref(), opts.folds)?;
+fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<Artifact> {
+    let path = view.path();
+    let fold = if opts.folds > 1 { Some(folds::assign(view, opts.folds, opts.seed)?) } else { None };
+    let keys = pairs::fold_class_keys(view, opts.rel_level, fold.as_deref(), opts.folds)?;
     // The folds' tables and the table of all pairs, each sorted from the keys.
     let (mut parts, global_d) = rayon::join(
         || keys.par_iter().map(|(p, n)| Distinct::from_keys(p, n)).collect::<Vec<_>>(),
@@ -188,29 +189,28 @@ fn fit_pairs(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<Artif
     }
     // Query units (each query's top hit) when the table has its queries and ranks: the unit of
     // decisions, and of certification with --unit query.
-    let has = |c: &str| table.batch.column_by_name(c).is_some();
-    let row_groups = if has(crate::table::columns::QUERY_ID) && has(crate::table::columns::RANK) {
-        Some(pairs::row_groups(table, path, &opts.group_by)?)
+    let row_groups = if view.query_id.is_some() && view.rank.is_some() {
+        Some(view.groups(&opts.group_by)?)
     } else if opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) {
         return Err(Error::format(path, "--unit query needs the query_id and rank columns"));
     } else {
         None
     };
     let units: Vec<QueryUnit> = match &row_groups {
-        Some(g) => certify::query_units(table, path, opts.rel_level, &g.index, fold.as_deref())?,
+        Some(g) => certify::query_units(view, opts.rel_level, &g.index, fold.as_deref())?,
         // Without the queries, each rank-1 row is a query's top hit: enough for decisions.
-        None if has(crate::table::columns::RANK) => certify::top_hits(table, path, opts.rel_level)?,
+        None if view.rank.is_some() => certify::top_hits(view, opts.rel_level)?,
         None => Vec::new(),
     };
     // Bootstrap blocks: whole queries dealt into up to 255 random blocks, when the queries are
     // known; otherwise the bootstrap resamples pairs.
-    let queries = folds::query_count(table);
+    let queries = folds::query_count(view);
     let n_blocks = queries.unwrap_or(0).min(255) as usize;
-    let block = if opts.bootstrap > 0 && n_blocks >= 2 { Some(folds::assign(table, path, n_blocks, opts.seed ^ 0xB10C)?) } else { None };
+    let block = if opts.bootstrap > 0 && n_blocks >= 2 { Some(folds::assign(view, n_blocks, opts.seed ^ 0xB10C)?) } else { None };
     let labeled = if opts.group_by.is_empty() && block.is_none() {
         pairs::LabeledPairs::default()
     } else {
-        pairs::labeled_pairs(table, path, opts.rel_level, &opts.group_by, fold.as_deref(), block.as_deref())?
+        pairs::labeled_pairs(view, opts.rel_level, &opts.group_by, fold.as_deref(), block.as_deref())?
     };
     let global_blocks =
         block.as_ref().map(|_| Blocks { scores: &labeled.scores, relevant: &labeled.relevant, block: &labeled.block, blocks: n_blocks });

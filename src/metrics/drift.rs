@@ -25,7 +25,7 @@ use crate::calibrate::pairs;
 use crate::calibrate::summary::{quantiles, Distribution, Distributions, QUANTILES};
 use crate::calibrate::sweep::Curve;
 use crate::error::{Error, Result};
-use crate::table::ScoreTable;
+use crate::table::{ScoreTable, TableView};
 
 /// The version of the drift report.
 pub const DRIFT_VERSION: u32 = 1;
@@ -198,7 +198,7 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
             return Err(Error::Invalid(format!("{name} {v} is outside [0, 1]")));
         }
     }
-    let labeled = pairs::labeled_pairs(table, path, art.rel_level, &art.group_by, None, None)?;
+    let labeled = pairs::labeled_pairs(&TableView::new(table, path)?, art.rel_level, &art.group_by, None, None)?;
     let mut changes = Vec::new();
     for (what, a, t) in [("model", &art.model, &table.meta.model), ("metric", &art.metric, &table.meta.metric)] {
         if a != t {

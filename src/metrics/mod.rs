@@ -17,12 +17,11 @@ use serde::Serialize;
 
 use crate::calibrate::artifact::Artifact;
 use crate::calibrate::distinct::Distinct;
-use crate::calibrate::pairs;
 use crate::calibrate::sweep::{picks, points, Curve};
 use crate::calibrate::Method;
 use crate::error::{Error, Result};
 use crate::labels::Qrels;
-use crate::table::ScoreTable;
+use crate::table::{ScoreTable, TableView};
 use ranking::{Measure, RankingResult};
 use reliability::{BinStrategy, Reliability};
 use separation::Separation;
@@ -164,8 +163,9 @@ pub struct Evaluation {
 
 /// The distinct-score table of the labeled pairs (labels from `qrels` or the table).
 pub fn labeled_distinct(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>, rel_level: i32) -> Result<Distinct> {
-    let scores = pairs::scores(table, path)?;
-    let cols = runs::Columns::of(table, path)?;
+    let view = TableView::new(table, path)?;
+    let scores = view.score;
+    let cols = runs::Columns::of(&view)?;
     let labels =
         if qrels.is_some() { runs::row_labels(&cols, &runs::query_rows(&cols), qrels) } else { runs::row_labels(&cols, &[], None) };
     let (s, y): (Vec<f32>, Vec<bool>) = scores.iter().zip(&labels).filter_map(|(&s, l)| l.map(|l| (s, l >= rel_level))).unzip();
@@ -190,12 +190,13 @@ pub fn evaluate(
     if let Some(p) = opts.target_precision.iter().find(|p| !(**p > 0.0 && **p <= 1.0)) {
         return Err(Error::Invalid(format!("target precision {p} is outside (0, 1]")));
     }
-    let cols = runs::Columns::of(table, path)?;
+    let view = TableView::new(table, path)?;
+    let cols = runs::Columns::of(&view)?;
     let queries = runs::query_rows(&cols);
     let (all_runs, missing) = runs::runs(&cols, path, &queries, qrels, opts.rel_level)?;
-    let scores = pairs::scores(table, path)?;
+    let scores = view.score;
     let labels = runs::row_labels(&cols, &queries, qrels);
-    let groups = pairs::row_groups(table, path, &opts.group_by)?;
+    let groups = view.groups(&opts.group_by)?;
     let mut notes = Vec::new();
     let in_sample = match cal {
         Some((art, _)) => crate::table::sha256_file(path)? == art.scores_sha256,
@@ -218,7 +219,7 @@ pub fn evaluate(
                     notes.push(format!("{}: fitted on {what} {a:?}, but {} is {what} {t:?}", art_path.display(), path.display()));
                 }
             }
-            Some(crate::policy::probabilities(table, path, art, art_path, opts.method)?)
+            Some(crate::policy::probabilities(&view, art, art_path, opts.method)?)
         }
         None => None,
     };

@@ -4,13 +4,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use arrow::array::{Array, AsArray, Int32Array, StringArray, UInt32Array};
-use arrow::datatypes::{Float32Type, Int32Type, UInt32Type};
+use arrow::array::{Array, Int32Array, StringArray, UInt32Array};
 
 use super::ranking::{ideal_from, QueryRun};
 use crate::error::{Error, Result};
 use crate::labels::Qrels;
-use crate::table::{columns, ScoreTable};
+use crate::table::TableView;
 
 /// The columns of a table that ranking reads.
 pub struct Columns<'a> {
@@ -22,24 +21,14 @@ pub struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    /// The columns of `table` (read from `path`).
-    pub fn of(table: &'a ScoreTable, path: &Path) -> Result<Columns<'a>> {
-        let b = &table.batch;
-        let text = |name: &str| {
-            b.column_by_name(name)
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| Error::format(path, format!("no utf8 {name} column")))
-        };
-        let score = b
-            .column_by_name(columns::SCORE)
-            .and_then(|c| c.as_primitive_opt::<Float32Type>())
-            .ok_or_else(|| Error::format(path, "no float32 score column"))?;
+    /// The columns of the table `view` (ranking needs its queries and documents).
+    pub fn of(view: &TableView<'a>) -> Result<Columns<'a>> {
         Ok(Columns {
-            qid: text(columns::QUERY_ID)?,
-            did: text(columns::DOC_ID)?,
-            score: score.values(),
-            label: b.column_by_name(columns::LABEL).and_then(|c| c.as_primitive_opt::<Int32Type>()),
-            query_relevant: b.column_by_name(columns::QUERY_RELEVANT).and_then(|c| c.as_primitive_opt::<UInt32Type>()),
+            qid: view.query_ids("ranking")?,
+            did: view.doc_ids("ranking")?,
+            score: view.score,
+            label: view.label,
+            query_relevant: view.query_relevant,
         })
     }
 }

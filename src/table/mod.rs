@@ -10,6 +10,7 @@ mod merge;
 mod meta;
 mod parquet;
 mod trec;
+mod view;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use self::merge::merge_parts;
 pub use self::meta::{sha256_file, TableMeta, SCHEMA_VERSION};
 pub use self::parquet::{read_table, read_table_columns, write_parquet};
 pub use self::trec::{read_trec, write_trec, TrecRun};
+pub use self::view::{RowGroups, TableView};
 
 use crate::embed::Embeddings;
 use crate::error::{Error, Result};

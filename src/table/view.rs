@@ -1,0 +1,195 @@
+//! One typed, validated view of a score table's standard columns (docs/architecture.md §4),
+//! which fit, eval and apply read, instead of each pulling the columns out and checking them
+//! its own way.
+//!
+//! [`TableView::new`] checks once what every reader relies on: a standard column that is
+//! present has its standard type; `score` is there, and every score is a finite number;
+//! `query_id`, `doc_id` and `rank`, where present, have no nulls. An error names the file,
+//! and the first bad row with its query. What a step needs beyond that (the labels, the
+//! queries, the ranks) it asks for, and a missing column is refused with the reason.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use arrow::array::{Array, AsArray, Int32Array, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, Float32Type, Int32Type, UInt32Type};
+
+use super::{columns, id_runs, ScoreTable};
+use crate::error::{Error, Result};
+
+/// A score table's standard columns, typed and checked.
+#[derive(Clone, Copy, Debug)]
+pub struct TableView<'a> {
+    path: &'a Path,
+    batch: &'a RecordBatch,
+    /// `query_id`, where present (no nulls).
+    pub query_id: Option<&'a StringArray>,
+    /// `doc_id`, where present (no nulls).
+    pub doc_id: Option<&'a StringArray>,
+    /// `rank`, where present (no nulls).
+    pub rank: Option<&'a UInt32Array>,
+    /// Every row's score, finite.
+    pub score: &'a [f32],
+    /// `label`, where present (null: not judged).
+    pub label: Option<&'a Int32Array>,
+    /// `query_relevant`, where present.
+    pub query_relevant: Option<&'a UInt32Array>,
+}
+
+/// Rows' groups: each row's index into `keys` (key order), and each key's column values.
+#[derive(Clone, Debug)]
+pub struct RowGroups {
+    /// Group index of every row.
+    pub index: Vec<u32>,
+    /// Keys (`all` without group columns), ascending, with their column values.
+    pub keys: Vec<(String, BTreeMap<String, String>)>,
+}
+
+impl<'a> TableView<'a> {
+    /// The view of `table`, read from `path` (named in errors).
+    pub fn new(table: &'a ScoreTable, path: &'a Path) -> Result<TableView<'a>> {
+        let b = &table.batch;
+        let typed = |name: &str, want: &DataType| -> Result<Option<&'a dyn Array>> {
+            match b.column_by_name(name) {
+                None => Ok(None),
+                Some(c) if c.data_type() == want => Ok(Some(c.as_ref())),
+                Some(c) => Err(Error::format(path, format!("column {name} is {}, expected {want}", c.data_type()))),
+            }
+        };
+        let query_id = typed(columns::QUERY_ID, &DataType::Utf8)?.map(|c| c.as_string::<i32>());
+        let doc_id = typed(columns::DOC_ID, &DataType::Utf8)?.map(|c| c.as_string::<i32>());
+        let rank = typed(columns::RANK, &DataType::UInt32)?.map(|c| c.as_primitive::<UInt32Type>());
+        let score = typed(columns::SCORE, &DataType::Float32)?
+            .map(|c| c.as_primitive::<Float32Type>())
+            .ok_or_else(|| Error::format(path, "no score column"))?;
+        let label = typed(columns::LABEL, &DataType::Int32)?.map(|c| c.as_primitive::<Int32Type>());
+        let query_relevant = typed(columns::QUERY_RELEVANT, &DataType::UInt32)?.map(|c| c.as_primitive::<UInt32Type>());
+        let id = |r: usize| query_id.map(|q| q.value(r));
+        for (name, nulls) in [
+            (columns::QUERY_ID, query_id.map(|c| c as &dyn Array)),
+            (columns::DOC_ID, doc_id.map(|c| c as &dyn Array)),
+            (columns::RANK, rank.map(|c| c as &dyn Array)),
+        ] {
+            if let Some(r) = nulls.filter(|c| c.null_count() > 0).and_then(|c| (0..c.len()).find(|&r| c.is_null(r))) {
+                let q = if name == columns::QUERY_ID { None } else { id(r) };
+                return Err(Error::row(path, r as u64, q, format!("{name} is null")));
+            }
+        }
+        let values = score.values();
+        let bad = if score.null_count() > 0 {
+            (0..values.len()).find(|&r| score.is_null(r) || !values[r].is_finite())
+        } else {
+            first_non_finite(values)
+        };
+        if let Some(r) = bad {
+            let what = if score.is_null(r) { "null".to_owned() } else { values[r].to_string() };
+            return Err(Error::row(path, r as u64, id(r), format!("score is {what}")));
+        }
+        Ok(TableView { path, batch: b, query_id, doc_id, rank, score: values, label, query_relevant })
+    }
+
+    /// The file the table was read from.
+    pub fn path(&self) -> &'a Path {
+        self.path
+    }
+
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.score.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.score.is_empty()
+    }
+
+    /// `query_id`, refused when missing: `why` says what needs it.
+    pub fn query_ids(&self, why: &str) -> Result<&'a StringArray> {
+        self.query_id.ok_or_else(|| Error::format(self.path, format!("no query_id column: {why} needs the queries")))
+    }
+
+    /// `doc_id`, refused when missing.
+    pub fn doc_ids(&self, why: &str) -> Result<&'a StringArray> {
+        self.doc_id.ok_or_else(|| Error::format(self.path, format!("no doc_id column: {why} needs the documents")))
+    }
+
+    /// `rank`, refused when missing.
+    pub fn ranks(&self, why: &str) -> Result<&'a UInt32Array> {
+        self.rank.ok_or_else(|| Error::format(self.path, format!("no rank column: {why} needs the ranks")))
+    }
+
+    /// `label`, refused when missing or when it holds no label at all.
+    pub fn labels(&self) -> Result<&'a Int32Array> {
+        match self.label {
+            Some(l) if l.null_count() < l.len() => Ok(l),
+            Some(_) if self.is_empty() => Err(Error::format(self.path, "the table has no rows")),
+            _ => Err(Error::format(self.path, "the table has no labels: score it with --qrels to calibrate")),
+        }
+    }
+
+    /// The runs of rows of one query, as row ranges `(start, end)`.
+    pub fn query_runs(&self, why: &str) -> Result<Vec<(usize, usize)>> {
+        Ok(id_runs(self.query_ids(why)?))
+    }
+
+    /// The group of every row by the columns `group_by` (any type, compared as text; a null
+    /// is the group `null`). Without columns, every row is in the group `all`.
+    pub fn groups(&self, group_by: &[String]) -> Result<RowGroups> {
+        let b = self.batch;
+        let rows = b.num_rows();
+        if group_by.is_empty() {
+            return Ok(RowGroups { index: vec![0; rows], keys: vec![("all".to_owned(), BTreeMap::new())] });
+        }
+        let mut cols = Vec::new();
+        for name in group_by {
+            let Some(col) = b.column_by_name(name) else {
+                let have: Vec<String> = b.schema().fields().iter().map(|f| f.name().clone()).collect();
+                return Err(Error::format(self.path, format!("no column {name:?} to group by (columns: {})", have.join(", "))));
+            };
+            let text = arrow::compute::cast(col, &DataType::Utf8)
+                .map_err(|e| Error::format(self.path, format!("column {name:?} cannot be grouped by: {e}")))?;
+            cols.push((name.clone(), text));
+        }
+        // First pass: provisional indices in order of appearance; then renumber in key order.
+        let mut seen: HashMap<Vec<Option<&str>>, u32> = HashMap::new();
+        let mut first: Vec<Vec<Option<&str>>> = Vec::new();
+        let mut index = Vec::with_capacity(rows);
+        let texts: Vec<_> = cols.iter().map(|(_, c)| c.as_string::<i32>()).collect();
+        for r in 0..rows {
+            let v: Vec<Option<&str>> = texts.iter().map(|s| if s.is_null(r) { None } else { Some(s.value(r)) }).collect();
+            let next = seen.len() as u32;
+            let i = *seen.entry(v.clone()).or_insert_with(|| {
+                first.push(v);
+                next
+            });
+            index.push(i);
+        }
+        let mut keys: Vec<(String, BTreeMap<String, String>, u32)> = first
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let map: BTreeMap<String, String> =
+                    cols.iter().zip(v).map(|((n, _), x)| (n.clone(), x.unwrap_or("null").to_owned())).collect();
+                let key = cols.iter().zip(v).map(|((n, _), x)| format!("{n}={}", x.unwrap_or("null"))).collect::<Vec<_>>().join(",");
+                (key, map, i as u32)
+            })
+            .collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut renumber = vec![0u32; keys.len()];
+        for (new, k) in keys.iter().enumerate() {
+            renumber[k.2 as usize] = new as u32;
+        }
+        for i in &mut index {
+            *i = renumber[*i as usize];
+        }
+        Ok(RowGroups { index, keys: keys.into_iter().map(|(k, m, _)| (k, m)).collect() })
+    }
+}
+
+/// The first row whose score is not finite, in parallel chunks (the check runs on every table
+/// every command reads).
+fn first_non_finite(values: &[f32]) -> Option<usize> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 20;
+    values.par_chunks(CHUNK).enumerate().find_map_first(|(c, v)| v.iter().position(|s| !s.is_finite()).map(|i| c * CHUNK + i))
+}
