@@ -76,7 +76,8 @@ fn every_chart_of_the_report_has_data() {
     }
     // Both encoders side by side: two histograms, two reliability diagrams, one shared PR chart.
     assert_eq!(kinds.get("histogram"), Some(&2), "{kinds:?}");
-    assert_eq!(kinds.get("reliability"), Some(&2), "{kinds:?}");
+    // Two reliability diagrams of pairs, two of each query's top hit under the decision map.
+    assert_eq!(kinds.get("reliability"), Some(&4), "{kinds:?}");
     assert_eq!(kinds.get("precision-recall"), Some(&1), "{kinds:?}");
     let pr = charts.iter().find(|s| s.contains("data-chart=\"precision-recall\"")).unwrap();
     assert!(pr.contains("data-series=\"enc-a threshold\""), "the chosen thresholds are marked");
@@ -88,6 +89,9 @@ fn every_chart_of_the_report_has_data() {
     // calibration was fitted on; the three numbers of each target side by side.
     let rel: Vec<_> = charts.iter().filter(|s| s.contains("data-chart=\"reliability\"")).collect();
     assert!(rel.iter().all(|s| s.contains("cross-fitted, 5 folds")), "reliability is not cross-fitted");
+    assert_eq!(rel.iter().filter(|s| s.contains("top hits")).count(), 2, "top-hit reliability");
+    // Every fifth of the 300 queries is unjudged: 240 top hits.
+    assert!(page.contains("240 queries"), "top hits counted by query");
     assert!(page.contains("How far to trust each threshold"));
     // What the data was, and the per-group thresholds.
     for needle in ["enc-a", "enc-b", "in-sample", "section=alpha", "ndcg_cut_10", "ROC AUC", env!("CARGO_PKG_VERSION")] {

@@ -436,6 +436,29 @@ fn decisions_are_calibrated_on_held_out_top_hits() {
 }
 
 #[test]
+fn the_reports_top_hit_reliability_recomputes_the_fits_held_out_decision_numbers() {
+    use simcal::calibrate::folds::top_hit_probabilities;
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_table(dir.path());
+    let t = read_table(&path).unwrap();
+    let art = fit_table(&t, &path, &FitOptions { bootstrap: 0, ..FitOptions::default() }).unwrap();
+    let d = art.global.decision.as_ref().unwrap();
+    for m in [Method::Isotonic, Method::Platt] {
+        let (p, y) = top_hit_probabilities(&t, &path, 1, m, Some((5, 0)), None).unwrap();
+        assert_eq!(p.len() as u64, d.queries);
+        assert_eq!(y.iter().filter(|&&y| y).count() as u64, d.relevant);
+        let (ece, brier) = ece_brier(&p, &y);
+        let stored = &d.held_out_metrics[m.name()];
+        assert!((stored.brier - brier).abs() < 1e-12, "{}: stored {} vs {brier}", m.name(), stored.brier);
+        assert!((stored.ece - ece).abs() < 1e-12, "{}: stored {} vs {ece}", m.name(), stored.ece);
+        // In sample, the artifact's own map gives its in-sample numbers.
+        let map = simcal::calibrate::folds::FoldFit { isotonic: d.isotonic.clone(), platt: d.platt, thresholds: vec![] };
+        let (p, y) = top_hit_probabilities(&t, &path, 1, m, None, Some(&map)).unwrap();
+        assert!((d.metrics[m.name()].brier - ece_brier(&p, &y).1).abs() < 1e-12);
+    }
+}
+
+#[test]
 fn the_bootstrap_resamples_whole_queries() {
     use simcal::calibrate::bootstrap::{intervals, intervals_by_block, Blocks, Targets};
     // 100 queries of 40 pairs each; a query's pairs share one score and one label, so the table

@@ -298,3 +298,47 @@ pub fn oof_probabilities(table: &ScoreTable, path: &Path, rel_level: i32, k: usi
         probabilities,
     })
 }
+
+/// Every labeled query's top hit with its probability under the decision map (the map of top
+/// hits) of `method`, and whether it is relevant: out of fold when `folds` is given (k and
+/// seed: each fold's map fitted on the other folds' top hits, as the fit's held-out decision
+/// metrics are), else from `map`, the artifact's decision map. Empty when the table has no
+/// ranks; the queries' top hits need `query_id` for folds.
+pub fn top_hit_probabilities(
+    table: &ScoreTable,
+    path: &Path,
+    rel_level: i32,
+    method: Method,
+    folds: Option<(usize, u64)>,
+    map: Option<&FoldFit>,
+) -> Result<(Vec<f64>, Vec<bool>)> {
+    let view = TableView::new(table, path)?;
+    if view.rank.is_none() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let units = match folds {
+        Some((k, seed)) => {
+            let fold = assign(&view, k, seed)?;
+            super::certify::query_units(&view, rel_level, &vec![0; view.len()], Some(&fold))?
+        }
+        None if view.query_id.is_some() => super::certify::query_units(&view, rel_level, &vec![0; view.len()], None)?,
+        None => super::certify::top_hits(&view, rel_level)?,
+    };
+    let y: Vec<bool> = units.iter().map(|u| u.top_relevant).collect();
+    let p = match folds {
+        Some((k, _)) => {
+            let parts: Vec<Distinct> = (0..k as u8)
+                .map(|f| {
+                    let (s, r): (Vec<f32>, Vec<bool>) =
+                        units.iter().filter(|u| u.fold == f).map(|u| (u.top_score as f32, u.top_relevant)).unzip();
+                    Distinct::from_pairs(&s, &r)
+                })
+                .collect();
+            let all = Distinct::sum(&parts);
+            let fits: Vec<Option<FoldFit>> = parts.par_iter().map(|part| fit_fold(&all.without(part), &[method], &[], &[])).collect();
+            units.iter().map(|u| fits[usize::from(u.fold)].as_ref().map_or(f64::NAN, |f| f.predict(method, u.top_score))).collect()
+        }
+        None => units.iter().map(|u| map.map_or(f64::NAN, |f| f.predict(method, u.top_score))).collect(),
+    };
+    Ok((p, y))
+}

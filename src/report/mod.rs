@@ -43,6 +43,9 @@ pub struct Encoder {
     /// Reliability of the out-of-fold probabilities (cross-fitted by query, the artifact's
     /// folds and seed), when the calibration was fitted on this table with folds.
     pub held_out_reliability: Option<(usize, Reliability)>,
+    /// Reliability of the decision map on each query's top hit, and what it rests on
+    /// (cross-fitted, in-sample, or nothing: a table the map was not fitted on).
+    pub decision_reliability: Option<(String, Reliability)>,
     /// The certified thresholds of the global fit on the curve: (label, recall, precision).
     pub certified_marks: Vec<(String, f64, f64)>,
 }
@@ -125,6 +128,26 @@ pub fn encoder(
         }
         _ => None,
     };
+    let decision_reliability = match (&artifact.global.decision, &eval.global.calibration) {
+        (Some(d), Some(cal)) if qrels.is_none() => {
+            let method = crate::calibrate::Method::parse(&cal.method)?;
+            let map = crate::calibrate::folds::FoldFit { isotonic: d.isotonic.clone(), platt: d.platt, thresholds: Vec::new() };
+            let has_map = map.predict(method, 0.5).is_finite();
+            let (folds, scope) = match &artifact.held_out {
+                Some(h) if in_sample => (Some((h.folds, h.seed)), format!("cross-fitted, {} folds", h.folds)),
+                _ if in_sample => (None, "in-sample".to_owned()),
+                _ => (None, String::new()),
+            };
+            let (p, y) = crate::calibrate::folds::top_hit_probabilities(table, path, artifact.rel_level, method, folds, Some(&map))?;
+            let (p, y): (Vec<f64>, Vec<bool>) = p.iter().zip(&y).filter(|(p, _)| p.is_finite()).map(|(&p, &y)| (p, y)).unzip();
+            if has_map && !p.is_empty() {
+                Some((scope, crate::metrics::reliability::reliability(&p, &y, opts.bins, opts.strategy)?))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
     Ok(Encoder {
         path: path.to_path_buf(),
         sha256,
@@ -134,6 +157,7 @@ pub fn encoder(
         artifact,
         in_sample,
         held_out_reliability,
+        decision_reliability,
         certified_marks,
     })
 }
@@ -278,24 +302,39 @@ fn reliability_section(h: &mut String, encoders: &[Encoder]) {
             Some((k, r)) => (r, format!(", cross-fitted, {k} folds")),
             None => (&cal.reliability, if e.in_sample { ", in-sample".to_owned() } else { String::new() }),
         };
-        let title = format!("{} ({}{scope})", e.meta.model, cal.method);
-        let mut c = Chart::new("reliability", &title, 370.0, 300.0, (0.0, 1.0), (0.0, 1.0));
-        c.line("perfect", &[(0.0, 0.0), (1.0, 1.0)], "#999", true);
-        let pts: Vec<(f64, f64, f64, f64)> = r.bins.iter().map(|b| (b.mean_predicted, b.observed, b.wilson[0], b.wilson[1])).collect();
-        c.line("observed", &pts.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(), PALETTE[k % PALETTE.len()], false);
-        c.points("bins", &pts, PALETTE[k % PALETTE.len()]);
-        let _ = write!(
-            h,
-            "<div class=\"card\">{}<div class=\"sub\">ECE {:.4} · MCE {:.4} · Brier {:.4} · log loss {:.4} · {} pairs</div></div>",
-            c.finish("predicted probability", "observed rate"),
-            r.ece,
-            r.mce,
-            r.brier,
-            r.log_loss,
-            r.n
-        );
+        reliability_card(h, &format!("{} ({}{scope})", e.meta.model, cal.method), r, PALETTE[k % PALETTE.len()], "pairs");
     }
     h.push_str("</div>");
+    // The decision map, on the unit it decides on.
+    if encoders.iter().all(|e| e.decision_reliability.is_none()) {
+        return;
+    }
+    h.push_str("<h3>Decisions: each query's top hit</h3><div class=\"sub\">apply decides on a query's top hit with the map fitted on top hits; here is its reliability on them.</div><div class=\"row\">");
+    for (k, e) in encoders.iter().enumerate() {
+        let (Some((scope, r)), Some(cal)) = (&e.decision_reliability, &e.eval.global.calibration) else { continue };
+        let scope = if scope.is_empty() { String::new() } else { format!(", {scope}") };
+        reliability_card(h, &format!("{} top hits ({}{scope})", e.meta.model, cal.method), r, PALETTE[k % PALETTE.len()], "queries");
+    }
+    h.push_str("</div>");
+}
+
+/// One reliability diagram with its summary line; `unit` names what its `n` counts.
+fn reliability_card(h: &mut String, title: &str, r: &Reliability, color: &str, unit: &str) {
+    let mut c = Chart::new("reliability", title, 370.0, 300.0, (0.0, 1.0), (0.0, 1.0));
+    c.line("perfect", &[(0.0, 0.0), (1.0, 1.0)], "#999", true);
+    let pts: Vec<(f64, f64, f64, f64)> = r.bins.iter().map(|b| (b.mean_predicted, b.observed, b.wilson[0], b.wilson[1])).collect();
+    c.line("observed", &pts.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(), color, false);
+    c.points("bins", &pts, color);
+    let _ = write!(
+        h,
+        "<div class=\"card\">{}<div class=\"sub\">ECE {:.4} · MCE {:.4} · Brier {:.4} · log loss {:.4} · {} {unit}</div></div>",
+        c.finish("predicted probability", "observed rate"),
+        r.ece,
+        r.mce,
+        r.brier,
+        r.log_loss,
+        r.n
+    );
 }
 
 /// Estimate, held out and certified, side by side for each target of each encoder's global fit.
