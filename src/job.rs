@@ -95,6 +95,13 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
     if job.k == 0 {
         return Err(Error::Invalid("k must be at least 1".into()));
     }
+    let inputs: Vec<&Path> =
+        [Some(&job.queries), Some(&job.corpus), job.qrels.as_ref(), job.query_read.ids_file.as_ref(), job.corpus_read.ids_file.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(PathBuf::as_path)
+            .collect();
+    crate::output::check_destinations(&inputs, &[("--out", &job.out)])?;
     let (queries, qrels, scored, qsha, csha, shard_meta) = std::thread::scope(|s| -> Result<_> {
         let qh = s.spawn(|| sha256_file(&job.queries));
         let ch = s.spawn(|| sha256_file(&job.corpus));

@@ -36,3 +36,5 @@ mod certify;
 mod trust;
 // The typed, validated view of a score table that fit, eval and apply read.
 mod view;
+// No command writes over its inputs or into anything but a regular file.
+mod safety;

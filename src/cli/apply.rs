@@ -58,6 +58,9 @@ pub struct ApplyArgs {
 
 /// Applies and writes the outputs.
 pub fn execute(cal: &Path, scores: &Path, out: &Path, decisions: Option<&Path>, opts: &ApplyOptions) -> anyhow::Result<Applied> {
+    let mut outputs = vec![("--out", out)];
+    outputs.extend(decisions.map(|d| ("--decisions", d)));
+    simcal::output::check_destinations(&[cal, scores], &outputs)?;
     let art = Artifact::read(cal)?;
     let table = read_table(scores)?;
     let applied = apply(&table, scores, &art, cal, opts)?;

@@ -55,6 +55,8 @@ pub fn document(r: &DriftReport, baseline: &Path, scores: &Path) -> serde_json::
 }
 
 pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
+    let outputs: Vec<(&str, &std::path::Path)> = args.out.iter().map(|o| ("--out", o.as_path())).collect();
+    simcal::output::check_destinations(&[&args.baseline, &args.scores], &outputs)?;
     let tol = Tolerances {
         max_ks: args.max_ks,
         max_precision_drop: args.max_precision_drop,

@@ -233,6 +233,10 @@ fn run_histograms(args: &EvalArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let inputs: Vec<&Path> =
+        args.scores.iter().chain(&args.histograms).chain(&args.qrels).chain(&args.calibration).map(PathBuf::as_path).collect();
+    let outputs: Vec<(&str, &Path)> = args.out.iter().map(|o| ("--out", o.as_path())).collect();
+    simcal::output::check_destinations(&inputs, &outputs)?;
     let Some(scores) = args.scores.clone() else { return run_histograms(&args) };
     let opts = args.options()?;
     let e = execute(&scores, args.qrels.as_deref(), args.calibration.as_deref(), &opts)?;

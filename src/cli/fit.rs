@@ -153,6 +153,7 @@ impl FitArgs {
 
 /// Fits and writes; returns the artifact and the seconds it took.
 pub fn execute(scores: &std::path::Path, opts: &FitOptions, out: &std::path::Path) -> anyhow::Result<(Artifact, f64)> {
+    simcal::output::check_destinations(&[scores], &[("--out", out)])?;
     let t = Instant::now();
     // Only the columns a fit reads: scores, labels and the group columns.
     let mut cols = vec!["score", "label"];
@@ -257,6 +258,8 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
     let (art, seconds) = match &args.scores {
         Some(scores) => execute(scores, &opts, &args.out)?,
         None => {
+            let inputs: Vec<&std::path::Path> = args.from_histograms.iter().map(PathBuf::as_path).collect();
+            simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;
             let t = Instant::now();
             let h = simcal::calibrate::histogram::Histograms::read_all(&args.from_histograms)?;
             if opts.folds > 1 || opts.certify.is_some() {

@@ -96,6 +96,8 @@ impl FuseArgs {
 
 pub fn run(args: FuseArgs) -> anyhow::Result<ExitCode> {
     use rayon::prelude::*;
+    let inputs: Vec<&std::path::Path> = args.runs.iter().chain(&args.qrels).map(std::path::PathBuf::as_path).collect();
+    simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;
     let start = Instant::now();
     let o = args.options();
     if o.method == Method::Rrf && o.norm != Norm::None {

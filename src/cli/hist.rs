@@ -33,6 +33,8 @@ pub struct HistArgs {
 }
 
 pub fn run(args: HistArgs) -> anyhow::Result<ExitCode> {
+    let inputs: Vec<&std::path::Path> = std::iter::once(&args.scores).chain(&args.add).map(std::path::PathBuf::as_path).collect();
+    simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;
     let mut cols = vec!["score", "label"];
     cols.extend(args.group_by.iter().map(String::as_str));
     let table = read_table_columns(&args.scores, Some(&cols))?;

@@ -28,6 +28,8 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let inputs: Vec<&std::path::Path> = args.parts.iter().map(std::path::PathBuf::as_path).collect();
+    simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;
     let start = Instant::now();
     let table = merge_parts(&args.parts)?;
     super::score::write_output(&table, &args.out, args.format)?;

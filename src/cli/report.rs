@@ -48,6 +48,8 @@ pub fn execute(
     rel_level: i32,
     out: &Path,
 ) -> anyhow::Result<()> {
+    let inputs: Vec<&Path> = scores.iter().chain(calibrations).map(PathBuf::as_path).chain(qrels).collect();
+    simcal::output::check_destinations(&inputs, &[("--out", out)])?;
     let qrels = qrels.map(read_qrels).transpose()?;
     let arts: Vec<(Artifact, PathBuf)> = calibrations.iter().map(|p| Ok((Artifact::read(p)?, p.clone()))).collect::<anyhow::Result<_>>()?;
     let mut encoders = Vec::new();

@@ -1,0 +1,81 @@
+//! No command writes over its inputs or into anything but a regular file: every destination is
+//! checked before any work, however its path is spelled.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{data_dir, score_sample, simcal};
+
+/// Runs simcal in `dir` and expects exit 2 with `needle` in the message.
+fn refused(dir: &Path, args: &[&str], needle: &str) {
+    let o = simcal().current_dir(dir).args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{args:?} was not refused: {err}");
+    assert!(err.contains(needle), "{args:?}: {err}");
+}
+
+/// The bytes of every file under `dir` (by name).
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn no_command_writes_over_an_input_however_it_is_spelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    score_sample("minilm", &d.join("t.parquet"));
+    for (name, file) in [("q.parquet", "minilm.queries.parquet"), ("c.parquet", "minilm.corpus.parquet"), ("qrels.tsv", "qrels.tsv")] {
+        std::fs::copy(data_dir().join(file), d.join(name)).unwrap();
+    }
+    let ok = simcal().current_dir(d).args(["fit", "--scores", "t.parquet", "--bootstrap", "0", "--out", "cal.json"]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = simcal().current_dir(d).args(["hist", "--scores", "t.parquet", "--out", "h.json"]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(d.join("t.parquet"), d.join("link.parquet")).unwrap();
+    let before = snapshot(d);
+    let never = "never writes over its inputs";
+    // The table under three spellings: relative with ./, through .., and a link to it.
+    let mut spellings = vec!["./t.parquet", "sub/../t.parquet"];
+    if cfg!(unix) {
+        spellings.push("link.parquet");
+    }
+    for t in spellings {
+        refused(d, &["fit", "--scores", "t.parquet", "--bootstrap", "0", "--out", t], never);
+        refused(d, &["eval", "--scores", "t.parquet", "--out", t], never);
+        refused(d, &["report", "--scores", "t.parquet", "--out", t], never);
+        refused(d, &["hist", "--scores", "t.parquet", "--out", t], never);
+        refused(d, &["drift", "--baseline", "cal.json", "--scores", "t.parquet", "--out", t], never);
+        refused(d, &["merge", "t.parquet", "--out", t], never);
+        refused(d, &["fuse", "--run", "t.parquet", "--out", t], never);
+        refused(d, &["apply", "--calibration", "cal.json", "--scores", "t.parquet", "--out", t], never);
+    }
+    // Every other input of a command.
+    refused(d, &["score", "--queries", "q.parquet", "--corpus", "c.parquet", "--out", "./c.parquet"], never);
+    refused(d, &["score", "--queries", "q.parquet", "--corpus", "c.parquet", "--qrels", "qrels.tsv", "--out", "qrels.tsv"], never);
+    refused(d, &["apply", "--calibration", "cal.json", "--scores", "t.parquet", "--out", "a.parquet", "--decisions", "cal.json"], never);
+    refused(d, &["drift", "--baseline", "cal.json", "--scores", "t.parquet", "--out", "sub/../cal.json"], never);
+    refused(d, &["eval", "--scores", "t.parquet", "--calibration", "cal.json", "--out", "cal.json"], never);
+    refused(d, &["fit", "--from-histograms", "h.json", "--out", "h.json"], never);
+    // Two outputs of one command in one file.
+    refused(
+        d,
+        &["apply", "--calibration", "cal.json", "--scores", "t.parquet", "--out", "a.parquet", "--decisions", "./a.parquet"],
+        "each output needs its own file",
+    );
+    // Not a regular file, or no folder to put it in.
+    refused(d, &["fit", "--scores", "t.parquet", "--bootstrap", "0", "--out", "sub"], "is a folder");
+    #[cfg(unix)]
+    refused(d, &["fit", "--scores", "t.parquet", "--bootstrap", "0", "--out", "/dev/null"], "not a regular file");
+    refused(d, &["fit", "--scores", "t.parquet", "--bootstrap", "0", "--out", "nowhere/cal.json"], "there is no folder nowhere");
+    // Nothing was touched, and nothing was left behind.
+    assert_eq!(snapshot(d), before, "an input changed or a file appeared");
+    assert_eq!(snapshot(&d.join("sub")), vec![], "a file appeared in sub/");
+}
