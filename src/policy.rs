@@ -285,10 +285,18 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
         });
     }
 
+    // A table that was applied before has a probability column: this one replaces it (a file
+    // with two fields of one name is one pyarrow and pandas refuse).
     let b = &table.batch;
-    let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let (mut fields, mut cols): (Vec<Field>, Vec<ArrayRef>) = b
+        .schema()
+        .fields()
+        .iter()
+        .zip(b.columns())
+        .filter(|(f, _)| f.name() != "probability")
+        .map(|(f, c)| (f.as_ref().clone(), Arc::clone(c)))
+        .unzip();
     fields.push(Field::new("probability", DataType::Float64, false));
-    let mut cols: Vec<ArrayRef> = b.columns().to_vec();
     cols.push(Arc::new(Float64Array::from(prob)));
     let with = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Error::format(path, e.to_string()))?;
     let batch = if opts.floor.is_some() {

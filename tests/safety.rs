@@ -79,3 +79,53 @@ fn no_command_writes_over_an_input_however_it_is_spelled() {
     assert_eq!(snapshot(d), before, "an input changed or a file appeared");
     assert_eq!(snapshot(&d.join("sub")), vec![], "a file appeared in sub/");
 }
+
+#[test]
+fn edited_artifacts_huge_arguments_and_reapplied_tables_are_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    score_sample("minilm", &d.join("t.parquet"));
+    let ok = |args: &[&str]| {
+        let o = simcal().current_dir(d).args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    ok(&["fit", "--scores", "t.parquet", "--bootstrap", "0", "--out", "cal.json"]);
+    // Edits that would give probabilities outside [0, 1], NaN, or a panic on a short map.
+    let art: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("cal.json")).unwrap()).unwrap();
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 5] = [
+        ("values", |a| a["global"]["isotonic"]["y"].as_array_mut().unwrap().truncate(1)),
+        ("not probabilities", |a| a["global"]["isotonic"]["y"][0] = serde_json::json!(5.0)),
+        ("ascending", |a| {
+            let x = a["global"]["isotonic"]["x"].as_array_mut().unwrap();
+            x.reverse();
+        }),
+        ("abstain band", |a| a["abstain"] = serde_json::json!({"low": 0.9, "high": 0.5})),
+        ("decision map", |a| a["global"]["decision"]["isotonic"]["y"][0] = serde_json::json!(-3.0)),
+    ];
+    for (needle, edit) in edits {
+        let mut a = art.clone();
+        edit(&mut a);
+        std::fs::write(d.join("bad.json"), serde_json::to_vec(&a).unwrap()).unwrap();
+        for args in [
+            &["apply", "--calibration", "bad.json", "--scores", "t.parquet", "--out", "a.parquet"][..],
+            &["eval", "--scores", "t.parquet", "--calibration", "bad.json"],
+            &["report", "--scores", "t.parquet", "--calibration", "bad.json", "--out", "r.html"],
+        ] {
+            refused(d, args, "invalid calibration artifact");
+            refused(d, args, needle);
+        }
+    }
+    assert!(!d.join("a.parquet").exists() && !d.join("r.html").exists());
+    // Counts far beyond use are refused at once, not allocated or run for minutes.
+    refused(d, &["fit", "--scores", "t.parquet", "--bootstrap", "10000000000", "--out", "c.json"], "--bootstrap 10000000000: at most");
+    refused(d, &["eval", "--scores", "t.parquet", "--calibration", "cal.json", "--bins", "1000000000"], "--bins 1000000000: expected 1 to");
+    // Applying to a table applied before replaces its probability column.
+    ok(&["apply", "--calibration", "cal.json", "--scores", "t.parquet", "--out", "a.parquet"]);
+    ok(&["apply", "--calibration", "cal.json", "--scores", "a.parquet", "--out", "b.parquet"]);
+    let t = simcal::table::read_table(&d.join("b.parquet")).unwrap();
+    let names: Vec<String> = t.batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(names.iter().filter(|n| *n == "probability").count(), 1, "{names:?}");
+    let a = simcal::table::read_table(&d.join("a.parquet")).unwrap();
+    assert_eq!(a.batch.column_by_name("probability").unwrap(), t.batch.column_by_name("probability").unwrap());
+}

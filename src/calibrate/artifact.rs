@@ -319,7 +319,55 @@ impl Artifact {
             }
             None => return Err(Error::format(path, "not a calibration artifact: no schema_version")),
         }
-        serde_json::from_value(value).map_err(|e| Error::format(path, format!("malformed calibration artifact: {e}")))
+        let art: Artifact =
+            serde_json::from_value(value).map_err(|e| Error::format(path, format!("malformed calibration artifact: {e}")))?;
+        art.validate().map_err(|why| Error::format(path, format!("invalid calibration artifact: {why}")))?;
+        Ok(art)
+    }
+
+    /// Checks what every reader of an artifact relies on, once, on load: the abstain band is
+    /// ordered within [0, 1]; every isotonic map has as many values as breakpoints, breakpoints
+    /// finite and ascending, values in [0, 1] and non-decreasing; every Platt map has finite
+    /// parameters; every threshold score is finite. An edited artifact that breaks one of these
+    /// would give probabilities outside [0, 1] or NaN; it is refused with what is wrong where.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let Band { low, high } = self.abstain;
+        if !((0.0..=1.0).contains(&low) && (0.0..=1.0).contains(&high) && low <= high) {
+            return Err(format!("abstain band {low}:{high} is not 0 ≤ low ≤ high ≤ 1"));
+        }
+        fn maps(g: &GroupFit) -> Vec<(String, Option<&Isotonic>, Option<&Platt>)> {
+            let mut v = vec![(g.key.clone(), g.isotonic.as_ref(), g.platt.as_ref())];
+            if let Some(d) = &g.decision {
+                v.push((format!("{} (decision map)", g.key), d.isotonic.as_ref(), d.platt.as_ref()));
+            }
+            v
+        }
+        for g in std::iter::once(&self.global).chain(&self.groups) {
+            for (key, iso, platt) in maps(g) {
+                if let Some(m) = iso {
+                    if m.x.len() != m.y.len() || m.x.is_empty() {
+                        return Err(format!("group {key}: isotonic map has {} breakpoints and {} values", m.x.len(), m.y.len()));
+                    }
+                    if m.x.iter().any(|x| !x.is_finite()) || m.x.windows(2).any(|w| w[0] > w[1]) {
+                        return Err(format!("group {key}: isotonic breakpoints are not finite and ascending"));
+                    }
+                    if m.y.iter().any(|y| !(0.0..=1.0).contains(y)) || m.y.windows(2).any(|w| w[0] > w[1]) {
+                        return Err(format!("group {key}: isotonic values are not probabilities in non-decreasing order"));
+                    }
+                }
+                if let Some(p) = platt {
+                    if !(p.a.is_finite() && p.b.is_finite()) {
+                        return Err(format!("group {key}: Platt parameters a = {}, b = {} are not finite", p.a, p.b));
+                    }
+                }
+            }
+            for t in &g.thresholds {
+                if t.score.is_some_and(|s| !s.is_finite()) || t.certified.as_ref().and_then(|c| c.score).is_some_and(|s| !s.is_finite()) {
+                    return Err(format!("group {}: threshold for {} {} is not a finite score", g.key, t.target, t.value));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The fit for a group key: the group's when fitted, else the global one.

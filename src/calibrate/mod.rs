@@ -62,6 +62,9 @@ impl Method {
     }
 }
 
+/// The most bootstrap resamples a fit takes (each costs a pass over the count bins).
+pub const MAX_BOOTSTRAP: usize = 1_000_000;
+
 /// How to fit.
 #[derive(Clone, Debug)]
 pub struct FitOptions {
@@ -123,6 +126,12 @@ impl FitOptions {
         }
         if self.methods.is_empty() {
             return Err(Error::Invalid("no calibration method asked for".into()));
+        }
+        if self.bootstrap > MAX_BOOTSTRAP {
+            return Err(Error::Invalid(format!(
+                "--bootstrap {}: at most {MAX_BOOTSTRAP} resamples (1,000 give intervals to about ±0.01 of their level)",
+                self.bootstrap
+            )));
         }
         if self.folds == 0 || self.folds > 255 {
             return Err(Error::Invalid(format!("--folds {}: expected 1 (no cross-fitting) to 255", self.folds)));

@@ -161,6 +161,9 @@ pub struct Evaluation {
     pub notes: Vec<String>,
 }
 
+/// The most reliability bins (each bin is a point of the diagram).
+pub const MAX_BINS: usize = 100_000;
+
 /// The distinct-score table of the labeled pairs (labels from `qrels` or the table).
 pub fn labeled_distinct(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>, rel_level: i32) -> Result<Distinct> {
     let view = TableView::new(table, path)?;
@@ -184,8 +187,8 @@ pub fn evaluate(
     if opts.measures.is_empty() {
         return Err(Error::Invalid("no ranking measure asked for".into()));
     }
-    if opts.bins == 0 {
-        return Err(Error::Invalid("--bins must be at least 1".into()));
+    if opts.bins == 0 || opts.bins > MAX_BINS {
+        return Err(Error::Invalid(format!("--bins {}: expected 1 to {MAX_BINS}", opts.bins)));
     }
     if let Some(p) = opts.target_precision.iter().find(|p| !(**p > 0.0 && **p <= 1.0)) {
         return Err(Error::Invalid(format!("target precision {p} is outside (0, 1]")));
