@@ -129,3 +129,29 @@ fn edited_artifacts_huge_arguments_and_reapplied_tables_are_handled() {
     let a = simcal::table::read_table(&d.join("a.parquet")).unwrap();
     assert_eq!(a.batch.column_by_name("probability").unwrap(), t.batch.column_by_name("probability").unwrap());
 }
+
+#[test]
+fn a_closed_or_full_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.parquet");
+    score_sample("minilm", &t);
+    let t = t.to_str().unwrap();
+    for args in [&["eval", "--scores", t, "--per-query"][..], &["eval", "--scores", t, "--json", "--per-query"]] {
+        // The reader goes away before simcal writes (as `| head -1` does after one line).
+        let mut child = simcal().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let o = simcal().args(["eval", "--scores", t]).stdout(full).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("No space left") && !err.contains("panicked"), "{err}");
+    }
+}

@@ -141,14 +141,14 @@ fn opt(v: Option<f64>) -> String {
     v.map_or("—".into(), |x| format!("{x:.4}"))
 }
 
-fn print_set(s: &SetEval) {
-    println!("[{}] rows {}, labeled {}, judged queries {}", s.key, s.rows, s.labeled, s.ranking.queries);
+fn print_set(s: &SetEval) -> anyhow::Result<()> {
+    say!("[{}] rows {}, labeled {}, judged queries {}", s.key, s.rows, s.labeled, s.ranking.queries);
     let names: Vec<String> = s.ranking.measures.iter().map(|m| format!("{m:>12}")).collect();
-    println!("  {}", names.join(" "));
+    say!("  {}", names.join(" "));
     let vals: Vec<String> = s.ranking.mean.iter().map(|v| format!("{v:>12.4}")).collect();
-    println!("  {}", vals.join(" "));
+    say!("  {}", vals.join(" "));
     if let Some(sep) = &s.separation {
-        println!(
+        say!(
             "  separation: ROC AUC {}, average precision {}, KS {}, overlap {} ({} relevant / {} irrelevant)",
             opt(sep.roc_auc),
             opt(sep.average_precision),
@@ -161,25 +161,32 @@ fn print_set(s: &SetEval) {
     if let Some(c) = &s.calibration {
         let r = &c.reliability;
         let scope = if c.in_sample { " in sample" } else { "" };
-        println!(
-            "  calibration ({}){scope}: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}",
-            c.method, r.ece, r.mce, r.brier, r.log_loss
-        );
+        say!("  calibration ({}){scope}: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}", c.method, r.ece, r.mce, r.brier, r.log_loss);
         if let Some(h) = c.held_out.as_ref().filter(|_| c.in_sample) {
-            println!(
+            say!(
                 "  calibration ({}) held out: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}",
-                c.method, h.ece, h.mce, h.brier, h.log_loss
+                c.method,
+                h.ece,
+                h.mce,
+                h.brier,
+                h.log_loss
             );
         }
-        println!("    {:>15} {:>8} {:>10} {:>9} {:>17}", "bin", "count", "predicted", "observed", "Wilson 95%");
+        say!("    {:>15} {:>8} {:>10} {:>9} {:>17}", "bin", "count", "predicted", "observed", "Wilson 95%");
         for b in &r.bins {
-            println!(
+            say!(
                 "    [{:.3}, {:.3}] {:>8} {:>10.4} {:>9.4}   [{:.4}, {:.4}]",
-                b.lo, b.hi, b.count, b.mean_predicted, b.observed, b.wilson[0], b.wilson[1]
+                b.lo,
+                b.hi,
+                b.count,
+                b.mean_predicted,
+                b.observed,
+                b.wilson[0],
+                b.wilson[1]
             );
         }
         for t in &c.thresholds {
-            println!(
+            say!(
                 "    threshold {:.4} (target {} {}): precision {:.4} (fitted {}), recall {:.4} (fitted {})",
                 t.score,
                 t.target,
@@ -191,6 +198,7 @@ fn print_set(s: &SetEval) {
             );
         }
     }
+    Ok(())
 }
 
 /// `--histograms`: separation from summed histograms.
@@ -218,8 +226,8 @@ fn run_histograms(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         super::print_json(&doc)?;
     } else {
         let f = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.4}"));
-        println!("{} histogram file(s) ({}, {}), {} tables", args.histograms.len(), h.model, h.metric, h.sources.len());
-        println!(
+        say!("{} histogram file(s) ({}, {}), {} tables", args.histograms.len(), h.model, h.metric, h.sources.len());
+        say!(
             "  separation: ROC AUC {}, average precision {}, KS {}, overlap {} ({} relevant / {} irrelevant)",
             f(global.roc_auc),
             f(global.average_precision),
@@ -251,13 +259,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         super::print_json(&doc)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} ({}, {}), judgements from {}", scores.display(), e.model, e.metric, e.judgements);
-    print_set(&e.global);
+    say!("{} ({}, {}), judgements from {}", scores.display(), e.model, e.metric, e.judgements);
+    print_set(&e.global)?;
     for g in &e.groups {
-        print_set(g);
+        print_set(g)?;
     }
     for s in &e.spread {
-        println!(
+        say!(
             "best threshold for precision {} across {} groups: min {}, max {}, range {}, sd {}",
             s.target_precision,
             s.groups,
@@ -268,10 +276,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if args.per_query {
-        println!("per query ({}):", e.global.ranking.measures.join(", "));
+        say!("per query ({}):", e.global.ranking.measures.join(", "));
         for (id, v) in &e.global.ranking.per_query {
             let vals: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
-            println!("  {id}\t{}", vals.join("\t"));
+            say!("  {id}\t{}", vals.join("\t"));
         }
     }
     Ok(ExitCode::SUCCESS)

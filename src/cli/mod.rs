@@ -3,6 +3,15 @@
 //!
 //! Exit codes: 0 success; 1 a gate tripped; 2 bad usage or bad input.
 
+/// `println!` that returns a failed write (a closed pipe, a full disk) as the command's error
+/// instead of panicking; `main` exits quietly on a closed pipe, as `head` expects.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod apply;
 mod config;
 mod drift;
@@ -88,7 +97,11 @@ pub fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    let pipe = Some(std::io::ErrorKind::BrokenPipe);
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().map(std::io::Error::kind) == pipe
+            || c.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind) == pipe
+    })
 }
 
 /// Writes `value` as one JSON document on stdout.
