@@ -9,7 +9,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::{DataType, Float64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
@@ -73,38 +73,66 @@ pub fn read_qrels(path: &Path) -> Result<Qrels> {
     Ok(q)
 }
 
+/// A relevance grade: an integer in i32's range, written as an integer or as a number with an
+/// integral value (`1.0`). A fraction or an out-of-range value is refused with `why`.
+fn grade(v: f64) -> std::result::Result<i32, String> {
+    if v.fract() != 0.0 || !v.is_finite() {
+        Err(format!("relevance {v} is not an integer grade"))
+    } else if v < f64::from(i32::MIN) || v > f64::from(i32::MAX) {
+        Err(format!("relevance {v} is outside the range of a grade ({} to {})", i32::MIN, i32::MAX))
+    } else {
+        Ok(v as i32)
+    }
+}
+
 fn read_text(path: &Path, text: &str, q: &mut Qrels) -> Result<()> {
+    // A byte-order mark (as some editors write) is not part of the first id.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let Some((_, first)) = lines.clone().next() else {
         return Ok(());
     };
-    let head: Vec<&str> = first.split('\t').map(str::trim).collect();
-    let beir = head.len() == 3 && head[0].eq_ignore_ascii_case("query-id") && head[1].eq_ignore_ascii_case("corpus-id");
-    if beir {
-        lines.next();
-    }
+    // BEIR's TSV: a header names the columns (query-id, corpus-id, score) in any order, others
+    // ignored; TREC's qrels: `qid iter docid rel`, whitespace-separated, no header.
+    let head: Vec<String> = first.split('\t').map(|h| h.trim().to_ascii_lowercase()).collect();
+    let col = |name: &str| head.iter().position(|h| h == name);
+    let beir = match (col("query-id"), col("corpus-id")) {
+        (Some(qc), Some(dc)) => {
+            let rc = col("score").or(if head.len() == 3 { (0..3).find(|&i| i != qc && i != dc) } else { None });
+            let Some(rc) = rc else {
+                return Err(Error::line(path, 1, None, "the header names query-id and corpus-id but no score column"));
+            };
+            lines.next();
+            Some((qc, dc, rc))
+        }
+        _ => None,
+    };
     for (i, line) in lines {
         let n = i as u64 + 1;
-        let fields: Vec<&str> = if beir { line.split('\t').map(str::trim).collect() } else { line.split_whitespace().collect() };
-        let (qid, did, rel) = match (beir, fields.as_slice()) {
-            (true, [q, d, r]) => (*q, *d, *r),
-            (false, [q, _iter, d, r]) => (*q, *d, *r),
-            (true, _) => {
-                return Err(Error::line(
-                    path,
-                    n,
-                    None,
-                    format!("expected 3 tab-separated fields (query-id, corpus-id, score), found {}", fields.len()),
-                ))
+        let (qid, did, rel) = match beir {
+            Some((qc, dc, rc)) => {
+                let fields: Vec<&str> = line.split('\t').map(str::trim).collect();
+                match (fields.get(qc), fields.get(dc), fields.get(rc)) {
+                    (Some(q), Some(d), Some(r)) if fields.len() == head.len() => (*q, *d, *r),
+                    _ => {
+                        return Err(Error::line(
+                            path,
+                            n,
+                            None,
+                            format!("expected {} tab-separated fields as the header names them, found {}", head.len(), fields.len()),
+                        ))
+                    }
+                }
             }
-            (false, _) => {
-                return Err(Error::line(path, n, None, format!("expected 4 fields (qid iter docid rel), found {}", fields.len())))
-            }
+            None => match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+                [q, _iter, d, r] => (*q, *d, *r),
+                fields => {
+                    return Err(Error::line(path, n, None, format!("expected 4 fields (qid iter docid rel), found {}", fields.len())))
+                }
+            },
         };
-        let rel: i32 = rel
-            .parse()
-            .or_else(|_| rel.parse::<f64>().map(|f| f as i32).map_err(|_| ()))
-            .map_err(|_| Error::line(path, n, Some(did), format!("relevance {rel:?} is not a number")))?;
+        let value: f64 = rel.parse().map_err(|_| Error::line(path, n, Some(did), format!("relevance {rel:?} is not a number")))?;
+        let rel = grade(value).map_err(|why| Error::line(path, n, Some(did), why))?;
         if qid.is_empty() || did.is_empty() {
             return Err(Error::line(path, n, None, "empty query or document id"));
         }
@@ -138,8 +166,8 @@ fn read_parquet(path: &Path, q: &mut Qrels) -> Result<()> {
         if !rel_col.data_type().is_numeric() {
             return Err(Error::format(path, format!("relevance column has type {}; expected a number", rel_col.data_type())));
         }
-        let rels = arrow::compute::cast(rel_col, &DataType::Int64).map_err(|e| Error::format(path, e.to_string()))?;
-        let rels = rels.as_primitive::<Int64Type>();
+        let rels = arrow::compute::cast(rel_col, &DataType::Float64).map_err(|e| Error::format(path, e.to_string()))?;
+        let rels = rels.as_primitive::<Float64Type>();
         for i in 0..batch.num_rows() {
             let (Some(qid), Some(did)) = (&qs[i], &ds[i]) else {
                 return Err(Error::row(path, row + i as u64, None, "null query_id or doc_id"));
@@ -147,7 +175,8 @@ fn read_parquet(path: &Path, q: &mut Qrels) -> Result<()> {
             if rels.is_null(i) {
                 return Err(Error::row(path, row + i as u64, Some(did), "null relevance"));
             }
-            q.insert(qid.clone(), did.clone(), rels.value(i) as i32, |p, id, m| Error::row(p, row + i as u64, id, m))?;
+            let rel = grade(rels.value(i)).map_err(|why| Error::row(path, row + i as u64, Some(did), why))?;
+            q.insert(qid.clone(), did.clone(), rel, |p, id, m| Error::row(p, row + i as u64, id, m))?;
         }
         row += batch.num_rows() as u64;
     }

@@ -155,3 +155,28 @@ fn a_closed_or_full_stdout_is_not_a_panic() {
         assert!(err.contains("No space left") && !err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn qrels_grades_are_integers_and_beir_headers_are_read_by_name() {
+    use simcal::labels::read_qrels;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    // A byte-order mark, a reordered header and an extra column: the same judgements.
+    let plain = read_qrels(&write("a.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t0\n")).unwrap();
+    let odd = read_qrels(&write("b.tsv", "\u{feff}score\tnote\tcorpus-id\tquery-id\n2\tx\td1\tq1\n0.0\ty\td2\tq1\n")).unwrap();
+    assert_eq!(plain.judged, odd.judged);
+    assert_eq!(odd.get("q1", "d1"), Some(2));
+    // A fraction or a grade beyond i32 is refused with its line, never rounded or clamped.
+    for (text, line, needle) in [
+        ("q1 0 d1 1\nq1 0 d2 0.5\n", "line 2", "not an integer grade"),
+        ("q1 0 d1 99999999999\n", "line 1", "outside the range"),
+        ("query-id\tcorpus-id\tscore\nq1\td1\n", "line 2", "expected 3 tab-separated fields"),
+    ] {
+        let e = read_qrels(&write("c.txt", text)).unwrap_err().to_string();
+        assert!(e.contains(line) && e.contains(needle), "{text:?}: {e}");
+    }
+}
