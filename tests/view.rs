@@ -86,3 +86,19 @@ fn fit_reads_through_the_view() {
     let e = fit_table(&t, Path::new("t.parquet"), &FitOptions { bootstrap: 0, folds: 1, ..FitOptions::default() }).unwrap_err();
     assert!(e.to_string().contains("row 2") && e.to_string().contains("score is inf"), "{e}");
 }
+
+#[test]
+fn group_keys_cannot_collide() {
+    // A null and the text "null"; values with the separators in them.
+    let a: ArrayRef = Arc::new(StringArray::from(vec![None, Some("null"), Some("x,b=y"), Some("x"), Some("x"), Some("plain")]));
+    let b: ArrayRef = Arc::new(StringArray::from(vec![Some("1"), Some("1"), Some("1"), Some("b=y"), Some("b=y"), Some("1")]));
+    let t = table(&[("a", Some(a)), ("b", Some(b))]);
+    let v = TableView::new(&t, Path::new("t.parquet")).unwrap();
+    let g = v.groups(&["a".to_owned(), "b".to_owned()]).unwrap();
+    let keys: Vec<&str> = g.keys.iter().map(|k| k.0.as_str()).collect();
+    // Five distinct rows of values, five groups: rows 3 and 4 share theirs.
+    assert_eq!(keys.len(), 5, "{keys:?}");
+    assert!(keys.contains(&"a=null,b=1") && keys.contains(&"a=\"null\",b=1") && keys.contains(&"a=plain,b=1"), "{keys:?}");
+    assert!(keys.contains(&"a=\"x,b=y\",b=1") && keys.contains(&"a=x,b=\"b=y\""), "{keys:?}");
+    assert_eq!(g.index[3], g.index[4]);
+}

@@ -133,7 +133,9 @@ impl<'a> TableView<'a> {
     }
 
     /// The group of every row by the columns `group_by` (any type, compared as text; a null
-    /// is the group `null`). Without columns, every row is in the group `all`.
+    /// is the value `null`, told apart from the text "null" in the key). Keys read
+    /// `col=value,col2=value2`; a value that could be mistaken is quoted (see `key_value`).
+    /// Without columns, every row is in the group `all`.
     pub fn groups(&self, group_by: &[String]) -> Result<RowGroups> {
         let b = self.batch;
         let rows = b.num_rows();
@@ -170,7 +172,7 @@ impl<'a> TableView<'a> {
             .map(|(i, v)| {
                 let map: BTreeMap<String, String> =
                     cols.iter().zip(v).map(|((n, _), x)| (n.clone(), x.unwrap_or("null").to_owned())).collect();
-                let key = cols.iter().zip(v).map(|((n, _), x)| format!("{n}={}", x.unwrap_or("null"))).collect::<Vec<_>>().join(",");
+                let key = cols.iter().zip(v).map(|((n, _), x)| format!("{n}={}", key_value(*x))).collect::<Vec<_>>().join(",");
                 (key, map, i as u32)
             })
             .collect();
@@ -183,6 +185,17 @@ impl<'a> TableView<'a> {
             *i = renumber[*i as usize];
         }
         Ok(RowGroups { index, keys: keys.into_iter().map(|(k, m, _)| (k, m)).collect() })
+    }
+}
+
+/// A group column's value as it is written in a group key: `null` for a null, the text itself
+/// where that cannot be mistaken for something else, else the text as a JSON string (a value
+/// that reads `null`, or holds `,`, `=` or `"`, which would run into the next column's part).
+fn key_value(x: Option<&str>) -> String {
+    match x {
+        None => "null".to_owned(),
+        Some(v) if v == "null" || v.contains([',', '=', '"']) => serde_json::Value::from(v).to_string(),
+        Some(v) => v.to_owned(),
     }
 }
 
