@@ -1,6 +1,6 @@
-"""Cut the small sample in data/ from the full debian-pkg set (../shared/data/debian-pkg).
+"""Cut the small sample in data/ from the full debian-pkg set (data/README.md describes both).
 
-Usage: python data/make_sample.py SRC_DIR  (writes beside this script)
+Usage: python data/make_sample.py SRC_DIR  (SRC_DIR: the full set's folder; writes beside this script)
 
 Seeded: 300 queries drawn at random, and a corpus of 2,500 documents made of those queries'
 relevant documents plus documents drawn at random from the rest. The same rows are taken for
