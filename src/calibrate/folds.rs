@@ -15,6 +15,7 @@ use arrow::array::Array;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::certify::QueryUnit;
 use super::distinct::Distinct;
 use super::isotonic::{self, Isotonic};
 use super::summary::{CalibrationMetrics, MetricSums};
@@ -71,15 +72,7 @@ pub fn assign(view: &TableView, k: usize, seed: u64) -> Result<Vec<u8>> {
 /// is looked up once.
 pub fn query_count(view: &TableView) -> Option<u64> {
     let ids = view.query_id?;
-    let mut set: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    let mut last: Option<&str> = None;
-    for r in 0..ids.len() {
-        let id = ids.value(r);
-        if last != Some(id) {
-            set.insert(id);
-            last = Some(id);
-        }
-    }
+    let set: std::collections::HashSet<&str> = crate::table::id_runs(ids).into_iter().map(|(lo, _)| ids.value(lo)).collect();
     Some(set.len() as u64)
 }
 
@@ -299,6 +292,17 @@ pub fn oof_probabilities(table: &ScoreTable, path: &Path, rel_level: i32, k: usi
     })
 }
 
+/// The table of each fold's top hits (fold 0 to k − 1), the units of the decision maps.
+pub fn top_hit_folds(units: &[QueryUnit], k: usize) -> Vec<Distinct> {
+    (0..k)
+        .map(|f| {
+            let (s, r): (Vec<f32>, Vec<bool>) =
+                units.iter().filter(|u| usize::from(u.fold) == f).map(|u| (u.top_score as f32, u.top_relevant)).unzip();
+            Distinct::from_pairs(&s, &r)
+        })
+        .collect()
+}
+
 /// Every labeled query's top hit with its probability under the decision map (the map of top
 /// hits) of `method`, and whether it is relevant: out of fold when `folds` is given (k and
 /// seed: each fold's map fitted on the other folds' top hits, as the fit's held-out decision
@@ -327,13 +331,7 @@ pub fn top_hit_probabilities(
     let y: Vec<bool> = units.iter().map(|u| u.top_relevant).collect();
     let p = match folds {
         Some((k, _)) => {
-            let parts: Vec<Distinct> = (0..k as u8)
-                .map(|f| {
-                    let (s, r): (Vec<f32>, Vec<bool>) =
-                        units.iter().filter(|u| u.fold == f).map(|u| (u.top_score as f32, u.top_relevant)).unzip();
-                    Distinct::from_pairs(&s, &r)
-                })
-                .collect();
+            let parts = top_hit_folds(&units, k);
             let all = Distinct::sum(&parts);
             let fits: Vec<Option<FoldFit>> = parts.par_iter().map(|part| fit_fold(&all.without(part), &[method], &[], &[])).collect();
             units.iter().map(|u| fits[usize::from(u.fold)].as_ref().map_or(f64::NAN, |f| f.predict(method, u.top_score))).collect()

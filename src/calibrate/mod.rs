@@ -322,13 +322,7 @@ fn decision_fit(units: &[QueryUnit], opts: &FitOptions) -> DecisionFit {
         }
     }
     if opts.folds > 1 {
-        let parts: Vec<Distinct> = (0..opts.folds as u8)
-            .map(|k| {
-                let (s, r): (Vec<f32>, Vec<bool>) =
-                    units.iter().filter(|u| u.fold == k).map(|u| (u.top_score as f32, u.top_relevant)).unzip();
-                Distinct::from_pairs(&s, &r)
-            })
-            .collect();
+        let parts = folds::top_hit_folds(units, opts.folds);
         for (m, metrics) in folds::held_out(&d, &parts, &opts.methods, &[], &[]).metrics {
             f.held_out_metrics.insert(m.name().into(), metrics);
         }

@@ -131,19 +131,26 @@ pub fn encoder(
     let decision_reliability = match (&artifact.global.decision, &eval.global.calibration) {
         (Some(d), Some(cal)) if qrels.is_none() => {
             let method = crate::calibrate::Method::parse(&cal.method)?;
+            let has_map = match method {
+                crate::calibrate::Method::Isotonic => d.isotonic.is_some(),
+                crate::calibrate::Method::Platt => d.platt.is_some(),
+            };
             let map = crate::calibrate::folds::FoldFit { isotonic: d.isotonic.clone(), platt: d.platt, thresholds: Vec::new() };
-            let has_map = map.predict(method, 0.5).is_finite();
             let (folds, scope) = match &artifact.held_out {
                 Some(h) if in_sample => (Some((h.folds, h.seed)), format!("cross-fitted, {} folds", h.folds)),
                 _ if in_sample => (None, "in-sample".to_owned()),
                 _ => (None, String::new()),
             };
-            let (p, y) = crate::calibrate::folds::top_hit_probabilities(table, path, artifact.rel_level, method, folds, Some(&map))?;
-            let (p, y): (Vec<f64>, Vec<bool>) = p.iter().zip(&y).filter(|(p, _)| p.is_finite()).map(|(&p, &y)| (p, y)).unzip();
-            if has_map && !p.is_empty() {
-                Some((scope, crate::metrics::reliability::reliability(&p, &y, opts.bins, opts.strategy)?))
+            let (p, y) = if has_map {
+                crate::calibrate::folds::top_hit_probabilities(table, path, artifact.rel_level, method, folds, Some(&map))?
             } else {
+                (Vec::new(), Vec::new())
+            };
+            let (p, y): (Vec<f64>, Vec<bool>) = p.iter().zip(&y).filter(|(p, _)| p.is_finite()).map(|(&p, &y)| (p, y)).unzip();
+            if p.is_empty() {
                 None
+            } else {
+                Some((scope, crate::metrics::reliability::reliability(&p, &y, opts.bins, opts.strategy)?))
             }
         }
         _ => None,
