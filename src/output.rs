@@ -2,14 +2,137 @@
 //! ([`check_destinations`]: never one of its inputs, only regular files, a folder that exists),
 //! and every file is written to a temporary file beside its destination and renamed into place
 //! only when complete, so a failure never leaves a half-written output behind.
+//!
+//! Temporary files are named `.NAME.simcal-PID.XXXXXX.tmp`. They are removed on every error,
+//! on SIGINT, SIGTERM and SIGHUP ([`remove_temporaries_on_signals`]), and a write of NAME removes
+//! the ones a killed process (one no longer running) left beside it. A command with several
+//! outputs opens a transaction ([`begin`]): its files are staged until [`commit`] renames them
+//! all into place, or [`abandon`] removes them, so it writes all of its outputs or none.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
+/// Temporary files that exist now (written or being written), for the signal handler.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Finished temporary files and their destinations, while a transaction is open.
+static STAGED: Mutex<Option<Vec<(tempfile::TempPath, PathBuf)>>> = Mutex::new(None);
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn staged() -> std::sync::MutexGuard<'static, Option<Vec<(tempfile::TempPath, PathBuf)>>> {
+    STAGED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A temporary file known to the signal handler while this lives.
+struct Tracked(PathBuf);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut l = live();
+        if let Some(i) = l.iter().position(|p| *p == self.0) {
+            l.swap_remove(i);
+        }
+    }
+}
+
+/// Opens a transaction: from now on [`write_atomic`] stages each finished file instead of
+/// renaming it into place, until [`commit`] or [`abandon`].
+pub fn begin() {
+    *staged() = Some(Vec::new());
+}
+
+/// Renames every staged file into place, in the order written, and closes the transaction.
+/// On an error the files not yet renamed are removed.
+pub fn commit() -> Result<()> {
+    let files = staged().take().unwrap_or_default();
+    let mut files = files.into_iter();
+    for (tmp, dest) in files.by_ref() {
+        let _tracked = Tracked(tmp.to_path_buf());
+        if let Err(e) = tmp.persist(&dest) {
+            return Err(Error::io(&dest, e.error));
+        }
+    }
+    Ok(())
+}
+
+/// Removes every staged file and closes the transaction: none of the outputs is written.
+pub fn abandon() {
+    let files = staged().take().unwrap_or_default();
+    for (tmp, _) in files {
+        let _tracked = Tracked(tmp.to_path_buf());
+        drop(tmp);
+    }
+}
+
+/// Installs the handler that removes this process's temporary files when it is stopped by
+/// SIGINT, SIGTERM or SIGHUP, then exits with 128 + the signal's number; and ignores SIGXFSZ,
+/// so that a write beyond the file-size limit is an error (and its temporary file removed)
+/// instead of a kill. For programs, not libraries: it takes over those signals.
+#[cfg(unix)]
+pub fn remove_temporaries_on_signals() -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| Error::Invalid(format!("cannot watch for signals: {e}")))?;
+    std::thread::Builder::new()
+        .name("simcal-signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                // Hold the list while removing so that no new file is registered behind it.
+                let l = live();
+                for p in l.iter() {
+                    let _ = std::fs::remove_file(p);
+                }
+                std::process::exit(128 + sig);
+            }
+        })
+        .map_err(|e| Error::Invalid(format!("cannot start the signal thread: {e}")))?;
+    Ok(())
+}
+
+/// The prefix of this process's temporary files for an output named `name`.
+fn temp_prefix(name: &str) -> String {
+    format!(".{name}.simcal-{}.", std::process::id())
+}
+
+/// Removes the temporary files of `name` in `dir` that a process no longer running left behind
+/// (killed with SIGKILL, or by a power cut). Files of running processes are left alone.
+#[cfg(unix)]
+fn remove_stale(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let head = format!(".{name}.simcal-");
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&head)) else { continue };
+        if !rest.ends_with(".tmp") {
+            continue;
+        }
+        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if pid <= 0 || pid as u32 == std::process::id() {
+            continue;
+        }
+        // SAFETY: kill with signal 0 only asks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn remove_stale(_dir: &Path, _name: &str) {}
+
 /// Writes `path` through `write`, atomically. On error nothing is left at `path` (an older file
-/// there stays as it was).
+/// there stays as it was) and no temporary file remains. Inside a transaction ([`begin`]) the
+/// file is renamed into place by [`commit`].
 pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> Result<()>,
@@ -19,6 +142,7 @@ where
         _ => Path::new("."),
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    remove_stale(dir, &name);
     let mut builder = tempfile::Builder::new();
     #[cfg(unix)]
     {
@@ -26,13 +150,31 @@ where
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let mut tmp = builder.prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+    // Registered before the file exists, so that a signal never misses it.
+    let mut tmp = {
+        let mut l = live();
+        let tmp = builder.prefix(&temp_prefix(&name)).suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+        l.push(tmp.path().to_path_buf());
+        tmp
+    };
+    let _tracked = Tracked(tmp.path().to_path_buf());
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         write(&mut w)?;
         w.flush().map_err(|e| Error::io(path, e))?;
     }
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    let mut stage = staged();
+    match stage.as_mut() {
+        Some(files) => {
+            let tmp = tmp.into_temp_path();
+            live().push(tmp.to_path_buf());
+            files.push((tmp, path.to_path_buf()));
+        }
+        None => {
+            drop(stage);
+            tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+        }
+    }
     Ok(())
 }
 

@@ -38,3 +38,5 @@ mod trust;
 mod view;
 // No command writes over its inputs or into anything but a regular file.
 mod safety;
+// All outputs or none; no temporary file left by an error, a limit or a signal.
+mod outputs;

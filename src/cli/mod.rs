@@ -69,6 +69,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    #[cfg(unix)]
+    if let Err(e) = simcal::output::remove_temporaries_on_signals() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    // A command writes all of its outputs or none: its files are staged and renamed into place
+    // once it succeeds. `run` is a pipeline whose stages read what the earlier ones wrote: each
+    // stage's files land as it ends, and its manifest (run.json) last.
+    let transaction = !matches!(cli.command, Command::Run(_));
+    if transaction {
+        simcal::output::begin();
+    }
     let result = match cli.command {
         Command::Score(a) => score::run(*a),
         Command::Fit(a) => fit::run(*a),
@@ -81,12 +93,22 @@ pub fn main() -> ExitCode {
         Command::Hist(a) => hist::run(*a),
         Command::Run(a) => run::run(a),
     };
+    // A closed stdout (`| head`) is not a failure: the outputs are kept.
+    let result = match result {
+        Err(e) if is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+        r => r,
+    };
+    let result = match result {
+        Ok(code) if transaction => simcal::output::commit().map(|()| code).map_err(anyhow::Error::from),
+        Ok(code) => Ok(code),
+        Err(e) => {
+            simcal::output::abandon();
+            Err(e)
+        }
+    };
     match result {
         Ok(code) => code,
         Err(e) => {
-            if is_broken_pipe(&e) {
-                return ExitCode::SUCCESS;
-            }
             eprintln!("error: {e}");
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
