@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::embed::{open_corpus, open_corpus_shard, read_queries, shard_range, Metric, ReadOptions};
+use crate::embed::{open_corpus, open_corpus_shard, read_queries, shard_range, Metric, ReadOptions, ZeroVectors};
 use crate::error::{Error, Result};
 use crate::labels::read_qrels;
 use crate::score::{check_dims, make_backend, score_corpus, BackendOptions, ScoreOptions, Scored};
@@ -48,6 +48,9 @@ pub struct ScoreJob {
     /// Score only corpus shard `.0` of `.1` (contiguous row ranges, see
     /// [`crate::embed::shard_range`]); the table records the shard in its metadata.
     pub shard: Option<(u64, u64)>,
+    /// What a zero vector does under cosine: an error, or scored 0 (counted in the summary and
+    /// the table's metadata).
+    pub zero_vectors: ZeroVectors,
 }
 
 /// What a finished job reports.
@@ -75,6 +78,10 @@ pub struct ScoreSummary {
     pub labels: Option<LabelReport>,
     /// The model name written.
     pub model: String,
+    /// Query vectors of zeros scored 0 under [`ZeroVectors::Zero`].
+    pub zero_queries: u64,
+    /// Corpus vectors of zeros scored 0 under [`ZeroVectors::Zero`].
+    pub zero_corpus: u64,
 }
 
 /// The model name a corpus path implies: the file stem without a trailing `.corpus`.
@@ -102,11 +109,13 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
             .map(PathBuf::as_path)
             .collect();
     crate::output::check_destinations(&inputs, &[("--out", &job.out)])?;
-    let (queries, qrels, scored, qsha, csha, shard_meta) = std::thread::scope(|s| -> Result<_> {
+    let (queries, qrels, scored, qsha, csha, shard_meta, qrels_sha) = std::thread::scope(|s| -> Result<_> {
         let qh = s.spawn(|| sha256_file(&job.queries));
         let ch = s.spawn(|| sha256_file(&job.corpus));
         let queries = read_queries(&job.queries, &job.query_read)?;
         let qrels = job.qrels.as_deref().map(read_qrels).transpose()?;
+        // Parts of one sharded job must be labeled from the same judgements.
+        let qrels_sha = job.qrels.as_deref().map(sha256_file).transpose()?;
         let mut backend = make_backend(&job.backend)?;
         let corpus_read = ReadOptions { chunk_bytes: backend.chunk_bytes(), ..job.corpus_read.clone() };
         let (mut corpus, file_rows) = match job.shard {
@@ -129,11 +138,17 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
                 flops: 0.0,
                 backend: backend.name(),
                 backend_detail: backend.detail(),
+                zero_queries: 0,
+                zero_corpus: 0,
             }
         } else {
-            score_corpus(backend.as_mut(), &queries, corpus.as_mut(), ScoreOptions { k: job.k, metric: job.metric }, &|n| {
-                progress(n, total)
-            })?
+            score_corpus(
+                backend.as_mut(),
+                &queries,
+                corpus.as_mut(),
+                ScoreOptions { k: job.k, metric: job.metric, zero_vectors: job.zero_vectors },
+                &|n| progress(n, total),
+            )?
         };
         let shard_meta = job.shard.map(|(i, n)| {
             let (a, b) = shard_range(file_rows, i, n);
@@ -147,7 +162,7 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
             h.join().unwrap_or_else(|_| Err(Error::Invalid("hashing thread failed".into())))
         };
         let (qsha, csha) = (join(qh)?, join(ch)?);
-        Ok((queries, qrels, scored, qsha, csha, shard_meta))
+        Ok((queries, qrels, scored, qsha, csha, shard_meta, qrels_sha))
     })?;
     let model = job.model.clone().unwrap_or_else(|| model_name(&job.corpus));
     let meta = TableMeta {
@@ -159,7 +174,12 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
         backend: scored.backend.clone(),
         queries_sha256: qsha,
         corpus_sha256: csha,
-        extra: shard_meta.into_iter().flatten().collect(),
+        extra: shard_meta
+            .into_iter()
+            .flatten()
+            .chain(zero_meta(job, &scored))
+            .chain(qrels_sha.map(|h| ("simcal.qrels_sha256".to_owned(), h)))
+            .collect(),
     };
     let (table, report) = ScoreTable::build(&queries, &scored, qrels.as_ref(), job.rel_level, meta)?;
     match job.format {
@@ -178,5 +198,19 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
         backend_detail: scored.backend_detail,
         labels: qrels.map(|_| report),
         model,
+        zero_queries: scored.zero_queries,
+        zero_corpus: scored.zero_corpus,
     })
+}
+
+/// The table's record of zero vectors scored 0 (none under the default, which refuses them).
+fn zero_meta(job: &ScoreJob, scored: &Scored) -> Vec<(String, String)> {
+    match job.zero_vectors {
+        ZeroVectors::Error => Vec::new(),
+        ZeroVectors::Zero => vec![
+            ("simcal.zero_vectors".to_owned(), "zero".to_owned()),
+            ("simcal.zero_queries".to_owned(), scored.zero_queries.to_string()),
+            ("simcal.zero_corpus_rows".to_owned(), scored.zero_corpus.to_string()),
+        ],
+    }
 }

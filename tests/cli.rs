@@ -36,6 +36,10 @@ impl Fixture {
         self.dir.path().join(name)
     }
     pub fn score(&self, extra: &[&str]) -> std::process::Output {
+        self.command(extra).output().unwrap()
+    }
+    /// `simcal score` on the fixture's files with `extra` arguments, not yet run.
+    pub fn command(&self, extra: &[&str]) -> std::process::Command {
         let mut cmd = simcal();
         cmd.arg("score");
         let has = |flag: &str| extra.contains(&flag);
@@ -48,7 +52,8 @@ impl Fixture {
         if !has("--out") {
             cmd.arg("--out").arg(self.path("out.parquet"));
         }
-        cmd.args(extra).output().unwrap()
+        cmd.args(extra);
+        cmd
     }
 }
 

@@ -78,7 +78,7 @@ fn every_engine(f: impl Fn(Engine)) {
 pub fn run(engine: Engine, q: &Embeddings, c: &Embeddings, k: usize, metric: Metric, chunk: usize) -> Scored {
     let mut backend = engine.backend();
     let mut src = InMemorySource::new(c.clone(), chunk);
-    score_corpus(backend.as_mut(), q, &mut src, ScoreOptions { k, metric }, &|_| {}).unwrap()
+    score_corpus(backend.as_mut(), q, &mut src, ScoreOptions::new(k, metric), &|_| {}).unwrap()
 }
 
 /// Checks hits against the reference: same length, each hit's score equal to the reference
@@ -282,7 +282,7 @@ fn data_sample_agrees_across_engines() {
     for e in engines() {
         let mut backend = e.backend();
         let mut src = open_corpus(&dir.join("minilm.corpus.parquet"), &ReadOptions { chunk_rows: 1500, ..opts.clone() }).unwrap();
-        let out = score_corpus(backend.as_mut(), &q, src.as_mut(), ScoreOptions { k: 100, metric: Metric::Cosine }, &|_| {}).unwrap();
+        let out = score_corpus(backend.as_mut(), &q, src.as_mut(), ScoreOptions::new(100, Metric::Cosine), &|_| {}).unwrap();
         let Some(r) = &reference else {
             reference = Some(out);
             continue;
@@ -308,6 +308,43 @@ fn k_zero_is_refused() {
     let c = embeddings("c", 3, 4, 2);
     let mut backend = CpuBackend::new();
     let mut src = InMemorySource::new(c, 2);
-    let err = score_corpus(&mut backend, &q, &mut src, ScoreOptions { k: 0, metric: Metric::Cosine }, &|_| {}).unwrap_err();
+    let err = score_corpus(&mut backend, &q, &mut src, ScoreOptions::new(0, Metric::Cosine), &|_| {}).unwrap_err();
     assert!(err.to_string().contains("k must be at least 1"), "{err}");
+}
+
+#[test]
+fn values_beyond_the_storage_range_are_refused_never_dropped() {
+    // Dot products of ordinary rows and one row holding 1e5, beyond f16's ±65,504: the CPU and
+    // f32 storage score it (it is every query's top hit); f16 storage refuses it by row.
+    let q = embeddings("q", 4, 8, 51);
+    let mut values = embeddings("c", 100, 8, 52).vectors.into_raw_vec_and_offset().0;
+    values[37 * 8 + 3] = 1e5;
+    let c = Embeddings::from_rows("c", crate::common::ids("c", 100), 8, values).unwrap();
+    let reference = naive_topk(&q, &c, 100, false);
+    for engine in engines() {
+        let mut backend = engine.backend();
+        let mut src = InMemorySource::new(c.clone(), 64);
+        match score_corpus(backend.as_mut(), &q, &mut src, ScoreOptions::new(100, Metric::Dot), &|_| {}) {
+            Ok(out) => {
+                assert_ne!(engine, Engine::Gpu(Precision::F16), "f16 storage took a value beyond its range");
+                for (h, r) in out.hits.iter().zip(&reference) {
+                    assert_eq!(h.len(), 100, "{engine:?} dropped rows");
+                    for (hit, want) in h.iter().zip(r) {
+                        assert_eq!(hit.row, want.0, "{engine:?}");
+                        assert!(
+                            (hit.score as f64 - want.1).abs() <= 1e-5 * want.1.abs().max(1.0),
+                            "{engine:?}: {} vs {}",
+                            hit.score,
+                            want.1
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                assert_eq!(engine, Engine::Gpu(Precision::F16), "{engine:?}: {e}");
+                let m = e.to_string();
+                assert!(m.contains("row 37") && m.contains("f16's range"), "{m}");
+            }
+        }
+    }
 }

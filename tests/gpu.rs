@@ -147,7 +147,7 @@ fn a_sorted_corpus_takes_the_overflow_path_and_random_data_does_not() {
     let counts = |c: Embeddings, q: Embeddings| {
         let mut b = GpuBackend::open(&GpuRequest::default()).unwrap();
         let mut src = InMemorySource::new(c, 100_000);
-        score_corpus(&mut b, &q, &mut src, ScoreOptions { k: 10, metric: Metric::Dot }, &|_| {}).unwrap();
+        score_corpus(&mut b, &q, &mut src, ScoreOptions::new(10, Metric::Dot), &|_| {}).unwrap();
         b.dispatch_counts()
     };
     let n = 20_000;
@@ -163,4 +163,18 @@ fn a_sorted_corpus_takes_the_overflow_path_and_random_data_does_not() {
     let (dispatches, overflows) = counts(c, q);
     assert_eq!(overflows, 0);
     assert!(dispatches <= 8, "{dispatches} dispatches");
+}
+
+#[test]
+fn driver_messages_stay_off_stderr_without_xdg_runtime_dir() {
+    // Under cron, in containers and in CI there is no XDG_RUNTIME_DIR, and Vulkan drivers'
+    // window-system probes complain about it on stderr: that must not read like simcal's errors.
+    if gpu_engines().is_empty() {
+        return;
+    }
+    let f = Fixture::new();
+    let o = f.command(&["--backend", "gpu", "-k", "3"]).env_remove("XDG_RUNTIME_DIR").output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("XDG_RUNTIME_DIR") && !err.contains("error"), "{err}");
 }

@@ -24,7 +24,11 @@ fn config(dir: &Path, name: &str, files: &str, baseline: Option<&Path>) -> PathB
 }
 
 fn run(config: &Path) -> (Option<i32>, serde_json::Value, String) {
-    let o = simcal().args(["run", "--json", "--config"]).arg(config).output().unwrap();
+    run_with(config, &[])
+}
+
+fn run_with(config: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let o = simcal().args(["run", "--json", "--config"]).arg(config).args(extra).output().unwrap();
     let doc = serde_json::from_slice(&o.stdout).unwrap_or_default();
     (o.status.code(), doc, String::from_utf8_lossy(&o.stderr).into_owned())
 }
@@ -58,20 +62,52 @@ fn nightly_job_writes_every_output_and_gates_on_drift() {
     }
     assert_eq!(manifest["drifted"], serde_json::json!([]));
 
+    // The gate's baseline is a folder of its own; a typo in it (or a first night without the
+    // explicit flag) is an error, not a gate that is silently off.
+    let base = dir.path().join("baseline");
+    let (code, _, err) = run(&config(dir.path(), "minilm", "minilm", Some(&dir.path().join("baselnie"))));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no baseline calibration for encoder minilm") && err.contains("--allow-missing-baseline"), "{err}");
+    let (code, _, err) = run(&config(dir.path(), "minilm", "minilm", Some(&out)));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is the output folder"), "{err}");
+    let same = config(dir.path(), "minilm", "minilm", Some(&base));
+    let (code, doc, err) = run_with(&same, &["--allow-missing-baseline"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(doc["promoted"], serde_json::json!(["minilm"]));
+    let baseline = base.join("minilm.calibration.json");
+    assert_eq!(std::fs::read(&baseline).unwrap(), std::fs::read(out.join("minilm.calibration.json")).unwrap());
+
     // Second night, same encoder and data, gated against the first night: no drift.
-    let (code, doc, err) = run(&config(dir.path(), "minilm", "minilm", Some(&out)));
+    let (code, doc, err) = run(&same);
     assert_eq!(code, Some(0), "{err}");
     let drift = doc["steps"].as_array().unwrap().iter().find(|s| s["step"] == "drift").unwrap();
     assert_eq!(drift["drifted"], false);
+    let good = std::fs::read(&baseline).unwrap();
 
     // A night where "minilm" is served by another model's vectors: the gate trips, exit 1,
-    // and the outputs (drift report included) are written all the same.
-    let (code, doc, err) = run(&config(dir.path(), "minilm", "lsa", Some(&out)));
+    // and the outputs (drift report included) are written all the same; the baseline is kept.
+    let other = config(dir.path(), "minilm", "lsa", Some(&base));
+    let (code, doc, err) = run(&other);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("drift gate tripped for minilm"), "{err}");
     assert_eq!(doc["drifted"], serde_json::json!(["minilm"]));
+    assert_eq!(doc["promoted"], serde_json::json!([]));
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("minilm.drift.json")).unwrap()).unwrap();
     assert_eq!(report["drifted"], true);
+    assert_eq!(std::fs::read(&baseline).unwrap(), good, "a drifted calibration replaced the baseline");
+    // The next night is still compared with the last good calibration: it trips again.
+    let (code, _, err) = run(&other);
+    assert_eq!(code, Some(1), "the drifted night became the baseline: {err}");
+    // Until a person accepts it.
+    let o = simcal().args(["run", "--config"]).arg(&other).args(["--promote", "minilm"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&baseline).unwrap(), std::fs::read(out.join("minilm.calibration.json")).unwrap());
+    let (code, _, err) = run(&other);
+    assert_eq!(code, Some(0), "{err}");
+    let o = simcal().args(["run", "--config"]).arg(&other).args(["--promote", "nosuch"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such encoder"));
 }
 
 #[test]
@@ -105,7 +141,9 @@ fn the_documented_config_runs_twice_gating_the_second_night() {
     std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/nightly.toml"), &config).unwrap();
     std::os::unix::fs::symlink(data_dir(), dir.path().join("data")).unwrap();
     for night in 0..2 {
-        let o = simcal().args(["run", "--json", "--config"]).arg(&config).output().unwrap();
+        // The first night has no baseline: it says so explicitly.
+        let first: &[&str] = if night == 0 { &["--allow-missing-baseline"] } else { &[] };
+        let o = simcal().args(["run", "--json", "--config"]).arg(&config).args(first).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(0), "night {night}: {err}");
         let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -116,4 +154,15 @@ fn the_documented_config_runs_twice_gating_the_second_night() {
         assert!(dir.path().join("out/nightly/run.json").exists());
         assert_eq!(doc["outputs"].as_array().unwrap().len(), 11 + drift.len());
     }
+}
+
+#[test]
+fn run_without_a_sample_in_data_says_where_it_looked() {
+    // Started outside the repository: no ./data, and no path compiled into the binary.
+    let dir = tempfile::tempdir().unwrap();
+    let o = simcal().current_dir(dir.path()).arg("run").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("data: no sample here") && err.contains("--data FOLDER"), "{err}");
+    assert!(!dir.path().join("out").exists(), "it wrote before failing");
 }

@@ -180,3 +180,60 @@ fn qrels_grades_are_integers_and_beir_headers_are_read_by_name() {
         assert!(e.contains(line) && e.contains(needle), "{text:?}: {e}");
     }
 }
+
+#[test]
+fn zero_vectors_are_an_error_or_scored_zero_and_counted() {
+    use crate::common::{random_values, write_npy};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut c = random_values(30 * 8, 5);
+    c[7 * 8..8 * 8].fill(0.0);
+    write_npy(&d.join("c.npy"), &c, 30, 8, "<f4");
+    write_npy(&d.join("q.npy"), &random_values(4 * 8, 6), 4, 8, "<f4");
+    let score = |extra: &[&str], out: &str| {
+        simcal()
+            .current_dir(d)
+            .args(["score", "--backend", "cpu", "-k", "30", "--queries", "q.npy", "--corpus", "c.npy", "--out", out, "--json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = score(&[], "a.parquet");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("row 7") && err.contains("zero vector") && err.contains("--zero-vectors zero"), "{err}");
+    assert!(!d.join("a.parquet").exists());
+    let o = score(&["--zero-vectors", "zero"], "b.parquet");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["zero_vectors"]["corpus_rows"], 1);
+    assert_eq!(v["zero_vectors"]["queries"], 0);
+    let t = simcal::table::read_table(&d.join("b.parquet")).unwrap();
+    assert_eq!(t.meta.extra["simcal.zero_corpus_rows"], "1");
+    // Document 7 scores exactly 0 for every query (k = 30 keeps every document).
+    let doc = t.batch.column_by_name("doc_id").unwrap().as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
+    let score = t.batch.column_by_name("score").unwrap().as_any().downcast_ref::<arrow::array::Float32Array>().unwrap();
+    let zeros: Vec<f32> = (0..t.batch.num_rows()).filter(|&i| doc.value(i) == "7").map(|i| score.value(i)).collect();
+    assert_eq!(zeros, vec![0.0; 4]);
+}
+
+#[test]
+fn dot_products_beyond_f32_are_refused_at_the_source() {
+    use crate::common::write_npy;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Norms of 2.8e20 and 2.8e19: finite inputs whose dot products reach 8e39 > f32::MAX.
+    write_npy(&d.join("q.npy"), &[1e20; 3 * 8], 3, 8, "<f4");
+    let mut c = vec![1.0f32; 10 * 8];
+    c[4 * 8..5 * 8].fill(1e19);
+    write_npy(&d.join("c.npy"), &c, 10, 8, "<f4");
+    let o = simcal()
+        .current_dir(d)
+        .args(["score", "--backend", "cpu", "--metric", "dot", "-k", "5", "--queries", "q.npy", "--corpus", "c.npy", "--out", "t.parquet"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("c.npy") && err.contains("row 4") && err.contains("beyond f32's range"), "{err}");
+    assert!(!d.join("t.parquet").exists());
+}

@@ -147,7 +147,11 @@ fn merge_refuses_parts_that_are_not_one_job() {
     refused(&[p0.clone(), of4, p2.clone()], "parts of different jobs");
     let whole = f.p("whole.parquet");
     ok(f.score("c.parquet", 10, &[], &whole));
-    refused(&[p0, whole, p2], "not a shard part");
+    refused(&[p0.clone(), whole, p2.clone()], "not a shard part");
+    // A part labeled from other judgements: the same columns, other labels.
+    std::fs::write(f.p("qrels.txt"), "q1 0 d3 1\n").unwrap();
+    let relabeled = part("c.parquet", 10, "1/3", "relabeled.parquet");
+    refused(&[p0, relabeled, p2], "was labeled from other qrels than");
 }
 
 #[test]

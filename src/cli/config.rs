@@ -15,8 +15,10 @@
 //! corpus = "data/minilm.corpus.parquet"
 //! metric = "cosine"            # cosine | dot
 //!
-//! [drift]                      # optional: the gate against last night's calibrations
-//! baseline = "baseline"        # folder holding NAME.calibration.json per encoder
+//! [drift]                      # optional: the gate against each encoder's last good calibration
+//! baseline = "baseline"        # folder of NAME.calibration.json per encoder, not `out`: a
+//!                              # calibration that passes the gate is copied there; a drifted
+//!                              # one only by `simcal run --config F --promote NAME`
 //! max_ks = 0.1
 //! max_precision_drop = 0.05
 //! min_pairs = 500

@@ -34,6 +34,9 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Let the GPU drivers' own messages through to stderr (silenced by default).
+    #[arg(long, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand)]
@@ -69,6 +72,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    simcal::score::gpu::show_driver_messages(cli.verbose);
     #[cfg(unix)]
     if let Err(e) = simcal::output::remove_temporaries_on_signals() {
         eprintln!("error: {e}");

@@ -40,40 +40,107 @@ pub struct RunArgs {
     /// Seed of the calibration's bootstrap.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Scoring backend (default: the config's, else auto).
+    #[arg(long, value_enum)]
+    pub backend: Option<super::score::BackendArg>,
+    /// With --config: an encoder without a baseline calibration is not gated tonight (the
+    /// first night). Without it a missing baseline is an error: a typo must not turn the gate off.
+    #[arg(long, requires = "config")]
+    pub allow_missing_baseline: bool,
+    /// With --config: accept the last run's calibration of encoder NAME as its drift baseline
+    /// (after a person reviewed a drifted night), and do nothing else.
+    #[arg(long, value_name = "NAME", requires = "config")]
+    pub promote: Option<String>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
-fn data_dir(arg: Option<PathBuf>) -> PathBuf {
-    arg.unwrap_or_else(|| {
-        let local = PathBuf::from("data");
-        if local.join("qrels.tsv").exists() {
-            local
-        } else {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
-        }
-    })
+/// The sample's folder: --data, else ./data. Never a path compiled into the binary.
+fn data_dir(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let (dir, given) = match arg {
+        Some(d) => (d, true),
+        None => (PathBuf::from("data"), false),
+    };
+    if !dir.join("qrels.tsv").is_file() {
+        let why = if given { String::new() } else { " (simcal run without --data reads the sample in ./data)".to_owned() };
+        anyhow::bail!(
+            "{}: no sample here: qrels.tsv not found{why}; run it from the repository's root, or give --data FOLDER or --config FILE",
+            dir.display()
+        );
+    }
+    Ok(dir)
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
-        None => Config::sample(&data_dir(args.data.clone()), PathBuf::from("out"), args.k, args.seed),
+        None => Config::sample(&data_dir(args.data.clone())?, PathBuf::from("out"), args.k, args.seed),
     };
     if let Some(out) = args.out {
         config.out = out;
     }
-    pipeline(&config, args.json)
+    if let Some(b) = args.backend {
+        config.backend.choice = super::score::backend_choice(b);
+    }
+    if let Some(name) = &args.promote {
+        return promote(&config, name);
+    }
+    pipeline(&config, args.json, args.allow_missing_baseline)
+}
+
+/// Where encoder `name`'s drift baseline lives.
+fn baseline_path(d: &super::config::Drift, name: &str) -> PathBuf {
+    d.baseline.join(format!("{name}.calibration.json"))
+}
+
+/// Copies `calibration` (valid, or it is refused) to `dest`, atomically.
+fn copy_calibration(calibration: &Path, dest: &Path) -> anyhow::Result<()> {
+    Artifact::read(calibration)?;
+    let bytes = std::fs::read(calibration).map_err(|e| anyhow::anyhow!("{}: {e}", calibration.display()))?;
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    }
+    simcal::output::write_atomic(dest, |w| {
+        use std::io::Write;
+        w.write_all(&bytes).map_err(|source| simcal::Error::Io { path: dest.to_path_buf(), source })
+    })?;
+    Ok(())
+}
+
+/// `run --config F --promote NAME`: the last run's calibration of NAME becomes its baseline.
+fn promote(c: &Config, name: &str) -> anyhow::Result<ExitCode> {
+    let Some(d) = &c.drift else { anyhow::bail!("--promote {name}: the config has no [drift] section, so no baseline") };
+    if !c.encoders.iter().any(|e| e.name == name) {
+        let names: Vec<&str> = c.encoders.iter().map(|e| e.name.as_str()).collect();
+        anyhow::bail!("--promote {name}: no such encoder in the config (it has {})", names.join(", "));
+    }
+    let cal = c.out.join(format!("{name}.calibration.json"));
+    if !cal.is_file() {
+        anyhow::bail!("--promote {name}: {} does not exist: run the job first", cal.display());
+    }
+    let dest = baseline_path(d, name);
+    copy_calibration(&cal, &dest)?;
+    eprintln!("promoted {} → {}: the drift gate compares with it from now on", cal.display(), dest.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// score → fit → apply → eval → drift gate → report, for every encoder; then `run.json`
 /// naming every output with its sha256. Exit 1 when the drift gate trips (every output is
 /// written all the same), 2 on an error (the files already written are complete; `run.json`
 /// still names the last complete run's).
-pub fn pipeline(c: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
+pub fn pipeline(c: &Config, json_out: bool, allow_missing_baseline: bool) -> anyhow::Result<ExitCode> {
     let out = &c.out;
     std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+    if let Some(d) = &c.drift {
+        let same = std::fs::canonicalize(&d.baseline).ok().is_some_and(|b| std::fs::canonicalize(out).ok() == Some(b));
+        if same {
+            anyhow::bail!(
+                "[drift] baseline {} is the output folder: tonight's calibrations would replace last night's before a person sees a drift; give the baseline a folder of its own",
+                d.baseline.display()
+            );
+        }
+    }
     let mut steps = Vec::new();
     let mut outputs: Vec<PathBuf> = Vec::new();
     let (mut tables, mut cals) = (Vec::new(), Vec::new());
@@ -84,12 +151,22 @@ pub fn pipeline(c: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
     for e in &c.encoders {
         baselines.push(match &c.drift {
             Some(d) => {
-                let base = d.baseline.join(format!("{}.calibration.json", e.name));
+                let base = baseline_path(d, &e.name);
                 if base.exists() {
                     Some((Artifact::read(&base)?, base))
-                } else {
-                    eprintln!("note: no baseline {} for {}: its drift is not gated tonight", base.display(), e.name);
+                } else if allow_missing_baseline {
+                    eprintln!(
+                        "note: no baseline {} for {} (--allow-missing-baseline): not gated tonight; its calibration becomes the baseline",
+                        base.display(),
+                        e.name
+                    );
                     None
+                } else {
+                    anyhow::bail!(
+                        "{}: no baseline calibration for encoder {} (is [drift] baseline right?); on the first night run with --allow-missing-baseline",
+                        base.display(),
+                        e.name
+                    );
                 }
             }
             None => None,
@@ -111,6 +188,7 @@ pub fn pipeline(c: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
             corpus_read: ReadOptions::default(),
             rel_level: 1,
             shard: None,
+            zero_vectors: Default::default(),
         };
         let s = super::score::execute(&job, enc)?;
         if !json_out {
@@ -238,12 +316,28 @@ pub fn pipeline(c: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
         "outputs": files,
         "steps": steps,
     });
+    // A calibration that passed the gate (or had no baseline yet) becomes its encoder's
+    // baseline; a drifted one waits in the output folder until a person promotes it.
+    let mut promoted = Vec::new();
+    if let Some(d) = &c.drift {
+        for (e, cal) in c.encoders.iter().zip(&cals) {
+            if !drifted.contains(&e.name) {
+                copy_calibration(cal, &baseline_path(d, &e.name))?;
+                promoted.push(e.name.clone());
+            }
+        }
+    }
+    let mut doc = doc;
+    doc["promoted"] = json!(promoted);
     simcal::output::write_json(&out.join("run.json"), &doc)?;
     if json_out {
         super::print_json(&doc)?;
     }
     if !drifted.is_empty() {
-        eprintln!("drift gate tripped for {}", drifted.join(", "));
+        eprintln!(
+            "drift gate tripped for {}: each baseline stays the last good calibration; to accept tonight's calibration, review it and run with --promote NAME",
+            drifted.join(", ")
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use simcal::embed::{Metric, ReadOptions};
+use simcal::embed::{Metric, ReadOptions, ZeroVectors};
 use simcal::job::{run_score_job, OutputFormat, ScoreJob, ScoreSummary};
 use simcal::score::gpu::Precision;
 use simcal::score::{BackendChoice, BackendOptions};
@@ -96,9 +96,28 @@ pub struct ScoreArgs {
     /// counted from SLURM_ARRAY_TASK_MIN). `{shard}` in --out is replaced by I.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
+    /// A zero vector under cosine has no direction: error refuses it (naming the row), zero
+    /// scores it 0 against everything, as faiss and sentence-transformers do (counted in the
+    /// summary and the table's metadata).
+    #[arg(long, value_enum, default_value = "error")]
+    pub zero_vectors: ZeroArg,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ZeroArg {
+    Error,
+    Zero,
+}
+
+pub fn backend_choice(b: BackendArg) -> BackendChoice {
+    match b {
+        BackendArg::Auto => BackendChoice::Auto,
+        BackendArg::Cpu => BackendChoice::Cpu,
+        BackendArg::Gpu => BackendChoice::Gpu,
+    }
 }
 
 /// Parses `I/N` or `auto/N` (I from the scheduler's environment) into (I, N).
@@ -157,11 +176,7 @@ impl ScoreArgs {
             },
             model: self.model.clone(),
             backend: BackendOptions {
-                choice: match self.backend {
-                    BackendArg::Auto => BackendChoice::Auto,
-                    BackendArg::Cpu => BackendChoice::Cpu,
-                    BackendArg::Gpu => BackendChoice::Gpu,
-                },
+                choice: backend_choice(self.backend),
                 adapter: self.adapter.clone(),
                 precision: match self.precision {
                     PrecisionArg::F32 => Precision::F32,
@@ -177,6 +192,10 @@ impl ScoreArgs {
             corpus_read: read(&self.corpus_ids),
             rel_level: self.rel_level,
             shard,
+            zero_vectors: match self.zero_vectors {
+                ZeroArg::Error => ZeroVectors::Error,
+                ZeroArg::Zero => ZeroVectors::Zero,
+            },
         })
     }
 }
@@ -224,6 +243,7 @@ pub fn summary_json(job: &ScoreJob, s: &ScoreSummary) -> serde_json::Value {
         "seconds": s.seconds,
         "scoring_seconds": s.scoring_seconds,
         "gflops": s.gflops,
+        "zero_vectors": (job.zero_vectors == ZeroVectors::Zero).then(|| json!({"queries": s.zero_queries, "corpus_rows": s.zero_corpus})),
         "out": job.out,
         "labels": s.labels.as_ref().map(|l| json!({
             "judged_retrieved": l.judged_retrieved,
@@ -254,6 +274,9 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
             s.backend_detail,
             job.out.display()
         );
+        if s.zero_queries + s.zero_corpus > 0 {
+            eprintln!("zero vectors scored 0: {} queries, {} corpus rows", s.zero_queries, s.zero_corpus);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -325,23 +325,63 @@ pub fn read_queries(path: &Path, opts: &ReadOptions) -> Result<Embeddings> {
     }
 }
 
-/// Checks rows for NaN/Inf and, under cosine, L2-normalises them in place (zero vectors are an
-/// error). `first_row` and `ids` locate a bad row in `path`.
-pub fn prepare(path: &Path, first_row: u64, ids: &[String], vectors: &mut Array2<f32>, metric: Metric) -> Result<()> {
-    let scales = row_scales(path, first_row, ids, vectors.view(), metric)?;
-    for (mut row, s) in vectors.rows_mut().into_iter().zip(scales) {
-        row.iter_mut().for_each(|v| *v *= s);
-    }
-    Ok(())
+/// What scoring does with an all-zero vector under cosine, which has no direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ZeroVectors {
+    /// Refuse it, naming the row (the default).
+    #[default]
+    Error,
+    /// Score it 0 against everything, as faiss and sentence-transformers do; counted.
+    Zero,
 }
 
-/// Checks rows for NaN/Inf and returns the factor each row is to be multiplied by: 1 for the
-/// dot metric, the inverse L2 norm for cosine (a zero vector is an error). `first_row` and
-/// `ids` locate a bad row in `path`.
-pub fn row_scales(path: &Path, first_row: u64, ids: &[String], vectors: ndarray::ArrayView2<f32>, metric: Metric) -> Result<Vec<f32>> {
+/// What [`row_scales`] finds in a block of rows.
+#[derive(Clone, Debug, Default)]
+pub struct RowScales {
+    /// The factor each row is multiplied by: 1 for dot, the inverse L2 norm for cosine (0 for a
+    /// zero vector under [`ZeroVectors::Zero`]).
+    pub scales: Vec<f32>,
+    /// Zero vectors scored 0.
+    pub zeros: u64,
+    /// The largest L2 norm (computed in f64).
+    pub max_norm: f64,
+    /// The row of the largest norm within the block.
+    pub max_row: usize,
+}
+
+/// Checks rows for NaN/Inf and, under cosine, L2-normalises them in place (zero vectors are an
+/// error, or rows of zeros with [`ZeroVectors::Zero`]). `first_row` and `ids` locate a bad row
+/// in `path`.
+pub fn prepare(
+    path: &Path,
+    first_row: u64,
+    ids: &[String],
+    vectors: &mut Array2<f32>,
+    metric: Metric,
+    zero: ZeroVectors,
+) -> Result<RowScales> {
+    let scales = row_scales(path, first_row, ids, vectors.view(), metric, zero)?;
+    for (mut row, &s) in vectors.rows_mut().into_iter().zip(&scales.scales) {
+        row.iter_mut().for_each(|v| *v *= s);
+    }
+    Ok(scales)
+}
+
+/// Checks rows for NaN/Inf and returns the factor each row is to be multiplied by (1 for the
+/// dot metric, the inverse L2 norm for cosine), the count of zero vectors scored 0, and the
+/// largest norm. `first_row` and `ids` locate a bad row in `path`.
+pub fn row_scales(
+    path: &Path,
+    first_row: u64,
+    ids: &[String],
+    vectors: ndarray::ArrayView2<f32>,
+    metric: Metric,
+    zero: ZeroVectors,
+) -> Result<RowScales> {
     use rayon::prelude::*;
     let rows: Vec<ndarray::ArrayView1<f32>> = vectors.rows().into_iter().collect();
-    rows.par_iter()
+    let sums: Vec<f64> = rows
+        .par_iter()
         .enumerate()
         .with_min_len(256)
         .map(|(r, row)| {
@@ -351,22 +391,42 @@ pub fn row_scales(path: &Path, first_row: u64, ids: &[String], vectors: ndarray:
                 None => row.iter().map(|&v| v * v).sum(),
             };
             // NaN or Inf anywhere makes the sum non-finite; a finite sum needs no further check.
-            let sum = if sum.is_finite() {
-                sum as f64
+            if sum.is_finite() {
+                Ok(sum as f64)
             } else if row.iter().all(|v| v.is_finite()) {
-                row.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>()
+                Ok(row.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>())
             } else {
-                return Err(bad("vector holds NaN or infinite values"));
-            };
-            match metric {
-                Metric::Dot => Ok(1.0),
-                Metric::Cosine if sum == 0.0 => {
-                    Err(bad("zero vector cannot be normalised for the cosine metric (use --metric dot, or drop the row)"))
-                }
-                Metric::Cosine => Ok((1.0 / sum.sqrt()) as f32),
+                Err(bad("vector holds NaN or infinite values"))
             }
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    let mut out = RowScales { scales: Vec::with_capacity(sums.len()), ..RowScales::default() };
+    for (r, &sum) in sums.iter().enumerate() {
+        if sum > out.max_norm * out.max_norm {
+            out.max_norm = sum.sqrt();
+            out.max_row = r;
+        }
+        let scale = match metric {
+            Metric::Dot => 1.0,
+            Metric::Cosine if sum == 0.0 => match zero {
+                ZeroVectors::Error => {
+                    return Err(Error::row(
+                        path,
+                        first_row + r as u64,
+                        ids.get(r).map(String::as_str),
+                        "zero vector cannot be normalised for the cosine metric (use --zero-vectors zero to score it 0, --metric dot, or drop the row)",
+                    ))
+                }
+                ZeroVectors::Zero => {
+                    out.zeros += 1;
+                    0.0
+                }
+            },
+            Metric::Cosine => (1.0 / sum.sqrt()) as f32,
+        };
+        out.scales.push(scale);
+    }
+    Ok(out)
 }
 
 /// Sum of squares in eight independent f32 lanes (vectorises; f32 like faiss's normalisation).

@@ -18,7 +18,7 @@ use ndarray::ArrayView2;
 
 pub use topk::{rank_order, Hit, TopK};
 
-use crate::embed::{check_unique_ids, prepare, row_scales, ChunkSource, Embeddings, Metric};
+use crate::embed::{check_unique_ids, prepare, row_scales, ChunkSource, Embeddings, Metric, ZeroVectors};
 use crate::error::{Error, Result};
 
 /// A corpus chunk made ready for one backend.
@@ -51,6 +51,36 @@ pub trait Backend: Sync {
     /// Scores a staged chunk whose first row is `first_row` in the corpus, offering every
     /// score to `topk` (one selection per query, in query order).
     fn score(&self, staged: &Staged, first_row: u64, topk: &mut [TopK]) -> Result<()>;
+    /// The largest magnitude a stored (scaled) vector value may have, and the storage's name:
+    /// f16 holds ±65,504. None: any finite f32.
+    fn value_limit(&self) -> Option<(f32, &'static str)> {
+        None
+    }
+}
+
+/// Refuses a row holding a value (times its scale) that the backend's storage cannot hold,
+/// naming the row: stored as infinity, it would score NaN or infinity and drop out of the top k.
+fn check_storage(
+    backend: &dyn Backend,
+    path: &Path,
+    first_row: u64,
+    ids: &[String],
+    vectors: ndarray::ArrayView2<f32>,
+    scales: Option<&[f32]>,
+) -> Result<()> {
+    let Some((limit, storage)) = backend.value_limit() else { return Ok(()) };
+    for (r, row) in vectors.rows().into_iter().enumerate() {
+        let s = scales.and_then(|s| s.get(r)).copied().unwrap_or(1.0);
+        if let Some(v) = row.iter().map(|&v| v * s).find(|v| v.abs() > limit) {
+            return Err(Error::row(
+                path,
+                first_row + r as u64,
+                ids.get(r).map(String::as_str),
+                format!("value {v:e} is beyond {storage}'s range (±{limit}): score with --precision f32, or scale the vectors down"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Which backend to use.
@@ -121,7 +151,20 @@ pub struct ScoreOptions {
     pub k: usize,
     /// Cosine or dot.
     pub metric: Metric,
+    /// What a zero vector does under cosine.
+    pub zero_vectors: ZeroVectors,
 }
+
+impl ScoreOptions {
+    /// Top `k` by `metric`, refusing zero vectors.
+    pub fn new(k: usize, metric: Metric) -> ScoreOptions {
+        ScoreOptions { k, metric, zero_vectors: ZeroVectors::Error }
+    }
+}
+
+/// The largest dot product magnitude scoring accepts: |q·c| ≤ ‖q‖‖c‖ bounds every partial sum
+/// too, so below half of f32's range no score (in any summation order) becomes infinite.
+const DOT_LIMIT: f64 = f32::MAX as f64 / 2.0;
 
 /// The result of scoring: per query, its hits in rank order.
 #[derive(Debug)]
@@ -140,6 +183,10 @@ pub struct Scored {
     pub backend: String,
     /// The backend's longer description.
     pub backend_detail: String,
+    /// Query vectors of zeros scored 0 ([`ZeroVectors::Zero`]).
+    pub zero_queries: u64,
+    /// Corpus vectors of zeros scored 0 ([`ZeroVectors::Zero`]).
+    pub zero_corpus: u64,
 }
 
 /// Refuses queries and a corpus of different dimensions.
@@ -180,7 +227,8 @@ pub fn score_corpus(
     check_unique_ids(&queries.path, &queries.ids)?;
     let start = Instant::now();
     let mut qv = queries.vectors.clone();
-    prepare(&queries.path, 0, &queries.ids, &mut qv, opts.metric)?;
+    let qs = prepare(&queries.path, 0, &queries.ids, &mut qv, opts.metric, opts.zero_vectors)?;
+    check_storage(backend, &queries.path, 0, &queries.ids, qv.view(), None)?;
     backend.load_queries(qv.view())?;
     drop(qv);
 
@@ -196,14 +244,39 @@ pub fn score_corpus(
     // Hits are numbered from the source's first row (a shard's rows index its own ids).
     let base = corpus.first_row();
 
+    let mut zero_corpus = 0;
     std::thread::scope(|s| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, Vec<String>, Staged)>>(1);
-        let metric = opts.metric;
+        let (metric, zero) = (opts.metric, opts.zero_vectors);
+        let qs = &qs;
+        let qpath = &queries.path;
+        let qids = &queries.ids;
+        let zero_corpus = &mut zero_corpus;
         s.spawn(move || loop {
             let item = match corpus.next_chunk() {
                 Ok(None) => break,
-                Ok(Some(chunk)) => row_scales(corpus.path(), chunk.first_row, &chunk.ids, chunk.vectors.view(), metric)
-                    .and_then(|scales| backend.stage(chunk.vectors.view(), &scales))
+                Ok(Some(chunk)) => row_scales(corpus.path(), chunk.first_row, &chunk.ids, chunk.vectors.view(), metric, zero)
+                    .and_then(|rs| {
+                        if metric == Metric::Dot && rs.max_norm * qs.max_norm >= DOT_LIMIT {
+                            let q = qids.get(qs.max_row).map(String::as_str).unwrap_or("");
+                            return Err(Error::row(
+                                corpus.path(),
+                                chunk.first_row + rs.max_row as u64,
+                                chunk.ids.get(rs.max_row).map(String::as_str),
+                                format!(
+                                    "its norm {:.3e} times that of query {q} (row {} of {}), {:.3e}, is beyond f32's range: \
+                                     --metric dot could score infinity; scale the vectors down",
+                                    rs.max_norm,
+                                    qs.max_row,
+                                    qpath.display(),
+                                    qs.max_norm
+                                ),
+                            ));
+                        }
+                        check_storage(backend, corpus.path(), chunk.first_row, &chunk.ids, chunk.vectors.view(), Some(&rs.scales))?;
+                        *zero_corpus += rs.zeros;
+                        backend.stage(chunk.vectors.view(), &rs.scales)
+                    })
                     .map(|staged| (chunk.first_row, chunk.ids, staged)),
                 Err(e) => Err(e),
             };
@@ -239,6 +312,8 @@ pub fn score_corpus(
         flops: 2.0 * queries.len() as f64 * n * queries.dim() as f64,
         backend: backend.name(),
         backend_detail: backend.detail(),
+        zero_queries: qs.zeros,
+        zero_corpus,
     })
 }
 

@@ -77,6 +77,21 @@ fn check(mut parts: Vec<Part>) -> Result<Vec<Part>> {
         if m.k != f.k {
             return Err(mismatch(format!("{} was scored with k = {}, {} with k = {}", p.path.display(), m.k, a.display(), f.k)));
         }
+        // Labels from other qrels, or zero vectors handled otherwise, would mix two jobs.
+        for (key, what) in
+            [("simcal.qrels_sha256", "labeled from other qrels"), ("simcal.zero_vectors", "scored with other --zero-vectors")]
+        {
+            if m.extra.get(key) != f.extra.get(key) {
+                let show = |v: Option<&String>| v.map_or_else(|| "none".to_owned(), |v| v.chars().take(12).collect());
+                return Err(mismatch(format!(
+                    "{} was {what} than {}: {key} {} vs {}",
+                    p.path.display(),
+                    a.display(),
+                    show(m.extra.get(key)),
+                    show(f.extra.get(key))
+                )));
+            }
+        }
         if m.extra.get("simcal.corpus_rows") != f.extra.get("simcal.corpus_rows") {
             return Err(mismatch(format!("{} and {} shard corpora of different sizes", p.path.display(), a.display())));
         }
@@ -171,6 +186,11 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
     let mut meta = parts[0].table.meta.clone();
     meta.extra.retain(|key, _| !matches!(key.as_str(), "simcal.shard" | "simcal.shard_rows" | "simcal.corpus_rows"));
     meta.extra.insert("simcal.merged_shards".to_owned(), parts.len().to_string());
+    // Each shard counted its own corpus rows scored 0.
+    if meta.extra.contains_key("simcal.zero_corpus_rows") {
+        let total: u64 = parts.iter().filter_map(|p| p.table.meta.extra.get("simcal.zero_corpus_rows")?.parse::<u64>().ok()).sum();
+        meta.extra.insert("simcal.zero_corpus_rows".to_owned(), total.to_string());
+    }
     let mut backends: Vec<&str> = parts.iter().map(|p| p.table.meta.backend.as_str()).collect();
     backends.dedup();
     meta.backend = backends.join(" + ");

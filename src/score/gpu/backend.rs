@@ -385,6 +385,10 @@ impl Backend for GpuBackend {
         Ok(())
     }
 
+    fn value_limit(&self) -> Option<(f32, &'static str)> {
+        (self.ctx.precision == Precision::F16).then_some((f16::MAX.to_f32(), "f16"))
+    }
+
     fn stage(&self, chunk: ArrayView2<f32>, scales: &[f32]) -> Result<Staged> {
         if chunk.ncols() != self.dim {
             return Err(Error::Mismatch { message: format!("corpus dimension {} differs from the queries' {}", chunk.ncols(), self.dim) });

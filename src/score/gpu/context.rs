@@ -30,12 +30,47 @@ impl std::fmt::Debug for Context {
     }
 }
 
+/// Whether the drivers may write to stderr while simcal probes them (`--verbose`).
+static DRIVER_MESSAGES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lets the GPU drivers' own messages through to stderr (they are silenced by default).
+pub fn show_driver_messages(show: bool) {
+    DRIVER_MESSAGES.store(show, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Runs `f` with stderr pointed at /dev/null, unless driver messages are shown: Vulkan drivers
+/// print from their window-system probes (e.g. "XDG_RUNTIME_DIR is invalid or not set" under
+/// cron or in containers), which would read like simcal's own errors. simcal asks for compute
+/// only; its own errors come back as values and are printed after.
+fn quiet<T>(f: impl FnOnce() -> T) -> T {
+    #[cfg(unix)]
+    if !DRIVER_MESSAGES.load(std::sync::atomic::Ordering::Relaxed) {
+        use std::os::fd::AsRawFd;
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            // SAFETY: dup/dup2 on the process's own stderr and a file it holds open.
+            let saved = unsafe { libc::dup(2) };
+            if saved >= 0 && unsafe { libc::dup2(null.as_raw_fd(), 2) } >= 0 {
+                let out = f();
+                unsafe {
+                    libc::dup2(saved, 2);
+                    libc::close(saved);
+                }
+                return out;
+            }
+            if saved >= 0 {
+                unsafe { libc::close(saved) };
+            }
+        }
+    }
+    f()
+}
+
 fn instance() -> &'static wgpu::Instance {
     static INSTANCE: OnceLock<wgpu::Instance> = OnceLock::new();
     INSTANCE.get_or_init(|| {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = wgpu::Backends::PRIMARY.with_env();
-        wgpu::Instance::new(desc)
+        quiet(|| wgpu::Instance::new(desc))
     })
 }
 
@@ -62,7 +97,8 @@ fn summary(a: &wgpu::Adapter) -> AdapterSummary {
 }
 
 fn enumerate() -> Vec<wgpu::Adapter> {
-    let mut all = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
+    let instance = instance();
+    let mut all = quiet(|| pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())));
     // Best first: hardware before software, discrete before integrated; Vulkan first among equals.
     all.sort_by_key(|a| {
         let info = a.get_info();

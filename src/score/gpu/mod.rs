@@ -18,7 +18,7 @@ mod context;
 #[cfg(feature = "gpu")]
 pub use backend::{GpuBackend, GpuChunk};
 #[cfg(feature = "gpu")]
-pub use context::adapters;
+pub use context::{adapters, show_driver_messages};
 pub use kernels::Precision;
 
 /// What the caller asks of the GPU.
@@ -63,6 +63,9 @@ mod disabled {
         Vec::new()
     }
 
+    /// Placeholder: a build without GPU support loads no driver.
+    pub fn show_driver_messages(_show: bool) {}
+
     /// Placeholder: a build without GPU support has no GPU backend.
     #[derive(Debug)]
     pub enum GpuBackend {}
@@ -104,4 +107,4 @@ mod disabled {
     }
 }
 #[cfg(not(feature = "gpu"))]
-pub use disabled::{adapters, GpuBackend, GpuChunk};
+pub use disabled::{adapters, show_driver_messages, GpuBackend, GpuChunk};
