@@ -167,8 +167,10 @@ fn drift_trips_on_a_shifted_table_and_not_on_a_fresh_sample() {
         .unwrap();
     assert!(fit.status.success(), "{}", String::from_utf8_lossy(&fit.stderr));
     let drift = |table: &str| {
-        let out =
-            simcal().args(["drift", "--baseline", &p("cal.json"), "--scores", &p(table), "--out", &p("drift.json")]).output().unwrap();
+        let out = simcal()
+            .args(["drift", "--json", "--baseline", &p("cal.json"), "--scores", &p(table), "--out", &p("drift.json")])
+            .output()
+            .unwrap();
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("drift.json")).unwrap()).unwrap();
         assert_eq!(doc, file, "stdout and --out agree");

@@ -237,3 +237,43 @@ fn dot_products_beyond_f32_are_refused_at_the_source() {
     assert!(err.contains("c.npy") && err.contains("row 4") && err.contains("beyond f32's range"), "{err}");
     assert!(!d.join("t.parquet").exists());
 }
+
+#[test]
+fn drift_and_report_refuse_baselines_and_calibrations_that_do_not_fit_the_table() {
+    use crate::calibration::write_labeled_table;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_labeled_table(&d.join("base.parquet"), 600, 20, 1, "enc-v1");
+    let o = simcal()
+        .current_dir(d)
+        .args(["fit", "--scores", "base.parquet", "--bootstrap", "0", "--group-by", "section", "--out", "cal.json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A table partitioned otherwise: the sample's Debian sections share no key with alpha/beta/gamma.
+    score_sample("minilm", &d.join("other.parquet"));
+    refused(
+        d,
+        &["drift", "--baseline", "cal.json", "--scores", "other.parquet"],
+        "none of the baseline's 4 groups by section is in this table",
+    );
+    // A damaged baseline: histogram counts that do not add up to the pairs.
+    let mut art: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("cal.json")).unwrap()).unwrap();
+    let counts = &mut art["global"]["distributions"]["relevant"]["counts"][0];
+    *counts = serde_json::json!(counts.as_u64().unwrap() + 7);
+    std::fs::write(d.join("bad.json"), serde_json::to_string(&art).unwrap()).unwrap();
+    refused(d, &["drift", "--baseline", "bad.json", "--scores", "base.parquet"], "histogram counts sum to");
+    // A calibration for a model none of the tables has is an error, not an in-sample fit.
+    refused(
+        d,
+        &["report", "--scores", "other.parquet", "--calibration", "cal.json", "--out", "r.html"],
+        "its model \"enc-v1\" is none of the score tables'",
+    );
+    assert!(!d.join("r.html").exists());
+    // The table the baseline was fitted on: every group shared, no note, within tolerances.
+    let o = simcal().current_dir(d).args(["drift", "--baseline", "cal.json", "--scores", "base.parquet"]).output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("section=alpha: relevant KS") && out.ends_with("within tolerances\n"), "{out}");
+    assert!(!err.contains("note"), "{err}");
+}

@@ -361,6 +361,9 @@ impl Artifact {
                     }
                 }
             }
+            if let Some(d) = &g.distributions {
+                d.validate().map_err(|e| format!("group {}: score distributions: {e}", g.key))?;
+            }
             for t in &g.thresholds {
                 if t.score.is_some_and(|s| !s.is_finite()) || t.certified.as_ref().and_then(|c| c.score).is_some_and(|s| !s.is_finite()) {
                     return Err(format!("group {}: threshold for {} {} is not a finite score", g.key, t.target, t.value));

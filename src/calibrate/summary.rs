@@ -147,6 +147,40 @@ pub struct Distributions {
     pub irrelevant: Distribution,
 }
 
+impl Distributions {
+    /// Checks an edited or damaged record: levels in [0, 1], edges finite and ascending, one
+    /// count per bin summing to the pairs, one quantile per level (none without pairs) finite
+    /// and non-decreasing, a finite mean.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.levels.iter().any(|l| !(0.0..=1.0).contains(l)) || self.levels.windows(2).any(|w| w[0] > w[1]) {
+            return Err("quantile levels are not ascending in [0, 1]".into());
+        }
+        if self.edges.len() < 2 || self.edges.iter().any(|e| !e.is_finite()) || self.edges.windows(2).any(|w| w[0] > w[1]) {
+            return Err("histogram edges are not at least two finite, ascending values".into());
+        }
+        for (class, c) in [("relevant", &self.relevant), ("irrelevant", &self.irrelevant)] {
+            if c.counts.len() + 1 != self.edges.len() {
+                return Err(format!("{class}: {} counts for {} histogram bins", c.counts.len(), self.edges.len() - 1));
+            }
+            let total: u64 = c.counts.iter().fold(0u64, |a, &b| a.saturating_add(b));
+            if total != c.n {
+                return Err(format!("{class}: histogram counts sum to {total}, not its {} pairs", c.n));
+            }
+            let want = if c.n == 0 { 0 } else { self.levels.len() };
+            if c.quantiles.len() != want {
+                return Err(format!("{class}: {} quantiles for {want} levels", c.quantiles.len()));
+            }
+            if c.quantiles.iter().any(|q| !q.is_finite()) || c.quantiles.windows(2).any(|w| w[0] > w[1]) {
+                return Err(format!("{class}: quantiles are not finite and non-decreasing"));
+            }
+            if c.mean.is_some_and(|m| !m.is_finite()) || (c.n > 0) != c.mean.is_some() {
+                return Err(format!("{class}: the mean is missing or not finite"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The distributions of the table's relevant and irrelevant scores: histograms and means in
 /// one parallel pass, quantiles in one walk.
 pub fn distributions(d: &Distinct) -> Distributions {

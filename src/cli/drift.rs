@@ -36,6 +36,9 @@ pub struct DriftArgs {
     /// Also write the JSON report here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print the JSON report on stdout instead of a summary a line per group.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Reads the inputs and measures drift.
@@ -68,8 +71,32 @@ pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
     if let Some(out) = &args.out {
         super::write_json(out, &doc)?;
     }
-    super::print_json(&doc)?;
-    for c in &r.changes {
+    if args.json {
+        super::print_json(&doc)?;
+    } else {
+        for g in &r.groups {
+            let ks = |c: &simcal::metrics::drift::ClassDrift| match (c.ks, c.ks_p) {
+                (Some(k), Some(p)) => format!("KS {k:.3} (p {p:.2e})"),
+                (Some(k), None) => format!("KS {k:.3}"),
+                _ => "no pairs".to_owned(),
+            };
+            let drops: Vec<String> = g
+                .thresholds
+                .iter()
+                .filter_map(|t| t.precision_drop.map(|d| format!("{} {} precision {:.3} ({:+.3})", t.target, t.value, t.precision, -d)))
+                .collect();
+            say!(
+                "{}: relevant {}, irrelevant {}{}{}",
+                g.key,
+                ks(&g.relevant),
+                ks(&g.irrelevant),
+                if drops.is_empty() { String::new() } else { format!("; {}", drops.join(", ")) },
+                if g.gated { "" } else { " (too few pairs to gate)" }
+            );
+        }
+        say!("{}", if r.drifted { "DRIFTED" } else { "within tolerances" });
+    }
+    for c in r.changes.iter().chain(&r.notes) {
         eprintln!("note: {c}");
     }
     for v in &r.violations {

@@ -52,9 +52,26 @@ pub fn execute(
     simcal::output::check_destinations(&inputs, &[("--out", out)])?;
     let qrels = qrels.map(read_qrels).transpose()?;
     let arts: Vec<(Artifact, PathBuf)> = calibrations.iter().map(|p| Ok((Artifact::read(p)?, p.clone()))).collect::<anyhow::Result<_>>()?;
+    for (i, (a, p)) in arts.iter().enumerate() {
+        if let Some((_, q)) = arts[..i].iter().find(|(b, _)| b.model == a.model) {
+            anyhow::bail!("--calibration {}: {} is also for model {:?}; give one calibration per model", p.display(), q.display(), a.model);
+        }
+    }
+    let tables: Vec<_> = scores.iter().map(|p| read_table(p)).collect::<simcal::Result<_>>()?;
+    // A calibration that matches no table would be ignored and an in-sample fit drawn instead.
+    for (a, p) in &arts {
+        if !tables.iter().any(|t| t.meta.model == a.model) {
+            let models: Vec<String> = tables.iter().map(|t| format!("{:?}", t.meta.model)).collect();
+            anyhow::bail!(
+                "--calibration {}: its model {:?} is none of the score tables' ({}): a calibration is matched to a table by model",
+                p.display(),
+                a.model,
+                models.join(", ")
+            );
+        }
+    }
     let mut encoders = Vec::new();
-    for path in scores {
-        let table = read_table(path)?;
+    for (table, path) in tables.into_iter().zip(scores) {
         let art = arts.iter().find(|(a, _)| a.model == table.meta.model).cloned();
         let group_by =
             if !group_by.is_empty() { group_by.to_vec() } else { art.as_ref().map(|(a, _)| a.group_by.clone()).unwrap_or_default() };

@@ -135,6 +135,8 @@ pub struct DriftReport {
     pub violations: Vec<String>,
     /// Whether the gate trips.
     pub drifted: bool,
+    /// Groups the table and the baseline do not share, in words.
+    pub notes: Vec<String>,
 }
 
 /// Counts of `d`'s scores (weights `w`) in the baseline's bins, with one bin below and one above.
@@ -218,6 +220,37 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
         }
         m
     };
+    // Groups of the baseline that the table lacks and the table's groups the baseline lacks; a
+    // table with none of the baseline's groups is another partition (a wrong table or --group-by),
+    // not a drift of zero.
+    let mut notes = Vec::new();
+    if !art.group_by.is_empty() {
+        let baseline: Vec<&str> = art.groups.iter().filter(|g| g.distributions.is_some()).map(|g| g.key.as_str()).collect();
+        let missing: Vec<&str> = baseline.iter().copied().filter(|k| !by_key.contains_key(k)).collect();
+        if !baseline.is_empty() && missing.len() == baseline.len() {
+            let mut have: Vec<&str> = by_key.keys().copied().collect();
+            have.sort_unstable();
+            let show = |v: &[&str]| v.iter().take(5).copied().collect::<Vec<_>>().join("; ") + if v.len() > 5 { "; …" } else { "" };
+            return Err(Error::format(
+                path,
+                format!(
+                    "none of the baseline's {} groups by {} is in this table (baseline: {}; table: {})",
+                    baseline.len(),
+                    art.group_by.join(", "),
+                    show(&baseline),
+                    show(&have)
+                ),
+            ));
+        }
+        if !missing.is_empty() {
+            notes.push(format!("{} of the baseline's groups are not in the table: {}", missing.len(), missing.join("; ")));
+        }
+        let mut new: Vec<&str> = by_key.keys().copied().filter(|k| !art.groups.iter().any(|g| g.key == *k)).collect();
+        new.sort_unstable();
+        if !new.is_empty() {
+            notes.push(format!("{} of the table's groups have no baseline: {}", new.len(), new.join("; ")));
+        }
+    }
     for (gi, fit) in std::iter::once(&art.global).chain(art.groups.iter()).enumerate() {
         let Some(base) = &fit.distributions else { continue };
         let d = if gi == 0 {
@@ -317,5 +350,6 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
         drifted: !violations.is_empty(),
         groups,
         violations,
+        notes,
     })
 }
