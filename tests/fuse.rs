@@ -293,6 +293,18 @@ fn bad_inputs_are_refused_with_file_and_row() {
     );
     let missing = dir.path().join("missing.txt");
     refused(&[], &[a, missing.as_path()], "missing.txt");
+    // Scores beyond float32 are refused at the source, naming the run, line and document.
+    let huge = p("huge.txt", "q1 Q0 x 1 1e40 t\nq1 Q0 y 2 0.5 t\n");
+    refused(
+        &["--method", "combsum", "--norm", "none"],
+        &[huge.as_path()],
+        &format!(
+            "{}: line 1 (id \"x\"): the fused score 1e40 of document \"x\" for query \"q1\" is beyond float32's range",
+            huge.display()
+        ),
+    );
+    let plain = p("plain.txt", "q1 Q0 x 1 2 t\nq1 Q0 y 2 1 t\n");
+    refused(&["--method", "wsum", "--norm", "minmax", "--weights", "1e300,1e300"], &[plain.as_path(), a], "scale --weights down");
 }
 
 /// The label of the table's first row.

@@ -404,6 +404,20 @@ fn fuse_query<'a>(
         Method::CombMnz => s.sum * f64::from(s.count),
         Method::Max => s.max,
     };
+    // A fused score must be a float32 (the table's type): a raw 1e40 under --norm none or a
+    // weight of 1e300 would be written as infinity, which every later command refuses.
+    if let Some(slot) = slots.iter().find(|s| !(score(s) as f32).is_finite()) {
+        let run = &runs[slot.run as usize];
+        let (qid, doc) = (run.query_id.value(slot.row as usize), run.doc_id.value(slot.row as usize));
+        let what = match o.norm {
+            Norm::None => " (--norm none keeps raw scores: normalise them with --norm, or scale --weights down)",
+            _ => " (scale --weights down)",
+        };
+        return Err(run.row_error(
+            slot.row as usize,
+            format!("the fused score {:e} of document {doc:?} for query {qid:?} is beyond float32's range{what}", score(slot)),
+        ));
+    }
     order.clear();
     order.extend(0..slots.len() as u32);
     let keep = o.k.min(order.len());
