@@ -40,3 +40,5 @@ mod view;
 mod safety;
 // All outputs or none; no temporary file left by an error, a limit or a signal.
 mod outputs;
+// Score tables written by other tools: no metadata, categorical ids, float64 scores, no rank.
+mod foreign;

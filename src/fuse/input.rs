@@ -9,7 +9,7 @@ use arrow::datatypes::FieldRef;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, UInt32Type};
 
 use crate::error::{Error, Result};
-use crate::table::{columns, read_table, read_trec, sha256_file, TableMeta};
+use crate::table::{columns, read_table_wide, read_trec, sha256_file, TableMeta};
 
 /// What kind of file a run came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +129,7 @@ fn read_any(path: &Path) -> Result<RunInput> {
             lines: Some(t.line),
         });
     }
-    let table = read_table(path)?;
+    let table = read_table_wide(path)?;
     let b = &table.batch;
     let schema = b.schema();
     let column = |name: &str, to: &DataType| -> Result<Option<ArrayRef>> {

@@ -6,6 +6,7 @@
 //! list for the query), then the query file's carried scalar columns. File metadata records
 //! what produced the table ([`TableMeta`]); readers refuse a schema version they do not know.
 
+mod foreign;
 mod merge;
 mod meta;
 mod parquet;
@@ -20,7 +21,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 
 pub use self::merge::merge_parts;
 pub use self::meta::{sha256_file, TableMeta, SCHEMA_VERSION};
-pub use self::parquet::{read_table, read_table_columns, write_parquet};
+pub use self::parquet::{read_table, read_table_columns, read_table_wide, write_parquet};
 pub use self::trec::{read_trec, write_trec, TrecRun};
 pub use self::view::{RowGroups, TableView};
 

@@ -35,14 +35,28 @@ pub fn write_parquet(table: &ScoreTable, path: &Path) -> Result<()> {
     })
 }
 
-/// Reads a score table, refusing files that are not simcal score tables of a known version.
+/// Reads a score table, refusing a simcal table of a schema version this build does not know.
+/// Tables of other tools are read too (see [`super::foreign`]).
 pub fn read_table(path: &Path) -> Result<ScoreTable> {
     read_table_columns(path, None)
 }
 
 /// Reads only the named columns of a score table (all of them for `None`), in file order;
-/// a named column the table lacks is left out (the caller reports it).
+/// a named column the table lacks is left out (the caller reports it). The standard columns
+/// come back in their standard types, and `rank`, when asked for and absent, is derived from
+/// the scores (which brings `query_id` along).
 pub fn read_table_columns(path: &Path, columns: Option<&[&str]>) -> Result<ScoreTable> {
+    read(path, columns, false)
+}
+
+/// Reads a whole score table as [`read_table`] does, except that float64 scores stay float64
+/// (for fusion, which computes in float64 and writes float32 at the end).
+pub fn read_table_wide(path: &Path) -> Result<ScoreTable> {
+    read(path, None, true)
+}
+
+fn read(path: &Path, columns: Option<&[&str]>, wide_scores: bool) -> Result<ScoreTable> {
+    use super::columns::{DOC_ID, QUERY_ID, RANK, SCORE};
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
     let pairs: Vec<(String, Option<String>)> = builder
@@ -51,17 +65,23 @@ pub fn read_table_columns(path: &Path, columns: Option<&[&str]>) -> Result<Score
         .key_value_metadata()
         .map(|kv| kv.iter().map(|p| (p.key.clone(), p.value.clone())).collect())
         .unwrap_or_default();
-    let meta = TableMeta::from_pairs(path, &pairs)?;
+    // No simcal key at all: another tool's table. Some but no version: a damaged one.
+    let foreign = !pairs.iter().any(|(k, _)| k.starts_with("simcal."));
+    let meta = if foreign { None } else { Some(TableMeta::from_pairs(path, &pairs)?) };
     let schema: Arc<Schema> = builder.schema().clone();
-    for name in [super::columns::QUERY_ID, super::columns::DOC_ID, super::columns::RANK, super::columns::SCORE] {
+    for name in [QUERY_ID, DOC_ID, SCORE] {
         if schema.index_of(name).is_err() {
             return Err(Error::format(path, format!("score table has no {name} column")));
         }
     }
+    let has_rank = schema.index_of(RANK).is_ok();
+    let wants_rank = columns.is_none_or(|c| c.contains(&RANK));
     let (builder, schema) = match columns {
         None => (builder, schema),
         Some(names) => {
-            let idx: Vec<usize> = (0..schema.fields().len()).filter(|&i| names.contains(&schema.field(i).name().as_str())).collect();
+            let derive = wants_rank && !has_rank;
+            let keep = |n: &str| names.contains(&n) || (derive && (n == QUERY_ID || n == SCORE));
+            let idx: Vec<usize> = (0..schema.fields().len()).filter(|&i| keep(schema.field(i).name())).collect();
             let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), idx.iter().copied());
             let projected = Arc::new(schema.project(&idx).map_err(|e| Error::parquet(path, e))?);
             (builder.with_projection(mask), projected)
@@ -70,5 +90,16 @@ pub fn read_table_columns(path: &Path, columns: Option<&[&str]>) -> Result<Score
     let reader = builder.with_batch_size(1 << 16).build().map_err(|e| Error::parquet(path, e))?;
     let batches: Vec<_> = reader.collect::<std::result::Result<_, _>>().map_err(|e| Error::parquet(path, e))?;
     let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::parquet(path, e))?;
+    let mut batch = super::foreign::standard_types(path, batch, wide_scores)?;
+    if meta.is_none() {
+        super::foreign::check_together(path, &batch)?;
+    }
+    if wants_rank && !has_rank {
+        batch = super::foreign::derive_ranks(path, batch)?;
+    }
+    let meta = match meta {
+        Some(m) => m,
+        None => super::foreign::unknown_meta(path, &batch),
+    };
     Ok(ScoreTable { batch, meta })
 }
