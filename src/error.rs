@@ -24,6 +24,14 @@ pub enum Error {
         /// What the decoder said.
         message: String,
     },
+    /// A file could not be written (a full disk, a file-size limit, a failed encoder).
+    #[error("{}: cannot write it: {message}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// The file's content is not what simcal accepts: wrong column types, bad header, and so on.
     #[error("{}: {message}", path.display())]
     Format {
@@ -118,6 +126,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Error::Io { path: path.to_path_buf(), source }
+    }
+    pub(crate) fn write(path: &Path, e: impl std::fmt::Display) -> Self {
+        let m = e.to_string();
+        // The encoder wraps the OS's error as "External: …": the OS's words are the message.
+        let message = m.strip_prefix("External: ").map(str::to_owned).unwrap_or(m);
+        Error::Write { path: path.to_path_buf(), message }
     }
     pub(crate) fn parquet(path: &Path, e: impl std::fmt::Display) -> Self {
         Error::Parquet { path: path.to_path_buf(), message: e.to_string() }

@@ -343,11 +343,11 @@ pub fn write_decisions(d: &[QueryDecision], path: &Path) -> Result<()> {
     crate::output::write_atomic(path, |w| {
         if csv {
             let mut writer = arrow::csv::Writer::new(w);
-            writer.write(&batch).map_err(|e| Error::format(path, e.to_string()))
+            writer.write(&batch).map_err(|e| Error::write(path, e))
         } else {
-            let mut writer = parquet::arrow::ArrowWriter::try_new(w, batch.schema(), None).map_err(|e| Error::parquet(path, e))?;
-            writer.write(&batch).map_err(|e| Error::parquet(path, e))?;
-            writer.close().map_err(|e| Error::parquet(path, e))?;
+            let mut writer = parquet::arrow::ArrowWriter::try_new(w, batch.schema(), None).map_err(|e| Error::write(path, e))?;
+            writer.write(&batch).map_err(|e| Error::write(path, e))?;
+            writer.close().map_err(|e| Error::write(path, e))?;
             Ok(())
         }
     })

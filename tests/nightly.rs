@@ -166,3 +166,15 @@ fn run_without_a_sample_in_data_says_where_it_looked() {
     assert!(err.contains("data: no sample here") && err.contains("--data FOLDER"), "{err}");
     assert!(!dir.path().join("out").exists(), "it wrote before failing");
 }
+
+#[test]
+fn a_group_column_the_queries_lack_is_refused_before_any_scoring() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "minilm", "minilm", None);
+    let text = std::fs::read_to_string(&path).unwrap().replace("group_by = [\"section\"]", "group_by = [\"sectoin\"]");
+    std::fs::write(&path, text).unwrap();
+    let (code, _, err) = run(&path);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("group_by column \"sectoin\" is not a column of") && err.contains("section"), "{err}");
+    assert!(!dir.path().join("out-minilm/minilm.scores.parquet").exists(), "it scored before checking");
+}

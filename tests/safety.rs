@@ -277,3 +277,47 @@ fn drift_and_report_refuse_baselines_and_calibrations_that_do_not_fit_the_table(
     assert!(out.contains("section=alpha: relevant KS") && out.ends_with("within tolerances\n"), "{out}");
     assert!(!err.contains("note"), "{err}");
 }
+
+#[test]
+fn options_offer_only_what_works_and_report_labels_from_qrels() {
+    use crate::common::data_dir;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = data_dir();
+    // A table scored without qrels: report --qrels labels it, as its help says.
+    let o = simcal()
+        .current_dir(d)
+        .args(["score", "--backend", "cpu", "-k", "50", "--out", "u.parquet", "--queries"])
+        .arg(data.join("minilm.queries.parquet"))
+        .arg("--corpus")
+        .arg(data.join("minilm.corpus.parquet"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = simcal()
+        .current_dir(d)
+        .args(["report", "--scores", "u.parquet", "--out", "r.html", "--qrels"])
+        .arg(data.join("qrels.tsv"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert!(page.contains("ECE"), "the report has no calibration");
+    // apply and eval use one map: `all` is not offered (clap refuses it as any unknown value).
+    score_sample("minilm", &d.join("t.parquet"));
+    let o = simcal().current_dir(d).args(["fit", "--scores", "t.parquet", "--bootstrap", "0", "--out", "cal.json"]).output().unwrap();
+    assert!(o.status.success());
+    for cmd in [
+        &["apply", "--calibration", "cal.json", "--scores", "t.parquet", "--out", "a.parquet", "--method", "all"][..],
+        &["eval", "--scores", "t.parquet", "--calibration", "cal.json", "--method", "all"],
+    ] {
+        let o = simcal().current_dir(d).args(cmd).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("invalid value 'all'") && err.contains("[possible values: isotonic, platt]"), "{err}");
+    }
+    // Grammar: one run.
+    let o = simcal().current_dir(d).args(["fuse", "--run", "t.parquet", "--out", "f.parquet"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("fused from 1 run by"), "{err}");
+}

@@ -8,11 +8,8 @@ use clap::Args;
 use serde_json::json;
 
 use simcal::calibrate::artifact::Artifact;
-use simcal::calibrate::Method;
 use simcal::policy::{apply, write_decisions, Applied, ApplyOptions, DecideOn, Decision};
 use simcal::table::{read_table, write_parquet};
-
-use super::fit::MethodArg;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum DecideOnArg {
@@ -43,7 +40,7 @@ pub struct ApplyArgs {
     pub min_gap: f64,
     /// The map to use (default: isotonic when fitted, else platt).
     #[arg(long, value_enum)]
-    pub method: Option<MethodArg>,
+    pub method: Option<super::fit::MapArg>,
     /// What `act` rests on: the certified threshold (act only at or above it; the band decides
     /// escalate / not found) or the estimate (the abstain band alone).
     #[arg(long = "decide-on", value_enum, default_value = "certified")]
@@ -82,12 +79,7 @@ pub fn counts(a: &Applied) -> serde_json::Value {
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let method = match args.method {
-        None => None,
-        Some(MethodArg::Isotonic) => Some(Method::Isotonic),
-        Some(MethodArg::Platt) => Some(Method::Platt),
-        Some(MethodArg::All) => anyhow::bail!("--method for apply is isotonic or platt, one map"),
-    };
+    let method = args.method.map(super::fit::MapArg::method);
     let decide_on = match args.decide_on {
         DecideOnArg::Certified => DecideOn::Certified,
         DecideOnArg::Estimate => DecideOn::Estimate,

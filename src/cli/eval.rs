@@ -8,7 +8,6 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use simcal::calibrate::artifact::Artifact;
-use simcal::calibrate::Method;
 use simcal::labels::read_qrels;
 use simcal::metrics::ranking::{Measure, DEFAULT_MEASURES};
 use simcal::metrics::reliability::BinStrategy;
@@ -62,7 +61,7 @@ pub struct EvalArgs {
     pub target_precision: Vec<f64>,
     /// The calibration's map to measure (default: isotonic when fitted, else platt).
     #[arg(long, value_enum)]
-    pub method: Option<super::fit::MethodArg>,
+    pub method: Option<super::fit::MapArg>,
     /// Also write the JSON document here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -84,12 +83,7 @@ impl EvalArgs {
             rel_level: self.rel_level,
             complete: self.complete,
             target_precision: self.target_precision.clone(),
-            method: match self.method {
-                None => None,
-                Some(super::fit::MethodArg::Isotonic) => Some(Method::Isotonic),
-                Some(super::fit::MethodArg::Platt) => Some(Method::Platt),
-                Some(super::fit::MethodArg::All) => anyhow::bail!("--method for eval is isotonic or platt, one map"),
-            },
+            method: self.method.map(super::fit::MapArg::method),
         })
     }
 }

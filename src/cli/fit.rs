@@ -22,6 +22,22 @@ pub enum MethodArg {
     All,
 }
 
+/// One map, for the commands that use one (apply, eval).
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MapArg {
+    Isotonic,
+    Platt,
+}
+
+impl MapArg {
+    pub fn method(self) -> simcal::calibrate::Method {
+        match self {
+            MapArg::Isotonic => simcal::calibrate::Method::Isotonic,
+            MapArg::Platt => simcal::calibrate::Method::Platt,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum UnitArg {
     Pair,

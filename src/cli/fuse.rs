@@ -136,10 +136,11 @@ pub fn run(args: FuseArgs) -> anyhow::Result<ExitCode> {
         }))?;
     } else {
         eprintln!(
-            "{} rows ({} queries) fused from {} runs by {} ({}) in {:.2} s{} → {}",
+            "{} rows ({} queries) fused from {} run{} by {} ({}) in {:.2} s{} → {}",
             table.len(),
             fused.queries.len(),
             runs.len(),
+            if runs.len() == 1 { "" } else { "s" },
             o.method.name(),
             o.norm.name(),
             seconds,

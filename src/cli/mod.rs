@@ -73,6 +73,12 @@ pub fn main() -> ExitCode {
         }
     };
     simcal::score::gpu::show_driver_messages(cli.verbose);
+    // The worker threads, started now so that a failure (a process or memory limit) is an
+    // error with a message instead of a panic inside the first parallel step.
+    if let Err(e) = rayon::ThreadPoolBuilder::new().build_global() {
+        eprintln!("error: cannot start worker threads: {e}");
+        return ExitCode::from(2);
+    }
     #[cfg(unix)]
     if let Err(e) = simcal::output::remove_temporaries_on_signals() {
         eprintln!("error: {e}");

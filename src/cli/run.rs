@@ -141,6 +141,20 @@ pub fn pipeline(c: &Config, json_out: bool, allow_missing_baseline: bool) -> any
             );
         }
     }
+    // The group columns come from the queries files: check them before any scoring.
+    if !c.group_by.is_empty() {
+        for e in &c.encoders {
+            let q = simcal::embed::read_queries(&e.queries, &ReadOptions::default())?;
+            let have: Vec<&str> = q.carried.iter().map(|(f, _)| f.name().as_str()).collect();
+            if let Some(g) = c.group_by.iter().find(|g| !have.contains(&g.as_str())) {
+                let list = if have.is_empty() { "none".to_owned() } else { have.join(", ") };
+                anyhow::bail!(
+                    "group_by column {g:?} is not a column of {} (its columns beside id and vector: {list})",
+                    e.queries.display()
+                );
+            }
+        }
+    }
     let mut steps = Vec::new();
     let mut outputs: Vec<PathBuf> = Vec::new();
     let (mut tables, mut cals) = (Vec::new(), Vec::new());

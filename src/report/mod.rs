@@ -86,6 +86,9 @@ pub fn encoder(
     opts: &EvalOptions,
 ) -> Result<Encoder> {
     let sha256 = sha256_file(path)?;
+    // With --qrels the judgements are the qrels', also for a table scored without labels.
+    let relabeled = qrels.map(|q| crate::table::relabel(table, path, q, opts.rel_level)).transpose()?;
+    let table = relabeled.as_ref().unwrap_or(table);
     let (artifact, art_path) = match artifact {
         Some(a) => a,
         None => {

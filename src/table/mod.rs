@@ -75,6 +75,42 @@ pub fn id_runs(ids: &StringArray) -> Vec<(usize, usize)> {
     out
 }
 
+/// `table` with its `label` and `query_relevant` columns taken from `qrels` (added in the
+/// standard place, or replacing the table's own): what `--qrels` means for a table.
+pub fn relabel(table: &ScoreTable, path: &std::path::Path, qrels: &Qrels, rel_level: i32) -> Result<ScoreTable> {
+    let b = &table.batch;
+    let text = |name: &str| {
+        b.column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| Error::format(path, format!("labeling from qrels needs the {name} column")))
+    };
+    let (q, d) = (text(columns::QUERY_ID)?, text(columns::DOC_ID)?);
+    let mut label = Vec::with_capacity(b.num_rows());
+    let mut relevant = Vec::with_capacity(b.num_rows());
+    for r in 0..b.num_rows() {
+        let judged = qrels.judged.get(q.value(r));
+        label.push(judged.map(|j| j.get(d.value(r)).copied().unwrap_or(0)));
+        relevant.push(judged.map(|_| qrels.relevant_count(q.value(r), rel_level)));
+    }
+    let schema = b.schema();
+    let mut fields: Vec<Field> = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (f, a) in schema.fields().iter().zip(b.columns()) {
+        if f.name() != columns::LABEL && f.name() != columns::QUERY_RELEVANT {
+            fields.push(f.as_ref().clone());
+            arrays.push(a.clone());
+        }
+    }
+    // After score, where simcal writes them.
+    let at = fields.iter().position(|f| f.name() == columns::SCORE).map_or(fields.len(), |i| i + 1);
+    fields.insert(at, Field::new(columns::LABEL, DataType::Int32, true));
+    arrays.insert(at, Arc::new(Int32Array::from(label)));
+    fields.insert(at + 1, Field::new(columns::QUERY_RELEVANT, DataType::UInt32, true));
+    arrays.insert(at + 1, Arc::new(UInt32Array::from(relevant)));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| Error::format(path, e.to_string()))?;
+    Ok(ScoreTable { batch, meta: table.meta.clone() })
+}
+
 /// A score table in memory: its rows as one arrow batch, and its metadata.
 #[derive(Clone, Debug)]
 pub struct ScoreTable {

@@ -26,11 +26,11 @@ pub fn write_parquet(table: &ScoreTable, path: &Path) -> Result<()> {
     // The metadata is the table's own: a schema read from another table may carry that
     // table's keys (a part's shard, say), which must not be written again.
     let schema = Arc::new(table.batch.schema().as_ref().clone().with_metadata(std::collections::HashMap::new()));
-    let batch = arrow::array::RecordBatch::try_new(schema.clone(), table.batch.columns().to_vec()).map_err(|e| Error::parquet(path, e))?;
+    let batch = arrow::array::RecordBatch::try_new(schema.clone(), table.batch.columns().to_vec()).map_err(|e| Error::write(path, e))?;
     write_atomic(path, |w| {
-        let mut writer = ArrowWriter::try_new(w, schema, Some(props)).map_err(|e| Error::parquet(path, e))?;
-        writer.write(&batch).map_err(|e| Error::parquet(path, e))?;
-        writer.close().map_err(|e| Error::parquet(path, e))?;
+        let mut writer = ArrowWriter::try_new(w, schema, Some(props)).map_err(|e| Error::write(path, e))?;
+        writer.write(&batch).map_err(|e| Error::write(path, e))?;
+        writer.close().map_err(|e| Error::write(path, e))?;
         Ok(())
     })
 }
