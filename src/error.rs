@@ -123,6 +123,33 @@ impl std::fmt::Display for GpuFailure {
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+thread_local! {
+    /// Whether this thread is inside [`decoding`].
+    static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, which decodes the parquet file `path`: a panic inside the decoder (the parquet
+/// crate indexes out of bounds on some corrupt pages instead of returning an error; found by
+/// fuzzing) becomes an error naming the file, not a crash. Such a panic is not printed.
+pub(crate) fn decoding<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !DECODING.with(std::cell::Cell::get) {
+                previous(info)
+            }
+        }));
+    });
+    let was = DECODING.with(|d| d.replace(true));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    DECODING.with(|d| d.set(was));
+    out.unwrap_or_else(|p| {
+        let what = p.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+        Err(Error::Parquet { path: path.to_path_buf(), message: format!("corrupt data: the decoder failed ({what})") })
+    })
+}
+
 impl Error {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Error::Io { path: path.to_path_buf(), source }

@@ -142,6 +142,10 @@ fn read_text(path: &Path, text: &str, q: &mut Qrels) -> Result<()> {
 }
 
 fn read_parquet(path: &Path, q: &mut Qrels) -> Result<()> {
+    crate::error::decoding(path, || read_parquet_unguarded(path, q))
+}
+
+fn read_parquet_unguarded(path: &Path, q: &mut Qrels) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
     let schema = builder.schema().clone();

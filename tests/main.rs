@@ -42,3 +42,5 @@ mod safety;
 mod outputs;
 // Score tables written by other tools: no metadata, categorical ids, float64 scores, no rank.
 mod foreign;
+// The fuzzers' corpora replayed on stable: no reader panics on any of them.
+mod fuzz_corpus;

@@ -33,6 +33,10 @@ impl ParquetSource {
     /// Opens `path`; with `shard` (index, count), only the row groups that hold rows of that
     /// shard ([`super::shard_range`]) are read (the caller trims the rows outside it).
     pub(crate) fn open(path: &Path, opts: &ReadOptions, keep_scalars: bool, shard: Option<(u64, u64)>) -> Result<Self> {
+        crate::error::decoding(path, || Self::open_unguarded(path, opts, keep_scalars, shard))
+    }
+
+    fn open_unguarded(path: &Path, opts: &ReadOptions, keep_scalars: bool, shard: Option<(u64, u64)>) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
         let mut first_group = 0;
@@ -153,6 +157,13 @@ impl ChunkSource for ParquetSource {
         self.rows
     }
     fn next_chunk(&mut self) -> Result<Option<EmbeddingChunk>> {
+        let path = self.path.clone();
+        crate::error::decoding(&path, || self.next_chunk_unguarded())
+    }
+}
+
+impl ParquetSource {
+    fn next_chunk_unguarded(&mut self) -> Result<Option<EmbeddingChunk>> {
         let Some((batch, first_row)) = self.next_batch()? else {
             return Ok(None);
         };
@@ -164,6 +175,10 @@ impl ChunkSource for ParquetSource {
 
 /// Reads a whole parquet embeddings file with its scalar columns.
 pub(crate) fn read_all(path: &Path, opts: &ReadOptions) -> Result<Embeddings> {
+    crate::error::decoding(path, || read_all_unguarded(path, opts))
+}
+
+fn read_all_unguarded(path: &Path, opts: &ReadOptions) -> Result<Embeddings> {
     let mut src = ParquetSource::open(path, &ReadOptions { chunk_rows: 65_536, ..opts.clone() }, true, None)?;
     let mut ids = Vec::new();
     let mut values = Vec::new();

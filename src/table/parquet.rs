@@ -56,6 +56,10 @@ pub fn read_table_wide(path: &Path) -> Result<ScoreTable> {
 }
 
 fn read(path: &Path, columns: Option<&[&str]>, wide_scores: bool) -> Result<ScoreTable> {
+    crate::error::decoding(path, || read_unguarded(path, columns, wide_scores))
+}
+
+fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool) -> Result<ScoreTable> {
     use super::columns::{DOC_ID, QUERY_ID, RANK, SCORE};
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
