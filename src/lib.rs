@@ -51,6 +51,8 @@
 //! The library never prints and never exits: every fallible function returns
 //! [`error::Result`], whose errors name the file and the row at fault.
 #![deny(missing_docs)]
+// User data flows through the library: a failure is an Error, never an unwrap's panic.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod calibrate;
 pub mod embed;

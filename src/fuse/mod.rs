@@ -181,8 +181,13 @@ pub struct FusedQuery {
 impl FusedQuery {
     /// The query's id.
     pub fn id<'a>(&self, runs: &'a [RunInput]) -> &'a str {
-        let (r, row) = self.first.iter().enumerate().find_map(|(r, f)| f.map(|row| (r, row))).expect("a query has a run");
-        runs[r].query_id.value(row as usize)
+        // Every fused query comes from at least one run's rows.
+        self.first
+            .iter()
+            .enumerate()
+            .find_map(|(r, f)| f.map(|row| (r, row)))
+            .and_then(|(r, row)| runs.get(r).map(|run| run.query_id.value(row as usize)))
+            .unwrap_or_default()
     }
 }
 
