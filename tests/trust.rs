@@ -56,9 +56,41 @@ fn folds_keep_queries_whole_and_ignore_row_order() {
     for (id, f) in query_ids(&reversed).iter().zip(&fold_rev) {
         assert_eq!(of[id.as_str()], *f, "query {id} changed fold with the row order");
     }
+    // The rows shuffled, so that a query's rows lie in many separate runs: still one fold each,
+    // the same one.
+    let mut order: Vec<u32> = (0..t.len() as u32).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.random_range(0..=i));
+    }
+    let idx = UInt32Array::from(order);
+    let cols = t.batch.columns().iter().map(|c| arrow::compute::take(c, &idx, None).unwrap()).collect();
+    let shuffled = ScoreTable { batch: arrow::array::RecordBatch::try_new(t.batch.schema(), cols).unwrap(), meta: t.meta.clone() };
+    let fold_shuffled = assign(&TableView::new(&shuffled, &path).unwrap(), 5, 0).unwrap();
+    for (id, f) in query_ids(&shuffled).iter().zip(&fold_shuffled) {
+        assert_eq!(of[id.as_str()], *f, "query {id} changed fold when its rows were split up");
+    }
     // Another seed deals other folds.
     let other = assign(&TableView::new(&t, &path).unwrap(), 5, 1).unwrap();
     assert!(fold.iter().zip(&other).any(|(a, b)| a != b));
+}
+
+#[test]
+fn runs_of_ids_are_found_across_the_chunks_they_are_searched_in() {
+    // Runs of 7 rows over 600,000 rows: runs straddle the parallel search's chunk boundaries;
+    // ids come back after others (q0 again at the end).
+    let ids: Vec<String> = (0..600_000).map(|r| format!("q{}", (r / 7) % 85_000)).collect();
+    let array = arrow::array::StringArray::from(ids.clone());
+    let mut want = Vec::new();
+    let mut start = 0;
+    for r in 1..=ids.len() {
+        if r == ids.len() || ids[r] != ids[r - 1] {
+            want.push((start, r));
+            start = r;
+        }
+    }
+    assert_eq!(simcal::table::id_runs(&array), want);
+    assert_eq!(simcal::table::id_runs(&arrow::array::StringArray::from(Vec::<String>::new())), Vec::<(usize, usize)>::new());
 }
 
 /// ECE over 10 equal-width bins (netcal's), Brier, from per-pair probabilities.

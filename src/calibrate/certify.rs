@@ -8,6 +8,7 @@
 //! top hit counts as irrelevant), its relevant documents for recall (those not retrieved are
 //! missed at every threshold).
 
+use rayon::prelude::*;
 use std::path::Path;
 
 use arrow::array::Array;
@@ -146,25 +147,25 @@ pub fn query_units(view: &TableView, rel_level: i32, group: &[u32], fold: Option
     let label = view.labels()?;
     let score = view.score;
     let listed = view.query_relevant;
-    let mut out = Vec::new();
-    for (lo, hi) in runs {
-        if (lo..hi).all(|r| label.is_null(r)) {
-            continue;
-        }
-        let relevant_rows: Vec<usize> = (lo..hi).filter(|&r| label.is_valid(r) && label.value(r) >= rel_level).collect();
-        let listed_n = listed.filter(|c| c.is_valid(lo)).map_or(0, |c| u64::from(c.value(lo)));
-        let n_rel = listed_n.max(relevant_rows.len() as u64);
-        let top = (lo..hi).min_by_key(|&r| (rank.value(r), r)).unwrap_or(lo);
-        out.push(QueryUnit {
-            top_score: f64::from(score[top]),
-            top_relevant: label.is_valid(top) && label.value(top) >= rel_level,
-            recall: QueryRecall { scores: relevant_rows.iter().map(|&r| f64::from(score[r])).collect(), relevant: n_rel },
-            answerable: n_rel > 0,
-            group: group[lo],
-            fold: fold.map_or(0, |f| f[lo]),
-        });
-    }
-    Ok(out)
+    // Queries in parallel, in table order.
+    Ok(runs
+        .into_par_iter()
+        .filter(|&(lo, hi)| (lo..hi).any(|r| label.is_valid(r)))
+        .map(|(lo, hi)| {
+            let relevant_rows: Vec<usize> = (lo..hi).filter(|&r| label.is_valid(r) && label.value(r) >= rel_level).collect();
+            let listed_n = listed.filter(|c| c.is_valid(lo)).map_or(0, |c| u64::from(c.value(lo)));
+            let n_rel = listed_n.max(relevant_rows.len() as u64);
+            let top = (lo..hi).min_by_key(|&r| (rank.value(r), r)).unwrap_or(lo);
+            QueryUnit {
+                top_score: f64::from(score[top]),
+                top_relevant: label.is_valid(top) && label.value(top) >= rel_level,
+                recall: QueryRecall { scores: relevant_rows.iter().map(|&r| f64::from(score[r])).collect(), relevant: n_rel },
+                answerable: n_rel > 0,
+                group: group[lo],
+                fold: fold.map_or(0, |f| f[lo]),
+            }
+        })
+        .collect())
 }
 
 /// Each labeled rank-1 row as a query's top hit, for a table read without its queries (no

@@ -7,9 +7,7 @@
 //! Fold f is fitted on the other K − 1 folds and measured on itself; the measurements are pooled
 //! over the folds (out-of-fold, OOF).
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 use arrow::array::Array;
 use rayon::prelude::*;
@@ -42,30 +40,31 @@ pub fn assign(view: &TableView, k: usize, seed: u64) -> Result<Vec<u8>> {
         return Err(Error::Invalid(format!("--folds {k}: expected 1 (no cross-fitting) or 2 to 255")));
     }
     let ids = view.query_ids("cross-fitting")?;
-    // Distinct ids in order of appearance; runs of one id are looked up once.
-    let mut index: HashMap<&str, u32> = HashMap::new();
-    let mut distinct: Vec<&str> = Vec::new();
-    let mut of_row = Vec::with_capacity(ids.len());
-    let mut last: Option<(&str, u32)> = None;
-    for r in 0..ids.len() {
-        let id = ids.value(r);
-        let i = match last {
-            Some((l, i)) if l == id => i,
-            _ => *index.entry(id).or_insert_with(|| {
-                distinct.push(id);
-                distinct.len() as u32 - 1
-            }),
-        };
-        last = Some((id, i));
-        of_row.push(i);
+    let runs = crate::table::id_runs(ids);
+    // Each run's id with its hash, ordered by (hash, id): the distinct ids in that order are
+    // dealt round-robin (runs of one id are neighbours there and share its fold).
+    let mut order: Vec<(u64, &str, u32)> = runs
+        .par_iter()
+        .enumerate()
+        .map(|(j, &(lo, _))| {
+            let id = ids.value(lo);
+            (query_hash(id, seed), id, j as u32)
+        })
+        .collect();
+    order.par_sort_unstable();
+    let mut fold_of_run = vec![0u8; runs.len()];
+    let mut dealt = 0usize;
+    for (i, &(h, id, j)) in order.iter().enumerate() {
+        if i > 0 && (h, id) != (order[i - 1].0, order[i - 1].1) {
+            dealt += 1;
+        }
+        fold_of_run[j as usize] = (dealt % k) as u8;
     }
-    let mut order: Vec<(u64, &str, u32)> = distinct.iter().enumerate().map(|(i, id)| (query_hash(id, seed), *id, i as u32)).collect();
-    order.sort_unstable();
-    let mut fold_of = vec![0u8; distinct.len()];
-    for (pos, (_, _, i)) in order.iter().enumerate() {
-        fold_of[*i as usize] = (pos % k) as u8;
+    let mut of_row = vec![0u8; ids.len()];
+    for (&(lo, hi), &f) in runs.iter().zip(&fold_of_run) {
+        of_row[lo..hi].fill(f);
     }
-    Ok(of_row.into_iter().map(|i| fold_of[i as usize]).collect())
+    Ok(of_row)
 }
 
 /// Distinct `query_id`s of the table (None without the column). A run of rows of one query
@@ -168,17 +167,16 @@ fn at_or_above(d: &Distinct, t: f64) -> (u64, u64) {
 
 /// Cross-fits one group: `parts[f]` is fold f's table, `all` their sum.
 pub fn held_out(all: &Distinct, parts: &[Distinct], methods: &[Method], precision: &[f64], recall: &[f64]) -> HeldOut {
-    // The training tables and PAV buffers are the size of the group: each worker takes a set
-    // from the pool and puts it back, so a few sets serve all folds (allocating and faulting in
-    // fresh ones per fold costs more than the fits).
-    let pool: Mutex<Vec<(Distinct, isotonic::Scratch)>> = Mutex::new(Vec::new());
-    let folds: Vec<Option<FoldCounts>> = parts
-        .par_iter()
-        .map(|part| {
-            let mut buffers = pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
-            let (train, scratch) = &mut buffers;
-            all.without_into(part, train);
-            let out = fit_fold_in(train, methods, precision, recall, scratch).map(|fit| FoldCounts {
+    // One fold at a time, each fit's passes spread over the threads (the group's own fit runs
+    // beside): folds side by side would each need a training table and PAV buffers the size of
+    // the group, and fresh memory costs more than the fits. One set of buffers serves them all.
+    let (mut train, mut scratch) = (Distinct::default(), isotonic::Scratch::default());
+    let folds: Vec<FoldCounts> = parts
+        .iter()
+        .filter_map(|part| {
+            all.without_into(part, &mut train);
+            let fit = fit_fold_in(&train, methods, precision, recall, &mut scratch)?;
+            Some(FoldCounts {
                 sums: methods
                     .iter()
                     .map(|&m| {
@@ -205,14 +203,9 @@ pub fn held_out(all: &Distinct, parts: &[Distinct], methods: &[Method], precisio
                         })
                     })
                     .collect(),
-            });
-            if let Ok(mut p) = pool.lock() {
-                p.push(buffers);
-            }
-            out
+            })
         })
         .collect();
-    let folds: Vec<FoldCounts> = folds.into_iter().flatten().collect();
     // Out of fold: a map's metrics pool the held-out pairs of every fold, and are reported
     // only when every fold that was fitted has that map.
     let metrics = methods

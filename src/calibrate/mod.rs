@@ -7,6 +7,7 @@
 pub mod artifact;
 pub mod bootstrap;
 pub mod certify;
+pub mod chunks;
 pub mod distinct;
 pub mod folds;
 pub mod histogram;

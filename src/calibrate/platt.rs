@@ -7,8 +7,7 @@
 //! a backtracking line search. Separated data has no finite maximum: it is refused with a
 //! message that suggests isotonic.
 
-use rayon::prelude::*;
-
+use super::chunks;
 use super::distinct::Distinct;
 use crate::error::{Error, Result};
 
@@ -55,9 +54,7 @@ struct Standard {
 /// (f is 0 without `loss`: the log is most of a pass's cost, and only a line search needs it).
 #[allow(clippy::needless_range_loop)] // three parallel arrays, one index
 fn pass(d: &Distinct, st: Standard, w: f64, c: f64, loss: bool) -> [f64; 6] {
-    const CHUNK: usize = 1 << 16;
-    let chunk = |lo: usize| {
-        let hi = (lo + CHUNK).min(d.len());
+    let chunk = |lo: usize, hi: usize| {
         let mut acc = [0.0f64; 6];
         for i in lo..hi {
             let (p, m) = (d.pos[i] as f64, d.neg[i] as f64);
@@ -87,9 +84,7 @@ fn pass(d: &Distinct, st: Standard, w: f64, c: f64, loss: bool) -> [f64; 6] {
         }
         a
     };
-    // Fixed chunks summed in chunk order: the same result whatever the thread count.
-    let parts: Vec<[f64; 6]> = (0..d.len()).step_by(CHUNK).collect::<Vec<_>>().into_par_iter().map(chunk).collect();
-    parts.into_iter().fold([0.0; 6], add)
+    chunks::map(d.len(), chunk).into_iter().fold([0.0; 6], add)
 }
 
 /// The Newton step (Hessian⁻¹ · gradient) from a pass's derivatives, if the Hessian is
@@ -107,22 +102,15 @@ fn newton_step(g: &[f64; 6]) -> Option<(f64, f64)> {
 /// The weighted mean and standard deviation of the scores (1 when they do not vary), in one
 /// parallel pass around a pivot score.
 fn standardise(d: &Distinct) -> Standard {
-    const CHUNK: usize = 1 << 16;
     let pivot = d.x[d.len() / 2];
-    // Fixed chunks summed in chunk order: the same result whatever the thread count.
-    let parts: Vec<(f64, f64, f64)> = (0..d.len())
-        .step_by(CHUNK)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|lo| {
-            let mut a = (0.0, 0.0, 0.0);
-            for i in lo..(lo + CHUNK).min(d.len()) {
-                let (w, v) = ((d.pos[i] + d.neg[i]) as f64, d.x[i] - pivot);
-                a = (a.0 + w, a.1 + w * v, a.2 + w * v * v);
-            }
-            a
-        })
-        .collect();
+    let parts = chunks::map(d.len(), |lo, hi| {
+        let mut a = (0.0, 0.0, 0.0);
+        for i in lo..hi {
+            let (w, v) = ((d.pos[i] + d.neg[i]) as f64, d.x[i] - pivot);
+            a = (a.0 + w, a.1 + w * v, a.2 + w * v * v);
+        }
+        a
+    });
     let (n, s1, s2) = parts.into_iter().fold((0.0, 0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
     let m = s1 / n;
     let sd = (s2 / n - m * m).max(0.0).sqrt();

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::chunks;
 use super::distinct::Distinct;
 pub use crate::stats::quantiles;
 
@@ -46,13 +47,11 @@ impl MetricSums {
     /// their pair counts: neither sorted nor distinct is needed), in parallel chunks summed in
     /// chunk order.
     pub fn of(d: &Distinct, prob: impl Fn(usize) -> f64 + Sync) -> MetricSums {
-        use rayon::prelude::*;
-        const CHUNK: usize = 1 << 16;
-        let chunk = |lo: usize| -> MetricSums {
+        let chunk = |lo: usize, hi: usize| -> MetricSums {
             let mut a = MetricSums::default();
             // The logs of the last probability: a step map (isotonic) gives runs of equal ones.
             let (mut last, mut ln_p, mut ln_q) = (f64::NAN, f64::NAN, f64::NAN);
-            for i in lo..(lo + CHUNK).min(d.len()) {
+            for i in lo..hi {
                 let p = prob(i);
                 let (pos, neg) = (d.pos[i] as f64, d.neg[i] as f64);
                 a.n += pos + neg;
@@ -81,8 +80,7 @@ impl MetricSums {
             }
             a
         };
-        let parts: Vec<MetricSums> = (0..d.len()).step_by(CHUNK).collect::<Vec<_>>().into_par_iter().map(chunk).collect();
-        parts.iter().fold(MetricSums::default(), |a, b| a + b)
+        chunks::map(d.len(), chunk).iter().fold(MetricSums::default(), |a, b| a + b)
     }
 
     /// The metrics (None without pairs).
@@ -184,8 +182,6 @@ impl Distributions {
 /// The distributions of the table's relevant and irrelevant scores: histograms and means in
 /// one parallel pass, quantiles in one walk.
 pub fn distributions(d: &Distinct) -> Distributions {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 16;
     let (lo, hi) = (d.x.first().copied().unwrap_or(0.0), d.x.last().copied().unwrap_or(0.0));
     let width = (hi - lo) / HIST_BINS as f64;
     let edges: Vec<f64> = (0..=HIST_BINS).map(|i| if i == HIST_BINS { hi } else { lo + width * i as f64 }).collect();
@@ -193,9 +189,9 @@ pub fn distributions(d: &Distinct) -> Distributions {
     // Per chunk and class: counts per bin, pairs, and the sum of their scores.
     type Acc = [(Vec<u64>, u64, f64); 2];
     let empty = || -> Acc { [(vec![0; HIST_BINS], 0, 0.0), (vec![0; HIST_BINS], 0, 0.0)] };
-    let chunk = |lo: usize| {
+    let chunk = |start: usize, end: usize| {
         let mut a = empty();
-        for i in lo..(lo + CHUNK).min(d.len()) {
+        for i in start..end {
             let b = bin(d.x[i]);
             for (acc, w) in a.iter_mut().zip([d.pos[i], d.neg[i]]) {
                 acc.0[b] += w;
@@ -205,7 +201,7 @@ pub fn distributions(d: &Distinct) -> Distributions {
         }
         a
     };
-    let parts: Vec<Acc> = (0..d.len()).step_by(CHUNK).collect::<Vec<_>>().into_par_iter().map(chunk).collect();
+    let parts: Vec<Acc> = chunks::map(d.len(), chunk);
     let mut total = empty();
     for part in parts {
         for (t, p) in total.iter_mut().zip(part) {

@@ -61,18 +61,19 @@ pub fn standard_fields() -> Vec<Field> {
 /// The runs of equal consecutive ids, as row ranges `(start, end)`: a table lists each query's
 /// rows together, so a query is looked up once per run rather than once per row.
 pub fn id_runs(ids: &StringArray) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut r = 0;
-    while r < ids.len() {
-        let id = ids.value(r);
-        let mut end = r + 1;
-        while end < ids.len() && ids.value(end) == id {
-            end += 1;
-        }
-        out.push((r, end));
-        r = end;
-    }
-    out
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 18;
+    let n = ids.len();
+    // A run starts where the id differs from the row before: found in chunks in parallel.
+    let starts: Vec<Vec<usize>> = (0..n)
+        .step_by(CHUNK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|lo| (lo..(lo + CHUNK).min(n)).filter(|&r| r == 0 || ids.value(r) != ids.value(r - 1)).collect())
+        .collect();
+    let starts = starts.concat();
+    let ends = starts.iter().skip(1).copied().chain(std::iter::once(n));
+    starts.iter().copied().zip(ends).collect()
 }
 
 /// `table` with its `label` and `query_relevant` columns taken from `qrels` (added in the

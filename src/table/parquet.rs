@@ -91,9 +91,17 @@ fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool) -> R
             (builder.with_projection(mask), projected)
         }
     };
-    let reader = builder.with_batch_size(1 << 16).build().map_err(|e| Error::parquet(path, e))?;
-    let batches: Vec<_> = reader.collect::<std::result::Result<_, _>>().map_err(|e| Error::parquet(path, e))?;
-    let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::parquet(path, e))?;
+    // One batch of the whole table where it is not huge: batches joined afterwards hold the
+    // table twice. The reader reserves a batch's rows up front, so the row count (the file's
+    // word, which a damaged file may overstate) is capped.
+    const MAX_BATCH: usize = 1 << 24;
+    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0).clamp(1, MAX_BATCH);
+    let reader = builder.with_batch_size(rows).build().map_err(|e| Error::parquet(path, e))?;
+    let mut batches: Vec<_> = reader.collect::<std::result::Result<_, _>>().map_err(|e| Error::parquet(path, e))?;
+    let batch = match batches.len() {
+        1 => batches.pop().ok_or_else(|| Error::format(path, "no rows"))?,
+        _ => arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::parquet(path, e))?,
+    };
     let mut batch = super::foreign::standard_types(path, batch, wide_scores)?;
     if meta.is_none() {
         super::foreign::check_together(path, &batch)?;
