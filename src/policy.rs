@@ -199,6 +199,19 @@ pub fn probabilities(view: &TableView, art: &Artifact, art_path: &Path, method: 
 
 /// Applies `art` (read from `art_path`) to `table` (read from `path`).
 pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, opts: &ApplyOptions) -> Result<Applied> {
+    apply_hashed(table, path, art, art_path, &crate::table::sha256_file(art_path)?, opts)
+}
+
+/// [`apply`] with the calibration's sha256 (recorded in the table's metadata) given: for an
+/// artifact held in memory, which `art_path` then only names in messages.
+pub fn apply_hashed(
+    table: &ScoreTable,
+    path: &Path,
+    art: &Artifact,
+    art_path: &Path,
+    art_sha256: &str,
+    opts: &ApplyOptions,
+) -> Result<Applied> {
     let mut warnings = Vec::new();
     for (what, a, t) in [("model", &art.model, &table.meta.model), ("metric", &art.metric, &table.meta.metric)] {
         if a != t {
@@ -305,7 +318,7 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
         with
     };
     let mut meta = table.meta.clone();
-    meta.extra.insert("simcal.calibration_sha256".into(), crate::table::sha256_file(art_path)?);
+    meta.extra.insert("simcal.calibration_sha256".into(), art_sha256.to_owned());
     meta.extra.insert("simcal.calibration_method".into(), method.name().into());
     if let Some(f) = opts.floor {
         meta.extra.insert("simcal.probability_floor".into(), f.to_string());

@@ -307,8 +307,14 @@ impl Artifact {
     /// Reads an artifact, refusing a schema version this build does not know.
     pub fn read(path: &Path) -> Result<Artifact> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Artifact::from_json(&text, path)
+    }
+
+    /// Parses and validates an artifact's JSON text (`path` names it in errors), as
+    /// [`Artifact::read`] does a file's.
+    pub fn from_json(text: &str, path: &Path) -> Result<Artifact> {
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| Error::format(path, format!("not a calibration artifact (JSON: {e})")))?;
+            serde_json::from_str(text).map_err(|e| Error::format(path, format!("not a calibration artifact (JSON: {e})")))?;
         match value.get("schema_version").and_then(serde_json::Value::as_u64) {
             Some(v) if v == u64::from(ARTIFACT_VERSION) => {}
             Some(v) => {

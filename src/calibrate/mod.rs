@@ -172,6 +172,31 @@ pub fn fit_table(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<A
     Ok(art)
 }
 
+/// The columns of a score table a fit with `opts` reads: scores, labels and ranks (for the map
+/// of top hits); the queries for folds, the bootstrap and the query unit; the group columns.
+pub fn fit_columns(opts: &FitOptions) -> Vec<&str> {
+    let mut cols = vec!["score", "label", "rank"];
+    if opts.folds > 1 || opts.bootstrap > 0 || opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) {
+        cols.extend(["query_id", "query_relevant"]);
+    }
+    cols.extend(opts.group_by.iter().map(String::as_str));
+    cols
+}
+
+/// Reads the columns a fit needs from the score table at `path` and fits it.
+pub fn fit_file(path: &Path, opts: &FitOptions) -> Result<Artifact> {
+    opts.check()?;
+    let table = crate::table::read_table_columns(path, Some(&fit_columns(opts)))?;
+    fit_table(&table, path, opts)
+}
+
+/// Fits a table held in memory, which `name` stands for in errors. The artifact records no
+/// file hash (`scores_sha256` is empty): no file will be recognised as the one it was fitted on.
+pub fn fit_table_in_memory(table: &ScoreTable, name: &Path, opts: &FitOptions) -> Result<Artifact> {
+    opts.check()?;
+    fit_pairs(table, &TableView::new(table, name)?, opts)
+}
+
 fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<Artifact> {
     let path = view.path();
     let fold = if opts.folds > 1 { Some(folds::assign(view, opts.folds, opts.seed)?) } else { None };

@@ -11,9 +11,8 @@ use serde_json::json;
 
 use simcal::calibrate::artifact::{Artifact, Band};
 use simcal::calibrate::certify::{CertifyOptions, Grid, Unit};
-use simcal::calibrate::{fit_table, FitOptions, Method};
+use simcal::calibrate::{FitOptions, Method};
 use simcal::stats::ltt::Fwer;
-use simcal::table::read_table_columns;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum MethodArg {
@@ -171,16 +170,7 @@ impl FitArgs {
 pub fn execute(scores: &std::path::Path, opts: &FitOptions, out: &std::path::Path) -> anyhow::Result<(Artifact, f64)> {
     simcal::output::check_destinations(&[scores], &[("--out", out)])?;
     let t = Instant::now();
-    // Only the columns a fit reads: scores, labels and the group columns.
-    let mut cols = vec!["score", "label"];
-    // Ranks for the map of top hits; the queries for folds, the bootstrap and the query unit.
-    cols.push("rank");
-    if opts.folds > 1 || opts.bootstrap > 0 || opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) {
-        cols.extend(["query_id", "query_relevant"]);
-    }
-    cols.extend(opts.group_by.iter().map(String::as_str));
-    let table = read_table_columns(scores, Some(&cols))?;
-    let art = fit_table(&table, scores, opts)?;
+    let art = simcal::calibrate::fit_file(scores, opts)?;
     art.write(out)?;
     Ok((art, t.elapsed().as_secs_f64()))
 }

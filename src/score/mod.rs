@@ -7,6 +7,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod matrix;
 mod topk;
 
 use std::collections::HashSet;
@@ -18,7 +19,7 @@ use ndarray::ArrayView2;
 
 pub use topk::{rank_order, Hit, TopK};
 
-use crate::embed::{check_unique_ids, prepare, row_scales, ChunkSource, Embeddings, Metric, ZeroVectors};
+use crate::embed::{check_unique_ids, prepare, row_scales, ChunkSource, Embeddings, Metric, RowScales, ZeroVectors};
 use crate::error::{Error, Result};
 
 /// A corpus chunk made ready for one backend.
@@ -255,29 +256,14 @@ pub fn score_corpus(
         s.spawn(move || loop {
             let item = match corpus.next_chunk() {
                 Ok(None) => break,
-                Ok(Some(chunk)) => row_scales(corpus.path(), chunk.first_row, &chunk.ids, chunk.vectors.view(), metric, zero)
-                    .and_then(|rs| {
-                        if metric == Metric::Dot && rs.max_norm * qs.max_norm >= DOT_LIMIT {
-                            let q = qids.get(qs.max_row).map(String::as_str).unwrap_or("");
-                            return Err(Error::row(
-                                corpus.path(),
-                                chunk.first_row + rs.max_row as u64,
-                                chunk.ids.get(rs.max_row).map(String::as_str),
-                                format!(
-                                    "its norm {:.3e} times that of query {q} (row {} of {}), {:.3e}, is beyond f32's range: \
-                                     --metric dot could score infinity; scale the vectors down",
-                                    rs.max_norm,
-                                    qs.max_row,
-                                    qpath.display(),
-                                    qs.max_norm
-                                ),
-                            ));
-                        }
-                        check_storage(backend, corpus.path(), chunk.first_row, &chunk.ids, chunk.vectors.view(), Some(&rs.scales))?;
-                        *zero_corpus += rs.zeros;
-                        backend.stage(chunk.vectors.view(), &rs.scales)
+                Ok(Some(chunk)) => {
+                    let at = Located { path: corpus.path(), first_row: chunk.first_row, ids: &chunk.ids };
+                    let query = Located { path: qpath, first_row: 0, ids: qids };
+                    stage_checked(backend, &at, chunk.vectors.view(), metric, zero, qs, &query).map(|(staged, zeros)| {
+                        *zero_corpus += zeros;
+                        (chunk.first_row, chunk.ids, staged)
                     })
-                    .map(|staged| (chunk.first_row, chunk.ids, staged)),
+                }
                 Err(e) => Err(e),
             };
             let stop = item.is_err();
@@ -315,6 +301,47 @@ pub fn score_corpus(
         zero_queries: qs.zeros,
         zero_corpus,
     })
+}
+
+/// Where a block of rows comes from, to name a bad row: its file (or argument), the row of its
+/// first row there, and the rows' ids (none for a matrix in memory).
+pub(crate) struct Located<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) first_row: u64,
+    pub(crate) ids: &'a [String],
+}
+
+/// Checks a block of corpus rows (finite, normalisable, within the backend's storage and, for
+/// dot, within f32's range against the largest query `qs`) and has the backend stage it;
+/// returns the staged block and the zero vectors it scored 0.
+pub(crate) fn stage_checked(
+    backend: &dyn Backend,
+    at: &Located,
+    vectors: ArrayView2<f32>,
+    metric: Metric,
+    zero: ZeroVectors,
+    qs: &RowScales,
+    query: &Located,
+) -> Result<(Staged, u64)> {
+    let rs = row_scales(at.path, at.first_row, at.ids, vectors, metric, zero)?;
+    if metric == Metric::Dot && rs.max_norm * qs.max_norm >= DOT_LIMIT {
+        let q = query.ids.get(qs.max_row).map_or_else(|| format!("row {}", qs.max_row), |id| format!("{id} (row {})", qs.max_row));
+        return Err(Error::row(
+            at.path,
+            at.first_row + rs.max_row as u64,
+            at.ids.get(rs.max_row).map(String::as_str),
+            format!(
+                "its norm {:.3e} times that of query {q} of {}, {:.3e}, is beyond f32's range: \
+                 --metric dot could score infinity; scale the vectors down",
+                rs.max_norm,
+                query.path.display(),
+                qs.max_norm
+            ),
+        ));
+    }
+    check_storage(backend, at.path, at.first_row, at.ids, vectors, Some(&rs.scales))?;
+    let staged = backend.stage(vectors, &rs.scales)?;
+    Ok((staged, rs.zeros))
 }
 
 fn duplicate(path: &Path, row: u64, id: &str, first: usize) -> Error {

@@ -20,8 +20,8 @@ use arrow::array::{Array, ArrayRef, Float32Array, Int32Array, RecordBatch, Strin
 use arrow::datatypes::{DataType, Field, Schema};
 
 pub use self::merge::merge_parts;
-pub use self::meta::{sha256_file, TableMeta, SCHEMA_VERSION};
-pub use self::parquet::{read_table, read_table_columns, read_table_wide, write_parquet};
+pub use self::meta::{sha256_bytes, sha256_file, TableMeta, SCHEMA_VERSION};
+pub use self::parquet::{read_table, read_table_columns, read_table_wide, table_from_batch, write_parquet};
 pub use self::trec::{read_trec, write_trec, TrecRun};
 pub use self::view::{RowGroups, TableView};
 

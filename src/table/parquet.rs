@@ -4,6 +4,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -24,8 +25,10 @@ pub fn write_parquet(table: &ScoreTable, path: &Path) -> Result<()> {
         .set_max_row_group_row_count(Some(1 << 20))
         .build();
     // The metadata is the table's own: a schema read from another table may carry that
-    // table's keys (a part's shard, say), which must not be written again.
-    let schema = Arc::new(table.batch.schema().as_ref().clone().with_metadata(std::collections::HashMap::new()));
+    // table's keys (a part's shard, say), which must not be written again. It goes into the
+    // Arrow schema stored in the file too, where pyarrow, polars and pandas read it.
+    let own: std::collections::HashMap<String, String> = table.meta.to_pairs().into_iter().collect();
+    let schema = Arc::new(table.batch.schema().as_ref().clone().with_metadata(own));
     let batch = arrow::array::RecordBatch::try_new(schema.clone(), table.batch.columns().to_vec()).map_err(|e| Error::write(path, e))?;
     write_atomic(path, |w| {
         let mut writer = ArrowWriter::try_new(w, schema, Some(props)).map_err(|e| Error::write(path, e))?;
@@ -102,11 +105,35 @@ fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool) -> R
         1 => batches.pop().ok_or_else(|| Error::format(path, "no rows"))?,
         _ => arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::parquet(path, e))?,
     };
+    finish(path, batch, meta, wants_rank && !has_rank, wide_scores)
+}
+
+/// A score table from rows already in memory (an Arrow batch handed over by a caller), as
+/// [`read_table`] makes one from a file: the batch's schema metadata says whether simcal wrote
+/// it, the standard columns get their standard types, a missing rank is derived. `name` stands
+/// for the file in errors.
+pub fn table_from_batch(name: &Path, batch: RecordBatch) -> Result<ScoreTable> {
+    use super::columns::{QUERY_ID, RANK, SCORE};
+    let schema = batch.schema();
+    let pairs: Vec<(String, Option<String>)> = schema.metadata().iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+    let meta = if pairs.iter().any(|(k, _)| k.starts_with("simcal.")) { Some(TableMeta::from_pairs(name, &pairs)?) } else { None };
+    for col in [QUERY_ID, SCORE] {
+        if schema.index_of(col).is_err() {
+            return Err(Error::format(name, format!("score table has no {col} column")));
+        }
+    }
+    let derive = schema.index_of(RANK).is_err();
+    finish(name, batch, meta, derive, false)
+}
+
+/// The standard types, the checks of another tool's table, a derived rank where asked, and the
+/// metadata (recorded as unknown for another tool's table).
+fn finish(path: &Path, batch: RecordBatch, meta: Option<TableMeta>, derive_rank: bool, wide_scores: bool) -> Result<ScoreTable> {
     let mut batch = super::foreign::standard_types(path, batch, wide_scores)?;
     if meta.is_none() {
         super::foreign::check_together(path, &batch)?;
     }
-    if wants_rank && !has_rank {
+    if derive_rank {
         batch = super::foreign::derive_ranks(path, batch)?;
     }
     let meta = match meta {

@@ -1,0 +1,433 @@
+"""simcal: is a vector search result good enough to act on?
+
+The same library the ``simcal`` command line calls, from Python:
+
+- :func:`topk` — exact top-k of query vectors against a corpus (cosine or dot), faiss's
+  ``IndexFlatIP.search`` in one call, on the CPU or a GPU;
+- :class:`IsotonicCalibrator`, :class:`PlattCalibrator` — score → probability maps in
+  scikit-learn's shape, with scikit-learn's numbers;
+- :func:`evaluate` — trec_eval's measures from pytrec_eval's dicts, with pytrec_eval's numbers;
+- :func:`fit` → :class:`Calibration` — thresholds for target precision or recall (held out by
+  cross-fitting, optionally certified), maps, decisions; saved and loaded as the JSON artifact
+  the CLI writes and reads.
+
+Every computation runs with the GIL released. Bad input raises :class:`SimcalError` (a
+``ValueError``) naming the argument (or the row) at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from . import _simcal
+from ._simcal import SimcalError
+
+__version__: str = _simcal.__version__
+
+__all__ = [
+    "SimcalError",
+    "topk",
+    "IsotonicCalibrator",
+    "PlattCalibrator",
+    "evaluate",
+    "fit",
+    "Calibration",
+]
+
+_FLOATS = (np.float16, np.float32, np.float64)
+
+
+def _matrix(x: Any, name: str) -> np.ndarray:
+    """`x` as a 2-D float32 C-contiguous array: the same object when it already is one."""
+    if isinstance(x, np.ndarray):
+        a = x
+    else:
+        try:
+            a = np.asarray(x)
+        except ValueError as e:  # ragged nested lists
+            raise SimcalError(f"{name}: not a rectangular array ({e})") from None
+    if a.dtype == object:
+        raise SimcalError(f"{name}: not a rectangular array of numbers (rows of different lengths?)")
+    if a.dtype.type not in _FLOATS:
+        raise SimcalError(f"{name}: expected a float array (float16, float32 or float64), got {a.dtype}")
+    if a.ndim != 2:
+        raise SimcalError(f"{name}: expected a 2-D array (rows × dimensions), got {a.ndim}-D of shape {a.shape}")
+    if a.shape[0] == 0:
+        raise SimcalError(f"{name}: no rows")
+    if a.shape[1] == 0:
+        raise SimcalError(f"{name}: vectors of dimension 0")
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def topk(
+    queries: Any,
+    corpus: Any,
+    k: int = 100,
+    metric: str = "cosine",
+    backend: str = "auto",
+    precision: str = "f32",
+    zero_vectors: str = "error",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of every query row against every corpus row.
+
+    Returns ``(scores, indices)``, both of shape ``(len(queries), k)``, each row in rank order
+    (score descending, ties by corpus row ascending) — faiss's ``search`` result. Where the
+    corpus has fewer than ``k`` rows, the missing hits are index -1 with score
+    ``np.finfo(np.float32).min``, as faiss pads them.
+
+    ``queries`` and ``corpus`` are 2-D float arrays (float16, float32 or float64; C or Fortran
+    order). A float32 C-contiguous corpus is read in place, never copied; other layouts and
+    dtypes are converted to it first. ``metric`` is ``"cosine"`` (rows L2-normalised, in
+    float32 as faiss's ``normalize_L2``) or ``"dot"``; ``backend`` ``"auto"`` (a hardware
+    GPU when there is one, else the CPU), ``"cpu"`` or ``"gpu"``; ``precision`` the GPU's
+    storage (``"f32"`` or ``"f16"``); ``zero_vectors`` under cosine: ``"error"`` (refused,
+    naming the row) or ``"zero"`` (scored 0, as faiss does).
+
+    Equivalent in faiss::
+
+        faiss.normalize_L2(q); faiss.normalize_L2(c)
+        index = faiss.IndexFlatIP(c.shape[1]); index.add(c)
+        scores, indices = index.search(q, k)
+    """
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise SimcalError(f"k: expected a positive integer, got {k!r}")
+    q = _matrix(queries, "queries")
+    c = _matrix(corpus, "corpus")
+    if q.shape[1] != c.shape[1]:
+        raise SimcalError(f"dimension mismatch: queries has {q.shape[1]} columns, corpus has {c.shape[1]}")
+    return _simcal.topk(q, c, int(k), metric, backend, precision, zero_vectors)
+
+
+def _scores(s: Any, name: str = "scores") -> np.ndarray:
+    a = np.asarray(s)
+    if a.ndim == 2 and a.shape[1] == 1:  # scikit-learn's X of one feature
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise SimcalError(f"{name}: expected a 1-D array of scores (or one column), got shape {a.shape}")
+    if a.dtype.kind not in "fiu":
+        raise SimcalError(f"{name}: expected numbers, got {a.dtype}")
+    a = a.astype(np.float64, copy=False)
+    if a.size and not np.isfinite(a).all():
+        i = int(np.flatnonzero(~np.isfinite(a))[0])
+        raise SimcalError(f"{name}[{i}] is {a[i]}: scores must be finite")
+    return a
+
+
+def _labels(y: Any, n: int) -> np.ndarray:
+    a = np.asarray(y)
+    if a.ndim != 1:
+        raise SimcalError(f"y: expected a 1-D array of labels, got shape {a.shape}")
+    if a.shape[0] != n:
+        raise SimcalError(f"y has {a.shape[0]} labels but scores has {n} values")
+    if a.dtype == bool:
+        return a
+    if a.dtype.kind not in "fiu":
+        raise SimcalError(f"y: expected 0/1 or boolean labels, got {a.dtype}")
+    bad = (a != 0) & (a != 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise SimcalError(f"y[{i}] is {a[i]}: labels must be 0 or 1 (relevant)")
+    return a.astype(bool)
+
+
+class _Params:
+    """get_params/set_params as scikit-learn's estimators have them (``sklearn.base.clone``
+    rebuilds an estimator from ``get_params()``)."""
+
+    _param_names: tuple[str, ...] = ()
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {p: getattr(self, p) for p in self._param_names}
+
+    def set_params(self, **params: Any):
+        for p, v in params.items():
+            if p not in self._param_names:
+                raise SimcalError(f"{type(self).__name__} has no parameter {p!r} (it has {', '.join(self._param_names) or 'none'})")
+            setattr(self, p, v)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{p}={getattr(self, p)!r}" for p in self._param_names)
+        return f"{type(self).__name__}({args})"
+
+
+class IsotonicCalibrator(_Params):
+    """Isotonic regression of relevance on score, as scikit-learn's
+    ``IsotonicRegression(out_of_bounds="clip")`` fits it (ties pooled, PAV, interior points of
+    flat runs dropped), with the same breakpoints.
+
+    ``fit(scores, y)``: scores are cast to float32 (simcal's score type; scikit-learn's numbers
+    are matched on float32 scores), ``y`` holds 0/1 or booleans. ``predict(scores)`` gives
+    P(relevant) (linear between breakpoints, clipped outside), ``predict_proba`` the two columns
+    ``[1 − p, p]``. Fitted: ``X_thresholds_``, ``y_thresholds_`` (scikit-learn's names).
+    """
+
+    def __init__(self) -> None:
+        pass
+
+    def fit(self, scores: Any, y: Any) -> "IsotonicCalibrator":
+        s = _scores(scores)
+        labels = _labels(y, s.shape[0])
+        if s.shape[0] == 0:
+            raise SimcalError("scores: no values")
+        x, v = _simcal.isotonic_fit(s.astype(np.float32), labels)
+        self.X_thresholds_, self.y_thresholds_ = x, v
+        return self
+
+    def _fitted(self) -> None:
+        if not hasattr(self, "X_thresholds_"):
+            raise SimcalError(f"this {type(self).__name__} is not fitted yet: call fit first")
+
+    def predict(self, scores: Any) -> np.ndarray:
+        self._fitted()
+        return _simcal.isotonic_predict(self.X_thresholds_, self.y_thresholds_, np.ascontiguousarray(_scores(scores)))
+
+    transform = predict
+
+    def predict_proba(self, scores: Any) -> np.ndarray:
+        p = self.predict(scores)
+        return np.column_stack([1.0 - p, p])
+
+
+class PlattCalibrator(_Params):
+    """Platt scaling, P(relevant | s) = 1 / (1 + exp(a·s + b)): the maximum-likelihood
+    logistic fit without regularisation, scikit-learn's ``LogisticRegression(C=np.inf)`` on the
+    one score feature (``a = −coef_``, ``b = −intercept_``), with its numbers.
+
+    ``predict_proba(scores)`` gives ``[1 − p, p]``, ``predict(scores)`` the label (p ≥ 0.5) as a
+    classifier does. Perfectly separated data has no finite fit and is refused (use
+    :class:`IsotonicCalibrator`). Fitted: ``a_``, ``b_``, and ``coef_``/``intercept_`` in
+    scikit-learn's shapes.
+    """
+
+    def __init__(self) -> None:
+        pass
+
+    def fit(self, scores: Any, y: Any) -> "PlattCalibrator":
+        s = _scores(scores)
+        labels = _labels(y, s.shape[0])
+        if s.shape[0] == 0:
+            raise SimcalError("scores: no values")
+        self.a_, self.b_ = _simcal.platt_fit(s.astype(np.float32), labels)
+        self.coef_ = np.array([[-self.a_]])
+        self.intercept_ = np.array([-self.b_])
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _proba(self, scores: Any) -> np.ndarray:
+        if not hasattr(self, "a_"):
+            raise SimcalError(f"this {type(self).__name__} is not fitted yet: call fit first")
+        return _simcal.platt_predict(self.a_, self.b_, np.ascontiguousarray(_scores(scores)))
+
+    def predict_proba(self, scores: Any) -> np.ndarray:
+        p = self._proba(scores)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, scores: Any) -> np.ndarray:
+        return (self._proba(scores) >= 0.5).astype(int)
+
+
+# pytrec_eval's cutoffs for a measure family named without one.
+_CUTOFFS = {
+    "P": (5, 10, 15, 20, 30, 100, 200, 500, 1000),
+    "recall": (5, 10, 15, 20, 30, 100, 200, 500, 1000),
+    "ndcg_cut": (5, 10, 15, 20, 30, 100, 200, 500, 1000),
+    "success": (1, 5, 10),
+}
+
+
+def _measures(measures: Iterable[str] | str) -> list[str]:
+    """trec_eval names from pytrec_eval's: ``ndcg_cut.10``, ``ndcg_cut.5,10``, ``ndcg_cut``
+    (its default cutoffs), ``P_5``, ``recip_rank``, ``map``."""
+    if isinstance(measures, str):
+        measures = [measures]
+    out: list[str] = []
+    for m in measures:
+        if not isinstance(m, str):
+            raise SimcalError(f"measures: expected names such as 'ndcg_cut.10', got {m!r}")
+        name, dot, cuts = m.partition(".")
+        if dot:
+            names = [f"{name}_{c.strip()}" for c in cuts.split(",") if c.strip()]
+        elif name in _CUTOFFS:
+            names = [f"{name}_{c}" for c in _CUTOFFS[name]]
+        else:
+            names = [name]
+        out.extend(n for n in names if n not in out)
+    if not out:
+        raise SimcalError("measures: none asked for")
+    return out
+
+
+def evaluate(
+    run: Mapping[str, Mapping[str, float]],
+    qrels: Mapping[str, Mapping[str, int]],
+    measures: Iterable[str] | str = ("ndcg_cut.10", "recall.100", "P.10", "recip_rank", "map"),
+    relevance_level: int = 1,
+) -> dict[str, dict[str, float]]:
+    """trec_eval's measures per query, from pytrec_eval's shapes: ``run[query][doc] = score``,
+    ``qrels[query][doc] = relevance``. A drop-in for
+    ``pytrec_eval.RelevanceEvaluator(qrels, measures, relevance_level).evaluate(run)``: the same
+    keys (``ndcg_cut_10``, ``P_5``, ``recall_100``, ``success_1``, ``recip_rank``, ``map``) and
+    the same values; queries of the run without judgements are left out, as pytrec_eval leaves
+    them. Documents are ranked as trec_eval ranks them: score descending, ties by document id
+    descending.
+    """
+    if not isinstance(run, Mapping):
+        raise SimcalError(f"run: expected a dict of query → {{document: score}}, got {type(run).__name__}")
+    if not isinstance(qrels, Mapping):
+        raise SimcalError(f"qrels: expected a dict of query → {{document: relevance}}, got {type(qrels).__name__}")
+    run_d = run if isinstance(run, dict) else dict(run)
+    qrels_d = qrels if isinstance(qrels, dict) else dict(qrels)
+    return _simcal.evaluate(run_d, qrels_d, _measures(measures), int(relevance_level))
+
+
+def _batch(table: Any, name: str = "table"):
+    """A pyarrow RecordBatch of the whole table (pyarrow Table, RecordBatch, pandas DataFrame
+    or anything with ``__arrow_c_stream__``) and its schema's metadata as text."""
+    import pyarrow as pa
+
+    if isinstance(table, pa.RecordBatch):
+        return table, _meta(table.schema)
+    if not isinstance(table, pa.Table):
+        if hasattr(table, "__arrow_c_stream__"):
+            table = pa.table(table)
+        elif type(table).__module__.startswith("pandas"):
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        else:
+            raise SimcalError(f"{name}: expected a pyarrow Table or RecordBatch, a pandas DataFrame or a path, got {type(table).__name__}")
+    table = table.combine_chunks()
+    batches = table.to_batches()
+    if not batches:
+        raise SimcalError(f"{name}: the table has no rows")
+    return batches[0], _meta(table.schema)
+
+
+def _meta(schema) -> dict[str, str]:
+    return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in (schema.metadata or {}).items()}
+
+
+class Calibration:
+    """A fitted calibration: the artifact ``simcal fit`` writes (JSON), with its thresholds as an
+    Arrow table and :meth:`apply`. ``Calibration.load(path)`` reads (and validates) one the CLI
+    wrote; :meth:`save` writes one the CLI reads."""
+
+    def __init__(self, artifact_json: str) -> None:
+        self._json = artifact_json
+        self._doc: dict[str, Any] = json.loads(artifact_json)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Calibration":
+        """Reads an artifact file, validated as every simcal command validates it."""
+        return cls(_simcal.load_artifact(os.fspath(path)))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the artifact (atomically) for ``simcal apply``, ``eval`` or ``report``."""
+        _simcal.save_artifact(self._json, os.fspath(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The artifact as a dict (its JSON document)."""
+        return json.loads(self._json)
+
+    @property
+    def thresholds(self):
+        """One row per group and target: the threshold estimate with its precision and recall,
+        exact intervals, the held-out (cross-fitted) precision and recall, and the certified
+        threshold where one was asked for. A pyarrow Table."""
+        import pyarrow as pa
+
+        rows = []
+        for g in [self._doc["global"], *self._doc.get("groups", [])]:
+            for t in g.get("thresholds", []):
+                held = t.get("held_out") or {}
+                cert = t.get("certified") or {}
+                rows.append({
+                    "group": g["key"],
+                    "target": t["target"],
+                    "value": t["value"],
+                    "reachable": t["reachable"],
+                    "threshold": t.get("score"),
+                    "precision": t.get("precision"),
+                    "recall": t.get("recall"),
+                    "n": t.get("n"),
+                    "tp": t.get("tp"),
+                    "held_out_precision": held.get("precision"),
+                    "held_out_recall": held.get("recall"),
+                    "certified_threshold": cert.get("score"),
+                    "message": t.get("message"),
+                })
+        return pa.Table.from_pylist(rows, schema=pa.schema([
+            ("group", pa.string()), ("target", pa.string()), ("value", pa.float64()), ("reachable", pa.bool_()),
+            ("threshold", pa.float64()), ("precision", pa.float64()), ("recall", pa.float64()),
+            ("n", pa.uint64()), ("tp", pa.uint64()), ("held_out_precision", pa.float64()),
+            ("held_out_recall", pa.float64()), ("certified_threshold", pa.float64()), ("message", pa.string()),
+        ]))
+
+    def apply(self, table: Any, decide_on: str = "certified", method: str | None = None, floor: float | None = None,
+              min_gap: float = 0.0, force: bool = False):
+        """``simcal apply``: returns ``(rows, decisions)``, the table with a ``probability``
+        column (rows below ``floor`` dropped) and one decision per query (``act``,
+        ``escalate`` or ``not_found``), both pyarrow Tables."""
+        import pyarrow as pa
+
+        batch, meta = _batch(table)
+        rows, decisions = _simcal.apply(self._json, batch, meta, decide_on, method, floor, float(min_gap), bool(force))
+        return pa.Table.from_batches([rows]), pa.Table.from_batches([decisions])
+
+    def __repr__(self) -> str:
+        d = self._doc
+        return f"Calibration(model={d.get('model')!r}, methods={d.get('methods')}, groups={len(d.get('groups', []))})"
+
+
+def _floats(v: Any, name: str) -> list[float]:
+    if v is None:
+        return []
+    if isinstance(v, (int, float)):
+        return [float(v)]
+    try:
+        return [float(x) for x in v]
+    except (TypeError, ValueError):
+        raise SimcalError(f"{name}: expected a number or a list of numbers, got {v!r}") from None
+
+
+def fit(
+    table: Any,
+    target_precision: float | Iterable[float] | None = 0.9,
+    target_recall: float | Iterable[float] | None = None,
+    method: str = "all",
+    group_by: Iterable[str] | str | None = None,
+    folds: int = 5,
+    confidence: float | None = None,
+    unit: str = "pair",
+    fwer: str = "holm",
+    grid: int = 1000,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    rel_level: int = 1,
+    min_pairs: int = 50,
+    min_relevant: int = 10,
+    abstain: tuple[float, float] = (0.5, 0.9),
+) -> Calibration:
+    """``simcal fit`` on a labeled score table: a pyarrow Table or RecordBatch (columns
+    ``query_id``, ``doc_id``, ``rank``, ``score``, ``label``; tables of other tools are read as
+    the CLI reads them), a pandas DataFrame, or the path of a parquet score table. The
+    arguments are the CLI's options; the defaults are the CLI's (5 folds of cross-fitting by
+    query, 1,000 bootstrap resamples, no certification unless ``confidence`` is given).
+    """
+    methods = {"all": ["isotonic", "platt"], "isotonic": ["isotonic"], "platt": ["platt"]}.get(method)
+    if methods is None:
+        raise SimcalError(f"method: {method!r} is not one of all, isotonic, platt")
+    if isinstance(group_by, str):
+        group_by = [group_by]
+    if isinstance(table, (str, os.PathLike)):
+        batch, meta, path = None, {}, os.fspath(table)
+    else:
+        (batch, meta), path = _batch(table), None
+    return Calibration(_simcal.fit(
+        batch, meta, path, methods, _floats(target_precision, "target_precision"), _floats(target_recall, "target_recall"),
+        (float(abstain[0]), float(abstain[1])), list(group_by or []), int(min_pairs), int(min_relevant), int(folds),
+        None if confidence is None else float(confidence), unit, fwer, int(grid), int(bootstrap), int(seed), int(rel_level),
+    ))

@@ -1,0 +1,65 @@
+"""Type stubs of simcal's compiled part. Call it through the `simcal` package, which checks
+arguments and converts inputs first; these are its internals."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class SimcalError(ValueError):
+    """An error of simcal's: bad input, named with what was at fault."""
+
+def topk(
+    queries: npt.NDArray[np.float32],
+    corpus: npt.NDArray[np.float32],
+    k: int,
+    metric: str,
+    backend: str,
+    precision: str,
+    zero_vectors: str,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]: ...
+def isotonic_fit(
+    scores: npt.NDArray[np.float32], labels: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def isotonic_predict(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], scores: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]: ...
+def platt_fit(scores: npt.NDArray[np.float32], labels: npt.NDArray[np.bool_]) -> tuple[float, float]: ...
+def platt_predict(a: float, b: float, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+def evaluate(
+    run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], measures: list[str], relevance_level: int
+) -> dict[str, dict[str, float]]: ...
+def fit(
+    table: Any | None,
+    meta: dict[str, str],
+    path: str | None,
+    methods: list[str],
+    target_precision: list[float],
+    target_recall: list[float],
+    abstain: tuple[float, float],
+    group_by: list[str],
+    min_pairs: int,
+    min_relevant: int,
+    folds: int,
+    confidence: float | None,
+    unit: str,
+    fwer: str,
+    grid: int,
+    bootstrap: int,
+    seed: int,
+    rel_level: int,
+) -> str: ...
+def load_artifact(path: str) -> str: ...
+def save_artifact(json: str, path: str) -> None: ...
+def apply(
+    json: str,
+    table: Any,
+    meta: dict[str, str],
+    decide_on: str,
+    method: str | None,
+    floor: float | None,
+    min_gap: float,
+    force: bool,
+) -> tuple[Any, Any]: ...

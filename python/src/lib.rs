@@ -1,0 +1,382 @@
+//! simcal's Python bindings: thin wrappers over the library functions the CLI calls.
+//!
+//! Arrays come in as numpy (the float32 C-contiguous corpus borrowed, never copied), tables as
+//! Arrow record batches (pyarrow's C data interface), and every computation runs with the GIL
+//! released. Errors are the library's own messages, raised as `simcal.SimcalError` (a
+//! `ValueError`); the Python package (`python/simcal/__init__.py`) checks argument types and
+//! shapes first, naming the argument.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use arrow::array::RecordBatch;
+use arrow::pyarrow::PyArrowType;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use simcal::calibrate::artifact::Artifact;
+use simcal::calibrate::certify::{CertifyOptions, Grid, Unit};
+use simcal::calibrate::distinct::Distinct;
+use simcal::calibrate::isotonic::Isotonic;
+use simcal::calibrate::{platt, FitOptions, Method};
+use simcal::embed::{Metric, ZeroVectors};
+use simcal::metrics::ranking::{ideal_from, measure_query, Measure, QueryRun};
+use simcal::policy::{ApplyOptions, DecideOn};
+use simcal::score::gpu::Precision;
+use simcal::score::matrix::{score_matrices, Names};
+use simcal::score::{make_backend, BackendChoice, BackendOptions, ScoreOptions};
+use simcal::stats::ltt::Fwer;
+
+create_exception!(_simcal, SimcalError, PyValueError, "An error of simcal's: bad input, named with what was at fault.");
+
+fn err(e: simcal::Error) -> PyErr {
+    SimcalError::new_err(e.to_string())
+}
+
+fn invalid(msg: impl Into<String>) -> PyErr {
+    SimcalError::new_err(msg.into())
+}
+
+/// Exact top-k of `queries` against `corpus` (both float32, C-contiguous, 2-D).
+#[pyfunction]
+#[pyo3(signature = (queries, corpus, k, metric, backend, precision, zero_vectors))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn topk<'py>(
+    py: Python<'py>,
+    queries: PyReadonlyArray2<'py, f32>,
+    corpus: PyReadonlyArray2<'py, f32>,
+    k: usize,
+    metric: &str,
+    backend: &str,
+    precision: &str,
+    zero_vectors: &str,
+) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<i64>>)> {
+    let metric: Metric = metric.parse().map_err(err)?;
+    let choice: BackendChoice = backend.parse().map_err(err)?;
+    let precision = match precision {
+        "f32" => Precision::F32,
+        "f16" => Precision::F16,
+        other => return Err(invalid(format!("precision {other:?}: expected f32 or f16"))),
+    };
+    let zero = match zero_vectors {
+        "error" => ZeroVectors::Error,
+        "zero" => ZeroVectors::Zero,
+        other => return Err(invalid(format!("zero_vectors {other:?}: expected error or zero"))),
+    };
+    let (nq, nc) = (queries.shape()[0], corpus.shape()[0]);
+    let q = queries.as_slice().map_err(|_| invalid("queries: expected a C-contiguous array"))?;
+    let c = corpus.as_slice().map_err(|_| invalid("corpus: expected a C-contiguous array"))?;
+    let (qd, cd) = (queries.shape()[1], corpus.shape()[1]);
+    let stopped: Mutex<Option<PyErr>> = Mutex::new(None);
+    let result = py.detach(|| {
+        let qv = ndarray::ArrayView2::from_shape((nq, qd), q).map_err(|e| simcal::Error::Invalid(format!("queries: {e}")))?;
+        let cv = ndarray::ArrayView2::from_shape((nc, cd), c).map_err(|e| simcal::Error::Invalid(format!("corpus: {e}")))?;
+        let mut backend = make_backend(&BackendOptions { choice, adapter: None, precision })?;
+        let opts = ScoreOptions { k, metric, zero_vectors: zero };
+        // Ctrl-C: the signal handlers run between corpus blocks, on this (the caller's) thread.
+        let interrupted = || {
+            Python::attach(|py| py.check_signals()).map_err(|e| {
+                if let Ok(mut s) = stopped.lock() {
+                    *s = Some(e);
+                }
+                simcal::Error::Invalid("interrupted".into())
+            })
+        };
+        score_matrices(backend.as_mut(), qv, cv, opts, Names::default(), &interrupted)
+    });
+    if let Some(e) = stopped.lock().ok().and_then(|mut s| s.take()) {
+        return Err(e);
+    }
+    let hits = result.map_err(err)?;
+    // faiss's shape: k columns, missing hits (k beyond the corpus) as row -1 and the lowest float.
+    let mut scores = vec![f32::MIN; nq * k];
+    let mut rows = vec![-1i64; nq * k];
+    for (i, list) in hits.hits.iter().enumerate() {
+        for (j, h) in list.iter().enumerate() {
+            scores[i * k + j] = h.score;
+            rows[i * k + j] = h.row as i64;
+        }
+    }
+    let shape = [nq, k];
+    let scores = ndarray::Array2::from_shape_vec(shape, scores).map_err(|e| invalid(e.to_string()))?;
+    let rows = ndarray::Array2::from_shape_vec(shape, rows).map_err(|e| invalid(e.to_string()))?;
+    Ok((PyArray2::from_owned_array(py, scores), PyArray2::from_owned_array(py, rows)))
+}
+
+/// The distinct-score table of scores and labels of equal length.
+fn distinct(scores: &[f32], labels: &[bool]) -> PyResult<Distinct> {
+    if scores.len() != labels.len() {
+        return Err(invalid(format!("scores has {} values but y has {}", scores.len(), labels.len())));
+    }
+    if scores.is_empty() {
+        return Err(invalid("scores: no values"));
+    }
+    if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
+        return Err(invalid(format!("scores[{i}] is {}: scores must be finite", scores[i])));
+    }
+    Ok(Distinct::from_pairs(scores, labels))
+}
+
+/// An isotonic map's breakpoints (x, y) as numpy arrays.
+type Breakpoints<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
+
+/// Isotonic fit: the breakpoints (x, y) of the map.
+#[pyfunction]
+fn isotonic_fit<'py>(
+    py: Python<'py>,
+    scores: PyReadonlyArray1<'py, f32>,
+    labels: PyReadonlyArray1<'py, bool>,
+) -> PyResult<Breakpoints<'py>> {
+    let (s, l) = (scores.as_slice()?, labels.as_slice()?);
+    let iso = py.detach(|| distinct(s, l).map(|d| Isotonic::fit(&d)))?;
+    Ok((iso.x.into_pyarray(py), iso.y.into_pyarray(py)))
+}
+
+/// P(relevant) of each score under the isotonic map (x, y).
+#[pyfunction]
+fn isotonic_predict<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    scores: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let iso = Isotonic { x: x.as_slice()?.to_vec(), y: y.as_slice()?.to_vec() };
+    let s = scores.as_slice()?;
+    let p: Vec<f64> = py.detach(|| s.iter().map(|&v| iso.predict(v)).collect());
+    Ok(p.into_pyarray(py))
+}
+
+/// Platt fit: (a, b) of P = 1 / (1 + exp(a·s + b)).
+#[pyfunction]
+fn platt_fit<'py>(py: Python<'py>, scores: PyReadonlyArray1<'py, f32>, labels: PyReadonlyArray1<'py, bool>) -> PyResult<(f64, f64)> {
+    let (s, l) = (scores.as_slice()?, labels.as_slice()?);
+    let p = py.detach(|| distinct(s, l).and_then(|d| platt::fit(&d, "all").map_err(err)))?;
+    Ok((p.a, p.b))
+}
+
+/// P(relevant) of each score under Platt's (a, b).
+#[pyfunction]
+fn platt_predict<'py>(py: Python<'py>, a: f64, b: f64, scores: PyReadonlyArray1<'py, f64>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let m = platt::Platt { a, b };
+    let s = scores.as_slice()?;
+    let p: Vec<f64> = py.detach(|| s.iter().map(|&v| m.predict(v)).collect());
+    Ok(p.into_pyarray(py))
+}
+
+/// trec_eval's measures per query from pytrec_eval's dict-of-dicts: `run[q][doc] = score`,
+/// `qrels[q][doc] = relevance`. Queries of the run without judgements are left out, as
+/// pytrec_eval leaves them.
+#[pyfunction]
+fn evaluate<'py>(
+    py: Python<'py>,
+    run: &Bound<'py, PyDict>,
+    qrels: &Bound<'py, PyDict>,
+    measures: Vec<String>,
+    relevance_level: i32,
+) -> PyResult<Bound<'py, PyDict>> {
+    let measures: Vec<Measure> = measures.iter().map(|m| Measure::parse(m)).collect::<simcal::Result<_>>().map_err(err)?;
+    let mut queries: Vec<(String, QueryRun)> = Vec::with_capacity(run.len());
+    for (q, docs) in run.iter() {
+        let qid: String = q.extract().map_err(|_| invalid(format!("run: query id {q} is not a string")))?;
+        let Some(judged) = qrels.get_item(&q)? else { continue };
+        let judged =
+            judged.cast::<PyDict>().map_err(|_| invalid(format!("qrels[{}]: expected a dict of document → relevance", py_str(&qid))))?;
+        let docs = docs.cast::<PyDict>().map_err(|_| invalid(format!("run[{}]: expected a dict of document → score", py_str(&qid))))?;
+        let mut hits: Vec<(String, f64, Option<i32>)> = Vec::with_capacity(docs.len());
+        for (d, s) in docs.iter() {
+            let doc: String = d.extract().map_err(|_| invalid(format!("run[{}]: document id {d} is not a string", py_str(&qid))))?;
+            let score: f64 =
+                s.extract().map_err(|_| invalid(format!("run[{}][{}]: score {s} is not a number", py_str(&qid), py_str(&doc))))?;
+            if score.is_nan() {
+                return Err(invalid(format!("run[{}][{}]: score is NaN", py_str(&qid), py_str(&doc))));
+            }
+            let rel = match judged.get_item(&d)? {
+                Some(r) => Some(relevance(&r, &qid, &doc)?),
+                None => None,
+            };
+            hits.push((doc, score, rel));
+        }
+        let mut all = Vec::with_capacity(judged.len());
+        for (d, r) in judged.iter() {
+            let doc = d.cast::<PyString>().map(|s| s.to_string()).unwrap_or_default();
+            all.push(relevance(&r, &qid, &doc)?);
+        }
+        // trec_eval's order: score descending, ties by document id descending (as bytes).
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.as_bytes().cmp(a.0.as_bytes())));
+        let num_rel = all.iter().filter(|&&r| r >= relevance_level).count() as u64;
+        let qr = QueryRun { rels: hits.into_iter().map(|h| h.2).collect(), num_rel, ideal: ideal_from(all.into_iter()) };
+        queries.push((qid, qr));
+    }
+    let values: Vec<Vec<f64>> = py.detach(|| {
+        use rayon::prelude::*;
+        queries.par_iter().with_min_len(64).map(|(_, q)| measure_query(q, &measures, relevance_level)).collect()
+    });
+    let out = PyDict::new(py);
+    let names: Vec<String> = measures.iter().map(Measure::name).collect();
+    for ((qid, _), vals) in queries.iter().zip(values) {
+        let d = PyDict::new(py);
+        for (n, v) in names.iter().zip(vals) {
+            d.set_item(n, v)?;
+        }
+        out.set_item(qid, d)?;
+    }
+    Ok(out)
+}
+
+/// A string as Python writes it in a subscript: `'q1'`.
+fn py_str(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+fn relevance(r: &Bound<'_, PyAny>, qid: &str, doc: &str) -> PyResult<i32> {
+    r.extract::<i32>().map_err(|_| invalid(format!("qrels[{}][{}]: relevance {r} is not an integer", py_str(qid), py_str(doc))))
+}
+
+/// A score table in memory: `batch` as a pyarrow RecordBatch (one chunk) and its schema's
+/// metadata (which the C data interface does not carry for a batch).
+fn table(batch: RecordBatch, meta: HashMap<String, String>, name: &str) -> PyResult<simcal::table::ScoreTable> {
+    let schema = std::sync::Arc::new(batch.schema().as_ref().clone().with_metadata(meta));
+    let batch = batch.with_schema(schema).map_err(|e| invalid(format!("{name}: {e}")))?;
+    simcal::table::table_from_batch(Path::new(name), batch).map_err(err)
+}
+
+/// Fits a table (a record batch, or the path of a parquet file) and returns the artifact JSON.
+#[pyfunction]
+#[pyo3(signature = (table, meta, path, methods, target_precision, target_recall, abstain, group_by, min_pairs, min_relevant, folds, confidence, unit, fwer, grid, bootstrap, seed, rel_level))]
+#[allow(clippy::too_many_arguments)]
+fn fit(
+    py: Python<'_>,
+    table: Option<PyArrowType<RecordBatch>>,
+    meta: HashMap<String, String>,
+    path: Option<String>,
+    methods: Vec<String>,
+    target_precision: Vec<f64>,
+    target_recall: Vec<f64>,
+    abstain: (f64, f64),
+    group_by: Vec<String>,
+    min_pairs: u64,
+    min_relevant: u64,
+    folds: usize,
+    confidence: Option<f64>,
+    unit: &str,
+    fwer: &str,
+    grid: usize,
+    bootstrap: usize,
+    seed: u64,
+    rel_level: i32,
+) -> PyResult<String> {
+    let methods = methods.iter().map(|m| Method::parse(m)).collect::<simcal::Result<Vec<_>>>().map_err(err)?;
+    let certify = match confidence {
+        None => None,
+        Some(c) => Some(CertifyOptions {
+            confidence: c,
+            unit: Unit::parse(unit).map_err(err)?,
+            fwer: Fwer::parse(fwer).map_err(err)?,
+            grid: Grid::Quantiles(grid),
+            grid_source: "quantiles".into(),
+        }),
+    };
+    let opts = FitOptions {
+        methods,
+        target_precision,
+        target_recall,
+        abstain: simcal::calibrate::artifact::Band { low: abstain.0, high: abstain.1 },
+        group_by,
+        min_pairs,
+        min_relevant,
+        folds,
+        certify,
+        bootstrap,
+        seed,
+        rel_level,
+    };
+    let art = py.detach(|| -> PyResult<Artifact> {
+        match (table, path) {
+            (Some(batch), _) => {
+                let t = self::table(batch.0, meta, "table")?;
+                simcal::calibrate::fit_table_in_memory(&t, Path::new("table"), &opts).map_err(err)
+            }
+            (None, Some(p)) => simcal::calibrate::fit_file(Path::new(&p), &opts).map_err(err),
+            (None, None) => Err(invalid("table: expected a pyarrow table or a path")),
+        }
+    })?;
+    serde_json::to_string(&art).map_err(|e| invalid(e.to_string()))
+}
+
+/// Reads and validates an artifact file; returns its JSON.
+#[pyfunction]
+fn load_artifact(py: Python<'_>, path: String) -> PyResult<String> {
+    let art = py.detach(|| Artifact::read(Path::new(&path))).map_err(err)?;
+    serde_json::to_string(&art).map_err(|e| invalid(e.to_string()))
+}
+
+/// Validates an artifact's JSON (the text of a file, or what `fit` returned).
+fn artifact(json: &str) -> PyResult<Artifact> {
+    Artifact::from_json(json, Path::new("calibration")).map_err(err)
+}
+
+/// Writes an artifact (JSON) to `path`, atomically.
+#[pyfunction]
+fn save_artifact(py: Python<'_>, json: &str, path: String) -> PyResult<()> {
+    let art = artifact(json)?;
+    py.detach(|| art.write(Path::new(&path))).map_err(err)
+}
+
+/// Applies an artifact to a table: (the table with `probability`, the decisions).
+#[pyfunction]
+#[pyo3(signature = (json, table, meta, decide_on, method, floor, min_gap, force))]
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    py: Python<'_>,
+    json: &str,
+    table: PyArrowType<RecordBatch>,
+    meta: HashMap<String, String>,
+    decide_on: &str,
+    method: Option<String>,
+    floor: Option<f64>,
+    min_gap: f64,
+    force: bool,
+) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<RecordBatch>)> {
+    let art = artifact(json)?;
+    let decide_on = match decide_on {
+        "certified" => DecideOn::Certified,
+        "estimate" => DecideOn::Estimate,
+        other => return Err(invalid(format!("decide_on {other:?}: expected certified or estimate"))),
+    };
+    let method = method.map(|m| Method::parse(&m)).transpose().map_err(err)?;
+    let opts = ApplyOptions { decide_on, method, floor, min_gap, force };
+    let (rows, decisions) = py.detach(|| -> PyResult<(RecordBatch, RecordBatch)> {
+        let t = self::table(table.0, meta, "table")?;
+        let sha = simcal::table::sha256_bytes(json.as_bytes());
+        let applied = simcal::policy::apply_hashed(&t, Path::new("table"), &art, Path::new("calibration"), &sha, &opts).map_err(err)?;
+        let decisions = simcal::policy::decisions_batch(&applied.decisions).map_err(err)?;
+        // The table's provenance, as the parquet file `simcal apply` writes carries it.
+        let meta: HashMap<String, String> = applied.table.meta.to_pairs().into_iter().collect();
+        let schema = std::sync::Arc::new(applied.table.batch.schema().as_ref().clone().with_metadata(meta));
+        let rows = applied.table.batch.with_schema(schema).map_err(|e| invalid(e.to_string()))?;
+        Ok((rows, decisions))
+    })?;
+    Ok((PyArrowType(rows), PyArrowType(decisions)))
+}
+
+/// The compiled part of the `simcal` package.
+#[pymodule]
+fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("SimcalError", m.py().get_type::<SimcalError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(topk, m)?)?;
+    m.add_function(wrap_pyfunction!(isotonic_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(isotonic_predict, m)?)?;
+    m.add_function(wrap_pyfunction!(platt_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(platt_predict, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(load_artifact, m)?)?;
+    m.add_function(wrap_pyfunction!(save_artifact, m)?)?;
+    m.add_function(wrap_pyfunction!(apply, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+"""simcal.evaluate as a drop-in for pytrec_eval: the golden per-query values computed by
+pytrec_eval (the fixture tests/eval.rs uses), from dicts built as pytrec_eval takes them."""
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+import simcal
+from conftest import GOLDEN
+
+MEASURES = ["ndcg_cut.3", "ndcg_cut.10", "recall.5", "recall.20", "P.5", "P.10", "success.1", "success.5", "recip_rank", "map"]
+
+
+def run_and_qrels():
+    t = pq.read_table(GOLDEN / "eval_run.parquet").to_pydict()
+    run = {}
+    for q, d, s in zip(t["query_id"], t["doc_id"], t["score"]):
+        run.setdefault(q, {})[d] = float(s)
+    qrels = {}
+    for line in (GOLDEN / "eval_qrels.txt").read_text().splitlines():
+        q, _, d, r = line.split()
+        qrels.setdefault(q, {})[d] = int(r)
+    return run, qrels
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_matches_pytrec_eval_per_query(level):
+    want = json.loads((GOLDEN / "eval_golden.json").read_text())[f"level{level}"]["per_query"]
+    run, qrels = run_and_qrels()
+    got = simcal.evaluate(run, qrels, MEASURES, relevance_level=level)
+    assert set(got) == set(want)  # judged and retrieved queries only, as pytrec_eval
+    for q, values in want.items():
+        assert set(got[q]) == set(values)
+        for m, v in values.items():
+            assert got[q][m] == pytest.approx(v, abs=1e-12), (q, m)
+
+
+def test_measure_families_expand_as_pytrec_eval():
+    run, qrels = run_and_qrels()
+    got = simcal.evaluate(run, qrels, {"P", "success", "ndcg_cut.5,10"})
+    keys = set(next(iter(got.values())))
+    assert {"P_5", "P_1000", "success_1", "success_10", "ndcg_cut_5", "ndcg_cut_10"} <= keys
+    assert len(keys) == 9 + 3 + 2
+
+
+@pytest.mark.parametrize("run, qrels, measures, words", [
+    ({"q": {"d": "x"}}, {"q": {"d": 1}}, ["map"], ["run['q']['d']", "not a number"]),
+    ({"q": {"d": 1.0}}, {"q": {"d": 0.5}}, ["map"], ["qrels['q']['d']", "not an integer"]),
+    ({"q": [1.0]}, {"q": {"d": 1}}, ["map"], ["run['q']", "dict"]),
+    ({"q": {"d": 1.0}}, {"q": {"d": 1}}, ["ndcg"], ["unknown measure", "ndcg"]),
+    ([("q", {})], {"q": {"d": 1}}, ["map"], ["run", "dict"]),
+    ({"q": {"d": float("nan")}}, {"q": {"d": 1}}, ["map"], ["NaN"]),
+])
+def test_bad_input_is_refused_naming_it(run, qrels, measures, words):
+    with pytest.raises(simcal.SimcalError) as e:
+        simcal.evaluate(run, qrels, measures)
+    for w in words:
+        assert w in str(e.value), (w, str(e.value))

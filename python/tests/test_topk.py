@@ -1,0 +1,178 @@
+"""simcal.topk against faiss's golden answer, its layouts and dtypes, zero copy, the GIL and
+Ctrl-C, and every bad input."""
+import json
+import os
+import resource
+import signal
+import threading
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import simcal
+from conftest import DATA, GOLDEN, embeddings
+
+
+def test_matches_faiss_golden_topk():
+    want = json.loads((GOLDEN / "faiss_topk.json").read_text())
+    k = want["k"]
+    q_ids, q = embeddings(GOLDEN / "faiss_queries.parquet")
+    c_ids, c = embeddings(GOLDEN / "faiss_corpus.parquet")
+    scores, rows = simcal.topk(q, c, k=k, backend="cpu")
+    assert scores.shape == rows.shape == (len(q_ids), k)
+    assert scores.dtype == np.float32 and rows.dtype == np.int64
+    mismatched = 0
+    for i, wq in enumerate(want["queries"]):
+        assert wq["id"] == q_ids[i]
+        np.testing.assert_allclose(scores[i], wq["scores"], atol=1e-5, rtol=0)
+        for r, (wid, ws) in enumerate(zip(wq["ids"], wq["scores"])):
+            if c_ids[rows[i, r]] != wid:
+                # Only where faiss itself has a tie (within float error) at this rank.
+                assert any(x != ws and abs(x - ws) <= 1e-6 for x in wq["scores"]), (i, r)
+                mismatched += 1
+    assert mismatched <= 2
+
+
+def test_layouts_and_dtypes_give_the_same_answer():
+    _, q = embeddings(GOLDEN / "faiss_queries.parquet")
+    _, c = embeddings(GOLDEN / "faiss_corpus.parquet")
+    s0, r0 = simcal.topk(q, c, k=5, backend="cpu")
+    for qq, cc in [(np.asfortranarray(q), np.asfortranarray(c)), (q.astype(np.float64), c.astype(np.float64)),
+                   (q.tolist(), c[:, :]), (q[:, :], c[::1])]:
+        s, r = simcal.topk(qq, cc, k=5, backend="cpu")
+        np.testing.assert_array_equal(r, r0)
+        np.testing.assert_array_equal(s, s0)
+    # float16 input rounds the values: the same hits where scores are not nearly tied.
+    s16, r16 = simcal.topk(q.astype(np.float16), c.astype(np.float16), k=1, backend="cpu")
+    assert (r16[:, 0] == r0[:, 0]).mean() > 0.9
+
+
+def test_dot_metric_and_padding_like_faiss():
+    rng = np.random.default_rng(1)
+    q = rng.standard_normal((3, 8), dtype=np.float32)
+    c = rng.standard_normal((4, 8), dtype=np.float32)
+    s, r = simcal.topk(q, c, k=6, metric="dot", backend="cpu")
+    full = q @ c.T
+    for i in range(3):
+        order = np.argsort(-full[i], kind="stable")
+        np.testing.assert_array_equal(r[i, :4], order)
+        np.testing.assert_allclose(s[i, :4], full[i, order], rtol=1e-6)
+    # k beyond the corpus: faiss's padding.
+    assert (r[:, 4:] == -1).all() and (s[:, 4:] == np.finfo(np.float32).min).all()
+
+
+def _maxrss_bytes():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def test_a_float32_corpus_is_not_copied():
+    # numpy's allocations are traced by tracemalloc, so a conversion of the corpus (the one
+    # place a copy could be made: the compiled part borrows the array's memory) shows as its
+    # size; a float32 C-contiguous corpus shows nothing of the kind.
+    rng = np.random.default_rng(2)
+    c = rng.standard_normal((100_000, 256), dtype=np.float32)
+    q = rng.standard_normal((4, 256), dtype=np.float32)
+
+    def traced_peak(corpus):
+        tracemalloc.start()
+        simcal.topk(q, corpus, k=10, backend="cpu")
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+    assert traced_peak(c) < 1_000_000
+    # The check can fail: a float64 or Fortran-order corpus is converted (a 100 MB copy).
+    assert traced_peak(c.astype(np.float64)) >= c.nbytes
+    assert traced_peak(np.asfortranarray(c)) >= c.nbytes
+
+
+def test_scoring_memory_does_not_grow_with_the_corpus():
+    # Resident memory while scoring: the corpus itself plus staging blocks of fixed size, not a
+    # second corpus. 400 MB of corpus; the first call pays the fixed costs on a view of part of it.
+    rng = np.random.default_rng(2)
+    c = np.empty((400_000, 256), dtype=np.float32)
+    for i in range(0, len(c), 50_000):
+        c[i:i + 50_000] = rng.standard_normal((50_000, 256), dtype=np.float32)
+    q = rng.standard_normal((4, 256), dtype=np.float32)
+    simcal.topk(q, c[:100_000], k=10, backend="cpu")
+    before = _maxrss_bytes()
+    s, r = simcal.topk(q, c, k=10, backend="cpu")
+    grew = _maxrss_bytes() - before
+    assert grew < c.nbytes / 2, f"peak memory grew by {grew / 1e6:.0f} MB scoring a {c.nbytes / 1e6:.0f} MB corpus"
+    assert r.max() >= 100_000  # the whole corpus was scored
+
+
+def test_the_gil_is_released_while_scoring():
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((1024, 128), dtype=np.float32)
+    c = rng.standard_normal((100_000, 128), dtype=np.float32)
+    ticks = [0]
+    done = threading.Event()
+
+    def count():
+        while not done.is_set():
+            ticks[0] += 1
+
+    t = threading.Thread(target=count)
+    t.start()
+    time.sleep(0.05)
+    start_ticks = ticks[0]
+    t0 = time.perf_counter()
+    simcal.topk(q, c, k=10, backend="cpu")
+    elapsed = time.perf_counter() - t0
+    during = ticks[0] - start_ticks
+    done.set()
+    t.join()
+    # Holding the GIL, the counting thread would not run at all during the call.
+    assert elapsed > 0.05 and during > 1000, (elapsed, during)
+
+
+def test_ctrl_c_interrupts_a_long_call():
+    rng = np.random.default_rng(4)
+    q = rng.standard_normal((2048, 128), dtype=np.float32)
+    c = rng.standard_normal((300_000, 128), dtype=np.float32)
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        simcal.topk(q, c, k=10, backend="cpu")
+    timer.join()
+    # Stopped at the next corpus block, long before the ~150 GFLOP call would end.
+    assert time.perf_counter() - t0 < 3.0
+
+
+@pytest.mark.parametrize("queries, corpus, kwargs, words", [
+    (np.zeros((2, 4), np.float32) + 1, np.ones((3, 5), np.float32), {}, ["dimension mismatch", "queries has 4", "corpus has 5"]),
+    (np.ones((2, 4, 1), np.float32), np.ones((3, 4), np.float32), {}, ["queries", "2-D", "3-D"]),
+    (np.ones((2, 4), np.float32), np.ones(4, np.float32), {}, ["corpus", "2-D", "1-D"]),
+    (np.ones((0, 4), np.float32), np.ones((3, 4), np.float32), {}, ["queries", "no rows"]),
+    (np.ones((2, 4), np.int64), np.ones((3, 4), np.float32), {}, ["queries", "float", "int64"]),
+    ([[1.0, 2.0], [3.0]], np.ones((3, 2), np.float32), {}, ["queries", "rectangular"]),
+    (np.ones((2, 4), np.float32), np.ones((3, 4), np.float32), {"k": 0}, ["k", "positive"]),
+    (np.ones((2, 4), np.float32), np.ones((3, 4), np.float32), {"metric": "l2"}, ["l2"]),
+    (np.ones((2, 4), np.float32), np.ones((3, 4), np.float32), {"backend": "tpu"}, ["tpu"]),
+    (np.ones((2, 4), np.float32), np.ones((3, 4), np.float32), {"backend": "cpu", "precision": "f16"}, ["f16", "CPU"]),
+    (np.ones((2, 4), np.float32), np.zeros((3, 4), np.float32), {"backend": "cpu"}, ["corpus", "row 0", "zero vector"]),
+])
+def test_bad_input_is_refused_naming_it(queries, corpus, kwargs, words):
+    with pytest.raises(simcal.SimcalError) as e:
+        simcal.topk(queries, corpus, **kwargs)
+    assert isinstance(e.value, ValueError)
+    for w in words:
+        assert w in str(e.value), (w, str(e.value))
+
+
+def test_nan_is_refused_with_its_row():
+    c = np.ones((5, 4), np.float32)
+    c[3, 2] = np.nan
+    with pytest.raises(simcal.SimcalError, match=r"corpus.*row 3.*NaN"):
+        simcal.topk(np.ones((1, 4), np.float32), c, backend="cpu")
+
+
+def test_zero_vectors_can_score_zero():
+    c = np.ones((3, 4), np.float32)
+    c[1] = 0
+    s, r = simcal.topk(np.ones((1, 4), np.float32), c, k=3, backend="cpu", zero_vectors="zero")
+    assert r[0, 2] == 1 and s[0, 2] == 0.0
