@@ -263,8 +263,8 @@ def _measures(measures: Iterable[str] | str) -> list[str]:
 
 
 def evaluate(
-    run: Mapping[str, Mapping[str, float]],
-    qrels: Mapping[str, Mapping[str, int]],
+    run: Any,
+    qrels: Any = None,
     measures: Iterable[str] | str = ("ndcg_cut.10", "recall.100", "P.10", "recip_rank", "map"),
     relevance_level: int = 1,
 ) -> dict[str, dict[str, float]]:
@@ -275,14 +275,31 @@ def evaluate(
     the same values; queries of the run without judgements are left out, as pytrec_eval leaves
     them. Documents are ranked as trec_eval ranks them: score descending, ties by document id
     descending.
+
+    ``run`` may also be a score table (a pyarrow Table or RecordBatch, or a pandas DataFrame with
+    ``query_id``, ``doc_id`` and ``score``), judged by the qrels file at ``qrels`` (a path: TREC,
+    BEIR tsv or parquet) or, with ``qrels=None``, by the table's own ``label`` column, as
+    ``simcal eval`` judges it; no dicts are built.
     """
+    if _is_table(run):
+        if qrels is not None and not isinstance(qrels, (str, os.PathLike)):
+            raise SimcalError("qrels: with a score table, expected the path of a qrels file or None (the table's labels)")
+        batch, meta = _batch(run, "run")
+        return _simcal.evaluate_table(batch, meta, None if qrels is None else os.fspath(qrels), _measures(measures),
+                                      int(relevance_level))
     if not isinstance(run, Mapping):
-        raise SimcalError(f"run: expected a dict of query → {{document: score}}, got {type(run).__name__}")
+        raise SimcalError(f"run: expected a dict of query → {{document: score}} or a score table, got {type(run).__name__}")
     if not isinstance(qrels, Mapping):
         raise SimcalError(f"qrels: expected a dict of query → {{document: relevance}}, got {type(qrels).__name__}")
     run_d = run if isinstance(run, dict) else dict(run)
     qrels_d = qrels if isinstance(qrels, dict) else dict(qrels)
     return _simcal.evaluate(run_d, qrels_d, _measures(measures), int(relevance_level))
+
+
+def _is_table(x: Any) -> bool:
+    """Whether `x` is a table: pyarrow's, pandas', or anything with ``__arrow_c_stream__``."""
+    mod = type(x).__module__
+    return hasattr(x, "__arrow_c_stream__") or mod.startswith("pyarrow") or mod.startswith("pandas")
 
 
 def _batch(table: Any, name: str = "table"):
@@ -298,7 +315,7 @@ def _batch(table: Any, name: str = "table"):
         elif type(table).__module__.startswith("pandas"):
             table = pa.Table.from_pandas(table, preserve_index=False)
         else:
-            raise SimcalError(f"{name}: expected a pyarrow Table or RecordBatch, a pandas DataFrame or a path, got {type(table).__name__}")
+            raise SimcalError(f"{name}: expected a pyarrow Table or RecordBatch or a pandas DataFrame, got {type(table).__name__}")
     table = table.combine_chunks()
     batches = table.to_batches()
     if not batches:

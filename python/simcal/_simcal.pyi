@@ -31,6 +31,9 @@ def platt_predict(a: float, b: float, scores: npt.NDArray[np.float64]) -> npt.ND
 def evaluate(
     run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], measures: list[str], relevance_level: int
 ) -> dict[str, dict[str, float]]: ...
+def evaluate_table(
+    table: Any, meta: dict[str, str], qrels: str | None, measures: list[str], relevance_level: int
+) -> dict[str, dict[str, float]]: ...
 def fit(
     table: Any | None,
     meta: dict[str, str],

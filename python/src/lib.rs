@@ -232,6 +232,42 @@ fn py_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
+/// trec_eval's measures per query of a score table (a record batch), judged by the qrels file
+/// at `qrels` or, without one, by the table's own labels, as `simcal eval` judges it.
+#[pyfunction]
+fn evaluate_table<'py>(
+    py: Python<'py>,
+    table: PyArrowType<RecordBatch>,
+    meta: HashMap<String, String>,
+    qrels: Option<String>,
+    measures: Vec<String>,
+    relevance_level: i32,
+) -> PyResult<Bound<'py, PyDict>> {
+    use simcal::metrics::{ranking, runs};
+    let measures: Vec<Measure> = measures.iter().map(|m| Measure::parse(m)).collect::<simcal::Result<_>>().map_err(err)?;
+    let per_query = py.detach(|| -> PyResult<Vec<(String, Vec<f64>)>> {
+        let qrels = qrels.map(|p| simcal::labels::read_qrels(Path::new(&p))).transpose().map_err(err)?;
+        let t = self::table(table.0, meta, "table")?;
+        let name = Path::new("table");
+        let view = simcal::table::TableView::new(&t, name).map_err(err)?;
+        let cols = runs::Columns::of(&view).map_err(err)?;
+        let queries = runs::query_rows(&cols);
+        let (all, _) = runs::runs(&cols, name, &queries, qrels.as_ref(), relevance_level).map_err(err)?;
+        let refs: Vec<&(String, QueryRun)> = all.iter().collect();
+        Ok(ranking::evaluate(&refs, &[], &measures, relevance_level, false).per_query)
+    })?;
+    let out = PyDict::new(py);
+    let names: Vec<String> = measures.iter().map(Measure::name).collect();
+    for (qid, vals) in per_query {
+        let d = PyDict::new(py);
+        for (n, v) in names.iter().zip(vals) {
+            d.set_item(n, v)?;
+        }
+        out.set_item(qid, d)?;
+    }
+    Ok(out)
+}
+
 fn relevance(r: &Bound<'_, PyAny>, qid: &str, doc: &str) -> PyResult<i32> {
     r.extract::<i32>().map_err(|_| invalid(format!("qrels[{}][{}]: relevance {r} is not an integer", py_str(qid), py_str(doc))))
 }
@@ -374,6 +410,7 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(platt_fit, m)?)?;
     m.add_function(wrap_pyfunction!(platt_predict, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_table, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(load_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(save_artifact, m)?)?;

@@ -48,7 +48,7 @@ def test_measure_families_expand_as_pytrec_eval():
     ({"q": {"d": 1.0}}, {"q": {"d": 0.5}}, ["map"], ["qrels['q']['d']", "not an integer"]),
     ({"q": [1.0]}, {"q": {"d": 1}}, ["map"], ["run['q']", "dict"]),
     ({"q": {"d": 1.0}}, {"q": {"d": 1}}, ["ndcg"], ["unknown measure", "ndcg"]),
-    ([("q", {})], {"q": {"d": 1}}, ["map"], ["run", "dict"]),
+    ([("q", {})], {"q": {"d": 1}}, ["map"], ["run", "dict", "score table"]),
     ({"q": {"d": float("nan")}}, {"q": {"d": 1}}, ["map"], ["NaN"]),
 ])
 def test_bad_input_is_refused_naming_it(run, qrels, measures, words):
@@ -56,3 +56,23 @@ def test_bad_input_is_refused_naming_it(run, qrels, measures, words):
         simcal.evaluate(run, qrels, measures)
     for w in words:
         assert w in str(e.value), (w, str(e.value))
+
+
+def test_a_score_table_is_evaluated_without_dicts():
+    # The table's own labels (written by `simcal score --qrels`), and the qrels file: the same
+    # numbers as the dicts give.
+    import pyarrow as pa
+
+    run, qrels = run_and_qrels()
+    table = pq.read_table(GOLDEN / "eval_run.parquet")
+    from_dicts = simcal.evaluate(run, qrels, MEASURES)
+    from_file = simcal.evaluate(table, GOLDEN / "eval_qrels.txt", MEASURES)
+    assert set(from_file) == set(from_dicts)
+    for q in from_dicts:
+        for m, v in from_dicts[q].items():
+            assert from_file[q][m] == pytest.approx(v, abs=1e-12), (q, m)
+    with pytest.raises(simcal.SimcalError, match="qrels: with a score table"):
+        simcal.evaluate(table, qrels, MEASURES)
+    with pytest.raises(simcal.SimcalError, match="doc_id"):
+        simcal.evaluate(table.drop(["doc_id"]), GOLDEN / "eval_qrels.txt", MEASURES)
+    assert isinstance(table, pa.Table)
