@@ -2,8 +2,10 @@
 //!
 //! [`score_corpus`] is the driver: a reader thread pulls corpus chunks, checks and normalises
 //! them and has the backend stage them (pack for the CPU, upload for a GPU) while the previous
-//! chunk is scored, so reading overlaps compute and at most two chunks are in memory. The
-//! [`Backend`] trait is the contract every backend meets; the CPU backend is the reference.
+//! chunk is scored, so reading overlaps compute and at most two chunks are in memory.
+//! [`matrix::score_matrices`] does the same for matrices held in memory (the corpus borrowed,
+//! staged a block at a time). The [`Backend`] trait is the contract every backend meets; the CPU
+//! backend is the reference.
 
 pub mod cpu;
 pub mod gpu;
