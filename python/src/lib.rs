@@ -31,6 +31,11 @@ use simcal::score::matrix::{score_matrices, Names};
 use simcal::score::{make_backend, BackendChoice, BackendOptions, ScoreOptions};
 use simcal::stats::ltt::Fwer;
 
+// The allocator the CLI uses: the library's allocation patterns (many small ids, large
+// transient buffers) were measured with it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 create_exception!(_simcal, SimcalError, PyValueError, "An error of simcal's: bad input, named with what was at fault.");
 
 fn err(e: simcal::Error) -> PyErr {
