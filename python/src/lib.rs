@@ -76,6 +76,12 @@ fn topk<'py>(
     let q = queries.as_slice().map_err(|_| invalid("queries: expected a C-contiguous array"))?;
     let c = corpus.as_slice().map_err(|_| invalid("corpus: expected a C-contiguous array"))?;
     let (qd, cd) = (queries.shape()[1], corpus.shape()[1]);
+    // faiss's shape: k columns, missing hits (k beyond the corpus) as row -1 and the lowest
+    // float; made first, so that a k too large for memory is refused before any work.
+    let too_many = || invalid(format!("k: {nq} queries × k = {k} results do not fit in memory"));
+    let cells = nq.checked_mul(k).ok_or_else(too_many)?;
+    let mut scores: Vec<f32> = filled(cells, f32::MIN).ok_or_else(too_many)?;
+    let mut rows: Vec<i64> = filled(cells, -1).ok_or_else(too_many)?;
     let stopped: Mutex<Option<PyErr>> = Mutex::new(None);
     let result = py.detach(|| {
         let qv = ndarray::ArrayView2::from_shape((nq, qd), q).map_err(|e| simcal::Error::Invalid(format!("queries: {e}")))?;
@@ -97,9 +103,6 @@ fn topk<'py>(
         return Err(e);
     }
     let hits = result.map_err(err)?;
-    // faiss's shape: k columns, missing hits (k beyond the corpus) as row -1 and the lowest float.
-    let mut scores = vec![f32::MIN; nq * k];
-    let mut rows = vec![-1i64; nq * k];
     for (i, list) in hits.hits.iter().enumerate() {
         for (j, h) in list.iter().enumerate() {
             scores[i * k + j] = h.score;
@@ -110,6 +113,14 @@ fn topk<'py>(
     let scores = ndarray::Array2::from_shape_vec(shape, scores).map_err(|e| invalid(e.to_string()))?;
     let rows = ndarray::Array2::from_shape_vec(shape, rows).map_err(|e| invalid(e.to_string()))?;
     Ok((PyArray2::from_owned_array(py, scores), PyArray2::from_owned_array(py, rows)))
+}
+
+/// `n` copies of `fill`, or None when memory refuses them (instead of aborting).
+fn filled<T: Clone>(n: usize, fill: T) -> Option<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).ok()?;
+    v.resize(n, fill);
+    Some(v)
 }
 
 /// The distinct-score table of scores and labels of equal length.

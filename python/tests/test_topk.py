@@ -151,6 +151,7 @@ def test_ctrl_c_interrupts_a_long_call():
     (np.ones((2, 4), np.int64), np.ones((3, 4), np.float32), {}, ["queries", "float", "int64"]),
     ([[1.0, 2.0], [3.0]], np.ones((3, 2), np.float32), {}, ["queries", "rectangular"]),
     (np.ones((2, 4), np.float32), np.ones((3, 4), np.float32), {"k": 0}, ["k", "positive"]),
+    (np.ones((2, 4), np.float32), np.ones((3, 4), np.float32), {"k": 2**62}, ["k", "do not fit in memory"]),
     (np.ones((2, 4), np.float32), np.ones((3, 4), np.float32), {"metric": "l2"}, ["l2"]),
     (np.ones((2, 4), np.float32), np.ones((3, 4), np.float32), {"backend": "tpu"}, ["tpu"]),
     (np.ones((2, 4), np.float32), np.ones((3, 4), np.float32), {"backend": "cpu", "precision": "f16"}, ["f16", "CPU"]),
