@@ -34,6 +34,7 @@ __all__ = [
     "IsotonicCalibrator",
     "PlattCalibrator",
     "evaluate",
+    "fuse",
     "fit",
     "Calibration",
 ]
@@ -294,6 +295,38 @@ def evaluate(
     run_d = run if isinstance(run, dict) else dict(run)
     qrels_d = qrels if isinstance(qrels, dict) else dict(qrels)
     return _simcal.evaluate(run_d, qrels_d, _measures(measures), int(relevance_level))
+
+
+def fuse(
+    runs: Iterable[Mapping[str, Mapping[str, float]]],
+    method: str = "rrf",
+    norm: str | None = None,
+    k: int = 100,
+    rrf_k: float = 60,
+    weights: Iterable[float] | None = None,
+) -> dict[str, dict[str, float]]:
+    """``simcal fuse`` on runs in ranx's shape (``run[query][doc] = score``, or ranx ``Run``
+    objects): returns the fused run ``{query: {doc: score}}``, each query's documents best
+    first, at most ``k``. ``method`` is ``rrf``, ``combsum``, ``combmnz``, ``max`` or ``wsum``
+    (ranx's ``rrf``, ``sum``, ``mnz``, ``max``, ``wsum``); ``norm`` ``minmax``, ``zscore``,
+    ``max``, ``sum``, ``rank`` or ``none`` (ranx's ``min-max``, ``zmuv``, …; default: none for
+    RRF, min-max otherwise); ``weights`` one per run (RRF and wsum). Each query's documents are
+    ranked by score, ties in the dict's order; a run without a query adds nothing to it. The
+    numbers are ranx's ``fuse``.
+    """
+    lists = []
+    for i, r in enumerate(runs):
+        if hasattr(r, "to_dict") and not isinstance(r, Mapping):
+            r = r.to_dict()
+        if not isinstance(r, Mapping):
+            raise SimcalError(f"runs[{i}]: expected a dict of query → {{document: score}}, got {type(r).__name__}")
+        lists.append(r if isinstance(r, dict) else dict(r))
+    if not lists:
+        raise SimcalError("runs: no run to fuse")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise SimcalError(f"k: expected a positive integer, got {k!r}")
+    w = None if weights is None else _floats(weights, "weights")
+    return _simcal.fuse(lists, method, norm, int(k), float(rrf_k), w)
 
 
 def _is_table(x: Any) -> bool:

@@ -34,6 +34,14 @@ def evaluate(
 def evaluate_table(
     table: Any, meta: dict[str, str], qrels: str | None, measures: list[str], relevance_level: int
 ) -> dict[str, dict[str, float]]: ...
+def fuse(
+    runs: list[dict[str, dict[str, float]]],
+    method: str,
+    norm: str | None,
+    k: int,
+    rrf_k: float,
+    weights: list[float] | None,
+) -> dict[str, dict[str, float]]: ...
 def fit(
     table: Any | None,
     meta: dict[str, str],

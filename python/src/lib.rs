@@ -284,6 +284,79 @@ fn evaluate_table<'py>(
     Ok(out)
 }
 
+/// Fuses runs given as ranx's dicts (`run[q][doc] = score`; each query's documents ranked by
+/// score, ties in the dict's order) into one, `{q: {doc: fused score}}`, best first.
+#[pyfunction]
+#[pyo3(signature = (runs, method, norm, k, rrf_k, weights))]
+fn fuse<'py>(
+    py: Python<'py>,
+    runs: Vec<Bound<'py, PyDict>>,
+    method: &str,
+    norm: Option<&str>,
+    k: usize,
+    rrf_k: f64,
+    weights: Option<Vec<f64>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use simcal::fuse::{FuseOptions, Method as FuseMethod, Norm, RunInput};
+    let method = match method {
+        "rrf" => FuseMethod::Rrf,
+        "combsum" => FuseMethod::CombSum,
+        "combmnz" => FuseMethod::CombMnz,
+        "max" => FuseMethod::Max,
+        "wsum" => FuseMethod::WSum,
+        other => return Err(invalid(format!("method {other:?}: expected rrf, combsum, combmnz, max or wsum"))),
+    };
+    let norm = match norm {
+        None => method.default_norm(),
+        Some("minmax") => Norm::MinMax,
+        Some("zscore") => Norm::ZScore,
+        Some("max") => Norm::Max,
+        Some("sum") => Norm::Sum,
+        Some("rank") => Norm::Rank,
+        Some("none") => Norm::None,
+        Some(other) => return Err(invalid(format!("norm {other:?}: expected minmax, zscore, max, sum, rank or none"))),
+    };
+    let mut inputs = Vec::with_capacity(runs.len());
+    for (i, run) in runs.iter().enumerate() {
+        let name = format!("runs[{i}]");
+        let (mut qids, mut dids, mut scores) = (Vec::new(), Vec::new(), Vec::new());
+        for (q, docs) in run.iter() {
+            let qid: String = q.extract().map_err(|_| invalid(format!("{name}: query id {q} is not a string")))?;
+            let docs =
+                docs.cast::<PyDict>().map_err(|_| invalid(format!("{name}[{}]: expected a dict of document → score", py_str(&qid))))?;
+            let mut list: Vec<(String, f64)> = Vec::with_capacity(docs.len());
+            for (d, s) in docs.iter() {
+                let doc: String = d.extract().map_err(|_| invalid(format!("{name}[{}]: document id {d} is not a string", py_str(&qid))))?;
+                let score: f64 =
+                    s.extract().map_err(|_| invalid(format!("{name}[{}][{}]: score {s} is not a number", py_str(&qid), py_str(&doc))))?;
+                list.push((doc, score));
+            }
+            // Rank order: score descending, ties in the dict's order (a stable sort).
+            list.sort_by(|a, b| b.1.total_cmp(&a.1));
+            for (doc, score) in list {
+                qids.push(qid.clone());
+                dids.push(doc);
+                scores.push(score);
+            }
+        }
+        let input =
+            RunInput::from_rows(&name, qids.into_iter().map(Some).collect(), dids.into_iter().map(Some).collect(), scores).map_err(err)?;
+        inputs.push(input);
+    }
+    let opts = FuseOptions { method, norm, rrf_k, weights, k };
+    let fused = py.detach(|| simcal::fuse::fuse(&inputs, &opts)).map_err(err)?;
+    let out = PyDict::new(py);
+    for q in &fused.queries {
+        let d = PyDict::new(py);
+        for h in &q.hits {
+            let doc = inputs.get(h.run as usize).map(|r| r.doc_id.value(h.row as usize)).unwrap_or_default();
+            d.set_item(doc, h.score)?;
+        }
+        out.set_item(q.id(&inputs), d)?;
+    }
+    Ok(out)
+}
+
 fn relevance(r: &Bound<'_, PyAny>, qid: &str, doc: &str) -> PyResult<i32> {
     r.extract::<i32>().map_err(|_| invalid(format!("qrels[{}][{}]: relevance {r} is not an integer", py_str(qid), py_str(doc))))
 }
@@ -427,6 +500,7 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(platt_predict, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_table, m)?)?;
+    m.add_function(wrap_pyfunction!(fuse, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(load_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(save_artifact, m)?)?;

@@ -89,6 +89,35 @@ impl RunInput {
     }
 }
 
+impl RunInput {
+    /// A run held in memory (rows of one query together, each query's rows in rank order),
+    /// which `name` stands for in messages: unlabeled, as a TREC run is. Non-finite scores
+    /// are refused with their row.
+    pub fn from_rows(name: &str, query_id: StringArray, doc_id: StringArray, score: Vec<f64>) -> Result<RunInput> {
+        let path = PathBuf::from(name);
+        if query_id.len() != score.len() || doc_id.len() != score.len() {
+            return Err(Error::format(&path, "query ids, document ids and scores differ in length"));
+        }
+        if let Some(r) = score.iter().position(|s| !s.is_finite()) {
+            return Err(Error::row(&path, r as u64, Some(doc_id.value(r)), format!("score {} is not finite", score[r])));
+        }
+        Ok(RunInput {
+            path,
+            format: RunFormat::Trec,
+            name: name.to_owned(),
+            sha256: String::new(),
+            meta: None,
+            query_id,
+            doc_id,
+            score,
+            label: None,
+            query_relevant: None,
+            carried: Vec::new(),
+            lines: None,
+        })
+    }
+}
+
 /// Reads a score table or a TREC run (told apart by parquet's magic bytes), refusing
 /// non-finite scores (an empty run is refused by [`super::fuse`]).
 pub fn read_run(path: &Path) -> Result<RunInput> {
