@@ -135,6 +135,15 @@ def _labels(y: Any, n: int) -> np.ndarray:
     return a.astype(bool)
 
 
+def _pairs(scores: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A calibrator's training pairs: float32 scores (simcal's score type) and boolean labels."""
+    s = _scores(scores)
+    labels = _labels(y, s.shape[0])
+    if s.shape[0] == 0:
+        raise SimcalError("scores: no values")
+    return s.astype(np.float32), labels
+
+
 class _Params:
     """get_params/set_params as scikit-learn's estimators have them (``sklearn.base.clone``
     rebuilds an estimator from ``get_params()``)."""
@@ -150,6 +159,10 @@ class _Params:
                 raise SimcalError(f"{type(self).__name__} has no parameter {p!r} (it has {', '.join(self._param_names) or 'none'})")
             setattr(self, p, v)
         return self
+
+    def _fitted(self, attribute: str) -> None:
+        if not hasattr(self, attribute):
+            raise SimcalError(f"this {type(self).__name__} is not fitted yet: call fit first")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{p}={getattr(self, p)!r}" for p in self._param_names)
@@ -171,20 +184,11 @@ class IsotonicCalibrator(_Params):
         pass
 
     def fit(self, scores: Any, y: Any) -> "IsotonicCalibrator":
-        s = _scores(scores)
-        labels = _labels(y, s.shape[0])
-        if s.shape[0] == 0:
-            raise SimcalError("scores: no values")
-        x, v = _simcal.isotonic_fit(s.astype(np.float32), labels)
-        self.X_thresholds_, self.y_thresholds_ = x, v
+        self.X_thresholds_, self.y_thresholds_ = _simcal.isotonic_fit(*_pairs(scores, y))
         return self
 
-    def _fitted(self) -> None:
-        if not hasattr(self, "X_thresholds_"):
-            raise SimcalError(f"this {type(self).__name__} is not fitted yet: call fit first")
-
     def predict(self, scores: Any) -> np.ndarray:
-        self._fitted()
+        self._fitted("X_thresholds_")
         return _simcal.isotonic_predict(self.X_thresholds_, self.y_thresholds_, np.ascontiguousarray(_scores(scores)))
 
     transform = predict
@@ -209,19 +213,14 @@ class PlattCalibrator(_Params):
         pass
 
     def fit(self, scores: Any, y: Any) -> "PlattCalibrator":
-        s = _scores(scores)
-        labels = _labels(y, s.shape[0])
-        if s.shape[0] == 0:
-            raise SimcalError("scores: no values")
-        self.a_, self.b_ = _simcal.platt_fit(s.astype(np.float32), labels)
+        self.a_, self.b_ = _simcal.platt_fit(*_pairs(scores, y))
         self.coef_ = np.array([[-self.a_]])
         self.intercept_ = np.array([-self.b_])
         self.classes_ = np.array([0, 1])
         return self
 
     def _proba(self, scores: Any) -> np.ndarray:
-        if not hasattr(self, "a_"):
-            raise SimcalError(f"this {type(self).__name__} is not fitted yet: call fit first")
+        self._fitted("a_")
         return _simcal.platt_predict(self.a_, self.b_, np.ascontiguousarray(_scores(scores)))
 
     def predict_proba(self, scores: Any) -> np.ndarray:

@@ -24,7 +24,7 @@ use simcal::calibrate::distinct::Distinct;
 use simcal::calibrate::isotonic::Isotonic;
 use simcal::calibrate::{platt, FitOptions, Method};
 use simcal::embed::{Metric, ZeroVectors};
-use simcal::metrics::ranking::{ideal_from, measure_query, Measure, QueryRun};
+use simcal::metrics::ranking::{ideal_from, Measure, QueryRun};
 use simcal::policy::{ApplyOptions, DecideOn};
 use simcal::score::gpu::Precision;
 use simcal::score::matrix::{score_matrices, Names};
@@ -227,13 +227,18 @@ fn evaluate<'py>(
         let qr = QueryRun { rels: hits.into_iter().map(|h| h.2).collect(), num_rel, ideal: ideal_from(all.into_iter()) };
         queries.push((qid, qr));
     }
-    let values: Vec<Vec<f64>> = py.detach(|| {
-        use rayon::prelude::*;
-        queries.par_iter().with_min_len(64).map(|(_, q)| measure_query(q, &measures, relevance_level)).collect()
+    let per_query = py.detach(|| {
+        let refs: Vec<&(String, QueryRun)> = queries.iter().collect();
+        simcal::metrics::ranking::evaluate(&refs, &[], &measures, relevance_level, false).per_query
     });
-    let out = PyDict::new(py);
+    per_query_dict(py, &measures, per_query)
+}
+
+/// pytrec_eval's result: `{query: {measure: value}}`, queries in the order given.
+fn per_query_dict<'py>(py: Python<'py>, measures: &[Measure], per_query: Vec<(String, Vec<f64>)>) -> PyResult<Bound<'py, PyDict>> {
     let names: Vec<String> = measures.iter().map(Measure::name).collect();
-    for ((qid, _), vals) in queries.iter().zip(values) {
+    let out = PyDict::new(py);
+    for (qid, vals) in per_query {
         let d = PyDict::new(py);
         for (n, v) in names.iter().zip(vals) {
             d.set_item(n, v)?;
@@ -272,16 +277,7 @@ fn evaluate_table<'py>(
         let refs: Vec<&(String, QueryRun)> = all.iter().collect();
         Ok(ranking::evaluate(&refs, &[], &measures, relevance_level, false).per_query)
     })?;
-    let out = PyDict::new(py);
-    let names: Vec<String> = measures.iter().map(Measure::name).collect();
-    for (qid, vals) in per_query {
-        let d = PyDict::new(py);
-        for (n, v) in names.iter().zip(vals) {
-            d.set_item(n, v)?;
-        }
-        out.set_item(qid, d)?;
-    }
-    Ok(out)
+    per_query_dict(py, &measures, per_query)
 }
 
 /// Fuses runs given as ranx's dicts (`run[q][doc] = score`; each query's documents ranked by
@@ -364,9 +360,14 @@ fn relevance(r: &Bound<'_, PyAny>, qid: &str, doc: &str) -> PyResult<i32> {
 /// A score table in memory: `batch` as a pyarrow RecordBatch (one chunk) and its schema's
 /// metadata (which the C data interface does not carry for a batch).
 fn table(batch: RecordBatch, meta: HashMap<String, String>, name: &str) -> PyResult<simcal::table::ScoreTable> {
-    let schema = std::sync::Arc::new(batch.schema().as_ref().clone().with_metadata(meta));
-    let batch = batch.with_schema(schema).map_err(|e| invalid(format!("{name}: {e}")))?;
+    let batch = with_metadata(batch, meta).map_err(|e| invalid(format!("{name}: {e}")))?;
     simcal::table::table_from_batch(Path::new(name), batch).map_err(err)
+}
+
+/// `batch` with `meta` as its schema's metadata.
+fn with_metadata(batch: RecordBatch, meta: HashMap<String, String>) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let schema = std::sync::Arc::new(batch.schema().as_ref().clone().with_metadata(meta));
+    batch.with_schema(schema)
 }
 
 /// Fits a table (a record batch, or the path of a parquet file) and returns the artifact JSON.
@@ -480,9 +481,8 @@ fn apply(
         let applied = simcal::policy::apply_hashed(&t, Path::new("table"), &art, Path::new("calibration"), &sha, &opts).map_err(err)?;
         let decisions = simcal::policy::decisions_batch(&applied.decisions).map_err(err)?;
         // The table's provenance, as the parquet file `simcal apply` writes carries it.
-        let meta: HashMap<String, String> = applied.table.meta.to_pairs().into_iter().collect();
-        let schema = std::sync::Arc::new(applied.table.batch.schema().as_ref().clone().with_metadata(meta));
-        let rows = applied.table.batch.with_schema(schema).map_err(|e| invalid(e.to_string()))?;
+        let rows =
+            with_metadata(applied.table.batch, applied.table.meta.to_pairs().into_iter().collect()).map_err(|e| invalid(e.to_string()))?;
         Ok((rows, decisions))
     })?;
     Ok((PyArrowType(rows), PyArrowType(decisions)))

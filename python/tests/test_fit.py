@@ -52,7 +52,6 @@ def test_artifacts_round_trip_with_the_cli(tmp_path, simcal_bin, minilm_table):
 
 
 def test_a_pandas_frame_and_a_foreign_table_are_read(minilm_table):
-    pytest.importorskip("pandas")
     df = pq.read_table(minilm_table).to_pandas()
     a = simcal.fit(df, bootstrap=0).to_dict()
     # Another tool's table: no simcal metadata, float64 scores, no rank.
