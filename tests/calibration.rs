@@ -230,13 +230,60 @@ fn tables_of_parts_add_up_and_subtract_to_the_whole() {
         let pos: Vec<&[u32]> = keys.iter().map(|(p, _)| p.as_slice()).collect();
         let neg: Vec<&[u32]> = keys.iter().map(|(_, n)| n.as_slice()).collect();
         assert_eq!(Distinct::from_key_sets(&pos, &neg), whole, "key sets, n = {n}");
-        // The whole less each part is the table of the other parts, into a reused buffer
-        // (left longer, then shorter, by the calls before).
-        let mut buffer = Distinct::default();
-        for (f, part) in parts.iter().enumerate().chain(parts.iter().enumerate().rev()) {
-            whole.without_into(part, &mut buffer);
-            let others: Vec<Distinct> = parts.iter().enumerate().filter(|(g, _)| *g != f).map(|(_, p)| p.clone()).collect();
-            assert_eq!(buffer, Distinct::sum(&others), "without part {f}, n = {n}");
+        // The whole less each part, read in place, is the table of the other parts: up, down,
+        // in chunks, its counts and its extreme scores of each class.
+        for (f, part) in parts.iter().enumerate() {
+            let others = Distinct::sum(&parts.iter().enumerate().filter(|(g, _)| *g != f).map(|(_, p)| p.clone()).collect::<Vec<_>>());
+            let rows = |d: &Distinct| (0..d.len()).map(|i| (d.x[i], d.pos[i], d.neg[i])).collect::<Vec<_>>();
+            let rest = whole.rest(part);
+            assert_eq!(rest.rows().collect::<Vec<_>>(), rows(&others), "rest of part {f}, n = {n}");
+            let mut down: Vec<_> = rest.rows_rev().collect();
+            down.reverse();
+            assert_eq!(down, rows(&others), "rest of part {f} downwards, n = {n}");
+            let chunked: Vec<_> = (0..whole.len()).step_by(97).flat_map(|lo| rest.rows_in(lo, lo + 97)).collect();
+            assert_eq!(chunked, rows(&others), "rest of part {f} in chunks, n = {n}");
+            assert_eq!((rest.n_pos(), rest.n_neg()), (others.n_pos(), others.n_neg()));
+            for (relevant, highest) in [(false, false), (false, true), (true, false), (true, true)] {
+                let want = rows(&others).into_iter().filter(|r| if relevant { r.1 > 0 } else { r.2 > 0 }).map(|r| r.0);
+                let want = if highest { want.max_by(f64::total_cmp) } else { want.min_by(f64::total_cmp) };
+                assert_eq!(rest.extreme(relevant, highest), want, "extreme {relevant} {highest} of part {f}, n = {n}");
+            }
+        }
+    }
+}
+
+#[test]
+fn fits_on_a_table_less_a_part_are_the_fits_on_the_rest() {
+    use simcal::calibrate::sweep::{picks, points, points_of};
+    for (n, seed, k) in [(60, 11, 3), (5_000, 12, 5), (700_000, 13, 4)] {
+        let (s, y) = awkward_pairs(n, seed);
+        let whole = Distinct::from_pairs(&s, &y);
+        let parts: Vec<Distinct> = split_pairs(&s, &y, k).iter().map(|(s, y)| Distinct::from_pairs(s, y)).collect();
+        // The largest table is pooled into bins for Platt's warm start (at 4 · 2¹⁶ scores).
+        assert!(n < 700_000 || whole.len() >= 4 << 16, "{} distinct scores", whole.len());
+        let base = platt::Base::new(&whole);
+        for (f, part) in parts.iter().enumerate() {
+            let others = Distinct::sum(&parts.iter().enumerate().filter(|(g, _)| *g != f).map(|(_, p)| p.clone()).collect::<Vec<_>>());
+            let rest = whole.rest(part);
+            // PAV on counts and the sweep are exact: the same maps and thresholds.
+            assert_eq!(Isotonic::fit_rest(rest), Isotonic::fit(&others), "isotonic, part {f}, n = {n}");
+            let (ps, rs) = ([0.3, 0.6, 0.9], [0.5, 0.95]);
+            assert_eq!(
+                picks(points_of(rest.rows_rev()), rest.n_pos(), &ps, &rs),
+                picks(points(&others), others.n_pos(), &ps, &rs),
+                "picks, part {f}, n = {n}"
+            );
+            // Platt from the whole table's standardisation and bins: the same optimum, to the
+            // tolerance of the fit.
+            match (base.fit(rest, "rest", 1e-9), platt::fit(&others, "others")) {
+                (Ok(a), Ok(b)) => {
+                    for (u, v) in [(a.a, b.a), (a.b, b.b)] {
+                        assert!((u - v).abs() <= 1e-9 * v.abs().max(1.0), "Platt of part {f}, n = {n}: {a:?} vs {b:?}");
+                    }
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string().replace("rest", "others"), b.to_string()),
+                (a, b) => panic!("part {f}, n = {n}: {a:?} vs {b:?}"),
+            }
         }
     }
 }

@@ -291,44 +291,21 @@ impl Distinct {
         out
     }
 
-    /// This table less the pairs of `part`, a table of some of its pairs (scores left with no
-    /// pair are dropped).
-    pub fn without(&self, part: &Distinct) -> Distinct {
-        let mut out = Distinct::default();
-        self.without_into(part, &mut out);
-        out
+    /// This table's pairs less those of `part`, a table of some of them (a fold's training
+    /// part), read in place.
+    pub fn rest<'a>(&'a self, part: &'a Distinct) -> Rest<'a> {
+        Rest { all: self, part, n_pos: self.n_pos().saturating_sub(part.n_pos()), n_neg: self.n_neg().saturating_sub(part.n_neg()) }
     }
 
-    /// [`Distinct::without`] into `out`, whose columns are overwritten and reused.
-    pub fn without_into(&self, part: &Distinct, out: &mut Distinct) {
-        // Without branches on the data (a part's scores are spread through the table, so a
-        // branch on "is this score in the part" mispredicts often): every row is written at
-        // the next free place, which advances only for a row with pairs left. The columns keep
-        // their length from the last use and grow only as needed.
-        let n = self.len();
-        out.x.resize(n, 0.0);
-        out.pos.resize(n, 0);
-        out.neg.resize(n, 0);
-        let last = part.len().saturating_sub(1);
-        let (mut j, mut o) = (0usize, 0usize);
-        for i in 0..n {
-            let x = self.x[i];
-            // The part's row j, when it has this score (none left: a score no row has).
-            let hit = part.x.get(j).is_some_and(|&px| px == x);
-            let jj = j.min(last);
-            let m = u64::from(hit);
-            let (pp, pn) = (part.pos.get(jj).copied().unwrap_or(0), part.neg.get(jj).copied().unwrap_or(0));
-            let p = self.pos[i].saturating_sub(m * pp);
-            let q = self.neg[i].saturating_sub(m * pn);
-            out.x[o] = x;
-            out.pos[o] = p;
-            out.neg[o] = q;
-            o += usize::from(p + q > 0);
-            j += usize::from(hit);
-        }
-        out.x.truncate(o);
-        out.pos.truncate(o);
-        out.neg.truncate(o);
+    /// (score, relevant, irrelevant) of each distinct score, from the highest down.
+    pub fn rows_rev(&self) -> impl Iterator<Item = (f64, u64, u64)> + '_ {
+        (0..self.len()).rev().map(|i| (self.x[i], self.pos[i], self.neg[i]))
+    }
+
+    /// All of this table's pairs, as a [`Rest`] with nothing taken away.
+    pub fn whole(&self) -> Rest<'_> {
+        static NOTHING: Distinct = Distinct { x: Vec::new(), pos: Vec::new(), neg: Vec::new() };
+        Rest { all: self, part: &NOTHING, n_pos: self.n_pos(), n_neg: self.n_neg() }
     }
 
     /// Pairs at or above each score (`above[i]` for `x[i]`, `above[len]` = 0): relevant and all.
@@ -346,5 +323,86 @@ impl Distinct {
     pub fn at_or_above(&self, suffix: &(Vec<u64>, Vec<u64>), t: f64) -> (u64, u64) {
         let i = self.x.partition_point(|&x| x < t);
         (suffix.0[i], suffix.1[i])
+    }
+}
+
+/// A table's pairs less those of a part of them: the training part of a fold, which the fits
+/// read row by row instead of building it (a copy the size of the table per fold, and the
+/// memory it faults in, cost more than the reads). Scores left with no pair are skipped.
+#[derive(Clone, Copy, Debug)]
+pub struct Rest<'a> {
+    /// The table.
+    pub all: &'a Distinct,
+    /// Pairs taken away: every score of it is a score of `all`, with at most as many pairs.
+    pub part: &'a Distinct,
+    n_pos: u64,
+    n_neg: u64,
+}
+
+impl<'a> Rest<'a> {
+    /// Relevant pairs left.
+    pub fn n_pos(&self) -> u64 {
+        self.n_pos
+    }
+
+    /// Irrelevant pairs left.
+    pub fn n_neg(&self) -> u64 {
+        self.n_neg
+    }
+
+    /// The lowest score (the highest, with `highest`) with relevant pairs left (irrelevant
+    /// ones, without `relevant`), if any: a scan of the table's counts, and a search in the
+    /// part's at each score that has some.
+    pub fn extreme(&self, relevant: bool, highest: bool) -> Option<f64> {
+        let (all, part) = (self.all, self.part);
+        let count = |d: &Distinct, i: usize| if relevant { d.pos[i] } else { d.neg[i] };
+        let left = |i: usize| {
+            let x = all.x[i];
+            let taken = part.x.binary_search_by(|p| p.total_cmp(&x)).map_or(0, |j| count(part, j));
+            count(all, i) > taken
+        };
+        let mut candidates = (0..all.len()).filter(|&i| count(all, i) > 0);
+        let i = if highest { candidates.rev().find(|&i| left(i)) } else { candidates.find(|&i| left(i)) };
+        i.map(|i| all.x[i])
+    }
+
+    /// (score, relevant, irrelevant) of each score with pairs left, ascending.
+    pub fn rows(self) -> impl Iterator<Item = (f64, u64, u64)> + 'a {
+        self.rows_in(0, self.all.len())
+    }
+
+    /// [`Rest::rows`] among the table's rows `lo..hi` (a chunk of a parallel pass).
+    pub fn rows_in(self, lo: usize, hi: usize) -> impl Iterator<Item = (f64, u64, u64)> + 'a {
+        let (all, part) = (self.all, self.part);
+        // Without a branch on whether the part has the score (it has a score at random).
+        let last = part.len().saturating_sub(1);
+        let mut j = all.x.get(lo).map_or(part.len(), |&x0| part.x.partition_point(|&x| x < x0));
+        (lo..hi.min(all.len())).filter_map(move |i| {
+            let x = all.x[i];
+            let k = j.min(last);
+            let m = u64::from(part.x.get(j) == Some(&x));
+            let p = all.pos[i].saturating_sub(m * part.pos.get(k).copied().unwrap_or(0));
+            let n = all.neg[i].saturating_sub(m * part.neg.get(k).copied().unwrap_or(0));
+            j += m as usize;
+            (p + n > 0).then_some((x, p, n))
+        })
+    }
+
+    /// [`Rest::rows`], descending.
+    pub fn rows_rev(self) -> impl Iterator<Item = (f64, u64, u64)> + 'a {
+        let (all, part) = (self.all, self.part);
+        // Without a branch on whether the part has the score (it has a score at random).
+        let last = part.len().saturating_sub(1);
+        let mut j = part.len();
+        (0..all.len()).rev().filter_map(move |i| {
+            let x = all.x[i];
+            let k = j.saturating_sub(1).min(last);
+            let hit = j > 0 && part.x.get(k) == Some(&x);
+            let m = u64::from(hit);
+            let p = all.pos[i].saturating_sub(m * part.pos.get(k).copied().unwrap_or(0));
+            let n = all.neg[i].saturating_sub(m * part.neg.get(k).copied().unwrap_or(0));
+            j -= usize::from(hit);
+            (p + n > 0).then_some((x, p, n))
+        })
     }
 }

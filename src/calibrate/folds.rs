@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::certify::QueryUnit;
-use super::distinct::Distinct;
-use super::isotonic::{self, Isotonic};
+use super::distinct::{Distinct, Rest};
+use super::isotonic::{Isotonic, Pav};
 use super::summary::{CalibrationMetrics, MetricSums};
 use super::{platt, sweep, Method};
 use crate::error::{Error, Result};
@@ -116,27 +116,31 @@ pub struct FoldFit {
     pub thresholds: Vec<Option<f64>>,
 }
 
-/// Fits fold `f`'s maps and thresholds on `train`. None when the training part lacks a class.
-pub fn fit_fold(train: &Distinct, methods: &[Method], precision: &[f64], recall: &[f64]) -> Option<FoldFit> {
-    fit_fold_in(train, methods, precision, recall, &mut isotonic::Scratch::default())
+/// Fits every fold of a table, side by side: `parts[f]` is fold f's table and `all` their sum;
+/// fold f is fitted on `all` less `parts[f]`, read in place (so a fold's fit needs little
+/// memory of its own), and is None where that lacks a class.
+pub fn fit_folds(all: &Distinct, parts: &[Distinct], methods: &[Method], precision: &[f64], recall: &[f64]) -> Vec<Option<FoldFit>> {
+    let base = methods.contains(&Method::Platt).then(|| platt::Base::new(all));
+    parts.par_iter().map(|part| fit_fold(all.rest(part), base.as_ref(), methods, precision, recall)).collect()
 }
 
-/// [`fit_fold`] with the isotonic fit in `scratch`.
-fn fit_fold_in(
-    train: &Distinct,
-    methods: &[Method],
-    precision: &[f64],
-    recall: &[f64],
-    scratch: &mut isotonic::Scratch,
-) -> Option<FoldFit> {
+/// One fold's fits on its training part `train`, Platt's from `base` (the table's).
+fn fit_fold(train: Rest, base: Option<&platt::Base>, methods: &[Method], precision: &[f64], recall: &[f64]) -> Option<FoldFit> {
     let np = train.n_pos();
     if np == 0 || train.n_neg() == 0 {
         return None;
     }
-    let picks = sweep::picks(sweep::points(train), np, precision, recall);
+    // One walk down the scores serves the sweep and PAV.
+    let mut pav = methods.contains(&Method::Isotonic).then(Pav::default);
+    let rows = train.rows_rev().inspect(|&r| {
+        if let Some(pav) = pav.as_mut() {
+            pav.push(r);
+        }
+    });
+    let picks = sweep::picks(sweep::points_of(rows), np, precision, recall);
     let thresholds = picks.precision.iter().chain(&picks.recall).map(|p| p.map(|p| p.threshold)).collect();
-    let isotonic = methods.contains(&Method::Isotonic).then(|| Isotonic::fit_in(train, scratch));
-    let platt = if methods.contains(&Method::Platt) { platt::fit_to(train, "fold", FOLD_TOLERANCE).ok() } else { None };
+    let isotonic = pav.map(Pav::finish);
+    let platt = base.and_then(|b| b.fit(train, "fold", FOLD_TOLERANCE).ok());
     Some(FoldFit { isotonic, platt, thresholds })
 }
 
@@ -167,15 +171,12 @@ fn at_or_above(d: &Distinct, t: f64) -> (u64, u64) {
 
 /// Cross-fits one group: `parts[f]` is fold f's table, `all` their sum.
 pub fn held_out(all: &Distinct, parts: &[Distinct], methods: &[Method], precision: &[f64], recall: &[f64]) -> HeldOut {
-    // One fold at a time, each fit's passes spread over the threads (the group's own fit runs
-    // beside): folds side by side would each need a training table and PAV buffers the size of
-    // the group, and fresh memory costs more than the fits. One set of buffers serves them all.
-    let (mut train, mut scratch) = (Distinct::default(), isotonic::Scratch::default());
+    let fits = fit_folds(all, parts, methods, precision, recall);
     let folds: Vec<FoldCounts> = parts
-        .iter()
-        .filter_map(|part| {
-            all.without_into(part, &mut train);
-            let fit = fit_fold_in(&train, methods, precision, recall, &mut scratch)?;
+        .par_iter()
+        .zip(fits)
+        .filter_map(|(part, fit)| {
+            let fit = fit?;
             Some(FoldCounts {
                 sums: methods
                     .iter()
@@ -263,7 +264,7 @@ pub fn oof_probabilities(table: &ScoreTable, path: &Path, rel_level: i32, k: usi
     let keys = super::pairs::fold_class_keys(&view, rel_level, Some(&fold), k)?;
     let parts: Vec<Distinct> = keys.par_iter().map(|(p, n)| Distinct::from_keys(p, n)).collect();
     let all = Distinct::sum(&parts);
-    let fits: Vec<Option<FoldFit>> = parts.par_iter().map(|part| fit_fold(&all.without(part), methods, &[], &[])).collect();
+    let fits = fit_folds(&all, &parts, methods, &[], &[]);
     let scores = view.score;
     let label = view.labels()?;
     let rows: Vec<usize> = (0..label.len()).filter(|&r| label.is_valid(r)).collect();
@@ -326,7 +327,7 @@ pub fn top_hit_probabilities(
         Some((k, _)) => {
             let parts = top_hit_folds(&units, k);
             let all = Distinct::sum(&parts);
-            let fits: Vec<Option<FoldFit>> = parts.par_iter().map(|part| fit_fold(&all.without(part), &[method], &[], &[])).collect();
+            let fits = fit_folds(&all, &parts, &[method], &[], &[]);
             units.iter().map(|u| fits[usize::from(u.fold)].as_ref().map_or(f64::NAN, |f| f.predict(method, u.top_score))).collect()
         }
         None => units.iter().map(|u| map.map_or(f64::NAN, |f| f.predict(method, u.top_score))).collect(),

@@ -3,8 +3,11 @@
 //! into their weighted mean (one point per distinct score), PAV makes the means non-decreasing
 //! in O(n), interior points equal to both neighbours are dropped, and predictions interpolate
 //! linearly between the remaining breakpoints and are clipped outside them.
+//!
+//! The pooling works on the pair counts, so that each block's mean is one rounding of
+//! relevant / all and the comparisons between blocks are exact.
 
-use super::distinct::Distinct;
+use super::distinct::{Distinct, Rest};
 
 /// A fitted isotonic map: breakpoints `x` (ascending) and values `y` (non-decreasing, in [0, 1]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -15,91 +18,107 @@ pub struct Isotonic {
     pub y: Vec<f64>,
 }
 
-/// Buffers of a fit, kept between fits of tables of similar size (the folds of cross-fitting)
-/// so that each fit does not allocate and fault in its own.
-#[derive(Clone, Debug, Default)]
-pub struct Scratch {
-    /// The means, then the fitted value at each distinct score.
-    y: Vec<f64>,
-    /// The weights, then the pooled ones.
-    w: Vec<f64>,
-    /// Block ends (see [`pav`]).
-    target: Vec<u32>,
+/// A run of consecutive distinct scores pooled into one value.
+#[derive(Clone, Copy, Debug)]
+struct Block {
+    /// Its lowest and highest score.
+    lo: f64,
+    hi: f64,
+    /// Relevant pairs and all pairs in it.
+    pos: u64,
+    all: u64,
+    /// Distinct scores in it.
+    rows: usize,
 }
 
-/// In-place PAV on `y` with weights `w` (both consumed as scratch), non-decreasing result.
-/// Blocks are kept as `target[first] = last`, `target[last] = first`, and each violating run is
-/// pooled and then merged backwards with earlier blocks, so the pass is single and O(n).
-/// Indices are u32: a distinct-score table has fewer than 2³² rows (f32 scores).
-fn pav(y: &mut [f64], w: &mut [f64], target: &mut Vec<u32>) {
-    let n = y.len();
-    target.clear();
-    target.extend(0..n as u32);
-    let mut i = 0;
-    while i < n {
-        let mut k = target[i] as usize + 1;
-        if k == n {
-            break;
-        }
-        if y[i] < y[k] {
-            i = k;
-            continue;
-        }
-        let mut sum_wy = w[i] * y[i];
-        let mut sum_w = w[i];
-        loop {
-            let prev = y[k];
-            sum_wy += w[k] * y[k];
-            sum_w += w[k];
-            k = target[k] as usize + 1;
-            if k == n || prev < y[k] {
-                y[i] = sum_wy / sum_w;
-                w[i] = sum_w;
-                target[i] = (k - 1) as u32;
-                target[k - 1] = i as u32;
-                if i > 0 {
-                    i = target[i - 1] as usize;
-                }
+impl Block {
+    /// The block's value: its share of relevant pairs.
+    fn value(&self) -> f64 {
+        self.pos as f64 / self.all as f64
+    }
+}
+
+/// PAV fed rows (score, relevant, irrelevant) from the highest score down, each with at least one
+/// pair: every row starts a block, and pools with the block above it while its mean is at
+/// least that one's, so the blocks left have strictly increasing means (from the bottom up).
+/// The stack holds the blocks, not the rows: its length is the number of blocks pending, far
+/// below the rows on real scores. Fed from the top, it walks beside the threshold sweep.
+#[derive(Debug, Default)]
+pub struct Pav {
+    /// Blocks, from the highest scores down.
+    stack: Vec<Block>,
+}
+
+impl Pav {
+    /// Takes the next row down.
+    pub fn push(&mut self, (x, p, n): (f64, u64, u64)) {
+        let mut b = Block { lo: x, hi: x, pos: p, all: p + n, rows: 1 };
+        while let Some(top) = self.stack.last() {
+            // b.pos / b.all >= top.pos / top.all, in integers (counts are below 2⁶⁴).
+            if u128::from(b.pos) * u128::from(top.all) < u128::from(top.pos) * u128::from(b.all) {
                 break;
             }
+            b = Block { lo: b.lo, hi: top.hi, pos: b.pos + top.pos, all: b.all + top.all, rows: b.rows + top.rows };
+            self.stack.pop();
         }
+        self.stack.push(b);
     }
-    let mut i = 0;
-    while i < n {
-        let k = target[i] as usize + 1;
-        let v = y[i];
-        y[i + 1..k].fill(v);
-        i = k;
+
+    /// The blocks, from the lowest scores up.
+    fn blocks(mut self) -> Vec<Block> {
+        self.stack.reverse();
+        self.stack
+    }
+
+    /// The fitted map.
+    pub fn finish(self) -> Isotonic {
+        Isotonic::from_blocks(&self.blocks())
     }
 }
 
 impl Isotonic {
     /// Fits the map on the distinct-score table (at least one pair).
     pub fn fit(d: &Distinct) -> Isotonic {
-        Isotonic::fit_values(d).0
+        let mut pav = Pav::default();
+        d.rows_rev().for_each(|r| pav.push(r));
+        pav.finish()
+    }
+
+    /// Fits the map on the pairs of a table less a part of them (a fold's training part).
+    pub fn fit_rest(rest: Rest) -> Isotonic {
+        let mut pav = Pav::default();
+        rest.rows_rev().for_each(|r| pav.push(r));
+        pav.finish()
     }
 
     /// Fits the map, and returns with it its value at each distinct score of `d` (what
     /// [`Isotonic::predict`] gives there: a dropped point lies inside a flat run).
     pub fn fit_values(d: &Distinct) -> (Isotonic, Vec<f64>) {
-        let mut scratch = Scratch::default();
-        let iso = Isotonic::fit_in(d, &mut scratch);
-        (iso, scratch.y)
+        let mut pav = Pav::default();
+        d.rows_rev().for_each(|r| pav.push(r));
+        let blocks = pav.blocks();
+        let mut values = Vec::with_capacity(d.len());
+        for b in &blocks {
+            values.extend(std::iter::repeat_n(b.value(), b.rows));
+        }
+        (Isotonic::from_blocks(&blocks), values)
     }
 
-    /// Fits the map in `scratch`'s buffers (which then hold the fitted value at each distinct
-    /// score, as [`Isotonic::fit_values`] returns them).
-    pub fn fit_in(d: &Distinct, scratch: &mut Scratch) -> Isotonic {
-        let Scratch { y, w, target } = scratch;
-        w.clear();
-        w.extend(d.pos.iter().zip(&d.neg).map(|(&p, &n)| (p + n) as f64));
-        y.clear();
-        y.extend(d.pos.iter().zip(w.iter()).map(|(&p, &w)| p as f64 / w));
-        pav(y, w, target);
-        let n = y.len();
-        let keep = |i: usize| i == 0 || i + 1 == n || y[i] != y[i - 1] || y[i] != y[i + 1];
-        let (bx, by): (Vec<f64>, Vec<f64>) = (0..n).filter(|&i| keep(i)).map(|i| (d.x[i], y[i])).unzip();
-        Isotonic { x: bx, y: by }
+    /// The breakpoints of PAV's blocks: each block's lowest and highest score at its value (the
+    /// means strictly increase from block to block, so every other score is an interior point
+    /// equal to both neighbours).
+    fn from_blocks(blocks: &[Block]) -> Isotonic {
+        let mut iso = Isotonic { x: Vec::with_capacity(2 * blocks.len()), y: Vec::with_capacity(2 * blocks.len()) };
+        for b in blocks {
+            let v = b.value();
+            iso.x.push(b.lo);
+            iso.y.push(v);
+            if b.hi != b.lo {
+                iso.x.push(b.hi);
+                iso.y.push(v);
+            }
+        }
+        iso
     }
 
     /// P(relevant | s): linear between breakpoints, clipped outside.

@@ -8,7 +8,7 @@
 //! message that suggests isotonic.
 
 use super::chunks;
-use super::distinct::Distinct;
+use super::distinct::{Distinct, Rest};
 use crate::error::{Error, Result};
 
 /// A fitted Platt map.
@@ -50,31 +50,41 @@ struct Standard {
 }
 
 /// Gradient, Hessian and (with `loss`) the value of the negative log-likelihood of
-/// P = σ(w·u + c) over the table, in one parallel pass: [f, g_w, g_c, h_ww, h_wc, h_cc]
+/// P = σ(w·u + c) over the pairs of `t`, in one parallel pass: [f, g_w, g_c, h_ww, h_wc, h_cc]
 /// (f is 0 without `loss`: the log is most of a pass's cost, and only a line search needs it).
-#[allow(clippy::needless_range_loop)] // three parallel arrays, one index
-fn pass(d: &Distinct, st: Standard, w: f64, c: f64, loss: bool) -> [f64; 6] {
+fn pass(t: Rest, st: Standard, w: f64, c: f64, loss: bool) -> [f64; 6] {
+    let row = |acc: &mut [f64; 6], x: f64, p: u64, m: u64| {
+        let (p, m) = (p as f64, m as f64);
+        let ui = (x - st.mean) * st.scale;
+        let z = w * ui + c;
+        // One exp (and one log1p for the loss): softplus(z) = max(z, 0) + log1p(e^−|z|).
+        let e = (-z.abs()).exp();
+        let s = if z >= 0.0 { 1.0 } else { e } / (1.0 + e);
+        if loss {
+            let sp = z.max(0.0) + e.ln_1p();
+            // p · softplus(−z) + m · softplus(z), with softplus(−z) = softplus(z) − z.
+            acc[0] += p * (sp - z) + m * sp;
+        }
+        let r = (p + m) * s - p;
+        let h = (p + m) * s * (1.0 - s);
+        acc[1] += r * ui;
+        acc[2] += r;
+        acc[3] += h * ui * ui;
+        acc[4] += h * ui;
+        acc[5] += h;
+    };
     let chunk = |lo: usize, hi: usize| {
         let mut acc = [0.0f64; 6];
-        for i in lo..hi {
-            let (p, m) = (d.pos[i] as f64, d.neg[i] as f64);
-            let ui = (d.x[i] - st.mean) * st.scale;
-            let z = w * ui + c;
-            // One exp (and one log1p for the loss): softplus(z) = max(z, 0) + log1p(e^−|z|).
-            let e = (-z.abs()).exp();
-            let s = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
-            if loss {
-                let sp = z.max(0.0) + e.ln_1p();
-                // p · softplus(−z) + m · softplus(z), with softplus(−z) = softplus(z) − z.
-                acc[0] += p * (sp - z) + m * sp;
+        if t.part.is_empty() {
+            // A whole table: its rows as they are.
+            let d = t.all;
+            for i in lo..hi {
+                row(&mut acc, d.x[i], d.pos[i], d.neg[i]);
             }
-            let r = (p + m) * s - p;
-            let h = (p + m) * s * (1.0 - s);
-            acc[1] += r * ui;
-            acc[2] += r;
-            acc[3] += h * ui * ui;
-            acc[4] += h * ui;
-            acc[5] += h;
+        } else {
+            for (x, p, m) in t.rows_in(lo, hi) {
+                row(&mut acc, x, p, m);
+            }
         }
         acc
     };
@@ -84,7 +94,7 @@ fn pass(d: &Distinct, st: Standard, w: f64, c: f64, loss: bool) -> [f64; 6] {
         }
         a
     };
-    chunks::map(d.len(), chunk).into_iter().fold([0.0; 6], add)
+    chunks::map(t.all.len(), chunk).into_iter().fold([0.0; 6], add)
 }
 
 /// The Newton step (Hessian⁻¹ · gradient) from a pass's derivatives, if the Hessian is
@@ -102,6 +112,9 @@ fn newton_step(g: &[f64; 6]) -> Option<(f64, f64)> {
 /// The weighted mean and standard deviation of the scores (1 when they do not vary), in one
 /// parallel pass around a pivot score.
 fn standardise(d: &Distinct) -> Standard {
+    if d.is_empty() {
+        return Standard { mean: 0.0, scale: 1.0 };
+    }
     let pivot = d.x[d.len() / 2];
     let parts = chunks::map(d.len(), |lo, hi| {
         let mut a = (0.0, 0.0, 0.0);
@@ -128,37 +141,131 @@ pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
 /// after one of 1e-5 is near 1e-11), so what such a step leaves is near 1e-8 in the
 /// standardised parameters, and the binned warm start is usually that close already: one pass.
 pub fn fit_to(d: &Distinct, group: &str, tol: f64) -> Result<Platt> {
-    let (np, nn) = (d.n_pos(), d.n_neg());
-    if np == 0 || nn == 0 {
-        return Err(Error::Fit { group: group.to_owned(), message: "Platt scaling needs both relevant and irrelevant pairs".into() });
+    Base::new(d).fit(d.whole(), group, tol)
+}
+
+/// Bins of the warm start: about this many runs of consecutive scores.
+const BINS: usize = 1 << 16;
+
+/// What the fits of a table and of its folds' training parts share, computed once: the
+/// table's standardised score and its pairs pooled into bins of consecutive scores (the warm
+/// start's data, less a part's pairs for a fold). A fold's fit works on the table's
+/// standardised score: Newton's steps do not depend on the scale the score is measured in,
+/// only what the tolerance means does, and a part moves it little.
+pub struct Base<'a> {
+    d: &'a Distinct,
+    st: Standard,
+    /// Scores per bin (0: too few scores to pool; the warm start is then the base rate).
+    per: usize,
+    /// Per bin: relevant pairs, irrelevant pairs, Σ pairs · (score − the bin's lowest score).
+    bins: Vec<(u64, u64, f64)>,
+}
+
+impl<'a> Base<'a> {
+    /// The shared part of fits on `d` and on `d` less any part of it.
+    pub fn new(d: &'a Distinct) -> Base<'a> {
+        use rayon::prelude::*;
+        let st = standardise(d);
+        let per = if d.len() < 4 * BINS { 0 } else { d.len().div_ceil(BINS) };
+        let bins = if per == 0 {
+            Vec::new()
+        } else {
+            (0..d.len().div_ceil(per))
+                .into_par_iter()
+                .map(|b| {
+                    let (lo, hi) = (b * per, ((b + 1) * per).min(d.len()));
+                    let s: f64 = (lo..hi).map(|i| (d.pos[i] + d.neg[i]) as f64 * (d.x[i] - d.x[lo])).sum();
+                    (d.pos[lo..hi].iter().sum(), d.neg[lo..hi].iter().sum(), s)
+                })
+                .collect()
+        };
+        Base { d, st, per, bins }
     }
-    // One distinct score: only a·s + b is identifiable; the flat map with b = −logit(rate).
-    if d.len() == 1 {
-        return Ok(Platt { a: 0.0, b: -(np as f64 / nn as f64).ln() });
-    }
-    // Separation: every relevant score on one side of every irrelevant one (sharing at most one
-    // score value). The likelihood then grows without bound as the slope does.
-    let first = |v: &[u64]| v.iter().position(|&c| c > 0).unwrap_or(0);
-    let last = |v: &[u64]| v.iter().rposition(|&c| c > 0).unwrap_or(0);
-    if last(&d.neg) <= first(&d.pos) || last(&d.pos) <= first(&d.neg) {
-        return Err(Error::Fit {
-            group: group.to_owned(),
-            message:
-                "the scores separate relevant from irrelevant pairs perfectly, so Platt scaling has no finite fit; use --method isotonic"
+
+    /// [`fit_to`] on `t`, pairs of this base's table (of another table: with its own base).
+    pub fn fit(&self, t: Rest, group: &str, tol: f64) -> Result<Platt> {
+        if !std::ptr::eq(t.all, self.d) {
+            return Base::new(t.all).fit(t, group, tol);
+        }
+        let (np, nn) = (t.n_pos(), t.n_neg());
+        if np == 0 || nn == 0 {
+            return Err(Error::Fit { group: group.to_owned(), message: "Platt scaling needs both relevant and irrelevant pairs".into() });
+        }
+        // One distinct score: only a·s + b is identifiable; the flat map with b = −logit(rate).
+        if t.rows().nth(1).is_none() {
+            return Ok(Platt { a: 0.0, b: -(np as f64 / nn as f64).ln() });
+        }
+        // Separation: every relevant score on one side of every irrelevant one (sharing at most
+        // one score value). The likelihood then grows without bound as the slope does.
+        let side = |relevant: bool, highest: bool| t.extreme(relevant, highest).unwrap_or(f64::NAN);
+        if side(false, true) <= side(true, false) || side(true, true) <= side(false, false) {
+            return Err(Error::Fit {
+                group: group.to_owned(),
+                message: "the scores separate relevant from irrelevant pairs perfectly, so Platt scaling has no finite fit; use \
+                          --method isotonic"
                     .into(),
-        });
+            });
+        }
+        let ws = self.warm_start(t, np, nn);
+        newton(t, self.st, ws, group, tol)
     }
-    let st = standardise(d);
-    let (mut w, mut c) = warm_start(d, st, np, nn);
+
+    /// A starting point near the optimum: the same Newton fit on the pairs of `t` pooled into
+    /// the bins (each at its pairs' mean score), which costs a fraction of one full pass.
+    fn warm_start(&self, t: Rest, np: u64, nn: u64) -> (f64, f64) {
+        let start = (0.0, (np as f64 / nn as f64).ln());
+        let (d, part, per) = (self.d, t.part, self.per);
+        if per == 0 {
+            return start;
+        }
+        // The part's pairs are taken out of the bin of their score.
+        let mut bins = self.bins.clone();
+        let mut b = 0;
+        for j in 0..part.len() {
+            while b + 1 < bins.len() && part.x[j] > d.x[((b + 1) * per).min(d.len()) - 1] {
+                b += 1;
+            }
+            let bin = &mut bins[b];
+            bin.0 = bin.0.saturating_sub(part.pos[j]);
+            bin.1 = bin.1.saturating_sub(part.neg[j]);
+            bin.2 -= (part.pos[j] + part.neg[j]) as f64 * (part.x[j] - d.x[b * per]);
+        }
+        let mut pooled = Distinct::default();
+        for (b, &(p, m, s)) in bins.iter().enumerate() {
+            let wsum = (p + m) as f64;
+            if wsum == 0.0 {
+                continue;
+            }
+            pooled.x.push(s / wsum + d.x[b * per]);
+            pooled.pos.push(p);
+            pooled.neg.push(m);
+        }
+        let (mut w, mut c) = start;
+        for _ in 0..50 {
+            let Some((s0, s1)) = newton_step(&pass(pooled.whole(), self.st, w, c, false)) else { return start };
+            if w.abs() > 1e6 {
+                return start;
+            }
+            (w, c) = (w - s0, c - s1);
+            if s0.abs().max(s1.abs()) < 1e-12 {
+                break;
+            }
+        }
+        (w, c)
+    }
+}
+
+/// Newton's method on `t` from the warm start `(w, c)`, done at a step of `tol` ([`fit_to`]).
+fn newton(t: Rest, st: Standard, (mut w, mut c): (f64, f64), group: &str, tol: f64) -> Result<Platt> {
     // The binned fit lands close to the optimum, where plain Newton steps shrink quadratically
     // and the loss (most of a pass's cost) is not needed: take them while each is less than
-    // half the one before; a step of 1e-9 or less is the last (what remains after it is far
-    // below the parameters' rounding; see [`fit_to`]). A step that does not shrink hands over to the damped
-    // iteration below, from the warm start.
+    // half the one before; a step of `tol` or less is the last (what remains after it is far
+    // below the parameters' rounding; see [`fit_to`]). A step that does not shrink hands over
+    // to the damped iteration below, from the warm start.
     let (w0, c0) = (w, c);
     let mut last_step = f64::INFINITY;
     for _ in 0..20 {
-        let Some((s0, s1)) = newton_step(&pass(d, st, w, c, false)) else { break };
+        let Some((s0, s1)) = newton_step(&pass(t, st, w, c, false)) else { break };
         let size = s0.abs().max(s1.abs());
         if size > 0.5 * last_step || w.abs() > 1e6 {
             break;
@@ -172,17 +279,17 @@ pub fn fit_to(d: &Distinct, group: &str, tol: f64) -> Result<Platt> {
     // Otherwise damped Newton: each iteration is one pass (the loss there, and the derivatives
     // for the next step); a step that raises the loss is halved.
     let mut prev: Option<(f64, f64, f64)> = None; // (w, c, loss) of the last accepted point
-    let (mut s0, mut s1, mut t) = (0.0, 0.0, 1.0);
+    let (mut s0, mut s1, mut damp) = (0.0, 0.0, 1.0);
     for _ in 0..200 {
-        let g = pass(d, st, w, c, true);
+        let g = pass(t, st, w, c, true);
         let f = g[0];
         if let Some((pw, pc, pf)) = prev {
             if f.is_nan() || f > pf + 1e-13 * pf.abs() {
-                t *= 0.5;
-                if t < 1e-12 {
+                damp *= 0.5;
+                if damp < 1e-12 {
                     break;
                 }
-                (w, c) = (pw - t * s0, pc - t * s1);
+                (w, c) = (pw - damp * s0, pc - damp * s1);
                 continue;
             }
         }
@@ -197,51 +304,13 @@ pub fn fit_to(d: &Distinct, group: &str, tol: f64) -> Result<Platt> {
             break;
         }
         prev = Some((w, c, f));
-        t = 1.0;
+        damp = 1.0;
         (w, c) = (w - s0, c - s1);
     }
     Err(Error::Fit {
         group: group.to_owned(),
         message: "Platt scaling did not converge (the scores nearly separate the classes); use --method isotonic".into(),
     })
-}
-
-/// A starting point near the optimum: the same Newton fit on the table pooled into about
-/// 65,536 bins of consecutive scores (each at its weighted mean score), which costs a fraction
-/// of one full pass.
-fn warm_start(d: &Distinct, st: Standard, np: u64, nn: u64) -> (f64, f64) {
-    const BINS: usize = 1 << 16;
-    let start = (0.0, (np as f64 / nn as f64).ln());
-    if d.len() < 4 * BINS {
-        return start;
-    }
-    let per = d.len().div_ceil(BINS);
-    // Bins at their mean score.
-    let mut b = Distinct::default();
-    for lo in (0..d.len()).step_by(per) {
-        let hi = (lo + per).min(d.len());
-        let (p, m): (u64, u64) = (d.pos[lo..hi].iter().sum(), d.neg[lo..hi].iter().sum());
-        let wsum = (p + m) as f64;
-        if wsum == 0.0 {
-            continue;
-        }
-        let mean = (lo..hi).map(|i| (d.pos[i] + d.neg[i]) as f64 * (d.x[i] - d.x[lo])).sum::<f64>() / wsum + d.x[lo];
-        b.x.push(mean);
-        b.pos.push(p);
-        b.neg.push(m);
-    }
-    let (mut w, mut c) = start;
-    for _ in 0..50 {
-        let Some((s0, s1)) = newton_step(&pass(&b, st, w, c, false)) else { return start };
-        if w.abs() > 1e6 {
-            return start;
-        }
-        (w, c) = (w - s0, c - s1);
-        if s0.abs().max(s1.abs()) < 1e-12 {
-            break;
-        }
-    }
-    (w, c)
 }
 
 fn unstandardise(w: f64, c: f64, st: Standard) -> Platt {

@@ -55,11 +55,17 @@ fn better_for_recall(r: f64, n_pos: u64, c: &Point, best: Option<&Point>) -> boo
 
 /// The sweep's points over the distinct scores of `d`, from the highest threshold down.
 pub fn points(d: &Distinct) -> impl Iterator<Item = Point> + '_ {
+    points_of(d.rows_rev())
+}
+
+/// The sweep's points over rows (score, relevant, irrelevant) given from the highest score
+/// down.
+pub fn points_of(rows: impl Iterator<Item = (f64, u64, u64)>) -> impl Iterator<Item = Point> {
     let (mut tp, mut fp) = (0, 0);
-    (0..d.len()).rev().map(move |i| {
-        tp += d.pos[i];
-        fp += d.neg[i];
-        Point { threshold: d.x[i], tp, fp }
+    rows.map(move |(x, p, n)| {
+        tp += p;
+        fp += n;
+        Point { threshold: x, tp, fp }
     })
 }
 
