@@ -52,16 +52,25 @@ pub struct Pav {
 impl Pav {
     /// Takes the next row down.
     pub fn push(&mut self, (x, p, n): (f64, u64, u64)) {
-        let mut b = Block { lo: x, hi: x, pos: p, all: p + n, rows: 1 };
-        while let Some(top) = self.stack.last() {
-            // b.pos / b.all >= top.pos / top.all, in integers (counts are below 2⁶⁴).
-            if u128::from(b.pos) * u128::from(top.all) < u128::from(top.pos) * u128::from(b.all) {
-                break;
+        // Whether a block of (pos, all) below one of (pos2, all2) violates the order: its mean
+        // is at least the other's (in integers: counts are below 2⁶⁴).
+        let violates = |pos: u64, all: u64, pos2: u64, all2: u64| u128::from(pos) * u128::from(all2) >= u128::from(pos2) * u128::from(all);
+        let all = p + n;
+        match self.stack.last_mut() {
+            Some(top) if violates(p, all, top.pos, top.all) => {
+                // Pooled into the block above, which may then pool with the ones above it.
+                (top.lo, top.pos, top.all, top.rows) = (x, top.pos + p, top.all + all, top.rows + 1);
+                while let [.., above, top] = self.stack.as_mut_slice() {
+                    if !violates(top.pos, top.all, above.pos, above.all) {
+                        break;
+                    }
+                    (above.lo, above.pos, above.all, above.rows) =
+                        (top.lo, above.pos + top.pos, above.all + top.all, above.rows + top.rows);
+                    self.stack.pop();
+                }
             }
-            b = Block { lo: b.lo, hi: top.hi, pos: b.pos + top.pos, all: b.all + top.all, rows: b.rows + top.rows };
-            self.stack.pop();
+            _ => self.stack.push(Block { lo: x, hi: x, pos: p, all, rows: 1 }),
         }
-        self.stack.push(b);
     }
 
     /// The blocks, from the lowest scores up.
