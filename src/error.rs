@@ -173,3 +173,16 @@ impl Error {
         Error::Row { path: path.to_path_buf(), row, id: id.map(str::to_owned), message: message.into() }
     }
 }
+
+/// Starts a thread in scope `s`, named `name`; a failure to start it (a process or memory
+/// limit) is an error, not a panic.
+pub fn spawn_scoped<'s, 'e, T: Send + 's>(
+    s: &'s std::thread::Scope<'s, 'e>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 's,
+) -> Result<std::thread::ScopedJoinHandle<'s, T>> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn_scoped(s, f)
+        .map_err(|e| Error::Unavailable(format!("cannot start the {name} thread: {e}")))
+}

@@ -110,8 +110,8 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
             .collect();
     crate::output::check_destinations(&inputs, &[("--out", &job.out)])?;
     let (queries, qrels, scored, qsha, csha, shard_meta, qrels_sha) = std::thread::scope(|s| -> Result<_> {
-        let qh = s.spawn(|| sha256_file(&job.queries));
-        let ch = s.spawn(|| sha256_file(&job.corpus));
+        let qh = crate::error::spawn_scoped(s, "hashing", || sha256_file(&job.queries))?;
+        let ch = crate::error::spawn_scoped(s, "hashing", || sha256_file(&job.corpus))?;
         let queries = read_queries(&job.queries, &job.query_read)?;
         let qrels = job.qrels.as_deref().map(read_qrels).transpose()?;
         // Parts of one sharded job must be labeled from the same judgements.

@@ -119,9 +119,18 @@ pub struct FoldFit {
 /// Fits every fold of a table, side by side: `parts[f]` is fold f's table and `all` their sum;
 /// fold f is fitted on `all` less `parts[f]`, read in place (so a fold's fit needs little
 /// memory of its own), and is None where that lacks a class.
-pub fn fit_folds(all: &Distinct, parts: &[Distinct], methods: &[Method], precision: &[f64], recall: &[f64]) -> Vec<Option<FoldFit>> {
-    let base = methods.contains(&Method::Platt).then(|| platt::Base::new(all));
-    parts.par_iter().map(|part| fit_fold(all.rest(part), base.as_ref(), methods, precision, recall)).collect()
+/// Platt's maps start from `base`, the table's (made here when not given).
+pub fn fit_folds(
+    all: &Distinct,
+    parts: &[Distinct],
+    base: Option<&platt::Base>,
+    methods: &[Method],
+    precision: &[f64],
+    recall: &[f64],
+) -> Vec<Option<FoldFit>> {
+    let own = (base.is_none() && methods.contains(&Method::Platt)).then(|| platt::Base::new(all));
+    let base = if methods.contains(&Method::Platt) { base.or(own.as_ref()) } else { None };
+    parts.par_iter().map(|part| fit_fold(all.rest(part), base, methods, precision, recall)).collect()
 }
 
 /// One fold's fits on its training part `train`, Platt's from `base` (the table's).
@@ -169,9 +178,17 @@ fn at_or_above(d: &Distinct, t: f64) -> (u64, u64) {
     (tp, tp + d.neg[i..].iter().sum::<u64>())
 }
 
-/// Cross-fits one group: `parts[f]` is fold f's table, `all` their sum.
-pub fn held_out(all: &Distinct, parts: &[Distinct], methods: &[Method], precision: &[f64], recall: &[f64]) -> HeldOut {
-    let fits = fit_folds(all, parts, methods, precision, recall);
+/// Cross-fits one group: `parts[f]` is fold f's table, `all` their sum, `base` Platt's base
+/// of `all` ([`fit_folds`]).
+pub fn held_out(
+    all: &Distinct,
+    parts: &[Distinct],
+    base: Option<&platt::Base>,
+    methods: &[Method],
+    precision: &[f64],
+    recall: &[f64],
+) -> HeldOut {
+    let fits = fit_folds(all, parts, base, methods, precision, recall);
     let folds: Vec<FoldCounts> = parts
         .par_iter()
         .zip(fits)
@@ -264,7 +281,7 @@ pub fn oof_probabilities(table: &ScoreTable, path: &Path, rel_level: i32, k: usi
     let keys = super::pairs::fold_class_keys(&view, rel_level, Some(&fold), k)?;
     let parts: Vec<Distinct> = keys.par_iter().map(|(p, n)| Distinct::from_keys(p, n)).collect();
     let all = Distinct::sum(&parts);
-    let fits = fit_folds(&all, &parts, methods, &[], &[]);
+    let fits = fit_folds(&all, &parts, None, methods, &[], &[]);
     let scores = view.score;
     let label = view.labels()?;
     let rows: Vec<usize> = (0..label.len()).filter(|&r| label.is_valid(r)).collect();
@@ -327,7 +344,7 @@ pub fn top_hit_probabilities(
         Some((k, _)) => {
             let parts = top_hit_folds(&units, k);
             let all = Distinct::sum(&parts);
-            let fits = fit_folds(&all, &parts, &[method], &[], &[]);
+            let fits = fit_folds(&all, &parts, None, &[method], &[], &[]);
             units.iter().map(|u| fits[usize::from(u.fold)].as_ref().map_or(f64::NAN, |f| f.predict(method, u.top_score))).collect()
         }
         None => units.iter().map(|u| map.map_or(f64::NAN, |f| f.predict(method, u.top_score))).collect(),

@@ -349,7 +349,7 @@ fn decision_fit(units: &[QueryUnit], opts: &FitOptions) -> DecisionFit {
     }
     if opts.folds > 1 {
         let parts = folds::top_hit_folds(units, opts.folds);
-        for (m, metrics) in folds::held_out(&d, &parts, &opts.methods, &[], &[]).metrics {
+        for (m, metrics) in folds::held_out(&d, &parts, None, &opts.methods, &[], &[]).metrics {
             f.held_out_metrics.insert(m.name().into(), metrics);
         }
     }
@@ -503,10 +503,12 @@ fn fit_group(
         return Ok(g);
     }
     g.fitted = true;
-    // The folds' fits run beside the group's own.
+    // The folds' fits run beside the group's own, Platt's from the same base.
+    let base = opts.methods.contains(&Method::Platt).then(|| platt::Base::new(d));
+    let base = base.as_ref();
     let (held_out, g) = rayon::join(
-        || (parts.len() > 1).then(|| folds::held_out(d, parts, &opts.methods, &opts.target_precision, &opts.target_recall)),
-        || fit_fitted(g, d, units, blocks, opts, delta, strict),
+        || (parts.len() > 1).then(|| folds::held_out(d, parts, base, &opts.methods, &opts.target_precision, &opts.target_recall)),
+        || fit_fitted(g, d, base, units, blocks, opts, delta, strict),
     );
     let mut g = g?;
     if let Some(h) = &held_out {
@@ -535,9 +537,11 @@ fn not_fitted(n: u64, np: u64, opts: &FitOptions, strict: bool) -> Option<String
 }
 
 /// The thresholds, certified thresholds and maps of a group with both classes.
+#[allow(clippy::too_many_arguments)]
 fn fit_fitted(
     mut g: GroupFit,
     d: &Distinct,
+    base: Option<&platt::Base>,
     units: &[&QueryUnit],
     blocks: Option<Blocks>,
     opts: &FitOptions,
@@ -630,7 +634,7 @@ fn fit_fitted(
                     .insert(m.name().into(), BandScores { act: iso.score_for(band.high), not_found_below: iso.score_for(band.low) });
                 g.isotonic = Some(iso);
             }
-            Method::Platt => match platt::fit(d, key) {
+            Method::Platt => match base.map_or_else(|| platt::fit(d, key), |b| b.fit(d.whole(), key, platt::TOLERANCE)) {
                 Ok(p) => {
                     g.metrics.insert(m.name().into(), summary::metrics(d, |i| p.predict(d.x[i])));
                     // Increasing maps only: a decreasing one has no lowest score that reaches q.

@@ -130,9 +130,12 @@ fn standardise(d: &Distinct) -> Standard {
     Standard { mean: pivot + m, scale: if sd > 0.0 { 1.0 / sd } else { 1.0 } }
 }
 
+/// Newton's stopping step of a map fitted to be kept ([`fit_to`]).
+pub const TOLERANCE: f64 = 1e-9;
+
 /// Fits the map. `group` names the data in errors.
 pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
-    fit_to(d, group, 1e-9)
+    fit_to(d, group, TOLERANCE)
 }
 
 /// [`fit`], done when a Newton step (on the standardised score) is at most `tol`: 1e-9 leaves

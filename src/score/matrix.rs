@@ -90,7 +90,7 @@ pub fn score_matrices(
         // Blocks are staged on a second thread while the previous one is scored.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, super::Staged)>>(1);
         let (qs, zero_corpus) = (&qs, &mut zero_corpus);
-        s.spawn(move || {
+        crate::error::spawn_scoped(s, "staging", move || {
             for lo in (0..corpus.nrows()).step_by(block) {
                 let rows = corpus.slice(ndarray::s![lo..(lo + block).min(corpus.nrows()), ..]);
                 let at = Located { path: cpath, first_row: lo as u64, ids: &[] };
@@ -104,7 +104,7 @@ pub fn score_matrices(
                     break;
                 }
             }
-        });
+        })?;
         // Asked on the calling thread, where a caller's signal handlers run.
         for item in rx {
             interrupted()?;

@@ -255,7 +255,7 @@ pub fn score_corpus(
         let qpath = &queries.path;
         let qids = &queries.ids;
         let zero_corpus = &mut zero_corpus;
-        s.spawn(move || loop {
+        crate::error::spawn_scoped(s, "reading", move || loop {
             let item = match corpus.next_chunk() {
                 Ok(None) => break,
                 Ok(Some(chunk)) => {
@@ -272,7 +272,7 @@ pub fn score_corpus(
             if tx.send(item).is_err() || stop {
                 break;
             }
-        });
+        })?;
         for item in rx {
             let (first_row, ids, staged) = item?;
             for (i, id) in ids.iter().enumerate() {
