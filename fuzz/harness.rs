@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use simcal::embed::{open_corpus, read_queries, ReadOptions};
 
 /// Every target, by name.
-pub const TARGETS: [&str; 7] = ["embeddings_parquet", "embeddings_npy", "qrels", "trec_run", "score_table", "artifact", "histograms"];
+pub const TARGETS: [&str; 8] =
+    ["embeddings_parquet", "embeddings_npy", "qrels", "trec_run", "score_table", "artifact", "histograms", "nightly_config"];
 
 /// A file of this process named `name` holding `data`.
 fn file(name: &str, data: &[u8]) -> PathBuf {
@@ -53,6 +54,9 @@ pub fn run(name: &str, data: &[u8]) {
         }
         "histograms" => {
             let _ = simcal::calibrate::histogram::Histograms::read(&file("h.json", data));
+        }
+        "nightly_config" => {
+            let _ = simcal::nightly::Config::load(&file("simcal.toml", data));
         }
         other => panic!("no fuzz target {other}"),
     }

@@ -7,7 +7,7 @@ PY=${1:?python with numpy and pyarrow}
 SIMCAL=${2:?path to the simcal binary}
 cd "$(dirname "$0")"
 C=corpus
-mkdir -p $C/{embeddings_parquet,embeddings_npy,qrels,trec_run,score_table,artifact,histograms}
+mkdir -p $C/{embeddings_parquet,embeddings_npy,qrels,trec_run,score_table,artifact,histograms,nightly_config}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 "$PY" - "$C" "$W" <<'PY'
@@ -30,6 +30,9 @@ pq.write_table(pa.table({"query_id": ["0", "1"], "doc_id": ["d1", "d3"], "releva
 open(f"{W}/qrels.txt", "w").write("0 0 1 1\n1 0 3 1\n2 0 4 2\n")
 open(f"{C}/trec_run/run.txt", "w").write("q1 Q0 d1 1 0.9 t\nq1 Q0 d2 2 0.5 t\nq2 Q0 d1 1 0.25 t\n")
 pq.write_table(pa.table({"query_id": pa.array(["a", "a", "b"]).dictionary_encode(), "doc_id": ["x", "y", "x"], "score": [0.9, 0.2, 0.5], "label": [1.0, float("nan"), 0.0]}), f"{C}/score_table/pandas.parquet")
+open(f"{C}/nightly_config/full.toml", "w").write('out = "out"\nqrels = "data/qrels.tsv"\nk = 100\nbackend = "auto"\ngroup_by = ["section"]\nseed = 0\n\n[[encoder]]\nname = "minilm"\nqueries = "data/minilm.queries.parquet"\ncorpus = "data/minilm.corpus.parquet"\nmetric = "cosine"\n\n[[encoder]]\nname = "lsa"\nqueries = "/abs/lsa.queries.npy"\ncorpus = "lsa.corpus.npy"\nmetric = "dot"\n\n[drift]\nbaseline = "baseline"\nmax_ks = 0.1\nmax_precision_drop = 0.05\nmin_pairs = 500\nsignificance = 0.05\n')
+open(f"{C}/nightly_config/minimal.toml", "w").write('qrels = "q"\n[[encoder]]\nname = "a"\nqueries = "q"\ncorpus = "c"\n')
+open(f"{C}/nightly_config/inline.toml", "w").write('qrels = "q"\nk = 0\nbackend = "gpu"\nencoder = [{ name = "a/b", queries = "q", corpus = "c", metric = "l2" }]\ndrift = { baseline = "", max_ks = 1e400 }\n')
 PY
 "$SIMCAL" score --backend cpu -k 3 --queries "$W/q.npy" --corpus "$W/c.npy" --qrels "$W/qrels.txt" --out $C/score_table/simcal.parquet
 "$SIMCAL" fit --scores $C/score_table/simcal.parquet --bootstrap 20 --folds 1 --out $C/artifact/cal.json 2>/dev/null || true

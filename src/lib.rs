@@ -36,6 +36,7 @@
 //! - [`fuse`] fuses several tables or TREC runs (RRF, CombSUM, CombMNZ, max, weighted sum, with
 //!   ranx's normalisations) into one table;
 //! - [`job`] chains them for one `simcal score` invocation;
+//! - [`nightly`] reads the nightly job's configuration (`simcal run --config`);
 //! - [`stats`] holds the statistics every later stage shares: binomial tails and exact
 //!   (Clopper–Pearson) intervals, Learn-Then-Test, conformal risk control, quantiles and the
 //!   drift gate's two-sample tests;
@@ -61,6 +62,7 @@ pub mod fuse;
 pub mod job;
 pub mod labels;
 pub mod metrics;
+pub mod nightly;
 pub mod output;
 pub mod policy;
 pub mod report;

@@ -13,7 +13,6 @@ macro_rules! say {
 }
 
 mod apply;
-mod config;
 mod drift;
 mod eval;
 mod fit;

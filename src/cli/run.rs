@@ -20,7 +20,7 @@ use simcal::metrics::EvalOptions;
 use simcal::policy::ApplyOptions;
 use simcal::stats::ltt::Fwer;
 
-use super::config::Config;
+use simcal::nightly::Config;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -90,7 +90,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Where encoder `name`'s drift baseline lives.
-fn baseline_path(d: &super::config::Drift, name: &str) -> PathBuf {
+fn baseline_path(d: &simcal::nightly::Drift, name: &str) -> PathBuf {
     d.baseline.join(format!("{name}.calibration.json"))
 }
 
