@@ -373,36 +373,36 @@ impl<'a> Rest<'a> {
 
     /// [`Rest::rows`] among the table's rows `lo..hi` (a chunk of a parallel pass).
     pub fn rows_in(self, lo: usize, hi: usize) -> impl Iterator<Item = (f64, u64, u64)> + 'a {
-        let (all, part) = (self.all, self.part);
-        // Without a branch on whether the part has the score (it has a score at random).
-        let last = part.len().saturating_sub(1);
-        let mut j = all.x.get(lo).map_or(part.len(), |&x0| part.x.partition_point(|&x| x < x0));
-        (lo..hi.min(all.len())).filter_map(move |i| {
-            let x = all.x[i];
-            let k = j.min(last);
-            let m = u64::from(part.x.get(j) == Some(&x));
-            let p = all.pos[i].saturating_sub(m * part.pos.get(k).copied().unwrap_or(0));
-            let n = all.neg[i].saturating_sub(m * part.neg.get(k).copied().unwrap_or(0));
-            j += m as usize;
-            (p + n > 0).then_some((x, p, n))
+        let mut j = self.all.x.get(lo).map_or(self.part.len(), |&x0| self.part.x.partition_point(|&x| x < x0));
+        (lo..hi.min(self.all.len())).filter_map(move |i| {
+            let (row, hit) = self.row(i, j);
+            j += usize::from(hit);
+            row
         })
     }
 
     /// [`Rest::rows`], descending.
     pub fn rows_rev(self) -> impl Iterator<Item = (f64, u64, u64)> + 'a {
-        let (all, part) = (self.all, self.part);
-        // Without a branch on whether the part has the score (it has a score at random).
-        let last = part.len().saturating_sub(1);
-        let mut j = part.len();
-        (0..all.len()).rev().filter_map(move |i| {
-            let x = all.x[i];
-            let k = j.saturating_sub(1).min(last);
-            let hit = j > 0 && part.x.get(k) == Some(&x);
-            let m = u64::from(hit);
-            let p = all.pos[i].saturating_sub(m * part.pos.get(k).copied().unwrap_or(0));
-            let n = all.neg[i].saturating_sub(m * part.neg.get(k).copied().unwrap_or(0));
+        // `j` is one past the part's next row down.
+        let mut j = self.part.len();
+        (0..self.all.len()).rev().filter_map(move |i| {
+            let (row, hit) = if j > 0 { self.row(i, j - 1) } else { self.row(i, usize::MAX) };
             j -= usize::from(hit);
-            (p + n > 0).then_some((x, p, n))
+            row
         })
+    }
+
+    /// The table's row `i` less the part's row `j` when that has the same score (then `true`),
+    /// or None when no pair is left. Without a branch on whether the part has the score (it
+    /// has a score at random): a `j` past the part subtracts nothing.
+    fn row(&self, i: usize, j: usize) -> (Option<(f64, u64, u64)>, bool) {
+        let (all, part) = (self.all, self.part);
+        let x = all.x[i];
+        let hit = part.x.get(j) == Some(&x);
+        let k = j.min(part.len().saturating_sub(1));
+        let m = u64::from(hit);
+        let p = all.pos[i].saturating_sub(m * part.pos.get(k).copied().unwrap_or(0));
+        let n = all.neg[i].saturating_sub(m * part.neg.get(k).copied().unwrap_or(0));
+        ((p + n > 0).then_some((x, p, n)), hit)
     }
 }

@@ -128,8 +128,9 @@ pub fn fit_folds(
     precision: &[f64],
     recall: &[f64],
 ) -> Vec<Option<FoldFit>> {
-    let own = (base.is_none() && methods.contains(&Method::Platt)).then(|| platt::Base::new(all));
-    let base = if methods.contains(&Method::Platt) { base.or(own.as_ref()) } else { None };
+    let with_platt = methods.contains(&Method::Platt);
+    let own = (with_platt && base.is_none()).then(|| platt::Base::new(all));
+    let base = if with_platt { base.or(own.as_ref()) } else { None };
     parts.par_iter().map(|part| fit_fold(all.rest(part), base, methods, precision, recall)).collect()
 }
 

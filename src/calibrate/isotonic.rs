@@ -50,6 +50,13 @@ pub struct Pav {
 }
 
 impl Pav {
+    /// PAV of all `rows`, from the highest score down.
+    fn of(rows: impl Iterator<Item = (f64, u64, u64)>) -> Pav {
+        let mut pav = Pav::default();
+        rows.for_each(|r| pav.push(r));
+        pav
+    }
+
     /// Takes the next row down.
     pub fn push(&mut self, (x, p, n): (f64, u64, u64)) {
         // Whether a block of (pos, all) below one of (pos2, all2) violates the order: its mean
@@ -88,24 +95,18 @@ impl Pav {
 impl Isotonic {
     /// Fits the map on the distinct-score table (at least one pair).
     pub fn fit(d: &Distinct) -> Isotonic {
-        let mut pav = Pav::default();
-        d.rows_rev().for_each(|r| pav.push(r));
-        pav.finish()
+        Pav::of(d.rows_rev()).finish()
     }
 
     /// Fits the map on the pairs of a table less a part of them (a fold's training part).
     pub fn fit_rest(rest: Rest) -> Isotonic {
-        let mut pav = Pav::default();
-        rest.rows_rev().for_each(|r| pav.push(r));
-        pav.finish()
+        Pav::of(rest.rows_rev()).finish()
     }
 
     /// Fits the map, and returns with it its value at each distinct score of `d` (what
     /// [`Isotonic::predict`] gives there: a dropped point lies inside a flat run).
     pub fn fit_values(d: &Distinct) -> (Isotonic, Vec<f64>) {
-        let mut pav = Pav::default();
-        d.rows_rev().for_each(|r| pav.push(r));
-        let blocks = pav.blocks();
+        let blocks = Pav::of(d.rows_rev()).blocks();
         let mut values = Vec::with_capacity(d.len());
         for b in &blocks {
             values.extend(std::iter::repeat_n(b.value(), b.rows));

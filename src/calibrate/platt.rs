@@ -209,8 +209,7 @@ impl<'a> Base<'a> {
                     .into(),
             });
         }
-        let ws = self.warm_start(t, np, nn);
-        newton(t, self.st, ws, group, tol)
+        newton(t, self.st, self.warm_start(t, np, nn), group, tol)
     }
 
     /// A starting point near the optimum: the same Newton fit on the pairs of `t` pooled into
