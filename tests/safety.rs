@@ -156,6 +156,30 @@ fn a_closed_or_full_stdout_is_not_a_panic() {
     }
 }
 
+/// Threads the OS will not start (here every new thread asks for a 64 TiB stack through
+/// `RUST_MIN_STACK`, which std reads) are an error with exit 2, not a panic, and nothing is
+/// written.
+#[test]
+fn threads_that_cannot_start_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_dir();
+    let out = dir.path().join("t.parquet");
+    let o = simcal()
+        .env("RUST_MIN_STACK", (1u64 << 46).to_string())
+        .args(["score", "--backend", "cpu", "--queries"])
+        .arg(data.join("minilm.queries.parquet"))
+        .arg("--corpus")
+        .arg(data.join("minilm.corpus.parquet"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: cannot start worker threads: ") && !err.contains("panicked"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "something was written");
+}
+
 #[test]
 fn qrels_grades_are_integers_and_beir_headers_are_read_by_name() {
     use simcal::labels::read_qrels;

@@ -491,6 +491,11 @@ fn apply(
 /// The compiled part of the `simcal` package.
 #[pymodule]
 fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The worker threads start now, so that a failure to start them (a process or memory
+    // limit) is an import error with the OS's reason, not a panic inside the first call.
+    rayon::ThreadPoolBuilder::new()
+        .build_global()
+        .map_err(|e| pyo3::exceptions::PyImportError::new_err(format!("simcal: cannot start worker threads: {e}")))?;
     m.add("SimcalError", m.py().get_type::<SimcalError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(topk, m)?)?;

@@ -4,6 +4,8 @@ import json
 import os
 import resource
 import signal
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -141,6 +143,15 @@ def test_ctrl_c_interrupts_a_long_call():
     timer.join()
     # Stopped at the next corpus block, long before the ~150 GFLOP call would end.
     assert time.perf_counter() - t0 < 3.0
+
+
+def test_threads_that_cannot_start_fail_the_import_with_a_reason():
+    # Every new thread asks for a 64 TiB stack (std reads RUST_MIN_STACK): the OS refuses them.
+    env = dict(os.environ, RUST_MIN_STACK=str(1 << 46))
+    p = subprocess.run([sys.executable, "-c", "import simcal"], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1, p.stderr
+    assert "ImportError: simcal: cannot start worker threads: " in p.stderr, p.stderr
+    assert "panic" not in p.stderr.lower(), p.stderr
 
 
 @pytest.mark.parametrize("queries, corpus, kwargs, words", [
