@@ -184,32 +184,12 @@ pub fn spawn_scoped<'s, 'e, T: Send + 's>(
     spawn_scoped_with(std::thread::Builder::new(), s, name, f)
 }
 
-fn spawn_scoped_with<'s, 'e, T: Send + 's>(
+/// [`spawn_scoped`] with `builder`'s settings (its stack size).
+pub fn spawn_scoped_with<'s, 'e, T: Send + 's>(
     builder: std::thread::Builder,
     s: &'s std::thread::Scope<'s, 'e>,
     name: &str,
     f: impl FnOnce() -> T + Send + 's,
 ) -> Result<std::thread::ScopedJoinHandle<'s, T>> {
     builder.name(name.to_owned()).spawn_scoped(s, f).map_err(|e| Error::Unavailable(format!("cannot start the {name} thread: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A thread the OS cannot start (here: a stack no machine can map) is an error that names
-    /// the thread, and the scope goes on.
-    #[test]
-    fn a_thread_that_cannot_start_is_an_error() {
-        std::thread::scope(|s| {
-            let huge = std::thread::Builder::new().stack_size(1 << 50);
-            match spawn_scoped_with(huge, s, "staging", || 1) {
-                Err(Error::Unavailable(m)) => assert!(m.starts_with("cannot start the staging thread: "), "{m}"),
-                Err(e) => panic!("wrong error: {e}"),
-                Ok(_) => panic!("a 1 PiB stack started"),
-            }
-            let ok = spawn_scoped(s, "staging", || 2).map(|h| h.join().ok());
-            assert!(matches!(ok, Ok(Some(2))));
-        });
-    }
 }

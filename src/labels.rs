@@ -172,8 +172,8 @@ fn read_parquet_unguarded(path: &Path, q: &mut Qrels) -> Result<()> {
         }
         let rels = arrow::compute::cast(rel_col, &DataType::Float64).map_err(|e| Error::format(path, e.to_string()))?;
         let rels = rels.as_primitive::<Float64Type>();
-        for i in 0..batch.num_rows() {
-            let (Some(qid), Some(did)) = (&qs[i], &ds[i]) else {
+        for (i, (qid, did)) in qs.iter().zip(&ds).enumerate() {
+            let (Some(qid), Some(did)) = (qid, did) else {
                 return Err(Error::row(path, row + i as u64, None, "null query_id or doc_id"));
             };
             if rels.is_null(i) {

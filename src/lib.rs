@@ -53,7 +53,7 @@
 //! [`error::Result`], whose errors name the file and the row at fault.
 #![deny(missing_docs)]
 // User data flows through the library: a failure is an Error, never an unwrap's panic.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod calibrate;
 pub mod embed;

@@ -156,6 +156,23 @@ fn a_closed_or_full_stdout_is_not_a_panic() {
     }
 }
 
+/// A scoped thread the OS cannot start (here: a stack no machine can map) is an error that
+/// names the thread, and the scope goes on.
+#[test]
+fn a_scoped_thread_that_cannot_start_is_an_error() {
+    use simcal::error::{spawn_scoped, spawn_scoped_with, Error};
+    std::thread::scope(|s| {
+        let huge = std::thread::Builder::new().stack_size(1 << 50);
+        match spawn_scoped_with(huge, s, "staging", || 1) {
+            Err(Error::Unavailable(m)) => assert!(m.starts_with("cannot start the staging thread: "), "{m}"),
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("a 1 PiB stack started"),
+        }
+        let ok = spawn_scoped(s, "staging", || 2).map(|h| h.join().ok());
+        assert!(matches!(ok, Ok(Some(2))));
+    });
+}
+
 /// Threads the OS will not start (here every new thread asks for a 64 TiB stack through
 /// `RUST_MIN_STACK`, which std reads) are an error with exit 2, not a panic, and nothing is
 /// written.

@@ -6,6 +6,9 @@
 //! `ValueError`); the Python package (`python/simcal/__init__.py`) checks argument types and
 //! shapes first, naming the argument.
 
+// Values from Python flow through here: a failure is an exception, never a panic.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -72,10 +75,11 @@ fn topk<'py>(
         "zero" => ZeroVectors::Zero,
         other => return Err(invalid(format!("zero_vectors {other:?}: expected error or zero"))),
     };
-    let (nq, nc) = (queries.shape()[0], corpus.shape()[0]);
+    let (&[nq, qd], &[nc, cd]) = (queries.shape(), corpus.shape()) else {
+        return Err(invalid("queries and corpus: expected 2-D arrays"));
+    };
     let q = queries.as_slice().map_err(|_| invalid("queries: expected a C-contiguous array"))?;
     let c = corpus.as_slice().map_err(|_| invalid("corpus: expected a C-contiguous array"))?;
-    let (qd, cd) = (queries.shape()[1], corpus.shape()[1]);
     // faiss's shape: k columns, missing hits (k beyond the corpus) as row -1 and the lowest
     // float; made first, so that a k too large for memory is refused before any work.
     let too_many = || invalid(format!("k: {nq} queries × k = {k} results do not fit in memory"));
@@ -103,10 +107,10 @@ fn topk<'py>(
         return Err(e);
     }
     let hits = result.map_err(err)?;
-    for (i, list) in hits.hits.iter().enumerate() {
-        for (j, h) in list.iter().enumerate() {
-            scores[i * k + j] = h.score;
-            rows[i * k + j] = h.row as i64;
+    for ((list, s), r) in hits.hits.iter().zip(scores.chunks_mut(k.max(1))).zip(rows.chunks_mut(k.max(1))) {
+        for ((h, s), r) in list.iter().zip(s).zip(r) {
+            *s = h.score;
+            *r = h.row as i64;
         }
     }
     let shape = [nq, k];
@@ -131,8 +135,8 @@ fn distinct(scores: &[f32], labels: &[bool]) -> PyResult<Distinct> {
     if scores.is_empty() {
         return Err(invalid("scores: no values"));
     }
-    if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
-        return Err(invalid(format!("scores[{i}] is {}: scores must be finite", scores[i])));
+    if let Some((i, s)) = scores.iter().enumerate().find(|(_, s)| !s.is_finite()) {
+        return Err(invalid(format!("scores[{i}] is {s}: scores must be finite")));
     }
     Ok(Distinct::from_pairs(scores, labels))
 }

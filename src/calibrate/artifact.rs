@@ -354,10 +354,10 @@ impl Artifact {
                     if m.x.len() != m.y.len() || m.x.is_empty() {
                         return Err(format!("group {key}: isotonic map has {} breakpoints and {} values", m.x.len(), m.y.len()));
                     }
-                    if m.x.iter().any(|x| !x.is_finite()) || m.x.windows(2).any(|w| w[0] > w[1]) {
+                    if m.x.iter().any(|x| !x.is_finite()) || m.x.iter().zip(m.x.iter().skip(1)).any(|(a, b)| a > b) {
                         return Err(format!("group {key}: isotonic breakpoints are not finite and ascending"));
                     }
-                    if m.y.iter().any(|y| !(0.0..=1.0).contains(y)) || m.y.windows(2).any(|w| w[0] > w[1]) {
+                    if m.y.iter().any(|y| !(0.0..=1.0).contains(y)) || m.y.iter().zip(m.y.iter().skip(1)).any(|(a, b)| a > b) {
                         return Err(format!("group {key}: isotonic values are not probabilities in non-decreasing order"));
                     }
                 }

@@ -5,6 +5,10 @@
 //! into buckets by the leading 12 bits, then each bucket sorted by an LSD radix sort on the
 //! other 20 and merged into counts per distinct score, buckets in parallel.
 
+// Indexing here cannot fail: row positions come from this table's own distinct scores and their counts.
+// (The crate denies indexing elsewhere: its readers of user files index nothing.)
+#![allow(clippy::indexing_slicing)]
+
 /// Distinct scores in ascending order with how many relevant and irrelevant pairs have each.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Distinct {

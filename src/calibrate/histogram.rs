@@ -127,8 +127,9 @@ impl Histograms {
         if !group_by.is_empty() {
             let labeled = pairs::labeled_pairs(&view, rel_level, group_by, None, None)?;
             for (k, values, idx) in labeled.groups() {
-                let p = idx.iter().filter(|&&i| labeled.relevant[i]).map(|&i| key(labeled.scores[i]));
-                let n = idx.iter().filter(|&&i| !labeled.relevant[i]).map(|&i| key(labeled.scores[i]));
+                let pair = |&i: &usize| Some((*labeled.relevant.get(i)?, key(*labeled.scores.get(i)?)));
+                let p = idx.iter().filter_map(pair).filter(|&(r, _)| r).map(|(_, k)| k);
+                let n = idx.iter().filter_map(pair).filter(|&(r, _)| !r).map(|(_, k)| k);
                 groups.push(GroupHistogram { key: k, values, histogram: Histogram::from_keys(p, n) });
             }
         }

@@ -7,6 +7,10 @@
 //! The pooling works on the pair counts, so that each block's mean is one rounding of
 //! relevant / all and the comparisons between blocks are exact.
 
+// Indexing here cannot fail: block and breakpoint positions stay within the vectors this module builds.
+// (The crate denies indexing elsewhere: its readers of user files index nothing.)
+#![allow(clippy::indexing_slicing)]
+
 use super::distinct::{Distinct, Rest};
 
 /// A fitted isotonic map: breakpoints `x` (ascending) and values `y` (non-decreasing, in [0, 1]).

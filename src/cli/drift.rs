@@ -50,10 +50,10 @@ pub fn execute(baseline: &Path, scores: &Path, tol: Tolerances) -> anyhow::Resul
 
 pub fn document(r: &DriftReport, baseline: &Path, scores: &Path) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
-    v["schema_version"] = json!(DRIFT_VERSION);
-    v["command"] = json!("drift");
-    v["baseline"] = json!(baseline);
-    v["scores"] = json!(scores);
+    super::set_fields(
+        &mut v,
+        [("schema_version", json!(DRIFT_VERSION)), ("command", json!("drift")), ("baseline", json!(baseline)), ("scores", json!(scores))],
+    );
     v
 }
 

@@ -105,9 +105,10 @@ pub fn execute(scores: &Path, qrels: Option<&Path>, calibration: Option<&Path>, 
 pub fn document(e: &Evaluation, scores: &Path, per_query: bool) -> serde_json::Value {
     let set = |s: &SetEval| {
         let mut v = serde_json::to_value(s).unwrap_or_default();
-        v["ranking"]["mean"] = json!(s.ranking.means());
+        let Some(ranking) = v.get_mut("ranking") else { return v };
+        super::set_fields(ranking, [("mean", json!(s.ranking.means()))]);
         if per_query {
-            v["ranking"]["per_query"] = s
+            let per_query = s
                 .ranking
                 .per_query
                 .iter()
@@ -117,17 +118,22 @@ pub fn document(e: &Evaluation, scores: &Path, per_query: bool) -> serde_json::V
                         json!(s.ranking.measures.iter().cloned().zip(vals.iter().map(|&x| json!(x))).collect::<serde_json::Map<_, _>>()),
                     )
                 })
-                .collect::<serde_json::Map<_, _>>()
-                .into();
+                .collect::<serde_json::Map<_, _>>();
+            super::set_fields(ranking, [("per_query", per_query.into())]);
         }
         v
     };
     let mut doc = serde_json::to_value(e).unwrap_or_default();
-    doc["schema_version"] = json!(EVAL_VERSION);
-    doc["command"] = json!("eval");
-    doc["scores"] = json!(scores);
-    doc["global"] = set(&e.global);
-    doc["groups"] = e.groups.iter().map(set).collect::<Vec<_>>().into();
+    super::set_fields(
+        &mut doc,
+        [
+            ("schema_version", json!(EVAL_VERSION)),
+            ("command", json!("eval")),
+            ("scores", json!(scores)),
+            ("global", set(&e.global)),
+            ("groups", e.groups.iter().map(set).collect::<Vec<_>>().into()),
+        ],
+    );
     doc
 }
 

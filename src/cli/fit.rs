@@ -281,8 +281,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
     }
     if args.json {
         let mut v = summary_json(&art, seconds, &args.out);
-        v["schema_version"] = json!(1);
-        v["command"] = json!("fit");
+        super::set_fields(&mut v, [("schema_version", json!(1)), ("command", json!("fit"))]);
         super::print_json(&v)?;
     } else {
         for t in &art.global.thresholds {
@@ -298,7 +297,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(h) = &art.held_out {
             for (m, x) in &art.global.held_out_metrics {
-                let i = &art.global.metrics[m];
+                let Some(i) = art.global.metrics.get(m) else { continue };
                 eprintln!(
                     "{m}: ECE {:.4} held out ({} folds by query; {:.4} in sample), Brier {:.4} ({:.4})",
                     x.ece, h.folds, i.ece, x.brier, i.brier

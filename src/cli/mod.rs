@@ -135,6 +135,14 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Sets `fields` in the JSON object `value` (a document serialised from a struct); a value
+/// that is not an object is left as it is.
+fn set_fields<const N: usize>(value: &mut serde_json::Value, fields: [(&str, serde_json::Value); N]) {
+    if let Some(o) = value.as_object_mut() {
+        o.extend(fields.map(|(k, v)| (k.to_owned(), v)));
+    }
+}
+
 /// Writes `value` as one JSON document on stdout.
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     use std::io::Write;

@@ -53,7 +53,7 @@ pub fn execute(
     let qrels = qrels.map(read_qrels).transpose()?;
     let arts: Vec<(Artifact, PathBuf)> = calibrations.iter().map(|p| Ok((Artifact::read(p)?, p.clone()))).collect::<anyhow::Result<_>>()?;
     for (i, (a, p)) in arts.iter().enumerate() {
-        if let Some((_, q)) = arts[..i].iter().find(|(b, _)| b.model == a.model) {
+        if let Some((_, q)) = arts.iter().take(i).find(|(b, _)| b.model == a.model) {
             anyhow::bail!("--calibration {}: {} is also for model {:?}; give one calibration per model", p.display(), q.display(), a.model);
         }
     }

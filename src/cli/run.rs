@@ -230,8 +230,8 @@ pub fn pipeline(c: &Config, json_out: bool, allow_missing_baseline: bool) -> any
         });
         let opts = FitOptions { group_by: c.group_by.clone(), seed: c.seed, certify, ..FitOptions::default() };
         let (art, secs) = super::fit::execute(&job.out, &opts, &cal)?;
-        if !json_out {
-            let t = &art.global.thresholds[0];
+        // The config asks for one target precision: one threshold.
+        if let (false, Some(t)) = (json_out, art.global.thresholds.first()) {
             let at = match (t.score, t.recall) {
                 (Some(s), Some(r)) => format!("score ≥ {s:.4} (recall {r:.3})"),
                 _ => t.message.clone().unwrap_or_default(),
@@ -342,7 +342,7 @@ pub fn pipeline(c: &Config, json_out: bool, allow_missing_baseline: bool) -> any
         }
     }
     let mut doc = doc;
-    doc["promoted"] = json!(promoted);
+    super::set_fields(&mut doc, [("promoted", json!(promoted))]);
     simcal::output::write_json(&out.join("run.json"), &doc)?;
     if json_out {
         super::print_json(&doc)?;

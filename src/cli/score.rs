@@ -258,8 +258,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let s = execute(&job, "score")?;
     if args.json {
         let mut v = summary_json(&job, &s);
-        v["schema_version"] = json!(1);
-        v["command"] = json!("score");
+        super::set_fields(&mut v, [("schema_version", json!(1)), ("command", json!("score"))]);
         super::print_json(&v)?;
     } else {
         eprintln!(

@@ -89,7 +89,7 @@ impl LeafVectors {
                 self.column = None;
                 continue;
             }
-            self.check(records, out.len() - before, first_row + done as u64, &ids[done.min(ids.len())..])?;
+            self.check(records, out.len() - before, first_row + done as u64, ids.get(done..).unwrap_or_default())?;
             done += records;
             debug_assert_eq!(values, out.len() - before);
         }
@@ -111,10 +111,10 @@ impl LeafVectors {
         let mut row = 0usize;
         let mut start = 0usize;
         while start < self.reps.len() {
-            let end = (start + 1..self.reps.len()).find(|&i| self.reps[i] == 0).unwrap_or(self.reps.len());
-            let defs = &self.defs[start..end];
+            let end = self.reps.iter().skip(start + 1).position(|&r| r == 0).map_or(self.reps.len(), |i| start + 1 + i);
+            let defs = self.defs.get(start..end).unwrap_or_default();
             let bad = |m: String| Error::row(&self.path, first_row + row as u64, ids.get(row).map(String::as_str), m);
-            if defs.len() == 1 && defs[0] < self.max_def - 1 {
+            if matches!(defs, [d] if *d < self.max_def - 1) {
                 return Err(bad("null vector (or an empty one)".into()));
             }
             if let Some(j) = defs.iter().position(|&d| d < self.max_def) {

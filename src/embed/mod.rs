@@ -186,7 +186,7 @@ impl ChunkSource for RangeSource {
             let (i, j) = ((a - first) as usize, (b - first) as usize);
             return Ok(Some(EmbeddingChunk {
                 first_row: a,
-                ids: c.ids[i..j].to_vec(),
+                ids: c.ids.get(i..j).unwrap_or_default().to_vec(),
                 vectors: c.vectors.slice(ndarray::s![i..j, ..]).to_owned(),
             }));
         }
@@ -238,7 +238,7 @@ impl ChunkSource for InMemorySource {
         self.next = end;
         Ok(Some(EmbeddingChunk {
             first_row: start as u64,
-            ids: self.emb.ids[start..end].to_vec(),
+            ids: self.emb.ids.get(start..end).unwrap_or_default().to_vec(),
             vectors: self.emb.vectors.slice(ndarray::s![start..end, ..]).to_owned(),
         }))
     }

@@ -184,23 +184,22 @@ impl ChunkSource for NpySource {
         let mut out = vec![0f32; count];
         let b = &self.buf;
         match (self.dtype, self.big_endian) {
-            (Dtype::F32, false) => {
-                out.iter_mut().zip(b.chunks_exact(4)).for_each(|(o, c)| *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            }
-            (Dtype::F32, true) => {
-                out.iter_mut().zip(b.chunks_exact(4)).for_each(|(o, c)| *o = f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-            }
-            (Dtype::F64, be) => out.iter_mut().zip(b.chunks_exact(8)).for_each(|(o, c)| {
-                let a: [u8; 8] = c.try_into().unwrap_or_default();
-                *o = if be { f64::from_be_bytes(a) } else { f64::from_le_bytes(a) } as f32
-            }),
-            (Dtype::F16, be) => out.iter_mut().zip(b.chunks_exact(2)).for_each(|(o, c)| {
-                let bits = if be { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) };
+            (Dtype::F32, false) => out.iter_mut().zip(b.as_chunks::<4>().0).for_each(|(o, &c)| *o = f32::from_le_bytes(c)),
+            (Dtype::F32, true) => out.iter_mut().zip(b.as_chunks::<4>().0).for_each(|(o, &c)| *o = f32::from_be_bytes(c)),
+            (Dtype::F64, be) => out
+                .iter_mut()
+                .zip(b.as_chunks::<8>().0)
+                .for_each(|(o, &c)| *o = if be { f64::from_be_bytes(c) } else { f64::from_le_bytes(c) } as f32),
+            (Dtype::F16, be) => out.iter_mut().zip(b.as_chunks::<2>().0).for_each(|(o, &c)| {
+                let bits = if be { u16::from_be_bytes(c) } else { u16::from_le_bytes(c) };
                 *o = half::f16::from_bits(bits).to_f32()
             }),
         }
         let ids = match &self.ids {
-            Some(all) => all[first as usize..first as usize + n].to_vec(),
+            Some(all) => all
+                .get(first as usize..first as usize + n)
+                .ok_or_else(|| Error::format(&self.path, format!("{} ids for {} rows", all.len(), self.rows)))?
+                .to_vec(),
             None => (first..first + n as u64).map(|r| r.to_string()).collect(),
         };
         self.next_row += n as u64;

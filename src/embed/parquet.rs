@@ -116,7 +116,7 @@ impl ParquetSource {
             id_idx: pos(id_idx),
             vec_idx: pos(vec_idx),
             carried: carried.iter().map(|&i| pos(i)).collect(),
-            carried_fields: carried.iter().map(|&i| schema.fields()[i].clone()).collect(),
+            carried_fields: carried.iter().filter_map(|&i| schema.fields().get(i).cloned()).collect(),
             dim,
             rows,
             next_row,
@@ -335,11 +335,11 @@ fn vectors_of(path: &Path, col: &ArrayRef, dim: usize, first_row: u64, ids: &[St
 /// must have `dim` values.
 fn list_values<O: OffsetSizeTrait>(l: &GenericListArray<O>, dim: usize) -> std::result::Result<(ArrayRef, usize), (usize, String)> {
     let offsets = l.value_offsets();
-    for (row, w) in offsets.windows(2).enumerate() {
-        let len = (w[1] - w[0]).as_usize();
+    for (row, (a, b)) in offsets.iter().zip(offsets.iter().skip(1)).enumerate() {
+        let len = (*b - *a).as_usize();
         if len != dim {
             return Err((row, format!("vector has {len} values, expected {dim} (ragged vectors)")));
         }
     }
-    Ok((l.values().clone(), offsets[0].as_usize()))
+    Ok((l.values().clone(), offsets.first().map_or(0, |o| o.as_usize())))
 }

@@ -74,16 +74,16 @@ impl RunInput {
     /// An error about `row`, naming its line in a TREC run.
     pub fn row_error(&self, row: usize, message: impl Into<String>) -> Error {
         let id = Some(self.doc_id.value(row));
-        match &self.lines {
-            Some(l) => Error::line(&self.path, l[row], id, message),
+        match self.lines.as_ref().and_then(|l| l.get(row)) {
+            Some(&line) => Error::line(&self.path, line, id, message),
             None => Error::row(&self.path, row as u64, id, message),
         }
     }
 
     /// How a row is named in messages: `row R` in a table, `line L` in a TREC run.
     pub fn where_is(&self, row: usize) -> String {
-        match &self.lines {
-            Some(l) => format!("line {}", l[row]),
+        match self.lines.as_ref().and_then(|l| l.get(row)) {
+            Some(line) => format!("line {line}"),
             None => format!("row {row}"),
         }
     }
@@ -98,8 +98,8 @@ impl RunInput {
         if query_id.len() != score.len() || doc_id.len() != score.len() {
             return Err(Error::format(&path, "query ids, document ids and scores differ in length"));
         }
-        if let Some(r) = score.iter().position(|s| !s.is_finite()) {
-            return Err(Error::row(&path, r as u64, Some(doc_id.value(r)), format!("score {} is not finite", score[r])));
+        if let Some((r, s)) = score.iter().enumerate().find(|(_, s)| !s.is_finite()) {
+            return Err(Error::row(&path, r as u64, Some(doc_id.value(r)), format!("score {s} is not finite")));
         }
         Ok(RunInput {
             path,

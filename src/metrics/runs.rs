@@ -44,7 +44,9 @@ pub fn query_rows(c: &Columns) -> Vec<(String, Vec<usize>)> {
             out.push((q.to_owned(), Vec::new()));
             out.len() - 1
         });
-        out[i].1.extend(r..end);
+        if let Some((_, rows)) = out.get_mut(i) {
+            rows.extend(r..end);
+        }
     }
     out
 }
@@ -66,7 +68,8 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
         .with_min_len(64)
         .map(|(id, rows)| {
             let mut rows = rows.clone();
-            rows.sort_by(|&a, &b| c.score[b].total_cmp(&c.score[a]).then_with(|| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes())));
+            let score = |r: usize| c.score.get(r).copied().unwrap_or(f32::NAN);
+            rows.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then_with(|| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes())));
             if let Some((r, doc)) = duplicate(c, &rows) {
                 return Err(Error::row(path, r as u64, Some(id), format!("document {doc:?} is listed twice for this query")));
             }
@@ -125,12 +128,12 @@ fn fnv(s: &str) -> u64 {
 fn duplicate<'a>(c: &Columns<'a>, rows: &[usize]) -> Option<(usize, &'a str)> {
     let mut h: Vec<(u64, usize)> = rows.iter().map(|&r| (fnv(c.did.value(r)), r)).collect();
     h.sort_unstable();
-    for (i, w) in h.windows(2).enumerate() {
-        if w[0].0 == w[1].0 {
+    for (i, (x, y)) in h.iter().zip(h.iter().skip(1)).enumerate() {
+        if x.0 == y.0 {
             // Every row sharing this hash, against each other.
-            let same: Vec<usize> = h[i..].iter().take_while(|x| x.0 == w[0].0).map(|x| x.1).collect();
+            let same: Vec<usize> = h.iter().skip(i).take_while(|z| z.0 == x.0).map(|z| z.1).collect();
             for (j, &a) in same.iter().enumerate() {
-                if let Some(&b) = same[j + 1..].iter().find(|&&b| c.did.value(b) == c.did.value(a)) {
+                if let Some(&b) = same.iter().skip(j + 1).find(|&&b| c.did.value(b) == c.did.value(a)) {
                     return Some((a.max(b), c.did.value(b)));
                 }
             }
@@ -150,7 +153,9 @@ pub fn row_labels(c: &Columns, queries: &[(String, Vec<usize>)], qrels: Option<&
             for (id, rows) in queries {
                 if let Some(judged) = q.judged.get(id) {
                     for &r in rows {
-                        out[r] = Some(judged.get(c.did.value(r)).copied().unwrap_or(0));
+                        if let Some(o) = out.get_mut(r) {
+                            *o = Some(judged.get(c.did.value(r)).copied().unwrap_or(0));
+                        }
                     }
                 }
             }

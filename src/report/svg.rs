@@ -2,6 +2,10 @@
 //! ticks in data coordinates; series are drawn into it. Every series element carries the class
 //! `data`, so a reader (or a test) can find what was plotted.
 
+// Indexing here cannot fail: edge positions run below the number of edges.
+// (The crate denies indexing elsewhere: its readers of user files index nothing.)
+#![allow(clippy::indexing_slicing)]
+
 use std::fmt::Write;
 
 /// Escapes text for HTML and SVG.

@@ -158,7 +158,9 @@ pub fn derive_ranks(path: &Path, batch: RecordBatch) -> Result<RecordBatch> {
         let mut order: Vec<usize> = (start..end).collect();
         order.sort_by(|&a, &b| scores.value(b).total_cmp(&scores.value(a)).then(a.cmp(&b)));
         for (i, r) in order.into_iter().enumerate() {
-            rank[r] = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if let Some(x) = rank.get_mut(r) {
+                *x = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            }
         }
     }
     let schema = batch.schema();

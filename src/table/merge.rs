@@ -100,9 +100,9 @@ fn check(mut parts: Vec<Part>) -> Result<Vec<Part>> {
         }
     }
     parts.sort_by_key(|p| p.index);
-    for w in parts.windows(2) {
-        if w[0].index == w[1].index {
-            return Err(mismatch(format!("shard {}/{n} given twice: {} and {}", w[0].index, w[0].path.display(), w[1].path.display())));
+    for (a, b) in parts.iter().zip(parts.iter().skip(1)) {
+        if a.index == b.index {
+            return Err(mismatch(format!("shard {}/{n} given twice: {} and {}", a.index, a.path.display(), b.path.display())));
         }
     }
     if parts.len() as u64 != n {
@@ -132,7 +132,10 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
         })
         .collect::<Result<_>>()?;
     let parts = check(parts)?;
-    let k = parts[0].table.meta.k;
+    let Some(first) = parts.first() else {
+        return Err(Error::Invalid("no parts to merge".to_owned()));
+    };
+    let k = first.table.meta.k;
     // Per query (in order of first appearance), its rows in each part: contiguous runs.
     let mut index: FxHashMap<&str, usize> = FxHashMap::default();
     let mut queries: Vec<Vec<(usize, usize, usize)>> = Vec::new();
@@ -154,7 +157,9 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
             if qi == next {
                 queries.push(Vec::new());
             }
-            queries[qi].push((pi, r, end));
+            if let Some(runs) = queries.get_mut(qi) {
+                runs.push((pi, r, end));
+            }
         }
     }
     let mut at: Vec<(usize, usize)> = Vec::new();
@@ -166,12 +171,13 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
             cand.extend((a..b).map(|r| (pi, r)));
         }
         // Score descending, then shard, then the part's own rank order.
-        cand.sort_by(|&(pa, ra), &(pb, rb)| scores[pb][rb].total_cmp(&scores[pa][ra]).then(pa.cmp(&pb)).then(ra.cmp(&rb)));
+        let score = |p: usize, r: usize| scores.get(p).and_then(|s| s.get(r)).copied().unwrap_or(f32::NAN);
+        cand.sort_by(|&(pa, ra), &(pb, rb)| score(pb, rb).total_cmp(&score(pa, ra)).then(pa.cmp(&pb)).then(ra.cmp(&rb)));
         cand.truncate(k);
         at.extend_from_slice(&cand);
         ranks.extend(1..=cand.len() as u32);
     }
-    let schema = parts[0].table.batch.schema();
+    let schema = first.table.batch.schema();
     let err = |e: arrow::error::ArrowError| Error::Invalid(format!("merging parts: {e}"));
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for (c, f) in schema.fields().iter().enumerate() {
@@ -183,7 +189,7 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
         arrays.push(interleave(&cols, &at).map_err(err)?);
     }
     let batch = RecordBatch::try_new(schema, arrays).map_err(err)?;
-    let mut meta = parts[0].table.meta.clone();
+    let mut meta = first.table.meta.clone();
     meta.extra.retain(|key, _| !matches!(key.as_str(), "simcal.shard" | "simcal.shard_rows" | "simcal.corpus_rows"));
     meta.extra.insert("simcal.merged_shards".to_owned(), parts.len().to_string());
     // Each shard counted its own corpus rows scored 0.

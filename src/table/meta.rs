@@ -96,7 +96,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        h.update(buf.get(..n).unwrap_or_default());
     }
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }

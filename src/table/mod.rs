@@ -149,12 +149,17 @@ impl ScoreTable {
         let mut labels = Vec::with_capacity(if qrels.is_some() { rows } else { 0 });
         let mut relevant = Vec::with_capacity(if qrels.is_some() { rows } else { 0 });
         let mut report = LabelReport::default();
-        for (qi, hits) in scored.hits.iter().enumerate() {
-            let qid = &queries.ids[qi];
+        if scored.hits.len() != queries.ids.len() {
+            return Err(Error::Invalid(format!("{} queries scored, {} given", scored.hits.len(), queries.ids.len())));
+        }
+        for (qi, (hits, qid)) in scored.hits.iter().zip(&queries.ids).enumerate() {
             let judged = qrels.and_then(|q| q.judged.get(qid));
             let nrel = qrels.map(|q| q.relevant_count(qid, rel_level)).unwrap_or(0);
             for (r, h) in hits.iter().enumerate() {
-                let doc = &scored.corpus_ids[h.row as usize];
+                let doc = scored
+                    .corpus_ids
+                    .get(h.row as usize)
+                    .ok_or_else(|| Error::Invalid(format!("hit on corpus row {}, beyond the corpus", h.row)))?;
                 qidx.push(qi as u32);
                 ranks.push(r as u32 + 1);
                 scores.push(h.score);
@@ -176,7 +181,7 @@ impl ScoreTable {
             }
         }
         let qidx = UInt32Array::from(qidx);
-        let query_ids: StringArray = qidx.values().iter().map(|&i| Some(queries.ids[i as usize].as_str())).collect();
+        let query_ids: StringArray = qidx.values().iter().map(|&i| queries.ids.get(i as usize).map(String::as_str)).collect();
         let mut fields = standard_fields();
         let mut arrays: Vec<ArrayRef> = vec![
             Arc::new(query_ids),

@@ -77,12 +77,15 @@ impl<'a> TableView<'a> {
         }
         let values = score.values();
         let bad = if score.null_count() > 0 {
-            (0..values.len()).find(|&r| score.is_null(r) || !values[r].is_finite())
+            values.iter().enumerate().position(|(r, v)| score.is_null(r) || !v.is_finite())
         } else {
             first_non_finite(values)
         };
         if let Some(r) = bad {
-            let what = if score.is_null(r) { "null".to_owned() } else { values[r].to_string() };
+            let what = match values.get(r) {
+                Some(v) if !score.is_null(r) => v.to_string(),
+                _ => "null".to_owned(),
+            };
             return Err(Error::row(path, r as u64, id(r), format!("score is {what}")));
         }
         Ok(TableView { path, batch: b, query_id, doc_id, rank, score: values, label, query_relevant })
@@ -179,10 +182,12 @@ impl<'a> TableView<'a> {
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         let mut renumber = vec![0u32; keys.len()];
         for (new, k) in keys.iter().enumerate() {
-            renumber[k.2 as usize] = new as u32;
+            if let Some(r) = renumber.get_mut(k.2 as usize) {
+                *r = new as u32;
+            }
         }
         for i in &mut index {
-            *i = renumber[*i as usize];
+            *i = renumber.get(*i as usize).copied().unwrap_or(*i);
         }
         Ok(RowGroups { index, keys: keys.into_iter().map(|(k, m, _)| (k, m)).collect() })
     }
