@@ -91,7 +91,7 @@ fn score_writes_the_table_with_labels_metadata_and_carried_columns() {
     assert_eq!(summary["rows"], 30);
     assert_eq!(summary["backend"], "cpu");
     assert_eq!(summary["labels"]["docs_not_in_corpus"], 1);
-    assert!(stderr(&o).contains("1 judgements name documents that are not in"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 judgement names a document that is not in"), "{}", stderr(&o));
 
     let t = read_table(&f.path("out.parquet")).unwrap();
     assert_eq!(t.meta.schema_version, 1);
@@ -425,4 +425,48 @@ fn bad_usage_exits_2() {
     assert_eq!(o.status.code(), Some(2));
     let o = simcal().args(["score", "--queries", "a", "--corpus", "b", "--out", "c", "--metric", "l2"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// Summaries are written for people: counts grouped by thousands, nouns that agree with them,
+/// decisions as words; an error's cause is not printed twice.
+#[test]
+fn messages_read_as_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::common::data_dir();
+    let t = dir.path().join("t.parquet");
+    let o = simcal()
+        .args(["score", "--backend", "cpu", "--queries"])
+        .arg(data.join("minilm.queries.parquet"))
+        .arg("--corpus")
+        .arg(data.join("minilm.corpus.parquet"))
+        .arg("--qrels")
+        .arg(data.join("qrels.tsv"))
+        .arg("--out")
+        .arg(&t)
+        .output()
+        .unwrap();
+    assert!(stderr(&o).starts_with("30,000 rows (300 queries × top 100) from 2,500 corpus rows in "), "{}", stderr(&o));
+    let c = dir.path().join("c.json");
+    let o = simcal().arg("fit").arg("--scores").arg(&t).arg("--out").arg(&c).output().unwrap();
+    assert!(stderr(&o).contains("\n30,000 labeled pairs (296 relevant), 0 groups, "), "{}", stderr(&o));
+    let o = simcal()
+        .arg("apply")
+        .arg("--calibration")
+        .arg(&c)
+        .arg("--scores")
+        .arg(&t)
+        .arg("--out")
+        .arg(dir.path().join("a.parquet"))
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    let summary = err.lines().last().unwrap();
+    assert!(summary.starts_with("30,000 rows, 300 queries (act "), "{err}");
+    assert!(!summary.contains('{') && summary.contains(", not found "), "{err}");
+    let o = simcal().args(["eval", "--scores"]).arg(dir.path().join("missing.parquet")).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    let o = simcal().arg("hist").arg("--scores").arg(&t).arg("--out").arg(dir.path().join("h.json")).output().unwrap();
+    assert!(stderr(&o).contains(" irrelevant pairs from 1 table in "), "{}", stderr(&o));
 }

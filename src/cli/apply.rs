@@ -1,6 +1,7 @@
 //! `simcal apply`: a calibration applied to a score table: a probability per row, top-k with a
 //! floor, and one decision per query.
 
+use super::words::{count, num};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -78,6 +79,21 @@ pub fn counts(a: &Applied) -> serde_json::Value {
     })
 }
 
+/// The decisions' counts for people: "act 3, escalate 274, not found 26" (kinds that occur, in
+/// that order; ambiguous last).
+pub fn counts_text(a: &Applied) -> String {
+    let n = |d: Decision| a.decisions.iter().filter(|x| x.decision == d).count();
+    let kinds =
+        [("act", Decision::Act), ("escalate", Decision::Escalate), ("not found", Decision::NotFound), ("ambiguous", Decision::Ambiguous)];
+    let v: Vec<String> =
+        kinds.iter().map(|&(name, d)| (name, n(d))).filter(|&(_, c)| c > 0).map(|(name, c)| format!("{name} {}", num(c))).collect();
+    if v.is_empty() {
+        "no queries".to_owned()
+    } else {
+        v.join(", ")
+    }
+}
+
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let method = args.method.map(super::fit::MapArg::method);
     let decide_on = match args.decide_on {
@@ -104,10 +120,10 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         }))?;
     } else {
         eprintln!(
-            "{} rows, {} queries ({}) with {} → {}",
-            a.table.len(),
-            a.decisions.len(),
-            counts(&a),
+            "{}, {} ({}) with {} → {}",
+            count(a.table.len(), "row", "rows"),
+            count(a.decisions.len(), "query", "queries"),
+            counts_text(&a),
             a.method.name(),
             args.out.display()
         );

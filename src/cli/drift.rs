@@ -83,7 +83,14 @@ pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
             let drops: Vec<String> = g
                 .thresholds
                 .iter()
-                .filter_map(|t| t.precision_drop.map(|d| format!("{} {} precision {:.3} ({:+.3})", t.target, t.value, t.precision, -d)))
+                .filter_map(|t| {
+                    t.precision_drop.map(|d| {
+                        format!(
+                            "at the {} {} threshold (score {:.4}) precision {:.3} ({:+.3})",
+                            t.target, t.value, t.score, t.precision, -d
+                        )
+                    })
+                })
                 .collect();
             say!(
                 "{}: relevant {}, irrelevant {}{}{}",

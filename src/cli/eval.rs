@@ -1,6 +1,7 @@
 //! `simcal eval`: ranking measures (trec_eval's), the separation of relevant and irrelevant
 //! scores, and with a calibration its reliability on the table; per group with `--group-by`.
 
+use super::words::{count, num};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -142,7 +143,7 @@ fn opt(v: Option<f64>) -> String {
 }
 
 fn print_set(s: &SetEval) -> anyhow::Result<()> {
-    say!("[{}] rows {}, labeled {}, judged queries {}", s.key, s.rows, s.labeled, s.ranking.queries);
+    say!("[{}] rows {}, labeled {}, judged queries {}", s.key, num(s.rows), num(s.labeled), num(s.ranking.queries));
     let names: Vec<String> = s.ranking.measures.iter().map(|m| format!("{m:>12}")).collect();
     say!("  {}", names.join(" "));
     let vals: Vec<String> = s.ranking.mean.iter().map(|v| format!("{v:>12.4}")).collect();
@@ -154,8 +155,8 @@ fn print_set(s: &SetEval) -> anyhow::Result<()> {
             opt(sep.average_precision),
             opt(sep.ks),
             opt(sep.overlap),
-            sep.n_relevant,
-            sep.n_irrelevant
+            num(sep.n_relevant),
+            num(sep.n_irrelevant)
         );
     }
     if let Some(c) = &s.calibration {
@@ -225,16 +226,21 @@ fn run_histograms(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         super::print_json(&doc)?;
     } else {
-        let f = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.4}"));
-        say!("{} histogram file(s) ({}, {}), {} tables", args.histograms.len(), h.model, h.metric, h.sources.len());
+        say!(
+            "{} ({}, {}), {}",
+            count(args.histograms.len(), "histogram file", "histogram files"),
+            h.model,
+            h.metric,
+            count(h.sources.len(), "table", "tables")
+        );
         say!(
             "  separation: ROC AUC {}, average precision {}, KS {}, overlap {} ({} relevant / {} irrelevant)",
-            f(global.roc_auc),
-            f(global.average_precision),
-            f(global.ks),
-            f(global.overlap),
-            global.n_relevant,
-            global.n_irrelevant
+            opt(global.roc_auc),
+            opt(global.average_precision),
+            opt(global.ks),
+            opt(global.overlap),
+            num(global.n_relevant),
+            num(global.n_irrelevant)
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 //! isotonic maps, per group, with bootstrap and exact intervals, held-out numbers from
 //! cross-fitting by query, and certified thresholds when asked for).
 
+use super::words::{count, num};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -175,10 +176,12 @@ pub fn execute(scores: &std::path::Path, opts: &FitOptions, out: &std::path::Pat
     Ok((art, t.elapsed().as_secs_f64()))
 }
 
-/// Lines worth printing about an artifact: unreachable targets, groups not fitted, failed maps.
+/// Lines worth printing about an artifact: unreachable targets, groups not fitted, failed maps,
+/// and the groups' thresholds that could not be certified (the global one's reason is part of
+/// its threshold's lines).
 pub fn notes(art: &Artifact) -> Vec<String> {
     let mut v = Vec::new();
-    for g in std::iter::once(&art.global).chain(&art.groups) {
+    for (i, g) in std::iter::once(&art.global).chain(&art.groups).enumerate() {
         if let Some(r) = &g.reason {
             v.push(format!("group {}: not fitted: {r}", g.key));
         }
@@ -189,7 +192,7 @@ pub fn notes(art: &Artifact) -> Vec<String> {
             if let Some(m) = &t.message {
                 v.push(format!("group {}: target {} {}: {m}", g.key, t.target, t.value));
             }
-            if let Some(r) = t.certified.as_ref().and_then(|c| c.reason.as_ref()) {
+            if let Some(r) = t.certified.as_ref().and_then(|c| c.reason.as_ref()).filter(|_| i > 0) {
                 v.push(format!("group {}: target {} {}: {r}", g.key, t.target, t.value));
             }
         }
@@ -206,14 +209,20 @@ pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold) -> Vec<String
         let ci = t.precision_exact.map(|[a, b]| format!(" (exact 95% {a:.3}–{b:.3})")).unwrap_or_default();
         let small = if t.small_sample { ", SMALL SAMPLE" } else { "" };
         v.push(format!(
-            "{head}: estimate score ≥ {s:.4}: precision {p:.4}{ci}, recall {r:.4}, on {tp} relevant of {n} pairs in sample{small}"
+            "{head}: estimate score ≥ {s:.4}: precision {p:.4}{ci}, recall {r:.4}, on {} relevant of {} in sample{small}",
+            num(tp),
+            count(n, "pair", "pairs")
         ));
     }
     if let Some(h) = &t.held_out {
         match (h.precision, h.recall) {
             (Some(p), Some(r)) => {
                 let range = h.precision_range.map(|[a, b]| format!(" (folds {a:.3}–{b:.3})")).unwrap_or_default();
-                v.push(format!("{head}: held out: precision {p:.4}{range}, recall {r:.4}, on {} relevant of {} pairs", h.tp, h.n));
+                v.push(format!(
+                    "{head}: held out: precision {p:.4}{range}, recall {r:.4}, on {} relevant of {}",
+                    num(h.tp),
+                    count(h.n, "pair", "pairs")
+                ));
             }
             _ => v.push(format!("{head}: held out: no fold's threshold selected a pair")),
         }
@@ -230,9 +239,14 @@ pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold) -> Vec<String
                     (None, Some(b)) => format!("expected miss rate ≤ {b:.4}"),
                     _ => String::new(),
                 };
-                v.push(format!("{head}: certified score ≥ {s:.4} ({}, unit {}, {} units): {what}", c.method, c.unit, c.units));
+                v.push(format!(
+                    "{head}: certified score ≥ {s:.4} ({}, unit {}, {}): {what}",
+                    c.method,
+                    c.unit,
+                    count(c.units, "unit", "units")
+                ));
             }
-            None => v.push(format!("{head}: certified: {}", c.reason.as_deref().unwrap_or("none"))),
+            None => v.push(format!("{head}: {}", c.reason.as_deref().unwrap_or("nothing is certified"))),
         }
     }
     v
@@ -292,7 +306,12 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
         if let Some(d) = &art.global.decision {
             for (m, x) in &d.metrics {
                 let ho = d.held_out_metrics.get(m).map(|h| format!(", {:.4} held out", h.ece)).unwrap_or_default();
-                eprintln!("decisions ({m} on {} top hits, {} relevant): ECE {:.4} in sample{ho}", d.queries, d.relevant, x.ece);
+                eprintln!(
+                    "decisions ({m} on {}, {} relevant): ECE {:.4} in sample{ho}",
+                    count(d.queries, "top hit", "top hits"),
+                    num(d.relevant),
+                    x.ece
+                );
             }
         }
         if let Some(h) = &art.held_out {
@@ -305,10 +324,10 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
             }
         }
         eprintln!(
-            "{} labeled pairs ({} relevant), {} groups, {:.2} s → {}",
-            art.counts.labeled,
-            art.counts.relevant,
-            art.groups.len(),
+            "{} ({} relevant), {}, {:.2} s → {}",
+            count(art.counts.labeled, "labeled pair", "labeled pairs"),
+            num(art.counts.relevant),
+            count(art.groups.len(), "group", "groups"),
             seconds,
             args.out.display()
         );

@@ -1,5 +1,6 @@
 //! `simcal fuse`: several score tables or TREC runs → one fused score table.
 
+use super::words::count;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -136,11 +137,10 @@ pub fn run(args: FuseArgs) -> anyhow::Result<ExitCode> {
         }))?;
     } else {
         eprintln!(
-            "{} rows ({} queries) fused from {} run{} by {} ({}) in {:.2} s{} → {}",
-            table.len(),
-            fused.queries.len(),
-            runs.len(),
-            if runs.len() == 1 { "" } else { "s" },
+            "{} ({}) fused from {} by {} ({}) in {:.2} s{} → {}",
+            count(table.len(), "row", "rows"),
+            count(fused.queries.len(), "query", "queries"),
+            count(runs.len(), "run", "runs"),
             o.method.name(),
             o.norm.name(),
             seconds,

@@ -1,6 +1,7 @@
 //! `simcal hist`: a labeled score table → its relevant and irrelevant score histograms (per
 //! group), which sum across tables and feed `simcal fit --from-histograms`.
 
+use super::words::{count, num};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -61,11 +62,12 @@ pub fn run(args: HistArgs) -> anyhow::Result<ExitCode> {
         }))?;
     } else {
         eprintln!(
-            "{rel} relevant + {irr} irrelevant pairs from {} table{} in {} bins (relative width 2^-15), {} groups → {}",
-            h.sources.len(),
-            if h.sources.len() == 1 { "" } else { "s" },
-            h.global.bins.len(),
-            h.groups.len(),
+            "{} relevant + {} from {} in {} (relative width 2^-15), {} → {}",
+            num(rel),
+            count(irr, "irrelevant pair", "irrelevant pairs"),
+            count(h.sources.len(), "table", "tables"),
+            count(h.global.bins.len(), "bin", "bins"),
+            count(h.groups.len(), "group", "groups"),
             args.out.display()
         );
     }

@@ -1,5 +1,6 @@
 //! `simcal merge`: the parts of a sharded `simcal score` → one score table.
 
+use super::words::count;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -46,7 +47,13 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
             "out": args.out,
         }))?;
     } else {
-        eprintln!("{} rows merged from {} parts in {:.2} s → {}", table.len(), args.parts.len(), seconds, args.out.display());
+        eprintln!(
+            "{} merged from {} in {:.2} s → {}",
+            count(table.len(), "row", "rows"),
+            count(args.parts.len(), "part", "parts"),
+            seconds,
+            args.out.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

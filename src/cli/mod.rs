@@ -23,6 +23,7 @@ mod progress;
 mod report;
 mod run;
 mod score;
+mod words;
 
 use std::process::ExitCode;
 
@@ -119,8 +120,15 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
+            // A cause the message above already quotes (an I/O error after its path) is not
+            // printed again.
+            let mut said = e.to_string();
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let c = cause.to_string();
+                if !said.contains(&c) {
+                    eprintln!("  caused by: {c}");
+                }
+                said = c;
             }
             ExitCode::from(2)
         }

@@ -4,6 +4,7 @@
 //! the encoders a config file names (see [`super::config`]), with a drift gate against last
 //! night's calibrations: the nightly job.
 
+use super::words::{count, four};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -28,7 +29,7 @@ pub struct RunArgs {
     /// the sample in --data.
     #[arg(long, conflicts_with = "data")]
     pub config: Option<PathBuf>,
-    /// Folder holding the sample (default: ./data, else the source tree's data/).
+    /// Folder holding the sample (default: ./data).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Output folder (default: out, or the config's `out`).
@@ -207,9 +208,9 @@ pub fn pipeline(c: &Config, json_out: bool, allow_missing_baseline: bool) -> any
         let s = super::score::execute(&job, enc)?;
         if !json_out {
             eprintln!(
-                "score {enc}: {} rows, {} judged hits, {:.2} s on {} → {}",
-                s.rows,
-                s.labels.as_ref().map_or(0, |l| l.judged_retrieved),
+                "score {enc}: {}, {}, {:.2} s on {} → {}",
+                count(s.rows, "row", "rows"),
+                count(s.labels.as_ref().map_or(0, |l| l.judged_retrieved), "judged hit", "judged hits"),
                 s.seconds,
                 s.backend_detail,
                 job.out.display()
@@ -261,7 +262,7 @@ pub fn pipeline(c: &Config, json_out: bool, allow_missing_baseline: bool) -> any
             for w in &a.warnings {
                 eprintln!("note: apply {enc}: {w}");
             }
-            eprintln!("apply {enc}: decisions {} → {}", super::apply::counts(&a), decisions.display());
+            eprintln!("apply {enc}: decisions: {} → {}", super::apply::counts_text(&a), decisions.display());
         }
         steps.push(
             json!({"step": "apply", "encoder": enc, "decisions": super::apply::counts(&a), "out": applied, "decisions_file": decisions}),
@@ -277,11 +278,11 @@ pub fn pipeline(c: &Config, json_out: bool, allow_missing_baseline: bool) -> any
             let m = ev.global.ranking.means();
             let sep = ev.global.separation.as_ref();
             eprintln!(
-                "eval {enc}: ndcg_cut_10 {:.4}, map {:.4}, ROC AUC {:.4}, ECE {:.4} → {}",
-                m.get("ndcg_cut_10").and_then(|v| v.as_f64()).unwrap_or(0.0),
-                m.get("map").and_then(|v| v.as_f64()).unwrap_or(0.0),
-                sep.and_then(|s| s.roc_auc).unwrap_or(0.0),
-                ev.global.calibration.as_ref().map_or(0.0, |c| c.reliability.ece),
+                "eval {enc}: ndcg_cut_10 {}, map {}, ROC AUC {}, ECE {} → {}",
+                four(m.get("ndcg_cut_10").and_then(|v| v.as_f64())),
+                four(m.get("map").and_then(|v| v.as_f64())),
+                four(sep.and_then(|s| s.roc_auc)),
+                four(ev.global.calibration.as_ref().map(|c| c.reliability.ece)),
                 eval_out.display()
             );
         }

@@ -1,5 +1,6 @@
 //! `simcal score`: exact top-k of every query against the corpus, written as a score table.
 
+use super::words::{count, num};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -220,10 +221,14 @@ pub fn execute(job: &ScoreJob, label: &str) -> anyhow::Result<ScoreSummary> {
     let summary = summary?;
     if let Some(l) = &summary.labels {
         if l.docs_not_in_corpus > 0 {
-            eprintln!("warning: {} judgements name documents that are not in {}", l.docs_not_in_corpus, job.corpus.display());
+            let n = l.docs_not_in_corpus;
+            let verb = if n == 1 { "names a document that is" } else { "name documents that are" };
+            eprintln!("warning: {} {verb} not in {}", count(n, "judgement", "judgements"), job.corpus.display());
         }
         if l.queries_not_in_queries > 0 {
-            eprintln!("warning: {} judged queries are not in {}", l.queries_not_in_queries, job.queries.display());
+            let n = l.queries_not_in_queries;
+            let verb = if n == 1 { "is" } else { "are" };
+            eprintln!("warning: {} {verb} not in {}", count(n, "judged query", "judged queries"), job.queries.display());
         }
     }
     Ok(summary)
@@ -262,11 +267,11 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         super::print_json(&v)?;
     } else {
         eprintln!(
-            "{} rows ({} queries × top {}) from {} corpus rows in {:.2} s; scoring {:.2} s at {:.1} GFLOP/s on {} → {}",
-            s.rows,
-            s.queries,
-            job.k,
-            s.corpus_rows,
+            "{} ({} × top {}) from {} in {:.2} s; scoring {:.2} s at {:.1} GFLOP/s on {} → {}",
+            count(s.rows, "row", "rows"),
+            count(s.queries, "query", "queries"),
+            num(job.k),
+            count(s.corpus_rows, "corpus row", "corpus rows"),
             s.seconds,
             s.scoring_seconds,
             s.gflops,
@@ -274,7 +279,11 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
             job.out.display()
         );
         if s.zero_queries + s.zero_corpus > 0 {
-            eprintln!("zero vectors scored 0: {} queries, {} corpus rows", s.zero_queries, s.zero_corpus);
+            eprintln!(
+                "zero vectors scored 0: {}, {}",
+                count(s.zero_queries, "query", "queries"),
+                count(s.zero_corpus, "corpus row", "corpus rows")
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
