@@ -7,7 +7,8 @@ medians of ROUNDS, each peer called as its users call it:
   - calibrators: IsotonicCalibrator + PlattCalibrator fits on CAL pairs against scikit-learn's
     IsotonicRegression(out_of_bounds="clip") and LogisticRegression(C=inf, newton-cholesky).
   - fuse: simcal.fuse(runs, "rrf") against ranx.fuse(runs, method="rrf") on ranx Runs built
-    beforehand, after a first call (warm: numba compiled).
+    beforehand, after a first call (warm: numba compiled); simcal on the same dicts (dicts out)
+    and on Arrow tables built beforehand from them (a table out), as ranx reads its Runs.
   - evaluate: simcal.evaluate(run, qrels, measures) against
     pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run) on the same prebuilt dicts, and
     simcal.evaluate(table, qrels_file) against pytrec_eval building its dicts from the same table
@@ -158,13 +159,28 @@ def bench_fuse():
         runs.append(run)
     ranx_runs = [Run(r) for r in runs]
     fuse(ranx_runs, method="rrf")  # numba compiles on the first call: ranx warm
+    # Each tool's own prebuilt form of the same runs: ranx's Runs, simcal's Arrow tables.
+    import pyarrow as pa
+
+    def table_of(run):
+        q = [qq for qq, docs in run.items() for _ in docs]
+        d = [dd for docs in run.values() for dd in docs]
+        s = [v for docs in run.values() for v in docs.values()]
+        return pa.table({"query_id": q, "doc_id": d, "score": pa.array(s, pa.float64())})
+
+    tables = [table_of(r) for r in runs]
     o_time, ours = timed(lambda: simcal.fuse(runs, method="rrf", k=300))
+    ot_time, ours_t = timed(lambda: simcal.fuse(tables, method="rrf", k=300))
     t_time, theirs = timed(lambda: fuse(ranx_runs, method="rrf"))
     theirs = theirs.to_dict()
     diff = max(abs(ours[q][d] - v) for q, vals in theirs.items() for d, v in vals.items())
-    print(f"RRF of 3 runs, {EVAL:,} queries x 100 (the same dicts; ranx's Runs built beforehand, warm)")
-    print(f"  simcal.fuse {o_time:7.3f} s")
-    print(f"  ranx.fuse   {t_time:7.3f} s  ratio ×{t_time / o_time:.1f}; max |diff| {diff:.1e}")
+    rows = ours_t.to_pydict()
+    diff_t = max(abs(s - theirs[q][d]) for q, d, s in zip(rows["query_id"], rows["doc_id"], rows["score"]))
+    print(f"RRF of 3 runs, {EVAL:,} queries x 100 (ranx's Runs built beforehand, warm)")
+    print(f"  simcal.fuse, dicts in and out    {o_time:7.3f} s  ratio ×{t_time / o_time:.1f}; max |diff| {diff:.1e}")
+    print(f"  simcal.fuse, Arrow tables in/out {ot_time:7.3f} s  ratio ×{t_time / ot_time:.1f}; "
+          f"max |diff| {diff_t:.1e} (float32 scores)")
+    print(f"  ranx.fuse, Runs in and out       {t_time:7.3f} s")
 
 
 if __name__ == "__main__":

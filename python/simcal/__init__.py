@@ -297,22 +297,41 @@ def evaluate(
 
 
 def fuse(
-    runs: Iterable[Mapping[str, Mapping[str, float]]],
+    runs: Iterable[Any],
     method: str = "rrf",
     norm: str | None = None,
     k: int = 100,
     rrf_k: float = 60,
     weights: Iterable[float] | None = None,
-) -> dict[str, dict[str, float]]:
+) -> Any:
     """``simcal fuse`` on runs in ranx's shape (``run[query][doc] = score``, or ranx ``Run``
     objects): returns the fused run ``{query: {doc: score}}``, each query's documents best
-    first, at most ``k``. ``method`` is ``rrf``, ``combsum``, ``combmnz``, ``max`` or ``wsum``
+    first, at most ``k``. Runs given as score tables (pyarrow Tables or RecordBatches, pandas
+    DataFrames: ``query_id``, ``doc_id``, ``score``, optional ``label`` and other columns) give
+    the table ``simcal fuse`` writes, as a pyarrow Table: ``query_id``, ``doc_id``, ``rank``,
+    ``score`` (the fused score), ``label`` and ``query_relevant`` from the inputs, and the
+    inputs' other columns. ``method`` is ``rrf``, ``combsum``, ``combmnz``, ``max`` or ``wsum``
     (ranx's ``rrf``, ``sum``, ``mnz``, ``max``, ``wsum``); ``norm`` ``minmax``, ``zscore``,
     ``max``, ``sum``, ``rank`` or ``none`` (ranx's ``min-max``, ``zmuv``, …; default: none for
     RRF, min-max otherwise); ``weights`` one per run (RRF and wsum). Each query's documents are
     ranked by score, ties in the dict's order; a run without a query adds nothing to it. The
     numbers are ranx's ``fuse``.
     """
+    runs = list(runs)
+    if not runs:
+        raise SimcalError("runs: no run to fuse")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise SimcalError(f"k: expected a positive integer, got {k!r}")
+    w = None if weights is None else _floats(weights, "weights")
+    tables = [_is_table(r) for r in runs]
+    if all(tables):
+        import pyarrow as pa
+
+        batches = [_batch(r, f"runs[{i}]") for i, r in enumerate(runs)]
+        fused = _simcal.fuse_tables([b for b, _ in batches], [m for _, m in batches], method, norm, int(k), float(rrf_k), w)
+        return pa.Table.from_batches([fused])
+    if any(tables):
+        raise SimcalError(f"runs[{tables.index(not tables[0])}]: give all runs as tables or all as dicts")
     lists = []
     for i, r in enumerate(runs):
         if hasattr(r, "to_dict") and not isinstance(r, Mapping):
@@ -320,11 +339,6 @@ def fuse(
         if not isinstance(r, Mapping):
             raise SimcalError(f"runs[{i}]: expected a dict of query → {{document: score}}, got {type(r).__name__}")
         lists.append(r if isinstance(r, dict) else dict(r))
-    if not lists:
-        raise SimcalError("runs: no run to fuse")
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise SimcalError(f"k: expected a positive integer, got {k!r}")
-    w = None if weights is None else _floats(weights, "weights")
     return _simcal.fuse(lists, method, norm, int(k), float(rrf_k), w)
 
 

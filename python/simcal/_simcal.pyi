@@ -42,6 +42,15 @@ def fuse(
     rrf_k: float,
     weights: list[float] | None,
 ) -> dict[str, dict[str, float]]: ...
+def fuse_tables(
+    tables: list[Any],
+    metas: list[dict[str, str]],
+    method: str,
+    norm: str | None,
+    k: int,
+    rrf_k: float,
+    weights: list[float] | None,
+) -> Any: ...
 def fit(
     table: Any | None,
     meta: dict[str, str],

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, StringBuilder};
 use arrow::pyarrow::PyArrowType;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::create_exception;
@@ -297,7 +297,62 @@ fn fuse<'py>(
     rrf_k: f64,
     weights: Option<Vec<f64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    use simcal::fuse::{FuseOptions, Method as FuseMethod, Norm, RunInput};
+    use simcal::fuse::RunInput;
+    let opts = fuse_options(method, norm, k, rrf_k, weights)?;
+    // Each run's rows in dict order (fusion orders each list by score, ties in this order),
+    // with the dicts' own key objects kept for the result: no string is made twice, and
+    // Python has already hashed them.
+    let mut inputs = Vec::with_capacity(runs.len());
+    let mut query_keys: Vec<Vec<Bound<'py, PyString>>> = Vec::with_capacity(runs.len());
+    let mut doc_keys: Vec<Vec<Bound<'py, PyString>>> = Vec::with_capacity(runs.len());
+    for (i, run) in runs.iter().enumerate() {
+        let name = format!("runs[{i}]");
+        let rows: usize = run.values().iter().map(|d| d.len().unwrap_or(0)).sum();
+        let (mut qids, mut dids) = (StringBuilder::with_capacity(rows, 8 * rows), StringBuilder::with_capacity(rows, 8 * rows));
+        let mut scores = Vec::with_capacity(rows);
+        let (mut qkeys, mut dkeys) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+        for (q, docs) in run.iter() {
+            let q = q.cast_into::<PyString>().map_err(|e| invalid(format!("{name}: query id {} is not a string", e.into_inner())))?;
+            let qid = q.to_str()?;
+            let docs =
+                docs.cast::<PyDict>().map_err(|_| invalid(format!("{name}[{}]: expected a dict of document → score", py_str(qid))))?;
+            for (d, x) in docs.iter() {
+                let d = d
+                    .cast_into::<PyString>()
+                    .map_err(|e| invalid(format!("{name}[{}]: document id {} is not a string", py_str(qid), e.into_inner())))?;
+                let doc = d.to_str()?;
+                let score: f64 =
+                    x.extract().map_err(|_| invalid(format!("{name}[{}][{}]: score {x} is not a number", py_str(qid), py_str(doc))))?;
+                qids.append_value(qid);
+                dids.append_value(doc);
+                scores.push(score);
+                dkeys.push(d);
+                qkeys.push(q.clone());
+            }
+        }
+        inputs.push(RunInput::from_rows(&name, qids.finish(), dids.finish(), scores).map_err(err)?);
+        query_keys.push(qkeys);
+        doc_keys.push(dkeys);
+    }
+    let fused = py.detach(|| simcal::fuse::fuse(&inputs, &opts)).map_err(err)?;
+    let key = |keys: &'_ [Vec<Bound<'py, PyString>>], run: u32, row: u32| -> PyResult<Bound<'py, PyString>> {
+        keys.get(run as usize).and_then(|k| k.get(row as usize)).cloned().ok_or_else(|| invalid("fused row beyond its run"))
+    };
+    let out = PyDict::new(py);
+    for q in &fused.queries {
+        let d = PyDict::new(py);
+        for h in &q.hits {
+            d.set_item(key(&doc_keys, h.run, h.row)?, h.score)?;
+        }
+        let (run, row) = q.first.iter().enumerate().find_map(|(r, f)| f.map(|row| (r as u32, row))).unwrap_or((0, 0));
+        out.set_item(key(&query_keys, run, row)?, d)?;
+    }
+    Ok(out)
+}
+
+/// The fusion's options from the Python arguments (the CLI's names).
+fn fuse_options(method: &str, norm: Option<&str>, k: usize, rrf_k: f64, weights: Option<Vec<f64>>) -> PyResult<simcal::fuse::FuseOptions> {
+    use simcal::fuse::{FuseOptions, Method as FuseMethod, Norm};
     let method = match method {
         "rrf" => FuseMethod::Rrf,
         "combsum" => FuseMethod::CombSum,
@@ -316,45 +371,43 @@ fn fuse<'py>(
         Some("none") => Norm::None,
         Some(other) => return Err(invalid(format!("norm {other:?}: expected minmax, zscore, max, sum, rank or none"))),
     };
-    let mut inputs = Vec::with_capacity(runs.len());
-    for (i, run) in runs.iter().enumerate() {
-        let name = format!("runs[{i}]");
-        let (mut qids, mut dids, mut scores) = (Vec::new(), Vec::new(), Vec::new());
-        for (q, docs) in run.iter() {
-            let qid: String = q.extract().map_err(|_| invalid(format!("{name}: query id {q} is not a string")))?;
-            let docs =
-                docs.cast::<PyDict>().map_err(|_| invalid(format!("{name}[{}]: expected a dict of document → score", py_str(&qid))))?;
-            let mut list: Vec<(String, f64)> = Vec::with_capacity(docs.len());
-            for (d, s) in docs.iter() {
-                let doc: String = d.extract().map_err(|_| invalid(format!("{name}[{}]: document id {d} is not a string", py_str(&qid))))?;
-                let score: f64 =
-                    s.extract().map_err(|_| invalid(format!("{name}[{}][{}]: score {s} is not a number", py_str(&qid), py_str(&doc))))?;
-                list.push((doc, score));
-            }
-            // Rank order: score descending, ties in the dict's order (a stable sort).
-            list.sort_by(|a, b| b.1.total_cmp(&a.1));
-            for (doc, score) in list {
-                qids.push(qid.clone());
-                dids.push(doc);
-                scores.push(score);
-            }
-        }
-        let input =
-            RunInput::from_rows(&name, qids.into_iter().map(Some).collect(), dids.into_iter().map(Some).collect(), scores).map_err(err)?;
-        inputs.push(input);
-    }
-    let opts = FuseOptions { method, norm, rrf_k, weights, k };
-    let fused = py.detach(|| simcal::fuse::fuse(&inputs, &opts)).map_err(err)?;
-    let out = PyDict::new(py);
-    for q in &fused.queries {
-        let d = PyDict::new(py);
-        for h in &q.hits {
-            let doc = inputs.get(h.run as usize).map(|r| r.doc_id.value(h.row as usize)).unwrap_or_default();
-            d.set_item(doc, h.score)?;
-        }
-        out.set_item(q.id(&inputs), d)?;
-    }
-    Ok(out)
+    Ok(FuseOptions { method, norm, rrf_k, weights, k })
+}
+
+/// Fuses score tables (record batches with their schemas' metadata) as `simcal fuse` does,
+/// into the table it writes: labels from the inputs, other columns carried.
+#[pyfunction]
+#[pyo3(signature = (tables, metas, method, norm, k, rrf_k, weights))]
+#[allow(clippy::too_many_arguments)]
+fn fuse_tables(
+    py: Python<'_>,
+    tables: Vec<PyArrowType<RecordBatch>>,
+    metas: Vec<HashMap<String, String>>,
+    method: &str,
+    norm: Option<&str>,
+    k: usize,
+    rrf_k: f64,
+    weights: Option<Vec<f64>>,
+) -> PyResult<PyArrowType<RecordBatch>> {
+    use simcal::fuse::{fuse, fused_meta, fused_table, LabelSource, RunInput};
+    let opts = fuse_options(method, norm, k, rrf_k, weights)?;
+    let batch = py.detach(|| -> PyResult<RecordBatch> {
+        let inputs = tables
+            .into_iter()
+            .zip(metas)
+            .enumerate()
+            .map(|(i, (t, meta))| {
+                let name = format!("runs[{i}]");
+                let batch = with_metadata(t.0, meta).map_err(|e| invalid(format!("{name}: {e}")))?;
+                let t = simcal::table::table_from_batch_wide(Path::new(&name), batch).map_err(err)?;
+                RunInput::from_table(Path::new(&name), t).map_err(err)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let fused = fuse(&inputs, &opts).map_err(err)?;
+        let t = fused_table(&inputs, &fused, LabelSource::Inputs, fused_meta(&inputs, &opts, None)).map_err(err)?;
+        with_metadata(t.batch, t.meta.to_pairs().into_iter().collect()).map_err(|e| invalid(e.to_string()))
+    })?;
+    Ok(PyArrowType(batch))
 }
 
 fn relevance(r: &Bound<'_, PyAny>, qid: &str, doc: &str) -> PyResult<i32> {
@@ -510,6 +563,7 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_table, m)?)?;
     m.add_function(wrap_pyfunction!(fuse, m)?)?;
+    m.add_function(wrap_pyfunction!(fuse_tables, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(load_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(save_artifact, m)?)?;

@@ -9,7 +9,7 @@ use arrow::datatypes::FieldRef;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, UInt32Type};
 
 use crate::error::{Error, Result};
-use crate::table::{columns, read_table_wide, read_trec, sha256_file, TableMeta};
+use crate::table::{columns, read_table_wide, read_trec, sha256_file, ScoreTable, TableMeta};
 
 /// What kind of file a run came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,57 +158,65 @@ fn read_any(path: &Path) -> Result<RunInput> {
             lines: Some(t.line),
         });
     }
-    let table = read_table_wide(path)?;
-    let b = &table.batch;
-    let schema = b.schema();
-    let column = |name: &str, to: &DataType| -> Result<Option<ArrayRef>> {
-        match b.column_by_name(name) {
-            None => Ok(None),
-            Some(c) => cast(c, to).map(Some).map_err(|e| Error::format(path, format!("column {name}: {e}"))),
+    RunInput::from_table(path, read_table_wide(path)?)
+}
+
+impl RunInput {
+    /// The run in a score table that `path` names in messages (its file, or the argument it
+    /// came from): ids as text, scores widened to f64 and refused where not finite, labels and
+    /// other columns carried; named after the table's model, else the path's stem.
+    pub fn from_table(path: &Path, table: ScoreTable) -> Result<RunInput> {
+        let b = &table.batch;
+        let schema = b.schema();
+        let column = |name: &str, to: &DataType| -> Result<Option<ArrayRef>> {
+            match b.column_by_name(name) {
+                None => Ok(None),
+                Some(c) => cast(c, to).map(Some).map_err(|e| Error::format(path, format!("column {name}: {e}"))),
+            }
+        };
+        let text = |name: &str| -> Result<StringArray> {
+            let c = column(name, &DataType::Utf8)?.ok_or_else(|| Error::format(path, format!("score table has no {name} column")))?;
+            Ok(c.as_string::<i32>().clone())
+        };
+        let (query_id, doc_id) = (text(columns::QUERY_ID)?, text(columns::DOC_ID)?);
+        for (name, c) in [(columns::QUERY_ID, &query_id), (columns::DOC_ID, &doc_id)] {
+            if let Some(r) = (0..c.len()).find(|&r| c.is_null(r)) {
+                return Err(Error::row(path, r as u64, None, format!("{name} is null")));
+            }
         }
-    };
-    let text = |name: &str| -> Result<StringArray> {
-        let c = column(name, &DataType::Utf8)?.ok_or_else(|| Error::format(path, format!("score table has no {name} column")))?;
-        Ok(c.as_string::<i32>().clone())
-    };
-    let (query_id, doc_id) = (text(columns::QUERY_ID)?, text(columns::DOC_ID)?);
-    for (name, c) in [(columns::QUERY_ID, &query_id), (columns::DOC_ID, &doc_id)] {
-        if let Some(r) = (0..c.len()).find(|&r| c.is_null(r)) {
-            return Err(Error::row(path, r as u64, None, format!("{name} is null")));
+        let score = column(columns::SCORE, &DataType::Float64)?.ok_or_else(|| Error::format(path, "score table has no score column"))?;
+        let score = score.as_primitive::<Float64Type>();
+        if let Some(r) = (0..score.len()).find(|&r| score.is_null(r) || !score.value(r).is_finite()) {
+            let what = if score.is_null(r) { "null".to_owned() } else { score.value(r).to_string() };
+            return Err(Error::row(path, r as u64, Some(doc_id.value(r)), format!("score {what} is not a finite number")));
         }
+        let label =
+            column(columns::LABEL, &DataType::Int32)?.map(|c| c.as_primitive::<Int32Type>().clone()).filter(|l| l.null_count() < l.len());
+        let query_relevant = column(columns::QUERY_RELEVANT, &DataType::UInt32)?
+            .map(|c| c.as_primitive::<UInt32Type>().clone())
+            .filter(|l| l.null_count() < l.len());
+        let standard = [columns::QUERY_ID, columns::DOC_ID, columns::RANK, columns::SCORE, columns::LABEL, columns::QUERY_RELEVANT];
+        let carried = schema
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .filter(|(f, _)| !standard.contains(&f.name().as_str()))
+            .map(|(f, c)| (Arc::clone(f), Arc::clone(c)))
+            .collect();
+        let name = if table.meta.model.is_empty() { stem(path) } else { table.meta.model.clone() };
+        Ok(RunInput {
+            path: path.to_path_buf(),
+            format: RunFormat::Table,
+            name,
+            sha256: String::new(),
+            query_id,
+            doc_id,
+            score: score.values().to_vec(),
+            label,
+            query_relevant,
+            carried,
+            meta: Some(table.meta),
+            lines: None,
+        })
     }
-    let score = column(columns::SCORE, &DataType::Float64)?.ok_or_else(|| Error::format(path, "score table has no score column"))?;
-    let score = score.as_primitive::<Float64Type>();
-    if let Some(r) = (0..score.len()).find(|&r| score.is_null(r) || !score.value(r).is_finite()) {
-        let what = if score.is_null(r) { "null".to_owned() } else { score.value(r).to_string() };
-        return Err(Error::row(path, r as u64, Some(doc_id.value(r)), format!("score {what} is not a finite number")));
-    }
-    let label =
-        column(columns::LABEL, &DataType::Int32)?.map(|c| c.as_primitive::<Int32Type>().clone()).filter(|l| l.null_count() < l.len());
-    let query_relevant = column(columns::QUERY_RELEVANT, &DataType::UInt32)?
-        .map(|c| c.as_primitive::<UInt32Type>().clone())
-        .filter(|l| l.null_count() < l.len());
-    let standard = [columns::QUERY_ID, columns::DOC_ID, columns::RANK, columns::SCORE, columns::LABEL, columns::QUERY_RELEVANT];
-    let carried = schema
-        .fields()
-        .iter()
-        .zip(b.columns())
-        .filter(|(f, _)| !standard.contains(&f.name().as_str()))
-        .map(|(f, c)| (Arc::clone(f), Arc::clone(c)))
-        .collect();
-    let name = if table.meta.model.is_empty() { stem(path) } else { table.meta.model.clone() };
-    Ok(RunInput {
-        path: path.to_path_buf(),
-        format: RunFormat::Table,
-        name,
-        sha256: String::new(),
-        query_id,
-        doc_id,
-        score: score.values().to_vec(),
-        label,
-        query_relevant,
-        carried,
-        meta: Some(table.meta),
-        lines: None,
-    })
 }

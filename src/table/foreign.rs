@@ -8,13 +8,13 @@
 //! `query_relevant` as any integer type (`label` also boolean), refused by row when out of
 //! range.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use rustc_hash::FxHashMap;
 
 use super::{columns, id_runs, TableMeta, SCHEMA_VERSION};
 use crate::error::{Error, Result};
@@ -23,9 +23,9 @@ use crate::error::{Error, Result};
 /// everything else `unknown` (k: the most rows of one query, where the queries are read).
 pub fn unknown_meta(path: &Path, batch: &RecordBatch) -> TableMeta {
     let k = batch.column_by_name(columns::QUERY_ID).and_then(|c| c.as_string_opt::<i32>()).map_or(0, |ids| {
-        let mut rows: HashMap<&str, usize> = HashMap::new();
-        for r in 0..ids.len() {
-            *rows.entry(ids.value(r)).or_default() += 1;
+        let mut rows: FxHashMap<&str, usize> = FxHashMap::default();
+        for (start, end) in id_runs(ids) {
+            *rows.entry(ids.value(start)).or_default() += end - start;
         }
         rows.into_values().max().unwrap_or(0)
     });
@@ -125,7 +125,7 @@ fn cast_column(path: &Path, name: &str, a: &ArrayRef, to: &DataType) -> Result<A
 /// query's rows together; every reader takes a run of one id for one query).
 pub fn check_together(path: &Path, batch: &RecordBatch) -> Result<()> {
     let Some(ids) = batch.column_by_name(columns::QUERY_ID).and_then(|c| c.as_string_opt::<i32>()) else { return Ok(()) };
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
     for (start, _) in id_runs(ids) {
         if let Some(first) = seen.insert(ids.value(start), start) {
             return Err(Error::row(

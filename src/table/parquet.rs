@@ -52,17 +52,18 @@ pub fn read_table_columns(path: &Path, columns: Option<&[&str]>) -> Result<Score
     read(path, columns, false)
 }
 
-/// Reads a whole score table as [`read_table`] does, except that float64 scores stay float64
-/// (for fusion, which computes in float64 and writes float32 at the end).
+/// Reads a whole score table for fusion: as [`read_table`] does, except that float64 scores
+/// stay float64 (fusion computes in float64 and writes float32 at the end) and a missing rank
+/// is not derived (fusion orders each list by score itself).
 pub fn read_table_wide(path: &Path) -> Result<ScoreTable> {
-    read(path, None, true)
+    crate::error::decoding(path, || read_unguarded(path, None, true, false))
 }
 
 fn read(path: &Path, columns: Option<&[&str]>, wide_scores: bool) -> Result<ScoreTable> {
-    crate::error::decoding(path, || read_unguarded(path, columns, wide_scores))
+    crate::error::decoding(path, || read_unguarded(path, columns, wide_scores, true))
 }
 
-fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool) -> Result<ScoreTable> {
+fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool, derive_rank: bool) -> Result<ScoreTable> {
     use super::columns::{DOC_ID, QUERY_ID, RANK, SCORE};
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
@@ -105,7 +106,7 @@ fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool) -> R
         1 => batches.pop().ok_or_else(|| Error::format(path, "no rows"))?,
         _ => arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::parquet(path, e))?,
     };
-    finish(path, batch, meta, wants_rank && !has_rank, wide_scores)
+    finish(path, batch, meta, derive_rank && wants_rank && !has_rank, wide_scores)
 }
 
 /// A score table from rows already in memory (an Arrow batch handed over by a caller), as
@@ -113,6 +114,16 @@ fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool) -> R
 /// it, the standard columns get their standard types, a missing rank is derived. `name` stands
 /// for the file in errors.
 pub fn table_from_batch(name: &Path, batch: RecordBatch) -> Result<ScoreTable> {
+    from_batch(name, batch, false)
+}
+
+/// [`table_from_batch`] for fusion, as [`read_table_wide`] reads a file: float64 scores kept,
+/// no rank derived.
+pub fn table_from_batch_wide(name: &Path, batch: RecordBatch) -> Result<ScoreTable> {
+    from_batch(name, batch, true)
+}
+
+fn from_batch(name: &Path, batch: RecordBatch, for_fusion: bool) -> Result<ScoreTable> {
     use super::columns::{QUERY_ID, RANK, SCORE};
     let schema = batch.schema();
     let pairs: Vec<(String, Option<String>)> = schema.metadata().iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
@@ -122,8 +133,8 @@ pub fn table_from_batch(name: &Path, batch: RecordBatch) -> Result<ScoreTable> {
             return Err(Error::format(name, format!("score table has no {col} column")));
         }
     }
-    let derive = schema.index_of(RANK).is_err();
-    finish(name, batch, meta, derive, false)
+    let derive = !for_fusion && schema.index_of(RANK).is_err();
+    finish(name, batch, meta, derive, for_fusion)
 }
 
 /// The standard types, the checks of another tool's table, a derived rank where asked, and the
