@@ -35,6 +35,7 @@ __all__ = [
     "PlattCalibrator",
     "evaluate",
     "fuse",
+    "drift",
     "fit",
     "Calibration",
 ]
@@ -494,3 +495,38 @@ def fit(
         (float(abstain[0]), float(abstain[1])), list(group_by or []), int(min_pairs), int(min_relevant), int(folds),
         None if confidence is None else float(confidence), unit, fwer, int(grid), int(bootstrap), int(seed), int(rel_level),
     ))
+
+
+def drift(
+    baseline: "Calibration | str | os.PathLike",
+    table: Any,
+    max_ks: float = 0.1,
+    max_precision_drop: float = 0.05,
+    min_pairs: int = 500,
+    significance: float = 0.05,
+) -> dict[str, Any]:
+    """``simcal drift``: a new labeled score table (pyarrow, pandas, or the path of a parquet
+    score table) against a baseline calibration (a :class:`Calibration` or the path of an
+    artifact): each group's KS statistics per class against the baseline's stored
+    distributions, and the precision its thresholds give now. Returns the document
+    ``simcal drift --json`` prints; ``result["drifted"]`` is the gate (a tolerance exceeded at
+    family-wise level ``significance``). Groups with fewer than ``min_pairs`` labeled pairs are
+    measured but not gated."""
+    if isinstance(baseline, Calibration):
+        art, name = baseline._json, "calibration"
+    elif isinstance(baseline, (str, os.PathLike)):
+        art, name = _simcal.load_artifact(os.fspath(baseline)), os.fspath(baseline)
+    else:
+        raise SimcalError(f"baseline: expected a Calibration or the path of one, got {type(baseline).__name__}")
+    if isinstance(table, (str, os.PathLike)):
+        batch, meta, path = None, {}, os.fspath(table)
+    else:
+        (batch, meta), path = _batch(table), None
+    if not isinstance(min_pairs, (int, np.integer)) or isinstance(min_pairs, bool) or min_pairs < 0:
+        raise SimcalError(f"min_pairs: expected a non-negative integer, got {min_pairs!r}")
+    tol = []
+    for v, n in ((max_ks, "max_ks"), (max_precision_drop, "max_precision_drop"), (significance, "significance")):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise SimcalError(f"{n}: expected a number, got {v!r}")
+        tol.append(float(v))
+    return json.loads(_simcal.drift(art, name, batch, meta, path, tol[0], tol[1], int(min_pairs), tol[2]))

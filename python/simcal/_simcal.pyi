@@ -83,3 +83,14 @@ def apply(
     min_gap: float,
     force: bool,
 ) -> tuple[Any, Any]: ...
+def drift(
+    json: str,
+    baseline_name: str,
+    table: Any | None,
+    meta: dict[str, str],
+    path: str | None,
+    max_ks: float,
+    max_precision_drop: float,
+    min_pairs: int,
+    significance: float,
+) -> str: ...

@@ -497,6 +497,39 @@ fn load_artifact(py: Python<'_>, path: String) -> PyResult<String> {
     serde_json::to_string(&art).map_err(|e| invalid(e.to_string()))
 }
 
+/// `simcal drift`: a labeled score table (a record batch, or the path of a parquet file)
+/// against the baseline calibration (artifact JSON, and the name it goes by); returns the
+/// JSON document `simcal drift --json` prints.
+#[pyfunction]
+#[pyo3(signature = (json, baseline_name, table, meta, path, max_ks, max_precision_drop, min_pairs, significance))]
+#[allow(clippy::too_many_arguments)]
+fn drift(
+    py: Python<'_>,
+    json: &str,
+    baseline_name: String,
+    table: Option<PyArrowType<RecordBatch>>,
+    meta: HashMap<String, String>,
+    path: Option<String>,
+    max_ks: f64,
+    max_precision_drop: f64,
+    min_pairs: u64,
+    significance: f64,
+) -> PyResult<String> {
+    use simcal::metrics::drift::Tolerances;
+    let art = artifact(json)?;
+    let tol = Tolerances { max_ks, max_precision_drop, min_pairs, significance };
+    let doc = py.detach(|| -> PyResult<serde_json::Value> {
+        let (t, name) = match (table, path) {
+            (Some(batch), _) => (self::table(batch.0, meta, "table")?, "table".to_owned()),
+            (None, Some(p)) => (simcal::table::read_table(Path::new(&p)).map_err(err)?, p),
+            (None, None) => return Err(invalid("table: expected a pyarrow table or a path")),
+        };
+        let r = simcal::metrics::drift::drift(&t, Path::new(&name), &art, tol).map_err(err)?;
+        Ok(r.document(Path::new(&baseline_name), Path::new(&name)))
+    })?;
+    serde_json::to_string(&doc).map_err(|e| invalid(e.to_string()))
+}
+
 /// Validates an artifact's JSON (the text of a file, or what `fit` returned).
 fn artifact(json: &str) -> PyResult<Artifact> {
     Artifact::from_json(json, Path::new("calibration")).map_err(err)
@@ -568,5 +601,6 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(save_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
+    m.add_function(wrap_pyfunction!(drift, m)?)?;
     Ok(())
 }

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::json;
 
 use simcal::calibrate::artifact::Artifact;
-use simcal::metrics::drift::{drift, DriftReport, Tolerances, DRIFT_VERSION};
+use simcal::metrics::drift::{drift, DriftReport, Tolerances};
 use simcal::table::read_table;
 
 #[derive(Args)]
@@ -20,18 +19,18 @@ pub struct DriftArgs {
     #[arg(long)]
     pub scores: PathBuf,
     /// Largest KS statistic allowed between baseline and new scores, per class and group.
-    #[arg(long = "max-ks", default_value_t = 0.1)]
+    #[arg(long = "max-ks", default_value_t = Tolerances::default().max_ks)]
     pub max_ks: f64,
     /// Largest drop allowed in the precision a stored threshold gives.
-    #[arg(long = "max-precision-drop", default_value_t = 0.05)]
+    #[arg(long = "max-precision-drop", default_value_t = Tolerances::default().max_precision_drop)]
     pub max_precision_drop: f64,
     /// Groups with fewer labeled pairs (baseline or new) are measured but not gated.
-    #[arg(long = "min-pairs", default_value_t = 500)]
+    #[arg(long = "min-pairs", default_value_t = Tolerances::default().min_pairs)]
     pub min_pairs: u64,
     /// Family-wise level of the gate's tests: an effect beyond tolerance trips it only when its
     /// p-value (KS; Fisher's exact test of a precision drop) is at most this over the number of
     /// tests (Bonferroni).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = Tolerances::default().significance)]
     pub significance: f64,
     /// Also write the JSON report here.
     #[arg(long)]
@@ -48,15 +47,6 @@ pub fn execute(baseline: &Path, scores: &Path, tol: Tolerances) -> anyhow::Resul
     Ok(drift(&table, scores, &art, tol)?)
 }
 
-pub fn document(r: &DriftReport, baseline: &Path, scores: &Path) -> serde_json::Value {
-    let mut v = serde_json::to_value(r).unwrap_or_default();
-    super::set_fields(
-        &mut v,
-        [("schema_version", json!(DRIFT_VERSION)), ("command", json!("drift")), ("baseline", json!(baseline)), ("scores", json!(scores))],
-    );
-    v
-}
-
 pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
     let outputs: Vec<(&str, &std::path::Path)> = args.out.iter().map(|o| ("--out", o.as_path())).collect();
     simcal::output::check_destinations(&[&args.baseline, &args.scores], &outputs)?;
@@ -67,7 +57,7 @@ pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
         significance: args.significance,
     };
     let r = execute(&args.baseline, &args.scores, tol)?;
-    let doc = document(&r, &args.baseline, &args.scores);
+    let doc = r.document(&args.baseline, &args.scores);
     if let Some(out) = &args.out {
         super::write_json(out, &doc)?;
     }

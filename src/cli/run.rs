@@ -294,7 +294,7 @@ pub fn pipeline(c: &Config, json_out: bool, allow_missing_baseline: bool) -> any
             let table = simcal::table::read_table(&job.out)?;
             let r = simcal::metrics::drift::drift(&table, &job.out, art, d.tolerances)?;
             let drift_out = out.join(format!("{enc}.drift.json"));
-            simcal::output::write_json(&drift_out, &super::drift::document(&r, base, &job.out))?;
+            simcal::output::write_json(&drift_out, &r.document(base, &job.out))?;
             for v in &r.violations {
                 eprintln!("drift {enc}: {v}");
             }

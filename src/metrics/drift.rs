@@ -143,6 +143,21 @@ pub struct DriftReport {
     pub notes: Vec<String>,
 }
 
+impl DriftReport {
+    /// The JSON document `simcal drift --json` prints and the nightly job writes: the report,
+    /// with its schema version and the baseline and table it compared.
+    pub fn document(&self, baseline: &Path, scores: &Path) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("schema_version".to_owned(), DRIFT_VERSION.into());
+            o.insert("command".to_owned(), "drift".into());
+            o.insert("baseline".to_owned(), baseline.to_string_lossy().into_owned().into());
+            o.insert("scores".to_owned(), scores.to_string_lossy().into_owned().into());
+        }
+        v
+    }
+}
+
 /// Counts of `d`'s scores (weights `w`) in the baseline's bins, with one bin below and one above.
 fn binned(base: &Distributions, d: &Distinct, w: &[u64]) -> Vec<u64> {
     let bins = base.edges.len().saturating_sub(1);
