@@ -36,6 +36,7 @@ __all__ = [
     "evaluate",
     "fuse",
     "drift",
+    "report",
     "fit",
     "Calibration",
 ]
@@ -530,3 +531,41 @@ def drift(
             raise SimcalError(f"{n}: expected a number, got {v!r}")
         tol.append(float(v))
     return json.loads(_simcal.drift(art, name, batch, meta, path, tol[0], tol[1], int(min_pairs), tol[2]))
+
+
+def _paths(v: Any, name: str) -> list[str]:
+    if isinstance(v, (str, os.PathLike)):
+        v = [v]
+    out = []
+    for i, p in enumerate(v):
+        if not isinstance(p, (str, os.PathLike)):
+            hint = " (save it first: Calibration.save(path))" if isinstance(p, Calibration) else ""
+            raise SimcalError(f"{name}[{i}]: expected the path of a file, got {type(p).__name__}{hint}")
+        out.append(os.fspath(p))
+    return out
+
+
+def report(
+    tables: Any,
+    out: str | os.PathLike,
+    calibrations: Any = (),
+    qrels: str | os.PathLike | None = None,
+    group_by: Iterable[str] | str = (),
+    measures: Iterable[str] | str | None = None,
+    rel_level: int = 1,
+) -> str:
+    """``simcal report``: writes the self-contained HTML page comparing encoders to ``out`` and
+    returns its path. ``tables`` are the paths of score tables, one per encoder;
+    ``calibrations`` the paths of their calibrations, matched by model (a table without one
+    gets an in-sample fit, marked so); ``qrels`` a judgements file (default: the tables'
+    labels); ``measures`` ranking measures as :func:`evaluate` names them (default: the CLI's)."""
+    scores = _paths(tables, "tables")
+    if not scores:
+        raise SimcalError("tables: no score table")
+    cals = _paths(calibrations, "calibrations")
+    if isinstance(group_by, str):
+        group_by = [group_by]
+    names = [] if measures is None else _measures(measures)
+    _simcal.report(scores, cals, None if qrels is None else os.fspath(qrels), list(group_by), names, int(rel_level),
+                   os.fspath(out))
+    return os.fspath(out)

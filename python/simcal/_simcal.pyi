@@ -94,3 +94,12 @@ def drift(
     min_pairs: int,
     significance: float,
 ) -> str: ...
+def report(
+    scores: list[str],
+    calibrations: list[str],
+    qrels: str | None,
+    group_by: list[str],
+    measures: list[str],
+    rel_level: int,
+    out: str,
+) -> None: ...

@@ -497,6 +497,40 @@ fn load_artifact(py: Python<'_>, path: String) -> PyResult<String> {
     serde_json::to_string(&art).map_err(|e| invalid(e.to_string()))
 }
 
+/// `simcal report`: writes the HTML page comparing the score tables at `scores` (with the
+/// calibrations at `calibrations`, matched by model) to `out`.
+#[pyfunction]
+#[pyo3(signature = (scores, calibrations, qrels, group_by, measures, rel_level, out))]
+#[allow(clippy::too_many_arguments)]
+fn report(
+    py: Python<'_>,
+    scores: Vec<String>,
+    calibrations: Vec<String>,
+    qrels: Option<String>,
+    group_by: Vec<String>,
+    measures: Vec<String>,
+    rel_level: i32,
+    out: String,
+) -> PyResult<()> {
+    // None asked for: the CLI's default list.
+    let measures = if measures.is_empty() { vec![simcal::metrics::ranking::DEFAULT_MEASURES.to_owned()] } else { measures };
+    let measures = Measure::parse_list(&measures).map_err(err)?;
+    let (scores, calibrations): (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>) =
+        (scores.iter().map(Into::into).collect(), calibrations.iter().map(Into::into).collect());
+    py.detach(|| {
+        simcal::report::write_report(
+            &scores,
+            &calibrations,
+            qrels.as_deref().map(Path::new),
+            &group_by,
+            measures,
+            rel_level,
+            Path::new(&out),
+        )
+    })
+    .map_err(err)
+}
+
 /// `simcal drift`: a labeled score table (a record batch, or the path of a parquet file)
 /// against the baseline calibration (artifact JSON, and the name it goes by); returns the
 /// JSON document `simcal drift --json` prints.
@@ -602,5 +636,6 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(save_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add_function(wrap_pyfunction!(drift, m)?)?;
+    m.add_function(wrap_pyfunction!(report, m)?)?;
     Ok(())
 }

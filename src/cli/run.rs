@@ -312,7 +312,7 @@ pub fn pipeline(c: &Config, json_out: bool, allow_missing_baseline: bool) -> any
     }
     let report = out.join("report.html");
     let measures = Measure::parse_list(&[DEFAULT_MEASURES.to_owned()])?;
-    super::report::execute(&tables, &cals, None, &c.group_by, measures, 1, &report)?;
+    simcal::report::write_report(&tables, &cals, None, &c.group_by, measures, 1, &report)?;
     let names: Vec<&str> = c.encoders.iter().map(|e| e.name.as_str()).collect();
     if !json_out {
         eprintln!("report: {} → {}", names.join(" vs "), report.display());

@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 use crate::calibrate::artifact::Artifact;
 use crate::calibrate::sweep::Curve;
 use crate::calibrate::{fit_table, FitOptions};
-use crate::error::Result;
-use crate::labels::Qrels;
+use crate::error::{Error, Result};
+use crate::labels::{read_qrels, Qrels};
+use crate::metrics::ranking::Measure;
 use crate::metrics::reliability::Reliability;
 use crate::metrics::{evaluate, labeled_distinct, EvalOptions, Evaluation};
-use crate::table::{sha256_file, ScoreTable, TableMeta};
+use crate::table::{read_table, sha256_file, ScoreTable, TableMeta};
 use svg::{esc, Chart, PALETTE};
 
 /// Most points drawn of a precision/recall curve.
@@ -481,4 +482,59 @@ fn groups_section(h: &mut String, encoders: &[Encoder]) {
             );
         }
     }
+}
+
+/// `simcal report`: builds the page for the score tables at `scores` (each with the one of
+/// `calibrations` of its model; a table without one gets an in-sample fit, marked so) and
+/// writes it to `out`, atomically. `out` may not be one of the inputs; a calibration whose
+/// model no table has, or two for one model, are errors.
+pub fn write_report(
+    scores: &[PathBuf],
+    calibrations: &[PathBuf],
+    qrels: Option<&Path>,
+    group_by: &[String],
+    measures: Vec<Measure>,
+    rel_level: i32,
+    out: &Path,
+) -> Result<()> {
+    let inputs: Vec<&Path> = scores.iter().chain(calibrations).map(PathBuf::as_path).chain(qrels).collect();
+    crate::output::check_destinations(&inputs, &[("--out", out)])?;
+    let qrels = qrels.map(read_qrels).transpose()?;
+    let arts: Vec<(Artifact, PathBuf)> = calibrations.iter().map(|p| Ok((Artifact::read(p)?, p.clone()))).collect::<Result<_>>()?;
+    for (i, (a, p)) in arts.iter().enumerate() {
+        if let Some((_, q)) = arts.iter().take(i).find(|(b, _)| b.model == a.model) {
+            return Err(Error::Invalid(format!(
+                "--calibration {}: {} is also for model {:?}; give one calibration per model",
+                p.display(),
+                q.display(),
+                a.model
+            )));
+        }
+    }
+    let tables: Vec<_> = scores.iter().map(|p| read_table(p)).collect::<Result<_>>()?;
+    // A calibration that matches no table would be ignored and an in-sample fit drawn instead.
+    for (a, p) in &arts {
+        if !tables.iter().any(|t| t.meta.model == a.model) {
+            let models: Vec<String> = tables.iter().map(|t| format!("{:?}", t.meta.model)).collect();
+            return Err(Error::Invalid(format!(
+                "--calibration {}: its model {:?} is none of the score tables' ({}): a calibration is matched to a table by model",
+                p.display(),
+                a.model,
+                models.join(", ")
+            )));
+        }
+    }
+    let mut encoders = Vec::new();
+    for (table, path) in tables.into_iter().zip(scores) {
+        let art = arts.iter().find(|(a, _)| a.model == table.meta.model).cloned();
+        let group_by =
+            if !group_by.is_empty() { group_by.to_vec() } else { art.as_ref().map(|(a, _)| a.group_by.clone()).unwrap_or_default() };
+        let opts = EvalOptions { measures: measures.clone(), group_by, rel_level, ..EvalOptions::default() };
+        encoders.push(encoder(&table, path, qrels.as_ref(), art, &opts)?);
+    }
+    let page = render(&encoders, &crate::calibrate::created());
+    crate::output::write_atomic(out, |w| {
+        use std::io::Write;
+        w.write_all(page.as_bytes()).map_err(|e| Error::Io { path: out.to_path_buf(), source: e })
+    })
 }
