@@ -99,9 +99,6 @@ pub fn model_name(corpus: &Path) -> String {
 /// Runs the job; `progress(scored, total)` is called as corpus rows are scored.
 pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ScoreSummary> {
     let t0 = std::time::Instant::now();
-    if job.k == 0 {
-        return Err(Error::Invalid("k must be at least 1".into()));
-    }
     let inputs: Vec<&Path> =
         [Some(&job.queries), Some(&job.corpus), job.qrels.as_ref(), job.query_read.ids_file.as_ref(), job.corpus_read.ids_file.as_ref()]
             .into_iter()
@@ -109,6 +106,21 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
             .map(PathBuf::as_path)
             .collect();
     crate::output::check_destinations(&inputs, &[("--out", &job.out)])?;
+    let (table, mut summary) = score_table(job, progress)?;
+    match job.format {
+        OutputFormat::Parquet => write_parquet(&table, &job.out)?,
+        OutputFormat::Trec => write_trec(&table, &job.out, &summary.model)?,
+    }
+    summary.seconds = t0.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// The score table of `job` (its `out` and `format` aside), held in memory, and its summary.
+pub fn score_table(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<(ScoreTable, ScoreSummary)> {
+    let t0 = std::time::Instant::now();
+    if job.k == 0 {
+        return Err(Error::Invalid("k must be at least 1".into()));
+    }
     let (queries, qrels, scored, qsha, csha, shard_meta, qrels_sha) = std::thread::scope(|s| -> Result<_> {
         let qh = crate::error::spawn_scoped(s, "hashing", || sha256_file(&job.queries))?;
         let ch = crate::error::spawn_scoped(s, "hashing", || sha256_file(&job.corpus))?;
@@ -182,11 +194,7 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
             .collect(),
     };
     let (table, report) = ScoreTable::build(&queries, &scored, qrels.as_ref(), job.rel_level, meta)?;
-    match job.format {
-        OutputFormat::Parquet => write_parquet(&table, &job.out)?,
-        OutputFormat::Trec => write_trec(&table, &job.out, &model)?,
-    }
-    Ok(ScoreSummary {
+    let summary = ScoreSummary {
         rows: table.len(),
         queries: queries.len(),
         corpus_rows: scored.corpus_ids.len(),
@@ -200,7 +208,8 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
         model,
         zero_queries: scored.zero_queries,
         zero_corpus: scored.zero_corpus,
-    })
+    };
+    Ok((table, summary))
 }
 
 /// The table's record of zero vectors scored 0 (none under the default, which refuses them).

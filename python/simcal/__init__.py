@@ -31,6 +31,7 @@ __version__: str = _simcal.__version__
 __all__ = [
     "SimcalError",
     "topk",
+    "score",
     "IsotonicCalibrator",
     "PlattCalibrator",
     "evaluate",
@@ -569,3 +570,36 @@ def report(
     _simcal.report(scores, cals, None if qrels is None else os.fspath(qrels), list(group_by), names, int(rel_level),
                    os.fspath(out))
     return os.fspath(out)
+
+
+def score(
+    queries: str | os.PathLike,
+    corpus: str | os.PathLike,
+    qrels: str | os.PathLike | None = None,
+    k: int = 100,
+    metric: str = "cosine",
+    backend: str = "auto",
+    precision: str = "f32",
+    model: str | None = None,
+    rel_level: int = 1,
+    zero_vectors: str = "error",
+):
+    """``simcal score`` on embedding files (parquet with ``id`` and a vector column, or .npy):
+    the score table it writes, as a pyarrow Table (``query_id``, ``doc_id``, ``rank``,
+    ``score``, and with ``qrels`` (TREC, BEIR tsv or parquet) ``label`` and
+    ``query_relevant``), with the same metadata (model, metric, k, backend, the files' hashes).
+    :func:`topk` is the same search on arrays in memory."""
+    import pyarrow as pa
+
+    paths = {}
+    for name, p in (("queries", queries), ("corpus", corpus), ("qrels", qrels)):
+        if p is None:
+            continue
+        if not isinstance(p, (str, os.PathLike)):
+            raise SimcalError(f"{name}: expected the path of a file, got {type(p).__name__} (for arrays, use topk)")
+        paths[name] = os.fspath(p)
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise SimcalError(f"k: expected a positive integer, got {k!r}")
+    batch = _simcal.score(paths["queries"], paths["corpus"], paths.get("qrels"), int(k), metric, backend, precision, model,
+                          int(rel_level), zero_vectors)
+    return pa.Table.from_batches([batch])

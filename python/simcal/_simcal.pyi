@@ -103,3 +103,15 @@ def report(
     rel_level: int,
     out: str,
 ) -> None: ...
+def score(
+    queries: str,
+    corpus: str,
+    qrels: str | None,
+    k: int,
+    metric: str,
+    backend: str,
+    precision: str,
+    model: str | None,
+    rel_level: int,
+    zero_vectors: str,
+) -> Any: ...

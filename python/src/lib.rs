@@ -49,6 +49,63 @@ fn invalid(msg: impl Into<String>) -> PyErr {
     SimcalError::new_err(msg.into())
 }
 
+fn precision_of(p: &str) -> PyResult<Precision> {
+    match p {
+        "f32" => Ok(Precision::F32),
+        "f16" => Ok(Precision::F16),
+        other => Err(invalid(format!("precision {other:?}: expected f32 or f16"))),
+    }
+}
+
+fn zero_vectors_of(z: &str) -> PyResult<ZeroVectors> {
+    match z {
+        "error" => Ok(ZeroVectors::Error),
+        "zero" => Ok(ZeroVectors::Zero),
+        other => Err(invalid(format!("zero_vectors {other:?}: expected error or zero"))),
+    }
+}
+
+/// `simcal score` on embedding files (parquet or .npy): the score table it writes (labeled from
+/// the qrels file when one is given), as a record batch with its metadata.
+#[pyfunction]
+#[pyo3(signature = (queries, corpus, qrels, k, metric, backend, precision, model, rel_level, zero_vectors))]
+#[allow(clippy::too_many_arguments)]
+fn score(
+    py: Python<'_>,
+    queries: String,
+    corpus: String,
+    qrels: Option<String>,
+    k: usize,
+    metric: &str,
+    backend: &str,
+    precision: &str,
+    model: Option<String>,
+    rel_level: i32,
+    zero_vectors: &str,
+) -> PyResult<PyArrowType<RecordBatch>> {
+    let job = simcal::job::ScoreJob {
+        queries: queries.into(),
+        corpus: corpus.into(),
+        qrels: qrels.map(Into::into),
+        k,
+        metric: metric.parse().map_err(err)?,
+        model,
+        backend: BackendOptions { choice: backend.parse().map_err(err)?, adapter: None, precision: precision_of(precision)? },
+        format: simcal::job::OutputFormat::Parquet,
+        out: std::path::PathBuf::new(),
+        query_read: Default::default(),
+        corpus_read: Default::default(),
+        rel_level,
+        shard: None,
+        zero_vectors: zero_vectors_of(zero_vectors)?,
+    };
+    let batch = py.detach(|| -> PyResult<RecordBatch> {
+        let (t, _) = simcal::job::score_table(&job, &|_, _| {}).map_err(err)?;
+        with_metadata(t.batch, t.meta.to_pairs().into_iter().collect()).map_err(|e| invalid(e.to_string()))
+    })?;
+    Ok(PyArrowType(batch))
+}
+
 /// Exact top-k of `queries` against `corpus` (both float32, C-contiguous, 2-D).
 #[pyfunction]
 #[pyo3(signature = (queries, corpus, k, metric, backend, precision, zero_vectors))]
@@ -65,16 +122,7 @@ fn topk<'py>(
 ) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<i64>>)> {
     let metric: Metric = metric.parse().map_err(err)?;
     let choice: BackendChoice = backend.parse().map_err(err)?;
-    let precision = match precision {
-        "f32" => Precision::F32,
-        "f16" => Precision::F16,
-        other => return Err(invalid(format!("precision {other:?}: expected f32 or f16"))),
-    };
-    let zero = match zero_vectors {
-        "error" => ZeroVectors::Error,
-        "zero" => ZeroVectors::Zero,
-        other => return Err(invalid(format!("zero_vectors {other:?}: expected error or zero"))),
-    };
+    let (precision, zero) = (precision_of(precision)?, zero_vectors_of(zero_vectors)?);
     let (&[nq, qd], &[nc, cd]) = (queries.shape(), corpus.shape()) else {
         return Err(invalid("queries and corpus: expected 2-D arrays"));
     };
@@ -623,6 +671,7 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SimcalError", m.py().get_type::<SimcalError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(topk, m)?)?;
+    m.add_function(wrap_pyfunction!(score, m)?)?;
     m.add_function(wrap_pyfunction!(isotonic_fit, m)?)?;
     m.add_function(wrap_pyfunction!(isotonic_predict, m)?)?;
     m.add_function(wrap_pyfunction!(platt_fit, m)?)?;

@@ -188,3 +188,41 @@ def test_zero_vectors_can_score_zero():
     c[1] = 0
     s, r = simcal.topk(np.ones((1, 4), np.float32), c, k=3, backend="cpu", zero_vectors="zero")
     assert r[0, 2] == 1 and s[0, 2] == 0.0
+
+
+def test_score_from_files_gives_the_table_the_cli_writes(minilm_table):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from conftest import DATA
+
+    got = simcal.score(DATA / "minilm.queries.parquet", DATA / "minilm.corpus.parquet", qrels=DATA / "qrels.tsv",
+                       k=100, backend="cpu")
+    want = pq.read_table(minilm_table)
+    assert got.column_names == want.column_names and got.num_rows == 30_000
+    for name in want.column_names:
+        assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
+    meta, wmeta = got.schema.metadata, want.schema.metadata
+    for key in (b"simcal.model", b"simcal.k", b"simcal.metric", b"simcal.queries_sha256", b"simcal.qrels_sha256"):
+        assert meta[key] == wmeta[key], key
+    # Without qrels: unlabeled (labels null, as the CLI writes them), the same hits.
+    bare = simcal.score(DATA / "minilm.queries.parquet", DATA / "minilm.corpus.parquet", k=5, backend="cpu")
+    assert bare.num_rows == 300 * 5 and bare.column("label").null_count == bare.num_rows
+    top = want.filter(pc.less_equal(want.column("rank"), 5))
+    assert bare.column("doc_id").to_pylist() == top.column("doc_id").to_pylist()
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"queries": np.ones((2, 2), np.float32)}, ["queries", "path", "topk"]),
+    ({"queries": "missing.parquet"}, ["missing.parquet"]),
+    ({"k": 0}, ["k", "positive"]),
+    ({"metric": "l2"}, ["l2"]),
+])
+def test_score_refuses_bad_arguments_naming_them(kwargs, words):
+    from conftest import DATA
+
+    args = {"queries": DATA / "minilm.queries.parquet", "corpus": DATA / "minilm.corpus.parquet", "backend": "cpu", **kwargs}
+    with pytest.raises(simcal.SimcalError) as e:
+        simcal.score(**args)
+    for w in words:
+        assert w in str(e.value), str(e.value)
