@@ -102,42 +102,6 @@ pub fn execute(scores: &Path, qrels: Option<&Path>, calibration: Option<&Path>, 
     Ok(evaluate(&table, scores, qrels.as_ref(), art.as_ref().zip(calibration), opts)?)
 }
 
-/// The JSON document (per-query values with `per_query`).
-pub fn document(e: &Evaluation, scores: &Path, per_query: bool) -> serde_json::Value {
-    let set = |s: &SetEval| {
-        let mut v = serde_json::to_value(s).unwrap_or_default();
-        let Some(ranking) = v.get_mut("ranking") else { return v };
-        super::set_fields(ranking, [("mean", json!(s.ranking.means()))]);
-        if per_query {
-            let per_query = s
-                .ranking
-                .per_query
-                .iter()
-                .map(|(id, vals)| {
-                    (
-                        id.clone(),
-                        json!(s.ranking.measures.iter().cloned().zip(vals.iter().map(|&x| json!(x))).collect::<serde_json::Map<_, _>>()),
-                    )
-                })
-                .collect::<serde_json::Map<_, _>>();
-            super::set_fields(ranking, [("per_query", per_query.into())]);
-        }
-        v
-    };
-    let mut doc = serde_json::to_value(e).unwrap_or_default();
-    super::set_fields(
-        &mut doc,
-        [
-            ("schema_version", json!(EVAL_VERSION)),
-            ("command", json!("eval")),
-            ("scores", json!(scores)),
-            ("global", set(&e.global)),
-            ("groups", e.groups.iter().map(set).collect::<Vec<_>>().into()),
-        ],
-    );
-    doc
-}
-
 fn opt(v: Option<f64>) -> String {
     v.map_or("—".into(), |x| format!("{x:.4}"))
 }
@@ -257,7 +221,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     for n in &e.notes {
         eprintln!("note: {n}");
     }
-    let doc = document(&e, &scores, args.per_query);
+    let doc = e.document(&scores, args.per_query);
     if let Some(out) = &args.out {
         super::write_json(out, &doc)?;
     }

@@ -273,7 +273,7 @@ pub fn pipeline(c: &Config, json_out: bool, allow_missing_baseline: bool) -> any
         let eval_out = out.join(format!("{enc}.eval.json"));
         let eopts = EvalOptions { group_by: c.group_by.clone(), ..EvalOptions::default() };
         let ev = super::eval::execute(&job.out, None, Some(&cal), &eopts)?;
-        simcal::output::write_json(&eval_out, &super::eval::document(&ev, &job.out, false))?;
+        simcal::output::write_json(&eval_out, &ev.document(&job.out, false))?;
         if !json_out {
             let m = ev.global.ranking.means();
             let sep = ev.global.separation.as_ref();

@@ -165,6 +165,44 @@ pub struct Evaluation {
     pub notes: Vec<String>,
 }
 
+impl Evaluation {
+    /// The JSON document `simcal eval --json` prints and the nightly job writes: the evaluation
+    /// with each set's mean ranking measures by name, and with `per_query` each query's values.
+    pub fn document(&self, scores: &Path, per_query: bool) -> serde_json::Value {
+        use serde_json::{Map, Value};
+        fn insert(v: &mut Value, key: &str, x: Value) {
+            if let Some(o) = v.as_object_mut() {
+                o.insert(key.to_owned(), x);
+            }
+        }
+        let set = |s: &SetEval| {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            let Some(ranking) = v.get_mut("ranking") else { return v };
+            insert(ranking, "mean", Value::Object(s.ranking.means()));
+            if per_query {
+                let per_query: Map<String, Value> = s
+                    .ranking
+                    .per_query
+                    .iter()
+                    .map(|(id, vals)| {
+                        let m: Map<String, Value> = s.ranking.measures.iter().cloned().zip(vals.iter().map(|&x| Value::from(x))).collect();
+                        (id.clone(), Value::Object(m))
+                    })
+                    .collect();
+                insert(ranking, "per_query", Value::Object(per_query));
+            }
+            v
+        };
+        let mut doc = serde_json::to_value(self).unwrap_or_default();
+        insert(&mut doc, "schema_version", EVAL_VERSION.into());
+        insert(&mut doc, "command", "eval".into());
+        insert(&mut doc, "scores", scores.to_string_lossy().into_owned().into());
+        insert(&mut doc, "global", set(&self.global));
+        insert(&mut doc, "groups", Value::Array(self.groups.iter().map(set).collect()));
+        doc
+    }
+}
+
 /// The most reliability bins (each bin is a point of the diagram).
 pub const MAX_BINS: usize = 100_000;
 
