@@ -432,19 +432,8 @@ fn bad_usage_exits_2() {
 #[test]
 fn messages_read_as_sentences() {
     let dir = tempfile::tempdir().unwrap();
-    let data = crate::common::data_dir();
     let t = dir.path().join("t.parquet");
-    let o = simcal()
-        .args(["score", "--backend", "cpu", "--queries"])
-        .arg(data.join("minilm.queries.parquet"))
-        .arg("--corpus")
-        .arg(data.join("minilm.corpus.parquet"))
-        .arg("--qrels")
-        .arg(data.join("qrels.tsv"))
-        .arg("--out")
-        .arg(&t)
-        .output()
-        .unwrap();
+    let o = crate::common::score_sample("minilm", &t);
     assert!(stderr(&o).starts_with("30,000 rows (300 queries × top 100) from 2,500 corpus rows in "), "{}", stderr(&o));
     let c = dir.path().join("c.json");
     let o = simcal().arg("fit").arg("--scores").arg(&t).arg("--out").arg(&c).output().unwrap();

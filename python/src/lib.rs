@@ -446,8 +446,7 @@ fn fuse_tables(
             .enumerate()
             .map(|(i, (t, meta))| {
                 let name = format!("runs[{i}]");
-                let batch = with_metadata(t.0, meta).map_err(|e| invalid(format!("{name}: {e}")))?;
-                let t = simcal::table::table_from_batch_wide(Path::new(&name), batch).map_err(err)?;
+                let t = table_by(simcal::table::table_from_batch_wide, t.0, meta, &name)?;
                 RunInput::from_table(Path::new(&name), t).map_err(err)
             })
             .collect::<PyResult<Vec<_>>>()?;
@@ -465,8 +464,18 @@ fn relevance(r: &Bound<'_, PyAny>, qid: &str, doc: &str) -> PyResult<i32> {
 /// A score table in memory: `batch` as a pyarrow RecordBatch (one chunk) and its schema's
 /// metadata (which the C data interface does not carry for a batch).
 fn table(batch: RecordBatch, meta: HashMap<String, String>, name: &str) -> PyResult<simcal::table::ScoreTable> {
+    table_by(simcal::table::table_from_batch, batch, meta, name)
+}
+
+/// A score table from `batch` and its schema's metadata `meta`, made by `build`.
+fn table_by(
+    build: fn(&Path, RecordBatch) -> simcal::Result<simcal::table::ScoreTable>,
+    batch: RecordBatch,
+    meta: HashMap<String, String>,
+    name: &str,
+) -> PyResult<simcal::table::ScoreTable> {
     let batch = with_metadata(batch, meta).map_err(|e| invalid(format!("{name}: {e}")))?;
-    simcal::table::table_from_batch(Path::new(name), batch).map_err(err)
+    build(Path::new(name), batch).map_err(err)
 }
 
 /// `batch` with `meta` as its schema's metadata.

@@ -29,11 +29,20 @@ def simcal_bin():
     return path
 
 
-@pytest.fixture(scope="session")
-def minilm_table(tmp_path_factory, simcal_bin):
-    """The data/ sample's minilm score table, as `simcal score` writes it (top 100, labeled)."""
-    out = tmp_path_factory.mktemp("minilm") / "minilm.parquet"
+def score_sample(tmp_path_factory, simcal_bin, encoder):
+    """The data/ sample's score table of `encoder`, as `simcal score` writes it (top 100, labeled)."""
+    out = tmp_path_factory.mktemp(encoder) / f"{encoder}.parquet"
     subprocess.run([simcal_bin, "score", "--backend", "cpu", "-k", "100",
-                    "--queries", DATA / "minilm.queries.parquet", "--corpus", DATA / "minilm.corpus.parquet",
+                    "--queries", DATA / f"{encoder}.queries.parquet", "--corpus", DATA / f"{encoder}.corpus.parquet",
                     "--qrels", DATA / "qrels.tsv", "--out", out], check=True, capture_output=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def minilm_table(tmp_path_factory, simcal_bin):
+    return score_sample(tmp_path_factory, simcal_bin, "minilm")
+
+
+@pytest.fixture(scope="session")
+def lsa_table(tmp_path_factory, simcal_bin):
+    return score_sample(tmp_path_factory, simcal_bin, "lsa")

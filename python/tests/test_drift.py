@@ -8,16 +8,6 @@ import pyarrow.parquet as pq
 import pytest
 
 import simcal
-from conftest import DATA
-
-
-@pytest.fixture(scope="module")
-def lsa_table(tmp_path_factory, simcal_bin):
-    out = tmp_path_factory.mktemp("lsa") / "lsa.parquet"
-    subprocess.run([simcal_bin, "score", "--backend", "cpu", "-k", "100",
-                    "--queries", DATA / "lsa.queries.parquet", "--corpus", DATA / "lsa.corpus.parquet",
-                    "--qrels", DATA / "qrels.tsv", "--out", out], check=True, capture_output=True)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -69,24 +69,25 @@ pub fn execute(cal: &Path, scores: &Path, out: &Path, decisions: Option<&Path>, 
     Ok(applied)
 }
 
-pub fn counts(a: &Applied) -> serde_json::Value {
+/// Each kind of decision (its JSON key, its name for people) and how many queries got it.
+fn tally(a: &Applied) -> [(&'static str, &'static str, usize); 4] {
     let n = |d: Decision| a.decisions.iter().filter(|x| x.decision == d).count();
-    json!({
-        "act": n(Decision::Act),
-        "escalate": n(Decision::Escalate),
-        "not_found": n(Decision::NotFound),
-        "ambiguous": n(Decision::Ambiguous),
-    })
+    [
+        ("act", "act", n(Decision::Act)),
+        ("escalate", "escalate", n(Decision::Escalate)),
+        ("not_found", "not found", n(Decision::NotFound)),
+        ("ambiguous", "ambiguous", n(Decision::Ambiguous)),
+    ]
+}
+
+pub fn counts(a: &Applied) -> serde_json::Value {
+    serde_json::Value::Object(tally(a).into_iter().map(|(key, _, c)| (key.to_owned(), json!(c))).collect())
 }
 
 /// The decisions' counts for people: "act 3, escalate 274, not found 26" (kinds that occur, in
 /// that order; ambiguous last).
 pub fn counts_text(a: &Applied) -> String {
-    let n = |d: Decision| a.decisions.iter().filter(|x| x.decision == d).count();
-    let kinds =
-        [("act", Decision::Act), ("escalate", Decision::Escalate), ("not found", Decision::NotFound), ("ambiguous", Decision::Ambiguous)];
-    let v: Vec<String> =
-        kinds.iter().map(|&(name, d)| (name, n(d))).filter(|&(_, c)| c > 0).map(|(name, c)| format!("{name} {}", num(c))).collect();
+    let v: Vec<String> = tally(a).into_iter().filter(|&(_, _, c)| c > 0).map(|(_, name, c)| format!("{name} {}", num(c))).collect();
     if v.is_empty() {
         "no queries".to_owned()
     } else {

@@ -146,8 +146,8 @@ pub fn simcal() -> std::process::Command {
 }
 
 /// Scores the sample's encoder `enc` (data/ENC.*, cosine, k = 100, CPU) with its qrels into
-/// the score table `out`.
-pub fn score_sample(enc: &str, out: &Path) {
+/// the score table `out`; returns the run (its summary on stderr).
+pub fn score_sample(enc: &str, out: &Path) -> std::process::Output {
     let data = data_dir();
     let o = simcal()
         .args(["score", "--backend", "cpu", "-k", "100", "--queries"])
@@ -161,6 +161,7 @@ pub fn score_sample(enc: &str, out: &Path) {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
 }
 
 /// Scores `queries` random queries (ids q0…, each in section `s{i % 3}`) against `docs` random
