@@ -31,7 +31,7 @@ fn main() {
             let mut src =
                 InMemorySource::new(c.clone(), std::env::var("SIMCAL_BENCH_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(10_922));
             let t = Instant::now();
-            let out = score_corpus(&mut backend, &q, &mut src, ScoreOptions::new(k, Metric::Cosine), &|_| {}).expect("score");
+            let out = score_corpus(&mut backend, &q, &mut src, ScoreOptions::new(k, Metric::Cosine), &|_| Ok(())).expect("score");
             let _ = t.elapsed();
             times.push(out.scoring_seconds);
         }

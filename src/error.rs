@@ -76,6 +76,10 @@ pub enum Error {
     /// The requested backend is not available in this build or on this machine.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller stopped the work (its progress hook said so: a Ctrl-C); nothing was written
+    /// by the step it stopped.
+    #[error("interrupted")]
+    Interrupted,
     /// A calibration map could not be fitted to a group's data.
     #[error("fitting {group}: {message}")]
     Fit {

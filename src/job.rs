@@ -84,6 +84,35 @@ pub struct ScoreSummary {
     pub zero_corpus: u64,
 }
 
+impl ScoreSummary {
+    /// The summary `simcal score --json` prints (and the nightly job's manifest records) of
+    /// `job`'s run.
+    pub fn document(&self, job: &ScoreJob) -> serde_json::Value {
+        serde_json::json!({
+            "rows": self.rows,
+            "queries": self.queries,
+            "corpus_rows": self.corpus_rows,
+            "dim": self.dim,
+            "k": job.k,
+            "metric": job.metric.name(),
+            "model": self.model,
+            "backend": self.backend,
+            "backend_detail": self.backend_detail,
+            "seconds": self.seconds,
+            "scoring_seconds": self.scoring_seconds,
+            "gflops": self.gflops,
+            "zero_vectors": (job.zero_vectors == ZeroVectors::Zero)
+                .then(|| serde_json::json!({"queries": self.zero_queries, "corpus_rows": self.zero_corpus})),
+            "out": job.out,
+            "labels": self.labels.as_ref().map(|l| serde_json::json!({
+                "judged_retrieved": l.judged_retrieved,
+                "docs_not_in_corpus": l.docs_not_in_corpus,
+                "queries_not_in_queries": l.queries_not_in_queries,
+            })),
+        })
+    }
+}
+
 /// The model name a corpus path implies: the file stem without a trailing `.corpus`.
 ///
 /// ```
@@ -96,8 +125,9 @@ pub fn model_name(corpus: &Path) -> String {
     stem.strip_suffix(".corpus").map(str::to_owned).unwrap_or(stem)
 }
 
-/// Runs the job; `progress(scored, total)` is called as corpus rows are scored.
-pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ScoreSummary> {
+/// Runs the job; `progress(scored, total)` is called on the calling thread as corpus rows are
+/// scored, and an error it returns stops the job (a caller's Ctrl-C) with nothing written.
+pub fn run_score_job(job: &ScoreJob, progress: &dyn Fn(u64, u64) -> Result<()>) -> Result<ScoreSummary> {
     let t0 = std::time::Instant::now();
     let inputs: Vec<&Path> =
         [Some(&job.queries), Some(&job.corpus), job.qrels.as_ref(), job.query_read.ids_file.as_ref(), job.corpus_read.ids_file.as_ref()]
@@ -115,8 +145,9 @@ pub fn run_score_job(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
     Ok(summary)
 }
 
-/// The score table of `job` (its `out` and `format` aside), held in memory, and its summary.
-pub fn score_table(job: &ScoreJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<(ScoreTable, ScoreSummary)> {
+/// The score table of `job` (its `out` and `format` aside), held in memory, and its summary;
+/// `progress` as for [`run_score_job`].
+pub fn score_table(job: &ScoreJob, progress: &dyn Fn(u64, u64) -> Result<()>) -> Result<(ScoreTable, ScoreSummary)> {
     let t0 = std::time::Instant::now();
     if job.k == 0 {
         return Err(Error::Invalid("k must be at least 1".into()));

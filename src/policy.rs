@@ -39,6 +39,14 @@ impl Decision {
             Decision::Ambiguous => "ambiguous",
         }
     }
+
+    /// The decision for people: `act`, `escalate`, `not found`, `ambiguous`.
+    pub fn words(self) -> &'static str {
+        match self {
+            Decision::NotFound => "not found",
+            d => d.name(),
+        }
+    }
 }
 
 /// The policy: a band, and the smallest gap between the top two probabilities that still lets
@@ -154,6 +162,64 @@ pub struct Applied {
     pub method: Method,
     /// What `act` rested on: `certified` or `estimate`.
     pub decided_on: DecideOn,
+}
+
+/// How many queries got each decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DecisionCounts {
+    /// Queries decided `act`.
+    pub act: usize,
+    /// Queries decided `escalate`.
+    pub escalate: usize,
+    /// Queries decided `not_found`.
+    pub not_found: usize,
+    /// Queries decided `ambiguous`.
+    pub ambiguous: usize,
+}
+
+impl DecisionCounts {
+    /// Each decision with its count, in the order act, escalate, not found, ambiguous.
+    pub fn each(&self) -> [(Decision, usize); 4] {
+        [
+            (Decision::Act, self.act),
+            (Decision::Escalate, self.escalate),
+            (Decision::NotFound, self.not_found),
+            (Decision::Ambiguous, self.ambiguous),
+        ]
+    }
+}
+
+impl Applied {
+    /// How many queries got each decision.
+    pub fn counts(&self) -> DecisionCounts {
+        let mut c = DecisionCounts::default();
+        for d in &self.decisions {
+            *match d.decision {
+                Decision::Act => &mut c.act,
+                Decision::Escalate => &mut c.escalate,
+                Decision::NotFound => &mut c.not_found,
+                Decision::Ambiguous => &mut c.ambiguous,
+            } += 1;
+        }
+        c
+    }
+}
+
+/// `simcal apply`: applies the calibration at `cal` to the score table at `scores`, writes the
+/// table with its `probability` column to `out` and, when asked, one decision per query to
+/// `decisions` (parquet, or CSV for a `.csv` name). No output may be an input.
+pub fn apply_to(cal: &Path, scores: &Path, out: &Path, decisions: Option<&Path>, opts: &ApplyOptions) -> Result<Applied> {
+    let mut outputs = vec![("--out", out)];
+    outputs.extend(decisions.map(|d| ("--decisions", d)));
+    crate::output::check_destinations(&[cal, scores], &outputs)?;
+    let art = Artifact::read(cal)?;
+    let table = crate::table::read_table(scores)?;
+    let applied = apply(&table, scores, &art, cal, opts)?;
+    crate::table::write_parquet(&applied.table, out)?;
+    if let Some(d) = decisions {
+        write_decisions(&applied.decisions, d)?;
+    }
+    Ok(applied)
 }
 
 /// P(relevant) of every row of `table` from its group's map in `art` (the global map where the

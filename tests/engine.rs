@@ -78,7 +78,7 @@ fn every_engine(f: impl Fn(Engine)) {
 pub fn run(engine: Engine, q: &Embeddings, c: &Embeddings, k: usize, metric: Metric, chunk: usize) -> Scored {
     let mut backend = engine.backend();
     let mut src = InMemorySource::new(c.clone(), chunk);
-    score_corpus(backend.as_mut(), q, &mut src, ScoreOptions::new(k, metric), &|_| {}).unwrap()
+    score_corpus(backend.as_mut(), q, &mut src, ScoreOptions::new(k, metric), &|_| Ok(())).unwrap()
 }
 
 /// Checks hits against the reference: same length, each hit's score equal to the reference
@@ -282,7 +282,7 @@ fn data_sample_agrees_across_engines() {
     for e in engines() {
         let mut backend = e.backend();
         let mut src = open_corpus(&dir.join("minilm.corpus.parquet"), &ReadOptions { chunk_rows: 1500, ..opts.clone() }).unwrap();
-        let out = score_corpus(backend.as_mut(), &q, src.as_mut(), ScoreOptions::new(100, Metric::Cosine), &|_| {}).unwrap();
+        let out = score_corpus(backend.as_mut(), &q, src.as_mut(), ScoreOptions::new(100, Metric::Cosine), &|_| Ok(())).unwrap();
         let Some(r) = &reference else {
             reference = Some(out);
             continue;
@@ -308,7 +308,7 @@ fn k_zero_is_refused() {
     let c = embeddings("c", 3, 4, 2);
     let mut backend = CpuBackend::new();
     let mut src = InMemorySource::new(c, 2);
-    let err = score_corpus(&mut backend, &q, &mut src, ScoreOptions::new(0, Metric::Cosine), &|_| {}).unwrap_err();
+    let err = score_corpus(&mut backend, &q, &mut src, ScoreOptions::new(0, Metric::Cosine), &|_| Ok(())).unwrap_err();
     assert!(err.to_string().contains("k must be at least 1"), "{err}");
 }
 
@@ -324,7 +324,7 @@ fn values_beyond_the_storage_range_are_refused_never_dropped() {
     for engine in engines() {
         let mut backend = engine.backend();
         let mut src = InMemorySource::new(c.clone(), 64);
-        match score_corpus(backend.as_mut(), &q, &mut src, ScoreOptions::new(100, Metric::Dot), &|_| {}) {
+        match score_corpus(backend.as_mut(), &q, &mut src, ScoreOptions::new(100, Metric::Dot), &|_| Ok(())) {
             Ok(out) => {
                 assert_ne!(engine, Engine::Gpu(Precision::F16), "f16 storage took a value beyond its range");
                 for (h, r) in out.hits.iter().zip(&reference) {

@@ -147,7 +147,7 @@ fn a_sorted_corpus_takes_the_overflow_path_and_random_data_does_not() {
     let counts = |c: Embeddings, q: Embeddings| {
         let mut b = GpuBackend::open(&GpuRequest::default()).unwrap();
         let mut src = InMemorySource::new(c, 100_000);
-        score_corpus(&mut b, &q, &mut src, ScoreOptions::new(10, Metric::Dot), &|_| {}).unwrap();
+        score_corpus(&mut b, &q, &mut src, ScoreOptions::new(10, Metric::Dot), &|_| Ok(())).unwrap();
         b.dispatch_counts()
     };
     let n = 20_000;

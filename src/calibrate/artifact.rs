@@ -299,6 +299,53 @@ pub struct ThresholdInterval {
 }
 
 impl Artifact {
+    /// What a user should know about the fit beside its thresholds: unreachable targets,
+    /// groups not fitted, failed maps, and the groups' thresholds that could not be certified
+    /// (the global threshold's reason is part of the threshold itself).
+    pub fn notes(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for (i, g) in std::iter::once(&self.global).chain(&self.groups).enumerate() {
+            if let Some(r) = &g.reason {
+                v.push(format!("group {}: not fitted: {r}", g.key));
+            }
+            if let Some(e) = &g.platt_error {
+                v.push(format!("group {}: no Platt map: {e}", g.key));
+            }
+            for t in &g.thresholds {
+                if let Some(m) = &t.message {
+                    v.push(format!("group {}: target {} {}: {m}", g.key, t.target, t.value));
+                }
+                if let Some(r) = t.certified.as_ref().and_then(|c| c.reason.as_ref()).filter(|_| i > 0) {
+                    v.push(format!("group {}: target {} {}: {r}", g.key, t.target, t.value));
+                }
+            }
+        }
+        v
+    }
+
+    /// The summary `simcal fit --json` prints (and the nightly job's manifest records) of this
+    /// artifact, fitted in `seconds` and written to `out`.
+    pub fn summary(&self, seconds: f64, out: &Path) -> serde_json::Value {
+        serde_json::json!({
+            "out": out,
+            "seconds": seconds,
+            "labeled": self.counts.labeled,
+            "relevant": self.counts.relevant,
+            "methods": self.methods,
+            "global": {
+                "platt": self.global.platt,
+                "isotonic_breakpoints": self.global.isotonic.as_ref().map(|i| i.x.len()),
+                "thresholds": self.global.thresholds,
+                "metrics": self.global.metrics,
+                "held_out_metrics": self.global.held_out_metrics,
+            },
+            "held_out": self.held_out,
+            "certification": self.certification,
+            "groups": self.groups.iter().map(|g| serde_json::json!({"key": g.key, "n": g.n, "fitted": g.fitted, "reason": g.reason})).collect::<Vec<_>>(),
+            "notes": self.notes(),
+        })
+    }
+
     /// Writes the artifact as pretty JSON, atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
         crate::output::write_json(path, self)

@@ -194,6 +194,16 @@ pub fn fit_file(path: &Path, opts: &FitOptions) -> Result<Artifact> {
     fit_table(&table, path, opts)
 }
 
+/// `simcal fit`: fits the score table at `scores` and writes the artifact to `out`
+/// (atomically; `out` must not be an input). Returns the artifact and the seconds the fit took.
+pub fn fit_to(scores: &Path, opts: &FitOptions, out: &Path) -> Result<(Artifact, f64)> {
+    crate::output::check_destinations(&[scores], &[("--out", out)])?;
+    let t = std::time::Instant::now();
+    let art = fit_file(scores, opts)?;
+    art.write(out)?;
+    Ok((art, t.elapsed().as_secs_f64()))
+}
+
 /// Fits a table held in memory, which `name` stands for in errors. The artifact records no
 /// file hash (`scores_sha256` is empty): no file will be recognised as the one it was fitted on.
 pub fn fit_table_in_memory(table: &ScoreTable, name: &Path, opts: &FitOptions) -> Result<Artifact> {

@@ -2,15 +2,13 @@
 //! floor, and one decision per query.
 
 use super::words::{count, num};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use serde_json::json;
 
-use simcal::calibrate::artifact::Artifact;
-use simcal::policy::{apply, write_decisions, Applied, ApplyOptions, DecideOn, Decision};
-use simcal::table::{read_table, write_parquet};
+use simcal::policy::{ApplyOptions, DecideOn, DecisionCounts};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum DecideOnArg {
@@ -54,40 +52,10 @@ pub struct ApplyArgs {
     pub json: bool,
 }
 
-/// Applies and writes the outputs.
-pub fn execute(cal: &Path, scores: &Path, out: &Path, decisions: Option<&Path>, opts: &ApplyOptions) -> anyhow::Result<Applied> {
-    let mut outputs = vec![("--out", out)];
-    outputs.extend(decisions.map(|d| ("--decisions", d)));
-    simcal::output::check_destinations(&[cal, scores], &outputs)?;
-    let art = Artifact::read(cal)?;
-    let table = read_table(scores)?;
-    let applied = apply(&table, scores, &art, cal, opts)?;
-    write_parquet(&applied.table, out)?;
-    if let Some(d) = decisions {
-        write_decisions(&applied.decisions, d)?;
-    }
-    Ok(applied)
-}
-
-/// Each kind of decision (its JSON key, its name for people) and how many queries got it.
-fn tally(a: &Applied) -> [(&'static str, &'static str, usize); 4] {
-    let n = |d: Decision| a.decisions.iter().filter(|x| x.decision == d).count();
-    [
-        ("act", "act", n(Decision::Act)),
-        ("escalate", "escalate", n(Decision::Escalate)),
-        ("not_found", "not found", n(Decision::NotFound)),
-        ("ambiguous", "ambiguous", n(Decision::Ambiguous)),
-    ]
-}
-
-pub fn counts(a: &Applied) -> serde_json::Value {
-    serde_json::Value::Object(tally(a).into_iter().map(|(key, _, c)| (key.to_owned(), json!(c))).collect())
-}
-
 /// The decisions' counts for people: "act 3, escalate 274, not found 26" (kinds that occur, in
 /// that order; ambiguous last).
-pub fn counts_text(a: &Applied) -> String {
-    let v: Vec<String> = tally(a).into_iter().filter(|&(_, _, c)| c > 0).map(|(_, name, c)| format!("{name} {}", num(c))).collect();
+pub fn counts_text(c: &DecisionCounts) -> String {
+    let v: Vec<String> = c.each().into_iter().filter(|&(_, n)| n > 0).map(|(d, n)| format!("{} {}", d.words(), num(n))).collect();
     if v.is_empty() {
         "no queries".to_owned()
     } else {
@@ -102,7 +70,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         DecideOnArg::Estimate => DecideOn::Estimate,
     };
     let opts = ApplyOptions { decide_on, method, floor: args.floor, min_gap: args.min_gap, force: args.force };
-    let a = execute(&args.calibration, &args.scores, &args.out, args.decisions.as_deref(), &opts)?;
+    let a = simcal::policy::apply_to(&args.calibration, &args.scores, &args.out, args.decisions.as_deref(), &opts)?;
     for w in &a.warnings {
         eprintln!("warning: {w}");
     }
@@ -114,7 +82,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             "decided_on": a.decided_on.name(),
             "rows": a.table.len(),
             "queries": a.decisions.len(),
-            "decisions": counts(&a),
+            "decisions": a.counts(),
             "out": args.out,
             "decisions_file": args.decisions,
             "warnings": a.warnings,
@@ -124,7 +92,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             "{}, {} ({}) with {} → {}",
             count(a.table.len(), "row", "rows"),
             count(a.decisions.len(), "query", "queries"),
-            counts_text(&a),
+            counts_text(&a.counts()),
             a.method.name(),
             args.out.display()
         );

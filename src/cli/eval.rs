@@ -8,12 +8,9 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use simcal::calibrate::artifact::Artifact;
-use simcal::labels::read_qrels;
 use simcal::metrics::ranking::{Measure, DEFAULT_MEASURES};
 use simcal::metrics::reliability::BinStrategy;
-use simcal::metrics::{evaluate, EvalOptions, Evaluation, SetEval, EVAL_VERSION};
-use simcal::table::read_table_columns;
+use simcal::metrics::{EvalOptions, SetEval, EVAL_VERSION};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum StrategyArg {
@@ -87,19 +84,6 @@ impl EvalArgs {
             method: self.method.map(super::fit::MapArg::method),
         })
     }
-}
-
-/// Reads the inputs and evaluates.
-pub fn execute(scores: &Path, qrels: Option<&Path>, calibration: Option<&Path>, opts: &EvalOptions) -> anyhow::Result<Evaluation> {
-    // Only the columns evaluation reads; the table and the qrels are parsed side by side.
-    // A grouped calibration applies its maps per group: its columns are read too.
-    let art = calibration.map(Artifact::read).transpose()?;
-    let mut cols = vec!["query_id", "doc_id", "score", "label", "query_relevant"];
-    cols.extend(opts.group_by.iter().map(String::as_str));
-    cols.extend(art.iter().flat_map(|a| a.group_by.iter().map(String::as_str)));
-    let (table, qrels) = rayon::join(|| read_table_columns(scores, Some(&cols)), || qrels.map(read_qrels).transpose());
-    let (table, qrels) = (table?, qrels?);
-    Ok(evaluate(&table, scores, qrels.as_ref(), art.as_ref().zip(calibration), opts)?)
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -217,7 +201,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     simcal::output::check_destinations(&inputs, &outputs)?;
     let Some(scores) = args.scores.clone() else { return run_histograms(&args) };
     let opts = args.options()?;
-    let e = execute(&scores, args.qrels.as_deref(), args.calibration.as_deref(), &opts)?;
+    let e = simcal::metrics::evaluate_files(&scores, args.qrels.as_deref(), args.calibration.as_deref(), &opts)?;
     for n in &e.notes {
         eprintln!("note: {n}");
     }

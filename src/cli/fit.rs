@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use simcal::calibrate::artifact::{Artifact, Band};
+use simcal::calibrate::artifact::Band;
 use simcal::calibrate::certify::{CertifyOptions, Grid, Unit};
 use simcal::calibrate::{FitOptions, Method};
 use simcal::stats::ltt::Fwer;
@@ -167,39 +167,6 @@ impl FitArgs {
     }
 }
 
-/// Fits and writes; returns the artifact and the seconds it took.
-pub fn execute(scores: &std::path::Path, opts: &FitOptions, out: &std::path::Path) -> anyhow::Result<(Artifact, f64)> {
-    simcal::output::check_destinations(&[scores], &[("--out", out)])?;
-    let t = Instant::now();
-    let art = simcal::calibrate::fit_file(scores, opts)?;
-    art.write(out)?;
-    Ok((art, t.elapsed().as_secs_f64()))
-}
-
-/// Lines worth printing about an artifact: unreachable targets, groups not fitted, failed maps,
-/// and the groups' thresholds that could not be certified (the global one's reason is part of
-/// its threshold's lines).
-pub fn notes(art: &Artifact) -> Vec<String> {
-    let mut v = Vec::new();
-    for (i, g) in std::iter::once(&art.global).chain(&art.groups).enumerate() {
-        if let Some(r) = &g.reason {
-            v.push(format!("group {}: not fitted: {r}", g.key));
-        }
-        if let Some(e) = &g.platt_error {
-            v.push(format!("group {}: no Platt map: {e}", g.key));
-        }
-        for t in &g.thresholds {
-            if let Some(m) = &t.message {
-                v.push(format!("group {}: target {} {}: {m}", g.key, t.target, t.value));
-            }
-            if let Some(r) = t.certified.as_ref().and_then(|c| c.reason.as_ref()).filter(|_| i > 0) {
-                v.push(format!("group {}: target {} {}: {r}", g.key, t.target, t.value));
-            }
-        }
-    }
-    v
-}
-
 /// What a user should read about one threshold: the estimate with what it rests on, its
 /// held-out measurement, and its certified counterpart.
 pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold) -> Vec<String> {
@@ -252,31 +219,10 @@ pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold) -> Vec<String
     v
 }
 
-pub fn summary_json(art: &Artifact, seconds: f64, out: &std::path::Path) -> serde_json::Value {
-    json!({
-        "out": out,
-        "seconds": seconds,
-        "labeled": art.counts.labeled,
-        "relevant": art.counts.relevant,
-        "methods": art.methods,
-        "global": {
-            "platt": art.global.platt,
-            "isotonic_breakpoints": art.global.isotonic.as_ref().map(|i| i.x.len()),
-            "thresholds": art.global.thresholds,
-            "metrics": art.global.metrics,
-            "held_out_metrics": art.global.held_out_metrics,
-        },
-        "held_out": art.held_out,
-        "certification": art.certification,
-        "groups": art.groups.iter().map(|g| json!({"key": g.key, "n": g.n, "fitted": g.fitted, "reason": g.reason})).collect::<Vec<_>>(),
-        "notes": notes(art),
-    })
-}
-
 pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
     let opts = args.options()?;
     let (art, seconds) = match &args.scores {
-        Some(scores) => execute(scores, &opts, &args.out)?,
+        Some(scores) => simcal::calibrate::fit_to(scores, &opts, &args.out)?,
         None => {
             let inputs: Vec<&std::path::Path> = args.from_histograms.iter().map(PathBuf::as_path).collect();
             simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;
@@ -290,11 +236,11 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
             (art, t.elapsed().as_secs_f64())
         }
     };
-    for n in notes(&art) {
+    for n in art.notes() {
         eprintln!("note: {n}");
     }
     if args.json {
-        let mut v = summary_json(&art, seconds, &args.out);
+        let mut v = art.summary(seconds, &args.out);
         super::set_fields(&mut v, [("schema_version", json!(1)), ("command", json!("fit"))]);
         super::print_json(&v)?;
     } else {

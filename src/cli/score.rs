@@ -216,9 +216,16 @@ pub fn execute(job: &ScoreJob, label: &str) -> anyhow::Result<ScoreSummary> {
     let summary = run_score_job(job, &|done, total| {
         bar.set_length(total);
         bar.set_position(done);
+        Ok(())
     });
     bar.finish_and_clear();
     let summary = summary?;
+    label_warnings(job, &summary);
+    Ok(summary)
+}
+
+/// Warns of judgements that name documents or queries the job's files do not hold.
+pub fn label_warnings(job: &ScoreJob, summary: &ScoreSummary) {
     if let Some(l) = &summary.labels {
         if l.docs_not_in_corpus > 0 {
             let n = l.docs_not_in_corpus;
@@ -231,38 +238,13 @@ pub fn execute(job: &ScoreJob, label: &str) -> anyhow::Result<ScoreSummary> {
             eprintln!("warning: {} {verb} not in {}", count(n, "judged query", "judged queries"), job.queries.display());
         }
     }
-    Ok(summary)
-}
-
-pub fn summary_json(job: &ScoreJob, s: &ScoreSummary) -> serde_json::Value {
-    json!({
-        "rows": s.rows,
-        "queries": s.queries,
-        "corpus_rows": s.corpus_rows,
-        "dim": s.dim,
-        "k": job.k,
-        "metric": job.metric.name(),
-        "model": s.model,
-        "backend": s.backend,
-        "backend_detail": s.backend_detail,
-        "seconds": s.seconds,
-        "scoring_seconds": s.scoring_seconds,
-        "gflops": s.gflops,
-        "zero_vectors": (job.zero_vectors == ZeroVectors::Zero).then(|| json!({"queries": s.zero_queries, "corpus_rows": s.zero_corpus})),
-        "out": job.out,
-        "labels": s.labels.as_ref().map(|l| json!({
-            "judged_retrieved": l.judged_retrieved,
-            "docs_not_in_corpus": l.docs_not_in_corpus,
-            "queries_not_in_queries": l.queries_not_in_queries,
-        })),
-    })
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let job = args.job()?;
     let s = execute(&job, "score")?;
     if args.json {
-        let mut v = summary_json(&job, &s);
+        let mut v = s.document(&job);
         super::set_fields(&mut v, [("schema_version", json!(1)), ("command", json!("score"))]);
         super::print_json(&v)?;
     } else {

@@ -217,6 +217,21 @@ pub fn labeled_distinct(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>, 
     Ok(Distinct::from_pairs(&s, &y))
 }
 
+/// `simcal eval`: reads the score table at `scores` (only the columns evaluation needs) and the
+/// judgements at `qrels` side by side, and evaluates, measuring the calibration at
+/// `calibration` when one is given.
+pub fn evaluate_files(scores: &Path, qrels: Option<&Path>, calibration: Option<&Path>, opts: &EvalOptions) -> Result<Evaluation> {
+    // A grouped calibration applies its maps per group: its columns are read too.
+    let art = calibration.map(Artifact::read).transpose()?;
+    let mut cols = vec!["query_id", "doc_id", "score", "label", "query_relevant"];
+    cols.extend(opts.group_by.iter().map(String::as_str));
+    cols.extend(art.iter().flat_map(|a| a.group_by.iter().map(String::as_str)));
+    let (table, qrels) =
+        rayon::join(|| crate::table::read_table_columns(scores, Some(&cols)), || qrels.map(crate::labels::read_qrels).transpose());
+    let (table, qrels) = (table?, qrels?);
+    evaluate(&table, scores, qrels.as_ref(), art.as_ref().zip(calibration), opts)
+}
+
 /// Evaluates `table` (read from `path`), with judgements from `qrels` or the table's labels,
 /// and a calibration `cal` (artifact and its path) to measure.
 pub fn evaluate(

@@ -209,13 +209,14 @@ pub fn check_dims(queries: &Embeddings, corpus: &dyn ChunkSource) -> Result<()> 
 }
 
 /// Scores `queries` against every row of `corpus`, keeping the exact top k of each query.
-/// `progress` is called with the number of corpus rows scored so far.
+/// `progress` is called on the calling thread with the number of corpus rows scored so far;
+/// an error it returns stops the scoring (a caller's Ctrl-C).
 pub fn score_corpus(
     backend: &mut dyn Backend,
     queries: &Embeddings,
     corpus: &mut dyn ChunkSource,
     opts: ScoreOptions,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &dyn Fn(u64) -> Result<()>,
 ) -> Result<Scored> {
     if opts.k == 0 {
         return Err(Error::Invalid("k must be at least 1".into()));
@@ -286,7 +287,7 @@ pub fn score_corpus(
             let t = Instant::now();
             backend.score(&staged, first_row - base, &mut topk)?;
             scoring_seconds += t.elapsed().as_secs_f64();
-            progress(corpus_ids.len() as u64);
+            progress(corpus_ids.len() as u64)?;
         }
         Ok(())
     })?;

@@ -1,5 +1,5 @@
-//! The nightly job's configuration (`simcal run --config simcal.toml`). Paths are relative to
-//! the config file's folder.
+//! The nightly job's configuration (`simcal run --config simcal.toml`, `simcal.run(config)`).
+//! Paths are relative to the config file's folder.
 //!
 //! ```toml
 //! out = "out"                  # output folder (default "out")
@@ -107,9 +107,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// The sample in `data`: both encoders with their qrels, per section, into `out`.
-    pub fn sample(data: &Path, out: PathBuf, k: usize, seed: u64) -> Config {
-        Config {
+    /// The sample in `data` (the repository's `data/`): both encoders with their qrels, per
+    /// section, into `out`. An error when `data` holds no `qrels.tsv`.
+    pub fn sample(data: &Path, out: PathBuf, k: usize, seed: u64) -> Result<Config> {
+        if !data.join("qrels.tsv").is_file() {
+            return Err(Error::Format { path: data.to_owned(), message: "no sample here: qrels.tsv not found".into() });
+        }
+        Ok(Config {
             out,
             qrels: data.join("qrels.tsv"),
             k,
@@ -126,7 +130,7 @@ impl Config {
                 })
                 .collect(),
             drift: None,
-        }
+        })
     }
 
     /// Reads a config file, naming it in every error.
