@@ -9,7 +9,9 @@ The same library the ``simcal`` command line calls, from Python:
 - :func:`evaluate` — trec_eval's measures from pytrec_eval's dicts, with pytrec_eval's numbers;
 - :func:`fit` → :class:`Calibration` — thresholds for target precision or recall (held out by
   cross-fitting, optionally certified), maps, decisions; saved and loaded as the JSON artifact
-  the CLI writes and reads.
+  the CLI writes and reads;
+- :func:`score`, :func:`fuse`, :func:`drift`, :func:`report`, :func:`run` — the CLI's other
+  jobs, on files or Arrow tables, returning what the CLI writes or prints.
 
 Every computation runs with the GIL released. Bad input raises :class:`SimcalError` (a
 ``ValueError``) naming the argument (or the row) at fault.
@@ -38,6 +40,8 @@ __all__ = [
     "fuse",
     "drift",
     "report",
+    "run",
+    "promote",
     "fit",
     "Calibration",
 ]
@@ -603,3 +607,61 @@ def score(
     batch = _simcal.score(paths["queries"], paths["corpus"], paths.get("qrels"), int(k), metric, backend, precision, model,
                           int(rel_level), zero_vectors)
     return pa.Table.from_batches([batch])
+
+
+def _path_or_none(v: Any, name: str) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, (str, os.PathLike)):
+        raise SimcalError(f"{name}: expected a path, got {type(v).__name__}")
+    return os.fspath(v)
+
+
+def run(
+    config: str | os.PathLike | None = None,
+    *,
+    data: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    k: int = 100,
+    seed: int = 0,
+    backend: str | None = None,
+    allow_missing_baseline: bool = False,
+) -> dict:
+    """``simcal run``: the nightly job. With ``config`` (the TOML file ``simcal run --config``
+    reads), every encoder it names is scored, calibrated, applied, evaluated and gated for drift
+    against its baseline calibration, then compared in ``report.html``; without it, the sample
+    in ``data`` (default ``./data``) with ``k`` hits and the bootstrap ``seed``. ``out`` and
+    ``backend`` (auto, cpu, gpu) override the config's.
+
+    Returns the manifest the job writes as ``run.json``: every output with its sha256, each
+    step's summary, ``drifted`` (the encoders whose gate tripped: the CLI's exit code 1) and
+    ``promoted`` (those whose calibration became the baseline). Notes the CLI prints (a missing
+    baseline let through, a forced apply) are issued as warnings. Ctrl-C stops the job; the
+    files already written are complete."""
+    import warnings
+
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise SimcalError(f"k: expected a positive integer, got {k!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise SimcalError(f"seed: expected a non-negative integer, got {seed!r}")
+    if config is not None and data is not None:
+        raise SimcalError("data: the sample's folder is for a run without a config; the config names its own files")
+    if backend is not None and not isinstance(backend, str):
+        raise SimcalError(f"backend: expected auto, cpu or gpu, got {backend!r}")
+    manifest, notes = _simcal.run(_path_or_none(config, "config"), _path_or_none(data, "data"), _path_or_none(out, "out"),
+                                  int(k), int(seed), backend, bool(allow_missing_baseline))
+    for n in notes:
+        warnings.warn(n, stacklevel=2)
+    return json.loads(manifest)
+
+
+def promote(config: str | os.PathLike, encoder: str) -> str:
+    """``simcal run --config F --promote NAME``: after a person reviewed a drifted night, the
+    last run's calibration of ``encoder`` becomes its drift baseline. Returns the baseline's
+    path."""
+    path = _path_or_none(config, "config")
+    if path is None:
+        raise SimcalError("config: expected the path of the job's config file")
+    if not isinstance(encoder, str):
+        raise SimcalError(f"encoder: expected an encoder's name, got {type(encoder).__name__}")
+    return _simcal.promote(path, encoder)

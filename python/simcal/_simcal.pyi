@@ -115,3 +115,13 @@ def score(
     rel_level: int,
     zero_vectors: str,
 ) -> Any: ...
+def run(
+    config: str | None,
+    data: str | None,
+    out: str | None,
+    k: int,
+    seed: int,
+    backend: str | None,
+    allow_missing_baseline: bool,
+) -> tuple[str, list[str]]: ...
+def promote(config: str, name: str) -> str: ...

@@ -49,6 +49,28 @@ fn invalid(msg: impl Into<String>) -> PyErr {
     SimcalError::new_err(msg.into())
 }
 
+/// Ctrl-C during a call that released the GIL: `check` runs the signal handlers (on the calling
+/// thread, where they run) and keeps the exception they raised, which `raise` then re-raises in
+/// place of the library's "interrupted".
+#[derive(Default)]
+struct Interrupt(Mutex<Option<PyErr>>);
+
+impl Interrupt {
+    fn check(&self) -> simcal::Result<()> {
+        Python::attach(|py| py.check_signals()).map_err(|e| {
+            if let Ok(mut s) = self.0.lock() {
+                *s = Some(e);
+            }
+            simcal::Error::Interrupted
+        })
+    }
+
+    /// The exception a signal handler raised, else the library's error.
+    fn raise(&self, e: simcal::Error) -> PyErr {
+        self.0.lock().ok().and_then(|mut s| s.take()).unwrap_or_else(|| err(e))
+    }
+}
+
 fn precision_of(p: &str) -> PyResult<Precision> {
     match p {
         "f32" => Ok(Precision::F32),
@@ -99,8 +121,9 @@ fn score(
         shard: None,
         zero_vectors: zero_vectors_of(zero_vectors)?,
     };
+    let stop = Interrupt::default();
     let batch = py.detach(|| -> PyResult<RecordBatch> {
-        let (t, _) = simcal::job::score_table(&job, &|_, _| {}).map_err(err)?;
+        let (t, _) = simcal::job::score_table(&job, &|_, _| stop.check()).map_err(|e| stop.raise(e))?;
         with_metadata(t.batch, t.meta.to_pairs().into_iter().collect()).map_err(|e| invalid(e.to_string()))
     })?;
     Ok(PyArrowType(batch))
@@ -134,27 +157,16 @@ fn topk<'py>(
     let cells = nq.checked_mul(k).ok_or_else(too_many)?;
     let mut scores: Vec<f32> = filled(cells, f32::MIN).ok_or_else(too_many)?;
     let mut rows: Vec<i64> = filled(cells, -1).ok_or_else(too_many)?;
-    let stopped: Mutex<Option<PyErr>> = Mutex::new(None);
+    let stop = Interrupt::default();
     let result = py.detach(|| {
         let qv = ndarray::ArrayView2::from_shape((nq, qd), q).map_err(|e| simcal::Error::Invalid(format!("queries: {e}")))?;
         let cv = ndarray::ArrayView2::from_shape((nc, cd), c).map_err(|e| simcal::Error::Invalid(format!("corpus: {e}")))?;
         let mut backend = make_backend(&BackendOptions { choice, adapter: None, precision })?;
         let opts = ScoreOptions { k, metric, zero_vectors: zero };
         // Ctrl-C: the signal handlers run between corpus blocks, on this (the caller's) thread.
-        let interrupted = || {
-            Python::attach(|py| py.check_signals()).map_err(|e| {
-                if let Ok(mut s) = stopped.lock() {
-                    *s = Some(e);
-                }
-                simcal::Error::Invalid("interrupted".into())
-            })
-        };
-        score_matrices(backend.as_mut(), qv, cv, opts, Names::default(), &interrupted)
+        score_matrices(backend.as_mut(), qv, cv, opts, Names::default(), &|| stop.check())
     });
-    if let Some(e) = stopped.lock().ok().and_then(|mut s| s.take()) {
-        return Err(e);
-    }
-    let hits = result.map_err(err)?;
+    let hits = result.map_err(|e| stop.raise(e))?;
     for ((list, s), r) in hits.hits.iter().zip(scores.chunks_mut(k.max(1))).zip(rows.chunks_mut(k.max(1))) {
         for ((h, s), r) in list.iter().zip(s).zip(r) {
             *s = h.score;
@@ -669,6 +681,71 @@ fn apply(
     Ok((PyArrowType(rows), PyArrowType(decisions)))
 }
 
+/// The nightly job (`simcal run`): the config file's encoders, or with no config the sample in
+/// `data`, into `out`. Returns the manifest (`run.json`, as JSON) and the notes the CLI would
+/// print (missing baselines let through, forced applies).
+#[pyfunction]
+#[pyo3(signature = (config, data, out, k, seed, backend, allow_missing_baseline))]
+#[allow(clippy::too_many_arguments)]
+fn run(
+    py: Python<'_>,
+    config: Option<String>,
+    data: Option<String>,
+    out: Option<String>,
+    k: usize,
+    seed: u64,
+    backend: Option<&str>,
+    allow_missing_baseline: bool,
+) -> PyResult<(String, Vec<String>)> {
+    let mut c = nightly_config(config, data, k, seed)?;
+    if let Some(o) = out {
+        c.out = o.into();
+    }
+    if let Some(b) = backend {
+        c.backend.choice = b.parse().map_err(err)?;
+    }
+    let opts = simcal::nightly::RunOptions { allow_missing_baseline };
+    let stop = Interrupt::default();
+    let notes = Mutex::new(Vec::new());
+    let manifest = py.detach(|| {
+        simcal::nightly::run(&c, &opts, &|event| {
+            use simcal::nightly::Event;
+            let note = match event {
+                Event::Note(n) => vec![n.clone()],
+                Event::Applied { encoder, applied, .. } => applied.warnings.iter().map(|w| format!("apply {encoder}: {w}")).collect(),
+                _ => Vec::new(),
+            };
+            if let Ok(mut v) = notes.lock() {
+                v.extend(note);
+            }
+            stop.check()
+        })
+        .map_err(|e| stop.raise(e))
+    })?;
+    let json = serde_json::to_string(&manifest).map_err(|e| invalid(e.to_string()))?;
+    Ok((json, notes.into_inner().unwrap_or_default()))
+}
+
+/// The job's config: the file's, else the sample's in `data` (default `data`) into `out`.
+fn nightly_config(config: Option<String>, data: Option<String>, k: usize, seed: u64) -> PyResult<simcal::nightly::Config> {
+    match config {
+        Some(path) => simcal::nightly::Config::load(Path::new(&path)).map_err(err),
+        None => {
+            let dir = std::path::PathBuf::from(data.unwrap_or_else(|| "data".to_owned()));
+            simcal::nightly::Config::sample(&dir, "out".into(), k, seed).map_err(err)
+        }
+    }
+}
+
+/// The last run's calibration of encoder `name` becomes its drift baseline; returns the
+/// baseline's path.
+#[pyfunction]
+fn promote(py: Python<'_>, config: String, name: &str) -> PyResult<String> {
+    let c = simcal::nightly::Config::load(Path::new(&config)).map_err(err)?;
+    let (_, dest) = py.detach(|| simcal::nightly::promote(&c, name)).map_err(err)?;
+    Ok(dest.to_string_lossy().into_owned())
+}
+
 /// The compiled part of the `simcal` package.
 #[pymodule]
 fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -695,5 +772,7 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add_function(wrap_pyfunction!(drift, m)?)?;
     m.add_function(wrap_pyfunction!(report, m)?)?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(promote, m)?)?;
     Ok(())
 }
