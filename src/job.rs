@@ -1,4 +1,5 @@
-//! One scoring job from files to a written score table: what `simcal score` does.
+//! One scoring job from files to a written score table (docs/architecture.md §4): what
+//! `simcal score` does.
 
 use std::path::{Path, PathBuf};
 
@@ -6,17 +7,13 @@ use crate::embed::{open_corpus, open_corpus_shard, read_queries, shard_range, Me
 use crate::error::{Error, Result};
 use crate::labels::read_qrels;
 use crate::score::{check_dims, make_backend, score_corpus, BackendOptions, ScoreOptions, Scored};
-use crate::table::{sha256_file, write_parquet, write_trec, LabelReport, ScoreTable, TableMeta, SCHEMA_VERSION};
+use crate::table::{sha256_file, LabelReport, ScoreTable, TableMeta, SCHEMA_VERSION};
 
-/// Output format of a scoring job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum OutputFormat {
-    /// A parquet score table.
-    #[default]
-    Parquet,
-    /// A TREC run file.
-    Trec,
-}
+pub use crate::table::OutputFormat;
+
+/// Hits kept per query unless told otherwise (`simcal score`, `fuse`, `run` and the nightly
+/// config).
+pub const DEFAULT_K: usize = 100;
 
 /// Everything a scoring job needs.
 #[derive(Clone, Debug)]
@@ -137,10 +134,7 @@ pub fn run_score_job(job: &ScoreJob, progress: &dyn Fn(u64, u64) -> Result<()>) 
             .collect();
     crate::output::check_destinations(&inputs, &[("--out", &job.out)])?;
     let (table, mut summary) = score_table(job, progress)?;
-    match job.format {
-        OutputFormat::Parquet => write_parquet(&table, &job.out)?,
-        OutputFormat::Trec => write_trec(&table, &job.out, &summary.model)?,
-    }
+    crate::table::write_table(&table, &job.out, job.format)?;
     summary.seconds = t0.elapsed().as_secs_f64();
     Ok(summary)
 }

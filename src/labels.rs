@@ -1,5 +1,5 @@
 //! Relevance judgements (qrels): TREC (`qid iter docid rel`), BEIR TSV (header
-//! `query-id corpus-id score`) or parquet (`query_id`, `doc_id`, `relevance`).
+//! `query-id corpus-id score`) or parquet (`query_id`, `doc_id`, `relevance`); docs/architecture.md §3.
 //!
 //! The format is chosen by content (parquet magic, a BEIR header), not by extension. Graded
 //! relevance is kept as is; a negative value means judged-but-excluded, as in trec_eval.
@@ -13,6 +13,10 @@ use arrow::datatypes::{DataType, Float64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
+
+/// Relevance at or above which a judged document counts as relevant, unless told otherwise
+/// (trec_eval's `-l 1`).
+pub const DEFAULT_REL_LEVEL: i32 = 1;
 
 /// Judgements: for each query id, its judged documents and their relevance.
 #[derive(Clone, Debug, Default)]

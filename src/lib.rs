@@ -36,7 +36,8 @@
 //! - [`fuse`] fuses several tables or TREC runs (RRF, CombSUM, CombMNZ, max, weighted sum, with
 //!   ranx's normalisations) into one table;
 //! - [`job`] chains them for one `simcal score` invocation;
-//! - [`nightly`] reads the nightly job's configuration (`simcal run --config`);
+//! - [`nightly`] runs the nightly job (`simcal run`): its config, one function per stage, and
+//!   the manifest of what it wrote;
 //! - [`stats`] holds the statistics every later stage shares: binomial tails and exact
 //!   (Clopper–Pearson) intervals, Learn-Then-Test, conformal risk control, quantiles and the
 //!   drift gate's two-sample tests;
@@ -48,6 +49,10 @@
 //! - [`metrics`] measures a table: trec_eval's ranking measures, separation, a calibration's
 //!   reliability, and drift against an artifact's stored distributions;
 //! - [`report`] draws those numbers for several encoders on one HTML page.
+//!
+//! The contracts between the stages (inputs, the score table, the calibration artifact, the
+//! nightly manifest, the references the numbers agree with) are in the repository's
+//! `docs/architecture.md`; the README documents every command.
 //!
 //! The library never prints and never exits: every fallible function returns
 //! [`error::Result`], whose errors name the file and the row at fault.

@@ -1,5 +1,6 @@
 //! Applying a calibration: a probability for every row of a score table, top-k with a
-//! probability floor, and one decision per query (act / escalate / not found / ambiguous).
+//! probability floor, and one decision per query (act / escalate / not found / ambiguous), from
+//! the calibration artifact of docs/architecture.md §5.
 
 // Indexing here cannot fail: row and query positions come from the table's own query runs.
 // (The crate denies indexing elsewhere: its readers of user files index nothing.)
@@ -74,7 +75,7 @@ impl Policy {
 }
 
 /// What `act` rests on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum DecideOn {
     /// The certified threshold of the first precision target: act only at or above it (where the
     /// calibration has certified thresholds; otherwise as `Estimate`, with a warning).

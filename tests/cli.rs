@@ -459,3 +459,57 @@ fn messages_read_as_sentences() {
     let o = simcal().arg("hist").arg("--scores").arg(&t).arg("--out").arg(dir.path().join("h.json")).output().unwrap();
     assert!(stderr(&o).contains(" irrelevant pairs from 1 table in "), "{}", stderr(&o));
 }
+
+/// Every choice the CLI takes is the library's own enum: the name clap accepts is the one the
+/// library writes (`name()`) and parses (Python's arguments, the nightly config), and the
+/// default clap shows is the library's `Default`.
+#[test]
+fn choices_are_the_librarys_enums_with_one_spelling() {
+    use clap::ValueEnum;
+    fn check<T: ValueEnum + PartialEq + std::fmt::Debug>(name: fn(&T) -> String, parse: fn(&str) -> Option<T>) {
+        for v in T::value_variants() {
+            let spelled = v.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(name(v), spelled, "{v:?}");
+            assert_eq!(parse(&spelled).as_ref(), Some(v), "{spelled}");
+        }
+    }
+    use simcal::calibrate::certify::Unit;
+    use simcal::calibrate::Method;
+    use simcal::embed::{Metric, ZeroVectors};
+    use simcal::metrics::reliability::BinStrategy;
+    use simcal::policy::DecideOn;
+    use simcal::score::{gpu::Precision, BackendChoice};
+    use simcal::stats::ltt::Fwer;
+    check::<Metric>(|v| v.name().into(), |s| s.parse().ok());
+    check::<BackendChoice>(|v| format!("{v:?}").to_lowercase(), |s| s.parse().ok());
+    check::<Precision>(|v| v.name().into(), |s| s.parse().ok());
+    check::<Method>(|v| v.name().into(), |s| Method::parse(s).ok());
+    check::<Unit>(|v| v.name().into(), |s| Unit::parse(s).ok());
+    check::<Fwer>(|v| v.name().into(), |s| Fwer::parse(s).ok());
+    check::<BinStrategy>(|v| format!("{v:?}").to_lowercase(), |s| BinStrategy::parse(s).ok());
+    check::<DecideOn>(|v| v.name().into(), |s| DecideOn::from_str(s, false).ok());
+    check::<ZeroVectors>(|v| format!("{v:?}").to_lowercase(), |s| ZeroVectors::from_str(s, false).ok());
+    check::<simcal::fuse::Method>(|v| v.name().into(), |s| simcal::fuse::Method::from_str(s, false).ok());
+    check::<simcal::fuse::Norm>(|v| v.name().into(), |s| simcal::fuse::Norm::from_str(s, false).ok());
+    // The defaults the help shows are the library's.
+    let help = |cmd: &str| String::from_utf8(simcal().args([cmd, "--help"]).output().unwrap().stdout).unwrap();
+    let fit = help("fit");
+    let d = simcal::calibrate::FitOptions::default();
+    for (flag, value) in [
+        ("--abstain", d.abstain.to_string()),
+        ("--min-pairs", d.min_pairs.to_string()),
+        ("--folds", d.folds.to_string()),
+        ("--bootstrap", d.bootstrap.to_string()),
+        ("--unit", "pair".into()),
+        ("--fwer", "holm".into()),
+        ("--method", "all".into()),
+        ("--rel-level", simcal::labels::DEFAULT_REL_LEVEL.to_string()),
+    ] {
+        let at = fit.find(&format!("{flag} <")).unwrap_or_else(|| panic!("{flag} in {fit}"));
+        let rest = &fit[at..];
+        let next = rest[2..].find("\n  -").map_or(rest.len(), |i| i + 2);
+        assert!(rest[..next].contains(&format!("[default: {value}]")), "{flag}: {}", &rest[..next]);
+    }
+    assert!(help("score").contains(&format!("[default: {}]", simcal::job::DEFAULT_K)));
+    assert!(help("fuse").contains(&format!("[default: {}]", simcal::fuse::FuseOptions::default().rrf_k)));
+}

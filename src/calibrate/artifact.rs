@@ -115,6 +115,23 @@ pub struct Band {
     pub high: f64,
 }
 
+/// `LOW:HIGH`, as `simcal fit --abstain` takes it.
+impl std::fmt::Display for Band {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.low, self.high)
+    }
+}
+
+impl std::str::FromStr for Band {
+    type Err = String;
+    /// `LOW:HIGH`, e.g. `0.5:0.9` (the order and range are checked by the fit).
+    fn from_str(s: &str) -> std::result::Result<Band, String> {
+        let (lo, hi) = s.split_once(':').ok_or_else(|| format!("{s:?}: expected LOW_P:HIGH_P, e.g. 0.5:0.9"))?;
+        let p = |v: &str| v.trim().parse::<f64>().map_err(|_| format!("{s:?}: {v:?} is not a number"));
+        Ok(Band { low: p(lo)?, high: p(hi)? })
+    }
+}
+
 /// Rows of the score table.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {

@@ -26,9 +26,10 @@ use crate::stats::ltt::{certify_precision, certify_recall, Candidate, Fwer};
 use crate::table::TableView;
 
 /// The exchangeable unit a guarantee is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Unit {
     /// Every labeled pair.
+    #[default]
     Pair,
     /// One per query with a relevant document: its top hit (precision), its relevant documents
     /// (recall).

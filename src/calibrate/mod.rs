@@ -40,12 +40,35 @@ use isotonic::Isotonic;
 use sweep::Point;
 
 /// A calibration map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Method {
     /// Isotonic regression.
     Isotonic,
     /// Platt scaling.
     Platt,
+}
+
+/// Which maps a fit makes: one, or both (`simcal fit --method`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Maps {
+    /// Isotonic regression alone.
+    Isotonic,
+    /// Platt scaling alone.
+    Platt,
+    /// Both.
+    #[default]
+    All,
+}
+
+impl Maps {
+    /// The maps, isotonic first.
+    pub fn methods(self) -> Vec<Method> {
+        match self {
+            Maps::Isotonic => vec![Method::Isotonic],
+            Maps::Platt => vec![Method::Platt],
+            Maps::All => vec![Method::Isotonic, Method::Platt],
+        }
+    }
 }
 
 impl Method {
@@ -102,7 +125,7 @@ pub struct FitOptions {
 impl Default for FitOptions {
     fn default() -> Self {
         FitOptions {
-            methods: vec![Method::Isotonic, Method::Platt],
+            methods: Maps::default().methods(),
             target_precision: vec![0.9],
             target_recall: vec![],
             abstain: Band { low: 0.5, high: 0.9 },
@@ -113,7 +136,7 @@ impl Default for FitOptions {
             certify: None,
             bootstrap: 1000,
             seed: 0,
-            rel_level: 1,
+            rel_level: crate::labels::DEFAULT_REL_LEVEL,
         }
     }
 }

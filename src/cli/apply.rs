@@ -10,12 +10,6 @@ use serde_json::json;
 
 use simcal::policy::{ApplyOptions, DecideOn, DecisionCounts};
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum DecideOnArg {
-    Certified,
-    Estimate,
-}
-
 #[derive(Args)]
 pub struct ApplyArgs {
     /// The calibration (`simcal fit`).
@@ -39,11 +33,11 @@ pub struct ApplyArgs {
     pub min_gap: f64,
     /// The map to use (default: isotonic when fitted, else platt).
     #[arg(long, value_enum)]
-    pub method: Option<super::fit::MapArg>,
+    pub method: Option<simcal::calibrate::Method>,
     /// What `act` rests on: the certified threshold (act only at or above it; the band decides
     /// escalate / not found) or the estimate (the abstain band alone).
-    #[arg(long = "decide-on", value_enum, default_value = "certified")]
-    pub decide_on: DecideOnArg,
+    #[arg(long = "decide-on", value_enum, default_value_t)]
+    pub decide_on: DecideOn,
     /// Apply even when the calibration's model or metric differ from the table's (a warning).
     #[arg(long)]
     pub force: bool,
@@ -64,12 +58,7 @@ pub fn counts_text(c: &DecisionCounts) -> String {
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let method = args.method.map(super::fit::MapArg::method);
-    let decide_on = match args.decide_on {
-        DecideOnArg::Certified => DecideOn::Certified,
-        DecideOnArg::Estimate => DecideOn::Estimate,
-    };
-    let opts = ApplyOptions { decide_on, method, floor: args.floor, min_gap: args.min_gap, force: args.force };
+    let opts = ApplyOptions { decide_on: args.decide_on, method: args.method, floor: args.floor, min_gap: args.min_gap, force: args.force };
     let a = simcal::policy::apply_to(&args.calibration, &args.scores, &args.out, args.decisions.as_deref(), &opts)?;
     for w in &a.warnings {
         eprintln!("warning: {w}");

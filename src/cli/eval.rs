@@ -5,18 +5,13 @@ use super::words::{count, num};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::json;
 
+use simcal::calibrate::Method;
 use simcal::metrics::ranking::{Measure, DEFAULT_MEASURES};
 use simcal::metrics::reliability::BinStrategy;
 use simcal::metrics::{EvalOptions, SetEval, EVAL_VERSION};
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum StrategyArg {
-    Uniform,
-    Quantile,
-}
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -27,9 +22,8 @@ pub struct EvalArgs {
     /// relevant and irrelevant scores, whole and per group, at the histograms' resolution.
     #[arg(long, num_args = 1.., value_name = "HIST")]
     pub histograms: Vec<PathBuf>,
-    /// Judgements (TREC, BEIR TSV or parquet); default: the table's labels.
-    #[arg(long)]
-    pub qrels: Option<PathBuf>,
+    #[command(flatten)]
+    pub labels: super::args::Labels,
     /// A calibration (`simcal fit`) to measure on this table.
     #[arg(long)]
     pub calibration: Option<PathBuf>,
@@ -40,14 +34,11 @@ pub struct EvalArgs {
     #[arg(long = "group-by", num_args = 1..)]
     pub group_by: Vec<String>,
     /// Reliability bins.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = EvalOptions::default().bins)]
     pub bins: usize,
     /// How reliability bins are cut.
-    #[arg(long = "bin-strategy", value_enum, default_value = "uniform")]
-    pub bin_strategy: StrategyArg,
-    /// Labels at or above this are relevant.
-    #[arg(long = "rel-level", default_value_t = 1)]
-    pub rel_level: i32,
+    #[arg(long = "bin-strategy", value_enum, default_value_t = EvalOptions::default().strategy)]
+    pub bin_strategy: BinStrategy,
     /// Judged queries missing from the table count as zero (trec_eval -c).
     #[arg(long)]
     pub complete: bool,
@@ -55,11 +46,11 @@ pub struct EvalArgs {
     #[arg(long = "per-query")]
     pub per_query: bool,
     /// Target precisions whose best threshold is compared across groups.
-    #[arg(long = "target-precision", num_args = 1.., default_values_t = [0.9])]
+    #[arg(long = "target-precision", num_args = 1.., default_values_t = EvalOptions::default().target_precision)]
     pub target_precision: Vec<f64>,
     /// The calibration's map to measure (default: isotonic when fitted, else platt).
     #[arg(long, value_enum)]
-    pub method: Option<super::fit::MapArg>,
+    pub method: Option<Method>,
     /// Also write the JSON document here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -74,14 +65,11 @@ impl EvalArgs {
             measures: Measure::parse_list(&self.metrics)?,
             group_by: self.group_by.clone(),
             bins: self.bins,
-            strategy: match self.bin_strategy {
-                StrategyArg::Uniform => BinStrategy::Uniform,
-                StrategyArg::Quantile => BinStrategy::Quantile,
-            },
-            rel_level: self.rel_level,
+            strategy: self.bin_strategy,
+            rel_level: self.labels.rel_level,
             complete: self.complete,
             target_precision: self.target_precision.clone(),
-            method: self.method.map(super::fit::MapArg::method),
+            method: self.method,
         })
     }
 }
@@ -196,12 +184,12 @@ fn run_histograms(args: &EvalArgs) -> anyhow::Result<ExitCode> {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let inputs: Vec<&Path> =
-        args.scores.iter().chain(&args.histograms).chain(&args.qrels).chain(&args.calibration).map(PathBuf::as_path).collect();
+        args.scores.iter().chain(&args.histograms).chain(&args.labels.qrels).chain(&args.calibration).map(PathBuf::as_path).collect();
     let outputs: Vec<(&str, &Path)> = args.out.iter().map(|o| ("--out", o.as_path())).collect();
     simcal::output::check_destinations(&inputs, &outputs)?;
     let Some(scores) = args.scores.clone() else { return run_histograms(&args) };
     let opts = args.options()?;
-    let e = simcal::metrics::evaluate_files(&scores, args.qrels.as_deref(), args.calibration.as_deref(), &opts)?;
+    let e = simcal::metrics::evaluate_files(&scores, args.labels.qrels.as_deref(), args.calibration.as_deref(), &opts)?;
     for n in &e.notes {
         eprintln!("note: {n}");
     }

@@ -7,49 +7,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::json;
 
 use simcal::calibrate::artifact::Band;
 use simcal::calibrate::certify::{CertifyOptions, Grid, Unit};
-use simcal::calibrate::{FitOptions, Method};
+use simcal::calibrate::{FitOptions, Maps};
 use simcal::stats::ltt::Fwer;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum MethodArg {
-    Isotonic,
-    Platt,
-    All,
-}
-
-/// One map, for the commands that use one (apply, eval).
-#[derive(Clone, Copy, ValueEnum)]
-pub enum MapArg {
-    Isotonic,
-    Platt,
-}
-
-impl MapArg {
-    pub fn method(self) -> simcal::calibrate::Method {
-        match self {
-            MapArg::Isotonic => simcal::calibrate::Method::Isotonic,
-            MapArg::Platt => simcal::calibrate::Method::Platt,
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum UnitArg {
-    Pair,
-    Query,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum FwerArg {
-    Holm,
-    Bonferroni,
-    FixedSequence,
-}
 
 #[derive(Args)]
 pub struct FitArgs {
@@ -61,29 +25,29 @@ pub struct FitArgs {
     #[arg(long = "from-histograms", num_args = 1.., value_name = "HIST")]
     pub from_histograms: Vec<PathBuf>,
     /// Maps to fit.
-    #[arg(long, value_enum, default_value = "all")]
-    pub method: MethodArg,
+    #[arg(long, value_enum, default_value_t)]
+    pub method: Maps,
     /// Target precisions: for each, the threshold with the best recall that reaches it.
-    #[arg(long = "target-precision", num_args = 1.., default_values_t = [0.9])]
+    #[arg(long = "target-precision", num_args = 1.., default_values_t = FitOptions::default().target_precision)]
     pub target_precision: Vec<f64>,
     /// Target recalls: for each, the threshold with the best precision that reaches it.
     #[arg(long = "target-recall", num_args = 1..)]
     pub target_recall: Vec<f64>,
     /// Abstain band in probability, LOW:HIGH: act at or above HIGH, not found below LOW.
-    #[arg(long, default_value = "0.5:0.9")]
-    pub abstain: String,
+    #[arg(long, value_name = "LOW:HIGH", default_value_t = FitOptions::default().abstain)]
+    pub abstain: Band,
     /// Fit each value of these columns separately (plus the global fit).
     #[arg(long = "group-by", num_args = 1..)]
     pub group_by: Vec<String>,
     /// Groups with fewer labeled pairs are listed, not fitted.
-    #[arg(long = "min-pairs", default_value_t = 50)]
+    #[arg(long = "min-pairs", default_value_t = FitOptions::default().min_pairs)]
     pub min_pairs: u64,
     /// Groups with fewer relevant pairs are listed, not fitted.
-    #[arg(long = "min-relevant", default_value_t = 10)]
+    #[arg(long = "min-relevant", default_value_t = FitOptions::default().min_relevant)]
     pub min_relevant: u64,
     /// Cross-fit by query: each of K folds of queries is calibrated on the others and measured
     /// on itself (out-of-fold probabilities and held-out precision/recall). 1: off.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = FitOptions::default().folds)]
     pub folds: usize,
     /// Certify thresholds at this confidence (1 − δ): Learn-Then-Test for precision (and recall
     /// over pairs), conformal risk control for per-query recall. Off when not given.
@@ -91,23 +55,22 @@ pub struct FitArgs {
     pub confidence: Option<f64>,
     /// The exchangeable unit of certification: every labeled pair, or each query's top hit
     /// (precision) and relevant documents (recall).
-    #[arg(long, value_enum, default_value = "pair")]
-    pub unit: UnitArg,
+    #[arg(long, value_enum, default_value_t)]
+    pub unit: Unit,
     /// Family-wise error control of Learn-Then-Test.
-    #[arg(long, value_enum, default_value = "holm")]
-    pub fwer: FwerArg,
+    #[arg(long, value_enum, default_value_t)]
+    pub fwer: Fwer,
     /// Candidate thresholds: N quantiles of the units' scores, or a file with one score a line.
     #[arg(long, default_value = "1000", value_name = "N|FILE")]
     pub grid: String,
     /// Bootstrap resamples for the thresholds' 95% intervals (0: none).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = FitOptions::default().bootstrap)]
     pub bootstrap: usize,
     /// Seed of the bootstrap.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = FitOptions::default().seed)]
     pub seed: u64,
-    /// Labels at or above this are relevant.
-    #[arg(long = "rel-level", default_value_t = 1)]
-    pub rel_level: i32,
+    #[command(flatten)]
+    pub rel: super::args::RelLevel,
     /// Where to write the calibration (JSON).
     #[arg(long)]
     pub out: PathBuf,
@@ -116,23 +79,13 @@ pub struct FitArgs {
     pub json: bool,
 }
 
-fn band(s: &str) -> anyhow::Result<Band> {
-    let (lo, hi) = s.split_once(':').ok_or_else(|| anyhow::anyhow!("--abstain {s:?}: expected LOW_P:HIGH_P, e.g. 0.5:0.9"))?;
-    let p = |v: &str| v.trim().parse::<f64>().map_err(|_| anyhow::anyhow!("--abstain {s:?}: {v:?} is not a number"));
-    Ok(Band { low: p(lo)?, high: p(hi)? })
-}
-
 impl FitArgs {
     pub fn options(&self) -> anyhow::Result<FitOptions> {
         Ok(FitOptions {
-            methods: match self.method {
-                MethodArg::Isotonic => vec![Method::Isotonic],
-                MethodArg::Platt => vec![Method::Platt],
-                MethodArg::All => vec![Method::Isotonic, Method::Platt],
-            },
+            methods: self.method.methods(),
             target_precision: self.target_precision.clone(),
             target_recall: self.target_recall.clone(),
-            abstain: band(&self.abstain)?,
+            abstain: self.abstain,
             group_by: self.group_by.clone(),
             min_pairs: self.min_pairs,
             min_relevant: self.min_relevant,
@@ -144,25 +97,12 @@ impl FitArgs {
                         Ok(n) => (Grid::Quantiles(n), "quantiles".to_owned()),
                         Err(_) => (Grid::read(std::path::Path::new(&self.grid))?, self.grid.clone()),
                     };
-                    Some(CertifyOptions {
-                        confidence,
-                        unit: match self.unit {
-                            UnitArg::Pair => Unit::Pair,
-                            UnitArg::Query => Unit::Query,
-                        },
-                        fwer: match self.fwer {
-                            FwerArg::Holm => Fwer::Holm,
-                            FwerArg::Bonferroni => Fwer::Bonferroni,
-                            FwerArg::FixedSequence => Fwer::FixedSequence,
-                        },
-                        grid,
-                        grid_source,
-                    })
+                    Some(CertifyOptions { confidence, unit: self.unit, fwer: self.fwer, grid, grid_source })
                 }
             },
             bootstrap: self.bootstrap,
             seed: self.seed,
-            rel_level: self.rel_level,
+            rel_level: self.rel.rel_level,
         })
     }
 }

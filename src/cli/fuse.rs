@@ -5,33 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::json;
 
 use simcal::fuse::{fuse, fused_meta, fused_table, read_run, FuseOptions, LabelSource, Method, Norm, RunInput};
 use simcal::labels::read_qrels;
 use simcal::table::columns;
-
-use super::score::FormatArg;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum MethodArg {
-    Rrf,
-    Combsum,
-    Combmnz,
-    Max,
-    Wsum,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum NormArg {
-    Minmax,
-    Zscore,
-    Max,
-    Sum,
-    Rank,
-    None,
-}
 
 #[derive(Args)]
 pub struct FuseArgs {
@@ -39,66 +18,41 @@ pub struct FuseArgs {
     #[arg(long = "run", required = true, value_name = "FILE")]
     pub runs: Vec<PathBuf>,
     /// Fusion method.
-    #[arg(long, value_enum, default_value = "rrf")]
-    pub method: MethodArg,
+    #[arg(long, value_enum, default_value_t)]
+    pub method: Method,
     /// Per-query, per-list score normalisation (default: none for rrf, minmax otherwise).
     #[arg(long, value_enum)]
-    pub norm: Option<NormArg>,
+    pub norm: Option<Norm>,
     /// RRF's k: a document at position p of a list gets weight / (k + p).
-    #[arg(long = "rrf-k", default_value_t = 60.0)]
+    #[arg(long = "rrf-k", default_value_t = FuseOptions::default().rrf_k)]
     pub rrf_k: f64,
     /// One weight per --run, in order (rrf and wsum).
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     pub weights: Option<Vec<f64>>,
     /// Documents kept per query.
-    #[arg(short, long, default_value_t = 100)]
+    #[arg(short, long, default_value_t = FuseOptions::default().k)]
     pub k: usize,
-    /// Label the fused rows from these judgements (default: carry the inputs' labels over).
-    #[arg(long)]
-    pub qrels: Option<PathBuf>,
-    /// Relevance at or above which a judged document counts as relevant (with --qrels).
-    #[arg(long, default_value_t = 1)]
-    pub rel_level: i32,
+    #[command(flatten)]
+    pub labels: super::args::Labels,
     /// The fused table's model name (default: METHOD(NAME+NAME…)).
     #[arg(long)]
     pub model: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "parquet")]
-    pub format: FormatArg,
-    /// Output file (written atomically).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Print a JSON summary on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: super::args::TableOut,
 }
 
 impl FuseArgs {
     pub fn options(&self) -> FuseOptions {
-        let method = match self.method {
-            MethodArg::Rrf => Method::Rrf,
-            MethodArg::Combsum => Method::CombSum,
-            MethodArg::Combmnz => Method::CombMnz,
-            MethodArg::Max => Method::Max,
-            MethodArg::Wsum => Method::WSum,
-        };
-        let norm = match self.norm {
-            None => method.default_norm(),
-            Some(NormArg::Minmax) => Norm::MinMax,
-            Some(NormArg::Zscore) => Norm::ZScore,
-            Some(NormArg::Max) => Norm::Max,
-            Some(NormArg::Sum) => Norm::Sum,
-            Some(NormArg::Rank) => Norm::Rank,
-            Some(NormArg::None) => Norm::None,
-        };
+        let method = self.method;
+        let norm = self.norm.unwrap_or_else(|| method.default_norm());
         FuseOptions { method, norm, rrf_k: self.rrf_k, weights: self.weights.clone(), k: self.k }
     }
 }
 
 pub fn run(args: FuseArgs) -> anyhow::Result<ExitCode> {
     use rayon::prelude::*;
-    let inputs: Vec<&std::path::Path> = args.runs.iter().chain(&args.qrels).map(std::path::PathBuf::as_path).collect();
-    simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;
+    let inputs: Vec<&std::path::Path> = args.runs.iter().chain(&args.labels.qrels).map(std::path::PathBuf::as_path).collect();
+    simcal::output::check_destinations(&inputs, &[("--out", &args.output.out)])?;
     let start = Instant::now();
     let o = args.options();
     if o.method == Method::Rrf && o.norm != Norm::None {
@@ -106,19 +60,19 @@ pub fn run(args: FuseArgs) -> anyhow::Result<ExitCode> {
     }
     let (runs, qrels) = rayon::join(
         || args.runs.par_iter().map(|p| read_run(p)).collect::<Result<Vec<RunInput>, _>>(),
-        || args.qrels.as_deref().map(read_qrels).transpose(),
+        || args.labels.qrels.as_deref().map(read_qrels).transpose(),
     );
     let (runs, qrels) = (runs?, qrels?);
     let fused = fuse(&runs, &o)?;
     let labels = match &qrels {
-        Some(q) => LabelSource::Qrels(q, args.rel_level),
+        Some(q) => LabelSource::Qrels(q, args.labels.rel_level),
         None => LabelSource::Inputs,
     };
     let table = fused_table(&runs, &fused, labels, fused_meta(&runs, &o, args.model.as_deref()))?;
-    super::score::write_output(&table, &args.out, args.format)?;
+    simcal::table::write_table(&table, &args.output.out, args.output.format)?;
     let seconds = start.elapsed().as_secs_f64();
     let labeled = table.batch.column_by_name(columns::LABEL).is_some_and(|l| l.null_count() < table.len());
-    if args.json {
+    if args.output.json {
         super::print_json(&json!({
             "schema_version": 1,
             "command": "fuse",
@@ -133,7 +87,7 @@ pub fn run(args: FuseArgs) -> anyhow::Result<ExitCode> {
             "labeled": labeled,
             "model": table.meta.model,
             "seconds": seconds,
-            "out": args.out,
+            "out": args.output.out,
         }))?;
     } else {
         eprintln!(
@@ -145,7 +99,7 @@ pub fn run(args: FuseArgs) -> anyhow::Result<ExitCode> {
             o.norm.name(),
             seconds,
             if labeled { ", labeled" } else { "" },
-            args.out.display()
+            args.output.out.display()
         );
     }
     Ok(ExitCode::SUCCESS)

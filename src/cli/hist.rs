@@ -19,9 +19,8 @@ pub struct HistArgs {
     /// Also count each value of these columns apart.
     #[arg(long = "group-by", num_args = 1..)]
     pub group_by: Vec<String>,
-    /// Labels at or above this are relevant.
-    #[arg(long = "rel-level", default_value_t = 1)]
-    pub rel_level: i32,
+    #[command(flatten)]
+    pub rel: super::args::RelLevel,
     /// Add these histogram files' counts (tables already summed in are refused).
     #[arg(long = "add", num_args = 1.., value_name = "HIST")]
     pub add: Vec<PathBuf>,
@@ -39,7 +38,7 @@ pub fn run(args: HistArgs) -> anyhow::Result<ExitCode> {
     let mut cols = vec!["score", "label"];
     cols.extend(args.group_by.iter().map(String::as_str));
     let table = read_table_columns(&args.scores, Some(&cols))?;
-    let mut h = Histograms::from_table(&table, &args.scores, args.rel_level, &args.group_by)?;
+    let mut h = Histograms::from_table(&table, &args.scores, args.rel.rel_level, &args.group_by)?;
     for p in &args.add {
         let other = Histograms::read(p)?;
         let mut sum = other;

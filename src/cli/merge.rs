@@ -10,32 +10,23 @@ use serde_json::json;
 
 use simcal::table::merge_parts;
 
-use super::score::FormatArg;
-
 #[derive(Args)]
 pub struct MergeArgs {
     /// The parts: one score table per shard, as `simcal score --shard I/N` wrote them.
     #[arg(required = true, value_name = "PART")]
     pub parts: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "parquet")]
-    pub format: FormatArg,
-    /// Output file (written atomically).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Print a JSON summary on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: super::args::TableOut,
 }
 
 pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let inputs: Vec<&std::path::Path> = args.parts.iter().map(std::path::PathBuf::as_path).collect();
-    simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;
+    simcal::output::check_destinations(&inputs, &[("--out", &args.output.out)])?;
     let start = Instant::now();
     let table = merge_parts(&args.parts)?;
-    super::score::write_output(&table, &args.out, args.format)?;
+    simcal::table::write_table(&table, &args.output.out, args.output.format)?;
     let seconds = start.elapsed().as_secs_f64();
-    if args.json {
+    if args.output.json {
         super::print_json(&json!({
             "schema_version": 1,
             "command": "merge",
@@ -44,7 +35,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
             "k": table.meta.k,
             "model": table.meta.model,
             "seconds": seconds,
-            "out": args.out,
+            "out": args.output.out,
         }))?;
     } else {
         eprintln!(
@@ -52,7 +43,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
             count(table.len(), "row", "rows"),
             count(args.parts.len(), "part", "parts"),
             seconds,
-            args.out.display()
+            args.output.out.display()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -13,6 +13,7 @@ macro_rules! say {
 }
 
 mod apply;
+mod args;
 mod drift;
 mod eval;
 mod fit;

@@ -17,18 +17,14 @@ pub struct ReportArgs {
     /// one gets a calibration fitted on itself, marked in-sample.
     #[arg(long, num_args = 1..)]
     pub calibration: Vec<PathBuf>,
-    /// Judgements (default: the tables' labels).
-    #[arg(long)]
-    pub qrels: Option<PathBuf>,
+    #[command(flatten)]
+    pub labels: super::args::Labels,
     /// Group columns for the thresholds' spread (default: the calibration's).
     #[arg(long = "group-by", num_args = 1..)]
     pub group_by: Vec<String>,
     /// Ranking measures (trec_eval names).
     #[arg(long, num_args = 1.., default_value = DEFAULT_MEASURES)]
     pub metrics: Vec<String>,
-    /// Labels at or above this are relevant.
-    #[arg(long = "rel-level", default_value_t = 1)]
-    pub rel_level: i32,
     /// Where to write the page.
     #[arg(long)]
     pub out: PathBuf,
@@ -36,7 +32,15 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let measures = Measure::parse_list(&args.metrics)?;
-    write_report(&args.scores, &args.calibration, args.qrels.as_deref(), &args.group_by, measures, args.rel_level, &args.out)?;
+    write_report(
+        &args.scores,
+        &args.calibration,
+        args.labels.qrels.as_deref(),
+        &args.group_by,
+        measures,
+        args.labels.rel_level,
+        &args.out,
+    )?;
     eprintln!("report → {}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -26,14 +26,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Hits kept per query.
-    #[arg(short, long, default_value_t = 100)]
+    #[arg(short, long, default_value_t = simcal::job::DEFAULT_K)]
     pub k: usize,
     /// Seed of the calibration's bootstrap.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = simcal::calibrate::FitOptions::default().seed)]
     pub seed: u64,
     /// Scoring backend (default: the config's, else auto).
     #[arg(long, value_enum)]
-    pub backend: Option<super::score::BackendArg>,
+    pub backend: Option<simcal::score::BackendChoice>,
     /// With --config: an encoder without a baseline calibration is not gated tonight (the
     /// first night). Without it a missing baseline is an error: a typo must not turn the gate off.
     #[arg(long, requires = "config")]
@@ -69,7 +69,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config.out = out;
     }
     if let Some(b) = args.backend {
-        config.backend.choice = super::score::backend_choice(b);
+        config.backend.choice = b;
     }
     if let Some(name) = &args.promote {
         let (cal, dest) = promote(&config, name).map_err(|e| anyhow::anyhow!("--{e}"))?;

@@ -4,38 +4,13 @@ use super::words::{count, num};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::json;
 
 use simcal::embed::{Metric, ReadOptions, ZeroVectors};
-use simcal::job::{run_score_job, OutputFormat, ScoreJob, ScoreSummary};
+use simcal::job::{run_score_job, ScoreJob, ScoreSummary, DEFAULT_K};
 use simcal::score::gpu::Precision;
 use simcal::score::{BackendChoice, BackendOptions};
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum MetricArg {
-    Cosine,
-    Dot,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum BackendArg {
-    Auto,
-    Cpu,
-    Gpu,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum PrecisionArg {
-    F32,
-    F16,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum FormatArg {
-    Parquet,
-    Trec,
-}
 
 #[derive(Args)]
 pub struct ScoreArgs {
@@ -45,35 +20,30 @@ pub struct ScoreArgs {
     /// Corpus embeddings (.parquet or .npy), read in chunks.
     #[arg(long)]
     pub corpus: PathBuf,
-    /// Relevance judgements (TREC qrels, BEIR tsv or parquet) to label the hits with.
-    #[arg(long)]
-    pub qrels: Option<PathBuf>,
+    #[command(flatten)]
+    pub labels: super::args::Labels,
     /// Hits kept per query.
-    #[arg(short, long, default_value_t = 100)]
+    #[arg(short, long, default_value_t = DEFAULT_K)]
     pub k: usize,
     /// cosine L2-normalises both sides; dot takes the raw inner product.
-    #[arg(long, value_enum, default_value = "cosine")]
-    pub metric: MetricArg,
+    #[arg(long, value_enum, default_value_t)]
+    pub metric: Metric,
     /// Model name recorded in the table (default: the corpus file's stem).
     #[arg(long)]
     pub model: Option<String>,
     /// Scoring backend: auto takes a hardware GPU when there is one, else the CPU; gpu also
     /// accepts a software adapter (llvmpipe).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub backend: BackendArg,
+    #[arg(long, value_enum, default_value_t)]
+    pub backend: BackendChoice,
     /// GPU adapter to use: part of its name, case-insensitive (default: the best one).
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
     /// GPU storage precision: f16 halves memory traffic (f32 accumulation; needs the adapter's
     /// shader-f16, else f32 is used and the table says so).
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: PrecisionArg,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "parquet")]
-    pub format: FormatArg,
-    /// Output file (written atomically).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub precision: Precision,
+    #[command(flatten)]
+    pub output: super::args::TableOut,
     /// Parquet id column.
     #[arg(long, default_value = "id")]
     pub id_col: String,
@@ -86,9 +56,6 @@ pub struct ScoreArgs {
     /// For an .npy corpus file: a text file with one id a line (default: row numbers).
     #[arg(long)]
     pub corpus_ids: Option<PathBuf>,
-    /// Relevance at or above which a judged document counts as relevant.
-    #[arg(long, default_value_t = 1)]
-    pub rel_level: i32,
     /// Corpus rows per chunk (default: about 16 MiB of vectors on the CPU, up to 256 MiB on a GPU).
     #[arg(long)]
     pub chunk_rows: Option<usize>,
@@ -100,25 +67,8 @@ pub struct ScoreArgs {
     /// A zero vector under cosine has no direction: error refuses it (naming the row), zero
     /// scores it 0 against everything, as faiss and sentence-transformers do (counted in the
     /// summary and the table's metadata).
-    #[arg(long, value_enum, default_value = "error")]
-    pub zero_vectors: ZeroArg,
-    /// Print a JSON summary on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ZeroArg {
-    Error,
-    Zero,
-}
-
-pub fn backend_choice(b: BackendArg) -> BackendChoice {
-    match b {
-        BackendArg::Auto => BackendChoice::Auto,
-        BackendArg::Cpu => BackendChoice::Cpu,
-        BackendArg::Gpu => BackendChoice::Gpu,
-    }
+    #[arg(long, value_enum, default_value_t)]
+    pub zero_vectors: ZeroVectors,
 }
 
 /// Parses `I/N` or `auto/N` (I from the scheduler's environment) into (I, N).
@@ -156,8 +106,8 @@ impl ScoreArgs {
     pub fn job(&self) -> anyhow::Result<ScoreJob> {
         let shard = self.shard.as_deref().map(|s| parse_shard(s, &|name| std::env::var(name).ok())).transpose()?;
         let out = match shard {
-            Some((i, _)) => PathBuf::from(self.out.to_string_lossy().replace("{shard}", &i.to_string())),
-            None => self.out.clone(),
+            Some((i, _)) => PathBuf::from(self.output.out.to_string_lossy().replace("{shard}", &i.to_string())),
+            None => self.output.out.clone(),
         };
         let read = |ids: &Option<PathBuf>| ReadOptions {
             id_col: self.id_col.clone(),
@@ -169,44 +119,19 @@ impl ScoreArgs {
         Ok(ScoreJob {
             queries: self.queries.clone(),
             corpus: self.corpus.clone(),
-            qrels: self.qrels.clone(),
+            qrels: self.labels.qrels.clone(),
             k: self.k,
-            metric: match self.metric {
-                MetricArg::Cosine => Metric::Cosine,
-                MetricArg::Dot => Metric::Dot,
-            },
+            metric: self.metric,
             model: self.model.clone(),
-            backend: BackendOptions {
-                choice: backend_choice(self.backend),
-                adapter: self.adapter.clone(),
-                precision: match self.precision {
-                    PrecisionArg::F32 => Precision::F32,
-                    PrecisionArg::F16 => Precision::F16,
-                },
-            },
-            format: match self.format {
-                FormatArg::Parquet => OutputFormat::Parquet,
-                FormatArg::Trec => OutputFormat::Trec,
-            },
+            backend: BackendOptions { choice: self.backend, adapter: self.adapter.clone(), precision: self.precision },
+            format: self.output.format,
             out,
             query_read: read(&self.query_ids),
             corpus_read: read(&self.corpus_ids),
-            rel_level: self.rel_level,
+            rel_level: self.labels.rel_level,
             shard,
-            zero_vectors: match self.zero_vectors {
-                ZeroArg::Error => ZeroVectors::Error,
-                ZeroArg::Zero => ZeroVectors::Zero,
-            },
+            zero_vectors: self.zero_vectors,
         })
-    }
-}
-
-/// Writes a table (fused, merged) in the chosen format, atomically; a TREC run is tagged with
-/// the table's model.
-pub fn write_output(table: &simcal::table::ScoreTable, out: &std::path::Path, format: FormatArg) -> simcal::Result<()> {
-    match format {
-        FormatArg::Parquet => simcal::table::write_parquet(table, out),
-        FormatArg::Trec => simcal::table::write_trec(table, out, &table.meta.model),
     }
 }
 
@@ -243,7 +168,7 @@ pub fn label_warnings(job: &ScoreJob, summary: &ScoreSummary) {
 pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let job = args.job()?;
     let s = execute(&job, "score")?;
-    if args.json {
+    if args.output.json {
         let mut v = s.document(&job);
         super::set_fields(&mut v, [("schema_version", json!(1)), ("command", json!("score"))]);
         super::print_json(&v)?;

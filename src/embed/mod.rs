@@ -1,4 +1,5 @@
-//! Embeddings: ids plus a row-major `f32` matrix, read from parquet or `.npy`.
+//! Embeddings: ids plus a row-major `f32` matrix, read from parquet or `.npy` (the accepted
+//! inputs: docs/architecture.md §3).
 //!
 //! Queries are read whole ([`read_queries`]); the corpus is read in chunks ([`open_corpus`]) so
 //! that a corpus larger than memory scores with bounded memory. Every reader converts to `f32`
@@ -19,7 +20,7 @@ use ndarray::Array2;
 use crate::error::{Error, Result};
 
 /// How queries and documents are compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Metric {
     /// Cosine similarity: both sides are L2-normalised, then the inner product is taken.
     #[default]
@@ -326,7 +327,7 @@ pub fn read_queries(path: &Path, opts: &ReadOptions) -> Result<Embeddings> {
 }
 
 /// What scoring does with an all-zero vector under cosine, which has no direction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ZeroVectors {
     /// Refuse it, naming the row (the default).
     #[default]

@@ -1,5 +1,5 @@
 //! Fusion of ranked lists: per-list score normalisations and fusion methods, numerically as
-//! ranx's `fuse` computes them.
+//! ranx's `fuse` computes them (docs/architecture.md §8), into a score table (§4).
 //!
 //! Each input run gives, per query, a list: its rows for that query ordered by score
 //! descending, ties in file order (a score table is written in rank order). A list is
@@ -25,17 +25,21 @@ use rustc_hash::FxHashMap;
 use crate::error::{Error, Result};
 
 /// How the lists of a query are combined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Method {
     /// Reciprocal rank fusion: Σ wᵢ / (k + position), position 1-based.
+    #[default]
     Rrf,
     /// CombSUM: the sum of a document's normalised scores.
+    #[value(name = "combsum")]
     CombSum,
     /// CombMNZ: CombSUM times the number of lists that hold the document.
+    #[value(name = "combmnz")]
     CombMnz,
     /// CombMAX: the largest of a document's normalised scores.
     Max,
     /// Weighted sum: Σ wᵢ · normalised score.
+    #[value(name = "wsum")]
     WSum,
 }
 
@@ -67,11 +71,13 @@ impl Method {
 }
 
 /// How one list's scores are normalised (per query and per run).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Norm {
     /// (s − min) / max(max − min, 1e-9).
+    #[value(name = "minmax")]
     MinMax,
     /// (s − mean) / max(std, 1e-9), population standard deviation (ranx's `zmuv`).
+    #[value(name = "zscore")]
     ZScore,
     /// s / max(max, 1e-9).
     Max,
@@ -148,6 +154,14 @@ pub struct FuseOptions {
     pub weights: Option<Vec<f64>>,
     /// Documents kept per query.
     pub k: usize,
+}
+
+impl Default for FuseOptions {
+    /// RRF with k = 60 (ranx's and the RRF paper's), top [`crate::job::DEFAULT_K`].
+    fn default() -> Self {
+        let method = Method::default();
+        FuseOptions { method, norm: method.default_norm(), rrf_k: 60.0, weights: None, k: crate::job::DEFAULT_K }
+    }
 }
 
 impl FuseOptions {

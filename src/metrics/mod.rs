@@ -1,4 +1,4 @@
-//! Measuring a score table (docs/architecture.md §6): ranking measures as trec_eval computes them
+//! Measuring a score table (docs/architecture.md §8): ranking measures as trec_eval computes them
 //! ([`ranking`], over the runs of [`runs`]), the separation of relevant and irrelevant scores
 //! ([`separation`]), the reliability of a calibration's probabilities on the table
 //! ([`reliability`]), and drift against a calibration's stored distributions ([`drift`]).
@@ -61,7 +61,7 @@ impl Default for EvalOptions {
             group_by: vec![],
             bins: 10,
             strategy: BinStrategy::Uniform,
-            rel_level: 1,
+            rel_level: crate::labels::DEFAULT_REL_LEVEL,
             complete: false,
             target_precision: vec![0.9],
             method: None,

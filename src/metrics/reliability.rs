@@ -17,7 +17,7 @@ use crate::calibrate::summary::quantiles;
 use crate::error::{Error, Result};
 
 /// How the reliability bins are cut.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BinStrategy {
     /// Equal-width bins over [0, 1].

@@ -174,7 +174,7 @@ impl Config {
                 },
             }
         });
-        let k = f.k.unwrap_or(100);
+        let k = f.k.unwrap_or(crate::job::DEFAULT_K);
         if k == 0 {
             return Err(bad("k must be at least 1".into()));
         }

@@ -6,7 +6,8 @@
 //!   CLI prints it; the Python package checks for Ctrl-C);
 //! - [`manifest`] is what the run wrote: `run.json`, each output with its sha256.
 //!
-//! The contracts of the files each stage writes are in `docs/architecture.md`.
+//! The contracts of the files each stage writes, and of the manifest, are in
+//! docs/architecture.md §6.
 
 pub mod config;
 pub mod manifest;

@@ -209,7 +209,7 @@ pub fn score(c: &Config, e: &Encoder, observe: Observer<'_>) -> Result<(ScoreJob
         out: c.out.join(format!("{}.scores.parquet", e.name)),
         query_read: ReadOptions::default(),
         corpus_read: ReadOptions::default(),
-        rel_level: 1,
+        rel_level: crate::labels::DEFAULT_REL_LEVEL,
         shard: None,
         zero_vectors: Default::default(),
     };
@@ -269,7 +269,7 @@ pub fn drift(c: &Config, d: &Drift, name: &str, table: &Path, baseline: (&Artifa
 pub fn report(c: &Config, tables: &[PathBuf], cals: &[PathBuf]) -> Result<PathBuf> {
     let out = c.out.join("report.html");
     let measures = Measure::parse_list(&[DEFAULT_MEASURES.to_owned()])?;
-    crate::report::write_report(tables, cals, None, &c.group_by, measures, 1, &out)?;
+    crate::report::write_report(tables, cals, None, &c.group_by, measures, crate::labels::DEFAULT_REL_LEVEL, &out)?;
     Ok(out)
 }
 

@@ -87,7 +87,7 @@ fn check_storage(
 }
 
 /// Which backend to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum BackendChoice {
     /// A hardware GPU when there is one, else the CPU.
     #[default]

@@ -19,10 +19,11 @@ use super::binomial;
 use crate::error::{Error, Result};
 
 /// A family-wise error rate procedure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fwer {
     /// Bonferroni–Holm step-down: the smallest remaining p-value against δ / (hypotheses left).
+    #[default]
     Holm,
     /// Every p-value against δ / m.
     Bonferroni,

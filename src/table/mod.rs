@@ -30,6 +30,25 @@ use crate::error::{Error, Result};
 use crate::labels::Qrels;
 use crate::score::Scored;
 
+/// The file format a score table is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A parquet score table.
+    #[default]
+    Parquet,
+    /// A TREC run file (tagged with the table's model).
+    Trec,
+}
+
+/// Writes `table` to `path` in `format`, atomically: the score table as parquet, or a TREC run
+/// tagged with the table's model.
+pub fn write_table(table: &ScoreTable, path: &std::path::Path, format: OutputFormat) -> Result<()> {
+    match format {
+        OutputFormat::Parquet => write_parquet(table, path),
+        OutputFormat::Trec => write_trec(table, path, &table.meta.model),
+    }
+}
+
 /// Column names of the score table.
 pub mod columns {
     /// Query id.

@@ -6,7 +6,7 @@
 //! precisions run the same code.
 
 /// Storage precision of the vectors on the GPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Precision {
     /// 32-bit floats.
     #[default]
