@@ -49,15 +49,23 @@ impl Qrels {
         self.len() == 0
     }
 
-    /// Adds a judgement; `at` names where it was read (a line or a row) for the error.
-    fn insert(&mut self, q: String, d: String, rel: i32, at: impl FnOnce(&Path, Option<&str>, String) -> Error) -> Result<()> {
-        let docs = self.judged.entry(q).or_default();
-        if let Some(prev) = docs.insert(d.clone(), rel) {
-            if prev != rel {
-                return Err(at(&self.path, Some(&d), format!("judged twice for the same query, with relevance {prev} and {rel}")));
+    /// Adds a judgement; `at` names where it was read (a line or a row) for the error. Ids are
+    /// copied only when they are new.
+    fn insert(&mut self, q: &str, d: &str, rel: i32, at: impl FnOnce(&Path, Option<&str>, String) -> Error) -> Result<()> {
+        let docs = match self.judged.get_mut(q) {
+            Some(docs) => docs,
+            None => self.judged.entry(q.to_owned()).or_default(),
+        };
+        match docs.get(d) {
+            Some(&prev) if prev != rel => {
+                Err(at(&self.path, Some(d), format!("judged twice for the same query, with relevance {prev} and {rel}")))
+            }
+            Some(_) => Ok(()),
+            None => {
+                docs.insert(d.to_owned(), rel);
+                Ok(())
             }
         }
-        Ok(())
     }
 }
 
@@ -89,60 +97,153 @@ fn grade(v: f64) -> std::result::Result<i32, String> {
     }
 }
 
+/// How the lines of a qrels text file are split: TREC's `qid iter docid rel` (whitespace), or
+/// BEIR's TSV with the columns its header names.
+#[derive(Clone, Copy)]
+enum Layout {
+    Trec,
+    Beir { qc: usize, dc: usize, rc: usize, fields: usize },
+}
+
+/// One judgement as read: its 1-based line, query, document and grade.
+type Judgement<'a> = (u64, &'a str, &'a str, i32);
+
 fn read_text(path: &Path, text: &str, q: &mut Qrels) -> Result<()> {
+    use rayon::prelude::*;
     // A byte-order mark (as some editors write) is not part of the first id.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, first)) = lines.clone().next() else {
+    let Some((first_at, first)) = text.lines().enumerate().find(|(_, l)| !l.trim().is_empty()) else {
         return Ok(());
     };
     // BEIR's TSV: a header names the columns (query-id, corpus-id, score) in any order, others
     // ignored; TREC's qrels: `qid iter docid rel`, whitespace-separated, no header.
     let head: Vec<String> = first.split('\t').map(|h| h.trim().to_ascii_lowercase()).collect();
     let col = |name: &str| head.iter().position(|h| h == name);
-    let beir = match (col("query-id"), col("corpus-id")) {
+    let (layout, header) = match (col("query-id"), col("corpus-id")) {
         (Some(qc), Some(dc)) => {
             let rc = col("score").or(if head.len() == 3 { (0..3).find(|&i| i != qc && i != dc) } else { None });
             let Some(rc) = rc else {
                 return Err(Error::line(path, 1, None, "the header names query-id and corpus-id but no score column"));
             };
-            lines.next();
-            Some((qc, dc, rc))
+            (Layout::Beir { qc, dc, rc, fields: head.len() }, Some(first_at as u64))
         }
-        _ => None,
+        _ => (Layout::Trec, None),
     };
-    for (i, line) in lines {
-        let n = i as u64 + 1;
-        let (qid, did, rel) = match beir {
-            Some((qc, dc, rc)) => {
-                let fields: Vec<&str> = line.split('\t').map(str::trim).collect();
-                match (fields.get(qc), fields.get(dc), fields.get(rc)) {
-                    (Some(q), Some(d), Some(r)) if fields.len() == head.len() => (*q, *d, *r),
+    // Chunks of whole lines are parsed in parallel; the first bad line in file order is the error.
+    let chunks = line_chunks(text, 4 * rayon::current_num_threads());
+    let parsed: Vec<Result<Vec<Judgement>>> =
+        chunks.par_iter().map(|&(lo, hi, line0)| parse_lines(path, text.get(lo..hi).unwrap_or_default(), line0, header, layout)).collect();
+    let mut all: Vec<Judgement> = Vec::new();
+    for p in parsed {
+        all.extend(p?);
+    }
+    // Judgements usually come grouped by query: each group's map is built on its own (in
+    // parallel, at its size); a query met again in another place joins its first map line by
+    // line, so that a conflicting grade is named at its line.
+    let mut groups: Vec<&[Judgement]> = Vec::new();
+    let mut rest = all.as_slice();
+    while let Some(&(_, qid, _, _)) = rest.first() {
+        let len = rest.iter().take_while(|j| j.1 == qid).count().max(1);
+        let (group, tail) = rest.split_at(len.min(rest.len()));
+        groups.push(group);
+        rest = tail;
+    }
+    let maps: Vec<Result<HashMap<String, i32>>> = groups.par_iter().map(|g| group_map(path, g)).collect();
+    q.judged.reserve(groups.len());
+    for (group, map) in groups.iter().zip(maps) {
+        let Some(&(_, qid, _, _)) = group.first() else { continue };
+        if q.judged.contains_key(qid) {
+            for &(n, qid, did, rel) in group.iter() {
+                q.insert(qid, did, rel, |p, id, m| Error::line(p, n, id, m))?;
+            }
+        } else {
+            q.judged.insert(qid.to_owned(), map?);
+        }
+    }
+    Ok(())
+}
+
+/// `text` cut into about `n` pieces of whole lines: (first byte, end byte, index of the first
+/// line in the whole text).
+fn line_chunks(text: &str, n: usize) -> Vec<(usize, usize, u64)> {
+    let bytes = text.as_bytes();
+    let size = (bytes.len() / n.max(1)).max(1 << 16);
+    let (mut out, mut lo, mut line) = (Vec::new(), 0, 0u64);
+    while lo < bytes.len() {
+        let cut = (lo + size).min(bytes.len());
+        let hi = bytes.get(cut..).and_then(|tail| tail.iter().position(|&b| b == b'\n')).map_or(bytes.len(), |p| cut + p + 1);
+        out.push((lo, hi, line));
+        line += bytes.get(lo..hi).map_or(0, |c| c.iter().filter(|&&b| b == b'\n').count()) as u64;
+        lo = hi;
+    }
+    out
+}
+
+/// The judgements of the lines of `chunk` (whose first line is line `line0` of the file, from
+/// 0), skipping blank lines and the `header` line.
+fn parse_lines<'a>(path: &Path, chunk: &'a str, line0: u64, header: Option<u64>, layout: Layout) -> Result<Vec<Judgement<'a>>> {
+    let mut out = Vec::with_capacity(chunk.len() / 24);
+    for (i, line) in chunk.lines().enumerate() {
+        let at = line0 + i as u64;
+        if Some(at) == header || line.trim().is_empty() {
+            continue;
+        }
+        let n = at + 1;
+        let (qid, did, rel) = match layout {
+            Layout::Beir { qc, dc, rc, fields } => {
+                let f: Vec<&str> = line.split('\t').map(str::trim).collect();
+                match (f.get(qc), f.get(dc), f.get(rc)) {
+                    (Some(q), Some(d), Some(r)) if f.len() == fields => (*q, *d, *r),
                     _ => {
-                        return Err(Error::line(
-                            path,
-                            n,
-                            None,
-                            format!("expected {} tab-separated fields as the header names them, found {}", head.len(), fields.len()),
-                        ))
+                        let why = format!("expected {fields} tab-separated fields as the header names them, found {}", f.len());
+                        return Err(Error::line(path, n, None, why));
                     }
                 }
             }
-            None => match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-                [q, _iter, d, r] => (*q, *d, *r),
-                fields => {
-                    return Err(Error::line(path, n, None, format!("expected 4 fields (qid iter docid rel), found {}", fields.len())))
+            Layout::Trec => {
+                let mut f = line.split_whitespace();
+                match (f.next(), f.next(), f.next(), f.next(), f.next()) {
+                    (Some(q), Some(_iter), Some(d), Some(r), None) => (q, d, r),
+                    _ => {
+                        let found = line.split_whitespace().count();
+                        return Err(Error::line(path, n, None, format!("expected 4 fields (qid iter docid rel), found {found}")));
+                    }
                 }
-            },
+            }
         };
-        let value: f64 = rel.parse().map_err(|_| Error::line(path, n, Some(did), format!("relevance {rel:?} is not a number")))?;
-        let rel = grade(value).map_err(|why| Error::line(path, n, Some(did), why))?;
+        // Integers as they are; a number with an integral value (`1.0`) through f64.
+        let rel = match rel.parse::<i32>() {
+            Ok(r) => r,
+            Err(_) => {
+                let value: f64 = rel.parse().map_err(|_| Error::line(path, n, Some(did), format!("relevance {rel:?} is not a number")))?;
+                grade(value).map_err(|why| Error::line(path, n, Some(did), why))?
+            }
+        };
         if qid.is_empty() || did.is_empty() {
             return Err(Error::line(path, n, None, "empty query or document id"));
         }
-        q.insert(qid.to_owned(), did.to_owned(), rel, |p, id, m| Error::line(p, n, id, m))?;
+        out.push((n, qid, did, rel));
     }
-    Ok(())
+    Ok(out)
+}
+
+/// One query's judgements (a group of consecutive lines) as a map, refusing a document judged
+/// twice with different grades at the second line.
+fn group_map(path: &Path, group: &[Judgement]) -> Result<HashMap<String, i32>> {
+    let mut docs: HashMap<String, i32> = HashMap::default();
+    docs.reserve(group.len());
+    for &(n, _, did, rel) in group {
+        match docs.get(did) {
+            Some(&prev) if prev != rel => {
+                return Err(Error::line(path, n, Some(did), format!("judged twice for the same query, with relevance {prev} and {rel}")));
+            }
+            Some(_) => {}
+            None => {
+                docs.insert(did.to_owned(), rel);
+            }
+        }
+    }
+    Ok(docs)
 }
 
 fn read_parquet(path: &Path, q: &mut Qrels) -> Result<()> {
@@ -184,7 +285,7 @@ fn read_parquet_unguarded(path: &Path, q: &mut Qrels) -> Result<()> {
                 return Err(Error::row(path, row + i as u64, Some(did), "null relevance"));
             }
             let rel = grade(rels.value(i)).map_err(|why| Error::row(path, row + i as u64, Some(did), why))?;
-            q.insert(qid.clone(), did.clone(), rel, |p, id, m| Error::row(p, row + i as u64, id, m))?;
+            q.insert(qid, did, rel, |p, id, m| Error::row(p, row + i as u64, id, m))?;
         }
         row += batch.num_rows() as u64;
     }

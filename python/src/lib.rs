@@ -300,7 +300,8 @@ fn evaluate<'py>(
 
 /// pytrec_eval's result: `{query: {measure: value}}`, queries in the order given.
 fn per_query_dict<'py>(py: Python<'py>, measures: &[Measure], per_query: Vec<(String, Vec<f64>)>) -> PyResult<Bound<'py, PyDict>> {
-    let names: Vec<String> = measures.iter().map(Measure::name).collect();
+    // One key object per measure, shared by every query's dict.
+    let names: Vec<Bound<'py, PyString>> = measures.iter().map(|m| PyString::intern(py, &m.name())).collect();
     let out = PyDict::new(py);
     for (qid, vals) in per_query {
         let d = PyDict::new(py);
@@ -331,15 +332,26 @@ fn evaluate_table<'py>(
     use simcal::metrics::{ranking, runs};
     let measures: Vec<Measure> = measures.iter().map(|m| Measure::parse(m)).collect::<simcal::Result<_>>().map_err(err)?;
     let per_query = py.detach(|| -> PyResult<Vec<(String, Vec<f64>)>> {
-        let qrels = qrels.map(|p| simcal::labels::read_qrels(Path::new(&p))).transpose().map_err(err)?;
-        let t = self::table(table.0, meta, "table")?;
+        // The judgements are parsed while the table is taken in.
+        let (qrels, t) = rayon::join(
+            || qrels.map(|p| simcal::labels::read_qrels(Path::new(&p))).transpose(),
+            || {
+                // Evaluation ranks the rows itself: no rank is derived.
+                table_by(simcal::table::table_from_batch_unranked, table.0, meta, "table")
+            },
+        );
+        let (qrels, t) = (qrels.map_err(err)?, t?);
         let name = Path::new("table");
         let view = simcal::table::TableView::new(&t, name).map_err(err)?;
         let cols = runs::Columns::of(&view).map_err(err)?;
         let queries = runs::query_rows(&cols);
         let (all, _) = runs::runs(&cols, name, &queries, qrels.as_ref(), relevance_level).map_err(err)?;
         let refs: Vec<&(String, QueryRun)> = all.iter().collect();
-        Ok(ranking::evaluate(&refs, &[], &measures, relevance_level, false).per_query)
+        let per_query = ranking::evaluate(&refs, &[], &measures, relevance_level, false).per_query;
+        // Freeing the judgements and runs (many small strings and maps) is left to a worker
+        // while the result goes back to Python.
+        rayon::spawn(move || drop((all, queries, qrels)));
+        Ok(per_query)
     })?;
     per_query_dict(py, &measures, per_query)
 }

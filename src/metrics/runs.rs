@@ -1,7 +1,7 @@
 //! A score table's queries as runs to measure: each query's rows in trec_eval's order with
 //! their judgements, from qrels or, without them, from the table's own labels.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use arrow::array::{Array, Int32Array, StringArray, UInt32Array};
@@ -36,7 +36,7 @@ impl<'a> Columns<'a> {
 /// The table's queries, in order of first appearance, with their rows (a query's rows need not
 /// be contiguous).
 pub fn query_rows(c: &Columns) -> Vec<(String, Vec<usize>)> {
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut index: HashMap<&str, usize> = HashMap::default();
     let mut out: Vec<(String, Vec<usize>)> = Vec::new();
     for (r, end) in crate::table::id_runs(c.qid) {
         let q = c.qid.value(r);
@@ -66,13 +66,11 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
     let built: Vec<Result<Option<(String, QueryRun)>>> = queries
         .par_iter()
         .with_min_len(64)
-        .map(|(id, rows)| {
-            let mut rows = rows.clone();
-            let score = |r: usize| c.score.get(r).copied().unwrap_or(f32::NAN);
-            rows.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then_with(|| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes())));
-            if let Some((r, doc)) = duplicate(c, &rows) {
+        .map_init(rustc_hash::FxHashSet::default, |seen, (id, rows)| {
+            if let Some((r, doc)) = duplicate(c, rows, seen) {
                 return Err(Error::row(path, r as u64, Some(id), format!("document {doc:?} is listed twice for this query")));
             }
+            let rows = trec_order(c, rows);
             Ok(match qrels {
                 Some(q) => q.judged.get(id).map(|judged| {
                     let rels = rows.iter().map(|&r| judged.get(c.did.value(r)).copied()).collect();
@@ -108,7 +106,7 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
     }
     let missing = match qrels {
         Some(q) => {
-            let seen: std::collections::HashSet<&str> = queries.iter().map(|(id, _)| id.as_str()).collect();
+            let seen: rustc_hash::FxHashSet<&str> = queries.iter().map(|(id, _)| id.as_str()).collect();
             let mut m: Vec<String> = q.judged.keys().filter(|k| !seen.contains(k.as_str())).cloned().collect();
             m.sort();
             m
@@ -118,28 +116,35 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
     Ok((out, missing))
 }
 
-/// FNV-1a of an id: cheap, and only compared among one query's documents.
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// A document listed twice among `rows` (its row and id), found by sorting id hashes and
-/// comparing the ids only where hashes meet.
-fn duplicate<'a>(c: &Columns<'a>, rows: &[usize]) -> Option<(usize, &'a str)> {
-    let mut h: Vec<(u64, usize)> = rows.iter().map(|&r| (fnv(c.did.value(r)), r)).collect();
-    h.sort_unstable();
-    for (i, (x, y)) in h.iter().zip(h.iter().skip(1)).enumerate() {
-        if x.0 == y.0 {
-            // Every row sharing this hash, against each other.
-            let same: Vec<usize> = h.iter().skip(i).take_while(|z| z.0 == x.0).map(|z| z.1).collect();
-            for (j, &a) in same.iter().enumerate() {
-                if let Some(&b) = same.iter().skip(j + 1).find(|&&b| c.did.value(b) == c.did.value(a)) {
-                    return Some((a.max(b), c.did.value(b)));
-                }
+/// `rows` in trec_eval's order: score descending, ties by document id descending (as bytes),
+/// then by row. Sorted on integer keys of the scores; only rows of equal score compare ids.
+fn trec_order(c: &Columns, rows: &[usize]) -> Vec<usize> {
+    // Ascending keys are descending scores (f32's total order, reversed).
+    let key = |r: usize| {
+        let b = c.score.get(r).copied().unwrap_or(f32::NAN).to_bits();
+        !(if b >> 31 == 1 { !b } else { b | 0x8000_0000 })
+    };
+    let mut keyed: Vec<(u32, usize)> = rows.iter().map(|&r| (key(r), r)).collect();
+    keyed.sort_unstable();
+    let mut out: Vec<usize> = keyed.iter().map(|&(_, r)| r).collect();
+    let mut lo = 0;
+    while let Some(&(k, _)) = keyed.get(lo) {
+        let hi = lo + keyed.get(lo..).map_or(0, |rest| rest.iter().take_while(|&&(x, _)| x == k).count());
+        if hi - lo > 1 {
+            if let Some(tied) = out.get_mut(lo..hi) {
+                tied.sort_unstable_by(|&a, &b| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes()).then(a.cmp(&b)));
             }
         }
+        lo = hi.max(lo + 1);
     }
-    None
+    out
+}
+
+/// The first of `rows` (in table order) whose document an earlier row lists too, with the
+/// document; `seen` is a set to reuse.
+fn duplicate<'a>(c: &Columns<'a>, rows: &[usize], seen: &mut rustc_hash::FxHashSet<&'a str>) -> Option<(usize, &'a str)> {
+    seen.clear();
+    rows.iter().map(|&r| (r, c.did.value(r))).find(|&(_, d)| !seen.insert(d))
 }
 
 /// Each row's label: with `qrels`, the judged relevance (0 for a retrieved but unjudged

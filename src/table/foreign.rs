@@ -20,15 +20,10 @@ use super::{columns, id_runs, TableMeta, SCHEMA_VERSION};
 use crate::error::{Error, Result};
 
 /// What the metadata says of a table that has none of simcal's: the model is the file's stem,
-/// everything else `unknown` (k: the most rows of one query, where the queries are read).
-pub fn unknown_meta(path: &Path, batch: &RecordBatch) -> TableMeta {
-    let k = batch.column_by_name(columns::QUERY_ID).and_then(|c| c.as_string_opt::<i32>()).map_or(0, |ids| {
-        let mut rows: FxHashMap<&str, usize> = FxHashMap::default();
-        for (start, end) in id_runs(ids) {
-            *rows.entry(ids.value(start)).or_default() += end - start;
-        }
-        rows.into_values().max().unwrap_or(0)
-    });
+/// everything else `unknown` (k: the most rows of one query, from the table's query runs, each
+/// query's rows together).
+pub fn unknown_meta(path: &Path, runs: &[(usize, usize)]) -> TableMeta {
+    let k = runs.iter().map(|(start, end)| end - start).max().unwrap_or(0);
     let unknown = || "unknown".to_owned();
     TableMeta {
         schema_version: SCHEMA_VERSION,
@@ -121,12 +116,15 @@ fn cast_column(path: &Path, name: &str, a: &ArrayRef, to: &DataType) -> Result<A
     })
 }
 
-/// Refuses a table that lists a query's rows in more than one place (simcal writes each
-/// query's rows together; every reader takes a run of one id for one query).
-pub fn check_together(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let Some(ids) = batch.column_by_name(columns::QUERY_ID).and_then(|c| c.as_string_opt::<i32>()) else { return Ok(()) };
+/// The runs of equal query ids of `batch` (none without a utf8 `query_id`), refusing a table
+/// that lists a query's rows in more than one place (simcal writes each query's rows together;
+/// every reader takes a run of one id for one query).
+pub fn together_runs(path: &Path, batch: &RecordBatch) -> Result<Vec<(usize, usize)>> {
+    let Some(ids) = batch.column_by_name(columns::QUERY_ID).and_then(|c| c.as_string_opt::<i32>()) else { return Ok(Vec::new()) };
+    let runs = id_runs(ids);
     let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
-    for (start, _) in id_runs(ids) {
+    seen.reserve(runs.len());
+    for &(start, _) in &runs {
         if let Some(first) = seen.insert(ids.value(start), start) {
             return Err(Error::row(
                 path,
@@ -136,29 +134,36 @@ pub fn check_together(path: &Path, batch: &RecordBatch) -> Result<()> {
             ));
         }
     }
-    Ok(())
+    Ok(runs)
 }
 
-/// `batch` with a `rank` column derived from the scores when it has none: within each
-/// query's rows, 1 for the highest score, ties in file order. A query's rows must be
-/// contiguous (as simcal writes them); a query seen again after another is refused.
-pub fn derive_ranks(path: &Path, batch: RecordBatch) -> Result<RecordBatch> {
+/// `batch` with a `rank` column derived from the scores when it has none: within each query's
+/// rows (`runs`, from [`together_runs`]), 1 for the highest score, ties in file order.
+pub fn derive_ranks(path: &Path, batch: RecordBatch, runs: &[(usize, usize)]) -> Result<RecordBatch> {
     if batch.column_by_name(columns::RANK).is_some() {
         return Ok(batch);
     }
-    let (Some(ids), Some(scores)) = (batch.column_by_name(columns::QUERY_ID), batch.column_by_name(columns::SCORE)) else {
+    let Some(scores) = batch.column_by_name(columns::SCORE).and_then(|s| s.as_primitive_opt::<arrow::datatypes::Float32Type>()) else {
         return Ok(batch);
     };
-    let (Some(ids), Some(scores)) = (ids.as_string_opt::<i32>(), scores.as_primitive_opt::<arrow::datatypes::Float32Type>()) else {
-        return Ok(batch);
-    };
-    check_together(path, &batch)?;
-    let mut rank = vec![0u32; ids.len()];
-    for (start, end) in id_runs(ids) {
-        let mut order: Vec<usize> = (start..end).collect();
-        order.sort_by(|&a, &b| scores.value(b).total_cmp(&scores.value(a)).then(a.cmp(&b)));
-        for (i, r) in order.into_iter().enumerate() {
-            if let Some(x) = rank.get_mut(r) {
+    let scores = scores.values();
+    let mut rank = vec![0u32; batch.num_rows()];
+    let mut order: Vec<usize> = Vec::new();
+    for &(start, end) in runs {
+        let (Some(s), Some(ranks)) = (scores.get(start..end), rank.get_mut(start..end)) else { continue };
+        if s.windows(2).all(|w| matches!(w, [a, b] if a.total_cmp(b).is_ge())) {
+            // Already in rank order (as tables usually are): no sort.
+            for (i, r) in ranks.iter_mut().enumerate() {
+                *r = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            }
+            continue;
+        }
+        order.clear();
+        order.extend(0..s.len());
+        let score = |i: usize| s.get(i).copied().unwrap_or(f32::NAN);
+        order.sort_unstable_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
+        for (i, &r) in order.iter().enumerate() {
+            if let Some(x) = ranks.get_mut(r) {
                 *x = u32::try_from(i + 1).unwrap_or(u32::MAX);
             }
         }

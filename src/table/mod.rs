@@ -21,7 +21,9 @@ use arrow::datatypes::{DataType, Field, Schema};
 
 pub use self::merge::merge_parts;
 pub use self::meta::{sha256_bytes, sha256_file, TableMeta, SCHEMA_VERSION};
-pub use self::parquet::{read_table, read_table_columns, read_table_wide, table_from_batch, table_from_batch_wide, write_parquet};
+pub use self::parquet::{
+    read_table, read_table_columns, read_table_wide, table_from_batch, table_from_batch_unranked, table_from_batch_wide, write_parquet,
+};
 pub use self::trec::{read_trec, write_trec, TrecRun};
 pub use self::view::{RowGroups, TableView};
 

@@ -114,16 +114,22 @@ fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool, deri
 /// it, the standard columns get their standard types, a missing rank is derived. `name` stands
 /// for the file in errors.
 pub fn table_from_batch(name: &Path, batch: RecordBatch) -> Result<ScoreTable> {
-    from_batch(name, batch, false)
+    from_batch(name, batch, false, true)
+}
+
+/// [`table_from_batch`] for a reader that does not read ranks (evaluation ranks rows itself),
+/// as [`read_table_columns`] reads a file without its `rank`: a missing rank is not derived.
+pub fn table_from_batch_unranked(name: &Path, batch: RecordBatch) -> Result<ScoreTable> {
+    from_batch(name, batch, false, false)
 }
 
 /// [`table_from_batch`] for fusion, as [`read_table_wide`] reads a file: float64 scores kept,
 /// no rank derived.
 pub fn table_from_batch_wide(name: &Path, batch: RecordBatch) -> Result<ScoreTable> {
-    from_batch(name, batch, true)
+    from_batch(name, batch, true, false)
 }
 
-fn from_batch(name: &Path, batch: RecordBatch, for_fusion: bool) -> Result<ScoreTable> {
+fn from_batch(name: &Path, batch: RecordBatch, for_fusion: bool, rank: bool) -> Result<ScoreTable> {
     use super::columns::{QUERY_ID, RANK, SCORE};
     let schema = batch.schema();
     let pairs: Vec<(String, Option<String>)> = schema.metadata().iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
@@ -133,7 +139,7 @@ fn from_batch(name: &Path, batch: RecordBatch, for_fusion: bool) -> Result<Score
             return Err(Error::format(name, format!("score table has no {col} column")));
         }
     }
-    let derive = !for_fusion && schema.index_of(RANK).is_err();
+    let derive = rank && schema.index_of(RANK).is_err();
     finish(name, batch, meta, derive, for_fusion)
 }
 
@@ -141,15 +147,14 @@ fn from_batch(name: &Path, batch: RecordBatch, for_fusion: bool) -> Result<Score
 /// metadata (recorded as unknown for another tool's table).
 fn finish(path: &Path, batch: RecordBatch, meta: Option<TableMeta>, derive_rank: bool, wide_scores: bool) -> Result<ScoreTable> {
     let mut batch = super::foreign::standard_types(path, batch, wide_scores)?;
-    if meta.is_none() {
-        super::foreign::check_together(path, &batch)?;
-    }
+    // Another tool's table, or one whose ranks are derived: its queries' rows must be together.
+    let runs = if meta.is_none() || derive_rank { super::foreign::together_runs(path, &batch)? } else { Vec::new() };
     if derive_rank {
-        batch = super::foreign::derive_ranks(path, batch)?;
+        batch = super::foreign::derive_ranks(path, batch, &runs)?;
     }
     let meta = match meta {
         Some(m) => m,
-        None => super::foreign::unknown_meta(path, &batch),
+        None => super::foreign::unknown_meta(path, &runs),
     };
     Ok(ScoreTable { batch, meta })
 }
