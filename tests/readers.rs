@@ -176,3 +176,44 @@ fn sample_data_reads() {
     }
     assert_eq!(read_qrels(&dir.join("qrels.tsv")).unwrap().len(), 300);
 }
+
+/// A qrels file large enough to be parsed in several chunks: every judgement is kept, a query
+/// judged in two places joins one map, and a bad line or a conflicting grade is named at its
+/// own line, whichever chunk it falls in.
+#[test]
+fn large_qrels_parse_in_chunks_naming_the_first_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for q in 0..3000 {
+        for d in 0..20 {
+            text.push_str(&format!("q{q} 0 d{q}-{d} {}\n", (q + d) % 3));
+        }
+    }
+    // q7 again, at the end: its judgements join the first ones.
+    text.push_str("q7 0 extra 2\n");
+    let lines = text.lines().count();
+    assert!(text.len() > 1 << 20, "one chunk only");
+    let path = dir.path().join("big.qrels");
+    std::fs::write(&path, &text).unwrap();
+    let q = read_qrels(&path).unwrap();
+    assert_eq!(q.len(), 3000 * 20 + 1);
+    assert_eq!(q.get("q7", "extra"), Some(2));
+    assert_eq!(q.get("q2999", "d2999-19"), Some((2999 + 19) % 3));
+    assert_eq!(q.judged["q7"].len(), 21);
+
+    // A conflicting grade for a query met again far away, and a bad line after it.
+    let conflict = format!("{text}q5 0 d5-3 9\nq1 0 x\n");
+    std::fs::write(&path, &conflict).unwrap();
+    let e = read_qrels(&path).unwrap_err().to_string();
+    assert!(e.contains(&format!("line {}", lines + 2)) && e.contains("expected 4 fields"), "{e}");
+    let conflict = format!("{text}q5 0 d5-3 9\n");
+    std::fs::write(&path, &conflict).unwrap();
+    let e = read_qrels(&path).unwrap_err().to_string();
+    assert!(e.contains(&format!("line {}", lines + 1)) && e.contains("judged twice"), "{e}");
+    // Within one group, in a middle chunk: the second line of the pair is named.
+    let mut lines_v: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines_v.insert(30_001, "q1500 0 d1500-0 7".to_owned());
+    std::fs::write(&path, lines_v.join("\n")).unwrap();
+    let e = read_qrels(&path).unwrap_err().to_string();
+    assert!(e.contains("line 30002") && e.contains("judged twice"), "{e}");
+}
