@@ -331,26 +331,36 @@ pub fn fuse(runs: &[RunInput], o: &FuseOptions) -> Result<Fused> {
     let queries = (0..nq)
         .into_par_iter()
         .with_min_len(16)
-        .map_init(
-            || (FxHashMap::<&str, u32>::default(), Vec::<Slot>::new(), Vec::<u32>::new(), Vec::<f64>::new()),
-            |(map, slots, order, vals), q| fuse_query(runs, &grouped, &weights, o, q, map, slots, order, vals),
-        )
+        .map_init(Scratch::default, |scratch, q| fuse_query(runs, &grouped, &weights, o, q, scratch))
         .collect::<Result<Vec<_>>>()?;
     Ok(Fused { queries })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A worker's buffers, reused from query to query.
+#[derive(Default)]
+struct Scratch<'a> {
+    map: FxHashMap<&'a str, u32>,
+    slots: Vec<Slot>,
+    order: Vec<u32>,
+    keyed: Vec<(u64, u32)>,
+    vals: Vec<f64>,
+}
+
+/// An integer key of `x` that sorts ascending as `x` sorts descending (f64's total order).
+fn descending(x: f64) -> u64 {
+    let b = x.to_bits();
+    !(if b >> 63 == 1 { !b } else { b | 1 << 63 })
+}
+
 fn fuse_query<'a>(
     runs: &'a [RunInput],
     grouped: &[Grouped],
     weights: &[f64],
     o: &FuseOptions,
     q: usize,
-    map: &mut FxHashMap<&'a str, u32>,
-    slots: &mut Vec<Slot>,
-    order: &mut Vec<u32>,
-    vals: &mut Vec<f64>,
+    scratch: &mut Scratch<'a>,
 ) -> Result<FusedQuery> {
+    let Scratch { map, slots, order, keyed, vals } = scratch;
     map.clear();
     slots.clear();
     let mut first = vec![None; runs.len()];
@@ -364,9 +374,17 @@ fn fuse_query<'a>(
                 run.query_relevant.as_ref().and_then(|c| rows.iter().find(|&&r| c.is_valid(r as usize)).map(|&r| c.value(r as usize)));
         }
         order.clear();
-        order.extend_from_slice(rows);
-        // Stable: ties keep file order.
-        order.sort_by(|&a, &b| run.score[b as usize].total_cmp(&run.score[a as usize]));
+        let score = |r: u32| run.score[r as usize];
+        if rows.windows(2).all(|w| score(w[0]).total_cmp(&score(w[1])).is_ge()) {
+            // In rank order already, as score tables are written.
+            order.extend_from_slice(rows);
+        } else {
+            // By score, ties in file order (rows ascending), on integer keys.
+            keyed.clear();
+            keyed.extend(rows.iter().map(|&r| (descending(score(r)), r)));
+            keyed.sort_unstable();
+            order.extend(keyed.iter().map(|&(_, r)| r));
+        }
         vals.clear();
         match o.method {
             Method::Rrf => vals.extend((0..order.len()).map(|p| 1.0 / (o.rrf_k + p as f64 + 1.0))),
@@ -441,18 +459,18 @@ fn fuse_query<'a>(
             format!("the fused score {:e} of document {doc:?} for query {qid:?} is beyond float32's range{what}", score(slot)),
         ));
     }
-    order.clear();
-    order.extend(0..slots.len() as u32);
-    let keep = o.k.min(order.len());
-    let by_score = |&a: &u32, &b: &u32| score(&slots[b as usize]).total_cmp(&score(&slots[a as usize])).then(a.cmp(&b));
-    if keep < order.len() {
-        order.select_nth_unstable_by(keep - 1, by_score);
-        order.truncate(keep);
+    // By fused score, ties by first appearance (the slot's number).
+    keyed.clear();
+    keyed.extend(slots.iter().enumerate().map(|(i, s)| (descending(score(s)), i as u32)));
+    let keep = o.k.min(keyed.len());
+    if keep < keyed.len() {
+        keyed.select_nth_unstable(keep.saturating_sub(1));
+        keyed.truncate(keep);
     }
-    order.sort_unstable_by(by_score);
-    let hits = order
+    keyed.sort_unstable();
+    let hits = keyed
         .iter()
-        .map(|&s| {
+        .map(|&(_, s)| {
             let s = &slots[s as usize];
             Hit { run: s.run, row: s.row, score: score(s), label: s.label.map(|l| l.0) }
         })

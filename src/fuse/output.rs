@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, Float32Array, Int32Array, RecordBatch, UInt32Array};
+use arrow::array::{new_null_array, Array, ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::interleave;
 use arrow::datatypes::{FieldRef, Schema};
 use serde_json::json;
 
-use super::{FuseOptions, Fused, Method, Norm, RunInput};
+use super::{FuseOptions, Fused, FusedQuery, Hit, Method, Norm, RunInput};
 use crate::error::{Error, Result};
 use crate::labels::Qrels;
 use crate::table::{standard_fields, ScoreTable, TableMeta, SCHEMA_VERSION};
@@ -82,21 +82,18 @@ pub fn fused_meta(runs: &[RunInput], o: &FuseOptions, model: Option<&str>) -> Ta
 /// documents by rank; `score` is the fused score rounded to float32.
 pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: TableMeta) -> Result<ScoreTable> {
     let n = fused.rows();
-    let mut at: Vec<(usize, usize)> = Vec::with_capacity(n);
-    let mut qrow: Vec<u32> = Vec::with_capacity(n);
     let mut ranks: Vec<u32> = Vec::with_capacity(n);
     let mut scores: Vec<f32> = Vec::with_capacity(n);
-    for (qi, q) in fused.queries.iter().enumerate() {
+    for q in &fused.queries {
         for (r, h) in q.hits.iter().enumerate() {
-            at.push((h.run as usize, h.row as usize));
-            qrow.push(qi as u32);
             ranks.push(r as u32 + 1);
             scores.push(h.score as f32);
         }
     }
     let err = |e: arrow::error::ArrowError| Error::Invalid(format!("building the fused table: {e}"));
-    let qids: Vec<&dyn Array> = runs.iter().map(|r| &r.query_id as &dyn Array).collect();
-    let dids: Vec<&dyn Array> = runs.iter().map(|r| &r.doc_id as &dyn Array).collect();
+    // The two id columns are gathered side by side, each query's strings in parallel.
+    let (qid_col, did_col) =
+        rayon::join(|| gather(fused, |q, _| q.id(runs)), || gather(fused, |_, h| runs[h.run as usize].doc_id.value(h.row as usize)));
     let (label, relevant): (Int32Array, UInt32Array) = match labels {
         LabelSource::Qrels(qrels, level) => {
             let mut l = Vec::with_capacity(n);
@@ -113,15 +110,24 @@ pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: 
             }
             (Int32Array::from(l), UInt32Array::from(rel))
         }
-        LabelSource::Inputs => (
-            fused.queries.iter().flat_map(|q| q.hits.iter().map(|h| h.label)).collect(),
-            fused.queries.iter().flat_map(|q| q.hits.iter().map(move |_| q.query_relevant)).collect(),
-        ),
+        LabelSource::Inputs => {
+            // Unlabeled inputs (the usual case for runs) give null columns without a row-by-row build.
+            let labeled = fused.queries.iter().any(|q| q.hits.iter().any(|h| h.label.is_some()));
+            let counted = fused.queries.iter().any(|q| q.query_relevant.is_some());
+            (
+                if labeled { fused.queries.iter().flat_map(|q| q.hits.iter().map(|h| h.label)).collect() } else { Int32Array::new_null(n) },
+                if counted {
+                    fused.queries.iter().flat_map(|q| q.hits.iter().map(move |_| q.query_relevant)).collect()
+                } else {
+                    UInt32Array::new_null(n)
+                },
+            )
+        }
     };
     let mut fields = standard_fields();
     let mut arrays: Vec<ArrayRef> = vec![
-        interleave(&qids, &at).map_err(err)?,
-        interleave(&dids, &at).map_err(err)?,
+        Arc::new(qid_col?),
+        Arc::new(did_col?),
         Arc::new(UInt32Array::from(ranks)),
         Arc::new(Float32Array::from(scores)),
         Arc::new(label),
@@ -143,12 +149,51 @@ pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: 
                     .unwrap_or((sources.len(), 0))
             })
             .collect();
-        let idx: Vec<(usize, usize)> = qrow.iter().map(|&q| source[q as usize]).collect();
+        let idx: Vec<(usize, usize)> =
+            fused.queries.iter().zip(&source).flat_map(|(q, &at)| std::iter::repeat_n(at, q.hits.len())).collect();
         fields.push(field.as_ref().clone().with_nullable(true));
         arrays.push(interleave(&values, &idx).map_err(err)?);
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(err)?;
     Ok(ScoreTable { batch, meta })
+}
+
+/// The strings `id(query, hit)` of every fused hit, queries in order, as one utf8 column:
+/// offsets from each query's lengths, then each query's bytes copied into its own part of the
+/// buffer in parallel (no index of (run, row) pairs, no single-threaded copy).
+fn gather<'a, F>(fused: &Fused, id: F) -> Result<StringArray>
+where
+    F: Fn(&FusedQuery, &Hit) -> &'a str + Sync,
+{
+    use rayon::prelude::*;
+    let lens: Vec<usize> = fused.queries.par_iter().map(|q| q.hits.iter().map(|h| id(q, h).len()).sum()).collect();
+    let total: usize = lens.iter().sum();
+    let too_big = || Error::Invalid(format!("building the fused table: {total} bytes of ids are more than a utf8 column holds"));
+    i32::try_from(total).map_err(|_| too_big())?;
+    let mut values = vec![0u8; total];
+    let mut offsets = vec![0i32; fused.rows() + 1];
+    // Each query's part of the buffer and of the offsets (the first offset stays 0).
+    let mut parts: Vec<(&FusedQuery, usize, &mut [u8], &mut [i32])> = Vec::with_capacity(fused.queries.len());
+    let (mut rest_v, mut rest_o, mut at) = (values.as_mut_slice(), offsets.get_mut(1..).unwrap_or_default(), 0usize);
+    for (q, &len) in fused.queries.iter().zip(&lens) {
+        let (v, tail_v) = std::mem::take(&mut rest_v).split_at_mut(len);
+        let (o, tail_o) = std::mem::take(&mut rest_o).split_at_mut(q.hits.len());
+        parts.push((q, at, v, o));
+        (rest_v, rest_o, at) = (tail_v, tail_o, at + len);
+    }
+    parts.into_par_iter().with_min_len(64).for_each(|(q, start, v, o)| {
+        let mut end = 0;
+        for (h, off) in q.hits.iter().zip(o.iter_mut()) {
+            let s = id(q, h).as_bytes();
+            v[end..end + s.len()].copy_from_slice(s);
+            end += s.len();
+            // Within i32: the total was checked.
+            *off = (start + end) as i32;
+        }
+    });
+    let offsets = arrow::buffer::OffsetBuffer::new(arrow::buffer::ScalarBuffer::from(offsets));
+    StringArray::try_new(offsets, arrow::buffer::Buffer::from_vec(values), None)
+        .map_err(|e| Error::Invalid(format!("building the fused table: {e}")))
 }
 
 /// The inputs' carried columns by name, in order of first appearance, each with the runs that
