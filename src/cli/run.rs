@@ -77,19 +77,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let opts = RunOptions { allow_missing_baseline: args.allow_missing_baseline };
-    let bar = super::progress::rows_bar("score");
+    // One progress bar per encoder's scoring, gone before its summary line.
+    let bar: std::cell::RefCell<Option<indicatif::ProgressBar>> = std::cell::RefCell::new(None);
     let quiet = args.json;
     let manifest = pipeline::run(&config, &opts, &|event| {
-        if let Event::Progress { done, total, .. } = event {
-            bar.set_length(*total);
-            bar.set_position(*done);
+        let mut bar = bar.borrow_mut();
+        if let Event::Progress { encoder, done, total } = event {
+            let b = bar.get_or_insert_with(|| super::progress::rows_bar(&format!("score {encoder}")));
+            b.set_length(*total);
+            b.set_position(*done);
         } else {
-            bar.finish_and_clear();
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
             print_event(event, quiet);
         }
         Ok(())
     });
-    bar.finish_and_clear();
+    if let Some(b) = bar.take() {
+        b.finish_and_clear();
+    }
     let manifest = manifest?;
     if args.json {
         super::print_json(&manifest.document())?;
