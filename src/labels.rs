@@ -56,15 +56,19 @@ impl Qrels {
             Some(docs) => docs,
             None => self.judged.entry(q.to_owned()).or_default(),
         };
-        match docs.get(d) {
-            Some(&prev) if prev != rel => {
-                Err(at(&self.path, Some(d), format!("judged twice for the same query, with relevance {prev} and {rel}")))
-            }
-            Some(_) => Ok(()),
-            None => {
-                docs.insert(d.to_owned(), rel);
-                Ok(())
-            }
+        judge(docs, d, rel).map_err(|why| at(&self.path, Some(d), why))
+    }
+}
+
+/// Adds document `d`'s grade to one query's judgements (the id copied only when new); a second
+/// grade that differs from the first is refused with why.
+fn judge(docs: &mut HashMap<String, i32>, d: &str, rel: i32) -> std::result::Result<(), String> {
+    match docs.get(d) {
+        Some(&prev) if prev != rel => Err(format!("judged twice for the same query, with relevance {prev} and {rel}")),
+        Some(_) => Ok(()),
+        None => {
+            docs.insert(d.to_owned(), rel);
+            Ok(())
         }
     }
 }
@@ -140,14 +144,7 @@ fn read_text(path: &Path, text: &str, q: &mut Qrels) -> Result<()> {
     // Judgements usually come grouped by query: each group's map is built on its own (in
     // parallel, at its size); a query met again in another place joins its first map line by
     // line, so that a conflicting grade is named at its line.
-    let mut groups: Vec<&[Judgement]> = Vec::new();
-    let mut rest = all.as_slice();
-    while let Some(&(_, qid, _, _)) = rest.first() {
-        let len = rest.iter().take_while(|j| j.1 == qid).count().max(1);
-        let (group, tail) = rest.split_at(len.min(rest.len()));
-        groups.push(group);
-        rest = tail;
-    }
+    let groups: Vec<&[Judgement]> = all.chunk_by(|a, b| a.1 == b.1).collect();
     let maps: Vec<Result<HashMap<String, i32>>> = groups.par_iter().map(|g| group_map(path, g)).collect();
     q.judged.reserve(groups.len());
     for (group, map) in groups.iter().zip(maps) {
@@ -233,15 +230,7 @@ fn group_map(path: &Path, group: &[Judgement]) -> Result<HashMap<String, i32>> {
     let mut docs: HashMap<String, i32> = HashMap::default();
     docs.reserve(group.len());
     for &(n, _, did, rel) in group {
-        match docs.get(did) {
-            Some(&prev) if prev != rel => {
-                return Err(Error::line(path, n, Some(did), format!("judged twice for the same query, with relevance {prev} and {rel}")));
-            }
-            Some(_) => {}
-            None => {
-                docs.insert(did.to_owned(), rel);
-            }
-        }
+        judge(&mut docs, did, rel).map_err(|why| Error::line(path, n, Some(did), why))?;
     }
     Ok(docs)
 }

@@ -475,7 +475,7 @@ fn choices_are_the_librarys_enums_with_one_spelling() {
     }
     use simcal::calibrate::certify::Unit;
     use simcal::calibrate::Method;
-    use simcal::embed::{Metric, ZeroVectors};
+    use simcal::embed::Metric;
     use simcal::metrics::reliability::BinStrategy;
     use simcal::policy::DecideOn;
     use simcal::score::{gpu::Precision, BackendChoice};
@@ -488,7 +488,6 @@ fn choices_are_the_librarys_enums_with_one_spelling() {
     check::<Fwer>(|v| v.name().into(), |s| Fwer::parse(s).ok());
     check::<BinStrategy>(|v| format!("{v:?}").to_lowercase(), |s| BinStrategy::parse(s).ok());
     check::<DecideOn>(|v| v.name().into(), |s| DecideOn::from_str(s, false).ok());
-    check::<ZeroVectors>(|v| format!("{v:?}").to_lowercase(), |s| ZeroVectors::from_str(s, false).ok());
     check::<simcal::fuse::Method>(|v| v.name().into(), |s| simcal::fuse::Method::from_str(s, false).ok());
     check::<simcal::fuse::Norm>(|v| v.name().into(), |s| simcal::fuse::Norm::from_str(s, false).ok());
     // The defaults the help shows are the library's.

@@ -487,9 +487,8 @@ def fit(
     arguments are the CLI's options; the defaults are the CLI's (5 folds of cross-fitting by
     query, 1,000 bootstrap resamples, no certification unless ``confidence`` is given).
     """
-    methods = {"all": ["isotonic", "platt"], "isotonic": ["isotonic"], "platt": ["platt"]}.get(method)
-    if methods is None:
-        raise SimcalError(f"method: {method!r} is not one of all, isotonic, platt")
+    if not isinstance(method, str):
+        raise SimcalError(f"method: expected isotonic, platt or all, got {method!r}")
     if isinstance(group_by, str):
         group_by = [group_by]
     if isinstance(table, (str, os.PathLike)):
@@ -497,7 +496,7 @@ def fit(
     else:
         (batch, meta), path = _batch(table), None
     return Calibration(_simcal.fit(
-        batch, meta, path, methods, _floats(target_precision, "target_precision"), _floats(target_recall, "target_recall"),
+        batch, meta, path, method, _floats(target_precision, "target_precision"), _floats(target_recall, "target_recall"),
         (float(abstain[0]), float(abstain[1])), list(group_by or []), int(min_pairs), int(min_relevant), int(folds),
         None if confidence is None else float(confidence), unit, fwer, int(grid), int(bootstrap), int(seed), int(rel_level),
     ))

@@ -55,7 +55,7 @@ def fit(
     table: Any | None,
     meta: dict[str, str],
     path: str | None,
-    methods: list[str],
+    method: str,
     target_precision: list[float],
     target_recall: list[float],
     abstain: tuple[float, float],

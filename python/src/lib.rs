@@ -26,10 +26,9 @@ use simcal::calibrate::certify::{CertifyOptions, Grid, Unit};
 use simcal::calibrate::distinct::Distinct;
 use simcal::calibrate::isotonic::Isotonic;
 use simcal::calibrate::{platt, FitOptions, Method};
-use simcal::embed::{Metric, ZeroVectors};
+use simcal::embed::Metric;
 use simcal::metrics::ranking::{ideal_from, Measure, QueryRun};
 use simcal::policy::{ApplyOptions, DecideOn};
-use simcal::score::gpu::Precision;
 use simcal::score::matrix::{score_matrices, Names};
 use simcal::score::{make_backend, BackendChoice, BackendOptions, ScoreOptions};
 use simcal::stats::ltt::Fwer;
@@ -71,20 +70,18 @@ impl Interrupt {
     }
 }
 
-fn precision_of(p: &str) -> PyResult<Precision> {
-    match p {
-        "f32" => Ok(Precision::F32),
-        "f16" => Ok(Precision::F16),
-        other => Err(invalid(format!("precision {other:?}: expected f32 or f16"))),
-    }
-}
-
-fn zero_vectors_of(z: &str) -> PyResult<ZeroVectors> {
-    match z {
-        "error" => Ok(ZeroVectors::Error),
-        "zero" => Ok(ZeroVectors::Zero),
-        other => Err(invalid(format!("zero_vectors {other:?}: expected error or zero"))),
-    }
+/// A choice as the CLI spells it: the library's enum `T`, named by clap's `ValueEnum` (one
+/// spelling for both front ends); anything else is refused naming the argument `what`.
+fn named<T: clap::ValueEnum>(what: &str, name: &str) -> PyResult<T> {
+    T::from_str(name, false).map_err(|_| {
+        let names: Vec<String> = T::value_variants().iter().filter_map(T::to_possible_value).map(|v| v.get_name().to_owned()).collect();
+        let expected = match names.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        invalid(format!("{what} {name:?}: expected {expected}"))
+    })
 }
 
 /// `simcal score` on embedding files (parquet or .npy): the score table it writes (labeled from
@@ -112,14 +109,14 @@ fn score(
         k,
         metric: metric.parse().map_err(err)?,
         model,
-        backend: BackendOptions { choice: backend.parse().map_err(err)?, adapter: None, precision: precision_of(precision)? },
+        backend: BackendOptions { choice: backend.parse().map_err(err)?, adapter: None, precision: named("precision", precision)? },
         format: simcal::job::OutputFormat::Parquet,
         out: std::path::PathBuf::new(),
         query_read: Default::default(),
         corpus_read: Default::default(),
         rel_level,
         shard: None,
-        zero_vectors: zero_vectors_of(zero_vectors)?,
+        zero_vectors: named("zero_vectors", zero_vectors)?,
     };
     let stop = Interrupt::default();
     let batch = py.detach(|| -> PyResult<RecordBatch> {
@@ -145,7 +142,7 @@ fn topk<'py>(
 ) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<i64>>)> {
     let metric: Metric = metric.parse().map_err(err)?;
     let choice: BackendChoice = backend.parse().map_err(err)?;
-    let (precision, zero) = (precision_of(precision)?, zero_vectors_of(zero_vectors)?);
+    let (precision, zero) = (named("precision", precision)?, named("zero_vectors", zero_vectors)?);
     let (&[nq, qd], &[nc, cd]) = (queries.shape(), corpus.shape()) else {
         return Err(invalid("queries and corpus: expected 2-D arrays"));
     };
@@ -424,26 +421,12 @@ fn fuse<'py>(
 
 /// The fusion's options from the Python arguments (the CLI's names).
 fn fuse_options(method: &str, norm: Option<&str>, k: usize, rrf_k: f64, weights: Option<Vec<f64>>) -> PyResult<simcal::fuse::FuseOptions> {
-    use simcal::fuse::{FuseOptions, Method as FuseMethod, Norm};
-    let method = match method {
-        "rrf" => FuseMethod::Rrf,
-        "combsum" => FuseMethod::CombSum,
-        "combmnz" => FuseMethod::CombMnz,
-        "max" => FuseMethod::Max,
-        "wsum" => FuseMethod::WSum,
-        other => return Err(invalid(format!("method {other:?}: expected rrf, combsum, combmnz, max or wsum"))),
-    };
+    let method: simcal::fuse::Method = named("method", method)?;
     let norm = match norm {
         None => method.default_norm(),
-        Some("minmax") => Norm::MinMax,
-        Some("zscore") => Norm::ZScore,
-        Some("max") => Norm::Max,
-        Some("sum") => Norm::Sum,
-        Some("rank") => Norm::Rank,
-        Some("none") => Norm::None,
-        Some(other) => return Err(invalid(format!("norm {other:?}: expected minmax, zscore, max, sum, rank or none"))),
+        Some(n) => named("norm", n)?,
     };
-    Ok(FuseOptions { method, norm, rrf_k, weights, k })
+    Ok(simcal::fuse::FuseOptions { method, norm, rrf_k, weights, k })
 }
 
 /// Fuses score tables (record batches with their schemas' metadata) as `simcal fuse` does,
@@ -510,14 +493,14 @@ fn with_metadata(batch: RecordBatch, meta: HashMap<String, String>) -> Result<Re
 
 /// Fits a table (a record batch, or the path of a parquet file) and returns the artifact JSON.
 #[pyfunction]
-#[pyo3(signature = (table, meta, path, methods, target_precision, target_recall, abstain, group_by, min_pairs, min_relevant, folds, confidence, unit, fwer, grid, bootstrap, seed, rel_level))]
+#[pyo3(signature = (table, meta, path, method, target_precision, target_recall, abstain, group_by, min_pairs, min_relevant, folds, confidence, unit, fwer, grid, bootstrap, seed, rel_level))]
 #[allow(clippy::too_many_arguments)]
 fn fit(
     py: Python<'_>,
     table: Option<PyArrowType<RecordBatch>>,
     meta: HashMap<String, String>,
     path: Option<String>,
-    methods: Vec<String>,
+    method: &str,
     target_precision: Vec<f64>,
     target_recall: Vec<f64>,
     abstain: (f64, f64),
@@ -533,7 +516,7 @@ fn fit(
     seed: u64,
     rel_level: i32,
 ) -> PyResult<String> {
-    let methods = methods.iter().map(|m| Method::parse(m)).collect::<simcal::Result<Vec<_>>>().map_err(err)?;
+    let methods = named::<simcal::calibrate::Maps>("method", method)?.methods();
     let certify = match confidence {
         None => None,
         Some(c) => Some(CertifyOptions {
@@ -673,11 +656,7 @@ fn apply(
     force: bool,
 ) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<RecordBatch>)> {
     let art = artifact(json)?;
-    let decide_on = match decide_on {
-        "certified" => DecideOn::Certified,
-        "estimate" => DecideOn::Estimate,
-        other => return Err(invalid(format!("decide_on {other:?}: expected certified or estimate"))),
-    };
+    let decide_on: DecideOn = named("decide_on", decide_on)?;
     let method = method.map(|m| Method::parse(&m)).transpose().map_err(err)?;
     let opts = ApplyOptions { decide_on, method, floor, min_gap, force };
     let (rows, decisions) = py.detach(|| -> PyResult<(RecordBatch, RecordBatch)> {

@@ -103,3 +103,14 @@ def test_tables_give_the_table_the_cli_writes(tmp_path, simcal_bin, method, norm
 def test_tables_and_dicts_do_not_mix():
     with pytest.raises(simcal.SimcalError, match=r"runs\[1\].*all runs as tables or all as dicts"):
         simcal.fuse([tables()[0], runs()[1]])
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"method": "borda"}, ['method "borda": expected rrf, combsum, combmnz, max or wsum']),
+    ({"method": "combsum", "norm": "l2"}, ['norm "l2": expected minmax, zscore, max, sum, rank or none']),
+])
+def test_unknown_choices_are_named_with_the_clis_spellings(kwargs, words):
+    with pytest.raises(simcal.SimcalError) as e:
+        simcal.fuse([{"q": {"a": 1.0}}], **kwargs)
+    for w in words:
+        assert w in str(e.value), str(e.value)

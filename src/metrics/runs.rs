@@ -126,16 +126,13 @@ fn trec_order(c: &Columns, rows: &[usize]) -> Vec<usize> {
     };
     let mut keyed: Vec<(u32, usize)> = rows.iter().map(|&r| (key(r), r)).collect();
     keyed.sort_unstable();
-    let mut out: Vec<usize> = keyed.iter().map(|&(_, r)| r).collect();
-    let mut lo = 0;
-    while let Some(&(k, _)) = keyed.get(lo) {
-        let hi = lo + keyed.get(lo..).map_or(0, |rest| rest.iter().take_while(|&&(x, _)| x == k).count());
-        if hi - lo > 1 {
-            if let Some(tied) = out.get_mut(lo..hi) {
-                tied.sort_unstable_by(|&a, &b| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes()).then(a.cmp(&b)));
-            }
+    let mut out: Vec<usize> = Vec::with_capacity(keyed.len());
+    for tied in keyed.chunk_by(|a, b| a.0 == b.0) {
+        let start = out.len();
+        out.extend(tied.iter().map(|&(_, r)| r));
+        if let Some(tied) = out.get_mut(start..).filter(|t| t.len() > 1) {
+            tied.sort_unstable_by(|&a, &b| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes()).then(a.cmp(&b)));
         }
-        lo = hi.max(lo + 1);
     }
     out
 }
