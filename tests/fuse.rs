@@ -109,6 +109,61 @@ fn k_cuts_the_fused_lists_after_ordering() {
     }
 }
 
+/// Scores a few units in the last place apart, in shuffled file order with exact ties: each
+/// list and each fused list must come out in exact score order, ties in file order, whatever
+/// k cuts (fusion sorts on packed words whose low bits hold positions, not the key's).
+#[test]
+fn scores_a_few_ulps_apart_are_ordered_exactly() {
+    use arrow::array::StringArray;
+    let n = 600u64;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // ulps above 0.5: 0..300 each twice (exact ties), shuffled; some beyond a 2^16 boundary.
+    let mut ulps: Vec<u64> = (0..n).map(|i| if i % 5 == 0 { 65_500 + i / 2 } else { i / 2 }).collect();
+    for i in (1..ulps.len()).rev() {
+        ulps.swap(i, (next() % (i as u64 + 1)) as usize);
+    }
+    let scores: Vec<f64> = ulps.iter().map(|&u| f64::from_bits(0.5f64.to_bits() + u)).collect();
+    let docs: Vec<String> = (0..n).map(|i| format!("d{i}")).collect();
+    let run = |name: &str, rows: std::ops::Range<usize>| {
+        let len = rows.len();
+        RunInput::from_rows(
+            name,
+            StringArray::from(vec!["q"; len]),
+            StringArray::from(docs[rows.clone()].iter().map(String::as_str).collect::<Vec<_>>()),
+            scores[rows].to_vec(),
+        )
+        .unwrap()
+    };
+    let doc = |runs: &[RunInput], h: &simcal::fuse::Hit| runs[h.run as usize].doc_id.value(h.row as usize).to_owned();
+    // Score descending, ties in file order (one run: each list's own order, which RRF keeps).
+    let mut want: Vec<usize> = (0..n as usize).collect();
+    want.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let want: Vec<String> = want.iter().map(|&i| docs[i].clone()).collect();
+    let one = [run("all", 0..n as usize)];
+    // Two runs holding half the documents each: the fused order (the max of a document's
+    // scores, ties by first appearance: the first run's documents first) differs from the
+    // order in which documents were first seen.
+    let two = [run("a", 0..n as usize / 2), run("b", n as usize / 2..n as usize)];
+    for (runs, method, k) in [
+        (&one[..], Method::Rrf, 1000),
+        (&one[..], Method::CombSum, 97),
+        (&two[..], Method::Max, 1000),
+        (&two[..], Method::Max, 97),
+        (&two[..], Method::Max, 7),
+    ] {
+        let o = FuseOptions { norm: Norm::None, k, ..FuseOptions::new(method) };
+        let fused = fuse(runs, &o).unwrap();
+        let got: Vec<String> = fused.queries[0].hits.iter().map(|h| doc(runs, h)).collect();
+        assert_eq!(got, want[..k.min(want.len())], "{method:?} of {} runs, k = {k}", runs.len());
+    }
+}
+
 fn fuse_cli(args: &[&str], out: &Path) -> std::process::Output {
     let mut c = simcal();
     c.arg("fuse");

@@ -13,6 +13,7 @@
 #![allow(clippy::indexing_slicing)]
 
 mod input;
+mod order;
 mod output;
 
 pub use self::input::{read_run, RunFormat, RunInput};
@@ -264,34 +265,51 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// Each run's rows grouped by query: `rows[offsets[q]..offsets[q + 1]]` are query q's rows in
-/// file order.
+/// Each run's rows grouped by query, as spans of consecutive rows:
+/// `spans[offsets[q]..offsets[q + 1]]` hold query q's rows, in file order (one span when the
+/// run lists the query's rows together, as tables and most runs do).
 struct Grouped {
     offsets: Vec<u32>,
-    rows: Vec<u32>,
+    spans: Vec<(u32, u32)>,
 }
 
-/// Numbers the queries of all runs in order of first appearance and groups each run's rows by
-/// them (a counting sort, so each query's rows stay in file order).
-fn group(runs: &[RunInput]) -> Result<(usize, Vec<Grouped>)> {
-    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
-    let mut qidx: Vec<Vec<u32>> = Vec::with_capacity(runs.len());
-    for run in runs {
-        if run.len() >= u32::MAX as usize {
-            return Err(Error::format(&run.path, "more than 4 billion rows"));
+impl Grouped {
+    /// Query `q`'s rows, in file order, into `rows`.
+    fn rows(&self, q: usize, rows: &mut Vec<u32>) {
+        rows.clear();
+        for &(start, end) in &self.spans[self.offsets[q] as usize..self.offsets[q + 1] as usize] {
+            rows.extend(start..end);
         }
-        let mut q = Vec::with_capacity(run.len());
-        for (r, end) in crate::table::id_runs(&run.query_id) {
-            let next = index.len() as u32;
-            let i = *index.entry(run.query_id.value(r)).or_insert(next);
-            q.resize(end, i);
-        }
-        qidx.push(q);
     }
+}
+
+/// Numbers the queries of all runs in order of first appearance and groups each run's spans
+/// of equal query ids by them (a counting sort of the spans, so each query's rows stay in
+/// file order).
+fn group(runs: &[RunInput]) -> Result<(usize, Vec<Grouped>)> {
+    if let Some(run) = runs.iter().find(|r| r.len() >= u32::MAX as usize) {
+        return Err(Error::format(&run.path, "more than 4 billion rows"));
+    }
+    let spans: Vec<Vec<(usize, usize)>> = runs.par_iter().map(|run| crate::table::id_runs(&run.query_id)).collect();
+    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
+    let qidx: Vec<Vec<u32>> = runs
+        .iter()
+        .zip(&spans)
+        .map(|(run, spans)| {
+            spans
+                .iter()
+                .map(|&(start, _)| {
+                    let next = index.len() as u32;
+                    *index.entry(run.query_id.value(start)).or_insert(next)
+                })
+                .collect()
+        })
+        .collect();
     let nq = index.len();
     let grouped = qidx
         .par_iter()
-        .map(|q| {
+        .zip(&spans)
+        .map(|(q, spans)| {
             let mut offsets = vec![0u32; nq + 1];
             for &i in q {
                 offsets[i as usize + 1] += 1;
@@ -300,28 +318,38 @@ fn group(runs: &[RunInput]) -> Result<(usize, Vec<Grouped>)> {
                 offsets[i + 1] += offsets[i];
             }
             let mut next = offsets.clone();
-            let mut rows = vec![0u32; q.len()];
-            for (r, &i) in q.iter().enumerate() {
-                rows[next[i as usize] as usize] = r as u32;
+            let mut out = vec![(0u32, 0u32); q.len()];
+            for (&i, &(start, end)) in q.iter().zip(spans) {
+                // Within u32: the rows were counted above.
+                out[next[i as usize] as usize] = (start as u32, end as u32);
                 next[i as usize] += 1;
             }
-            Grouped { offsets, rows }
+            Grouped { offsets, spans: out }
         })
         .collect();
     Ok((nq, grouped))
 }
 
+/// The error for row `r` of `run`, whose document is also at a row of `before` (the rows of
+/// its list before it).
+fn listed_twice(run: &RunInput, before: &[u32], r: u32) -> Error {
+    let doc = run.doc_id.value(r as usize);
+    let qid = run.query_id.value(r as usize);
+    let other = before.iter().copied().find(|&b| run.doc_id.value(b as usize) == doc).unwrap_or(r);
+    let (a, b) = (other.min(r) as usize, other.max(r) as usize);
+    run.row_error(b, format!("document {doc:?} is listed twice for query {qid:?} (also at {})", run.where_is(a)))
+}
+
 /// A document being fused.
 struct Slot {
+    sum: f64,
+    max: f64,
+    /// Where it first appears.
     run: u32,
     row: u32,
     /// The run that last added to it (catches a document listed twice in one list).
     last_run: u32,
-    last_row: u32,
-    sum: f64,
     count: u32,
-    max: f64,
-    label: Option<(i32, u32, u32)>,
 }
 
 /// Fuses `runs` per query.
@@ -341,8 +369,12 @@ pub fn fuse(runs: &[RunInput], o: &FuseOptions) -> Result<Fused> {
 struct Scratch<'a> {
     map: FxHashMap<&'a str, u32>,
     slots: Vec<Slot>,
+    /// Per slot, its label and where that came from (run, row), kept when some run is labeled.
+    labels: Vec<Option<(i32, u32, u32)>>,
+    rows: Vec<u32>,
     order: Vec<u32>,
-    keyed: Vec<(u64, u32)>,
+    keys: Vec<u64>,
+    sorter: order::Order,
     vals: Vec<f64>,
 }
 
@@ -360,13 +392,16 @@ fn fuse_query<'a>(
     q: usize,
     scratch: &mut Scratch<'a>,
 ) -> Result<FusedQuery> {
-    let Scratch { map, slots, order, keyed, vals } = scratch;
+    let Scratch { map, slots, labels, rows, order, keys, sorter, vals } = scratch;
     map.clear();
     slots.clear();
+    labels.clear();
+    let labeled = runs.iter().any(|r| r.label.is_some());
     let mut first = vec![None; runs.len()];
     let mut query_relevant = None;
     for (i, (run, g)) in runs.iter().zip(grouped).enumerate() {
-        let rows = &g.rows[g.offsets[q] as usize..g.offsets[q + 1] as usize];
+        g.rows(q, rows);
+        let rows = rows.as_slice();
         let Some(&r0) = rows.first() else { continue };
         first[i] = Some(r0);
         if query_relevant.is_none() {
@@ -380,10 +415,10 @@ fn fuse_query<'a>(
             order.extend_from_slice(rows);
         } else {
             // By score, ties in file order (rows ascending), on integer keys.
-            keyed.clear();
-            keyed.extend(rows.iter().map(|&r| (descending(score(r)), r)));
-            keyed.sort_unstable();
-            order.extend(keyed.iter().map(|&(_, r)| r));
+            keys.clear();
+            keys.extend(rows.iter().map(|&r| descending(score(r))));
+            sorter.smallest(keys, rows.len(), order);
+            order.iter_mut().for_each(|p| *p = rows[*p as usize]);
         }
         vals.clear();
         match o.method {
@@ -394,36 +429,27 @@ fn fuse_query<'a>(
             }
         }
         let w = weights[i];
-        for (&r, &x) in order.iter().zip(vals.iter()) {
+        for (p, (&r, &x)) in order.iter().zip(vals.iter()).enumerate() {
             let doc = run.doc_id.value(r as usize);
             let next = slots.len() as u32;
             let s = *map.entry(doc).or_insert(next);
             if s == next {
-                slots.push(Slot {
-                    run: i as u32,
-                    row: r,
-                    last_run: u32::MAX,
-                    last_row: 0,
-                    sum: 0.0,
-                    count: 0,
-                    max: f64::NEG_INFINITY,
-                    label: None,
-                });
+                slots.push(Slot { sum: 0.0, max: f64::NEG_INFINITY, run: i as u32, row: r, last_run: u32::MAX, count: 0 });
+                if labeled {
+                    labels.push(None);
+                }
             }
             let slot = &mut slots[s as usize];
             if slot.last_run == i as u32 {
-                let qid = run.query_id.value(r as usize);
-                let (a, b) = (slot.last_row.min(r) as usize, slot.last_row.max(r) as usize);
-                return Err(run.row_error(b, format!("document {doc:?} is listed twice for query {qid:?} (also at {})", run.where_is(a))));
+                return Err(listed_twice(run, &order[..p], r));
             }
             slot.last_run = i as u32;
-            slot.last_row = r;
             slot.sum += if o.method.takes_weights() { w * x } else { x };
             slot.count += 1;
             slot.max = slot.max.max(x);
             if let Some(l) = run.label.as_ref().filter(|l| l.is_valid(r as usize)).map(|l| l.value(r as usize)) {
-                match slot.label {
-                    None => slot.label = Some((l, i as u32, r)),
+                match labels[s as usize] {
+                    None => labels[s as usize] = Some((l, i as u32, r)),
                     Some((prev, pi, pr)) if prev != l => {
                         let other = &runs[pi as usize];
                         return Err(run.row_error(
@@ -460,19 +486,15 @@ fn fuse_query<'a>(
         ));
     }
     // By fused score, ties by first appearance (the slot's number).
-    keyed.clear();
-    keyed.extend(slots.iter().enumerate().map(|(i, s)| (descending(score(s)), i as u32)));
-    let keep = o.k.min(keyed.len());
-    if keep < keyed.len() {
-        keyed.select_nth_unstable(keep.saturating_sub(1));
-        keyed.truncate(keep);
-    }
-    keyed.sort_unstable();
-    let hits = keyed
+    keys.clear();
+    keys.extend(slots.iter().map(|s| descending(score(s))));
+    sorter.smallest(keys, o.k, order);
+    let hits = order
         .iter()
-        .map(|&(_, s)| {
+        .map(|&s| {
+            let label = if labeled { labels[s as usize].map(|l| l.0) } else { None };
             let s = &slots[s as usize];
-            Hit { run: s.run, row: s.row, score: score(s), label: s.label.map(|l| l.0) }
+            Hit { run: s.run, row: s.row, score: score(s), label }
         })
         .collect();
     Ok(FusedQuery { first, query_relevant, hits })

@@ -82,18 +82,9 @@ pub fn fused_meta(runs: &[RunInput], o: &FuseOptions, model: Option<&str>) -> Ta
 /// documents by rank; `score` is the fused score rounded to float32.
 pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: TableMeta) -> Result<ScoreTable> {
     let n = fused.rows();
-    let mut ranks: Vec<u32> = Vec::with_capacity(n);
-    let mut scores: Vec<f32> = Vec::with_capacity(n);
-    for q in &fused.queries {
-        for (r, h) in q.hits.iter().enumerate() {
-            ranks.push(r as u32 + 1);
-            scores.push(h.score as f32);
-        }
-    }
     let err = |e: arrow::error::ArrowError| Error::Invalid(format!("building the fused table: {e}"));
-    // The two id columns are gathered side by side, each query's strings in parallel.
-    let (qid_col, did_col) =
-        rayon::join(|| gather(fused, |q, _| q.id(runs)), || gather(fused, |_, h| runs[h.run as usize].doc_id.value(h.row as usize)));
+    let own = labels_from_inputs(fused, labels);
+    let cols = Columns::build(runs, fused, own)?;
     let (label, relevant): (Int32Array, UInt32Array) = match labels {
         LabelSource::Qrels(qrels, level) => {
             let mut l = Vec::with_capacity(n);
@@ -110,26 +101,21 @@ pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: 
             }
             (Int32Array::from(l), UInt32Array::from(rel))
         }
-        LabelSource::Inputs => {
-            // Unlabeled inputs (the usual case for runs) give null columns without a row-by-row build.
-            let labeled = fused.queries.iter().any(|q| q.hits.iter().any(|h| h.label.is_some()));
-            let counted = fused.queries.iter().any(|q| q.query_relevant.is_some());
-            (
-                if labeled { fused.queries.iter().flat_map(|q| q.hits.iter().map(|h| h.label)).collect() } else { Int32Array::new_null(n) },
-                if counted {
-                    fused.queries.iter().flat_map(|q| q.hits.iter().map(move |_| q.query_relevant)).collect()
-                } else {
-                    UInt32Array::new_null(n)
-                },
-            )
-        }
+        LabelSource::Inputs => (
+            cols.label.unwrap_or_else(|| Int32Array::new_null(n)),
+            if fused.queries.iter().any(|q| q.query_relevant.is_some()) {
+                fused.queries.iter().flat_map(|q| std::iter::repeat_n(q.query_relevant, q.hits.len())).collect()
+            } else {
+                UInt32Array::new_null(n)
+            },
+        ),
     };
     let mut fields = standard_fields();
     let mut arrays: Vec<ArrayRef> = vec![
-        Arc::new(qid_col?),
-        Arc::new(did_col?),
-        Arc::new(UInt32Array::from(ranks)),
-        Arc::new(Float32Array::from(scores)),
+        Arc::new(cols.query_id),
+        Arc::new(cols.doc_id),
+        Arc::new(cols.rank),
+        Arc::new(cols.score),
         Arc::new(label),
         Arc::new(relevant),
     ];
@@ -158,42 +144,130 @@ pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: 
     Ok(ScoreTable { batch, meta })
 }
 
-/// The strings `id(query, hit)` of every fused hit, queries in order, as one utf8 column:
-/// offsets from each query's lengths, then each query's bytes copied into its own part of the
-/// buffer in parallel (no index of (run, row) pairs, no single-threaded copy).
-fn gather<'a, F>(fused: &Fused, id: F) -> Result<StringArray>
-where
-    F: Fn(&FusedQuery, &Hit) -> &'a str + Sync,
-{
+/// Whether the fused table carries the inputs' own labels: asked for, and some fused
+/// document has one (unlabeled inputs, the usual case for runs, give a null column).
+fn labels_from_inputs(fused: &Fused, labels: LabelSource) -> bool {
     use rayon::prelude::*;
-    let lens: Vec<usize> = fused.queries.par_iter().map(|q| q.hits.iter().map(|h| id(q, h).len()).sum()).collect();
-    let total: usize = lens.iter().sum();
-    let too_big = || Error::Invalid(format!("building the fused table: {total} bytes of ids are more than a utf8 column holds"));
-    i32::try_from(total).map_err(|_| too_big())?;
-    let mut values = vec![0u8; total];
-    let mut offsets = vec![0i32; fused.rows() + 1];
-    // Each query's part of the buffer and of the offsets (the first offset stays 0).
-    let mut parts: Vec<(&FusedQuery, usize, &mut [u8], &mut [i32])> = Vec::with_capacity(fused.queries.len());
-    let (mut rest_v, mut rest_o, mut at) = (values.as_mut_slice(), offsets.get_mut(1..).unwrap_or_default(), 0usize);
-    for (q, &len) in fused.queries.iter().zip(&lens) {
-        let (v, tail_v) = std::mem::take(&mut rest_v).split_at_mut(len);
-        let (o, tail_o) = std::mem::take(&mut rest_o).split_at_mut(q.hits.len());
-        parts.push((q, at, v, o));
-        (rest_v, rest_o, at) = (tail_v, tail_o, at + len);
-    }
-    parts.into_par_iter().with_min_len(64).for_each(|(q, start, v, o)| {
-        let mut end = 0;
-        for (h, off) in q.hits.iter().zip(o.iter_mut()) {
-            let s = id(q, h).as_bytes();
-            v[end..end + s.len()].copy_from_slice(s);
-            end += s.len();
-            // Within i32: the total was checked.
-            *off = (start + end) as i32;
+    matches!(labels, LabelSource::Inputs) && fused.queries.par_iter().any(|q| q.hits.iter().any(|h| h.label.is_some()))
+}
+
+/// The per-row columns of the fused table.
+struct Columns {
+    query_id: StringArray,
+    doc_id: StringArray,
+    rank: UInt32Array,
+    score: Float32Array,
+    /// The hits' own labels, when asked for.
+    label: Option<Int32Array>,
+}
+
+/// One query's part of every column.
+struct Part<'b> {
+    /// Where its bytes start in the query and document id buffers.
+    at: (usize, usize),
+    query_bytes: &'b mut [u8],
+    query_offsets: &'b mut [i32],
+    doc_bytes: &'b mut [u8],
+    doc_offsets: &'b mut [i32],
+    rank: &'b mut [u32],
+    score: &'b mut [f32],
+    label: &'b mut [i32],
+    valid: &'b mut [bool],
+}
+
+impl Columns {
+    /// Fills every column in one pass over the hits, each query's part in parallel: the
+    /// byte lengths first (to place each query's strings), then the values, with no
+    /// (run, row) index and no single-threaded copy.
+    fn build(runs: &[RunInput], fused: &Fused, labels: bool) -> Result<Columns> {
+        use rayon::prelude::*;
+        let n = fused.rows();
+        let doc = |h: &Hit| runs[h.run as usize].doc_id.value(h.row as usize);
+        let lens: Vec<(usize, usize)> =
+            fused.queries.par_iter().map(|q| (q.id(runs).len() * q.hits.len(), q.hits.iter().map(|h| doc(h).len()).sum())).collect();
+        let (qtotal, dtotal) = lens.iter().fold((0, 0), |(a, b), &(x, y)| (a + x, b + y));
+        for total in [qtotal, dtotal] {
+            if i32::try_from(total).is_err() {
+                return Err(Error::Invalid(format!("building the fused table: {total} bytes of ids are more than a utf8 column holds")));
+            }
         }
-    });
-    let offsets = arrow::buffer::OffsetBuffer::new(arrow::buffer::ScalarBuffer::from(offsets));
-    StringArray::try_new(offsets, arrow::buffer::Buffer::from_vec(values), None)
-        .map_err(|e| Error::Invalid(format!("building the fused table: {e}")))
+        let (mut qv, mut dv) = (vec![0u8; qtotal], vec![0u8; dtotal]);
+        let (mut qo, mut doff) = (vec![0i32; n + 1], vec![0i32; n + 1]);
+        let (mut rank, mut score) = (vec![0u32; n], vec![0f32; n]);
+        let m = if labels { n } else { 0 };
+        let (mut label, mut valid) = (vec![0i32; m], vec![false; m]);
+        // Each query's part of every buffer (the first offsets stay 0).
+        let mut parts: Vec<(&FusedQuery, Part)> = Vec::with_capacity(fused.queries.len());
+        {
+            let mut rest = Part {
+                at: (0, 0),
+                query_bytes: &mut qv,
+                query_offsets: qo.get_mut(1..).unwrap_or_default(),
+                doc_bytes: &mut dv,
+                doc_offsets: doff.get_mut(1..).unwrap_or_default(),
+                rank: &mut rank,
+                score: &mut score,
+                label: &mut label,
+                valid: &mut valid,
+            };
+            for (q, &(ql, dl)) in fused.queries.iter().zip(&lens) {
+                let h = q.hits.len();
+                let hl = if labels { h } else { 0 };
+                let (query_bytes, qb) = std::mem::take(&mut rest.query_bytes).split_at_mut(ql);
+                let (query_offsets, qo) = std::mem::take(&mut rest.query_offsets).split_at_mut(h);
+                let (doc_bytes, db) = std::mem::take(&mut rest.doc_bytes).split_at_mut(dl);
+                let (doc_offsets, dof) = std::mem::take(&mut rest.doc_offsets).split_at_mut(h);
+                let (rank, r) = std::mem::take(&mut rest.rank).split_at_mut(h);
+                let (score, s) = std::mem::take(&mut rest.score).split_at_mut(h);
+                let (label, l) = std::mem::take(&mut rest.label).split_at_mut(hl);
+                let (valid, v) = std::mem::take(&mut rest.valid).split_at_mut(hl);
+                let at = rest.at;
+                parts.push((q, Part { at, query_bytes, query_offsets, doc_bytes, doc_offsets, rank, score, label, valid }));
+                rest = Part {
+                    at: (at.0 + ql, at.1 + dl),
+                    query_bytes: qb,
+                    query_offsets: qo,
+                    doc_bytes: db,
+                    doc_offsets: dof,
+                    rank: r,
+                    score: s,
+                    label: l,
+                    valid: v,
+                };
+            }
+        }
+        parts.into_par_iter().with_min_len(64).for_each(|(q, p)| {
+            let id = q.id(runs).as_bytes();
+            let (mut qend, mut dend) = (0, 0);
+            for (i, h) in q.hits.iter().enumerate() {
+                p.query_bytes[qend..qend + id.len()].copy_from_slice(id);
+                qend += id.len();
+                // Within i32: the totals were checked.
+                p.query_offsets[i] = (p.at.0 + qend) as i32;
+                let d = doc(h).as_bytes();
+                p.doc_bytes[dend..dend + d.len()].copy_from_slice(d);
+                dend += d.len();
+                p.doc_offsets[i] = (p.at.1 + dend) as i32;
+                p.rank[i] = i as u32 + 1;
+                p.score[i] = h.score as f32;
+            }
+            for ((h, l), v) in q.hits.iter().zip(p.label.iter_mut()).zip(p.valid.iter_mut()) {
+                (*l, *v) = (h.label.unwrap_or(0), h.label.is_some());
+            }
+        });
+        let text = |offsets: Vec<i32>, values: Vec<u8>| {
+            let offsets = arrow::buffer::OffsetBuffer::new(arrow::buffer::ScalarBuffer::from(offsets));
+            StringArray::try_new(offsets, arrow::buffer::Buffer::from_vec(values), None)
+                .map_err(|e| Error::Invalid(format!("building the fused table: {e}")))
+        };
+        Ok(Columns {
+            query_id: text(qo, qv)?,
+            doc_id: text(doff, dv)?,
+            rank: UInt32Array::from(rank),
+            score: Float32Array::from(score),
+            label: labels.then(|| Int32Array::new(label.into(), Some(valid.into()))),
+        })
+    }
 }
 
 /// The inputs' carried columns by name, in order of first appearance, each with the runs that
