@@ -447,8 +447,9 @@ fn fuse_tables(
     use simcal::fuse::{fuse, fused_meta, fused_table, LabelSource, RunInput};
     let opts = fuse_options(method, norm, k, rrf_k, weights)?;
     let batch = py.detach(|| -> PyResult<RecordBatch> {
+        use rayon::prelude::*;
         let inputs = tables
-            .into_iter()
+            .into_par_iter()
             .zip(metas)
             .enumerate()
             .map(|(i, (t, meta))| {

@@ -21,7 +21,9 @@ pub use self::output::{fused_meta, fused_table, LabelSource};
 
 use arrow::array::Array;
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::{Error, Result};
 
@@ -172,8 +174,8 @@ impl FuseOptions {
     }
 }
 
-/// One fused document: where its first row is (run and row, which give its ids), its fused
-/// score and its label (from the runs that carry labels).
+/// One fused document: where its first row is (run and row, which give its ids) and its fused
+/// score.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Hit {
     /// Index of the run of its first appearance.
@@ -182,8 +184,6 @@ pub struct Hit {
     pub row: u32,
     /// Fused score.
     pub score: f64,
-    /// Label from the runs, when one of them has it.
-    pub label: Option<i32>,
 }
 
 /// One query's fused list.
@@ -195,6 +195,9 @@ pub struct FusedQuery {
     pub query_relevant: Option<u32>,
     /// The documents, best first, at most k.
     pub hits: Vec<Hit>,
+    /// Per hit, its label from the runs that carry labels (none where none of them has it);
+    /// empty when no run is labeled.
+    pub labels: Vec<Option<i32>>,
 }
 
 impl FusedQuery {
@@ -366,8 +369,11 @@ pub fn fuse(runs: &[RunInput], o: &FuseOptions) -> Result<Fused> {
 
 /// A worker's buffers, reused from query to query.
 #[derive(Default)]
-struct Scratch<'a> {
-    map: FxHashMap<&'a str, u32>,
+struct Scratch {
+    /// The query's documents so far: slot numbers, found by the hash of their id.
+    table: hashbrown::HashTable<u32>,
+    /// Per slot, the hash of its document id.
+    hashes: Vec<u64>,
     slots: Vec<Slot>,
     /// Per slot, its label and where that came from (run, row), kept when some run is labeled.
     labels: Vec<Option<(i32, u32, u32)>>,
@@ -384,16 +390,17 @@ fn descending(x: f64) -> u64 {
     !(if b >> 63 == 1 { !b } else { b | 1 << 63 })
 }
 
-fn fuse_query<'a>(
-    runs: &'a [RunInput],
+fn fuse_query(
+    runs: &[RunInput],
     grouped: &[Grouped],
     weights: &[f64],
     o: &FuseOptions,
     q: usize,
-    scratch: &mut Scratch<'a>,
+    scratch: &mut Scratch,
 ) -> Result<FusedQuery> {
-    let Scratch { map, slots, labels, rows, order, keys, sorter, vals } = scratch;
-    map.clear();
+    let Scratch { table, hashes, slots, labels, rows, order, keys, sorter, vals } = scratch;
+    table.clear();
+    hashes.clear();
     slots.clear();
     labels.clear();
     let labeled = runs.iter().any(|r| r.label.is_some());
@@ -432,8 +439,20 @@ fn fuse_query<'a>(
         for (p, (&r, &x)) in order.iter().zip(vals.iter()).enumerate() {
             let doc = run.doc_id.value(r as usize);
             let next = slots.len() as u32;
-            let s = *map.entry(doc).or_insert(next);
+            let hash = FxBuildHasher.hash_one(doc);
+            let same = |&s: &u32| {
+                let at = &slots[s as usize];
+                runs[at.run as usize].doc_id.value(at.row as usize) == doc
+            };
+            let s = match table.entry(hash, same, |&s| hashes[s as usize]) {
+                hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
+                hashbrown::hash_table::Entry::Vacant(e) => {
+                    e.insert(next);
+                    next
+                }
+            };
             if s == next {
+                hashes.push(hash);
                 slots.push(Slot { sum: 0.0, max: f64::NEG_INFINITY, run: i as u32, row: r, last_run: u32::MAX, count: 0 });
                 if labeled {
                     labels.push(None);
@@ -492,10 +511,10 @@ fn fuse_query<'a>(
     let hits = order
         .iter()
         .map(|&s| {
-            let label = if labeled { labels[s as usize].map(|l| l.0) } else { None };
             let s = &slots[s as usize];
-            Hit { run: s.run, row: s.row, score: score(s), label }
+            Hit { run: s.run, row: s.row, score: score(s) }
         })
         .collect();
-    Ok(FusedQuery { first, query_relevant, hits })
+    let labels = if labeled { order.iter().map(|&s| labels[s as usize].map(|l| l.0)).collect() } else { Vec::new() };
+    Ok(FusedQuery { first, query_relevant, hits, labels })
 }

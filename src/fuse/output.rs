@@ -148,7 +148,7 @@ pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: 
 /// document has one (unlabeled inputs, the usual case for runs, give a null column).
 fn labels_from_inputs(fused: &Fused, labels: LabelSource) -> bool {
     use rayon::prelude::*;
-    matches!(labels, LabelSource::Inputs) && fused.queries.par_iter().any(|q| q.hits.iter().any(|h| h.label.is_some()))
+    matches!(labels, LabelSource::Inputs) && fused.queries.par_iter().any(|q| q.labels.iter().any(Option::is_some))
 }
 
 /// The per-row columns of the fused table.
@@ -251,8 +251,8 @@ impl Columns {
                 p.rank[i] = i as u32 + 1;
                 p.score[i] = h.score as f32;
             }
-            for ((h, l), v) in q.hits.iter().zip(p.label.iter_mut()).zip(p.valid.iter_mut()) {
-                (*l, *v) = (h.label.unwrap_or(0), h.label.is_some());
+            for ((x, l), v) in q.labels.iter().zip(p.label.iter_mut()).zip(p.valid.iter_mut()) {
+                (*l, *v) = (x.unwrap_or(0), x.is_some());
             }
         });
         let text = |offsets: Vec<i32>, values: Vec<u8>| {
