@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int32Array, StringArray, UInt32Array};
+use arrow::buffer::ScalarBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::FieldRef;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, UInt32Type};
@@ -48,8 +49,8 @@ pub struct RunInput {
     pub query_id: StringArray,
     /// Document ids.
     pub doc_id: StringArray,
-    /// Scores.
-    pub score: Vec<f64>,
+    /// Scores (the table's own float64 buffer, shared, when it has one).
+    pub score: ScalarBuffer<f64>,
     /// Graded relevance (score tables with labels only).
     pub label: Option<Int32Array>,
     /// Relevant documents per query (score tables only).
@@ -109,7 +110,7 @@ impl RunInput {
             meta: None,
             query_id,
             doc_id,
-            score,
+            score: score.into(),
             label: None,
             query_relevant: None,
             carried: Vec::new(),
@@ -151,7 +152,7 @@ fn read_any(path: &Path) -> Result<RunInput> {
             meta: None,
             query_id: t.query_id,
             doc_id: t.doc_id,
-            score: t.score,
+            score: t.score.into(),
             label: None,
             query_relevant: None,
             carried: Vec::new(),
@@ -216,7 +217,7 @@ impl RunInput {
             sha256: String::new(),
             query_id,
             doc_id,
-            score: score.values().to_vec(),
+            score: score.values().clone(),
             label,
             query_relevant,
             carried,
