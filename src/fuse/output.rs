@@ -175,6 +175,31 @@ struct Part<'b> {
     valid: &'b mut [bool],
 }
 
+impl<'b> Part<'b> {
+    /// Takes the first `rows` rows and (query, document) `bytes` bytes off the front.
+    fn split_off(&mut self, rows: usize, bytes: (usize, usize), labels: bool) -> Part<'b> {
+        fn head<'b, T>(s: &mut &'b mut [T], n: usize) -> &'b mut [T] {
+            let (head, tail) = std::mem::take(s).split_at_mut(n);
+            *s = tail;
+            head
+        }
+        let at = self.at;
+        self.at = (at.0 + bytes.0, at.1 + bytes.1);
+        let labeled = if labels { rows } else { 0 };
+        Part {
+            at,
+            query_bytes: head(&mut self.query_bytes, bytes.0),
+            query_offsets: head(&mut self.query_offsets, rows),
+            doc_bytes: head(&mut self.doc_bytes, bytes.1),
+            doc_offsets: head(&mut self.doc_offsets, rows),
+            rank: head(&mut self.rank, rows),
+            score: head(&mut self.score, rows),
+            label: head(&mut self.label, labeled),
+            valid: head(&mut self.valid, labeled),
+        }
+    }
+}
+
 impl Columns {
     /// Fills every column in one pass over the hits, each query's part in parallel: the
     /// byte lengths first (to place each query's strings), then the values, with no
@@ -197,45 +222,19 @@ impl Columns {
         let m = if labels { n } else { 0 };
         let (mut label, mut valid) = (vec![0i32; m], vec![false; m]);
         // Each query's part of every buffer (the first offsets stay 0).
-        let mut parts: Vec<(&FusedQuery, Part)> = Vec::with_capacity(fused.queries.len());
-        {
-            let mut rest = Part {
-                at: (0, 0),
-                query_bytes: &mut qv,
-                query_offsets: qo.get_mut(1..).unwrap_or_default(),
-                doc_bytes: &mut dv,
-                doc_offsets: doff.get_mut(1..).unwrap_or_default(),
-                rank: &mut rank,
-                score: &mut score,
-                label: &mut label,
-                valid: &mut valid,
-            };
-            for (q, &(ql, dl)) in fused.queries.iter().zip(&lens) {
-                let h = q.hits.len();
-                let hl = if labels { h } else { 0 };
-                let (query_bytes, qb) = std::mem::take(&mut rest.query_bytes).split_at_mut(ql);
-                let (query_offsets, qo) = std::mem::take(&mut rest.query_offsets).split_at_mut(h);
-                let (doc_bytes, db) = std::mem::take(&mut rest.doc_bytes).split_at_mut(dl);
-                let (doc_offsets, dof) = std::mem::take(&mut rest.doc_offsets).split_at_mut(h);
-                let (rank, r) = std::mem::take(&mut rest.rank).split_at_mut(h);
-                let (score, s) = std::mem::take(&mut rest.score).split_at_mut(h);
-                let (label, l) = std::mem::take(&mut rest.label).split_at_mut(hl);
-                let (valid, v) = std::mem::take(&mut rest.valid).split_at_mut(hl);
-                let at = rest.at;
-                parts.push((q, Part { at, query_bytes, query_offsets, doc_bytes, doc_offsets, rank, score, label, valid }));
-                rest = Part {
-                    at: (at.0 + ql, at.1 + dl),
-                    query_bytes: qb,
-                    query_offsets: qo,
-                    doc_bytes: db,
-                    doc_offsets: dof,
-                    rank: r,
-                    score: s,
-                    label: l,
-                    valid: v,
-                };
-            }
-        }
+        let mut rest = Part {
+            at: (0, 0),
+            query_bytes: &mut qv,
+            query_offsets: qo.get_mut(1..).unwrap_or_default(),
+            doc_bytes: &mut dv,
+            doc_offsets: doff.get_mut(1..).unwrap_or_default(),
+            rank: &mut rank,
+            score: &mut score,
+            label: &mut label,
+            valid: &mut valid,
+        };
+        let parts: Vec<(&FusedQuery, Part)> =
+            fused.queries.iter().zip(&lens).map(|(q, &bytes)| (q, rest.split_off(q.hits.len(), bytes, labels))).collect();
         parts.into_par_iter().with_min_len(64).for_each(|(q, p)| {
             let id = q.id(runs).as_bytes();
             let (mut qend, mut dend) = (0, 0);
