@@ -208,8 +208,7 @@ impl Columns {
         use rayon::prelude::*;
         let n = fused.rows();
         let doc = |h: &Hit| runs[h.run as usize].doc_id.value(h.row as usize);
-        let lens: Vec<(usize, usize)> =
-            fused.queries.par_iter().map(|q| (q.id(runs).len() * q.hits.len(), q.hits.iter().map(|h| doc(h).len()).sum())).collect();
+        let lens: Vec<(usize, usize)> = fused.queries.iter().map(|q| (q.id(runs).len() * q.hits.len(), q.doc_bytes)).collect();
         let (qtotal, dtotal) = lens.iter().fold((0, 0), |(a, b), &(x, y)| (a + x, b + y));
         for total in [qtotal, dtotal] {
             if i32::try_from(total).is_err() {
