@@ -198,8 +198,6 @@ pub struct FusedQuery {
     /// Per hit, its label from the runs that carry labels (none where none of them has it);
     /// empty when no run is labeled.
     pub labels: Vec<Option<i32>>,
-    /// Total length in bytes of the hits' document ids (which places them in the fused table).
-    pub(crate) doc_bytes: usize,
 }
 
 impl FusedQuery {
@@ -355,8 +353,6 @@ struct Slot {
     /// The run that last added to it (catches a document listed twice in one list).
     last_run: u32,
     count: u32,
-    /// Length in bytes of its document id.
-    len: u32,
 }
 
 /// Fuses `runs` per query.
@@ -457,15 +453,7 @@ fn fuse_query(
             };
             if s == next {
                 hashes.push(hash);
-                slots.push(Slot {
-                    sum: 0.0,
-                    max: f64::NEG_INFINITY,
-                    run: i as u32,
-                    row: r,
-                    last_run: u32::MAX,
-                    count: 0,
-                    len: doc.len() as u32,
-                });
+                slots.push(Slot { sum: 0.0, max: f64::NEG_INFINITY, run: i as u32, row: r, last_run: u32::MAX, count: 0 });
                 if labeled {
                     labels.push(None);
                 }
@@ -527,7 +515,6 @@ fn fuse_query(
             Hit { run: s.run, row: s.row, score: score(s) }
         })
         .collect();
-    let labels = if labeled { order.iter().map(|&s| labels[s as usize].map(|l| l.0)).collect() } else { Vec::new() };
-    let doc_bytes = order.iter().map(|&s| slots[s as usize].len as usize).sum();
-    Ok(FusedQuery { first, query_relevant, hits, labels, doc_bytes })
+    let hit_labels = if labeled { order.iter().map(|&s| labels[s as usize].map(|l| l.0)).collect() } else { Vec::new() };
+    Ok(FusedQuery { first, query_relevant, hits, labels: hit_labels })
 }

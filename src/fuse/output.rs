@@ -208,7 +208,9 @@ impl Columns {
         use rayon::prelude::*;
         let n = fused.rows();
         let doc = |h: &Hit| runs[h.run as usize].doc_id.value(h.row as usize);
-        let lens: Vec<(usize, usize)> = fused.queries.iter().map(|q| (q.id(runs).len() * q.hits.len(), q.doc_bytes)).collect();
+        // From the hits themselves (a caller may have changed them since fusion).
+        let lens: Vec<(usize, usize)> =
+            fused.queries.par_iter().map(|q| (q.id(runs).len() * q.hits.len(), q.hits.iter().map(|h| doc(h).len()).sum())).collect();
         let (qtotal, dtotal) = lens.iter().fold((0, 0), |(a, b), &(x, y)| (a + x, b + y));
         for total in [qtotal, dtotal] {
             if i32::try_from(total).is_err() {
