@@ -4,6 +4,8 @@
 mod common;
 // One parity suite for every backend (CPU instruction sets, GPU f32/f16) against a naive f64 reference.
 mod engine;
+// The CPU engine's bfloat16 screen: exactly the top k of the exact scores, on near-ties.
+mod screen;
 // The GPU backend's schedule arithmetic and command-line face.
 mod gpu;
 // Every WGSL kernel parses and validates with naga (no GPU needed).

@@ -29,6 +29,8 @@ use crate::error::{Error, Result};
 pub enum Staged {
     /// Packed GEMM panels for the CPU backend.
     Panels(cpu::Panels),
+    /// bfloat16 panels and f32 rows for the CPU backend's screen ([`cpu::screen`]).
+    Screened(cpu::Screened),
     /// A buffer on the GPU.
     Gpu(gpu::GpuChunk),
 }

@@ -66,6 +66,11 @@ impl TopK {
         self.threshold
     }
 
+    /// The scores of the hits kept so far (at least the best k seen, in no order).
+    pub fn scores(&self) -> impl Iterator<Item = f32> + '_ {
+        self.buf.iter().map(|h| h.score)
+    }
+
     /// Offers one hit.
     #[inline]
     pub fn push(&mut self, hit: Hit) {

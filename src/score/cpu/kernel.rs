@@ -8,7 +8,9 @@
 //! Variants are chosen at run time ([`Isa::detect`]), each with its own tile shape
 //! ([`Isa::tile`]): AVX-512F (`MR × NR` = 12 × 32 in 24 zmm accumulators), AVX2 + FMA
 //! (6 × 16 in 12 ymm accumulators) and a portable 6 × 16 that the compiler vectorises for
-//! whatever the build target has.
+//! whatever the build target has. Processors with AVX-512 BF16 screen in bfloat16 instead
+//! ([`screen_tile`], the same 12 × 32 tile over pairs of steps) and rescore the few documents
+//! that can reach the top k exactly (see `screen`).
 
 // Indexing here cannot fail: tile positions stay within the fixed-size tiles the packing made.
 // (The crate denies indexing elsewhere: its readers of user files index nothing.)
@@ -17,6 +19,9 @@
 /// The instruction set a kernel uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
+    /// AVX-512F with BF16 (x86-64): a bfloat16 screen at twice the f32 FMA rate, then exact
+    /// f32 rescoring of the documents whose bound reaches the top k.
+    Avx512Bf16,
     /// AVX-512F (x86-64).
     Avx512,
     /// AVX2 with FMA (x86-64).
@@ -30,6 +35,9 @@ impl Isa {
     pub fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
+            if Self::bf16_detected() {
+                return Isa::Avx512Bf16;
+            }
             if std::arch::is_x86_feature_detected!("avx512f") {
                 return Isa::Avx512;
             }
@@ -45,6 +53,9 @@ impl Isa {
         let mut v = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
+            if Self::bf16_detected() {
+                v.push(Isa::Avx512Bf16);
+            }
             if std::arch::is_x86_feature_detected!("avx512f") {
                 v.push(Isa::Avx512);
             }
@@ -56,17 +67,29 @@ impl Isa {
         v
     }
 
+    #[cfg(target_arch = "x86_64")]
+    fn bf16_detected() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+
+    /// Whether this instruction set screens in bfloat16 and rescores exactly (the corpus is
+    /// staged as [`super::Screened`] rather than f32 panels).
+    pub fn screens(self) -> bool {
+        self == Isa::Avx512Bf16
+    }
+
     /// The tile shape `(MR, NR)`: queries per query panel, documents per corpus panel.
     pub fn tile(self) -> (usize, usize) {
         match self {
-            Isa::Avx512 => (12, 32),
+            Isa::Avx512Bf16 | Isa::Avx512 => (12, 32),
             Isa::Avx2 | Isa::Portable => (6, 16),
         }
     }
 
-    /// Name for logs and `--json` (`avx512`, `avx2`, `portable`).
+    /// Name for logs and `--json` (`avx512-bf16`, `avx512`, `avx2`, `portable`).
     pub fn name(self) -> &'static str {
         match self {
+            Isa::Avx512Bf16 => "avx512-bf16",
             Isa::Avx512 => "avx512",
             Isa::Avx2 => "avx2",
             Isa::Portable => "portable",
@@ -84,11 +107,23 @@ impl Isa {
 pub unsafe fn tile(isa: Isa, kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => avx512::tile(kc, a, b, c, ldc, accumulate),
+        Isa::Avx512Bf16 | Isa::Avx512 => avx512::tile(kc, a, b, c, ldc, accumulate),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => avx2::tile(kc, a, b, c, ldc, accumulate),
         _ => portable_tile(kc, a, b, c, ldc, accumulate),
     }
+}
+
+/// Computes one 12 × 32 tile of bfloat16 screening scores: `a` holds `kp * 12` words and `b`
+/// holds `kp * 32`, each word two bf16 values of consecutive steps (low half first); products
+/// are accumulated in f32 (`vdpbf16ps`). `c` as in [`tile`].
+///
+/// # Safety
+/// As [`tile`], and the processor must run AVX-512 BF16 ([`Isa::Avx512Bf16`] available).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub unsafe fn screen_tile(kp: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, accumulate: bool) {
+    avx512bf16::tile(kp, a, b, c, ldc, accumulate)
 }
 
 unsafe fn portable_tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
@@ -184,6 +219,22 @@ mod avx512 {
     const MR: usize = 12;
     const NR: usize = 32;
 
+    /// Writes (or adds) a 12 × 32 tile of accumulators to `c`, rows `ldc` apart.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) unsafe fn store(acc: &[[__m512; 2]; MR], c: *mut f32, ldc: usize, accumulate: bool) {
+        for (i, row) in acc.iter().enumerate() {
+            let out = c.add(i * ldc);
+            if accumulate {
+                _mm512_storeu_ps(out, _mm512_add_ps(row[0], _mm512_loadu_ps(out)));
+                _mm512_storeu_ps(out.add(16), _mm512_add_ps(row[1], _mm512_loadu_ps(out.add(16))));
+            } else {
+                _mm512_storeu_ps(out, row[0]);
+                _mm512_storeu_ps(out.add(16), row[1]);
+            }
+        }
+    }
+
     /// 12 queries × 32 documents in 24 zmm accumulators.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
@@ -201,15 +252,37 @@ mod avx512 {
             ap = ap.add(MR);
             bp = bp.add(NR);
         }
-        for (i, row) in acc.iter().enumerate() {
-            let out = c.add(i * ldc);
-            if accumulate {
-                _mm512_storeu_ps(out, _mm512_add_ps(row[0], _mm512_loadu_ps(out)));
-                _mm512_storeu_ps(out.add(16), _mm512_add_ps(row[1], _mm512_loadu_ps(out.add(16))));
-            } else {
-                _mm512_storeu_ps(out, row[0]);
-                _mm512_storeu_ps(out.add(16), row[1]);
+        store(&acc, c, ldc, accumulate);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512bf16 {
+    use std::arch::x86_64::*;
+
+    use super::avx512::store;
+    const MR: usize = 12;
+    const NR: usize = 32;
+
+    /// 12 queries × 32 documents in 24 zmm accumulators, two steps of d per instruction.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(super) unsafe fn tile(kp: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, accumulate: bool) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        let mut ap = a;
+        let mut bp = b;
+        for _ in 0..kp {
+            // 32 documents' pairs of bf16 values, 16 per vector.
+            let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.cast()));
+            let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(16).cast()));
+            for (i, row) in acc.iter_mut().enumerate() {
+                // Query i's pair, in every lane.
+                let ai: __m512bh = std::mem::transmute(_mm512_set1_epi32(*ap.add(i) as i32));
+                row[0] = _mm512_dpbf16_ps(row[0], ai, b0);
+                row[1] = _mm512_dpbf16_ps(row[1], ai, b1);
             }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
         }
+        store(&acc, c, ldc, accumulate);
     }
 }

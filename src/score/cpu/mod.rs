@@ -8,6 +8,10 @@
 //! block of scores (L2-resident) goes to the queries' [`TopK`] selections before the next
 //! block is computed, so the `Q × N` score matrix never exists. When queries are few, the
 //! corpus is split across tasks too and the partial selections are merged.
+//!
+//! On processors with AVX-512 BF16 ([`Isa::Avx512Bf16`]) the same blocks are scored in
+//! bfloat16 and each task rescores exactly the few documents that can reach the top k
+//! ([`screen`]): the result is still the exact top k.
 
 // Indexing here cannot fail: block positions stay within the blocks this module packs.
 // (The crate denies indexing elsewhere: its readers of user files index nothing.)
@@ -15,14 +19,16 @@
 
 pub mod kernel;
 mod pack;
+pub mod screen;
 
 pub use kernel::Isa;
-pub use pack::{AlignedBuf, Panels};
+pub use pack::{AlignedBuf, Panels, Word};
+pub use screen::Screened;
 
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-use super::{Backend, Staged, TopK};
+use super::{Backend, Hit, Staged, TopK};
 use crate::error::{Error, Result};
 
 /// Query panels per task (measured on a 2-core Zen 3 with 1 MiB L2: 32 × 8 at KC 256 gave
@@ -47,7 +53,10 @@ struct Blocking {
 #[derive(Debug)]
 pub struct CpuBackend {
     isa: Isa,
+    /// The queries as f32 panels (instruction sets that do not screen).
     queries: Panels,
+    /// The queries staged for screening (instruction sets that screen).
+    screened: Screened,
 }
 
 impl Default for CpuBackend {
@@ -66,7 +75,7 @@ impl CpuBackend {
     /// processor does not run falls back to [`Isa::Portable`].
     pub fn with_isa(isa: Isa) -> Self {
         let isa = if Isa::available().contains(&isa) { isa } else { Isa::Portable };
-        CpuBackend { isa, queries: Panels::default() }
+        CpuBackend { isa, queries: Panels::default(), screened: Screened::default() }
     }
 
     /// The instruction set in use.
@@ -76,7 +85,7 @@ impl CpuBackend {
 
     fn blocking(&self) -> Blocking {
         let (mr, nr) = self.isa.tile();
-        let queries = self.queries.panels().max(1);
+        let queries = if self.isa.screens() { self.screened.panel_count() } else { self.queries.panels() }.max(1);
         let threads = rayon::current_num_threads().max(1);
         // As many query blocks of at most MB_PANELS panels as make a whole number of rounds
         // over the threads, so that no thread idles at the end of a chunk.
@@ -85,14 +94,24 @@ impl CpuBackend {
         Blocking { mr, nr, mb: mb_panels * mr, nb: NB_PANELS * nr, kc: (L1_PANEL_BYTES / (4 * nr)).max(16) }
     }
 
-    /// Scores query block `q_block` (its selections are `topk`) against corpus rows `cols`.
-    fn run_task(&self, corpus: &Panels, q_block: usize, cols: std::ops::Range<usize>, first_row: u64, topk: &mut [TopK]) {
+    /// Walks query block `q_block` (`rows` queries) against corpus columns `cols`: computes
+    /// each `MB × NB` block of scores with `tile` (query panel, corpus panel, first step, steps,
+    /// output, accumulate) over `steps` steps (f32 values, or bf16 pairs: 4-byte words either
+    /// way) in blocks of `KC`, then hands it to `epilogue` (the block with row stride NB, its
+    /// first column, its width).
+    fn walk(
+        &self,
+        q_block: usize,
+        rows: usize,
+        cols: std::ops::Range<usize>,
+        steps: usize,
+        tile: impl Fn(usize, usize, usize, usize, *mut f32, bool),
+        mut epilogue: impl FnMut(&[f32], usize, usize),
+    ) {
         let Blocking { mr, nr, mb, nb, kc: kc_max } = self.blocking();
-        let q = &self.queries;
-        let dim = q.dim;
         let qp0 = q_block * (mb / mr);
-        let qpanels = topk.len().div_ceil(mr);
-        let mut cbuf = AlignedBuf::zeros(mb * nb);
+        let qpanels = rows.div_ceil(mr);
+        let mut cbuf = AlignedBuf::<f32>::zeros(mb * nb);
         let cbuf = cbuf.as_mut_slice();
         let mut nb0 = cols.start;
         while nb0 < cols.end {
@@ -100,28 +119,84 @@ impl CpuBackend {
             let cp0 = nb0 / nr;
             let cpanels = ncols.div_ceil(nr);
             let mut k0 = 0;
-            while k0 < dim {
-                let kc = kc_max.min(dim - k0);
+            while k0 < steps {
+                let kc = kc_max.min(steps - k0);
                 for jp in 0..cpanels {
-                    let b = corpus.at(cp0 + jp, k0);
                     for ip in 0..qpanels {
-                        let a = q.at(qp0 + ip, k0);
-                        // In bounds: (ip + 1) * mr ≤ mb rows and (jp + 1) * nr ≤ nb columns of
-                        // cbuf; both panels hold kc steps from k0 (k0 + kc ≤ dim); the isa is
-                        // one this processor runs (checked in with_isa).
-                        unsafe {
-                            let c = cbuf.as_mut_ptr().add(ip * mr * nb + jp * nr);
-                            kernel::tile(self.isa, kc, a, b, c, nb, k0 > 0);
-                        }
+                        // In bounds: (ip + 1) * mr ≤ mb rows and (jp + 1) * nr ≤ nb columns.
+                        let c = unsafe { cbuf.as_mut_ptr().add(ip * mr * nb + jp * nr) };
+                        tile(qp0 + ip, cp0 + jp, k0, kc, c, k0 > 0);
                     }
                 }
                 k0 += kc;
             }
+            epilogue(cbuf, nb0, ncols);
+            nb0 += ncols;
+        }
+    }
+
+    /// Scores query block `q_block` (its selections are `topk`) against corpus rows `cols`.
+    fn run_task(&self, corpus: &Panels, q_block: usize, cols: std::ops::Range<usize>, first_row: u64, topk: &mut [TopK]) {
+        let Blocking { nb, .. } = self.blocking();
+        let (q, isa) = (&self.queries, self.isa);
+        let tile = |qp, cp, k0, kc, c, accumulate| {
+            // In bounds: both panels hold kc steps from k0 (k0 + kc ≤ dim), and walk gives
+            // room for a tile at c with row stride nb; the isa is one this processor runs
+            // (checked in with_isa).
+            unsafe { kernel::tile(isa, kc, q.at(qp, k0), corpus.at(cp, k0), c, nb, accumulate) }
+        };
+        self.walk(q_block, topk.len(), cols, q.dim, tile, |cbuf, nb0, ncols| {
             for (i, t) in topk.iter_mut().enumerate() {
                 t.offer(&cbuf[i * nb..i * nb + ncols], first_row + nb0 as u64);
             }
-            nb0 += ncols;
+        });
+    }
+
+    /// As [`Self::run_task`] on a chunk staged for screening: the blocks are scored in
+    /// bfloat16, and the candidates that survive the screen are rescored exactly.
+    #[cfg(target_arch = "x86_64")]
+    fn run_screened(&self, corpus: &Screened, q_block: usize, cols: std::ops::Range<usize>, first_row: u64, topk: &mut [TopK]) {
+        let Blocking { mr, mb, nb, .. } = self.blocking();
+        let q = &self.screened;
+        let first_query = q_block * (mb / mr) * mr;
+        let mut candidates: Vec<screen::Candidates> = topk
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut c = screen::Candidates::new(t.k());
+                c.reset(t.scores(), screen::margin(&q.norms[first_query + i], &corpus.max, q.dim));
+                c
+            })
+            .collect();
+        let tile = |qp, cp, k0, kc, c, accumulate| {
+            // In bounds as in run_task, over pairs of steps; the processor runs AVX-512 BF16
+            // (this isa screens, and with_isa checked it is available).
+            unsafe { kernel::screen_tile(kc, q.at(qp, k0), corpus.at(cp, k0), c, nb, accumulate) }
+        };
+        self.walk(q_block, topk.len(), cols, q.pairs(), tile, |cbuf, nb0, ncols| {
+            for (i, c) in candidates.iter_mut().enumerate() {
+                // The processor runs AVX-512F (as above).
+                unsafe { c.offer_avx512(&cbuf[i * nb..i * nb + ncols], nb0 as u32) };
+            }
+        });
+        // Rescored a document at a time, each for every query that kept it, so that a row is
+        // read from memory once.
+        let mut pairs: Vec<u64> = Vec::new();
+        for (i, c) in candidates.iter_mut().enumerate() {
+            pairs.extend(c.survivors().map(|col| u64::from(col) << 32 | i as u64));
         }
+        pairs.sort_unstable();
+        for p in pairs {
+            let (col, i) = ((p >> 32) as usize, (p & 0xFFFF_FFFF) as usize);
+            // The processor runs AVX-512F (as above).
+            let score = unsafe { screen::avx512::dot(q.row(first_query + i), corpus.row(col)) };
+            topk[i].push(Hit { row: first_row + col as u64, score });
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn run_screened(&self, _: &Screened, _: usize, _: std::ops::Range<usize>, _: u64, _: &mut [TopK]) {
+        unreachable!("no instruction set screens on this architecture")
     }
 }
 
@@ -137,33 +212,47 @@ impl Backend for CpuBackend {
     fn load_queries(&mut self, queries: ArrayView2<f32>) -> Result<()> {
         let values = queries.as_standard_layout();
         let values = values.as_slice().ok_or_else(|| Error::Invalid("queries are not contiguous".into()))?;
-        self.queries = Panels::pack(values, None, queries.nrows(), queries.ncols(), self.isa.tile().0);
+        let (rows, dim, width) = (queries.nrows(), queries.ncols(), self.isa.tile().0);
+        if self.isa.screens() {
+            self.screened = Screened::pack(values, None, rows, dim, width);
+        } else {
+            self.queries = Panels::pack(values, None, rows, dim, width);
+        }
         Ok(())
     }
 
     fn stage(&self, chunk: ArrayView2<f32>, scales: &[f32]) -> Result<Staged> {
         let values = chunk.as_standard_layout();
         let values = values.as_slice().ok_or_else(|| Error::Invalid("corpus chunk is not contiguous".into()))?;
-        Ok(Staged::Panels(Panels::pack(values, Some(scales), chunk.nrows(), chunk.ncols(), self.isa.tile().1)))
+        let (rows, dim, width) = (chunk.nrows(), chunk.ncols(), self.isa.tile().1);
+        if self.isa.screens() {
+            return Ok(Staged::Screened(Screened::pack(values, Some(scales), rows, dim, width)));
+        }
+        Ok(Staged::Panels(Panels::pack(values, Some(scales), rows, dim, width)))
     }
 
     fn score(&self, staged: &Staged, first_row: u64, topk: &mut [TopK]) -> Result<()> {
-        let Staged::Panels(corpus) = staged else {
-            return Err(Error::Invalid("corpus chunk was staged for another backend".into()));
-        };
         let Blocking { nr, mb, nb, .. } = self.blocking();
-        if corpus.width != nr {
+        let (nc, width, dim, queries) = match staged {
+            Staged::Panels(c) if !self.isa.screens() => (c.rows, c.width, c.dim, self.queries.rows),
+            Staged::Screened(c) if self.isa.screens() => (c.n, c.width, c.dim, self.screened.n),
+            _ => return Err(Error::Invalid("corpus chunk was staged for another backend".into())),
+        };
+        if width != nr {
             return Err(Error::Invalid("corpus chunk was packed for another tile shape".into()));
         }
-        if corpus.dim != self.queries.dim {
-            return Err(Error::Mismatch {
-                message: format!("corpus dimension {} differs from the queries' {}", corpus.dim, self.queries.dim),
-            });
+        let query_dim = if self.isa.screens() { self.screened.dim } else { self.queries.dim };
+        if dim != query_dim {
+            return Err(Error::Mismatch { message: format!("corpus dimension {dim} differs from the queries' {query_dim}") });
         }
-        if topk.len() != self.queries.rows {
-            return Err(Error::Invalid(format!("{} selections for {} queries", topk.len(), self.queries.rows)));
+        if topk.len() != queries {
+            return Err(Error::Invalid(format!("{} selections for {queries} queries", topk.len())));
         }
-        let nc = corpus.rows;
+        let run = |qb: usize, cols: std::ops::Range<usize>, tk: &mut [TopK]| match staged {
+            Staged::Panels(c) => self.run_task(c, qb, cols, first_row, tk),
+            Staged::Screened(c) => self.run_screened(c, qb, cols, first_row, tk),
+            Staged::Gpu(_) => {}
+        };
         if nc == 0 || topk.is_empty() {
             return Ok(());
         }
@@ -172,7 +261,7 @@ impl Backend for CpuBackend {
         let c_blocks = nc.div_ceil(nb);
         let slices = if q_blocks >= 2 * threads { 1 } else { (4 * threads).div_ceil(q_blocks).min(c_blocks) };
         if slices <= 1 {
-            topk.par_chunks_mut(mb).enumerate().for_each(|(qb, tk)| self.run_task(corpus, qb, 0..nc, first_row, tk));
+            topk.par_chunks_mut(mb).enumerate().for_each(|(qb, tk)| run(qb, 0..nc, tk));
             return Ok(());
         }
         let per = c_blocks.div_ceil(slices) * nb;
@@ -183,7 +272,7 @@ impl Backend for CpuBackend {
             .map(|(qb, c0)| {
                 let rows = mb.min(topk.len() - qb * mb);
                 let mut local: Vec<TopK> = (0..rows).map(|_| TopK::new(k)).collect();
-                self.run_task(corpus, qb, c0..(c0 + per).min(nc), first_row, &mut local);
+                run(qb, c0..(c0 + per).min(nc), &mut local);
                 (qb, local)
             })
             .collect();

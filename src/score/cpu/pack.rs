@@ -7,33 +7,51 @@
 
 use rayon::prelude::*;
 
+/// A 4-byte element of panel storage: f32 values, or u32 words holding two bf16 values.
+pub trait Word: Copy + Default + Send + Sync + private::Sealed {}
+impl Word for f32 {}
+impl Word for u32 {}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for u32 {}
+}
+
 /// 64 bytes, cache-line aligned: the unit of panel storage, so that vector loads of the
-/// microkernel never straddle two cache lines.
+/// microkernel never straddle two cache lines. (Sixteen 4-byte words fill it exactly.)
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(64))]
-struct Line([f32; 16]);
+struct Line<T>([T; 16]);
 
-/// Zeroed storage of `n` floats, 64-byte aligned.
-#[derive(Clone, Debug, Default)]
-pub struct AlignedBuf {
-    lines: Vec<Line>,
+/// Zeroed storage of `n` words (floats unless said otherwise), 64-byte aligned.
+#[derive(Clone, Debug)]
+pub struct AlignedBuf<T = f32> {
+    lines: Vec<Line<T>>,
     len: usize,
 }
 
-impl AlignedBuf {
+impl<T: Word> Default for AlignedBuf<T> {
+    fn default() -> Self {
+        AlignedBuf { lines: Vec::new(), len: 0 }
+    }
+}
+
+impl<T: Word> AlignedBuf<T> {
     /// `n` zeros.
     pub fn zeros(n: usize) -> Self {
         AlignedBuf { lines: vec![Line::default(); n.div_ceil(16)], len: n }
     }
-    /// The floats.
-    pub fn as_slice(&self) -> &[f32] {
-        // Line is repr(C) [f32; 16]: the lines are `16 * lines.len() ≥ len` contiguous floats.
-        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
+    /// The words.
+    pub fn as_slice(&self) -> &[T] {
+        // Line is repr(C) [T; 16] of a 4-byte T, 64 bytes with no padding: the lines are
+        // `16 * lines.len() ≥ len` contiguous words.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<T>(), self.len) }
     }
-    /// The floats, mutable.
-    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+    /// The words, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
         // As above.
-        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<T>(), self.len) }
     }
 }
 
