@@ -1,5 +1,5 @@
 //! The processor's FMA peak: a register-only loop of independent FMAs on every core, for the
-//! widest vector the processor runs. It reads no memory, so it is the ceiling that the scoring
+//! widest vector the processor runs (and of bfloat16 pair dot products where it has them). It reads no memory, so it is the ceiling that the scoring
 //! kernel's GFLOP/s is a fraction of. `cargo bench --bench peak`.
 
 use std::time::Instant;
@@ -44,6 +44,26 @@ unsafe fn fma_loop_avx512(iters: u64) -> f32 {
     _mm512_reduce_add_ps(s)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn bf16_loop(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    // Pairs of bf16 values (1.0, 1.0) and (1e-7-ish, 1e-7-ish), in every lane.
+    let m: __m512bh = std::mem::transmute(_mm512_set1_epi32(0x3F80_3F80));
+    let a: __m512bh = std::mem::transmute(_mm512_set1_epi32(0x33D6_33D6));
+    let mut acc = [_mm512_set1_ps(1.0); 24];
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm512_dpbf16_ps(*x, m, a);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for x in acc {
+        s = _mm512_add_ps(s, x);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
 /// A named FMA loop and the flops one iteration of it does.
 type Probe = (&'static str, u64, unsafe fn(u64) -> f32);
 
@@ -54,6 +74,11 @@ fn main() {
         let iters = 200_000_000u64;
         let runs: Vec<Probe> = {
             let mut v: Vec<Probe> = Vec::new();
+            if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16") {
+                // Each instruction: 16 lanes × 2 products × (multiply + add). The CPU engine's
+                // bfloat16 screen is measured against this.
+                v.push(("avx512-bf16 (vdpbf16ps)", 24 * 16 * 2 * 2, bf16_loop));
+            }
             if std::arch::is_x86_feature_detected!("avx512f") {
                 v.push(("avx512", 24 * 16 * 2, fma_loop_avx512));
             }
