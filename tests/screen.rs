@@ -7,7 +7,7 @@
 
 use simcal::embed::{Embeddings, InMemorySource, Metric};
 use simcal::score::cpu::screen::{exact_dot, from_bf16, margin, to_bf16, Norms};
-use simcal::score::cpu::{CpuBackend, Isa};
+use simcal::score::cpu::{CpuBackend, Isa, Screened};
 use simcal::score::{rank_order, score_corpus, Hit, ScoreOptions};
 
 use crate::common::{ids, random_values};
@@ -137,6 +137,44 @@ fn bf16_rounding_is_nearest_even_flushes_and_saturates() {
         let r = from_bf16(to_bf16(x));
         assert!(((r - x) / x).abs() <= 2f32.powi(-8), "{x} -> {r}");
     }
+}
+
+#[test]
+fn staging_rounds_as_to_bf16_and_measures_the_norms_of_what_it_stored() {
+    // 37 values per row (a 16-wide tail and an odd pair), 5 rows in panels of 4, with the
+    // special cases among them: ties, subnormal results, values beyond bfloat16's range.
+    let dim = 37;
+    let mut values = random_values(5 * dim, 30);
+    let special = [f32::from_bits(0x3F80_8000), f32::from_bits(0x3F81_8000), 1e-39, -1e-39, f32::MAX, -f32::MAX, 0.0, -0.0];
+    values[..special.len()].copy_from_slice(&special);
+    let scales = [1.0f32, 0.5, 3.0, 1.0, 2.0];
+    let st = Screened::pack(&values, Some(&scales), 5, dim, 4);
+    let pairs = dim.div_ceil(2);
+    let mut max = Norms::default();
+    for r in 0..5 {
+        let x: Vec<f32> = values[r * dim..(r + 1) * dim].iter().map(|v| v * scales[r]).collect();
+        assert_eq!(st.row(r), &x[..], "row {r}: the f32 values rescoring reads");
+        let (p, j) = (r / 4, r % 4);
+        for k in 0..dim {
+            let word = st.panels.as_slice()[(p * pairs + k / 2) * 4 + j];
+            let half = (word >> (16 * (k % 2))) as u16;
+            assert_eq!(half, to_bf16(x[k]), "row {r} step {k}: {}", x[k]);
+        }
+        let sq = |f: &dyn Fn(f32) -> f64| x.iter().map(|&v| f(v) * f(v)).sum::<f64>().sqrt();
+        let want = Norms {
+            exact: sq(&|v| f64::from(v)),
+            rounded: sq(&|v| f64::from(from_bf16(to_bf16(v)))),
+            error: sq(&|v| f64::from(v) - f64::from(from_bf16(to_bf16(v)))),
+        };
+        let n = st.norms[r];
+        for (got, want) in [(n.exact, want.exact), (n.rounded, want.rounded), (n.error, want.error)] {
+            assert!((got - want).abs() <= 1e-12 * want, "row {r}: {n:?} vs {want:?}");
+        }
+        max = Norms { exact: max.exact.max(n.exact), rounded: max.rounded.max(n.rounded), error: max.error.max(n.error) };
+    }
+    assert_eq!(st.max, max);
+    // The odd step's partner in the last pair is zero padding.
+    assert_eq!(st.panels.as_slice()[(pairs - 1) * 4] >> 16, 0);
 }
 
 #[test]

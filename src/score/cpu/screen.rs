@@ -44,7 +44,6 @@ pub fn to_bf16(x: f32) -> u16 {
     let h = (rounded >> 16) as u16;
     let exponent = (h >> 7) & 0xFF;
     let sign = h & 0x8000;
-    // Written as selects, so that the staging loop vectorises.
     let h = if exponent == 0 { sign } else { h };
     if exponent == 0xFF {
         sign | 0x7F7F
