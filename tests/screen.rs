@@ -155,10 +155,10 @@ fn staging_rounds_as_to_bf16_and_measures_the_norms_of_what_it_stored() {
         let x: Vec<f32> = values[r * dim..(r + 1) * dim].iter().map(|v| v * scales[r]).collect();
         assert_eq!(st.row(r), &x[..], "row {r}: the f32 values rescoring reads");
         let (p, j) = (r / 4, r % 4);
-        for k in 0..dim {
+        for (k, &v) in x.iter().enumerate() {
             let word = st.panels.as_slice()[(p * pairs + k / 2) * 4 + j];
             let half = (word >> (16 * (k % 2))) as u16;
-            assert_eq!(half, to_bf16(x[k]), "row {r} step {k}: {}", x[k]);
+            assert_eq!(half, to_bf16(v), "row {r} step {k}: {v}");
         }
         let sq = |f: &dyn Fn(f32) -> f64| x.iter().map(|&v| f(v) * f(v)).sum::<f64>().sqrt();
         let want = Norms {
