@@ -164,7 +164,7 @@ impl CpuBackend {
             .enumerate()
             .map(|(i, t)| {
                 let mut c = screen::Candidates::new(t.k());
-                c.reset(t.scores(), screen::margin(&q.norms[first_query + i], &corpus.max, q.dim));
+                c.reset(t.scores(), screen::margin(&q.norms()[first_query + i], &corpus.max(), q.dim()));
                 c
             })
             .collect();
@@ -175,8 +175,7 @@ impl CpuBackend {
         };
         self.walk(q_block, topk.len(), cols, q.pairs(), tile, |cbuf, nb0, ncols| {
             for (i, c) in candidates.iter_mut().enumerate() {
-                // The processor runs AVX-512F (as above).
-                unsafe { c.offer_avx512(&cbuf[i * nb..i * nb + ncols], nb0 as u32) };
+                c.offer(&cbuf[i * nb..i * nb + ncols], nb0 as u32);
             }
         });
         // Rescored a document at a time, each for every query that kept it, so that a row is
@@ -188,8 +187,7 @@ impl CpuBackend {
         pairs.sort_unstable();
         for p in pairs {
             let (col, i) = ((p >> 32) as usize, (p & 0xFFFF_FFFF) as usize);
-            // The processor runs AVX-512F (as above).
-            let score = unsafe { screen::avx512::dot(q.row(first_query + i), corpus.row(col)) };
+            let score = screen::exact_dot(q.row(first_query + i), corpus.row(col));
             topk[i].push(Hit { row: first_row + col as u64, score });
         }
     }
@@ -235,13 +233,13 @@ impl Backend for CpuBackend {
         let Blocking { nr, mb, nb, .. } = self.blocking();
         let (nc, width, dim, queries) = match staged {
             Staged::Panels(c) if !self.isa.screens() => (c.rows, c.width, c.dim, self.queries.rows),
-            Staged::Screened(c) if self.isa.screens() => (c.n, c.width, c.dim, self.screened.n),
+            Staged::Screened(c) if self.isa.screens() => (c.len(), c.width(), c.dim(), self.screened.len()),
             _ => return Err(Error::Invalid("corpus chunk was staged for another backend".into())),
         };
         if width != nr {
             return Err(Error::Invalid("corpus chunk was packed for another tile shape".into()));
         }
-        let query_dim = if self.isa.screens() { self.screened.dim } else { self.queries.dim };
+        let query_dim = if self.isa.screens() { self.screened.dim() } else { self.queries.dim };
         if dim != query_dim {
             return Err(Error::Mismatch { message: format!("corpus dimension {dim} differs from the queries' {query_dim}") });
         }

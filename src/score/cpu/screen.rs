@@ -101,24 +101,20 @@ fn below(x: f64) -> f32 {
 }
 
 /// Rows staged for screening: bfloat16 panels for the screen, the f32 rows for rescoring, and
-/// each row's norms.
+/// each row's norms. Read-only once packed: the kernel's pointers and the margin rely on the
+/// parts agreeing.
 #[derive(Clone, Debug, Default)]
 pub struct Screened {
     /// `panels × pairs × width` words, each two bfloat16 values of consecutive steps of d (the
     /// first in the low half), zero-padded.
-    pub panels: AlignedBuf<u32>,
+    panels: AlignedBuf<u32>,
     /// The f32 values (scaled), row-major.
-    pub rows: AlignedBuf<f32>,
-    /// Each row's norms.
-    pub norms: Vec<Norms>,
-    /// The largest of each norm over the rows.
-    pub max: Norms,
-    /// Rows.
-    pub n: usize,
-    /// Vector dimension.
-    pub dim: usize,
-    /// Rows per panel.
-    pub width: usize,
+    rows: AlignedBuf<f32>,
+    norms: Vec<Norms>,
+    max: Norms,
+    n: usize,
+    dim: usize,
+    width: usize,
 }
 
 impl Screened {
@@ -151,6 +147,42 @@ impl Screened {
         }
         let max = norms.iter().fold(Norms::default(), |a, &b| a.max(b));
         Screened { panels, rows, norms, max, n, dim, width }
+    }
+
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Rows per panel.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The panels' words: `panels × pairs × width`, each two bfloat16 values of consecutive
+    /// steps of d (the first in the low half), zero-padded.
+    pub fn words(&self) -> &[u32] {
+        self.panels.as_slice()
+    }
+
+    /// Each row's norms.
+    pub fn norms(&self) -> &[Norms] {
+        &self.norms
+    }
+
+    /// The largest of each norm over the rows.
+    pub fn max(&self) -> Norms {
+        self.max
     }
 
     /// Pairs of steps of d per panel.
@@ -281,12 +313,9 @@ impl Candidates {
     }
 
     /// [`Self::offer`] compiled for AVX-512 (one compare per sixteen scores).
-    ///
-    /// # Safety
-    /// The processor must run AVX-512F.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn offer_avx512(&mut self, scores: &[f32], first: u32) {
+    unsafe fn offer_avx512(&mut self, scores: &[f32], first: u32) {
         self.offer_body(scores, first)
     }
 
@@ -388,7 +417,7 @@ fn portable_dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(super) mod avx512 {
+mod avx512 {
     use std::arch::x86_64::*;
 
     use super::Norms;
@@ -421,17 +450,14 @@ pub(super) mod avx512 {
             h = _mm512_mask_mov_epi32(h, _mm512_cmpeq_epi32_mask(e, exponent), _mm512_or_si512(sg, largest));
             _mm256_mask_storeu_epi16(halves.as_mut_ptr().add(i).cast(), mask, _mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(h)));
             let xh = _mm512_castsi512_ps(h);
-            for (part, v) in [(0, x), (1, xh)] {
+            // x − x̂ is exact in f32 (x̂ is x with its low bits cleared, or zero, or a saturation
+            // of a value within a factor of two of it).
+            for (pair, v) in acc.chunks_exact_mut(2).zip([x, xh, _mm512_sub_ps(x, xh)]) {
                 let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
                 let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))));
-                acc[2 * part] = _mm512_fmadd_pd(lo, lo, acc[2 * part]);
-                acc[2 * part + 1] = _mm512_fmadd_pd(hi, hi, acc[2 * part + 1]);
+                pair[0] = _mm512_fmadd_pd(lo, lo, pair[0]);
+                pair[1] = _mm512_fmadd_pd(hi, hi, pair[1]);
             }
-            let d = _mm512_sub_ps(x, xh);
-            let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(d));
-            let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(d))));
-            acc[4] = _mm512_fmadd_pd(lo, lo, acc[4]);
-            acc[5] = _mm512_fmadd_pd(hi, hi, acc[5]);
             i += 16;
         }
         let norm = |a: __m512d, b: __m512d| _mm512_reduce_add_pd(_mm512_add_pd(a, b)).sqrt();
