@@ -38,40 +38,42 @@ use simcal::stats::ltt::Fwer;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay`: its index in the `mi_option_e` of the mimalloc (v3)
-/// that libmimalloc-sys builds, which names no constant for it.
+/// mimalloc's `mi_option_purge_delay` and `mi_option_arena_purge_mult`: their indices in the
+/// `mi_option_e` of the mimalloc (v3) that libmimalloc-sys builds, which names no constants
+/// for them.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-/// mimalloc's default purge delay (ms), which the option reads unless the environment set it.
-const MI_DEFAULT_PURGE_DELAY: std::ffi::c_long = 10;
-/// How long freed memory stays with the allocator before it goes back to the OS (ms).
-const PURGE_DELAY_MS: std::ffi::c_long = 1000;
+const MI_OPTION_ARENA_PURGE_MULT: libmimalloc_sys::mi_option_t = 24;
+/// Their defaults in that mimalloc (1 s, and arenas wait as long), which they read unless the
+/// environment set them.
+const MI_DEFAULTS: [std::ffi::c_long; 2] = [1000, 1];
+/// How long freed memory stays with the allocator before it goes back to the OS (ms):
+/// jemalloc's default decay.
+const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
 
-/// Keeps freed memory for [`PURGE_DELAY_MS`] (mimalloc's default is 10 ms), unless the user
-/// set `MIMALLOC_PURGE_DELAY` (or its old name `MIMALLOC_RESET_DELAY`). A call returns its
-/// results in new buffers, which the next call would otherwise fault in afresh from the OS
-/// (the kernel zeroing every page): a notebook's loop of `fuse` or `evaluate` calls runs
-/// 10–15% faster this way, and a process keeps up to one call's transient memory for about
-/// a second after it (mimalloc's arenas: ten times that).
+/// Keeps freed memory for [`PURGE_DELAY_MS`] instead of mimalloc's 1 s, unless the user set
+/// either option (`MIMALLOC_PURGE_DELAY` or its old name `MIMALLOC_RESET_DELAY`,
+/// `MIMALLOC_ARENA_PURGE_MULT`). A call returns its results in new buffers; mimalloc purges
+/// what was freed about once per delay, so in a loop of calls every few calls would fault
+/// their buffers in afresh from the OS (the kernel zeroing every page). mimalloc purges only
+/// while it is called, so an idle process keeps its freed memory either way.
 fn keep_freed_memory() {
-    let set = |name| std::env::var_os(name).is_some();
-    if set("MIMALLOC_PURGE_DELAY") || set("MIMALLOC_RESET_DELAY") {
+    let names = ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY", "MIMALLOC_ARENA_PURGE_MULT"];
+    if names.iter().any(|n| std::env::var_os(n).is_some()) {
         return;
     }
-    // SAFETY: mimalloc's option calls take any index (one out of range is ignored) and are
-    // thread-safe. Reading the documented default first guards the index: on a mimalloc
-    // whose enum differs, another option would read otherwise and nothing is set.
-    unsafe {
-        if libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) == MI_DEFAULT_PURGE_DELAY {
-            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
-        }
+    // Reading the documented defaults first guards the indices: on a mimalloc whose enum
+    // differs, other options would read otherwise and nothing is set.
+    if allocator_purge_options() == MI_DEFAULTS {
+        // SAFETY: mimalloc's option calls are thread-safe and ignore an index out of range.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) }
     }
 }
 
-/// The allocator's purge delay in ms (for the tests).
+/// The allocator's purge delay (ms) and its multiplier for arenas (for the tests).
 #[pyfunction]
-fn allocator_purge_delay() -> std::ffi::c_long {
+fn allocator_purge_options() -> [std::ffi::c_long; 2] {
     // SAFETY: as in `keep_freed_memory`.
-    unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }
+    [MI_OPTION_PURGE_DELAY, MI_OPTION_ARENA_PURGE_MULT].map(|o| unsafe { libmimalloc_sys::mi_option_get(o) })
 }
 
 create_exception!(_simcal, SimcalError, PyValueError, "An error of simcal's: bad input, named with what was at fault.");
@@ -795,7 +797,7 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate_table, m)?)?;
     m.add_function(wrap_pyfunction!(fuse, m)?)?;
     m.add_function(wrap_pyfunction!(fuse_tables, m)?)?;
-    m.add_function(wrap_pyfunction!(allocator_purge_delay, m)?)?;
+    m.add_function(wrap_pyfunction!(allocator_purge_options, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(load_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(save_artifact, m)?)?;
