@@ -6,9 +6,11 @@
 #![allow(clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use arrow::array::{new_null_array, Array, ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
+use arrow::buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow::compute::interleave;
 use arrow::datatypes::{FieldRef, Schema};
 use serde_json::json;
@@ -101,14 +103,22 @@ pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: 
             }
             (Int32Array::from(l), UInt32Array::from(rel))
         }
-        LabelSource::Inputs => (
-            cols.label.unwrap_or_else(|| Int32Array::new_null(n)),
-            if fused.queries.iter().any(|q| q.query_relevant.is_some()) {
-                fused.queries.iter().flat_map(|q| std::iter::repeat_n(q.query_relevant, q.hits.len())).collect()
-            } else {
-                UInt32Array::new_null(n)
-            },
-        ),
+        LabelSource::Inputs => {
+            let relevant = fused.queries.iter().any(|q| q.query_relevant.is_some());
+            // The all-null columns (the usual case for runs: both) share one zeroed buffer.
+            let zeros = (cols.label.is_none() || !relevant).then(|| (Buffer::from_vec(vec![0u32; n]), NullBuffer::new_null(n)));
+            (
+                match (cols.label, &zeros) {
+                    (Some(l), _) => l,
+                    (None, Some((values, nulls))) => Int32Array::new(ScalarBuffer::new(values.clone(), 0, n), Some(nulls.clone())),
+                    (None, None) => Int32Array::new_null(n),
+                },
+                match &zeros {
+                    Some((values, nulls)) if !relevant => UInt32Array::new(ScalarBuffer::new(values.clone(), 0, n), Some(nulls.clone())),
+                    _ => fused.queries.iter().flat_map(|q| std::iter::repeat_n(q.query_relevant, q.hits.len())).collect(),
+                },
+            )
+        }
     };
     let mut fields = standard_fields();
     let mut arrays: Vec<ArrayRef> = vec![
@@ -161,18 +171,18 @@ struct Columns {
     label: Option<Int32Array>,
 }
 
-/// One query's part of every column.
+/// One query's part of every column, not yet written.
 struct Part<'b> {
     /// Where its bytes start in the query and document id buffers.
     at: (usize, usize),
-    query_bytes: &'b mut [u8],
-    query_offsets: &'b mut [i32],
-    doc_bytes: &'b mut [u8],
-    doc_offsets: &'b mut [i32],
-    rank: &'b mut [u32],
-    score: &'b mut [f32],
-    label: &'b mut [i32],
-    valid: &'b mut [bool],
+    query_bytes: &'b mut [MaybeUninit<u8>],
+    query_offsets: &'b mut [MaybeUninit<i32>],
+    doc_bytes: &'b mut [MaybeUninit<u8>],
+    doc_offsets: &'b mut [MaybeUninit<i32>],
+    rank: &'b mut [MaybeUninit<u32>],
+    score: &'b mut [MaybeUninit<f32>],
+    label: &'b mut [MaybeUninit<i32>],
+    valid: &'b mut [MaybeUninit<bool>],
 }
 
 impl<'b> Part<'b> {
@@ -198,12 +208,56 @@ impl<'b> Part<'b> {
             valid: head(&mut self.valid, labeled),
         }
     }
+
+    /// Writes query `q`'s rows; true when they filled the part exactly (every element
+    /// written once), as the lengths it was cut to say.
+    fn fill(self, q: &FusedQuery, runs: &[RunInput]) -> bool {
+        let id = q.id(runs).as_bytes();
+        let (mut qend, mut dend) = (0, 0);
+        let rows = self.rank.len();
+        for (i, h) in q.hits.iter().enumerate().take(rows) {
+            let d = runs[h.run as usize].doc_id.value(h.row as usize).as_bytes();
+            let (Some(qdst), Some(ddst)) = (self.query_bytes.get_mut(qend..qend + id.len()), self.doc_bytes.get_mut(dend..dend + d.len()))
+            else {
+                return false;
+            };
+            qdst.copy_from_slice(uninit(id));
+            ddst.copy_from_slice(uninit(d));
+            (qend, dend) = (qend + id.len(), dend + d.len());
+            // Within i32: the totals were checked.
+            self.query_offsets[i].write((self.at.0 + qend) as i32);
+            self.doc_offsets[i].write((self.at.1 + dend) as i32);
+            self.rank[i].write(i as u32 + 1);
+            self.score[i].write(h.score as f32);
+        }
+        let labeled = self.label.len();
+        for ((x, l), v) in q.labels.iter().zip(self.label.iter_mut()).zip(self.valid.iter_mut()) {
+            l.write(x.unwrap_or(0));
+            v.write(x.is_some());
+        }
+        q.hits.len() == rows
+            && (labeled == 0 || q.labels.len() == labeled)
+            && qend == self.query_bytes.len()
+            && dend == self.doc_bytes.len()
+    }
+}
+
+/// `s` as a slice of possibly uninitialised values, to copy from.
+fn uninit<T: Copy>(s: &[T]) -> &[MaybeUninit<T>] {
+    // SAFETY: MaybeUninit<T> has T's layout, and initialised values are valid MaybeUninit.
+    unsafe { &*(s as *const [T] as *const [MaybeUninit<T>]) }
+}
+
+/// A vector of `n` values to be written.
+fn unwritten<T>(n: usize) -> Vec<T> {
+    Vec::with_capacity(n)
 }
 
 impl Columns {
     /// Fills every column in one pass over the hits, each query's part in parallel: the
     /// byte lengths first (to place each query's strings), then the values, with no
-    /// (run, row) index and no single-threaded copy.
+    /// (run, row) index and no single-threaded copy. The buffers are not zeroed first:
+    /// every element is written once, which each part checks before the lengths are set.
     fn build(runs: &[RunInput], fused: &Fused, labels: bool) -> Result<Columns> {
         use rayon::prelude::*;
         let n = fused.rows();
@@ -217,44 +271,44 @@ impl Columns {
                 return Err(Error::Invalid(format!("building the fused table: {total} bytes of ids are more than a utf8 column holds")));
             }
         }
-        let (mut qv, mut dv) = (vec![0u8; qtotal], vec![0u8; dtotal]);
-        let (mut qo, mut doff) = (vec![0i32; n + 1], vec![0i32; n + 1]);
-        let (mut rank, mut score) = (vec![0u32; n], vec![0f32; n]);
+        let (mut qv, mut dv) = (unwritten::<u8>(qtotal), unwritten::<u8>(dtotal));
+        // The first offsets are 0; the rest are written.
+        let (mut qo, mut doff) = (vec![0i32], vec![0i32]);
+        qo.reserve_exact(n);
+        doff.reserve_exact(n);
+        let (mut rank, mut score) = (unwritten::<u32>(n), unwritten::<f32>(n));
         let m = if labels { n } else { 0 };
-        let (mut label, mut valid) = (vec![0i32; m], vec![false; m]);
-        // Each query's part of every buffer (the first offsets stay 0).
+        let (mut label, mut valid) = (unwritten::<i32>(m), unwritten::<bool>(m));
+        // Each query's part of every buffer.
         let mut rest = Part {
             at: (0, 0),
-            query_bytes: &mut qv,
-            query_offsets: qo.get_mut(1..).unwrap_or_default(),
-            doc_bytes: &mut dv,
-            doc_offsets: doff.get_mut(1..).unwrap_or_default(),
-            rank: &mut rank,
-            score: &mut score,
-            label: &mut label,
-            valid: &mut valid,
+            query_bytes: &mut qv.spare_capacity_mut()[..qtotal],
+            query_offsets: &mut qo.spare_capacity_mut()[..n],
+            doc_bytes: &mut dv.spare_capacity_mut()[..dtotal],
+            doc_offsets: &mut doff.spare_capacity_mut()[..n],
+            rank: &mut rank.spare_capacity_mut()[..n],
+            score: &mut score.spare_capacity_mut()[..n],
+            label: &mut label.spare_capacity_mut()[..m],
+            valid: &mut valid.spare_capacity_mut()[..m],
         };
         let parts: Vec<(&FusedQuery, Part)> =
             fused.queries.iter().zip(&lens).map(|(q, &bytes)| (q, rest.split_off(q.hits.len(), bytes, labels))).collect();
-        parts.into_par_iter().with_min_len(64).for_each(|(q, p)| {
-            let id = q.id(runs).as_bytes();
-            let (mut qend, mut dend) = (0, 0);
-            for (i, h) in q.hits.iter().enumerate() {
-                p.query_bytes[qend..qend + id.len()].copy_from_slice(id);
-                qend += id.len();
-                // Within i32: the totals were checked.
-                p.query_offsets[i] = (p.at.0 + qend) as i32;
-                let d = doc(h).as_bytes();
-                p.doc_bytes[dend..dend + d.len()].copy_from_slice(d);
-                dend += d.len();
-                p.doc_offsets[i] = (p.at.1 + dend) as i32;
-                p.rank[i] = i as u32 + 1;
-                p.score[i] = h.score as f32;
-            }
-            for ((x, l), v) in q.labels.iter().zip(p.label.iter_mut()).zip(p.valid.iter_mut()) {
-                (*l, *v) = (x.unwrap_or(0), x.is_some());
-            }
-        });
+        let whole = rest.rank.is_empty() && rest.query_bytes.is_empty() && rest.doc_bytes.is_empty();
+        if !(whole && parts.into_par_iter().with_min_len(64).map(|(q, p)| p.fill(q, runs)).reduce(|| true, |a, b| a && b)) {
+            return Err(Error::Invalid("building the fused table: the hits changed while it was built".into()));
+        }
+        // SAFETY: the parts cover each buffer's first `len` elements (`whole`), and each part
+        // wrote all of its elements (`fill`).
+        unsafe {
+            qv.set_len(qtotal);
+            dv.set_len(dtotal);
+            qo.set_len(n + 1);
+            doff.set_len(n + 1);
+            rank.set_len(n);
+            score.set_len(n);
+            label.set_len(m);
+            valid.set_len(m);
+        }
         let text = |offsets: Vec<i32>, values: Vec<u8>| {
             let offsets = arrow::buffer::OffsetBuffer::new(arrow::buffer::ScalarBuffer::from(offsets));
             StringArray::try_new(offsets, arrow::buffer::Buffer::from_vec(values), None)
