@@ -367,19 +367,21 @@ fn evaluate_table<'py>(
     use simcal::metrics::{ranking, runs};
     let measures: Vec<Measure> = measures.iter().map(|m| Measure::parse(m)).collect::<simcal::Result<_>>().map_err(err)?;
     let per_query = py.detach(|| -> PyResult<Vec<(String, Vec<f64>)>> {
-        // The judgements are parsed while the table is taken in.
-        let (qrels, t) = rayon::join(
+        let name = Path::new("table");
+        // The judgements are parsed while the table is taken in and its rows grouped by query.
+        let (qrels, taken) = rayon::join(
             || qrels.map(|p| simcal::labels::read_qrels(Path::new(&p))).transpose(),
             || {
                 // Evaluation ranks the rows itself: no rank is derived.
-                table_by(simcal::table::table_from_batch_unranked, table.0, meta, "table")
+                let t = table_by(simcal::table::table_from_batch_unranked, table.0, meta, "table")?;
+                let view = simcal::table::TableView::new(&t, name).map_err(err)?;
+                let queries = runs::query_rows(&runs::Columns::of(&view).map_err(err)?);
+                Ok::<_, PyErr>((t, queries))
             },
         );
-        let (qrels, t) = (qrels.map_err(err)?, t?);
-        let name = Path::new("table");
+        let (qrels, (t, queries)) = (qrels.map_err(err)?, taken?);
         let view = simcal::table::TableView::new(&t, name).map_err(err)?;
         let cols = runs::Columns::of(&view).map_err(err)?;
-        let queries = runs::query_rows(&cols);
         let (all, _) = runs::runs(&cols, name, &queries, qrels.as_ref(), relevance_level).map_err(err)?;
         let refs: Vec<&(String, QueryRun)> = all.iter().collect();
         let per_query = ranking::evaluate(&refs, &[], &measures, relevance_level, false).per_query;

@@ -110,7 +110,9 @@ def test_ctrl_c_interrupts_scoring_files(tmp_path):
     rng = np.random.default_rng(5)
     np.save(tmp_path / "q.npy", rng.standard_normal((4096, 128), dtype=np.float32))
     np.save(tmp_path / "c.npy", rng.standard_normal((250_000, 128), dtype=np.float32))
-    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    # Early in the call (reading the files, then ~0.5 s of scoring at this processor's best):
+    # a signal after the call ended would interrupt the next test instead.
+    timer = threading.Timer(0.05, lambda: os.kill(os.getpid(), signal.SIGINT))
     t0 = time.perf_counter()
     timer.start()
     with pytest.raises(KeyboardInterrupt):

@@ -72,7 +72,7 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
             }
             let rows = trec_order(c, rows);
             Ok(match qrels {
-                Some(q) => q.judged.get(id).map(|judged| {
+                Some(q) => q.judged.get(id.as_str()).map(|judged| {
                     let rels = rows.iter().map(|&r| judged.get(c.did.value(r)).copied()).collect();
                     let num_rel = judged.values().filter(|&&v| v >= rel_level).count() as u64;
                     (id.clone(), QueryRun { rels, num_rel, ideal: ideal_from(judged.values().copied()) })
@@ -107,7 +107,7 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
     let missing = match qrels {
         Some(q) => {
             let seen: rustc_hash::FxHashSet<&str> = queries.iter().map(|(id, _)| id.as_str()).collect();
-            let mut m: Vec<String> = q.judged.keys().filter(|k| !seen.contains(k.as_str())).cloned().collect();
+            let mut m: Vec<String> = q.judged.keys().filter(|k| !seen.contains(k.as_str())).map(|k| k.to_string()).collect();
             m.sort();
             m
         }
@@ -117,24 +117,41 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
 }
 
 /// `rows` in trec_eval's order: score descending, ties by document id descending (as bytes),
-/// then by row. Sorted on integer keys of the scores; only rows of equal score compare ids.
+/// then by row. Sorted as packed words (a score's integer key above the row's position, which
+/// sort twice as fast as pairs); only rows of equal score compare ids.
 fn trec_order(c: &Columns, rows: &[usize]) -> Vec<usize> {
     // Ascending keys are descending scores (f32's total order, reversed).
     let key = |r: usize| {
         let b = c.score.get(r).copied().unwrap_or(f32::NAN).to_bits();
-        !(if b >> 31 == 1 { !b } else { b | 0x8000_0000 })
+        u64::from(!(if b >> 31 == 1 { !b } else { b | 0x8000_0000 }))
     };
-    let mut keyed: Vec<(u32, usize)> = rows.iter().map(|&r| (key(r), r)).collect();
-    keyed.sort_unstable();
-    let mut out: Vec<usize> = Vec::with_capacity(keyed.len());
-    for tied in keyed.chunk_by(|a, b| a.0 == b.0) {
-        let start = out.len();
-        out.extend(tied.iter().map(|&(_, r)| r));
-        if let Some(tied) = out.get_mut(start..).filter(|t| t.len() > 1) {
-            tied.sort_unstable_by(|&a, &b| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes()).then(a.cmp(&b)));
+    let mut out: Vec<usize> = Vec::with_capacity(rows.len());
+    if u32::try_from(rows.len()).is_ok() {
+        let mut words: Vec<u64> = rows.iter().enumerate().map(|(j, &r)| key(r) << 32 | j as u64).collect();
+        words.sort_unstable();
+        // Positions ascend within a key: rows in table order.
+        for tied in words.chunk_by(|a, b| a >> 32 == b >> 32) {
+            let start = out.len();
+            out.extend(tied.iter().filter_map(|&w| rows.get((w & 0xFFFF_FFFF) as usize).copied()));
+            by_doc_descending(c, out.get_mut(start..).unwrap_or_default());
+        }
+    } else {
+        let mut keyed: Vec<(u64, usize)> = rows.iter().map(|&r| (key(r), r)).collect();
+        keyed.sort_unstable();
+        for tied in keyed.chunk_by(|a, b| a.0 == b.0) {
+            let start = out.len();
+            out.extend(tied.iter().map(|&(_, r)| r));
+            by_doc_descending(c, out.get_mut(start..).unwrap_or_default());
         }
     }
     out
+}
+
+/// Rows of one score in trec_eval's order: document id descending (as bytes), then row.
+fn by_doc_descending(c: &Columns, tied: &mut [usize]) {
+    if tied.len() > 1 {
+        tied.sort_unstable_by(|&a, &b| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes()).then(a.cmp(&b)));
+    }
 }
 
 /// The first of `rows` (in table order) whose document an earlier row lists too, with the
@@ -153,7 +170,7 @@ pub fn row_labels(c: &Columns, queries: &[(String, Vec<usize>)], qrels: Option<&
         Some(q) => {
             let mut out = vec![None; n];
             for (id, rows) in queries {
-                if let Some(judged) = q.judged.get(id) {
+                if let Some(judged) = q.judged.get(id.as_str()) {
                     for &r in rows {
                         if let Some(o) = out.get_mut(r) {
                             *o = Some(judged.get(c.did.value(r)).copied().unwrap_or(0));

@@ -174,7 +174,7 @@ impl ScoreTable {
             return Err(Error::Invalid(format!("{} queries scored, {} given", scored.hits.len(), queries.ids.len())));
         }
         for (qi, (hits, qid)) in scored.hits.iter().zip(&queries.ids).enumerate() {
-            let judged = qrels.and_then(|q| q.judged.get(qid));
+            let judged = qrels.and_then(|q| q.judged.get(qid.as_str()));
             let nrel = qrels.map(|q| q.relevant_count(qid, rel_level)).unwrap_or(0);
             for (r, h) in hits.iter().enumerate() {
                 let doc = scored
@@ -185,7 +185,7 @@ impl ScoreTable {
                 ranks.push(r as u32 + 1);
                 scores.push(h.score);
                 if qrels.is_some() {
-                    let l = judged.and_then(|d| d.get(doc)).copied();
+                    let l = judged.and_then(|d| d.get(doc.as_str())).copied();
                     report.judged_retrieved += l.is_some() as usize;
                     labels.push(l.unwrap_or(0));
                     relevant.push(nrel);
