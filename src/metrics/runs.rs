@@ -66,27 +66,43 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
     let built: Vec<Result<Option<(String, QueryRun)>>> = queries
         .par_iter()
         .with_min_len(64)
-        .map_init(rustc_hash::FxHashSet::default, |seen, (id, rows)| {
-            if let Some((r, doc)) = duplicate(c, rows, seen) {
+        .map_init(Scratch::default, |scratch, (id, rows)| {
+            let Scratch { at, rank } = scratch;
+            if let Some((r, doc)) = index_docs(c, rows, at) {
                 return Err(Error::row(path, r as u64, Some(id), format!("document {doc:?} is listed twice for this query")));
             }
-            let rows = trec_order(c, rows);
+            let order = trec_order(c, rows);
             Ok(match qrels {
                 Some(q) => q.judged.get(id.as_str()).map(|judged| {
-                    let rels = rows.iter().map(|&r| judged.get(c.did.value(r)).copied()).collect();
+                    // Each judged document put at its rank (the query's documents are distinct,
+                    // checked above): a lookup per judgement, not one per retrieved row.
+                    rank.clear();
+                    rank.resize(rows.len(), 0);
+                    for (p, &j) in order.iter().enumerate() {
+                        if let Some(x) = rank.get_mut(j) {
+                            *x = p;
+                        }
+                    }
+                    let mut rels = vec![None; rows.len()];
+                    for (doc, &rel) in judged {
+                        if let Some(x) = at.get(doc.as_str()).and_then(|&j| rank.get(j)).and_then(|&p| rels.get_mut(p)) {
+                            *x = Some(rel);
+                        }
+                    }
                     let num_rel = judged.values().filter(|&&v| v >= rel_level).count() as u64;
                     (id.clone(), QueryRun { rels, num_rel, ideal: ideal_from(judged.values().copied()) })
                 }),
                 None => {
                     let Some(l) = c.label else { return Ok(None) };
-                    let rels: Vec<Option<i32>> = rows.iter().map(|&r| l.is_valid(r).then(|| l.value(r))).collect();
+                    let ranked: Vec<usize> = order.iter().filter_map(|&j| rows.get(j).copied()).collect();
+                    let rels: Vec<Option<i32>> = ranked.iter().map(|&r| l.is_valid(r).then(|| l.value(r))).collect();
                     if rels.iter().all(Option::is_none) {
                         None
                     } else {
                         let retrieved_rel = rels.iter().filter(|r| r.is_some_and(|v| v >= rel_level)).count() as u64;
                         let num_rel = c
                             .query_relevant
-                            .and_then(|qr| rows.iter().find(|&&r| qr.is_valid(r)).map(|&r| u64::from(qr.value(r))))
+                            .and_then(|qr| ranked.iter().find(|&&r| qr.is_valid(r)).map(|&r| u64::from(qr.value(r))))
                             .unwrap_or(retrieved_rel)
                             .max(retrieved_rel);
                         let mut ideal: Vec<i32> = rels.iter().flatten().copied().filter(|&v| v > 0).collect();
@@ -116,9 +132,9 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
     Ok((out, missing))
 }
 
-/// `rows` in trec_eval's order: score descending, ties by document id descending (as bytes),
-/// then by row. Sorted as packed words (a score's integer key above the row's position, which
-/// sort twice as fast as pairs); only rows of equal score compare ids.
+/// The positions of `rows` in trec_eval's order: score descending, ties by document id
+/// descending (as bytes), then by row. Sorted as packed words (a score's integer key above the
+/// row's position, which sort twice as fast as pairs); only rows of equal score compare ids.
 fn trec_order(c: &Columns, rows: &[usize]) -> Vec<usize> {
     // Ascending keys are descending scores (f32's total order, reversed).
     let key = |r: usize| {
@@ -132,33 +148,44 @@ fn trec_order(c: &Columns, rows: &[usize]) -> Vec<usize> {
         // Positions ascend within a key: rows in table order.
         for tied in words.chunk_by(|a, b| a >> 32 == b >> 32) {
             let start = out.len();
-            out.extend(tied.iter().filter_map(|&w| rows.get((w & 0xFFFF_FFFF) as usize).copied()));
-            by_doc_descending(c, out.get_mut(start..).unwrap_or_default());
+            out.extend(tied.iter().map(|&w| (w & 0xFFFF_FFFF) as usize));
+            by_doc_descending(c, rows, out.get_mut(start..).unwrap_or_default());
         }
     } else {
-        let mut keyed: Vec<(u64, usize)> = rows.iter().map(|&r| (key(r), r)).collect();
+        let mut keyed: Vec<(u64, usize)> = rows.iter().enumerate().map(|(j, &r)| (key(r), j)).collect();
         keyed.sort_unstable();
         for tied in keyed.chunk_by(|a, b| a.0 == b.0) {
             let start = out.len();
-            out.extend(tied.iter().map(|&(_, r)| r));
-            by_doc_descending(c, out.get_mut(start..).unwrap_or_default());
+            out.extend(tied.iter().map(|&(_, j)| j));
+            by_doc_descending(c, rows, out.get_mut(start..).unwrap_or_default());
         }
     }
     out
 }
 
-/// Rows of one score in trec_eval's order: document id descending (as bytes), then row.
-fn by_doc_descending(c: &Columns, tied: &mut [usize]) {
+/// Positions of `rows` of one score in trec_eval's order: document id descending (as bytes),
+/// then row.
+fn by_doc_descending(c: &Columns, rows: &[usize], tied: &mut [usize]) {
     if tied.len() > 1 {
-        tied.sort_unstable_by(|&a, &b| c.did.value(b).as_bytes().cmp(c.did.value(a).as_bytes()).then(a.cmp(&b)));
+        let doc = |j: usize| rows.get(j).map_or(&[][..], |&r| c.did.value(r).as_bytes());
+        tied.sort_unstable_by(|&a, &b| doc(b).cmp(doc(a)).then(a.cmp(&b)));
     }
 }
 
-/// The first of `rows` (in table order) whose document an earlier row lists too, with the
-/// document; `seen` is a set to reuse.
-fn duplicate<'a>(c: &Columns<'a>, rows: &[usize], seen: &mut rustc_hash::FxHashSet<&'a str>) -> Option<(usize, &'a str)> {
-    seen.clear();
-    rows.iter().map(|&r| (r, c.did.value(r))).find(|&(_, d)| !seen.insert(d))
+/// A worker's buffers, reused from query to query.
+#[derive(Default)]
+struct Scratch<'a> {
+    /// The query's documents: id → position in its rows.
+    at: HashMap<&'a str, usize>,
+    /// Per position in its rows, the row's rank.
+    rank: Vec<usize>,
+}
+
+/// Indexes the documents of `rows` by their position into `at`; the first row (in table order)
+/// whose document an earlier row lists too stops it, returned with the document.
+fn index_docs<'a>(c: &Columns<'a>, rows: &[usize], at: &mut HashMap<&'a str, usize>) -> Option<(usize, &'a str)> {
+    at.clear();
+    rows.iter().enumerate().map(|(j, &r)| (j, r, c.did.value(r))).find(|&(j, _, d)| at.insert(d, j).is_some()).map(|(_, r, d)| (r, d))
 }
 
 /// Each row's label: with `qrels`, the judged relevance (0 for a retrieved but unjudged
