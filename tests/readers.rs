@@ -164,6 +164,29 @@ fn qrels_in_every_format_give_the_same_judgements() {
 }
 
 #[test]
+fn qrels_ids_longer_than_the_inline_limit_read_as_short_ones() {
+    // Ids of up to 24 bytes are held inline, longer ones on the heap: both must look up, count
+    // and refuse a second grade alike.
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["d", &"e".repeat(24), &"f".repeat(25), &"g".repeat(300), "ünïcödé-ïd-longer-than-24-bytes"];
+    let query = "q".repeat(40);
+    let text: String = ids.iter().enumerate().map(|(i, d)| format!("{query} 0 {d} {i}\n")).collect();
+    let path = dir.path().join("q.trec");
+    std::fs::write(&path, &text).unwrap();
+    let q = read_qrels(&path).unwrap();
+    assert_eq!(q.len(), ids.len());
+    for (i, d) in ids.iter().enumerate() {
+        assert_eq!(q.get(&query, d), Some(i as i32), "{d}");
+    }
+    assert_eq!(q.get(&query, &"f".repeat(26)), None);
+    assert_eq!(q.relevant_count(&query, 2), 3);
+    let conflict = dir.path().join("c.trec");
+    std::fs::write(&conflict, format!("{text}{query} 0 {} 9\n", ids[3])).unwrap();
+    let e = read_qrels(&conflict).unwrap_err().to_string();
+    assert!(e.contains("line 6") && e.contains("relevance 3 and 9"), "{e}");
+}
+
+#[test]
 fn sample_data_reads() {
     let dir = data_dir();
     for enc in ["minilm", "lsa"] {
