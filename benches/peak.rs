@@ -37,11 +37,15 @@ unsafe fn fma_loop_avx512(iters: u64) -> f32 {
             *x = _mm512_fmadd_ps(*x, m, a);
         }
     }
-    let mut s = _mm512_setzero_ps();
-    for x in acc {
-        s = _mm512_add_ps(s, x);
-    }
-    _mm512_reduce_add_ps(s)
+    sum(acc)
+}
+
+/// The sum of the accumulators (so that the loops are not optimised away).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn sum(acc: [std::arch::x86_64::__m512; 24]) -> f32 {
+    use std::arch::x86_64::*;
+    _mm512_reduce_add_ps(acc.into_iter().fold(_mm512_setzero_ps(), |s, x| _mm512_add_ps(s, x)))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -57,11 +61,7 @@ unsafe fn bf16_loop(iters: u64) -> f32 {
             *x = _mm512_dpbf16_ps(*x, m, a);
         }
     }
-    let mut s = _mm512_setzero_ps();
-    for x in acc {
-        s = _mm512_add_ps(s, x);
-    }
-    _mm512_reduce_add_ps(s)
+    sum(acc)
 }
 
 /// A named FMA loop and the flops one iteration of it does.

@@ -29,8 +29,8 @@ pub const DEFAULT_REL_LEVEL: i32 = 1;
 pub struct Qrels {
     /// The file they came from.
     pub path: PathBuf,
-    /// query id → (doc id → relevance), with a fast non-cryptographic hash (ids are looked up
-    /// once per scored row). Ids up to 24 bytes are held inline: reading and freeing 200,000
+    /// query id → (doc id → relevance), with a fast non-cryptographic hash (labeling looks ids
+    /// up once per scored row). Ids up to 24 bytes are held inline: reading and freeing 200,000
     /// judgements makes no allocation per judgement.
     pub judged: HashMap<Id, Judged>,
 }

@@ -104,20 +104,20 @@ pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: 
             (Int32Array::from(l), UInt32Array::from(rel))
         }
         LabelSource::Inputs => {
-            let relevant = fused.queries.iter().any(|q| q.query_relevant.is_some());
             // The all-null columns (the usual case for runs: both) share one zeroed buffer.
-            let zeros = (cols.label.is_none() || !relevant).then(|| (Buffer::from_vec(vec![0u32; n]), NullBuffer::new_null(n)));
-            (
-                match (cols.label, &zeros) {
-                    (Some(l), _) => l,
-                    (None, Some((values, nulls))) => Int32Array::new(ScalarBuffer::new(values.clone(), 0, n), Some(nulls.clone())),
-                    (None, None) => Int32Array::new_null(n),
-                },
-                match &zeros {
-                    Some((values, nulls)) if !relevant => UInt32Array::new(ScalarBuffer::new(values.clone(), 0, n), Some(nulls.clone())),
-                    _ => fused.queries.iter().flat_map(|q| std::iter::repeat_n(q.query_relevant, q.hits.len())).collect(),
-                },
-            )
+            let zeros = std::cell::OnceCell::new();
+            let zero = || zeros.get_or_init(|| (Buffer::from_vec(vec![0u32; n]), NullBuffer::new_null(n)));
+            let label = cols.label.unwrap_or_else(|| {
+                let (values, nulls) = zero();
+                Int32Array::new(ScalarBuffer::new(values.clone(), 0, n), Some(nulls.clone()))
+            });
+            let relevant = if fused.queries.iter().any(|q| q.query_relevant.is_some()) {
+                fused.queries.iter().flat_map(|q| std::iter::repeat_n(q.query_relevant, q.hits.len())).collect()
+            } else {
+                let (values, nulls) = zero();
+                UInt32Array::new(ScalarBuffer::new(values.clone(), 0, n), Some(nulls.clone()))
+            };
+            (label, relevant)
         }
     };
     let mut fields = standard_fields();
@@ -248,11 +248,6 @@ fn uninit<T: Copy>(s: &[T]) -> &[MaybeUninit<T>] {
     unsafe { &*(s as *const [T] as *const [MaybeUninit<T>]) }
 }
 
-/// A vector of `n` values to be written.
-fn unwritten<T>(n: usize) -> Vec<T> {
-    Vec::with_capacity(n)
-}
-
 impl Columns {
     /// Fills every column in one pass over the hits, each query's part in parallel: the
     /// byte lengths first (to place each query's strings), then the values, with no
@@ -271,14 +266,14 @@ impl Columns {
                 return Err(Error::Invalid(format!("building the fused table: {total} bytes of ids are more than a utf8 column holds")));
             }
         }
-        let (mut qv, mut dv) = (unwritten::<u8>(qtotal), unwritten::<u8>(dtotal));
+        let (mut qv, mut dv) = (Vec::<u8>::with_capacity(qtotal), Vec::<u8>::with_capacity(dtotal));
         // The first offsets are 0; the rest are written.
         let (mut qo, mut doff) = (vec![0i32], vec![0i32]);
         qo.reserve_exact(n);
         doff.reserve_exact(n);
-        let (mut rank, mut score) = (unwritten::<u32>(n), unwritten::<f32>(n));
+        let (mut rank, mut score) = (Vec::<u32>::with_capacity(n), Vec::<f32>::with_capacity(n));
         let m = if labels { n } else { 0 };
-        let (mut label, mut valid) = (unwritten::<i32>(m), unwritten::<bool>(m));
+        let (mut label, mut valid) = (Vec::<i32>::with_capacity(m), Vec::<bool>::with_capacity(m));
         // Each query's part of every buffer.
         let mut rest = Part {
             at: (0, 0),

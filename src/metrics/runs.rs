@@ -137,28 +137,22 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
 /// row's position, which sort twice as fast as pairs); only rows of equal score compare ids.
 fn trec_order(c: &Columns, rows: &[usize]) -> Vec<usize> {
     // Ascending keys are descending scores (f32's total order, reversed).
-    let key = |r: usize| {
-        let b = c.score.get(r).copied().unwrap_or(f32::NAN).to_bits();
+    let key = |j: usize| {
+        let b = rows.get(j).and_then(|&r| c.score.get(r)).copied().unwrap_or(f32::NAN).to_bits();
         u64::from(!(if b >> 31 == 1 { !b } else { b | 0x8000_0000 }))
     };
-    let mut out: Vec<usize> = Vec::with_capacity(rows.len());
-    if u32::try_from(rows.len()).is_ok() {
-        let mut words: Vec<u64> = rows.iter().enumerate().map(|(j, &r)| key(r) << 32 | j as u64).collect();
+    let mut out: Vec<usize> = if u32::try_from(rows.len()).is_ok() {
+        let mut words: Vec<u64> = (0..rows.len()).map(|j| key(j) << 32 | j as u64).collect();
         words.sort_unstable();
-        // Positions ascend within a key: rows in table order.
-        for tied in words.chunk_by(|a, b| a >> 32 == b >> 32) {
-            let start = out.len();
-            out.extend(tied.iter().map(|&w| (w & 0xFFFF_FFFF) as usize));
-            by_doc_descending(c, rows, out.get_mut(start..).unwrap_or_default());
-        }
+        words.iter().map(|&w| (w & 0xFFFF_FFFF) as usize).collect()
     } else {
-        let mut keyed: Vec<(u64, usize)> = rows.iter().enumerate().map(|(j, &r)| (key(r), j)).collect();
+        let mut keyed: Vec<(u64, usize)> = (0..rows.len()).map(|j| (key(j), j)).collect();
         keyed.sort_unstable();
-        for tied in keyed.chunk_by(|a, b| a.0 == b.0) {
-            let start = out.len();
-            out.extend(tied.iter().map(|&(_, j)| j));
-            by_doc_descending(c, rows, out.get_mut(start..).unwrap_or_default());
-        }
+        keyed.iter().map(|&(_, j)| j).collect()
+    };
+    // Positions ascend within a key (rows in table order); ties are then ordered by id.
+    for tied in out.chunk_by_mut(|&a, &b| key(a) == key(b)) {
+        by_doc_descending(c, rows, tied);
     }
     out
 }
