@@ -12,7 +12,8 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use crate::calibrate::artifact::{Artifact, Band};
+use crate::calibrate::artifact::{Artifact, Band, GroupFit};
+use crate::calibrate::certify::Unit;
 use crate::calibrate::Method;
 use crate::error::{Error, Result};
 use crate::table::{RowGroups, ScoreTable, TableView};
@@ -77,8 +78,9 @@ impl Policy {
 /// What `act` rests on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum DecideOn {
-    /// The certified threshold of the first precision target: act only at or above it (where the
-    /// calibration has certified thresholds; otherwise as `Estimate`, with a warning).
+    /// The certificate of the designated precision target at the query unit: act only at or
+    /// above its score (where the calibration has certified thresholds; otherwise as
+    /// `Estimate`, with a warning).
     #[default]
     Certified,
     /// The abstain band on the map's probability.
@@ -91,6 +93,29 @@ impl DecideOn {
         match self {
             DecideOn::Certified => "certified",
             DecideOn::Estimate => "estimate",
+        }
+    }
+}
+
+/// Whose certificate a query of a group acts on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CertifiedBy {
+    /// Its group's own certificate, obtained on that group's queries: a guarantee for each
+    /// group. A group without one (nothing certified, too small to fit, or not seen when
+    /// fitting) does not act.
+    #[default]
+    Group,
+    /// The global certificate for every query: a guarantee over the whole table's population
+    /// of queries (marginal), none for any one group.
+    Global,
+}
+
+impl CertifiedBy {
+    /// `group` or `global`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CertifiedBy::Group => "group",
+            CertifiedBy::Global => "global",
         }
     }
 }
@@ -110,12 +135,49 @@ impl Policy {
     }
 }
 
-/// The certified score of a group's first precision target that has one, else the global one's.
-pub fn certified_score(art: &Artifact, key: &str) -> Option<f64> {
-    let first = |g: &crate::calibrate::artifact::GroupFit| {
-        g.thresholds.iter().filter(|t| t.target == "precision").find_map(|t| t.certified.as_ref().and_then(|c| c.score))
+/// The certificate a query acts on: the fit it comes from (`all` or a group's key) and its score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Certificate {
+    /// `all` for the global fit, else the group's key.
+    pub fit: String,
+    /// The certified score.
+    pub score: f64,
+}
+
+/// The designated precision target of `art`: `target` when given (it must be one the fit
+/// certified), else the first one the fit was asked for.
+pub fn designated_target(art: &Artifact, target: Option<f64>) -> Result<Option<f64>> {
+    match target {
+        None => Ok(art.targets.precision.first().copied()),
+        Some(t) if art.targets.precision.iter().any(|&p| (p - t).abs() < 1e-12) => Ok(Some(t)),
+        Some(t) => Err(Error::Invalid(format!(
+            "--target {t}: the calibration has no precision target {t} (its targets: {})",
+            if art.targets.precision.is_empty() {
+                "none".to_owned()
+            } else {
+                art.targets.precision.iter().map(f64::to_string).collect::<Vec<_>>().join(", ")
+            }
+        ))),
+    }
+}
+
+/// The certificate of precision `target` that the queries of group `key` act on: with
+/// [`CertifiedBy::Group`] (and a grouped fit) the group's own, none when the group has none;
+/// otherwise the global one. Only a certificate at the query unit counts: decisions are about
+/// each query's top hit.
+pub fn certified_score(art: &Artifact, key: &str, target: f64, by: CertifiedBy) -> Option<Certificate> {
+    let of = |g: &GroupFit| {
+        g.thresholds
+            .iter()
+            .filter(|t| t.target == "precision" && (t.value - target).abs() < 1e-12)
+            .find_map(|t| t.certified.as_ref().filter(|c| c.unit == Unit::Query.name()).and_then(|c| c.score))
+            .map(|score| Certificate { fit: g.key.clone(), score })
     };
-    art.groups.iter().find(|g| g.key == key && g.fitted).and_then(first).or_else(|| first(&art.global))
+    if by == CertifiedBy::Group && !art.group_by.is_empty() {
+        art.groups.iter().find(|g| g.key == key && g.fitted).and_then(of)
+    } else {
+        of(&art.global)
+    }
 }
 
 /// How to apply.
@@ -123,6 +185,10 @@ pub fn certified_score(art: &Artifact, key: &str) -> Option<f64> {
 pub struct ApplyOptions {
     /// What `act` rests on.
     pub decide_on: DecideOn,
+    /// The precision target whose certificate `act` rests on (default: the fit's first).
+    pub target: Option<f64>,
+    /// Whose certificate a group's queries act on.
+    pub certified_by: CertifiedBy,
     /// The map to use (default: isotonic when the artifact has it, else Platt).
     pub method: Option<Method>,
     /// Drop rows whose probability is below this.
@@ -148,6 +214,12 @@ pub struct QueryDecision {
     pub gap: Option<f64>,
     /// What to do.
     pub decision: Decision,
+    /// The precision target whose certificate `act` rested on (None: decided on the estimate).
+    pub target: Option<f64>,
+    /// The certified score the top hit was held to (None: no certificate for this query).
+    pub threshold: Option<f64>,
+    /// The fit whose certificate that is: `all` or the group's key.
+    pub certificate: Option<String>,
 }
 
 /// The result of applying: the table with `probability`, the decisions, and warnings.
@@ -163,6 +235,10 @@ pub struct Applied {
     pub method: Method,
     /// What `act` rested on: `certified` or `estimate`.
     pub decided_on: DecideOn,
+    /// The precision target whose certificates `act` rested on (None: decided on the estimate).
+    pub target: Option<f64>,
+    /// Whose certificates the queries acted on.
+    pub certified_by: CertifiedBy,
 }
 
 /// How many queries got each decision.
@@ -314,9 +390,14 @@ pub fn apply_hashed(
         }
         (DecideOn::Estimate, _) => DecideOn::Estimate,
     };
-    let certified: Vec<Option<f64>> = groups.keys.iter().map(|(k, _)| certified_score(art, k)).collect();
-    if decided_on == DecideOn::Certified && certified.iter().all(Option::is_none) {
-        warnings.push(format!("{}: nothing was certified: no query acts", art_path.display()));
+    let target = designated_target(art, opts.target)?;
+    let by = opts.certified_by;
+    let certified: Vec<Option<Certificate>> = match (decided_on, target) {
+        (DecideOn::Certified, Some(t)) => groups.keys.iter().map(|(k, _)| certified_score(art, k, t, by)).collect(),
+        _ => vec![None; groups.keys.len()],
+    };
+    if decided_on == DecideOn::Certified {
+        warnings.extend(certificate_warnings(art, art_path, target, by, &groups, &certified));
     }
     let scores = view.score;
     // The map of top hits, where the calibration has one for this method.
@@ -354,6 +435,7 @@ pub fn apply_hashed(
             }
             None => (first, first.map(|i| prob[i])),
         };
+        let cert = certified[groups.index[r] as usize].as_ref();
         decisions.push(QueryDecision {
             query_id: q.to_owned(),
             group: key(r).to_owned(),
@@ -362,10 +444,11 @@ pub fn apply_hashed(
             gap,
             decision: match decided_on {
                 DecideOn::Estimate => policy.decide(top, gap),
-                DecideOn::Certified => {
-                    policy.decide_certified(top, first.map(|i| f64::from(scores[i])), gap, certified[groups.index[r] as usize])
-                }
+                DecideOn::Certified => policy.decide_certified(top, first.map(|i| f64::from(scores[i])), gap, cert.map(|c| c.score)),
             },
+            target: if decided_on == DecideOn::Certified { target } else { None },
+            threshold: cert.map(|c| c.score),
+            certificate: cert.map(|c| c.fit.clone()),
         });
     }
 
@@ -395,11 +478,57 @@ pub fn apply_hashed(
         meta.extra.insert("simcal.probability_floor".into(), f.to_string());
     }
     meta.extra.insert("simcal.decided_on".into(), decided_on.name().into());
+    if decided_on == DecideOn::Certified {
+        if let Some(t) = target {
+            meta.extra.insert("simcal.certified_target".into(), t.to_string());
+        }
+        meta.extra.insert("simcal.certified_by".into(), by.name().into());
+    }
     meta.extra.insert("simcal.decision_unit".into(), if decision_map.is_some() { "top-hit" } else { "pair" }.into());
-    Ok(Applied { table: ScoreTable { batch, meta }, decisions, warnings, method, decided_on })
+    let target = if decided_on == DecideOn::Certified { target } else { None };
+    Ok(Applied { table: ScoreTable { batch, meta }, decisions, warnings, method, decided_on, target, certified_by: by })
 }
 
-/// The decisions as an arrow batch: `query_id, group, top_doc_id, top_probability, gap, decision`.
+/// What a user must know about the certificates the decisions rest on: none for the target,
+/// one at another unit than the decisions', groups that do not act for want of their own.
+fn certificate_warnings(
+    art: &Artifact,
+    art_path: &Path,
+    target: Option<f64>,
+    by: CertifiedBy,
+    groups: &RowGroups,
+    certified: &[Option<Certificate>],
+) -> Vec<String> {
+    let at = art_path.display();
+    let Some(t) = target else {
+        return vec![format!("{at}: no precision target was fitted: no query acts")];
+    };
+    let unit = art.certification.as_ref().map_or("", |c| c.unit.as_str());
+    if unit != Unit::Query.name() {
+        return vec![format!(
+            "{at}: certified at the {unit} unit, but decisions are about each query's top hit: no query acts (fit with --unit query)"
+        )];
+    }
+    let grouped = by == CertifiedBy::Group && !art.group_by.is_empty();
+    if certified.iter().all(Option::is_none) && (!grouped || certified_score(art, "all", t, CertifiedBy::Global).is_none()) {
+        return vec![format!("{at}: nothing was certified for target precision {t}: no query acts")];
+    }
+    let mut v = Vec::new();
+    if grouped {
+        let without: Vec<&str> = groups.keys.iter().zip(certified).filter(|(_, c)| c.is_none()).map(|((k, _), _)| k.as_str()).collect();
+        if !without.is_empty() {
+            v.push(format!(
+                "{at}: {} of {} groups have no certificate of their own for precision {t} (not certified, not fitted, or not seen in the fit): their queries do not act (--certified-by global acts on the global certificate, a guarantee over all queries together, not per group)",
+                without.len(),
+                groups.keys.len()
+            ));
+        }
+    }
+    v
+}
+
+/// The decisions as an arrow batch: `query_id, group, top_doc_id, top_probability, gap, decision,
+/// target, threshold, certificate`.
 pub fn decisions_batch(d: &[QueryDecision]) -> Result<RecordBatch> {
     let schema = Schema::new(vec![
         Field::new("query_id", DataType::Utf8, false),
@@ -408,6 +537,9 @@ pub fn decisions_batch(d: &[QueryDecision]) -> Result<RecordBatch> {
         Field::new("top_probability", DataType::Float64, true),
         Field::new("gap", DataType::Float64, true),
         Field::new("decision", DataType::Utf8, false),
+        Field::new("target", DataType::Float64, true),
+        Field::new("threshold", DataType::Float64, true),
+        Field::new("certificate", DataType::Utf8, true),
     ]);
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(d.iter().map(|x| x.query_id.as_str()))),
@@ -416,6 +548,9 @@ pub fn decisions_batch(d: &[QueryDecision]) -> Result<RecordBatch> {
         Arc::new(Float64Array::from_iter(d.iter().map(|x| x.top_probability))),
         Arc::new(Float64Array::from_iter(d.iter().map(|x| x.gap))),
         Arc::new(StringArray::from_iter_values(d.iter().map(|x| x.decision.name()))),
+        Arc::new(Float64Array::from_iter(d.iter().map(|x| x.target))),
+        Arc::new(Float64Array::from_iter(d.iter().map(|x| x.threshold))),
+        Arc::new(StringArray::from_iter(d.iter().map(|x| x.certificate.as_deref()))),
     ];
     RecordBatch::try_new(Arc::new(schema), cols).map_err(|e| Error::Invalid(format!("decisions: {e}")))
 }

@@ -522,7 +522,7 @@ fn fit_by_group_and_apply_with_decisions() {
     assert!(t.len() < 60 * 40);
     let csv = std::fs::read_to_string(p("d.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next().unwrap(), "query_id,group,top_doc_id,top_probability,gap,decision");
+    assert_eq!(lines.next().unwrap(), "query_id,group,top_doc_id,top_probability,gap,decision,target,threshold,certificate");
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 60);
     for r in &rows {

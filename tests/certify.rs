@@ -5,7 +5,7 @@
 
 use simcal::stats::binomial::clopper_pearson;
 use simcal::stats::crc::{control_fnr, QueryRecall};
-use simcal::stats::ltt::{certify_precision, hb_p_value, Candidate, Fwer};
+use simcal::stats::ltt::{certify_precision, hb_p_value, Candidate, Fwer, Losses};
 
 use crate::calibration::sample_pairs;
 
@@ -75,10 +75,13 @@ fn learn_then_test_matches_mapie_on_the_sample() {
         .collect();
     let cases = g["ltt"]["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 12);
+    // MAPIE's fixed-sequence testing picks its direction from the calibration data's risks,
+    // which simcal does not (its order is fixed before the labels are seen): only the p-values
+    // of those cases are compared; Holm and Bonferroni must match in full.
     for c in cases {
         let fwer = Fwer::parse(c["fwer"].as_str().unwrap()).unwrap();
         let (target, conf) = (f(&c["target"]), f(&c["confidence"]));
-        let got = certify_precision(&candidates, target, 1.0 - conf, fwer);
+        let got = certify_precision(&candidates, target, 1.0 - conf, fwer, Losses::Binary);
         // MAPIE's p-value where its float ⌈n·r̂⌉ is the integer error count; elsewhere ours is at
         // most MAPIE's (one error fewer).
         let exact = g["ltt"]["ceil_exact"][c["target"].to_string().as_str()].as_array().unwrap();
@@ -92,6 +95,9 @@ fn learn_then_test_matches_mapie_on_the_sample() {
             }
         }
         assert!(compared > candidates.len() / 2);
+        if fwer == Fwer::FixedSequence {
+            continue;
+        }
         let mut want: Vec<usize> = c["valid"].as_array().unwrap().iter().map(|v| u(v) as usize).collect();
         want.sort_unstable();
         assert_eq!(got.valid, want, "{fwer:?} target {target} confidence {conf}");

@@ -488,6 +488,7 @@ fn choices_are_the_librarys_enums_with_one_spelling() {
     check::<Fwer>(|v| v.name().into(), |s| Fwer::parse(s).ok());
     check::<BinStrategy>(|v| format!("{v:?}").to_lowercase(), |s| BinStrategy::parse(s).ok());
     check::<DecideOn>(|v| v.name().into(), |s| DecideOn::from_str(s, false).ok());
+    check::<simcal::policy::CertifiedBy>(|v| v.name().into(), |s| simcal::policy::CertifiedBy::from_str(s, false).ok());
     check::<simcal::fuse::Method>(|v| v.name().into(), |s| simcal::fuse::Method::from_str(s, false).ok());
     check::<simcal::fuse::Norm>(|v| v.name().into(), |s| simcal::fuse::Norm::from_str(s, false).ok());
     // The defaults the help shows are the library's.
@@ -499,8 +500,8 @@ fn choices_are_the_librarys_enums_with_one_spelling() {
         ("--min-pairs", d.min_pairs.to_string()),
         ("--folds", d.folds.to_string()),
         ("--bootstrap", d.bootstrap.to_string()),
-        ("--unit", "pair".into()),
-        ("--fwer", "holm".into()),
+        ("--unit", simcal::calibrate::certify::Unit::default().name().into()),
+        ("--fwer", Fwer::default().name().into()),
         ("--method", "all".into()),
         ("--rel-level", simcal::labels::DEFAULT_REL_LEVEL.to_string()),
     ] {

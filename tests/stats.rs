@@ -56,18 +56,19 @@ fn clopper_pearson_inverts_the_tails() {
 fn holm_steps_down_and_stops() {
     // m = 4, δ = 0.1: 0.01 ≤ 0.025, 0.02 ≤ 0.0333, 0.06 > 0.05: stop.
     let p = [0.06, 0.01, 0.5, 0.02];
-    assert_eq!(control(&p, &[0.0; 4], 0.1, Fwer::Holm), vec![1, 3]);
-    assert_eq!(control(&p, &[0.0; 4], 0.1, Fwer::Bonferroni), vec![1, 3]);
-    assert_eq!(control(&[0.01, 0.02, 0.03, 0.04], &[0.0; 4], 0.1, Fwer::Holm), vec![0, 1, 2, 3]);
+    assert_eq!(control(&p, 0.1, Fwer::Holm, &[]), vec![1, 3]);
+    assert_eq!(control(&p, 0.1, Fwer::Bonferroni, &[]), vec![1, 3]);
+    assert_eq!(control(&[0.01, 0.02, 0.03, 0.04], 0.1, Fwer::Holm, &[]), vec![0, 1, 2, 3]);
 }
 
 #[test]
-fn fixed_sequence_walks_from_the_low_risk_end() {
+fn fixed_sequence_walks_its_given_order_and_stops_at_the_first_acceptance() {
     let p = [0.5, 0.2, 0.05, 0.01];
-    let falling = [0.4, 0.3, 0.2, 0.1];
-    assert_eq!(control(&p, &falling, 0.1, Fwer::FixedSequence), vec![2, 3]);
-    let rising = [0.1, 0.2, 0.3, 0.4];
-    assert!(control(&p, &rising, 0.1, Fwer::FixedSequence).is_empty());
+    assert_eq!(control(&p, 0.1, Fwer::FixedSequence, &[3, 2, 1, 0]), vec![2, 3]);
+    // The order is the caller's, fixed before the labels: from the other end nothing passes.
+    assert!(control(&p, 0.1, Fwer::FixedSequence, &[0, 1, 2, 3]).is_empty());
+    // A sequence that starts past its first points tests only what it lists.
+    assert_eq!(control(&p, 0.1, Fwer::FixedSequence, &[2, 1, 0]), vec![2]);
 }
 
 #[test]

@@ -437,14 +437,18 @@ class Calibration:
         ]))
 
     def apply(self, table: Any, decide_on: str = "certified", method: str | None = None, floor: float | None = None,
-              min_gap: float = 0.0, force: bool = False):
+              min_gap: float = 0.0, force: bool = False, target: float | None = None, certified_by: str = "group"):
         """``simcal apply``: returns ``(rows, decisions)``, the table with a ``probability``
         column (rows below ``floor`` dropped) and one decision per query (``act``,
-        ``escalate`` or ``not_found``), both pyarrow Tables."""
+        ``escalate``, ``not_found`` or ``ambiguous``, with the ``target``, ``threshold`` and
+        ``certificate`` it acted on), both pyarrow Tables. ``act`` rests on the certificate of
+        precision ``target`` (default: the fit's first target) at the query unit, of each
+        query's own group (``certified_by="group"``) or of the whole table (``"global"``)."""
         import pyarrow as pa
 
         batch, meta = _batch(table)
-        rows, decisions = _simcal.apply(self._json, batch, meta, decide_on, method, floor, float(min_gap), bool(force))
+        rows, decisions = _simcal.apply(self._json, batch, meta, decide_on, None if target is None else float(target),
+                                        certified_by, method, floor, float(min_gap), bool(force))
         return pa.Table.from_batches([rows]), pa.Table.from_batches([decisions])
 
     def __repr__(self) -> str:
@@ -471,8 +475,8 @@ def fit(
     group_by: Iterable[str] | str | None = None,
     folds: int = 5,
     confidence: float | None = None,
-    unit: str = "pair",
-    fwer: str = "holm",
+    unit: str = "query",
+    fwer: str = "fixed-sequence",
     grid: int = 1000,
     bootstrap: int = 1000,
     seed: int = 0,

@@ -78,6 +78,8 @@ def apply(
     table: Any,
     meta: dict[str, str],
     decide_on: str,
+    target: float | None,
+    certified_by: str,
     method: str | None,
     floor: float | None,
     min_gap: float,

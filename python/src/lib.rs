@@ -28,7 +28,7 @@ use simcal::calibrate::isotonic::Isotonic;
 use simcal::calibrate::{platt, FitOptions, Method};
 use simcal::embed::Metric;
 use simcal::metrics::ranking::{ideal_from, Measure, QueryRun};
-use simcal::policy::{ApplyOptions, DecideOn};
+use simcal::policy::{ApplyOptions, CertifiedBy, DecideOn};
 use simcal::score::matrix::{score_matrices, Names};
 use simcal::score::{make_backend, BackendChoice, BackendOptions, ScoreOptions};
 use simcal::stats::ltt::Fwer;
@@ -683,7 +683,7 @@ fn save_artifact(py: Python<'_>, json: &str, path: String) -> PyResult<()> {
 
 /// Applies an artifact to a table: (the table with `probability`, the decisions).
 #[pyfunction]
-#[pyo3(signature = (json, table, meta, decide_on, method, floor, min_gap, force))]
+#[pyo3(signature = (json, table, meta, decide_on, target, certified_by, method, floor, min_gap, force))]
 #[allow(clippy::too_many_arguments)]
 fn apply(
     py: Python<'_>,
@@ -691,6 +691,8 @@ fn apply(
     table: PyArrowType<RecordBatch>,
     meta: HashMap<String, String>,
     decide_on: &str,
+    target: Option<f64>,
+    certified_by: &str,
     method: Option<String>,
     floor: Option<f64>,
     min_gap: f64,
@@ -698,8 +700,9 @@ fn apply(
 ) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<RecordBatch>)> {
     let art = artifact(json)?;
     let decide_on: DecideOn = named("decide_on", decide_on)?;
+    let certified_by: CertifiedBy = named("certified_by", certified_by)?;
     let method = method.map(|m| Method::parse(&m)).transpose().map_err(err)?;
-    let opts = ApplyOptions { decide_on, method, floor, min_gap, force };
+    let opts = ApplyOptions { decide_on, target, certified_by, method, floor, min_gap, force };
     let (rows, decisions) = py.detach(|| -> PyResult<(RecordBatch, RecordBatch)> {
         let t = self::table(table.0, meta, "table")?;
         let sha = simcal::table::sha256_bytes(json.as_bytes());

@@ -83,9 +83,10 @@ pub struct HeldOutSpec {
 /// Certification of thresholds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CertificationSpec {
-    /// 1 − δ, for all groups at once.
+    /// 1 − δ: every certificate with a δ that the artifact reports (each target of the global
+    /// fit and of every group in the family) holds at once with at least this probability.
     pub confidence: f64,
-    /// `pair` or `query`.
+    /// `query`, `pair` or `pair-iid`.
     pub unit: String,
     /// Family-wise procedure: `holm`, `bonferroni` or `fixed-sequence`.
     pub fwer: String,
@@ -93,8 +94,22 @@ pub struct CertificationSpec {
     pub grid: usize,
     /// Where the candidates came from: `quantiles` or the grid file's path.
     pub grid_source: String,
-    /// Groups certified, each at δ / groups (Bonferroni across groups).
+    /// Groups in the family: those with at least `min_pairs` labeled pairs (a count that does
+    /// not look at relevance), whether or not they could be fitted.
     pub groups: usize,
+    /// Targets certified with a δ (precision targets, and recall targets except conformal risk
+    /// control's, which hold in expectation).
+    #[serde(default)]
+    pub targets: usize,
+    /// Certificates sharing δ: targets × (groups + 1).
+    #[serde(default)]
+    pub certificates: usize,
+    /// δ of each certificate: δ / certificates (Bonferroni).
+    #[serde(default)]
+    pub delta_each: f64,
+    /// What the confidence covers, in words.
+    #[serde(default)]
+    pub family: String,
 }
 
 /// Target precisions and recalls.
@@ -280,16 +295,26 @@ pub struct CertifiedThreshold {
     pub recall: Option<f64>,
     /// Its Hoeffding–Bentkus p-value (Learn-Then-Test).
     pub p_value: Option<f64>,
-    /// Exact one-sided lower confidence bound (1 − δ) on the precision there (on the recall for
-    /// a recall target over pairs).
-    pub lower_bound: Option<f64>,
+    /// A lower confidence bound on the precision there (on the recall for a recall target over
+    /// pairs) that holds whichever grid point was chosen: the largest target at which the
+    /// chosen threshold would still be certified by Bonferroni over the whole grid at this
+    /// certificate's δ (so the bounds of all certificates hold at once with probability at
+    /// least 1 − δ of the fit).
+    #[serde(default)]
+    pub simultaneous_lower_bound: Option<f64>,
     /// Conformal risk control's bound on the expected miss rate there.
     pub risk_bound: Option<f64>,
-    /// 1 − δ for this group (1 for conformal risk control, a guarantee in expectation).
-    pub confidence: f64,
-    /// δ for this group.
-    pub delta: f64,
-    /// `pair` or `query`.
+    /// What kind of claim it is: `probability` (it holds with probability at least `confidence`
+    /// over the draw of the calibration units, Learn-Then-Test) or `expectation` (the expected
+    /// miss rate of a new query is at most the target's, conformal risk control: no δ).
+    #[serde(default)]
+    pub guarantee: String,
+    /// 1 − δ of this certificate alone (absent for a guarantee in expectation).
+    pub confidence: Option<f64>,
+    /// δ of this certificate alone: the fit's δ split over every certificate it reports.
+    pub delta: Option<f64>,
+    /// `query` (each query's top hit, or its relevant documents for recall), `pair` (pairs
+    /// clustered in independent queries) or `pair-iid` (pairs assumed independent).
     pub unit: String,
     /// `holm`, `bonferroni`, `fixed-sequence` (Learn-Then-Test) or `crc`.
     pub method: String,
@@ -297,11 +322,15 @@ pub struct CertifiedThreshold {
     pub grid: usize,
     /// Units the guarantee rests on.
     pub units: u64,
+    /// Independent queries the units came from (the pair unit's test counts these).
+    #[serde(default)]
+    pub queries: Option<u64>,
     /// Why there is no certified score.
     pub reason: Option<String>,
-    /// Nothing was certified for this group: the global certified threshold stands for it.
+    /// Where nothing is certified: about how many more units like these would let the target
+    /// be certified at this δ (from the observed curve).
     #[serde(default)]
-    pub fallback: bool,
+    pub units_needed: Option<u64>,
 }
 
 /// Bootstrap 95% intervals of a threshold.

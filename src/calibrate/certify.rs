@@ -2,11 +2,14 @@
 //! or recall over pairs) or that conformal risk control bounds (per-query recall), over a grid
 //! of candidates, at the unit asked for.
 //!
-//! Units: `pair` treats the labeled pairs as exchangeable (pairs of one query are not
-//! independent, so the guarantee is only as good as that assumption); `query` takes one unit per
-//! query that has a relevant document: its rank-1 hit for precision (relevant or not; an unjudged
-//! top hit counts as irrelevant), its relevant documents for recall (those not retrieved are
-//! missed at every threshold).
+//! Units: `query` (the default: the unit decisions are made on) takes one unit per judged query
+//! (a query with a labeled row): its rank-1 hit for precision, relevant or not (a judged query
+//! with nothing relevant is a unit whose top hit is irrelevant; an unjudged top hit of a judged
+//! query counts as irrelevant), and, for recall, the relevant documents of each query that has
+//! one (those not retrieved are missed at every threshold, which needs `query_relevant`).
+//! `pair` certifies the precision of labeled pairs with a test that stays valid however the
+//! pairs of one query depend on each other (each query's bounded loss, [`Losses::Clustered`]);
+//! `pair-iid` treats the pairs as independent, as MAPIE does (valid only if they are).
 
 // Indexing here cannot fail: grid and curve positions come from searches within the curve they index.
 // (The crate denies indexing elsewhere: its readers of user files index nothing.)
@@ -20,40 +23,53 @@ use arrow::array::Array;
 use super::distinct::Distinct;
 use crate::calibrate::artifact::CertifiedThreshold;
 use crate::error::{Error, Result};
-use crate::stats::binomial;
 use crate::stats::crc::{control_fnr, QueryRecall};
-use crate::stats::ltt::{certify_precision, certify_recall, Candidate, Fwer};
+use crate::stats::ltt::{certify_precision, certify_recall, Candidate, Fwer, Losses};
 use crate::table::TableView;
 
 /// The exchangeable unit a guarantee is about.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Unit {
-    /// Every labeled pair.
+    /// One per judged query: its top hit (precision), its relevant documents (recall). The unit
+    /// `apply` decides on.
     #[default]
-    Pair,
-    /// One per query with a relevant document: its top hit (precision), its relevant documents
-    /// (recall).
     Query,
+    /// Every labeled pair, tested through each query's bounded loss: valid when the pairs of a
+    /// query depend on each other, at the price of power.
+    Pair,
+    /// Every labeled pair, assumed independent (MAPIE's assumption; pairs of one query rarely
+    /// are).
+    PairIid,
 }
 
 impl Unit {
-    /// `pair` or `query`.
+    /// `query`, `pair` or `pair-iid`.
     pub fn name(self) -> &'static str {
         match self {
-            Unit::Pair => "pair",
             Unit::Query => "query",
+            Unit::Pair => "pair",
+            Unit::PairIid => "pair-iid",
         }
     }
 
     /// Parses a unit name.
     pub fn parse(s: &str) -> Result<Unit> {
         match s {
-            "pair" => Ok(Unit::Pair),
             "query" => Ok(Unit::Query),
-            _ => Err(Error::Invalid(format!("unknown unit {s:?} (expected pair or query)"))),
+            "pair" => Ok(Unit::Pair),
+            "pair-iid" => Ok(Unit::PairIid),
+            _ => Err(Error::Invalid(format!("unknown unit {s:?} (expected query, pair or pair-iid)"))),
         }
     }
+
+    /// Whether its test needs each pair's query (every unit but `pair-iid`).
+    pub fn needs_queries(self) -> bool {
+        self != Unit::PairIid
+    }
 }
+
+/// Candidate thresholds by default: this many quantiles of the units' scores.
+pub const DEFAULT_GRID: usize = 1000;
 
 /// The candidate thresholds.
 #[derive(Clone, Debug, PartialEq)]
@@ -134,17 +150,19 @@ pub struct QueryUnit {
     pub top_relevant: bool,
     /// The query's relevant retrieved documents and its relevant count.
     pub recall: QueryRecall,
-    /// Whether the query has a relevant document (only those are units of certification).
+    /// Whether the query has a relevant document (only those are units of recall).
     pub answerable: bool,
+    /// Its labeled rows (pairs).
+    pub labeled: u64,
     /// Group of the query (of its first row).
     pub group: u32,
     /// Fold of the query.
     pub fold: u8,
 }
 
-/// The query units of a table: one per query (a run of equal `query_id`s) with a labeled row;
-/// `answerable` when it has a relevant document, either in `query_relevant` or among its labeled
-/// rows. `group` and `fold` give each row's group and fold.
+/// The query units of a table: one per judged query (a run of equal `query_id`s with a labeled
+/// row); `answerable` when it has a relevant document, either in `query_relevant` or among its
+/// labeled rows. `group` and `fold` give each row's group and fold.
 pub fn query_units(view: &TableView, rel_level: i32, group: &[u32], fold: Option<&[u8]>) -> Result<Vec<QueryUnit>> {
     let why = "a query's top hit";
     let runs = view.query_runs(why)?;
@@ -166,6 +184,7 @@ pub fn query_units(view: &TableView, rel_level: i32, group: &[u32], fold: Option
                 top_relevant: label.is_valid(top) && label.value(top) >= rel_level,
                 recall: QueryRecall { scores: relevant_rows.iter().map(|&r| f64::from(score[r])).collect(), relevant: n_rel },
                 answerable: n_rel > 0,
+                labeled: (lo..hi).filter(|&r| label.is_valid(r)).count() as u64,
                 group: group[lo],
                 fold: fold.map_or(0, |f| f[lo]),
             }
@@ -186,14 +205,16 @@ pub fn top_hits(view: &TableView, rel_level: i32) -> Result<Vec<QueryUnit>> {
             top_relevant: label.value(r) >= rel_level,
             recall: QueryRecall { scores: Vec::new(), relevant: 0 },
             answerable: false,
+            labeled: 1,
             group: 0,
             fold: 0,
         })
         .collect())
 }
 
-/// The certified threshold of every target (precision targets first) at family-wise level
-/// `delta`, from the group's labeled pairs `d` (pair unit) or its query units.
+/// The certified threshold of every target (precision targets first), each certificate at its
+/// own level `delta` (the fit's δ split over the certificates it reports), from the group's
+/// labeled pairs `d` (pair units) or its judged query units.
 pub fn certify(
     d: &Distinct,
     units: &[&QueryUnit],
@@ -202,39 +223,23 @@ pub fn certify(
     opts: &CertifyOptions,
     delta: f64,
 ) -> Vec<CertifiedThreshold> {
-    // Only queries with a relevant document are units of a guarantee.
-    let units: Vec<&QueryUnit> = units.iter().copied().filter(|u| u.answerable).collect();
-    let blank = |target: &str, value: f64| CertifiedThreshold {
-        target: target.to_owned(),
-        value,
-        score: None,
-        n: None,
-        tp: None,
-        precision: None,
-        recall: None,
-        p_value: None,
-        lower_bound: None,
-        risk_bound: None,
-        confidence: 1.0 - delta,
-        delta,
-        unit: opts.unit.name().to_owned(),
-        method: String::new(),
-        grid: 0,
-        units: 0,
-        reason: None,
-        fallback: false,
-    };
-    // The units of precision: pairs, or each query's top hit.
+    let blank = |target: &str, value: f64| blank(target, value, opts, Some(delta));
+    // The units of precision: pairs, or each judged query's top hit.
     let top: Distinct;
-    let pd = match opts.unit {
-        Unit::Pair => d,
+    let (pd, losses) = match opts.unit {
+        Unit::PairIid => (d, Losses::Binary),
+        Unit::Pair => {
+            let max_pairs = units.iter().map(|u| u.labeled).max().unwrap_or(0);
+            (d, Losses::Clustered { queries: units.len() as u64, max_pairs })
+        }
         Unit::Query => {
             let s: Vec<f32> = units.iter().map(|u| u.top_score as f32).collect();
             let r: Vec<bool> = units.iter().map(|u| u.top_relevant).collect();
             top = Distinct::from_pairs(&s, &r);
-            &top
+            (&top, Losses::Binary)
         }
     };
+    let queries = (opts.unit != Unit::PairIid).then_some(units.len() as u64);
     let n_pos = pd.n_pos();
     let weights: Vec<u64> = pd.pos.iter().zip(&pd.neg).map(|(a, b)| a + b).collect();
     let grid = opts.grid.thresholds(&pd.x, &weights);
@@ -247,48 +252,64 @@ pub fn certify(
         })
         .collect();
     let units_n = pd.n_pos() + pd.n_neg();
+    // Bounds that hold whichever grid point is chosen: Bonferroni over the grid.
+    let level = delta / grid.len().max(1) as f64;
     let mut out = Vec::new();
     for &p in precision {
         let mut c = blank("precision", p);
-        c.method = opts.fwer.name().to_owned();
         c.grid = grid.len();
         c.units = units_n;
-        let cert = certify_precision(&candidates, p, delta, opts.fwer);
+        c.queries = queries;
+        let cert = certify_precision(&candidates, p, delta, opts.fwer, losses);
         match cert.best {
             Some(i) => {
                 let k = candidates[i];
                 chosen(&mut c, k, n_pos, cert.p_values[i]);
-                c.lower_bound = Some(binomial::lower_bound(k.tp, k.n, delta));
+                c.simultaneous_lower_bound = Some(losses.lower_bound(k.tp, k.n, level));
             }
-            None => c.reason = Some(nothing_certified(&candidates, &cert.p_values, delta)),
+            None => {
+                c.reason = Some(nothing_certified(&candidates, &cert.p_values, delta));
+                c.units_needed = units_needed(&candidates, units_n, p, level, losses, |k| (k.tp, k.n));
+                if opts.fwer == Fwer::FixedSequence {
+                    c.reason = Some(sequence_stopped(&candidates, &cert.p_values, p, delta, losses));
+                }
+            }
         }
         out.push(c);
     }
     for &r in recall {
         let mut c = blank("recall", r);
         match opts.unit {
-            Unit::Pair => {
-                c.method = opts.fwer.name().to_owned();
+            Unit::Pair | Unit::PairIid => {
                 c.grid = grid.len();
                 c.units = n_pos;
-                let cert = certify_recall(&candidates, n_pos, r, delta, opts.fwer);
+                c.queries = queries;
+                let cert = certify_recall(&candidates, n_pos, r, delta, opts.fwer, losses);
                 match cert.best {
                     Some(i) => {
                         let k = candidates[i];
                         chosen(&mut c, k, n_pos, cert.p_values[i]);
-                        c.lower_bound = Some(binomial::lower_bound(k.tp, n_pos, delta));
+                        c.simultaneous_lower_bound = Some(losses.lower_bound(k.tp, n_pos, level));
                     }
-                    None => c.reason = Some(nothing_certified(&candidates, &cert.p_values, delta)),
+                    None => {
+                        c.reason = Some(nothing_certified(&candidates, &cert.p_values, delta));
+                        c.units_needed = units_needed(&candidates, units_n, r, level, losses, |k| (k.tp, n_pos));
+                    }
                 }
             }
             Unit::Query => {
                 c.method = "crc".to_owned();
-                let q: Vec<QueryRecall> = units.iter().map(|u| u.recall.clone()).collect();
+                c.guarantee = "expectation".to_owned();
+                c.confidence = None;
+                c.delta = None;
+                // Recall is about the queries that have a relevant document.
+                let q: Vec<QueryRecall> = units.iter().filter(|u| u.answerable).map(|u| u.recall.clone()).collect();
                 let mut x: Vec<f64> = q.iter().flat_map(|q| q.scores.iter().copied()).collect();
                 x.sort_by(f64::total_cmp);
                 let grid = opts.grid.thresholds(&x, &vec![1; x.len()]);
                 c.grid = grid.len();
                 c.units = q.len() as u64;
+                c.queries = Some(q.len() as u64);
                 let ctl = control_fnr(&q, &grid, 1.0 - r);
                 match ctl.best {
                     Some(i) => {
@@ -306,13 +327,146 @@ pub fn certify(
                         })
                     }
                 }
-                c.delta = 0.0;
-                c.confidence = 1.0;
             }
         }
         out.push(c);
     }
     out
+}
+
+/// A certificate of `target` `value` with nothing certified yet, at level `delta` (None: the
+/// group is outside the family that shares δ).
+fn blank(target: &str, value: f64, opts: &CertifyOptions, delta: Option<f64>) -> CertifiedThreshold {
+    CertifiedThreshold {
+        target: target.to_owned(),
+        value,
+        score: None,
+        n: None,
+        tp: None,
+        precision: None,
+        recall: None,
+        p_value: None,
+        simultaneous_lower_bound: None,
+        risk_bound: None,
+        guarantee: "probability".to_owned(),
+        confidence: delta.map(|d| 1.0 - d),
+        delta,
+        unit: opts.unit.name().to_owned(),
+        method: opts.fwer.name().to_owned(),
+        grid: 0,
+        units: 0,
+        queries: None,
+        reason: None,
+        units_needed: None,
+    }
+}
+
+/// The certificates of a group outside the family that shares δ: none, each saying `why`.
+pub fn outside_family(precision: &[f64], recall: &[f64], opts: &CertifyOptions, why: &str) -> Vec<CertifiedThreshold> {
+    let targets = precision.iter().map(|&p| ("precision", p)).chain(recall.iter().map(|&r| ("recall", r)));
+    targets.map(|(t, v)| CertifiedThreshold { reason: Some(why.to_owned()), ..blank(t, v, opts, None) }).collect()
+}
+
+/// What a group's certification can rest on, counted without looking at relevance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnitCounts {
+    /// Labeled pairs.
+    pub pairs: u64,
+    /// Judged queries.
+    pub queries: u64,
+    /// The most labeled pairs one query has.
+    pub max_pairs: u64,
+}
+
+impl UnitCounts {
+    /// The counts of `units` (a group's judged queries) with `pairs` labeled pairs in all.
+    pub fn of(units: &[&QueryUnit], pairs: u64) -> UnitCounts {
+        UnitCounts { pairs, queries: units.len() as u64, max_pairs: units.iter().map(|u| u.labeled).max().unwrap_or(0) }
+    }
+
+    /// Whether a precision of `target` could be certified at `level` on these units at all:
+    /// the p-value with every unit relevant. It depends on the counts alone, never on labels.
+    pub fn could_certify(&self, unit: Unit, target: f64, level: f64) -> bool {
+        let (losses, n) = match unit {
+            Unit::Query => (Losses::Binary, self.queries),
+            Unit::PairIid => (Losses::Binary, self.pairs),
+            Unit::Pair => (Losses::Clustered { queries: self.queries, max_pairs: self.max_pairs }, self.pairs),
+        };
+        losses.p_value(n, n, target) <= level
+    }
+}
+
+/// About how many more units like `units` (whose grid points are `c`) a test at `level` would
+/// need to certify `target` at the grid point that needs the fewest: each point's observed ratio
+/// (`ratio` gives its successes and units) held, the units multiplied until its p-value reaches
+/// the level. None when no point's observed ratio is above the target.
+fn units_needed(
+    c: &[Candidate],
+    units: u64,
+    target: f64,
+    level: f64,
+    losses: Losses,
+    ratio: impl Fn(&Candidate) -> (u64, u64),
+) -> Option<u64> {
+    let mut best: Option<f64> = None;
+    for k in c {
+        let (tp, a) = ratio(k);
+        if a == 0 || (tp as f64) <= target * a as f64 {
+            continue;
+        }
+        // The p-value at `factor` times the units, the observed ratio kept.
+        let scaled = |f: f64| {
+            let s = |v: u64| (v as f64 * f).round() as u64;
+            let l = match losses {
+                Losses::Binary => Losses::Binary,
+                Losses::Clustered { queries, max_pairs } => Losses::Clustered { queries: s(queries), max_pairs },
+            };
+            l.p_value(s(tp), s(a), target)
+        };
+        // Doubling, then bisection on the factor.
+        let mut hi = 1.0;
+        while scaled(hi) > level {
+            hi *= 2.0;
+            if hi > 1e7 {
+                break;
+            }
+        }
+        if hi > 1e7 {
+            continue;
+        }
+        let mut lo = hi / 2.0;
+        for _ in 0..40 {
+            let mid = 0.5 * (lo + hi);
+            if scaled(mid) <= level {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        best = Some(best.map_or(hi, |b: f64| b.min(hi)));
+    }
+    // A factor of 1 would mean the units already suffice at the level: the procedure, not the
+    // sample size, stood in the way.
+    best.filter(|&f| f > 1.0).map(|f| ((f - 1.0) * units as f64).ceil() as u64)
+}
+
+/// Why fixed-sequence testing of precision certified nothing: where its sequence started and
+/// stopped.
+fn sequence_stopped(c: &[Candidate], p: &[f64], target: f64, delta: f64, losses: Losses) -> String {
+    match (0..c.len()).rev().find(|&i| crate::stats::ltt::sequence_start(c[i].n, target, delta, losses)) {
+        Some(i) => format!(
+            "nothing is certified: the fixed sequence starts at score {:.4} ({} of {} relevant), where the p-value is {} (δ = {})",
+            c[i].lambda,
+            c[i].tp,
+            c[i].n,
+            readable(p[i]),
+            readable(delta)
+        ),
+        None => format!(
+            "nothing is certified: even the lowest threshold has too few units to start the fixed sequence at δ = {}",
+            readable(delta)
+        ),
+    }
 }
 
 /// Records the chosen candidate `k` (out of `n_pos` relevant units) and its p-value.

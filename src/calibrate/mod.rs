@@ -203,7 +203,7 @@ pub fn fit_table(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<A
 /// of top hits); the queries for folds, the bootstrap and the query unit; the group columns.
 pub fn fit_columns(opts: &FitOptions) -> Vec<&str> {
     let mut cols = vec!["score", "label", "rank"];
-    if opts.folds > 1 || opts.bootstrap > 0 || opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) {
+    if opts.folds > 1 || opts.bootstrap > 0 || opts.certify.as_ref().is_some_and(|c| c.unit.needs_queries()) {
         cols.extend(["query_id", "query_relevant"]);
     }
     cols.extend(opts.group_by.iter().map(String::as_str));
@@ -263,11 +263,23 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     // decisions, and of certification with --unit query.
     let row_groups = if view.query_id.is_some() && view.rank.is_some() {
         Some(view.groups(&opts.group_by)?)
-    } else if opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) {
-        return Err(Error::format(path, "--unit query needs the query_id and rank columns"));
+    } else if let Some(c) = opts.certify.as_ref().filter(|c| c.unit.needs_queries()) {
+        return Err(Error::format(
+            path,
+            format!(
+                "--unit {} needs the query_id and rank columns (its units are queries); --unit pair-iid treats the pairs as independent",
+                c.unit.name()
+            ),
+        ));
     } else {
         None
     };
+    if opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) && !opts.target_recall.is_empty() && view.query_relevant.is_none() {
+        return Err(Error::format(
+            path,
+            "a recall target at the query unit needs the query_relevant column (relevant documents never retrieved are missed); score with --qrels, or certify with --unit pair",
+        ));
+    }
     let units: Vec<QueryUnit> = match &row_groups {
         Some(g) => certify::query_units(view, opts.rel_level, &g.index, fold.as_deref())?,
         // Without the queries, each rank-1 row is a query's top hit: enough for decisions.
@@ -287,25 +299,28 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     let global_blocks =
         block.as_ref().map(|_| Blocks { scores: &labeled.scores, relevant: &labeled.relevant, block: &labeled.block, blocks: n_blocks });
     let by_group = if opts.group_by.is_empty() { Vec::new() } else { labeled.groups() };
-    let fitted_groups = by_group
-        .iter()
-        .filter(|(_, _, idx)| {
-            let rel = idx.iter().filter(|&&i| labeled.relevant[i]).count() as u64;
-            not_fitted(idx.len() as u64, rel, opts, false).is_none()
-        })
-        .count();
-    let delta = opts.certify.as_ref().map_or(0.0, |c| 1.0 - c.confidence);
+    // A unit's group key, to find the units of each labeled group.
+    let unit_key = |u: &QueryUnit| row_groups.as_ref().map(|g| g.keys[u.group as usize].0.as_str()).unwrap_or("all");
+    let group_units: Vec<Vec<&QueryUnit>> =
+        by_group.iter().map(|(key, _, _)| units.iter().filter(|u| unit_key(u) == key.as_str()).collect()).collect();
+    // The family of certificates that share δ, chosen from counts blind to relevance.
+    let family = opts.certify.as_ref().map(|c| {
+        let counts: Vec<certify::UnitCounts> =
+            by_group.iter().zip(&group_units).map(|((_, _, idx), u)| certify::UnitCounts::of(u, idx.len() as u64)).collect();
+        Family::new(c, opts, &counts)
+    });
+    let delta = family.as_ref().map_or(0.0, |f| f.delta_each);
     let all_units: Vec<&QueryUnit> = units.iter().collect();
-    let mut global = fit_group("all", BTreeMap::new(), &global_d, &parts, &all_units, global_blocks, opts, delta, true)?;
+    let mut global = fit_group("all", BTreeMap::new(), &global_d, &parts, &all_units, global_blocks, opts, Some(delta), true)?;
     if !units.is_empty() {
         global.decision = Some(decision_fit(&units, opts));
     }
-    // A unit's group key, to find the units of each labeled group.
-    let unit_key = |u: &QueryUnit| row_groups.as_ref().map(|g| g.keys[u.group as usize].0.as_str()).unwrap_or("all");
     let k = opts.folds;
     let mut groups: Vec<GroupFit> = by_group
         .into_par_iter()
-        .map(|(key, values, idx)| {
+        .zip(group_units)
+        .enumerate()
+        .map(|(i, ((key, values, idx), mine))| {
             let s: Vec<f32> = idx.iter().map(|&i| labeled.scores[i]).collect();
             let r: Vec<bool> = idx.iter().map(|&i| labeled.relevant[i]).collect();
             let d = Distinct::from_pairs(&s, &r);
@@ -320,31 +335,96 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
             } else {
                 Vec::new()
             };
-            let mine: Vec<&QueryUnit> = units.iter().filter(|u| unit_key(u) == key).collect();
             let b: Option<Vec<u8>> = block.as_ref().map(|_| idx.iter().map(|&i| labeled.block[i]).collect());
             let blocks = b.as_ref().map(|b| Blocks { scores: &s, relevant: &r, block: b, blocks: n_blocks });
-            fit_group(&key, values, &d, &parts, &mine, blocks, opts, delta / fitted_groups.max(1) as f64, false)
+            let delta = family.as_ref().map_or(Some(0.0), |f| f.member[i].then_some(f.delta_each));
+            fit_group(&key, values, &d, &parts, &mine, blocks, opts, delta, false)
         })
         .collect::<Result<_>>()?;
     set_deltas(&global, &mut groups);
-    set_fallbacks(&global, &mut groups);
     let counts = Counts { rows: table.len() as u64, labeled: n, relevant: n_rel };
     let mut art = artifact(&table.meta.model, &table.meta.metric, table.meta.k, String::new(), opts, counts, global, groups);
     art.bootstrap_unit = Some(if block.is_some() { "query" } else { "pair" }.to_owned());
     if let Some(f) = &fold {
         art.held_out = Some(HeldOutSpec { folds: opts.folds, seed: opts.seed, queries: queries.unwrap_or(f.len() as u64) });
     }
-    if let Some(c) = &opts.certify {
+    if let (Some(c), Some(f)) = (&opts.certify, family) {
         art.certification = Some(CertificationSpec {
             confidence: c.confidence,
             unit: c.unit.name().to_owned(),
             fwer: c.fwer.name().to_owned(),
             grid: c.grid.size(),
             grid_source: c.grid_source.clone(),
-            groups: fitted_groups,
+            groups: f.groups,
+            targets: f.targets,
+            certificates: f.certificates,
+            delta_each: f.delta_each,
+            family: f.words,
         });
     }
     Ok(art)
+}
+
+/// The certificates of a fit that share its δ, and the share each gets.
+struct Family {
+    /// Targets with a δ.
+    targets: usize,
+    /// Whether each group is in the family.
+    member: Vec<bool>,
+    /// Groups in the family.
+    groups: usize,
+    /// Targets × (groups + 1).
+    certificates: usize,
+    /// δ / certificates.
+    delta_each: f64,
+    /// What the fit's confidence covers.
+    words: String,
+}
+
+impl Family {
+    /// The family of a fit with groups of these counts: the global fit and every group that
+    /// could certify its easiest precision target at its share of δ were all its units relevant
+    /// (a rule blind to relevance: a group too small to ever certify takes no share). The share
+    /// is found as the smallest budget of groups that admits no more groups than it counts;
+    /// each member then gets δ / (targets × (members + 1)).
+    fn new(c: &CertifyOptions, opts: &FitOptions, counts: &[certify::UnitCounts]) -> Family {
+        let delta = 1.0 - c.confidence;
+        // Conformal risk control (recall at the query unit) holds in expectation: no δ.
+        let recall = if c.unit == Unit::Query { 0 } else { opts.target_recall.len() };
+        let targets = opts.target_precision.len() + recall;
+        let easiest = opts.target_precision.iter().copied().fold(f64::INFINITY, f64::min);
+        let level = |g: usize| delta / (targets.max(1) * (g + 1)) as f64;
+        let admitted = |g: usize| -> Vec<bool> {
+            counts
+                .iter()
+                .map(|n| n.pairs >= opts.min_pairs && (!easiest.is_finite() || n.could_certify(c.unit, easiest, level(g))))
+                .collect()
+        };
+        let mut budget = counts.len();
+        let mut member = admitted(budget);
+        while budget > 0 {
+            let fewer = admitted(budget - 1);
+            if fewer.iter().filter(|&&m| m).count() > budget - 1 {
+                break;
+            }
+            budget -= 1;
+            member = fewer;
+        }
+        let groups = member.iter().filter(|&&m| m).count();
+        let certificates = targets * (groups + 1);
+        let delta_each = delta / certificates.max(1) as f64;
+        let words = format!(
+            "with probability at least {} over the draw of the calibration {}, the {certificates} certificates hold at once: {targets} target{} × ({groups} of {} group{} + the global fit), each at δ = {delta} / {certificates}; a group is in the family when its counts alone (labeled pairs ≥ {}, and enough units to certify the easiest target were all relevant) allow it, never by its labels{}",
+            c.confidence,
+            if c.unit == Unit::PairIid { "pairs (assumed independent)" } else { "queries (assumed exchangeable)" },
+            if targets == 1 { "" } else { "s" },
+            counts.len(),
+            if counts.len() == 1 { "" } else { "s" },
+            opts.min_pairs,
+            if recall == 0 && !opts.target_recall.is_empty() { "; recall targets at the query unit hold in expectation (conformal risk control), outside this family" } else { "" },
+        );
+        Family { targets, member, groups, certificates, delta_each, words }
+    }
 }
 
 /// The decision maps: the pair maps' methods fitted on each labeled query's top hit, with their
@@ -393,21 +473,6 @@ fn decision_fit(units: &[QueryUnit], opts: &FitOptions) -> DecisionFit {
     f
 }
 
-/// Groups where nothing was certified fall back to the global certified threshold, and say so.
-fn set_fallbacks(global: &GroupFit, groups: &mut [GroupFit]) {
-    for g in groups.iter_mut().filter(|g| g.fitted) {
-        for (t, gt) in g.thresholds.iter_mut().zip(&global.thresholds) {
-            if let (Some(c), Some(gc)) = (t.certified.as_mut(), gt.certified.as_ref()) {
-                if c.score.is_none() && gc.score.is_some() {
-                    c.fallback = true;
-                    let why = c.reason.take().unwrap_or_default();
-                    c.reason = Some(format!("{why}; the global certified threshold stands for this group"));
-                }
-            }
-        }
-    }
-}
-
 /// Fits summed histograms ([`histogram::Histograms`]) as [`fit_table`] fits pairs: each bin
 /// stands for its smallest score, so thresholds are within one bin (relative 2⁻¹⁵) of the
 /// exact fit's. The options' grouping must be the histograms' (or none: the global fit only)
@@ -430,13 +495,13 @@ pub fn fit_histograms(h: &histogram::Histograms, opts: &FitOptions) -> Result<Ar
         let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
         return Err(Error::Invalid(format!("all {n} labeled pairs of the histograms are {class}: a calibration needs both classes")));
     }
-    let global = fit_group("all", BTreeMap::new(), &h.global.distinct(), &[], &[], None, opts, 0.0, true)?;
+    let global = fit_group("all", BTreeMap::new(), &h.global.distinct(), &[], &[], None, opts, None, true)?;
     let mut groups: Vec<GroupFit> = if opts.group_by.is_empty() {
         Vec::new()
     } else {
         h.groups
             .par_iter()
-            .map(|g| fit_group(&g.key, g.values.clone(), &g.histogram.distinct(), &[], &[], None, opts, 0.0, false))
+            .map(|g| fit_group(&g.key, g.values.clone(), &g.histogram.distinct(), &[], &[], None, opts, None, false))
             .collect::<Result<_>>()?
     };
     set_deltas(&global, &mut groups);
@@ -503,7 +568,7 @@ fn artifact(
 
 /// Fits one group. The global fit (`strict`) fails where a group is only marked not fitted.
 /// `parts` are the group's fold tables (empty: no cross-fitting); `units` its query units; and
-/// `delta` the family-wise error level its certified thresholds get.
+/// `delta` the level each of its certificates gets (None: outside the family that shares δ).
 #[allow(clippy::too_many_arguments)]
 fn fit_group(
     key: &str,
@@ -513,7 +578,7 @@ fn fit_group(
     units: &[&QueryUnit],
     blocks: Option<Blocks>,
     opts: &FitOptions,
-    delta: f64,
+    delta: Option<f64>,
     strict: bool,
 ) -> Result<GroupFit> {
     let (np, nn) = (d.n_pos(), d.n_neg());
@@ -582,7 +647,7 @@ fn fit_fitted(
     units: &[&QueryUnit],
     blocks: Option<Blocks>,
     opts: &FitOptions,
-    delta: f64,
+    delta: Option<f64>,
     strict: bool,
 ) -> Result<GroupFit> {
     let (key, np) = (g.key.clone(), g.n_relevant);
@@ -606,9 +671,24 @@ fn fit_fitted(
             None => bootstrap::intervals(d, &t, opts.bootstrap, opts.seed),
         }
     });
-    let mut certified: Vec<Option<CertifiedThreshold>> = match &opts.certify {
-        Some(c) => certify::certify(d, units, &opts.target_precision, &opts.target_recall, c, delta).into_iter().map(Some).collect(),
-        None => vec![None; targets.len()],
+    let mut certified: Vec<Option<CertifiedThreshold>> = match (&opts.certify, delta) {
+        (Some(c), Some(delta)) => {
+            certify::certify(d, units, &opts.target_precision, &opts.target_recall, c, delta).into_iter().map(Some).collect()
+        }
+        (Some(c), None) => certify::outside_family(
+            &opts.target_precision,
+            &opts.target_recall,
+            c,
+            &format!(
+                "not certified: {} judged queries ({} labeled pairs) could not certify any target at a share of δ even were every unit relevant, so the group takes no share",
+                units.len(),
+                d.n_pos() + d.n_neg()
+            ),
+        )
+        .into_iter()
+        .map(Some)
+        .collect(),
+        (None, _) => vec![None; targets.len()],
     };
     for (j, &(target, value, point)) in targets.iter().enumerate() {
         let interval = intervals.as_ref().map(|iv| ThresholdInterval {

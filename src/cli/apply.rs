@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
-use simcal::policy::{ApplyOptions, DecideOn, DecisionCounts};
+use simcal::policy::{ApplyOptions, CertifiedBy, DecideOn, DecisionCounts};
 
 #[derive(Args)]
 pub struct ApplyArgs {
@@ -21,8 +21,9 @@ pub struct ApplyArgs {
     /// Where to write the table with its `probability` column.
     #[arg(long)]
     pub out: PathBuf,
-    /// One row per query: query_id, group, top_doc_id, top_probability, gap, decision
-    /// (parquet, or CSV when the name ends in .csv).
+    /// One row per query: query_id, group, top_doc_id, top_probability, gap, decision, and the
+    /// target, threshold and certificate (`all` or a group) it acted on (parquet, or CSV when
+    /// the name ends in .csv).
     #[arg(long)]
     pub decisions: Option<PathBuf>,
     /// Drop rows whose probability is below this (a query may be left with no rows).
@@ -38,6 +39,14 @@ pub struct ApplyArgs {
     /// escalate / not found) or the estimate (the abstain band alone).
     #[arg(long = "decide-on", value_enum, default_value_t)]
     pub decide_on: DecideOn,
+    /// The precision target whose certificate `act` rests on (one the fit was given; default:
+    /// its first). Without a certificate for it, no query acts.
+    #[arg(long)]
+    pub target: Option<f64>,
+    /// Whose certificate a group's queries act on: their group's own (a guarantee per group;
+    /// a group without one does not act) or the global one (a guarantee over all queries).
+    #[arg(long = "certified-by", value_enum, default_value_t)]
+    pub certified_by: CertifiedBy,
     /// Apply even when the calibration's model or metric differ from the table's (a warning).
     #[arg(long)]
     pub force: bool,
@@ -57,8 +66,31 @@ pub fn counts_text(c: &DecisionCounts) -> String {
     }
 }
 
+/// What `act` rested on, for people: " (act on the certificate of precision 0.9, each group's
+/// own)", or nothing when decided on the estimate.
+pub fn resting_on(a: &simcal::policy::Applied) -> String {
+    match a.target {
+        Some(t) => format!(
+            " (act: certified precision {t} at the query unit, {})",
+            match a.certified_by {
+                CertifiedBy::Group => "each group's own certificate",
+                CertifiedBy::Global => "the global certificate, a guarantee over all queries",
+            }
+        ),
+        None => " (act: the estimate's band, nothing certified)".to_owned(),
+    }
+}
+
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let opts = ApplyOptions { decide_on: args.decide_on, method: args.method, floor: args.floor, min_gap: args.min_gap, force: args.force };
+    let opts = ApplyOptions {
+        decide_on: args.decide_on,
+        target: args.target,
+        certified_by: args.certified_by,
+        method: args.method,
+        floor: args.floor,
+        min_gap: args.min_gap,
+        force: args.force,
+    };
     let a = simcal::policy::apply_to(&args.calibration, &args.scores, &args.out, args.decisions.as_deref(), &opts)?;
     for w in &a.warnings {
         eprintln!("warning: {w}");
@@ -69,6 +101,8 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             "command": "apply",
             "method": a.method.name(),
             "decided_on": a.decided_on.name(),
+            "target": a.target,
+            "certified_by": a.certified_by.name(),
             "rows": a.table.len(),
             "queries": a.decisions.len(),
             "decisions": a.counts(),
@@ -78,10 +112,11 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         }))?;
     } else {
         eprintln!(
-            "{}, {} ({}) with {} → {}",
+            "{}, {} ({}{}) with {} → {}",
             count(a.table.len(), "row", "rows"),
             count(a.decisions.len(), "query", "queries"),
             counts_text(&a.counts()),
+            resting_on(&a),
             a.method.name(),
             args.out.display()
         );

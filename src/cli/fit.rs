@@ -53,15 +53,17 @@ pub struct FitArgs {
     /// over pairs), conformal risk control for per-query recall. Off when not given.
     #[arg(long)]
     pub confidence: Option<f64>,
-    /// The exchangeable unit of certification: every labeled pair, or each query's top hit
-    /// (precision) and relevant documents (recall).
+    /// The exchangeable unit of certification: each judged query's top hit (precision) and
+    /// relevant documents (recall), the unit `apply` decides on; every labeled pair, tested as
+    /// clustered in independent queries (`pair`); or pairs assumed independent (`pair-iid`,
+    /// MAPIE's assumption).
     #[arg(long, value_enum, default_value_t)]
     pub unit: Unit,
     /// Family-wise error control of Learn-Then-Test.
     #[arg(long, value_enum, default_value_t)]
     pub fwer: Fwer,
     /// Candidate thresholds: N quantiles of the units' scores, or a file with one score a line.
-    #[arg(long, default_value = "1000", value_name = "N|FILE")]
+    #[arg(long, default_value_t = simcal::calibrate::certify::DEFAULT_GRID.to_string(), value_name = "N|FILE")]
     pub grid: String,
     /// Bootstrap resamples for the thresholds' 95% intervals (0: none).
     #[arg(long, default_value_t = FitOptions::default().bootstrap)]
@@ -137,13 +139,14 @@ pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold) -> Vec<String
     if let Some(c) = &t.certified {
         match c.score {
             Some(s) => {
-                let what = match (c.lower_bound, c.risk_bound) {
-                    (Some(lb), _) => format!(
-                        "{} ≥ {lb:.4} with confidence {:.4}",
-                        if c.target == "recall" && c.unit == "pair" { "recall" } else { "precision" },
-                        c.confidence
+                let what = match (c.confidence, c.risk_bound) {
+                    (Some(conf), _) => format!(
+                        "{} ≥ {} with confidence {conf:.4}{}",
+                        if c.target == "recall" { "recall" } else { "precision" },
+                        c.value,
+                        c.simultaneous_lower_bound.map(|lb| format!(" (simultaneous lower bound {lb:.4})")).unwrap_or_default()
                     ),
-                    (None, Some(b)) => format!("expected miss rate ≤ {b:.4}"),
+                    (None, Some(b)) => format!("expected miss rate ≤ {b:.4} (in expectation over new queries)"),
                     _ => String::new(),
                 };
                 v.push(format!(
@@ -153,7 +156,19 @@ pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold) -> Vec<String
                     count(c.units, "unit", "units")
                 ));
             }
-            None => v.push(format!("{head}: {}", c.reason.as_deref().unwrap_or("nothing is certified"))),
+            None => {
+                let more = c
+                    .units_needed
+                    .map(|n| {
+                        format!(
+                            "; about {} more {} like these would certify it at this δ",
+                            num(n),
+                            if c.unit == "query" { "judged queries" } else { "units" }
+                        )
+                    })
+                    .unwrap_or_default();
+                v.push(format!("{head}: {}{more}", c.reason.as_deref().unwrap_or("nothing is certified")))
+            }
         }
     }
     v

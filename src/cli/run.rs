@@ -140,8 +140,18 @@ fn print_event(event: &Event<'_>, quiet: bool) {
             let held = t.held_out.as_ref().and_then(|h| h.precision).map(|p| format!(", held out {p:.3}")).unwrap_or_default();
             let certified = match t.certified.as_ref() {
                 Some(c) => match c.score {
-                    Some(s) => format!("; certified (confidence {}) at score ≥ {s:.4}", c.confidence),
-                    None => format!("; {}", c.reason.as_deref().unwrap_or("nothing certified")),
+                    Some(s) => format!(
+                        "; certified at the {} unit (confidence {} for all certificates) at score ≥ {s:.4}",
+                        c.unit,
+                        art.certification.as_ref().map_or(0.0, |f| f.confidence)
+                    ),
+                    None => format!(
+                        "; {}{}",
+                        c.reason.as_deref().unwrap_or("nothing certified"),
+                        c.units_needed
+                            .map(|n| format!("; about {} more judged queries like these would certify it", super::words::num(n)))
+                            .unwrap_or_default()
+                    ),
                 },
                 None => String::new(),
             };
@@ -157,7 +167,12 @@ fn print_event(event: &Event<'_>, quiet: bool) {
                 for w in &applied.warnings {
                     eprintln!("note: apply {encoder}: {w}");
                 }
-                eprintln!("apply {encoder}: decisions: {} → {}", super::apply::counts_text(&applied.counts()), decisions.display());
+                eprintln!(
+                    "apply {encoder}: decisions: {}{} → {}",
+                    super::apply::counts_text(&applied.counts()),
+                    super::apply::resting_on(applied),
+                    decisions.display()
+                );
             }
         }
         Event::Evaluated { encoder, evaluation: ev, out } => {

@@ -15,6 +15,26 @@
 //! corpus = "data/minilm.corpus.parquet"
 //! metric = "cosine"            # cosine | dot
 //!
+//! [calibration]                # optional: what `simcal fit` takes (these are the defaults)
+//! target_precision = [0.9]     # the first is the target decisions act on, unless [decisions] target
+//! target_recall = []
+//! confidence = 0.9             # every certificate at once; 0 turns certification off
+//! unit = "query"               # query | pair | pair-iid
+//! fwer = "fixed-sequence"      # fixed-sequence | holm | bonferroni
+//! grid = 1000                  # candidate thresholds: quantiles of the units' scores
+//! abstain = "0.5:0.9"          # the band in probability: not found below, act at or above
+//! folds = 5
+//! bootstrap = 1000
+//! min_pairs = 50
+//! min_relevant = 10
+//! method = "all"               # isotonic | platt | all
+//!
+//! [decisions]                  # optional: what `simcal apply` takes
+//! target = 0.9                 # the precision target whose certificate `act` rests on
+//! certified_by = "group"       # group (each group its own certificate) | global (one for all)
+//! decide_on = "certified"      # certified | estimate
+//! min_gap = 0.0
+//!
 //! [drift]                      # optional: the gate against each encoder's last good calibration
 //! baseline = "baseline"        # folder of NAME.calibration.json per encoder, not `out`: a
 //!                              # calibration that passes the gate is copied there; a drifted
@@ -29,10 +49,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::calibrate::artifact::Band;
+use crate::calibrate::certify::{CertifyOptions, Grid, Unit, DEFAULT_GRID};
+use crate::calibrate::{FitOptions, Maps};
 use crate::embed::Metric;
 use crate::error::{Error, Result};
 use crate::metrics::drift::Tolerances;
+use crate::policy::{ApplyOptions, CertifiedBy};
 use crate::score::{BackendChoice, BackendOptions};
+use crate::stats::ltt::Fwer;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,7 +69,35 @@ struct File {
     group_by: Option<Vec<String>>,
     seed: Option<u64>,
     encoder: Vec<EncoderFile>,
+    calibration: Option<CalibrationFile>,
+    decisions: Option<DecisionsFile>,
     drift: Option<DriftFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalibrationFile {
+    target_precision: Option<Vec<f64>>,
+    target_recall: Option<Vec<f64>>,
+    confidence: Option<f64>,
+    unit: Option<String>,
+    fwer: Option<String>,
+    grid: Option<usize>,
+    abstain: Option<String>,
+    folds: Option<usize>,
+    bootstrap: Option<usize>,
+    min_pairs: Option<u64>,
+    min_relevant: Option<u64>,
+    method: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionsFile {
+    target: Option<f64>,
+    certified_by: Option<String>,
+    decide_on: Option<String>,
+    min_gap: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -102,13 +155,109 @@ pub struct Config {
     pub seed: u64,
     /// The encoders to score, in order.
     pub encoders: Vec<Encoder>,
+    /// How each encoder's table is fitted (its groups and seed are the config's).
+    pub fit: FitOptions,
+    /// How each calibration is applied.
+    pub apply: ApplyOptions,
     /// The drift gate, when asked for.
     pub drift: Option<Drift>,
 }
 
+/// The job's fit when the config says nothing: `simcal fit`'s defaults, held out over 5 folds
+/// by query, certified at confidence 0.9 at the query unit (the unit `apply` decides on).
+pub fn default_fit() -> FitOptions {
+    FitOptions {
+        certify: Some(CertifyOptions {
+            confidence: 0.9,
+            unit: Unit::default(),
+            fwer: Fwer::default(),
+            grid: Grid::Quantiles(DEFAULT_GRID),
+            grid_source: "quantiles".to_owned(),
+        }),
+        ..FitOptions::default()
+    }
+}
+
+/// A choice spelled as the CLI spells it (clap's value names), or an error naming the field.
+fn choice<T: clap::ValueEnum>(field: &str, v: &str) -> std::result::Result<T, String> {
+    T::from_str(v, false).map_err(|_| {
+        let names: Vec<String> = T::value_variants().iter().filter_map(T::to_possible_value).map(|p| p.get_name().to_owned()).collect();
+        format!("{field} = {v:?}: expected one of {}", names.join(", "))
+    })
+}
+
+impl CalibrationFile {
+    /// `FitOptions` from the defaults with this table's fields set.
+    fn options(self) -> std::result::Result<FitOptions, String> {
+        let mut o = default_fit();
+        if let Some(v) = self.target_precision {
+            o.target_precision = v;
+        }
+        if let Some(v) = self.target_recall {
+            o.target_recall = v;
+        }
+        if let Some(v) = self.abstain {
+            o.abstain = v.parse::<Band>().map_err(|e| format!("abstain: {e}"))?;
+        }
+        if let Some(v) = self.folds {
+            o.folds = v;
+        }
+        if let Some(v) = self.bootstrap {
+            o.bootstrap = v;
+        }
+        if let Some(v) = self.min_pairs {
+            o.min_pairs = v;
+        }
+        if let Some(v) = self.min_relevant {
+            o.min_relevant = v;
+        }
+        if let Some(v) = self.method {
+            o.methods = choice::<Maps>("method", &v)?.methods();
+        }
+        match self.confidence {
+            Some(c) if c == 0.0 => o.certify = None,
+            Some(c) if !(c > 0.0 && c < 1.0) => return Err(format!("confidence = {c}: expected 0 (off) or a value in (0, 1)")),
+            _ => {}
+        }
+        if let Some(cert) = o.certify.as_mut() {
+            if let Some(c) = self.confidence {
+                cert.confidence = c;
+            }
+            if let Some(u) = self.unit {
+                cert.unit = choice("unit", &u)?;
+            }
+            if let Some(f) = self.fwer {
+                cert.fwer = choice("fwer", &f)?;
+            }
+            if let Some(g) = self.grid {
+                cert.grid = Grid::Quantiles(g);
+            }
+        }
+        Ok(o)
+    }
+}
+
+impl DecisionsFile {
+    fn options(self) -> std::result::Result<ApplyOptions, String> {
+        let mut o = ApplyOptions { target: self.target, ..ApplyOptions::default() };
+        if let Some(v) = self.certified_by {
+            o.certified_by = choice("certified_by", &v)?;
+        }
+        if let Some(v) = self.decide_on {
+            o.decide_on = choice("decide_on", &v)?;
+        }
+        if let Some(v) = self.min_gap {
+            o.min_gap = v;
+        }
+        Ok(o)
+    }
+}
+
 impl Config {
     /// The sample in `data` (the repository's `data/`): both encoders with their qrels, per
-    /// section, into `out`. An error when `data` holds no `qrels.tsv`.
+    /// section, into `out`. An error when `data` holds no `qrels.tsv`. Its 300 queries fall in
+    /// 41 sections, none large enough to certify a threshold of its own: its decisions act on
+    /// the global certificate (a guarantee over all its queries, none per section).
     pub fn sample(data: &Path, out: PathBuf, k: usize, seed: u64) -> Result<Config> {
         if !data.join("qrels.tsv").is_file() {
             return Err(Error::Format { path: data.to_owned(), message: "no sample here: qrels.tsv not found".into() });
@@ -129,6 +278,8 @@ impl Config {
                     metric: Metric::Cosine,
                 })
                 .collect(),
+            fit: FitOptions { group_by: vec!["section".into()], seed, ..default_fit() },
+            apply: ApplyOptions { certified_by: CertifiedBy::Global, ..ApplyOptions::default() },
             drift: None,
         })
     }
@@ -178,14 +329,27 @@ impl Config {
         if k == 0 {
             return Err(bad("k must be at least 1".into()));
         }
+        let group_by = f.group_by.unwrap_or_default();
+        let seed = f.seed.unwrap_or(0);
+        let fit = match f.calibration {
+            Some(c) => c.options().map_err(|e| bad(format!("[calibration] {e}")))?,
+            None => default_fit(),
+        };
+        let fit = FitOptions { group_by: group_by.clone(), seed, ..fit };
+        let apply = match f.decisions {
+            Some(d) => d.options().map_err(|e| bad(format!("[decisions] {e}")))?,
+            None => ApplyOptions::default(),
+        };
         Ok(Config {
             out: at(f.out.unwrap_or_else(|| PathBuf::from("out"))),
             qrels: at(f.qrels),
             k,
             backend: BackendOptions { choice, ..BackendOptions::default() },
-            group_by: f.group_by.unwrap_or_default(),
-            seed: f.seed.unwrap_or(0),
+            group_by,
+            seed,
             encoders,
+            fit,
+            apply,
             drift,
         })
     }

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use super::config::{Config, Drift, Encoder};
 use super::manifest::{Manifest, OutputFile, Step, MANIFEST_VERSION};
 use crate::calibrate::artifact::Artifact;
-use crate::calibrate::certify::{CertifyOptions, Grid, Unit};
 use crate::calibrate::FitOptions;
 use crate::embed::ReadOptions;
 use crate::error::{Error, Result};
@@ -16,8 +15,7 @@ use crate::job::{OutputFormat, ScoreJob, ScoreSummary};
 use crate::metrics::drift::DriftReport;
 use crate::metrics::ranking::{Measure, DEFAULT_MEASURES};
 use crate::metrics::{EvalOptions, Evaluation};
-use crate::policy::{Applied, ApplyOptions};
-use crate::stats::ltt::Fwer;
+use crate::policy::Applied;
 
 /// How a run treats what its config leaves open.
 #[derive(Clone, Copy, Debug, Default)]
@@ -217,17 +215,9 @@ pub fn score(c: &Config, e: &Encoder, observe: Observer<'_>) -> Result<(ScoreJob
     Ok((job, summary))
 }
 
-/// The fit options of the job: per the config's groups and seed, held out over 5 folds by
-/// query and certified at confidence 0.9 over pairs, at precision 0.9.
+/// The fit options of the job: the config's, with its groups and seed.
 pub fn fit_options(c: &Config) -> FitOptions {
-    let certify = Some(CertifyOptions {
-        confidence: 0.9,
-        unit: Unit::Pair,
-        fwer: Fwer::Holm,
-        grid: Grid::Quantiles(1000),
-        grid_source: "quantiles".to_owned(),
-    });
-    FitOptions { group_by: c.group_by.clone(), seed: c.seed, certify, ..FitOptions::default() }
+    FitOptions { group_by: c.group_by.clone(), seed: c.seed, ..c.fit.clone() }
 }
 
 /// Fits encoder `name`'s table into `out/NAME.calibration.json`.
@@ -242,7 +232,7 @@ pub fn fit(c: &Config, name: &str, table: &Path) -> Result<(Artifact, f64, PathB
 pub fn apply(c: &Config, name: &str, table: &Path, cal: &Path) -> Result<(Applied, PathBuf, PathBuf)> {
     let applied = c.out.join(format!("{name}.calibrated.parquet"));
     let decisions = c.out.join(format!("{name}.decisions.parquet"));
-    let a = crate::policy::apply_to(cal, table, &applied, Some(&decisions), &ApplyOptions::default())?;
+    let a = crate::policy::apply_to(cal, table, &applied, Some(&decisions), &c.apply)?;
     Ok((a, applied, decisions))
 }
 

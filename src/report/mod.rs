@@ -379,10 +379,15 @@ fn trust_section(h: &mut String, encoders: &[Encoder]) {
                 Some(c) => match c.score {
                     Some(s) => (
                         format!("{s:.4}"),
-                        match (c.lower_bound, c.risk_bound) {
-                            (Some(lb), _) => {
-                                format!("≥ {lb:.4} at confidence {:.3} ({}, unit {}, {} units)", c.confidence, c.method, c.unit, c.units)
-                            }
+                        match (c.confidence, c.risk_bound) {
+                            (Some(conf), _) => format!(
+                                "≥ {} at confidence {conf:.4} alone ({}, unit {}, {} units){}",
+                                c.value,
+                                c.method,
+                                c.unit,
+                                c.units,
+                                c.simultaneous_lower_bound.map(|lb| format!("; simultaneous lower bound {lb:.4}")).unwrap_or_default()
+                            ),
                             (None, Some(b)) => format!("expected miss rate ≤ {b:.4} (crc, unit {}, {} units)", c.unit, c.units),
                             _ => "—".to_owned(),
                         },
