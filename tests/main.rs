@@ -36,6 +36,8 @@ mod stats;
 mod certify;
 // How far to trust a threshold: folds, out-of-fold numbers, coverage of certified thresholds.
 mod trust;
+// What is certified is what is acted on: groups, targets, units, families, the reported bounds.
+mod acted;
 // The typed, validated view of a score table that fit, eval and apply read.
 mod view;
 // No command writes over its inputs or into anything but a regular file.

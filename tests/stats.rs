@@ -64,11 +64,15 @@ fn holm_steps_down_and_stops() {
 #[test]
 fn fixed_sequence_walks_its_given_order_and_stops_at_the_first_acceptance() {
     let p = [0.5, 0.2, 0.05, 0.01];
-    assert_eq!(control(&p, 0.1, Fwer::FixedSequence, &[3, 2, 1, 0]), vec![2, 3]);
+    assert_eq!(control(&p, 0.1, Fwer::FixedSequence, &[vec![3, 2, 1, 0]]), vec![2, 3]);
     // The order is the caller's, fixed before the labels: from the other end nothing passes.
-    assert!(control(&p, 0.1, Fwer::FixedSequence, &[0, 1, 2, 3]).is_empty());
+    assert!(control(&p, 0.1, Fwer::FixedSequence, &[vec![0, 1, 2, 3]]).is_empty());
     // A sequence that starts past its first points tests only what it lists.
-    assert_eq!(control(&p, 0.1, Fwer::FixedSequence, &[2, 1, 0]), vec![2]);
+    assert_eq!(control(&p, 0.1, Fwer::FixedSequence, &[vec![2, 1, 0]]), vec![2]);
+    // Two sequences share δ: 0.05 each. The second starts lower and passes where the first stops.
+    let p = [0.04, 0.03, 0.2, 0.01];
+    assert_eq!(control(&p, 0.1, Fwer::FixedSequence, &[vec![3, 2, 1, 0], vec![1, 0]]), vec![0, 1, 3]);
+    assert_eq!(control(&p, 0.1, Fwer::FixedSequence, &[vec![3, 2, 1, 0]]), vec![3]);
 }
 
 #[test]

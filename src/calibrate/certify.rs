@@ -450,23 +450,29 @@ fn units_needed(
     best.filter(|&f| f > 1.0).map(|f| ((f - 1.0) * units as f64).ceil() as u64)
 }
 
-/// Why fixed-sequence testing of precision certified nothing: where its sequence started and
-/// stopped.
+/// Why fixed-sequence testing of precision certified nothing: where its sequences started.
 fn sequence_stopped(c: &[Candidate], p: &[f64], target: f64, delta: f64, losses: Losses) -> String {
-    match (0..c.len()).rev().find(|&i| crate::stats::ltt::sequence_start(c[i].n, target, delta, losses)) {
-        Some(i) => format!(
-            "nothing is certified: the fixed sequence starts at score {:.4} ({} of {} relevant), where the p-value is {} (δ = {})",
-            c[i].lambda,
-            c[i].tp,
-            c[i].n,
-            readable(p[i]),
+    let seqs = crate::stats::ltt::sequences(c, target, delta, losses);
+    if seqs.is_empty() {
+        return format!(
+            "nothing is certified: even the lowest threshold has too few units to start a fixed sequence at δ = {}",
             readable(delta)
-        ),
-        None => format!(
-            "nothing is certified: even the lowest threshold has too few units to start the fixed sequence at δ = {}",
-            readable(delta)
-        ),
+        );
     }
+    let level = delta / seqs.len() as f64;
+    let starts: Vec<String> = seqs
+        .iter()
+        .filter_map(|s| s.first())
+        .map(|&i| format!("score {:.4} ({} of {} relevant, p-value {})", c[i].lambda, c[i].tp, c[i].n, readable(p[i])))
+        .collect();
+    format!(
+        "nothing is certified: {} fixed sequence{} at δ = {} each stopped at {} start: {}",
+        seqs.len(),
+        if seqs.len() == 1 { "" } else { "s" },
+        readable(level),
+        if seqs.len() == 1 { "its" } else { "their" },
+        starts.join("; ")
+    )
 }
 
 /// Records the chosen candidate `k` (out of `n_pos` relevant units) and its p-value.

@@ -29,11 +29,11 @@ pub enum Fwer {
     Holm,
     /// Every p-value against δ / m.
     Bonferroni,
-    /// Fixed-sequence testing in an order fixed before the labels are seen, each at δ, stopping
-    /// at the first acceptance: precision from the highest threshold down, starting at the first
-    /// whose unit count alone would let a precision halfway between the target and 1 be
-    /// certified; recall from the lowest threshold up. (MAPIE picks the direction from the
-    /// calibration data's risks, which is not valid.) The default: on the sample and on a set of
+    /// Fixed-sequence testing in orders fixed before the labels are seen, stopping each at its
+    /// first acceptance: precision from the highest threshold down, in up to four sequences
+    /// whose starts depend on unit counts alone ([`sequences`]), δ split between them; recall
+    /// from the lowest threshold up, at δ. (MAPIE walks one sequence in a direction it picks
+    /// from the calibration data's risks, which is not valid.) The default: on the sample and on a set of
     /// 4,000 judged queries it certifies lower thresholds (more recall) than Holm or Bonferroni,
     /// which spend δ over the whole grid.
     #[default]
@@ -154,9 +154,10 @@ impl Losses {
 }
 
 /// The hypotheses (indices into `p`) that `fwer` rejects at family-wise level `delta`, in index
-/// order. Fixed-sequence testing tests `sequence` in its order, each at δ, and stops at the first
-/// acceptance: the order must be fixed before the labels are seen (see [`certify_precision`]).
-pub fn control(p: &[f64], delta: f64, fwer: Fwer, sequence: &[usize]) -> Vec<usize> {
+/// order. Fixed-sequence testing walks each of `sequences` in its order at δ / (sequences), and
+/// stops each at its first acceptance (Bonferroni over the sequences): the orders must be fixed
+/// before the labels are seen (see [`certify_precision`]).
+pub fn control(p: &[f64], delta: f64, fwer: Fwer, sequences: &[Vec<usize>]) -> Vec<usize> {
     let m = p.len();
     if m == 0 {
         return Vec::new();
@@ -176,9 +177,13 @@ pub fn control(p: &[f64], delta: f64, fwer: Fwer, sequence: &[usize]) -> Vec<usi
             }
             out
         }
-        Fwer::FixedSequence => sequence.iter().copied().filter(|&i| i < m).take_while(|&i| p[i] <= delta).collect(),
+        Fwer::FixedSequence => {
+            let level = delta / sequences.len().max(1) as f64;
+            sequences.iter().flat_map(|s| s.iter().copied().filter(|&i| i < m).take_while(|&i| p[i] <= level)).collect()
+        }
     };
     out.sort_unstable();
+    out.dedup();
     out
 }
 
@@ -205,6 +210,34 @@ pub struct Certified {
     pub best: Option<usize>,
 }
 
+/// Fixed-sequence starts of a precision test: at most this many, δ split evenly between them.
+pub const SEQUENCES: usize = 4;
+
+/// The fixed sequences of a precision test of `target` at `delta` over `grid` (ascending
+/// thresholds), each walking down from its start, in an order that looks at unit counts only:
+/// the first starts at the highest threshold whose units could certify a precision halfway
+/// between the target and 1 at δ / [`SEQUENCES`] ([`sequence_start`]); each next one where
+/// there are at least four times as many units as at the previous start. One noisy stretch
+/// near the top then stops one sequence, not the test; each sequence runs at δ / (sequences
+/// found).
+pub fn sequences(grid: &[Candidate], target: f64, delta: f64, losses: Losses) -> Vec<Vec<usize>> {
+    let level = delta / SEQUENCES as f64;
+    let mut starts: Vec<usize> = Vec::new();
+    for i in (0..grid.len()).rev() {
+        if starts.len() == SEQUENCES {
+            break;
+        }
+        let ready = match starts.last() {
+            None => sequence_start(grid[i].n, target, level, losses),
+            Some(&s) => grid[i].n >= 4 * grid[s].n.max(1),
+        };
+        if ready {
+            starts.push(i);
+        }
+    }
+    starts.into_iter().map(|s| (0..=s).rev().collect()).collect()
+}
+
 /// Whether fixed-sequence testing of precision `target` at `delta` may start at a candidate with
 /// `n` units: whether that many units at a precision halfway between the target and 1 would be
 /// certified. At the first point where one unit alone could be rejected (every unit relevant),
@@ -218,14 +251,12 @@ pub fn sequence_start(n: u64, target: f64, delta: f64, losses: Losses) -> bool {
 /// Certifies precision ≥ `target` at confidence 1 − `delta` over `grid` (ascending thresholds),
 /// each candidate tested as `losses` says. The chosen threshold has the best recall among the
 /// certified ones (among equals, the one with the lowest precision, then the lowest threshold:
-/// MAPIE's tie rule). Fixed-sequence testing walks from the highest threshold down, from the
-/// first whose unit count alone would let a precision halfway between the target and 1 be
-/// certified at δ ([`sequence_start`]): an order that depends on the scores, never on the labels.
+/// MAPIE's tie rule). Fixed-sequence testing walks from the highest threshold down, in the
+/// sequences of [`sequences`]: orders that depend on the scores, never on the labels.
 pub fn certify_precision(grid: &[Candidate], target: f64, delta: f64, fwer: Fwer, losses: Losses) -> Certified {
     let risk: Vec<f64> = grid.iter().map(|c| if c.n == 0 { 1.0 } else { (c.n - c.tp) as f64 / c.n as f64 }).collect();
     let p_values: Vec<f64> = grid.iter().map(|c| losses.p_value(c.tp, c.n, target)).collect();
-    let sequence: Vec<usize> = (0..grid.len()).rev().skip_while(|&i| !sequence_start(grid[i].n, target, delta, losses)).collect();
-    let valid = control(&p_values, delta, fwer, &sequence);
+    let valid = control(&p_values, delta, fwer, &sequences(grid, target, delta, losses));
     // Recall rises with tp; among equal tp, MAPIE keeps the highest precision risk, then the first.
     let mut best: Option<usize> = None;
     for &i in &valid {
@@ -247,8 +278,7 @@ pub fn certify_precision(grid: &[Candidate], target: f64, delta: f64, fwer: Fwer
 pub fn certify_recall(grid: &[Candidate], n_pos: u64, target: f64, delta: f64, fwer: Fwer, losses: Losses) -> Certified {
     let risk: Vec<f64> = grid.iter().map(|c| if n_pos == 0 { 1.0 } else { (n_pos - c.tp) as f64 / n_pos as f64 }).collect();
     let p_values: Vec<f64> = grid.iter().map(|c| losses.p_value(c.tp, n_pos, target)).collect();
-    let sequence: Vec<usize> = (0..grid.len()).collect();
-    let valid = control(&p_values, delta, fwer, &sequence);
+    let valid = control(&p_values, delta, fwer, &[(0..grid.len()).collect()]);
     let precision = |c: &Candidate| if c.n == 0 { 0.0 } else { c.tp as f64 / c.n as f64 };
     let mut best: Option<usize> = None;
     for &i in &valid {
