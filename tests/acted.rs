@@ -456,3 +456,70 @@ fn every_certificate_of_a_fit_holds_at_once() {
     assert!(rate <= 0.1 + slack(0.1, reps), "family-wise error {rate}");
     assert!(alone > 0.1 + slack(0.1, reps), "the design cannot tell: certificates each at δ were wrong together in only {alone}");
 }
+
+/// A query whose five hits share one relevance (clustered pairs): the top hit scores `s` and is
+/// relevant with probability `s`; the other four score a little below it.
+fn clustered_query(rng: &mut ChaCha8Rng) -> Query {
+    let s = rng.random::<f64>();
+    let rel = Some(i32::from(rng.random::<f64>() < s));
+    Query { group: "a", hits: (0..5).map(|i| ((s - 0.01 * f64::from(i)) as f32, rel)).collect(), relevant: Some(1) }
+}
+
+#[test]
+fn the_drift_gate_tests_top_hits_and_holds_its_level_with_clustered_pairs() {
+    use simcal::metrics::drift::{drift, Tolerances};
+    use simcal::stats::twosample::fisher_lower;
+    // 400 independent pairs of draws of one population (1,000 queries each, five hits a query
+    // sharing one label): fit on one, gate the other. Claimed: the gate trips in at most
+    // `significance` = 5% of draws, and the top-hit test's p-value is at most 0.05 in at most 5%.
+    // The fault (Fisher's test over pairs) is computed on the same draws: clustered pairs make
+    // it reject far more often.
+    let reps = 400;
+    let tol = Tolerances::default();
+    let (mut tripped, mut top_rejects, mut pair_rejects, mut tested) = (0, 0, 0, 0);
+    for rep in 0..reps {
+        let mut rng = ChaCha8Rng::seed_from_u64(50_000 + rep as u64);
+        let a: Vec<Query> = (0..1000).map(|_| clustered_query(&mut rng)).collect();
+        let b: Vec<Query> = (0..1000).map(|_| clustered_query(&mut rng)).collect();
+        let (ta, tb) = (table(&a), table(&b));
+        let art = fit(&ta, &certified(&[0.8], &[]));
+        let r = drift(&tb, Path::new("b"), &art, tol).unwrap();
+        tripped += usize::from(r.drifted);
+        let t = &r.groups[0].thresholds[0];
+        if let Some(p) = t.p_value {
+            tested += 1;
+            top_rejects += usize::from(p <= 0.05);
+        }
+        // The same drop tested over pairs, as if they were independent.
+        let pairs = |qs: &[Query]| {
+            let above = qs.iter().flat_map(|q| &q.hits).filter(|(s, _)| f64::from(*s) >= t.score);
+            above.fold((0u64, 0u64), |(n, tp), (_, l)| (n + 1, tp + u64::from(*l == Some(1))))
+        };
+        let ((bn, btp), (nn, ntp)) = (pairs(&a), pairs(&b));
+        pair_rejects += usize::from(fisher_lower(btp, bn, ntp, nn) <= 0.05);
+    }
+    let rate = |k: usize| k as f64 / reps as f64;
+    eprintln!(
+        "same population, clustered pairs: gate tripped in {:.4} of {reps}; top-hit test p ≤ 0.05 in {:.4} ({tested} tested); pair test in {:.4}",
+        rate(tripped),
+        rate(top_rejects),
+        rate(pair_rejects)
+    );
+    assert_eq!(tested, reps, "every draw tests its stored threshold");
+    assert!(rate(tripped) <= 0.05 + slack(0.05, reps), "false alarms {}", rate(tripped));
+    assert!(rate(top_rejects) <= 0.05 + slack(0.05, reps), "top-hit test rejects in {}", rate(top_rejects));
+    assert!(rate(pair_rejects) > 0.05 + slack(0.05, reps), "the design cannot tell: the pair test rejects in only {}", rate(pair_rejects));
+
+    // Flipping a third of the relevant top hits' labels trips the gate on the top hits.
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let a: Vec<Query> = (0..1000).map(|_| clustered_query(&mut rng)).collect();
+    let mut b: Vec<Query> = (0..1000).map(|_| clustered_query(&mut rng)).collect();
+    for q in b.iter_mut().filter(|q| q.hits[0].1 == Some(1)) {
+        if rng.random::<f64>() < 0.33 {
+            q.hits[0].1 = Some(0);
+        }
+    }
+    let art = fit(&table(&a), &certified(&[0.8], &[]));
+    let r = drift(&table(&b), Path::new("b"), &art, tol).unwrap();
+    assert!(r.drifted && r.violations.iter().any(|v| v.contains("top-hit precision")), "{:?}", r.violations);
+}

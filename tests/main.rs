@@ -34,6 +34,8 @@ mod histograms;
 mod stats;
 // Certified thresholds and exact intervals: MAPIE and scipy golden values.
 mod certify;
+// The drift gate's two-sample tests: scipy's Fisher exact test and asymptotic KS.
+mod twosample;
 // How far to trust a threshold: folds, out-of-fold numbers, coverage of certified thresholds.
 mod trust;
 // What is certified is what is acted on: groups, targets, units, families, the reported bounds.

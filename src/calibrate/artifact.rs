@@ -271,6 +271,36 @@ pub struct Threshold {
     /// The certified threshold for this target, when certification was asked for.
     #[serde(default)]
     pub certified: Option<CertifiedThreshold>,
+    /// The judged queries whose top hit scores at or above `score`, and how many of those top
+    /// hits are relevant, on the fitting data: the unit decisions are made on.
+    #[serde(default)]
+    pub top_hits: Option<UnitCount>,
+}
+
+/// Units at or above a threshold, and the relevant ones among them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitCount {
+    /// Units.
+    pub n: u64,
+    /// Relevant units.
+    pub tp: u64,
+}
+
+impl UnitCount {
+    /// The units of `units` whose top hit scores at or above `score`.
+    pub fn at_or_above<'a>(units: impl IntoIterator<Item = &'a super::certify::QueryUnit>, score: f64) -> UnitCount {
+        let (mut n, mut tp) = (0, 0);
+        for u in units.into_iter().filter(|u| u.top_score >= score) {
+            n += 1;
+            tp += u64::from(u.top_relevant);
+        }
+        UnitCount { n, tp }
+    }
+
+    /// tp / n (None when n = 0).
+    pub fn precision(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.tp as f64 / self.n as f64)
+    }
 }
 
 /// Fewer pairs than this at or above a threshold are flagged as a small sample.

@@ -31,7 +31,7 @@ use crate::stats::binomial::clopper_pearson;
 use crate::table::{ScoreTable, TableView};
 use artifact::{
     Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, DecisionFit, GroupFit, HeldOutSpec, TargetSpec, Threshold,
-    ThresholdInterval, ARTIFACT_VERSION, SMALL_SAMPLE,
+    ThresholdInterval, UnitCount, ARTIFACT_VERSION, SMALL_SAMPLE,
 };
 use bootstrap::Blocks;
 use certify::{CertifyOptions, QueryUnit, Unit};
@@ -714,6 +714,7 @@ fn fit_fitted(
                 small_sample: pt.tp + pt.fp < SMALL_SAMPLE,
                 held_out: None,
                 certified: None,
+                top_hits: None,
             },
             None => Threshold {
                 target: target.to_owned(),
@@ -736,9 +737,13 @@ fn fit_fitted(
                 small_sample: false,
                 held_out: None,
                 certified: None,
+                top_hits: None,
             },
         };
         t.certified = certified[j].take();
+        if !units.is_empty() {
+            t.top_hits = t.score.map(|s| UnitCount::at_or_above(units.iter().copied(), s));
+        }
         g.thresholds.push(t);
     }
     let band = opts.abstain;

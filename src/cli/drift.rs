@@ -74,10 +74,10 @@ pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
                 .thresholds
                 .iter()
                 .filter_map(|t| {
-                    t.precision_drop.map(|d| {
+                    t.precision_drop.zip(t.precision).map(|(d, p)| {
                         format!(
-                            "at the {} {} threshold (score {:.4}) precision {:.3} ({:+.3})",
-                            t.target, t.value, t.score, t.precision, -d
+                            "at the {} {} {} threshold (score {:.4}) top-hit precision {p:.3} ({:+.3})",
+                            t.threshold, t.target, t.value, t.score, -d
                         )
                     })
                 })

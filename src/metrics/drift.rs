@@ -4,14 +4,15 @@
 //! For each group of the artifact (the global fit first) and each class of pairs: the
 //! Kolmogorov–Smirnov statistic and the population stability index over the baseline's histogram
 //! bins (plus one bin below and one above its range), and the shift of every stored quantile
-//! and of the mean. Each stored threshold's precision and recall are measured again on the new
-//! table. A violation needs both an effect beyond its tolerance (a KS above `max_ks`, a precision
-//! drop above `max_precision_drop`) and significance for the sample sizes at hand: the KS
-//! statistic's p-value (counting queries, not pairs, as the independent units: the scores of one
-//! query's hits move together), or Fisher's exact one-sided test of the drop (against the threshold's
-//! held-out precision where the artifact has one, which is not biased upward by the threshold
-//! having been chosen on the same pairs), at most `significance` divided by the number of tests
-//! (Bonferroni: the gate's false alarms stay below `significance` for the whole report).
+//! and of the mean. The threshold `apply` acts on (the certified one at the query unit, else the
+//! estimate) is measured again at the unit decisions are made on: each judged query's top hit.
+//! A violation needs both an effect beyond its tolerance (a KS above `max_ks`, a top-hit
+//! precision drop above `max_precision_drop`) and significance for the sample sizes at hand: the
+//! KS statistic's p-value (counting queries, not pairs, as the independent units: the scores of
+//! one query's hits move together), or Fisher's exact one-sided test of the drop over top hits
+//! (one per query, independent across queries), at the stored score against the fit's own
+//! top-hit counts there, at most `significance` divided by the number of tests (Bonferroni: the
+//! gate's false alarms stay below `significance` for the whole report).
 //! KS over histogram bins is the exact statistic evaluated at the bin edges: a lower bound of the
 //! exact two-sample KS, short of it by at most the mass of one bin.
 
@@ -23,7 +24,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::calibrate::artifact::Artifact;
+use crate::calibrate::artifact::{Artifact, UnitCount};
+use crate::calibrate::certify::QueryUnit;
 use crate::calibrate::distinct::Distinct;
 use crate::calibrate::pairs;
 use crate::calibrate::summary::{quantiles, Distribution, Distributions, QUANTILES};
@@ -81,30 +83,34 @@ pub struct ThresholdDrift {
     pub target: String,
     /// Target value.
     pub value: f64,
-    /// Threshold score.
+    /// Which stored threshold is tested: `certified` (the one `apply` acts on, where the fit
+    /// certified one at the query unit) or `estimate`.
+    pub threshold: String,
+    /// Its score.
     pub score: f64,
-    /// Precision and recall when fitted.
+    /// Top-hit precision at the score on the fitting data (judged queries whose top hit scores
+    /// at or above it).
     pub baseline_precision: Option<f64>,
-    /// Recall when fitted.
-    pub baseline_recall: Option<f64>,
-    /// Precision on the new table.
-    pub precision: f64,
-    /// Recall on the new table.
-    pub recall: f64,
-    /// Baseline − new precision.
+    /// Top-hit precision at the score on the new table.
+    pub precision: Option<f64>,
+    /// Baseline − new top-hit precision.
     pub precision_drop: Option<f64>,
-    /// What the baseline precision of the test is: `held_out` or `in_sample`.
-    pub baseline_source: Option<String>,
-    /// Pairs at or above the threshold behind the baseline precision of the test.
+    /// Judged queries at or above the score on the fitting data.
     pub baseline_n: Option<u64>,
-    /// Relevant ones among them.
+    /// Relevant top hits among them.
     pub baseline_tp: Option<u64>,
-    /// Pairs at or above the threshold in the new table.
+    /// Judged queries at or above the score in the new table.
     pub n: u64,
-    /// Relevant ones among them.
+    /// Relevant top hits among them.
     pub tp: u64,
-    /// Fisher's exact one-sided p-value of the drop (None without baseline counts).
+    /// Fisher's exact one-sided p-value of the drop over top hits, one per query (None without
+    /// baseline counts).
     pub p_value: Option<f64>,
+    /// Precision of the new table's labeled pairs at the score (for reading; not gated: pairs
+    /// of one query are not independent).
+    pub pair_precision: f64,
+    /// Recall of the new table's labeled pairs at the score.
+    pub pair_recall: f64,
 }
 
 /// One group's drift.
@@ -219,7 +225,16 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
             return Err(Error::Invalid(format!("{name} {v} is outside [0, 1]")));
         }
     }
-    let labeled = pairs::labeled_pairs(&TableView::new(table, path)?, art.rel_level, &art.group_by, None, None)?;
+    let view = TableView::new(table, path)?;
+    let labeled = pairs::labeled_pairs(&view, art.rel_level, &art.group_by, None, None)?;
+    // The new table's judged queries (each query's top hit): the unit the precision drop is
+    // tested on.
+    let (units, unit_groups) = if view.query_id.is_some() && view.rank.is_some() {
+        let g = view.groups(&art.group_by)?;
+        (crate::calibrate::certify::query_units(&view, art.rel_level, &g.index, None)?, Some(g.keys))
+    } else {
+        (Vec::new(), None)
+    };
     let mut changes = Vec::new();
     for (what, a, t) in [("model", &art.model, &table.meta.model), ("metric", &art.metric, &table.meta.metric)] {
         if a != t {
@@ -243,6 +258,12 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
     // table with none of the baseline's groups is another partition (a wrong table or --group-by),
     // not a drift of zero.
     let mut notes = Vec::new();
+    if unit_groups.is_none() {
+        notes.push(
+            "the table has no query_id and rank: the precision at the stored thresholds is not tested (its unit is each query's top hit)"
+                .to_owned(),
+        );
+    }
     if !art.group_by.is_empty() {
         let baseline: Vec<&str> = art.groups.iter().filter(|g| g.distributions.is_some()).map(|g| g.key.as_str()).collect();
         let missing: Vec<&str> = baseline.iter().copied().filter(|k| !by_key.contains_key(k)).collect();
@@ -295,36 +316,41 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
             }
         }
         let curve = Curve::new(&d);
+        let mine: Vec<&QueryUnit> = match &unit_groups {
+            Some(keys) => units.iter().filter(|u| gi == 0 || keys[u.group as usize].0 == fit.key).collect(),
+            None => Vec::new(),
+        };
         let mut thresholds = Vec::new();
         if !d.is_empty() {
             for t in &fit.thresholds {
-                let Some(score) = t.score else { continue };
-                let (precision, recall) = curve.at(score);
-                let i = curve.threshold.partition_point(|&x| x >= score);
-                let (tp, n) = if i == 0 { (0, 0) } else { (curve.tp[i - 1], curve.tp[i - 1] + curve.fp[i - 1]) };
-                // The baseline the drop is tested against: held out where measured.
-                let (source, base_tp, base_n) = match (&t.held_out, t.tp, t.n) {
-                    (Some(h), _, _) if h.n > 0 => (Some("held_out"), Some(h.tp), Some(h.n)),
-                    (_, Some(tp), Some(n)) => (Some("in_sample"), Some(tp), Some(n)),
-                    _ => (None, None, None),
+                // The threshold `apply` acts on: the certificate at the query unit where there is
+                // one, else the estimate, with the top-hit counts it rests on.
+                let certified = t.certified.as_ref().filter(|c| c.unit == "query" && c.target == "precision");
+                let (which, score, base) = match (certified.and_then(|c| c.score), t.score) {
+                    (Some(s), _) => ("certified", s, certified.and_then(|c| c.n.zip(c.tp)).map(|(n, tp)| UnitCount { n, tp })),
+                    (None, Some(s)) => ("estimate", s, t.top_hits),
+                    (None, None) => continue,
                 };
-                let base_precision = match (base_tp, base_n) {
-                    (Some(tp), Some(n)) if n > 0 => Some(tp as f64 / n as f64),
-                    _ => t.precision,
-                };
-                let drop = base_precision.map(|p| p - precision);
-                let p_value = base_tp.zip(base_n).map(|(btp, bn)| crate::stats::twosample::fisher_lower(btp, bn, tp, n));
+                let (pair_precision, pair_recall) = curve.at(score);
+                let new = UnitCount::at_or_above(mine.iter().copied(), score);
+                let tested = unit_groups.is_some();
+                let base = base.filter(|_| tested);
+                let (base_precision, precision) = (base.and_then(|b| b.precision()), new.precision().filter(|_| tested));
+                let drop = base_precision.zip(precision).map(|(b, n)| b - n);
+                let p_value = base.map(|b| crate::stats::twosample::fisher_lower(b.tp, b.n, new.tp, new.n));
                 if gated && drop.is_some() {
                     tests += 1;
                 }
                 if let Some(dr) = drop.filter(|&dr| gated && dr > tol.max_precision_drop) {
                     candidates.push((
                         format!(
-                            "group {}: threshold {score:.4} (target {} {}): precision {precision:.4} ({tp} of {n}), {dr:.4} below the {} {:.4} (> {})",
+                            "group {}: {which} threshold {score:.4} (target {} {}): top-hit precision {:.4} ({} of {} queries), {dr:.4} below the fit's {:.4} (> {})",
                             fit.key,
                             t.target,
                             t.value,
-                            source.unwrap_or("fitted").replace('_', "-"),
+                            precision.unwrap_or(0.0),
+                            new.tp,
+                            new.n,
                             base_precision.unwrap_or(0.0),
                             tol.max_precision_drop
                         ),
@@ -334,18 +360,18 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
                 thresholds.push(ThresholdDrift {
                     target: t.target.clone(),
                     value: t.value,
+                    threshold: which.to_owned(),
                     score,
-                    baseline_precision: t.precision,
-                    baseline_recall: t.recall,
+                    baseline_precision: base_precision,
                     precision,
-                    recall,
                     precision_drop: drop,
-                    baseline_source: source.map(str::to_owned),
-                    baseline_n: base_n,
-                    baseline_tp: base_tp,
-                    n,
-                    tp,
+                    baseline_n: base.map(|b| b.n),
+                    baseline_tp: base.map(|b| b.tp),
+                    n: new.n,
+                    tp: new.tp,
                     p_value,
+                    pair_precision,
+                    pair_recall,
                 });
             }
         }
