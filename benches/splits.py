@@ -1,13 +1,15 @@
 """How often a threshold misses its target on queries it has not seen (benches/splits.sh runs it).
 
 Scores the data/ sample (minilm, top K), then SPLITS times: split the queries in half at random,
-`simcal fit --folds 5 --confidence 0.9` on one half (unit pair, and unit query), and measure on
-the other half the precision of what each threshold selects: pairs at or above it (pair unit) or
-queries whose top hit is at or above it (query unit). The estimate is simcal's threshold for the
-target over pairs (pair unit) or the same rule over the fitting half's top hits (query unit).
+`simcal fit --folds 5 --confidence 0.9` on one half (units pair-iid, pair and query), and measure
+on the other half the precision of what each threshold selects: pairs at or above it (pair units)
+or queries whose top hit is at or above it (query unit). The estimate is simcal's threshold for
+the target over pairs (pair units) or the same rule over the fitting half's top hits (query
+unit). Then `simcal apply` of the query-unit calibration to the other half, once per target
+(`--target`, `--certified-by global`): how many queries act and the precision of their top hits.
 Prints, per target, the share of splits in which the estimate and the certified threshold fall
-short of the target, and how close the held-out (cross-fitted) estimate of the fitting half came
-to the other half's precision.
+short of the target, the decisions' figures, and how close the held-out (cross-fitted) estimate of
+the fitting half came to the other half's precision.
 """
 import json
 import os
@@ -56,8 +58,10 @@ def main():
     meta = {k: v for k, v in pq.ParquetFile(table).metadata.metadata.items() if k != b"ARROW:schema"}
     qids = np.asarray(pc.unique(t.column("query_id")).to_pylist(), dtype=object)
     rng = np.random.default_rng(0)
-    miss = {(u, w, tg): 0 for u in ("pair", "query") for w in ("estimate", "certified") for tg in TARGETS}
-    none = {(u, tg): 0 for u in ("pair", "query") for tg in TARGETS}
+    units = ("pair-iid", "pair", "query")
+    miss = {(u, w, tg): 0 for u in units for w in ("estimate", "certified") for tg in TARGETS}
+    none = {(u, tg): 0 for u in units for tg in TARGETS}
+    acted = {tg: [] for tg in TARGETS}
     gap = {tg: [] for tg in TARGETS}
     for i in range(SPLITS):
         perm = rng.permutation(len(qids))
@@ -65,20 +69,21 @@ def main():
         in_a = np.array([q in a for q in t.column("query_id").to_pylist()])
         ta, tb = t.filter(pa.array(in_a)), t.filter(pa.array(~in_a))
         pq.write_table(ta.replace_schema_metadata(meta), f"{DIR}/a.parquet")
+        pq.write_table(tb.replace_schema_metadata(meta), f"{DIR}/b.parquet")
         sa = ta.column("score").to_numpy().astype(np.float64)
         ya = ta.column("label").to_numpy() >= 1
         ra = ta.column("rank").to_numpy() == 1
         sb = tb.column("score").to_numpy().astype(np.float64)
         yb = tb.column("label").to_numpy() >= 1
         rank1 = tb.column("rank").to_numpy() == 1
-        for unit in ("pair", "query"):
+        for unit in units:
             out = f"{DIR}/cal-{unit}.json"
             subprocess.run([SIMCAL, "fit", "--scores", f"{DIR}/a.parquet", "--out", out, "--bootstrap", "0", "--confidence", "0.9",
                             "--unit", unit, "--target-precision", *map(str, TARGETS)], check=True, capture_output=True)
             art = json.load(open(out))
             for th in art["global"]["thresholds"]:
                 tg = th["value"]
-                sel = rank1 if unit == "query" else np.ones_like(yb)
+                sel = rank1 if unit == "query" else np.ones_like(yb, dtype=bool)
                 estimate = th["score"] if unit == "pair" else top_hit_estimate(sa[ra], ya[ra], tg)
                 for what, score in (("estimate", estimate), ("certified", (th.get("certified") or {}).get("score"))):
                     if score is None:
@@ -90,12 +95,30 @@ def main():
                     miss[(unit, what, tg)] += prec < tg
                     if unit == "pair" and what == "estimate" and th.get("held_out") and th["held_out"]["precision"] is not None:
                         gap[tg].append(th["held_out"]["precision"] - prec)
+        # The decisions apply makes on the other half from the query-unit calibration.
+        top = dict(zip(tb.filter(pa.array(rank1)).column("query_id").to_pylist(), yb[rank1]))
+        for tg in TARGETS:
+            subprocess.run([SIMCAL, "apply", "--calibration", f"{DIR}/cal-query.json", "--scores", f"{DIR}/b.parquet",
+                            "--out", f"{DIR}/applied.parquet", "--decisions", f"{DIR}/decisions.parquet", "--target", str(tg),
+                            "--certified-by", "global"], check=True, capture_output=True)
+            d = pq.read_table(f"{DIR}/decisions.parquet")
+            acting = [q for q, dec in zip(d.column("query_id").to_pylist(), d.column("decision").to_pylist()) if dec == "act"]
+            acted[tg].append((len(acting), sum(bool(top[q]) for q in acting)))
     print(f"{ENC}, top {K}, {len(qids)} queries, {SPLITS} random halves: fit on one half, precision measured on the other")
-    for unit in ("pair", "query"):
+    for unit in units:
         for tg in TARGETS:
             e, c = miss[(unit, "estimate", tg)], miss[(unit, "certified", tg)]
             print(f"  unit {unit:5} target {tg}: estimate misses in {100 * e / SPLITS:5.1f}% of splits; certified (0.9) misses in "
                   f"{100 * c / SPLITS:5.1f}% (nothing certified in {100 * none[(unit, tg)] / SPLITS:.1f}%)")
+    for tg in TARGETS:
+        n = np.array([a for a, _ in acted[tg]])
+        tp = np.array([b for _, b in acted[tg]])
+        some = n > 0
+        prec = tp[some] / n[some]
+        print(f"  apply --target {tg} (query unit, global certificate) on the other half: {100 * some.mean():.1f}% of splits act; "
+              f"acting queries median {int(np.median(n))} of {len(qids) - len(qids) // 2}, their top-hit precision pooled "
+              f"{tp.sum() / max(n.sum(), 1):.4f} (median {np.median(prec) if some.any() else float('nan'):.4f}); "
+              f"below {tg} in {100 * (prec < tg).sum() / SPLITS:.1f}% of splits")
     for tg in TARGETS:
         g = np.asarray(gap[tg])
         print(f"  held-out precision of the fitting half minus the other half's (pair, {tg}): median {np.median(g):+.4f}, "

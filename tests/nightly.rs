@@ -178,3 +178,45 @@ fn a_group_column_the_queries_lack_is_refused_before_any_scoring() {
     assert!(err.contains("group_by column \"sectoin\" is not a column of") && err.contains("section"), "{err}");
     assert!(!dir.path().join("out-minilm/minilm.scores.parquet").exists(), "it scored before checking");
 }
+
+#[test]
+fn the_config_sets_what_fit_and_apply_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = config(dir.path(), "minilm", "minilm", None);
+    let text = std::fs::read_to_string(&base).unwrap()
+        + "\n[calibration]\ntarget_precision = [0.8, 0.6]\nfwer = \"holm\"\ngrid = 200\nfolds = 1\nbootstrap = 0\n\n[decisions]\ntarget = 0.6\ncertified_by = \"global\"\n";
+    let path = dir.path().join("set.toml");
+    std::fs::write(&path, text).unwrap();
+    let (code, _, err) = run(&path);
+    assert_eq!(code, Some(0), "{err}");
+    let out = dir.path().join("out-minilm");
+    let art = simcal::calibrate::artifact::Artifact::read(&out.join("minilm.calibration.json")).unwrap();
+    assert_eq!(art.targets.precision, vec![0.8, 0.6]);
+    let spec = art.certification.as_ref().unwrap();
+    assert_eq!((spec.unit.as_str(), spec.fwer.as_str(), spec.grid), ("query", "holm", 200));
+    assert!(art.held_out.is_none() && art.bootstrap == 0);
+    // Decisions act on target 0.6's global certificate.
+    let file = std::fs::File::open(out.join("minilm.decisions.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    use arrow::array::AsArray;
+    for b in reader {
+        let b = b.unwrap();
+        let target = b.column_by_name("target").unwrap().as_primitive::<arrow::datatypes::Float64Type>();
+        let cert = b.column_by_name("certificate").unwrap().as_string::<i32>();
+        for r in 0..b.num_rows() {
+            assert_eq!(target.value(r), 0.6);
+            assert_eq!(cert.value(r), "all");
+        }
+    }
+    // A choice that does not exist is refused, naming the table and field.
+    let bad = std::fs::read_to_string(&base).unwrap() + "\n[calibration]\nunit = \"pairs\"\n";
+    std::fs::write(&path, bad).unwrap();
+    let (code, _, err) = run(&path);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("[calibration] unit = \"pairs\"") && err.contains("pair-iid"), "{err}");
+    let bad = std::fs::read_to_string(&base).unwrap() + "\n[decisions]\ncertify_by = \"global\"\n";
+    std::fs::write(&path, bad).unwrap();
+    let (code, _, err) = run(&path);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("certify_by"), "{err}");
+}

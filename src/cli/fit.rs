@@ -111,7 +111,8 @@ impl FitArgs {
 
 /// What a user should read about one threshold: the estimate with what it rests on, its
 /// held-out measurement, and its certified counterpart.
-pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold) -> Vec<String> {
+/// `family` is the confidence at which all the fit's certificates hold together.
+pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold, family: Option<f64>) -> Vec<String> {
     let mut v = Vec::new();
     let head = format!("target {} {}", t.target, t.value);
     if let (Some(s), Some(p), Some(r), Some(n), Some(tp)) = (t.score, t.precision, t.recall, t.n, t.tp) {
@@ -141,9 +142,14 @@ pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold) -> Vec<String
             Some(s) => {
                 let what = match (c.confidence, c.risk_bound) {
                     (Some(conf), _) => format!(
-                        "{} ≥ {} with confidence {conf:.4}{}",
+                        "{}{} ≥ {} at confidence {conf:.4} alone{}{}",
+                        if c.unit == "query" { "top-hit " } else { "" },
                         if c.target == "recall" { "recall" } else { "precision" },
                         c.value,
+                        family
+                            .filter(|&f| (f - conf).abs() > 1e-12)
+                            .map(|f| format!(", {f} with every other certificate of the fit"))
+                            .unwrap_or_default(),
                         c.simultaneous_lower_bound.map(|lb| format!(" (simultaneous lower bound {lb:.4})")).unwrap_or_default()
                     ),
                     (None, Some(b)) => format!("expected miss rate ≤ {b:.4} (in expectation over new queries)"),
@@ -200,7 +206,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
         super::print_json(&v)?;
     } else {
         for t in &art.global.thresholds {
-            for line in threshold_lines(t) {
+            for line in threshold_lines(t, art.certification.as_ref().map(|c| c.confidence)) {
                 eprintln!("{line}");
             }
         }

@@ -215,7 +215,7 @@ impl CalibrationFile {
             o.methods = choice::<Maps>("method", &v)?.methods();
         }
         match self.confidence {
-            Some(c) if c == 0.0 => o.certify = None,
+            Some(0.0) => o.certify = None,
             Some(c) if !(c > 0.0 && c < 1.0) => return Err(format!("confidence = {c}: expected 0 (off) or a value in (0, 1)")),
             _ => {}
         }
