@@ -121,15 +121,18 @@ impl CertifiedBy {
 }
 
 impl Policy {
-    /// The decision when acting needs the top hit's score at or above `certified` (None: no
-    /// certified threshold, so nothing acts): the band decides between escalate and not found.
+    /// The decision when acting rests on a certificate: a query acts exactly when its top hit
+    /// scores at or above `certified` (None: no certificate, so nothing acts), the set the
+    /// certificate is about — the band and the gap never take a query out of it (acting on
+    /// part of the certified set would not be certified: the queries the band or the gap
+    /// would drop can be the better ones). The rest is escalated, not found or ambiguous as the
+    /// band and the gap say.
     pub fn decide_certified(&self, top: Option<f64>, top_score: Option<f64>, gap: Option<f64>, certified: Option<f64>) -> Decision {
-        match self.decide(top, gap) {
-            Decision::NotFound => Decision::NotFound,
-            Decision::Ambiguous => Decision::Ambiguous,
-            Decision::Act | Decision::Escalate => match (top_score, certified) {
-                (Some(s), Some(c)) if s >= c => Decision::Act,
-                _ => Decision::Escalate,
+        match (top_score, certified) {
+            (Some(s), Some(c)) if s >= c => Decision::Act,
+            _ => match self.decide(top, gap) {
+                Decision::Act => Decision::Escalate,
+                d => d,
             },
         }
     }

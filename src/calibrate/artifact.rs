@@ -94,9 +94,13 @@ pub struct CertificationSpec {
     pub grid: usize,
     /// Where the candidates came from: `quantiles` or the grid file's path.
     pub grid_source: String,
-    /// Groups in the family: those with at least `min_pairs` labeled pairs (a count that does
-    /// not look at relevance), whether or not they could be fitted.
+    /// Groups in the family: those whose counts alone (at least `min_pairs` labeled pairs, and
+    /// enough units that the easiest target could be certified at their share were every unit
+    /// relevant) admit them, never their labels; whether or not they could be fitted.
     pub groups: usize,
+    /// Queries left out of the query unit: no labeled row at all (not judged).
+    #[serde(default)]
+    pub unjudged_queries: u64,
     /// Targets certified with a δ (precision targets, and recall targets except conformal risk
     /// control's, which hold in expectation).
     #[serde(default)]
@@ -329,7 +333,7 @@ pub struct CertifiedThreshold {
     /// pairs) that holds whichever grid point was chosen: the largest target at which the
     /// chosen threshold would still be certified by Bonferroni over the whole grid at this
     /// certificate's δ (so the bounds of all certificates hold at once with probability at
-    /// least 1 − δ of the fit).
+    /// least 1 − δ of the fit, as a family of their own beside the certificates').
     #[serde(default)]
     pub simultaneous_lower_bound: Option<f64>,
     /// Conformal risk control's bound on the expected miss rate there.
@@ -357,8 +361,9 @@ pub struct CertifiedThreshold {
     pub queries: Option<u64>,
     /// Why there is no certified score.
     pub reason: Option<String>,
-    /// Where nothing is certified: about how many more units like these would let the target
-    /// be certified at this δ (from the observed curve).
+    /// Where nothing is certified: about how many more units would let Bonferroni over the grid
+    /// certify the target at this δ, were the precision observed at the most promising
+    /// candidate the true one (even odds, not a power of 1 − δ).
     #[serde(default)]
     pub units_needed: Option<u64>,
 }
@@ -380,6 +385,9 @@ impl Artifact {
     /// (the global threshold's reason is part of the threshold itself).
     pub fn notes(&self) -> Vec<String> {
         let mut v = Vec::new();
+        if let Some(c) = self.certification.as_ref().filter(|c| c.unjudged_queries > 0) {
+            v.push(format!("{} queries have no judgement (no labeled row) and are not units of certification", c.unjudged_queries));
+        }
         for (i, g) in std::iter::once(&self.global).chain(&self.groups).enumerate() {
             if let Some(r) = &g.reason {
                 v.push(format!("group {}: not fitted: {r}", g.key));

@@ -152,7 +152,8 @@ pub struct QueryUnit {
     pub recall: QueryRecall,
     /// Whether the query has a relevant document (only those are units of recall).
     pub answerable: bool,
-    /// Its labeled rows (pairs).
+    /// The most labeled pairs it could contribute: the table's list depth k where known, or its
+    /// labeled rows where they are more (the pair unit's test rescales by the largest).
     pub labeled: u64,
     /// Group of the query (of its first row).
     pub group: u32,
@@ -162,8 +163,10 @@ pub struct QueryUnit {
 
 /// The query units of a table: one per judged query (a run of equal `query_id`s with a labeled
 /// row); `answerable` when it has a relevant document, either in `query_relevant` or among its
-/// labeled rows. `group` and `fold` give each row's group and fold.
-pub fn query_units(view: &TableView, rel_level: i32, group: &[u32], fold: Option<&[u8]>) -> Result<Vec<QueryUnit>> {
+/// labeled rows. Its top hit is its best-scoring row (ties: the lower rank), the row `apply`
+/// decides on. `group` and `fold` give each row's group and fold; `depth` is the table's k
+/// (0: unknown), the most pairs a query could contribute.
+pub fn query_units(view: &TableView, rel_level: i32, group: &[u32], fold: Option<&[u8]>, depth: u64) -> Result<Vec<QueryUnit>> {
     let why = "a query's top hit";
     let runs = view.query_runs(why)?;
     let rank = view.ranks(why)?;
@@ -178,13 +181,15 @@ pub fn query_units(view: &TableView, rel_level: i32, group: &[u32], fold: Option
             let relevant_rows: Vec<usize> = (lo..hi).filter(|&r| label.is_valid(r) && label.value(r) >= rel_level).collect();
             let listed_n = listed.filter(|c| c.is_valid(lo)).map_or(0, |c| u64::from(c.value(lo)));
             let n_rel = listed_n.max(relevant_rows.len() as u64);
-            let top = (lo..hi).min_by_key(|&r| (rank.value(r), r)).unwrap_or(lo);
+            let top = (lo..hi)
+                .min_by(|&a, &b| score[b].total_cmp(&score[a]).then(rank.value(a).cmp(&rank.value(b))).then(a.cmp(&b)))
+                .unwrap_or(lo);
             QueryUnit {
                 top_score: f64::from(score[top]),
                 top_relevant: label.is_valid(top) && label.value(top) >= rel_level,
                 recall: QueryRecall { scores: relevant_rows.iter().map(|&r| f64::from(score[r])).collect(), relevant: n_rel },
                 answerable: n_rel > 0,
-                labeled: (lo..hi).filter(|&r| label.is_valid(r)).count() as u64,
+                labeled: ((lo..hi).filter(|&r| label.is_valid(r)).count() as u64).max(depth),
                 group: group[lo],
                 fold: fold.map_or(0, |f| f[lo]),
             }

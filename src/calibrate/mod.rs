@@ -281,7 +281,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
         ));
     }
     let units: Vec<QueryUnit> = match &row_groups {
-        Some(g) => certify::query_units(view, opts.rel_level, &g.index, fold.as_deref())?,
+        Some(g) => certify::query_units(view, opts.rel_level, &g.index, fold.as_deref(), table.meta.k as u64)?,
         // Without the queries, each rank-1 row is a query's top hit: enough for decisions.
         None if view.rank.is_some() => certify::top_hits(view, opts.rel_level)?,
         None => Vec::new(),
@@ -356,6 +356,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
             grid: c.grid.size(),
             grid_source: c.grid_source.clone(),
             groups: f.groups,
+            unjudged_queries: if c.unit.needs_queries() { queries.unwrap_or(0).saturating_sub(units.len() as u64) } else { 0 },
             targets: f.targets,
             certificates: f.certificates,
             delta_each: f.delta_each,

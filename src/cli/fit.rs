@@ -167,7 +167,7 @@ pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold, family: Optio
                     .units_needed
                     .map(|n| {
                         format!(
-                            "; about {} more {} like these would certify it at this δ",
+                            "; at the precision observed, about {} more {} would let Bonferroni over the grid certify it at this δ (even odds)",
                             num(n),
                             if c.unit == "query" { "judged queries" } else { "units" }
                         )

@@ -149,7 +149,11 @@ fn print_event(event: &Event<'_>, quiet: bool) {
                         "; {}{}",
                         c.reason.as_deref().unwrap_or("nothing certified"),
                         c.units_needed
-                            .map(|n| format!("; about {} more judged queries like these would certify it", super::words::num(n)))
+                            .map(|n| format!(
+                                "; at the precision observed, about {} more {} would make it certifiable",
+                                super::words::num(n),
+                                if c.unit == "query" { "judged queries" } else { "units" }
+                            ))
                             .unwrap_or_default()
                     ),
                 },

@@ -9,10 +9,12 @@
 //! A violation needs both an effect beyond its tolerance (a KS above `max_ks`, a top-hit
 //! precision drop above `max_precision_drop`) and significance for the sample sizes at hand: the
 //! KS statistic's p-value (counting queries, not pairs, as the independent units: the scores of
-//! one query's hits move together), or Fisher's exact one-sided test of the drop over top hits
-//! (one per query, independent across queries), at the stored score against the fit's own
-//! top-hit counts there, at most `significance` divided by the number of tests (Bonferroni: the
-//! gate's false alarms stay below `significance` for the whole report).
+//! one query's hits move together), or a one-sided exact test over top hits (one per query,
+//! independent across queries) — for a certified threshold, binomial against its target (what
+//! the certificate promises, so a table where it still holds trips at most `significance` of the
+//! time); for an estimate, Fisher's against the fit's own top-hit counts at the stored score
+//! (an estimate chosen on the same data can make those counts optimistic) — at most
+//! `significance` divided by the number of tests (Bonferroni over the report).
 //! KS over histogram bins is the exact statistic evaluated at the bin edges: a lower bound of the
 //! exact two-sample KS, short of it by at most the mass of one bin.
 
@@ -88,8 +90,9 @@ pub struct ThresholdDrift {
     pub threshold: String,
     /// Its score.
     pub score: f64,
-    /// Top-hit precision at the score on the fitting data (judged queries whose top hit scores
-    /// at or above it).
+    /// What the new precision is compared with: for a certified threshold its target (what the
+    /// certificate promises), for an estimate the top-hit precision at the score on the fitting
+    /// data (judged queries whose top hit scores at or above it).
     pub baseline_precision: Option<f64>,
     /// Top-hit precision at the score on the new table.
     pub precision: Option<f64>,
@@ -103,8 +106,9 @@ pub struct ThresholdDrift {
     pub n: u64,
     /// Relevant top hits among them.
     pub tp: u64,
-    /// Fisher's exact one-sided p-value of the drop over top hits, one per query (None without
-    /// baseline counts).
+    /// The one-sided p-value of the drop over top hits, one per query: exact binomial against
+    /// the target for a certified threshold, Fisher's exact test against the fit's counts for
+    /// an estimate (None without them).
     pub p_value: Option<f64>,
     /// Precision of the new table's labeled pairs at the score (for reading; not gated: pairs
     /// of one query are not independent).
@@ -231,7 +235,7 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
     // tested on.
     let (units, unit_groups) = if view.query_id.is_some() && view.rank.is_some() {
         let g = view.groups(&art.group_by)?;
-        (crate::calibrate::certify::query_units(&view, art.rel_level, &g.index, None)?, Some(g.keys))
+        (crate::calibrate::certify::query_units(&view, art.rel_level, &g.index, None, table.meta.k as u64)?, Some(g.keys))
     } else {
         (Vec::new(), None)
     };
@@ -324,10 +328,12 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
         if !d.is_empty() {
             for t in &fit.thresholds {
                 // The threshold `apply` acts on: the certificate at the query unit where there is
-                // one, else the estimate, with the top-hit counts it rests on.
+                // one, tested against what it promises (its target: no selection bias, since the
+                // fit's own counts at a threshold it chose are not used); else the estimate,
+                // against the fit's top-hit counts there.
                 let certified = t.certified.as_ref().filter(|c| c.unit == "query" && c.target == "precision");
                 let (which, score, base) = match (certified.and_then(|c| c.score), t.score) {
-                    (Some(s), _) => ("certified", s, certified.and_then(|c| c.n.zip(c.tp)).map(|(n, tp)| UnitCount { n, tp })),
+                    (Some(s), _) => ("certified", s, None),
                     (None, Some(s)) => ("estimate", s, t.top_hits),
                     (None, None) => continue,
                 };
@@ -335,22 +341,29 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
                 let new = UnitCount::at_or_above(mine.iter().copied(), score);
                 let tested = unit_groups.is_some();
                 let base = base.filter(|_| tested);
-                let (base_precision, precision) = (base.and_then(|b| b.precision()), new.precision().filter(|_| tested));
+                let precision = new.precision().filter(|_| tested);
+                let base_precision = if which == "certified" { Some(t.value).filter(|_| tested) } else { base.and_then(|b| b.precision()) };
                 let drop = base_precision.zip(precision).map(|(b, n)| b - n);
-                let p_value = base.map(|b| crate::stats::twosample::fisher_lower(b.tp, b.n, new.tp, new.n));
+                let p_value = match which {
+                    // P(X ≤ tp) for X ~ Binomial(n, target): how unlikely so few relevant top hits
+                    // are if the precision there still reached the target.
+                    "certified" => precision.map(|_| crate::stats::binomial::cdf(new.tp, new.n, t.value)),
+                    _ => base.map(|b| crate::stats::twosample::fisher_lower(b.tp, b.n, new.tp, new.n)),
+                };
                 if gated && drop.is_some() {
                     tests += 1;
                 }
                 if let Some(dr) = drop.filter(|&dr| gated && dr > tol.max_precision_drop) {
                     candidates.push((
                         format!(
-                            "group {}: {which} threshold {score:.4} (target {} {}): top-hit precision {:.4} ({} of {} queries), {dr:.4} below the fit's {:.4} (> {})",
+                            "group {}: {which} threshold {score:.4} (target {} {}): top-hit precision {:.4} ({} of {} queries), {dr:.4} below {} {:.4} (> {})",
                             fit.key,
                             t.target,
                             t.value,
                             precision.unwrap_or(0.0),
                             new.tp,
                             new.n,
+                            if which == "certified" { "the certified target" } else { "the fit's" },
                             base_precision.unwrap_or(0.0),
                             tol.max_precision_drop
                         ),
