@@ -97,28 +97,7 @@ impl DecideOn {
     }
 }
 
-/// Whose certificate a query of a group acts on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum CertifiedBy {
-    /// Its group's own certificate, obtained on that group's queries: a guarantee for each
-    /// group. A group without one (nothing certified, too small to fit, or not seen when
-    /// fitting) does not act.
-    #[default]
-    Group,
-    /// The global certificate for every query: a guarantee over the whole table's population
-    /// of queries (marginal), none for any one group.
-    Global,
-}
-
-impl CertifiedBy {
-    /// `group` or `global`.
-    pub fn name(self) -> &'static str {
-        match self {
-            CertifiedBy::Group => "group",
-            CertifiedBy::Global => "global",
-        }
-    }
-}
+pub use crate::calibrate::certify::CertifiedBy;
 
 impl Policy {
     /// The decision when acting rests on a certificate: a query acts exactly when its top hit

@@ -543,3 +543,34 @@ fn the_drift_gate_tests_top_hits_and_holds_its_level_with_clustered_pairs() {
     let r = drift(&table(&b), Path::new("b"), &art, tol).unwrap();
     assert!(r.drifted && r.violations.iter().any(|v| v.contains("top-hit precision")), "{:?}", r.violations);
 }
+
+#[test]
+fn a_fit_certified_for_the_global_population_gives_it_all_of_delta() {
+    // The same table fitted per group: with --certified-by group the groups share δ with the
+    // global certificate; with global the global one has all of it and the groups none.
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let qs: Vec<Query> = ["a", "b", "c"]
+        .iter()
+        .flat_map(|g| (0..800).map(|_| *g).collect::<Vec<_>>())
+        .map(|g| {
+            let s = rng.random::<f64>();
+            query(&mut rng, g, s, s)
+        })
+        .collect();
+    let t = table(&qs);
+    let by_group = fit(&t, &certified(&[0.8], &["section"]));
+    let spec = by_group.certification.as_ref().unwrap();
+    assert_eq!((spec.groups, spec.certificates), (3, 4));
+    let global = fit(&t, &FitOptions { certified_by: CertifiedBy::Global, ..certified(&[0.8], &["section"]) });
+    let spec = global.certification.as_ref().unwrap();
+    assert_eq!((spec.groups, spec.certificates), (0, 1));
+    assert!((spec.delta_each - 0.1).abs() < 1e-12);
+    assert_eq!(global.global.thresholds[0].certified.as_ref().unwrap().delta, Some(spec.delta_each));
+    for g in &global.groups {
+        let c = g.thresholds[0].certified.as_ref().unwrap();
+        assert!(c.score.is_none() && c.delta.is_none() && c.reason.as_deref().unwrap().contains("--certified-by global"), "{}", g.key);
+    }
+    // All of δ: the global threshold is no higher than with δ shared.
+    let score = |a: &Artifact| a.global.thresholds[0].certified.as_ref().unwrap().score.unwrap();
+    assert!(score(&global) <= score(&by_group));
+}

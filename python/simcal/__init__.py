@@ -484,6 +484,7 @@ def fit(
     min_pairs: int = 50,
     min_relevant: int = 10,
     abstain: tuple[float, float] = (0.5, 0.9),
+    certified_by: str = "group",
 ) -> Calibration:
     """``simcal fit`` on a labeled score table: a pyarrow Table or RecordBatch (columns
     ``query_id``, ``doc_id``, ``rank``, ``score``, ``label``; tables of other tools are read as
@@ -503,6 +504,7 @@ def fit(
         batch, meta, path, method, _floats(target_precision, "target_precision"), _floats(target_recall, "target_recall"),
         (float(abstain[0]), float(abstain[1])), list(group_by or []), int(min_pairs), int(min_relevant), int(folds),
         None if confidence is None else float(confidence), unit, fwer, int(grid), int(bootstrap), int(seed), int(rel_level),
+        certified_by,
     ))
 
 

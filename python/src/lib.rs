@@ -534,7 +534,7 @@ fn with_metadata(batch: RecordBatch, meta: HashMap<String, String>) -> Result<Re
 
 /// Fits a table (a record batch, or the path of a parquet file) and returns the artifact JSON.
 #[pyfunction]
-#[pyo3(signature = (table, meta, path, method, target_precision, target_recall, abstain, group_by, min_pairs, min_relevant, folds, confidence, unit, fwer, grid, bootstrap, seed, rel_level))]
+#[pyo3(signature = (table, meta, path, method, target_precision, target_recall, abstain, group_by, min_pairs, min_relevant, folds, confidence, unit, fwer, grid, bootstrap, seed, rel_level, certified_by))]
 #[allow(clippy::too_many_arguments)]
 fn fit(
     py: Python<'_>,
@@ -556,6 +556,7 @@ fn fit(
     bootstrap: usize,
     seed: u64,
     rel_level: i32,
+    certified_by: &str,
 ) -> PyResult<String> {
     let methods = named::<simcal::calibrate::Maps>("method", method)?.methods();
     let certify = match confidence {
@@ -578,6 +579,7 @@ fn fit(
         min_relevant,
         folds,
         certify,
+        certified_by: named("certified_by", certified_by)?,
         bootstrap,
         seed,
         rel_level,

@@ -95,8 +95,8 @@ pub struct CertificationSpec {
     /// Where the candidates came from: `quantiles` or the grid file's path.
     pub grid_source: String,
     /// Groups in the family: those whose counts alone (at least `min_pairs` labeled pairs, and
-    /// enough units that the easiest target could be certified at their share were every unit
-    /// relevant) admit them, never their labels; whether or not they could be fitted.
+    /// enough units that the easiest target could be certified at their share at a precision
+    /// halfway between it and 1) admit them, never their labels; fitted or not.
     pub groups: usize,
     /// Queries left out of the query unit: no labeled row at all (not judged).
     #[serde(default)]

@@ -68,6 +68,29 @@ impl Unit {
     }
 }
 
+/// Whose certificate a query of a group acts on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CertifiedBy {
+    /// Its group's own certificate, obtained on that group's queries: a guarantee for each
+    /// group. A group without one (nothing certified, too small to fit, or not seen when
+    /// fitting) does not act.
+    #[default]
+    Group,
+    /// The global certificate for every query: a guarantee over the whole table's population
+    /// of queries (marginal), none for any one group.
+    Global,
+}
+
+impl CertifiedBy {
+    /// `group` or `global`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CertifiedBy::Group => "group",
+            CertifiedBy::Global => "global",
+        }
+    }
+}
+
 /// Candidate thresholds by default: this many quantiles of the units' scores.
 pub const DEFAULT_GRID: usize = 1000;
 
@@ -389,15 +412,17 @@ impl UnitCounts {
         UnitCounts { pairs, queries: units.len() as u64, max_pairs: units.iter().map(|u| u.labeled).max().unwrap_or(0) }
     }
 
-    /// Whether a precision of `target` could be certified at `level` on these units at all:
-    /// the p-value with every unit relevant. It depends on the counts alone, never on labels.
+    /// Whether a precision of `target` could realistically be certified at `level` on these
+    /// units: whether all of them at a precision halfway between the target and 1 would be (the
+    /// start rule of fixed-sequence testing). It depends on the counts alone, never on labels;
+    /// a group that fails it would rarely certify anything and takes no share of δ.
     pub fn could_certify(&self, unit: Unit, target: f64, level: f64) -> bool {
         let (losses, n) = match unit {
             Unit::Query => (Losses::Binary, self.queries),
             Unit::PairIid => (Losses::Binary, self.pairs),
             Unit::Pair => (Losses::Clustered { queries: self.queries, max_pairs: self.max_pairs }, self.pairs),
         };
-        losses.p_value(n, n, target) <= level
+        crate::stats::ltt::sequence_start(n, target, level, losses)
     }
 }
 

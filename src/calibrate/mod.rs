@@ -34,7 +34,7 @@ use artifact::{
     ThresholdInterval, UnitCount, ARTIFACT_VERSION, SMALL_SAMPLE,
 };
 use bootstrap::Blocks;
-use certify::{CertifyOptions, QueryUnit, Unit};
+use certify::{CertifiedBy, CertifyOptions, QueryUnit, Unit};
 use distinct::Distinct;
 use isotonic::Isotonic;
 use sweep::Point;
@@ -114,6 +114,9 @@ pub struct FitOptions {
     pub folds: usize,
     /// Certified thresholds, when asked for.
     pub certify: Option<CertifyOptions>,
+    /// Whose certificates the fit makes: each group's and the global one (`Group`), or the
+    /// global one alone (`Global`: all of δ for it, for decisions that act on it).
+    pub certified_by: CertifiedBy,
     /// Bootstrap resamples (0: none).
     pub bootstrap: usize,
     /// Seed of the bootstrap.
@@ -134,6 +137,7 @@ impl Default for FitOptions {
             min_relevant: 10,
             folds: 5,
             certify: None,
+            certified_by: CertifiedBy::Group,
             bootstrap: 1000,
             seed: 0,
             rel_level: crate::labels::DEFAULT_REL_LEVEL,
@@ -384,8 +388,9 @@ struct Family {
 
 impl Family {
     /// The family of a fit with groups of these counts: the global fit and every group that
-    /// could certify its easiest precision target at its share of δ were all its units relevant
-    /// (a rule blind to relevance: a group too small to ever certify takes no share). The share
+    /// could certify its easiest precision target at its share of δ were all its units at a
+    /// precision halfway between the target and 1 (a rule blind to relevance: a group too small
+    /// to certify anything but a near-perfect ranking takes no share). The share
     /// is found as the smallest budget of groups that admits no more groups than it counts;
     /// each member then gets δ / (targets × (members + 1)).
     fn new(c: &CertifyOptions, opts: &FitOptions, counts: &[certify::UnitCounts]) -> Family {
@@ -398,7 +403,11 @@ impl Family {
         let admitted = |g: usize| -> Vec<bool> {
             counts
                 .iter()
-                .map(|n| n.pairs >= opts.min_pairs && (!easiest.is_finite() || n.could_certify(c.unit, easiest, level(g))))
+                .map(|n| {
+                    opts.certified_by == CertifiedBy::Group
+                        && n.pairs >= opts.min_pairs
+                        && (!easiest.is_finite() || n.could_certify(c.unit, easiest, level(g)))
+                })
                 .collect()
         };
         let mut budget = counts.len();
@@ -415,7 +424,7 @@ impl Family {
         let certificates = targets * (groups + 1);
         let delta_each = delta / certificates.max(1) as f64;
         let words = format!(
-            "with probability at least {} over the draw of the calibration {}, the {certificates} certificates hold at once: {targets} target{} × ({groups} of {} group{} + the global fit), each at δ = {delta} / {certificates}; a group is in the family when its counts alone (labeled pairs ≥ {}, and enough units to certify the easiest target were all relevant) allow it, never by its labels{}",
+            "with probability at least {} over the draw of the calibration {}, the {certificates} certificates hold at once: {targets} target{} × ({groups} of {} group{} + the global fit), each at δ = {delta} / {certificates}; a group is in the family when its counts alone (labeled pairs ≥ {}, and enough units to certify the easiest target at a precision halfway to 1) allow it, never by its labels{}",
             c.confidence,
             if c.unit == Unit::PairIid { "pairs (assumed independent)" } else { "queries (assumed exchangeable)" },
             if targets == 1 { "" } else { "s" },
@@ -680,11 +689,15 @@ fn fit_fitted(
             &opts.target_precision,
             &opts.target_recall,
             c,
-            &format!(
-                "not certified: {} judged queries ({} labeled pairs) could not certify any target at a share of δ even were every unit relevant, so the group takes no share",
+            &if opts.certified_by == CertifiedBy::Global {
+                "not certified: the fit certified the global population alone (--certified-by global)".to_owned()
+            } else {
+                format!(
+                "not certified: {} judged queries ({} labeled pairs) are too few to certify any target at a share of δ (even at a precision halfway to 1), so the group takes no share",
                 units.len(),
                 d.n_pos() + d.n_neg()
-            ),
+            )
+            },
         )
         .into_iter()
         .map(Some)

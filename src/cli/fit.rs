@@ -62,6 +62,10 @@ pub struct FitArgs {
     /// Family-wise error control of Learn-Then-Test.
     #[arg(long, value_enum, default_value_t)]
     pub fwer: Fwer,
+    /// Whose certificates to make: each group's and the global one (`group`; δ shared by all),
+    /// or the global one alone (`global`: all of δ, for decisions that act on it).
+    #[arg(long = "certified-by", value_enum, default_value_t)]
+    pub certified_by: simcal::calibrate::certify::CertifiedBy,
     /// Candidate thresholds: N quantiles of the units' scores, or a file with one score a line.
     #[arg(long, default_value_t = simcal::calibrate::certify::DEFAULT_GRID.to_string(), value_name = "N|FILE")]
     pub grid: String,
@@ -102,6 +106,7 @@ impl FitArgs {
                     Some(CertifyOptions { confidence, unit: self.unit, fwer: self.fwer, grid, grid_source })
                 }
             },
+            certified_by: self.certified_by,
             bootstrap: self.bootstrap,
             seed: self.seed,
             rel_level: self.rel.rel_level,

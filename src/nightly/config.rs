@@ -31,7 +31,8 @@
 //!
 //! [decisions]                  # optional: what `simcal apply` takes
 //! target = 0.9                 # the precision target whose certificate `act` rests on
-//! certified_by = "group"       # group (each group its own certificate) | global (one for all)
+//! certified_by = "group"       # group (each group its own certificate) | global (one for all;
+//!                              # the fit then certifies the global population alone)
 //! decide_on = "certified"      # certified | estimate
 //! min_gap = 0.0
 //!
@@ -278,7 +279,7 @@ impl Config {
                     metric: Metric::Cosine,
                 })
                 .collect(),
-            fit: FitOptions { group_by: vec!["section".into()], seed, ..default_fit() },
+            fit: FitOptions { group_by: vec!["section".into()], seed, certified_by: CertifiedBy::Global, ..default_fit() },
             apply: ApplyOptions { certified_by: CertifiedBy::Global, ..ApplyOptions::default() },
             drift: None,
         })
@@ -335,11 +336,12 @@ impl Config {
             Some(c) => c.options().map_err(|e| bad(format!("[calibration] {e}")))?,
             None => default_fit(),
         };
-        let fit = FitOptions { group_by: group_by.clone(), seed, ..fit };
         let apply = match f.decisions {
             Some(d) => d.options().map_err(|e| bad(format!("[decisions] {e}")))?,
             None => ApplyOptions::default(),
         };
+        // Decisions on the global certificate: the fit certifies the global population alone.
+        let fit = FitOptions { group_by: group_by.clone(), seed, certified_by: apply.certified_by, ..fit };
         Ok(Config {
             out: at(f.out.unwrap_or_else(|| PathBuf::from("out"))),
             qrels: at(f.qrels),
