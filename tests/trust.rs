@@ -556,3 +556,71 @@ fn the_bootstrap_resamples_whole_queries() {
     // √40 ≈ 6.3 times wider in theory.
     assert!(by_query > 3.0 * by_pair, "{by_query} vs {by_pair}");
 }
+
+#[test]
+fn conformal_recall_with_few_queries_keeps_its_finite_sample_terms() {
+    // 20 queries a draw, 20,000 draws: the n/(n+1) and 1/(n+1) terms of conformal risk control
+    // matter at this size. Each draw's λ̂ is recomputed here from its definition (the largest
+    // grid point whose empirical miss rate R̂ satisfies 20/21·R̂ + 1/21 ≤ α) and must equal the
+    // certified score; the mean true miss rate must stay within α = 0.3 (plus 3 standard errors);
+    // and the rule without those terms (R̂ ≤ α), computed on the same draws, must come out
+    // measurably riskier (paired, by more than 3 standard errors), so that dropping them fails.
+    let true_risk = |l: f64| 0.1 + 0.9 * l.clamp(0.0, 1.0).powi(2);
+    let opts = CertifyOptions { confidence: 0.9, unit: Unit::Query, fwer: Fwer::Holm, grid: Grid::Quantiles(200), grid_source: "q".into() };
+    let (reps, n, alpha) = (20_000, 20, 0.3);
+    let (mut right, mut diffs) = (Vec::new(), Vec::new());
+    for rep in 0..reps {
+        let mut rng = ChaCha8Rng::seed_from_u64(700_000 + rep as u64);
+        let units: Vec<QueryUnit> = (0..n)
+            .map(|_| {
+                let relevant = rng.random_range(1..=3u64);
+                let mut scores = Vec::new();
+                for _ in 0..relevant {
+                    if rng.random::<f64>() < 0.9 {
+                        scores.push(rng.random::<f64>().sqrt());
+                    }
+                }
+                QueryUnit {
+                    top_score: 0.0,
+                    top_relevant: false,
+                    recall: QueryRecall { scores, relevant },
+                    answerable: true,
+                    labeled: 1,
+                    group: 0,
+                    fold: 0,
+                }
+            })
+            .collect();
+        let refs: Vec<&QueryUnit> = units.iter().collect();
+        let c = &certify(&Distinct::default(), &refs, &[], &[0.7], &opts, 0.1)[0];
+        // The definition, independently: the grid, each point's mean per-query miss rate.
+        let mut x: Vec<f64> = units.iter().flat_map(|u| u.recall.scores.iter().copied()).collect();
+        x.sort_by(f64::total_cmp);
+        let grid = Grid::Quantiles(200).thresholds(&x, &vec![1; x.len()]);
+        let risk = |l: f64| {
+            units.iter().map(|u| 1.0 - u.recall.scores.iter().filter(|&&s| s >= l).count() as f64 / u.recall.relevant as f64).sum::<f64>()
+                / n as f64
+        };
+        let nf = n as f64;
+        let pick = |ok: &dyn Fn(f64) -> bool| grid.iter().copied().take_while(|&l| ok(risk(l))).last();
+        let lambda = pick(&|r| nf / (nf + 1.0) * r + 1.0 / (nf + 1.0) <= alpha);
+        assert_eq!(c.score, lambda, "draw {rep}: certified {:?}, definition {lambda:?}", c.score);
+        let (Some(l), Some(naive)) = (lambda, pick(&|r| r <= alpha)) else { continue };
+        right.push(true_risk(l));
+        diffs.push(true_risk(naive) - true_risk(l));
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let se = |v: &[f64]| {
+        let m = mean(v);
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64 / v.len() as f64).sqrt()
+    };
+    eprintln!(
+        "CRC, {n} queries a draw, {} draws: mean true miss rate {:.4} (α {alpha}); without the finite-sample terms {:.4} more",
+        right.len(),
+        mean(&right),
+        mean(&diffs)
+    );
+    assert!(right.len() > reps * 9 / 10);
+    assert!(mean(&right) <= alpha + 3.0 * se(&right), "mean miss rate {}", mean(&right));
+    assert!(mean(&diffs) > 3.0 * se(&diffs), "dropping the terms changed the mean miss rate by only {}", mean(&diffs));
+}
