@@ -169,8 +169,8 @@ pub struct ApplyOptions {
     pub decide_on: DecideOn,
     /// The precision target whose certificate `act` rests on (default: the fit's first).
     pub target: Option<f64>,
-    /// Whose certificate a group's queries act on.
-    pub certified_by: CertifiedBy,
+    /// Whose certificate a group's queries act on (None: whose the fit made).
+    pub certified_by: Option<CertifiedBy>,
     /// The map to use (default: isotonic when the artifact has it, else Platt).
     pub method: Option<Method>,
     /// Drop rows whose probability is below this.
@@ -373,7 +373,10 @@ pub fn apply_hashed(
         (DecideOn::Estimate, _) => DecideOn::Estimate,
     };
     let target = designated_target(art, opts.target)?;
-    let by = opts.certified_by;
+    let by = opts.certified_by.unwrap_or(match art.certification.as_ref().map(|c| c.certified_by.as_str()) {
+        Some("global") => CertifiedBy::Global,
+        _ => CertifiedBy::Group,
+    });
     let certified: Vec<Option<Certificate>> = match (decided_on, target) {
         (DecideOn::Certified, Some(t)) => groups.keys.iter().map(|(k, _)| certified_score(art, k, t, by)).collect(),
         _ => vec![None; groups.keys.len()],

@@ -150,7 +150,7 @@ fn a_group_acts_only_on_its_own_certificate() {
         unseen_acted += usize::from(acts(&by_group, "c") > 0);
         // The global rule, asked for, acts on the global certificate for every query, and the
         // decisions say so.
-        let global = apply(&t, &art, &ApplyOptions { certified_by: CertifiedBy::Global, ..ApplyOptions::default() });
+        let global = apply(&t, &art, &ApplyOptions { certified_by: Some(CertifiedBy::Global), ..ApplyOptions::default() });
         global_b_acted += usize::from(acts(&global, "b") > 0);
         assert!(global.decisions.iter().all(|d| d.certificate.as_deref() == Some("all")));
         assert_eq!(global.table.meta.extra["simcal.certified_by"], "global");
@@ -573,4 +573,11 @@ fn a_fit_certified_for_the_global_population_gives_it_all_of_delta() {
     // All of δ: the global threshold is no higher than with δ shared.
     let score = |a: &Artifact| a.global.thresholds[0].certified.as_ref().unwrap().score.unwrap();
     assert!(score(&global) <= score(&by_group));
+    // apply acts on whose certificates the fit made, unless told otherwise.
+    assert_eq!(global.certification.as_ref().unwrap().certified_by, "global");
+    let a = apply(&t, &global, &ApplyOptions::default());
+    assert_eq!(a.certified_by, CertifiedBy::Global);
+    assert!(a.counts().act > 0 && a.decisions.iter().all(|d| d.certificate.as_deref() == Some("all")));
+    let a = apply(&t, &global, &ApplyOptions { certified_by: Some(CertifiedBy::Group), ..ApplyOptions::default() });
+    assert_eq!(a.counts().act, 0);
 }

@@ -437,13 +437,14 @@ class Calibration:
         ]))
 
     def apply(self, table: Any, decide_on: str = "certified", method: str | None = None, floor: float | None = None,
-              min_gap: float = 0.0, force: bool = False, target: float | None = None, certified_by: str = "group"):
+              min_gap: float = 0.0, force: bool = False, target: float | None = None, certified_by: str | None = None):
         """``simcal apply``: returns ``(rows, decisions)``, the table with a ``probability``
         column (rows below ``floor`` dropped) and one decision per query (``act``,
         ``escalate``, ``not_found`` or ``ambiguous``, with the ``target``, ``threshold`` and
         ``certificate`` it acted on), both pyarrow Tables. ``act`` rests on the certificate of
         precision ``target`` (default: the fit's first target) at the query unit, of each
-        query's own group (``certified_by="group"``) or of the whole table (``"global"``)."""
+        query's own group (``certified_by="group"``) or of the whole table (``"global"``);
+        by default whose the fit made."""
         import pyarrow as pa
 
         batch, meta = _batch(table)

@@ -80,7 +80,7 @@ def apply(
     meta: dict[str, str],
     decide_on: str,
     target: float | None,
-    certified_by: str,
+    certified_by: str | None,
     method: str | None,
     floor: float | None,
     min_gap: float,

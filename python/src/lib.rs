@@ -694,7 +694,7 @@ fn apply(
     meta: HashMap<String, String>,
     decide_on: &str,
     target: Option<f64>,
-    certified_by: &str,
+    certified_by: Option<&str>,
     method: Option<String>,
     floor: Option<f64>,
     min_gap: f64,
@@ -702,7 +702,7 @@ fn apply(
 ) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<RecordBatch>)> {
     let art = artifact(json)?;
     let decide_on: DecideOn = named("decide_on", decide_on)?;
-    let certified_by: CertifiedBy = named("certified_by", certified_by)?;
+    let certified_by: Option<CertifiedBy> = certified_by.map(|c| named("certified_by", c)).transpose()?;
     let method = method.map(|m| Method::parse(&m)).transpose().map_err(err)?;
     let opts = ApplyOptions { decide_on, target, certified_by, method, floor, min_gap, force };
     let (rows, decisions) = py.detach(|| -> PyResult<(RecordBatch, RecordBatch)> {

@@ -114,6 +114,14 @@ pub struct CertificationSpec {
     /// What the confidence covers, in words.
     #[serde(default)]
     pub family: String,
+    /// Whose certificates the fit made: `group` (each group's and the global one) or `global`
+    /// (the global one alone); `apply` acts on the same unless told otherwise.
+    #[serde(default = "group")]
+    pub certified_by: String,
+}
+
+fn group() -> String {
+    "group".to_owned()
 }
 
 /// Target precisions and recalls.

@@ -365,6 +365,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
             certificates: f.certificates,
             delta_each: f.delta_each,
             family: f.words,
+            certified_by: opts.certified_by.name().to_owned(),
         });
     }
     Ok(art)

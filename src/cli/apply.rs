@@ -45,8 +45,9 @@ pub struct ApplyArgs {
     pub target: Option<f64>,
     /// Whose certificate a group's queries act on: their group's own (a guarantee per group;
     /// a group without one does not act) or the global one (a guarantee over all queries).
-    #[arg(long = "certified-by", value_enum, default_value_t)]
-    pub certified_by: CertifiedBy,
+    /// Default: whose the fit made (`fit --certified-by`).
+    #[arg(long = "certified-by", value_enum)]
+    pub certified_by: Option<CertifiedBy>,
     /// Apply even when the calibration's model or metric differ from the table's (a warning).
     #[arg(long)]
     pub force: bool,

@@ -242,7 +242,7 @@ impl DecisionsFile {
     fn options(self) -> std::result::Result<ApplyOptions, String> {
         let mut o = ApplyOptions { target: self.target, ..ApplyOptions::default() };
         if let Some(v) = self.certified_by {
-            o.certified_by = choice("certified_by", &v)?;
+            o.certified_by = Some(choice("certified_by", &v)?);
         }
         if let Some(v) = self.decide_on {
             o.decide_on = choice("decide_on", &v)?;
@@ -280,7 +280,7 @@ impl Config {
                 })
                 .collect(),
             fit: FitOptions { group_by: vec!["section".into()], seed, certified_by: CertifiedBy::Global, ..default_fit() },
-            apply: ApplyOptions { certified_by: CertifiedBy::Global, ..ApplyOptions::default() },
+            apply: ApplyOptions { certified_by: Some(CertifiedBy::Global), ..ApplyOptions::default() },
             drift: None,
         })
     }
@@ -341,7 +341,7 @@ impl Config {
             None => ApplyOptions::default(),
         };
         // Decisions on the global certificate: the fit certifies the global population alone.
-        let fit = FitOptions { group_by: group_by.clone(), seed, certified_by: apply.certified_by, ..fit };
+        let fit = FitOptions { group_by: group_by.clone(), seed, certified_by: apply.certified_by.unwrap_or_default(), ..fit };
         Ok(Config {
             out: at(f.out.unwrap_or_else(|| PathBuf::from("out"))),
             qrels: at(f.qrels),
