@@ -133,7 +133,7 @@ pub fn designated_target(art: &Artifact, target: Option<f64>) -> Result<Option<f
         None => Ok(art.targets.precision.first().copied()),
         Some(t) if art.targets.precision.iter().any(|&p| (p - t).abs() < 1e-12) => Ok(Some(t)),
         Some(t) => Err(Error::Invalid(format!(
-            "--target {t}: the calibration has no precision target {t} (its targets: {})",
+            "target {t}: the calibration has no precision target {t} (its targets: {})",
             if art.targets.precision.is_empty() {
                 "none".to_owned()
             } else {
@@ -491,7 +491,7 @@ fn certificate_warnings(
     let unit = art.certification.as_ref().map_or("", |c| c.unit.as_str());
     if unit != Unit::Query.name() {
         return vec![format!(
-            "{at}: certified at the {unit} unit, but decisions are about each query's top hit: no query acts (fit with --unit query)"
+            "{at}: certified at the {unit} unit, but decisions are about each query's top hit: no query acts (fit at the query unit)"
         )];
     }
     let grouped = by == CertifiedBy::Group && !art.group_by.is_empty();
@@ -503,7 +503,7 @@ fn certificate_warnings(
         let without: Vec<&str> = groups.keys.iter().zip(certified).filter(|(_, c)| c.is_none()).map(|((k, _), _)| k.as_str()).collect();
         if !without.is_empty() {
             v.push(format!(
-                "{at}: {} of {} groups have no certificate of their own for precision {t} (not certified, not fitted, or not seen in the fit): their queries do not act (--certified-by global acts on the global certificate, a guarantee over all queries together, not per group)",
+                "{at}: {} of {} groups have no certificate of their own for precision {t} (not certified, not fitted, or not seen in the fit): their queries do not act (certified by global acts on the global certificate, a guarantee over all queries together, not per group)",
                 without.len(),
                 groups.keys.len()
             ));

@@ -203,7 +203,7 @@ fn act_rests_on_the_designated_target_alone() {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("--target 0.7") && e.contains("0.9, 0.5"), "{e}");
+        assert!(e.contains("target 0.7") && e.contains("0.9, 0.5"), "{e}");
     }
     // Claimed: 0.9 is certified (and so acts) in at most δ of draws; it is unreachable, so 0.
     assert!(acted_on_09 as f64 <= reps as f64 * (0.1 + slack(0.1, reps as usize)), "precision 0.9 acted in {acted_on_09} of {reps}");
@@ -568,7 +568,7 @@ fn a_fit_certified_for_the_global_population_gives_it_all_of_delta() {
     assert_eq!(global.global.thresholds[0].certified.as_ref().unwrap().delta, Some(spec.delta_each));
     for g in &global.groups {
         let c = g.thresholds[0].certified.as_ref().unwrap();
-        assert!(c.score.is_none() && c.delta.is_none() && c.reason.as_deref().unwrap().contains("--certified-by global"), "{}", g.key);
+        assert!(c.score.is_none() && c.delta.is_none() && c.reason.as_deref().unwrap().contains("global population alone"), "{}", g.key);
     }
     // All of δ: the global threshold is no higher than with δ shared.
     let score = |a: &Artifact| a.global.thresholds[0].certified.as_ref().unwrap().score.unwrap();

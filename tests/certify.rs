@@ -3,6 +3,7 @@
 //! chosen thresholds for the three FWER procedures on the data/ sample, conformal risk control's
 //! λ̂, and scipy's Clopper–Pearson intervals.
 
+use crate::common::{close, f, golden_json, u};
 use simcal::stats::binomial::clopper_pearson;
 use simcal::stats::crc::{control_fnr, QueryRecall};
 use simcal::stats::ltt::{certify_precision, hb_p_value, Candidate, Fwer, Losses};
@@ -10,21 +11,7 @@ use simcal::stats::ltt::{certify_precision, hb_p_value, Candidate, Fwer, Losses}
 use crate::calibration::sample_pairs;
 
 fn golden() -> serde_json::Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/certify_golden.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap()
-}
-
-fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap()
-}
-
-/// Equal within a relative 1e-9, or both below 1e-300.
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) || (a.abs() < 1e-300 && b.abs() < 1e-300)
+    golden_json("certify_golden.json")
 }
 
 #[test]

@@ -224,6 +224,28 @@ fn certified_precision_holds_in_at_least_90_percent_of_draws() {
     }
 }
 
+/// A query with 1–3 relevant documents, each retrieved with probability 0.9 and then scoring
+/// √U (density 2s): E[FNR(λ)] = 0.1 + 0.9·λ².
+fn recall_query(rng: &mut ChaCha8Rng) -> QueryUnit {
+    let relevant = rng.random_range(1..=3u64);
+    let mut scores = Vec::new();
+    for _ in 0..relevant {
+        let (found, u) = (rng.random::<f64>() < 0.9, rng.random::<f64>());
+        if found {
+            scores.push(u.sqrt());
+        }
+    }
+    QueryUnit {
+        top_score: 0.0,
+        top_relevant: false,
+        recall: QueryRecall { scores, relevant },
+        answerable: true,
+        labeled: 1,
+        group: 0,
+        fold: 0,
+    }
+}
+
 #[test]
 fn conformal_recall_holds_in_expectation() {
     // Each query has 1–3 relevant documents; each is retrieved with probability 0.9 and then
@@ -235,27 +257,7 @@ fn conformal_recall_holds_in_expectation() {
     let mut risks = Vec::new();
     for rep in 0..reps {
         let mut rng = ChaCha8Rng::seed_from_u64(5000 + rep as u64);
-        let units: Vec<QueryUnit> = (0..200)
-            .map(|_| {
-                let relevant = rng.random_range(1..=3u64);
-                let mut scores = Vec::new();
-                for _ in 0..relevant {
-                    let (found, u) = (rng.random::<f64>() < 0.9, rng.random::<f64>());
-                    if found {
-                        scores.push(u.sqrt());
-                    }
-                }
-                QueryUnit {
-                    top_score: 0.0,
-                    top_relevant: false,
-                    recall: QueryRecall { scores, relevant },
-                    answerable: true,
-                    labeled: 1,
-                    group: 0,
-                    fold: 0,
-                }
-            })
-            .collect();
+        let units: Vec<QueryUnit> = (0..200).map(|_| recall_query(&mut rng)).collect();
         let refs: Vec<&QueryUnit> = units.iter().collect();
         let c = &certify(&Distinct::default(), &refs, &[], &[0.7], &opts, 0.1)[0];
         let l = c.score.expect("the target is reachable");
@@ -571,26 +573,7 @@ fn conformal_recall_with_few_queries_keeps_its_finite_sample_terms() {
     let (mut right, mut diffs) = (Vec::new(), Vec::new());
     for rep in 0..reps {
         let mut rng = ChaCha8Rng::seed_from_u64(700_000 + rep as u64);
-        let units: Vec<QueryUnit> = (0..n)
-            .map(|_| {
-                let relevant = rng.random_range(1..=3u64);
-                let mut scores = Vec::new();
-                for _ in 0..relevant {
-                    if rng.random::<f64>() < 0.9 {
-                        scores.push(rng.random::<f64>().sqrt());
-                    }
-                }
-                QueryUnit {
-                    top_score: 0.0,
-                    top_relevant: false,
-                    recall: QueryRecall { scores, relevant },
-                    answerable: true,
-                    labeled: 1,
-                    group: 0,
-                    fold: 0,
-                }
-            })
-            .collect();
+        let units: Vec<QueryUnit> = (0..n).map(|_| recall_query(&mut rng)).collect();
         let refs: Vec<&QueryUnit> = units.iter().collect();
         let c = &certify(&Distinct::default(), &refs, &[], &[0.7], &opts, 0.1)[0];
         // The definition, independently: the grid, each point's mean per-query miss rate.

@@ -5,24 +5,11 @@
 //! asymptotic two-sample Kolmogorov–Smirnov p-value with Stephens' correction
 //! (`scipy.special.kolmogorov`) for sample sizes from 5 to 100000.
 
+use crate::common::{close, f, golden_json, u};
 use simcal::stats::twosample::{fisher_lower, ks_p_value};
 
 fn golden() -> serde_json::Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/twosample_golden.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap()
-}
-
-fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap()
-}
-
-/// Equal within a relative 1e-9, or both below 1e-300.
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) || (a.abs() < 1e-300 && b.abs() < 1e-300)
+    golden_json("twosample_golden.json")
 }
 
 #[test]

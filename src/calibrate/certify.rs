@@ -251,7 +251,7 @@ pub fn certify(
     opts: &CertifyOptions,
     delta: f64,
 ) -> Vec<CertifiedThreshold> {
-    let blank = |target: &str, value: f64| blank(target, value, opts, Some(delta));
+    let blank = |target: &str, value: f64| uncertified(target, value, opts, Some(delta));
     // The units of precision: pairs, or each judged query's top hit.
     let top: Distinct;
     let (pd, losses) = match opts.unit {
@@ -364,7 +364,7 @@ pub fn certify(
 
 /// A certificate of `target` `value` with nothing certified yet, at level `delta` (None: the
 /// group is outside the family that shares δ).
-fn blank(target: &str, value: f64, opts: &CertifyOptions, delta: Option<f64>) -> CertifiedThreshold {
+fn uncertified(target: &str, value: f64, opts: &CertifyOptions, delta: Option<f64>) -> CertifiedThreshold {
     CertifiedThreshold {
         target: target.to_owned(),
         value,
@@ -392,7 +392,7 @@ fn blank(target: &str, value: f64, opts: &CertifyOptions, delta: Option<f64>) ->
 /// The certificates of a group outside the family that shares δ: none, each saying `why`.
 pub fn outside_family(precision: &[f64], recall: &[f64], opts: &CertifyOptions, why: &str) -> Vec<CertifiedThreshold> {
     let targets = precision.iter().map(|&p| ("precision", p)).chain(recall.iter().map(|&r| ("recall", r)));
-    targets.map(|(t, v)| CertifiedThreshold { reason: Some(why.to_owned()), ..blank(t, v, opts, None) }).collect()
+    targets.map(|(t, v)| CertifiedThreshold { reason: Some(why.to_owned()), ..uncertified(t, v, opts, None) }).collect()
 }
 
 /// What a group's certification can rest on, counted without looking at relevance.
@@ -448,8 +448,8 @@ fn units_needed(
         let scaled = |f: f64| {
             let s = |v: u64| (v as f64 * f).round() as u64;
             let l = match losses {
-                Losses::Binary => Losses::Binary,
                 Losses::Clustered { queries, max_pairs } => Losses::Clustered { queries: s(queries), max_pairs },
+                binary => binary,
             };
             l.p_value(s(tp), s(a), target)
         };

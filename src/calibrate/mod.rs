@@ -271,7 +271,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
         return Err(Error::format(
             path,
             format!(
-                "--unit {} needs the query_id and rank columns (its units are queries); --unit pair-iid treats the pairs as independent",
+                "unit {} needs the query_id and rank columns (its units are queries); unit pair-iid treats the pairs as independent",
                 c.unit.name()
             ),
         ));
@@ -281,7 +281,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     if opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) && !opts.target_recall.is_empty() && view.query_relevant.is_none() {
         return Err(Error::format(
             path,
-            "a recall target at the query unit needs the query_relevant column (relevant documents never retrieved are missed); score with --qrels, or certify with --unit pair",
+            "a recall target at the query unit needs the query_relevant column (relevant documents never retrieved are missed); score with qrels, or certify at the pair unit",
         ));
     }
     let units: Vec<QueryUnit> = match &row_groups {
@@ -305,8 +305,16 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     let by_group = if opts.group_by.is_empty() { Vec::new() } else { labeled.groups() };
     // A unit's group key, to find the units of each labeled group.
     let unit_key = |u: &QueryUnit| row_groups.as_ref().map(|g| g.keys[u.group as usize].0.as_str()).unwrap_or("all");
-    let group_units: Vec<Vec<&QueryUnit>> =
-        by_group.iter().map(|(key, _, _)| units.iter().filter(|u| unit_key(u) == key.as_str()).collect()).collect();
+    let mut group_units: Vec<Vec<&QueryUnit>> = vec![Vec::new(); by_group.len()];
+    {
+        let position: std::collections::HashMap<&str, usize> =
+            by_group.iter().enumerate().map(|(i, (key, _, _))| (key.as_str(), i)).collect();
+        for u in &units {
+            if let Some(&i) = position.get(unit_key(u)) {
+                group_units[i].push(u);
+            }
+        }
+    }
     // The family of certificates that share δ, chosen from counts blind to relevance.
     let family = opts.certify.as_ref().map(|c| {
         let counts: Vec<certify::UnitCounts> =
@@ -691,7 +699,7 @@ fn fit_fitted(
             &opts.target_recall,
             c,
             &if opts.certified_by == CertifiedBy::Global {
-                "not certified: the fit certified the global population alone (--certified-by global)".to_owned()
+                "not certified: the fit certified the global population alone (certified by global)".to_owned()
             } else {
                 format!(
                 "not certified: {} judged queries ({} labeled pairs) are too few to certify any target at a share of δ (even at a precision halfway to 1), so the group takes no share",

@@ -196,3 +196,24 @@ pub fn write_scored_table(path: &Path, qrels: &Path, queries: usize, docs: usize
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A golden file of tests/golden/, parsed.
+pub fn golden_json(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A golden number.
+pub fn f(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap()
+}
+
+/// A golden count.
+pub fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap()
+}
+
+/// Equal within a relative 1e-9, or both below 1e-300.
+pub fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) || (a.abs() < 1e-300 && b.abs() < 1e-300)
+}
