@@ -12,8 +12,10 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use crate::calibrate::artifact::{Artifact, Band, GroupFit};
+use crate::calibrate::artifact::{Artifact, Band, BandScores, GroupFit};
 use crate::calibrate::certify::Unit;
+use crate::calibrate::isotonic::Isotonic;
+use crate::calibrate::platt::Platt;
 use crate::calibrate::Method;
 use crate::error::{Error, Result};
 use crate::table::{RowGroups, ScoreTable, TableView};
@@ -115,6 +117,94 @@ impl Policy {
             },
         }
     }
+}
+
+impl Policy {
+    /// The decision for a query whose top hit (None: no hit left) scores `top_score`, by the
+    /// cutoffs `c` of its group: with `certified`, a query at or above `c.act` acts whatever the
+    /// band or the gap say (the certified set, whole); otherwise it acts at or above `c.act`
+    /// only when its gap allows. Below `c.not_found_below` (or with no such score) it is not
+    /// found; otherwise ambiguous when the gap is under the minimum, else escalated.
+    pub fn decide_at(&self, c: &BandScores, top_score: Option<f64>, gap: Option<f64>, certified: bool) -> Decision {
+        let Some(s) = top_score else { return Decision::NotFound };
+        let acts = c.act.is_some_and(|a| s >= a);
+        if certified && acts {
+            Decision::Act
+        } else if c.not_found_below.is_none_or(|b| s < b) {
+            Decision::NotFound
+        } else if gap.is_some_and(|g| g < self.min_gap) {
+            Decision::Ambiguous
+        } else if acts {
+            Decision::Act
+        } else {
+            Decision::Escalate
+        }
+    }
+}
+
+/// The lowest score at which a map (isotonic, or an increasing Platt map) reaches `q`.
+pub(crate) fn crossing(method: Method, iso: Option<&Isotonic>, platt: Option<&Platt>, q: f64) -> Option<f64> {
+    match method {
+        Method::Isotonic => iso?.score_for(q),
+        // Increasing maps only: a decreasing one has no lowest score that reaches q.
+        Method::Platt => platt.filter(|p| p.a < 0.0)?.score_for(q),
+    }
+}
+
+/// The scores where `apply`'s decisions change for the queries of group `key` under map
+/// `method`: `act` from the certificate of `target` (by `by`, when deciding on certificates)
+/// or where the map of top hits reaches the band's high end (on the estimate); `not_found_below`
+/// where the map of "found" (a relevant document in the top k) reaches the band's low end. A
+/// calibration without maps of top hits (a table without ranks) decides on the group's pair
+/// map.
+pub fn cutoffs(art: &Artifact, key: &str, method: Method, decided_on: DecideOn, target: Option<f64>, by: CertifiedBy) -> BandScores {
+    let band = art.abstain;
+    let decision = art.global.decision.as_ref().filter(|d| match method {
+        Method::Isotonic => d.isotonic.is_some(),
+        Method::Platt => d.platt.is_some(),
+    });
+    let (act_map, not_found_below, not_found_map) = match decision {
+        Some(d) => {
+            let top = |q| crossing(method, d.isotonic.as_ref(), d.platt.as_ref(), q);
+            let found = d.found.as_ref().filter(|f| match method {
+                Method::Isotonic => f.isotonic.is_some(),
+                Method::Platt => f.platt.is_some(),
+            });
+            match found {
+                Some(f) => (top(band.high), crossing(method, f.isotonic.as_ref(), f.platt.as_ref(), band.low), "found"),
+                None => (top(band.high), top(band.low), "top-hit"),
+            }
+        }
+        None => {
+            let has = |g: &GroupFit| match method {
+                Method::Isotonic => g.isotonic.is_some(),
+                Method::Platt => g.platt.is_some(),
+            };
+            let g = Some(art.fit_for(key)).filter(|g| has(g)).unwrap_or(&art.global);
+            let pair = |q| crossing(method, g.isotonic.as_ref(), g.platt.as_ref(), q);
+            (pair(band.high), pair(band.low), "pair")
+        }
+    };
+    let (act, rests) = match (decided_on, target) {
+        (DecideOn::Estimate, _) => (act_map, "estimate".to_owned()),
+        (DecideOn::Certified, None) => (None, "certified: no precision target was fitted".to_owned()),
+        (DecideOn::Certified, Some(t)) => match certified_score(art, key, t, by) {
+            Some(c) => (Some(c.score), format!("certified precision {t} ({})", c.fit)),
+            None => (None, format!("certified precision {t}: no certificate covers these queries")),
+        },
+    };
+    BandScores { act, not_found_below, act_rests_on: Some(rests), not_found_map: Some(not_found_map.to_owned()) }
+}
+
+/// What `apply` decides on by default for `art`: its certificates when it has them (of its
+/// first precision target, by the rule its fit used), else the estimate.
+pub fn default_rule(art: &Artifact) -> (DecideOn, Option<f64>, CertifiedBy) {
+    let by = match art.certification.as_ref().map(|c| c.certified_by.as_str()) {
+        Some("global") => CertifiedBy::Global,
+        _ => CertifiedBy::Group,
+    };
+    let on = if art.certification.is_some() { DecideOn::Certified } else { DecideOn::Estimate };
+    (on, art.targets.precision.first().copied(), by)
 }
 
 /// The certificate a query acts on: the fit it comes from (`all` or a group's key) and its score.
@@ -373,10 +463,7 @@ pub fn apply_hashed(
         (DecideOn::Estimate, _) => DecideOn::Estimate,
     };
     let target = designated_target(art, opts.target)?;
-    let by = opts.certified_by.unwrap_or(match art.certification.as_ref().map(|c| c.certified_by.as_str()) {
-        Some("global") => CertifiedBy::Global,
-        _ => CertifiedBy::Group,
-    });
+    let by = opts.certified_by.unwrap_or(default_rule(art).2);
     let certified: Vec<Option<Certificate>> = match (decided_on, target) {
         (DecideOn::Certified, Some(t)) => groups.keys.iter().map(|(k, _)| certified_score(art, k, t, by)).collect(),
         _ => vec![None; groups.keys.len()],
@@ -391,6 +478,8 @@ pub fn apply_hashed(
         Method::Platt => d.platt.as_ref().map(|m| Box::new(move |s| m.predict(s)) as Box<dyn Fn(f64) -> f64>),
     });
     let decision_map = decision_map.as_deref();
+    // With maps of top hits, decisions are the cutoffs' (the ones the artifact exports).
+    let cuts: Vec<BandScores> = groups.keys.iter().map(|(k, _)| cutoffs(art, k, method, decided_on, target, by)).collect();
 
     // Queries are contiguous runs in the table.
     let mut decisions = Vec::new();
@@ -427,9 +516,17 @@ pub fn apply_hashed(
             top_doc_id: first.map(|i| did.value(i).to_owned()),
             top_probability: top,
             gap,
-            decision: match decided_on {
-                DecideOn::Estimate => policy.decide(top, gap),
-                DecideOn::Certified => policy.decide_certified(top, first.map(|i| f64::from(scores[i])), gap, cert.map(|c| c.score)),
+            decision: match (decision_map, decided_on) {
+                (Some(_), _) => policy.decide_at(
+                    &cuts[groups.index[r] as usize],
+                    first.map(|i| f64::from(scores[i])),
+                    gap,
+                    decided_on == DecideOn::Certified,
+                ),
+                (None, DecideOn::Estimate) => policy.decide(top, gap),
+                (None, DecideOn::Certified) => {
+                    policy.decide_certified(top, first.map(|i| f64::from(scores[i])), gap, cert.map(|c| c.score))
+                }
             },
             target: if decided_on == DecideOn::Certified { target } else { None },
             threshold: cert.map(|c| c.score),

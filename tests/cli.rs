@@ -451,7 +451,7 @@ fn messages_read_as_sentences() {
     let err = stderr(&o);
     let summary = err.lines().last().unwrap();
     assert!(summary.starts_with("30,000 rows, 300 queries (act "), "{err}");
-    assert!(!summary.contains('{') && summary.contains(", not found "), "{err}");
+    assert!(!summary.contains('{') && summary.contains(", escalate "), "{err}");
     let o = simcal().args(["eval", "--scores"]).arg(dir.path().join("missing.parquet")).output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");

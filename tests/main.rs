@@ -40,6 +40,8 @@ mod twosample;
 mod trust;
 // What is certified is what is acted on: groups, targets, units, families, the reported bounds.
 mod acted;
+// One unit from estimate to decision: exported cutoffs, not found, decision quality.
+mod decisions;
 // The typed, validated view of a score table that fit, eval and apply read.
 mod view;
 // No command writes over its inputs or into anything but a regular file.

@@ -230,15 +230,74 @@ pub struct DecisionFit {
     pub metrics: BTreeMap<String, CalibrationMetrics>,
     /// Per map, calibration of out-of-fold probabilities of top hits (cross-fitted by query).
     pub held_out_metrics: BTreeMap<String, CalibrationMetrics>,
+    /// Each precision target's threshold on the top hits (the unit of decisions): its estimate
+    /// in sample and, with folds, held out. `n` and `tp` count queries here, not pairs.
+    #[serde(default)]
+    pub thresholds: Vec<Threshold>,
+    /// The map of "found": the probability that a relevant document is anywhere in the query's
+    /// top k, given its top score. `not_found` rests on it (absent when the table's queries are
+    /// not known).
+    #[serde(default)]
+    pub found: Option<FoundFit>,
+    /// How good each decision was on the fitting queries, in sample, with the cutoffs `apply`
+    /// uses by default (`band_scores`; no minimum gap).
+    #[serde(default)]
+    pub quality: Vec<DecisionQuality>,
+    /// The same, held out: each fold of queries decided by maps and a certificate (the global
+    /// one) refitted on the other folds.
+    #[serde(default)]
+    pub held_out_quality: Vec<DecisionQuality>,
 }
 
-/// Where a map's probability crosses the band.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// The map of "found" (a relevant document anywhere in the top k) on each judged query's top
+/// score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FoundFit {
+    /// Judged queries.
+    pub queries: u64,
+    /// Those with a relevant document in their top k.
+    pub found: u64,
+    /// The Platt map.
+    pub platt: Option<Platt>,
+    /// The isotonic map.
+    pub isotonic: Option<Isotonic>,
+}
+
+/// How good one decision was: its queries, how often their top hit was relevant, and how often
+/// a relevant document was anywhere in their top k.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionQuality {
+    /// `act`, `escalate` or `not_found`.
+    pub decision: String,
+    /// Queries given it.
+    pub queries: u64,
+    /// Those whose top hit is relevant.
+    pub top_hit_relevant: u64,
+    /// top_hit_relevant / queries (None without queries).
+    pub precision: Option<f64>,
+    /// Those with a relevant document anywhere in the top k (None where not known).
+    pub found: Option<u64>,
+    /// found / queries.
+    pub found_share: Option<f64>,
+}
+
+/// The scores where `apply`'s decisions change for a group's queries, by the top hit's score:
+/// act at or above `act`, not found below `not_found_below`, escalate between (ambiguous only
+/// with a minimum gap).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BandScores {
-    /// Lowest score with probability ≥ the band's high end (act at or above), if any.
+    /// Lowest top score that acts (None: none acts).
     pub act: Option<f64>,
-    /// Lowest score with probability ≥ the band's low end (not found below), if any.
+    /// Lowest top score that is not "not found" (None: every query is not found).
     pub not_found_below: Option<f64>,
+    /// What `act` rests on: a certificate (`certified precision T (fit)`) or the map's
+    /// probability (`estimate`). Absent in artifacts whose cutoffs were the pair map's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act_rests_on: Option<String>,
+    /// The map whose crossing of the band's low end gives `not_found_below`: `found` (a relevant
+    /// document in the top k), `top-hit` or `pair`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_found_map: Option<String>,
 }
 
 /// A threshold for one target.

@@ -12,6 +12,7 @@ pub mod artifact;
 pub mod bootstrap;
 pub mod certify;
 pub mod chunks;
+pub mod decision;
 pub mod distinct;
 pub mod folds;
 pub mod histogram;
@@ -30,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::stats::binomial::clopper_pearson;
 use crate::table::{ScoreTable, TableView};
 use artifact::{
-    Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, DecisionFit, GroupFit, HeldOutSpec, TargetSpec, Threshold,
+    Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, GroupFit, HeldOutSpec, TargetSpec, Threshold,
     ThresholdInterval, UnitCount, ARTIFACT_VERSION, SMALL_SAMPLE,
 };
 use bootstrap::Blocks;
@@ -325,7 +326,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     let all_units: Vec<&QueryUnit> = units.iter().collect();
     let mut global = fit_group("all", BTreeMap::new(), &global_d, &parts, &all_units, global_blocks, opts, Some(delta), true)?;
     if !units.is_empty() {
-        global.decision = Some(decision_fit(&units, opts));
+        global.decision = Some(decision::fit(&units, row_groups.is_some(), opts, family.as_ref().map(|f| f.delta_each)));
     }
     let k = opts.folds;
     let mut groups: Vec<GroupFit> = by_group
@@ -375,6 +376,25 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
             family: f.words,
             certified_by: opts.certified_by.name().to_owned(),
         });
+    }
+    set_cutoffs(&mut art);
+    // How good each decision was on the fitting queries, in sample.
+    if art.global.decision.is_some() {
+        let (on, _, _) = crate::policy::default_rule(&art);
+        let method = if art.global.isotonic.is_some() { Method::Isotonic } else { Method::Platt };
+        let cuts_of = |key: &str| -> Option<&BandScores> {
+            art.groups.iter().find(|g| g.key == key).unwrap_or(&art.global).band_scores.get(method.name())
+        };
+        let policy = crate::policy::Policy { band: art.abstain, min_gap: 0.0 };
+        let quality = decision::quality(
+            units.iter().filter_map(|u| cuts_of(unit_key(u)).map(|c| (u, c))),
+            row_groups.is_some(),
+            on == crate::policy::DecideOn::Certified,
+            &policy,
+        );
+        if let Some(d) = art.global.decision.as_mut() {
+            d.quality = quality;
+        }
     }
     Ok(art)
 }
@@ -446,52 +466,6 @@ impl Family {
     }
 }
 
-/// The decision maps: the pair maps' methods fitted on each labeled query's top hit, with their
-/// out-of-fold calibration over the same folds of queries.
-fn decision_fit(units: &[QueryUnit], opts: &FitOptions) -> DecisionFit {
-    let s: Vec<f32> = units.iter().map(|u| u.top_score as f32).collect();
-    let r: Vec<bool> = units.iter().map(|u| u.top_relevant).collect();
-    let d = Distinct::from_pairs(&s, &r);
-    let mut f = DecisionFit {
-        unit: "top-hit".to_owned(),
-        queries: units.len() as u64,
-        relevant: d.n_pos(),
-        reason: None,
-        platt: None,
-        platt_error: None,
-        isotonic: None,
-        metrics: BTreeMap::new(),
-        held_out_metrics: BTreeMap::new(),
-    };
-    if d.n_pos() == 0 || d.n_neg() == 0 {
-        f.reason = Some(format!("one class only: every top hit is {}", if d.n_pos() == 0 { "irrelevant" } else { "relevant" }));
-        return f;
-    }
-    for &m in &opts.methods {
-        match m {
-            Method::Isotonic => {
-                let (iso, values) = Isotonic::fit_values(&d);
-                f.metrics.insert(m.name().into(), summary::metrics(&d, |i| values[i]));
-                f.isotonic = Some(iso);
-            }
-            Method::Platt => match platt::fit(&d, "top hits") {
-                Ok(p) => {
-                    f.metrics.insert(m.name().into(), summary::metrics(&d, |i| p.predict(d.x[i])));
-                    f.platt = Some(p);
-                }
-                Err(e) => f.platt_error = Some(e.to_string()),
-            },
-        }
-    }
-    if opts.folds > 1 {
-        let parts = folds::top_hit_folds(units, opts.folds);
-        for (m, metrics) in folds::held_out(&d, &parts, None, &opts.methods, &[], &[]).metrics {
-            f.held_out_metrics.insert(m.name().into(), metrics);
-        }
-    }
-    f
-}
-
 /// Fits summed histograms ([`histogram::Histograms`]) as [`fit_table`] fits pairs: each bin
 /// stands for its smallest score, so thresholds are within one bin (relative 2⁻¹⁵) of the
 /// exact fit's. The options' grouping must be the histograms' (or none: the global fit only)
@@ -533,6 +507,7 @@ pub fn fit_histograms(h: &histogram::Histograms, opts: &FitOptions) -> Result<Ar
     // Histograms hold no queries: no cross-fitting, no certification.
     art.held_out = None;
     art.certification = None;
+    set_cutoffs(&mut art);
     Ok(art)
 }
 
@@ -719,72 +694,23 @@ fn fit_fitted(
             precision: iv[j].precision,
             reachable_fraction: iv[j].reachable,
         });
-        let mut t = match point {
-            Some(pt) => Threshold {
-                target: target.to_owned(),
-                value,
-                reachable: true,
-                score: Some(pt.threshold),
-                precision: Some(pt.precision()),
-                recall: Some(pt.recall(np)),
-                message: None,
-                interval,
-                delta_from_global: None,
-                n: Some(pt.tp + pt.fp),
-                tp: Some(pt.tp),
-                precision_exact: Some(clopper_pearson(pt.tp, pt.tp + pt.fp, 0.95)),
-                recall_exact: Some(clopper_pearson(pt.tp, np, 0.95)),
-                small_sample: pt.tp + pt.fp < SMALL_SAMPLE,
-                held_out: None,
-                certified: None,
-                top_hits: None,
-            },
-            None => Threshold {
-                target: target.to_owned(),
-                value,
-                reachable: false,
-                score: None,
-                precision: None,
-                recall: None,
-                message: Some(if target == "precision" {
-                    format!("not reachable: best precision is {:.4}", picks.best_precision)
-                } else {
-                    format!("not reachable: best recall is {:.4}", picks.best_recall)
-                }),
-                interval,
-                delta_from_global: None,
-                n: None,
-                tp: None,
-                precision_exact: None,
-                recall_exact: None,
-                small_sample: false,
-                held_out: None,
-                certified: None,
-                top_hits: None,
-            },
-        };
+        let mut t = estimate(target, value, point, np, &picks, interval);
         t.certified = certified[j].take();
         if !units.is_empty() {
             t.top_hits = t.score.map(|s| UnitCount::at_or_above(units.iter().copied(), s));
         }
         g.thresholds.push(t);
     }
-    let band = opts.abstain;
     for &m in &opts.methods {
         match m {
             Method::Isotonic => {
                 let (iso, values) = Isotonic::fit_values(d);
                 g.metrics.insert(m.name().into(), summary::metrics(d, |i| values[i]));
-                g.band_scores
-                    .insert(m.name().into(), BandScores { act: iso.score_for(band.high), not_found_below: iso.score_for(band.low) });
                 g.isotonic = Some(iso);
             }
             Method::Platt => match base.map_or_else(|| platt::fit(d, key), |b| b.fit(d.whole(), key, platt::TOLERANCE)) {
                 Ok(p) => {
                     g.metrics.insert(m.name().into(), summary::metrics(d, |i| p.predict(d.x[i])));
-                    // Increasing maps only: a decreasing one has no lowest score that reaches q.
-                    let cross = |q: f64| if p.a < 0.0 { p.score_for(q) } else { None };
-                    g.band_scores.insert(m.name().into(), BandScores { act: cross(band.high), not_found_below: cross(band.low) });
                     g.platt = Some(p);
                 }
                 Err(e) if strict && opts.methods.len() == 1 => return Err(e),
@@ -793,4 +719,76 @@ fn fit_fitted(
         }
     }
     Ok(g)
+}
+
+/// A target's threshold as estimated on the fitting data (`point`: the sweep's pick, None where
+/// the target is not reached), with its exact interval and bootstrap `interval`.
+pub(crate) fn estimate(
+    target: &str,
+    value: f64,
+    point: Option<Point>,
+    np: u64,
+    picks: &sweep::Picks,
+    interval: Option<ThresholdInterval>,
+) -> Threshold {
+    match point {
+        Some(pt) => Threshold {
+            target: target.to_owned(),
+            value,
+            reachable: true,
+            score: Some(pt.threshold),
+            precision: Some(pt.precision()),
+            recall: Some(pt.recall(np)),
+            message: None,
+            interval,
+            delta_from_global: None,
+            n: Some(pt.tp + pt.fp),
+            tp: Some(pt.tp),
+            precision_exact: Some(clopper_pearson(pt.tp, pt.tp + pt.fp, 0.95)),
+            recall_exact: Some(clopper_pearson(pt.tp, np, 0.95)),
+            small_sample: pt.tp + pt.fp < SMALL_SAMPLE,
+            held_out: None,
+            certified: None,
+            top_hits: None,
+        },
+        None => Threshold {
+            target: target.to_owned(),
+            value,
+            reachable: false,
+            score: None,
+            precision: None,
+            recall: None,
+            message: Some(if target == "precision" {
+                format!("not reachable: best precision is {:.4}", picks.best_precision)
+            } else {
+                format!("not reachable: best recall is {:.4}", picks.best_recall)
+            }),
+            interval,
+            delta_from_global: None,
+            n: None,
+            tp: None,
+            precision_exact: None,
+            recall_exact: None,
+            small_sample: false,
+            held_out: None,
+            certified: None,
+            top_hits: None,
+        },
+    }
+}
+
+/// Each fit's `band_scores`: the scores where `apply`'s default decisions change for its
+/// queries, under each map (groups not fitted included: their queries are decided too).
+fn set_cutoffs(art: &mut Artifact) {
+    let (on, target, by) = crate::policy::default_rule(art);
+    let methods: Vec<Method> = art.methods.iter().filter_map(|m| Method::parse(m).ok()).collect();
+    let cuts = |art: &Artifact, key: &str| -> BTreeMap<String, BandScores> {
+        methods.iter().map(|&m| (m.name().to_owned(), crate::policy::cutoffs(art, key, m, on, target, by))).collect()
+    };
+    let global = cuts(art, "all");
+    let groups: Vec<BTreeMap<String, BandScores>> = art.groups.iter().map(|g| cuts(art, &g.key)).collect();
+    art.global.band_scores = global;
+    for (g, c) in art.groups.iter_mut().zip(groups) {
+        g.band_scores = c;
+    }
 }

@@ -98,7 +98,14 @@ fn print_set(s: &SetEval) -> anyhow::Result<()> {
     if let Some(c) = &s.calibration {
         let r = &c.reliability;
         let scope = if c.in_sample { " in sample" } else { "" };
-        say!("  calibration ({}){scope}: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}", c.method, r.ece, r.mce, r.brier, r.log_loss);
+        say!(
+            "  calibration ({}, pairs){scope}: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}",
+            c.method,
+            r.ece,
+            r.mce,
+            r.brier,
+            r.log_loss
+        );
         if let Some(h) = c.held_out.as_ref().filter(|_| c.in_sample) {
             say!(
                 "  calibration ({}) held out: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}",
@@ -108,6 +115,39 @@ fn print_set(s: &SetEval) -> anyhow::Result<()> {
                 h.brier,
                 h.log_loss
             );
+        }
+        if let Some(d) = &c.decisions {
+            let r = &d.reliability;
+            say!(
+                "  decisions ({} map of {} top hits){scope}: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}",
+                d.method,
+                num(r.n),
+                r.ece,
+                r.mce,
+                r.brier,
+                r.log_loss
+            );
+            say!(
+                "  decisions: act at top score ≥ {} ({}), not found below {} ({} map)",
+                d.cutoffs.act.map_or("none".to_owned(), |a| format!("{a:.4}")),
+                d.cutoffs.act_rests_on.as_deref().unwrap_or("estimate"),
+                d.cutoffs.not_found_below.map_or("none".to_owned(), |a| format!("{a:.4}")),
+                d.cutoffs.not_found_map.as_deref().unwrap_or("pair")
+            );
+            if let Some(h) = &d.held_out {
+                say!(
+                    "  decisions ({}) held out: ECE {:.4}, MCE {:.4}, Brier {:.4}, log loss {:.4}",
+                    d.method,
+                    h.ece,
+                    h.mce,
+                    h.brier,
+                    h.log_loss
+                );
+            }
+            say!("  decisions{scope}: {}", super::words::quality(&d.quality));
+            if !d.held_out_quality.is_empty() {
+                say!("  decisions held out (the fit's folds): {}", super::words::quality(&d.held_out_quality));
+            }
         }
         say!("    {:>15} {:>8} {:>10} {:>9} {:>17}", "bin", "count", "predicted", "observed", "Wilson 95%");
         for b in &r.bins {

@@ -114,20 +114,39 @@ impl FitArgs {
     }
 }
 
-/// What a user should read about one threshold: the estimate with what it rests on, its
-/// held-out measurement, and its certified counterpart.
+/// What a user should read about one target: its estimate and held-out measurement on the top
+/// hits (`top`, the unit decisions use, when the fit has queries), its certified threshold, and
+/// its estimate and held-out measurement on the pairs (`t`).
 /// `family` is the confidence at which all the fit's certificates hold together.
-pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold, family: Option<f64>) -> Vec<String> {
+pub fn threshold_lines(
+    t: &simcal::calibrate::artifact::Threshold,
+    top: Option<&simcal::calibrate::artifact::Threshold>,
+    family: Option<f64>,
+) -> Vec<String> {
     let mut v = Vec::new();
-    let head = format!("target {} {}", t.target, t.value);
+    let target = format!("target {} {}", t.target, t.value);
+    if let Some(top) = top {
+        v.extend(estimate_lines(top, &format!("{target} (top hits, the unit decisions use)"), "query", "queries"));
+    }
+    v.extend(certified_lines(t, &target, family));
+    let head = if top.is_some() { format!("{target} (pairs)") } else { target };
+    v.extend(estimate_lines(t, &head, "pair", "pairs"));
+    v
+}
+
+/// The estimate and held-out lines of a threshold over units named `one`/`many`.
+fn estimate_lines(t: &simcal::calibrate::artifact::Threshold, head: &str, one: &str, many: &str) -> Vec<String> {
+    let mut v = Vec::new();
     if let (Some(s), Some(p), Some(r), Some(n), Some(tp)) = (t.score, t.precision, t.recall, t.n, t.tp) {
         let ci = t.precision_exact.map(|[a, b]| format!(" (exact 95% {a:.3}–{b:.3})")).unwrap_or_default();
         let small = if t.small_sample { ", SMALL SAMPLE" } else { "" };
         v.push(format!(
             "{head}: estimate score ≥ {s:.4}: precision {p:.4}{ci}, recall {r:.4}, on {} relevant of {} in sample{small}",
             num(tp),
-            count(n, "pair", "pairs")
+            count(n, one, many)
         ));
+    } else if let Some(m) = &t.message {
+        v.push(format!("{head}: {m}"));
     }
     if let Some(h) = &t.held_out {
         match (h.precision, h.recall) {
@@ -136,12 +155,18 @@ pub fn threshold_lines(t: &simcal::calibrate::artifact::Threshold, family: Optio
                 v.push(format!(
                     "{head}: held out: precision {p:.4}{range}, recall {r:.4}, on {} relevant of {}",
                     num(h.tp),
-                    count(h.n, "pair", "pairs")
+                    count(h.n, one, many)
                 ));
             }
-            _ => v.push(format!("{head}: held out: no fold's threshold selected a pair")),
+            _ => v.push(format!("{head}: held out: no fold's threshold selected a {one}")),
         }
     }
+    v
+}
+
+/// The certified line of a threshold.
+fn certified_lines(t: &simcal::calibrate::artifact::Threshold, head: &str, family: Option<f64>) -> Vec<String> {
+    let mut v = Vec::new();
     if let Some(c) = &t.certified {
         match c.score {
             Some(s) => {
@@ -210,8 +235,10 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
         super::set_fields(&mut v, [("schema_version", json!(1)), ("command", json!("fit"))]);
         super::print_json(&v)?;
     } else {
+        let tops = art.global.decision.as_ref().map(|d| d.thresholds.as_slice()).unwrap_or_default();
         for t in &art.global.thresholds {
-            for line in threshold_lines(t, art.certification.as_ref().map(|c| c.confidence)) {
+            let top = tops.iter().find(|x| x.target == t.target && (x.value - t.value).abs() < 1e-12);
+            for line in threshold_lines(t, top, art.certification.as_ref().map(|c| c.confidence)) {
                 eprintln!("{line}");
             }
         }
@@ -219,10 +246,28 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
             for (m, x) in &d.metrics {
                 let ho = d.held_out_metrics.get(m).map(|h| format!(", {:.4} held out", h.ece)).unwrap_or_default();
                 eprintln!(
-                    "decisions ({m} on {}, {} relevant): ECE {:.4} in sample{ho}",
+                    "decisions ({m} map of {}, {} relevant): ECE {:.4} in sample{ho}",
                     count(d.queries, "top hit", "top hits"),
                     num(d.relevant),
                     x.ece
+                );
+            }
+            if let Some(c) = art.global.band_scores.values().next() {
+                eprintln!(
+                    "decisions: act at top score ≥ {} ({}), not found below {} ({} map)",
+                    c.act.map_or("none".to_owned(), |a| format!("{a:.4}")),
+                    c.act_rests_on.as_deref().unwrap_or("estimate"),
+                    c.not_found_below.map_or("none".to_owned(), |a| format!("{a:.4}")),
+                    c.not_found_map.as_deref().unwrap_or("pair")
+                );
+            }
+            if !d.quality.is_empty() {
+                eprintln!("decisions in sample: {}", super::words::quality(&d.quality));
+            }
+            if !d.held_out_quality.is_empty() {
+                eprintln!(
+                    "decisions held out (maps and certificate refitted without each fold): {}",
+                    super::words::quality(&d.held_out_quality)
                 );
             }
         }
@@ -230,7 +275,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
             for (m, x) in &art.global.held_out_metrics {
                 let Some(i) = art.global.metrics.get(m) else { continue };
                 eprintln!(
-                    "{m}: ECE {:.4} held out ({} folds by query; {:.4} in sample), Brier {:.4} ({:.4})",
+                    "pairs ({m}): ECE {:.4} held out ({} folds by query), {:.4} in sample; Brier {:.4} held out, {:.4} in sample",
                     x.ece, h.folds, i.ece, x.brier, i.brier
                 );
             }

@@ -130,14 +130,25 @@ fn print_event(event: &Event<'_>, quiet: bool) {
             }
         }
         Event::Fitted { encoder, artifact: art, seconds, out } => {
-            // The job asks for one target precision: one threshold.
+            // The job asks for one target precision: one threshold, at the unit decisions use
+            // (each query's top hit) where the fit has one.
             let (false, Some(t)) = (quiet, art.global.thresholds.first()) else { return };
-            let at = match (t.score, t.recall) {
-                (Some(s), Some(r)) => format!("score ≥ {s:.4} (recall {r:.3})"),
+            let top = art.global.decision.as_ref().and_then(|d| d.thresholds.first());
+            let at = match (top, t.score, t.recall) {
+                (Some(x), _, _) => match (x.score, x.n) {
+                    (Some(s), Some(n)) => format!(
+                        "top-hit score ≥ {s:.4} ({} of {} judged queries)",
+                        super::words::num(n),
+                        super::words::num(art.global.decision.as_ref().map_or(0, |d| d.queries))
+                    ),
+                    _ => x.message.clone().unwrap_or_default(),
+                },
+                (None, Some(s), Some(r)) => format!("score ≥ {s:.4} (recall {r:.3})"),
                 _ => t.message.clone().unwrap_or_default(),
             };
             let fitted = art.groups.iter().filter(|g| g.fitted).count();
-            let held = t.held_out.as_ref().and_then(|h| h.precision).map(|p| format!(", held out {p:.3}")).unwrap_or_default();
+            let held =
+                top.unwrap_or(t).held_out.as_ref().and_then(|h| h.precision).map(|p| format!(", held out {p:.3}")).unwrap_or_default();
             let certified = match t.certified.as_ref() {
                 Some(c) => match c.score {
                     Some(s) => format!(
@@ -184,11 +195,21 @@ fn print_event(event: &Event<'_>, quiet: bool) {
                 let m = ev.global.ranking.means();
                 let sep = ev.global.separation.as_ref();
                 eprintln!(
-                    "eval {encoder}: ndcg_cut_10 {}, map {}, ROC AUC {}, ECE {} → {}",
+                    "eval {encoder}: ndcg_cut_10 {}, map {}, ROC AUC {}, {} → {}",
                     four(m.get("ndcg_cut_10").and_then(|v| v.as_f64())),
                     four(m.get("map").and_then(|v| v.as_f64())),
                     four(sep.and_then(|s| s.roc_auc)),
-                    four(ev.global.calibration.as_ref().map(|c| c.reliability.ece)),
+                    match ev.global.calibration.as_ref() {
+                        Some(c) => match &c.decisions {
+                            Some(d) => match (&d.held_out, c.in_sample) {
+                                (Some(h), true) => format!("top-hit ECE {:.4} held out ({:.4} in sample)", h.ece, d.reliability.ece),
+                                (None, true) => format!("top-hit ECE {:.4} in sample", d.reliability.ece),
+                                (_, false) => format!("top-hit ECE {:.4}", d.reliability.ece),
+                            },
+                            None => format!("pair ECE {:.4}{}", c.reliability.ece, if c.in_sample { " in sample" } else { "" }),
+                        },
+                        None => "ECE n/a".to_owned(),
+                    },
                     out.display()
                 );
             }

@@ -24,3 +24,22 @@ pub fn count(n: impl TryInto<u64>, one: &str, many: &str) -> String {
 pub fn four(x: Option<f64>) -> String {
     x.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.4}"))
 }
+
+/// Each decision's queries with the share whose top hit is relevant and the share with a
+/// relevant document anywhere in the top k: `act 194 (top hit relevant 0.933, found 1.000), …`.
+pub fn quality(q: &[simcal::calibrate::artifact::DecisionQuality]) -> String {
+    q.iter()
+        .map(|d| {
+            let what = d.decision.replace('_', " ");
+            match d.precision {
+                Some(p) => format!(
+                    "{what} {} (top hit relevant {p:.3}{})",
+                    num(d.queries),
+                    d.found_share.map(|f| format!(", a relevant document in the top k {f:.3}")).unwrap_or_default()
+                ),
+                None => format!("{what} 0"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -102,6 +102,70 @@ pub struct CalibrationEval {
     pub in_sample: bool,
     /// The artifact's out-of-fold (cross-fitted by query) metrics of this map for this group.
     pub held_out: Option<crate::calibrate::summary::CalibrationMetrics>,
+    /// The decisions `apply` makes on this table by default, measured (the whole table only;
+    /// where the table has its queries, ranks and labels, and the calibration maps of top hits).
+    pub decisions: Option<DecisionEval>,
+}
+
+/// The decisions `apply` makes on a table by default, measured on its judged queries.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DecisionEval {
+    /// The map of top hits used.
+    pub method: String,
+    /// Reliability of the top hits' probabilities under that map: the calibration of decisions.
+    pub reliability: Reliability,
+    /// Cutoffs of the global fit (a group's certificate can differ: see the artifact).
+    pub cutoffs: crate::calibrate::artifact::BandScores,
+    /// How good each decision was: queries, top-hit precision, share with a relevant document
+    /// in the top k. The `act` row is the threshold `apply` acts on, checked on this table.
+    pub quality: Vec<crate::calibrate::artifact::DecisionQuality>,
+    /// The artifact's out-of-fold quality, for a calibration fitted on this table.
+    pub held_out_quality: Vec<crate::calibrate::artifact::DecisionQuality>,
+    /// The artifact's out-of-fold calibration of top hits under this map, for a calibration
+    /// fitted on this table.
+    pub held_out: Option<crate::calibrate::summary::CalibrationMetrics>,
+}
+
+/// [`DecisionEval`] of `art` on `view` (None where the table or the calibration lack what it
+/// needs).
+fn decision_eval(view: &TableView, art: &Artifact, opts: &EvalOptions, in_sample: bool) -> Result<Option<DecisionEval>> {
+    let Some(d) = art.global.decision.as_ref() else { return Ok(None) };
+    if view.rank.is_none() || view.query_id.is_none() || view.label.is_none() {
+        return Ok(None);
+    }
+    let method = match opts.method {
+        Some(m) => m,
+        None if d.isotonic.is_some() => Method::Isotonic,
+        None => Method::Platt,
+    };
+    let predict = |s: f64| match method {
+        Method::Isotonic => d.isotonic.as_ref().map(|m| m.predict(s)),
+        Method::Platt => d.platt.as_ref().map(|m| m.predict(s)),
+    };
+    let groups = view.groups(&art.group_by)?;
+    let units = crate::calibrate::certify::query_units(view, opts.rel_level, &groups.index, None, 0)?;
+    let p: Option<Vec<f64>> = units.iter().map(|u| predict(u.top_score)).collect();
+    let (Some(p), false) = (p, units.is_empty()) else { return Ok(None) };
+    let y: Vec<bool> = units.iter().map(|u| u.top_relevant).collect();
+    let reliability = reliability::reliability(&p, &y, opts.bins, opts.strategy)?;
+    let (on, target, by) = crate::policy::default_rule(art);
+    let cuts: Vec<crate::calibrate::artifact::BandScores> =
+        groups.keys.iter().map(|(k, _)| crate::policy::cutoffs(art, k, method, on, target, by)).collect();
+    let policy = crate::policy::Policy { band: art.abstain, min_gap: 0.0 };
+    let quality = crate::calibrate::decision::quality(
+        units.iter().map(|u| (u, &cuts[u.group as usize])),
+        true,
+        on == crate::policy::DecideOn::Certified,
+        &policy,
+    );
+    Ok(Some(DecisionEval {
+        method: method.name().to_owned(),
+        reliability,
+        cutoffs: crate::policy::cutoffs(art, "all", method, on, target, by),
+        quality,
+        held_out_quality: if in_sample { d.held_out_quality.clone() } else { Vec::new() },
+        held_out: if in_sample { d.held_out_metrics.get(method.name()).cloned() } else { None },
+    }))
 }
 
 /// Everything measured on one set of rows (the table, or a group).
@@ -226,6 +290,10 @@ pub fn evaluate_files(scores: &Path, qrels: Option<&Path>, calibration: Option<&
     let mut cols = vec!["query_id", "doc_id", "score", "label", "query_relevant"];
     cols.extend(opts.group_by.iter().map(String::as_str));
     cols.extend(art.iter().flat_map(|a| a.group_by.iter().map(String::as_str)));
+    // The decisions' top hits: each query's best-scoring row, ties by rank.
+    if art.is_some() {
+        cols.push("rank");
+    }
     let (table, qrels) =
         rayon::join(|| crate::table::read_table_columns(scores, Some(&cols)), || qrels.map(crate::labels::read_qrels).transpose());
     let (table, qrels) = (table?, qrels?);
@@ -324,7 +392,7 @@ pub fn evaluate(
                     })
                     .collect();
                 let held_out = fit.held_out_metrics.get(method.name()).cloned();
-                Some(CalibrationEval { method: method.name().to_owned(), reliability, thresholds, in_sample, held_out })
+                Some(CalibrationEval { method: method.name().to_owned(), reliability, thresholds, in_sample, held_out, decisions: None })
             }
             _ => None,
         };
@@ -340,7 +408,10 @@ pub fn evaluate(
         })
     };
 
-    let global = set("all", BTreeMap::new(), &|_| true, None)?;
+    let mut global = set("all", BTreeMap::new(), &|_| true, None)?;
+    if let (Some(c), Some((art, _))) = (global.calibration.as_mut(), cal) {
+        c.decisions = decision_eval(&view, art, opts, in_sample)?;
+    }
     let mut group_evals = Vec::new();
     if !opts.group_by.is_empty() {
         for (gi, (key, values)) in groups.keys.iter().enumerate() {
