@@ -1,12 +1,17 @@
 //! Bootstrap intervals for thresholds, by resampling counts rather than rows.
 //!
 //! A resample of n labeled pairs drawn with replacement is a multinomial draw of counts over
-//! (score, label) cells. Cells are the distinct scores, pooled into about [`MAX_BINS`] / 2
-//! consecutive bins of about equal pair counts when there are more (each bin keeps its lowest
-//! score as its threshold, and every fitted threshold starts a bin of its own, so the precision
-//! a fitted threshold gives in a resample is exact). A resample therefore costs a few thousand
-//! binomial draws however many pairs there are. Resample `r` uses its own ChaCha8 stream derived
-//! from the seed, so results do not depend on thread scheduling.
+//! (score, label) cells. Cells are the distinct scores, pooled from the highest score down into
+//! bins that grow with the pairs above them: a bin holds at most 1/[`RESOLUTION`] of the pairs
+//! at or above it (the top [`RESOLUTION`] pairs or more keep a bin each). Precision targets are
+//! reached in the sparse top of the ranking, so the bins are finest where the thresholds are;
+//! bins of equal pair counts would pool the whole top into one bin and leave a resample nothing
+//! to pick but the fitted threshold. Each bin keeps its lowest score as its threshold, and every
+//! fitted threshold starts a bin of its own, so the precision a fitted threshold gives in a
+//! resample is exact. There are about RESOLUTION × (2 + ln(n / RESOLUTION)) bins (about 850 for
+//! 10 million pairs), so a resample costs a few thousand binomial draws however many pairs
+//! there are. Resample `r` uses its own ChaCha8 stream derived from the seed, so results do not
+//! depend on thread scheduling.
 
 // Indexing here cannot fail: resampled positions are drawn below the lengths of the counts they index.
 // (The crate denies indexing elsewhere: its readers of user files index nothing.)
@@ -20,9 +25,8 @@ use rayon::prelude::*;
 use super::distinct::Distinct;
 use super::sweep::Curve;
 
-/// About how many (bin, label) cells a resample draws over: half as many bins, plus one bin per
-/// fitted threshold.
-pub const MAX_BINS: usize = 2048;
+/// A bin holds at most this fraction (1/RESOLUTION) of the pairs at or above it.
+pub const RESOLUTION: u64 = 64;
 
 /// What to bootstrap: the fitted thresholds and the targets they were chosen for.
 #[derive(Clone, Debug)]
@@ -55,19 +59,18 @@ struct Bins {
 }
 
 fn bins(d: &Distinct, cuts: &[f64]) -> Bins {
-    let n: u64 = d.n_pos() + d.n_neg();
-    let per = n.div_ceil(MAX_BINS as u64 / 2).max(1);
     let mut b = Bins { x: vec![], pos: vec![], neg: vec![] };
     // Walk from the top so that each bin's threshold is its lowest score.
-    let (mut p, mut m) = (0u64, 0u64);
+    let (mut p, mut m, mut above) = (0u64, 0u64, 0u64);
     for i in (0..d.len()).rev() {
         p += d.pos[i];
         m += d.neg[i];
         // A fitted threshold must be the lowest score of its bin.
-        if i == 0 || p + m >= per || cuts.contains(&d.x[i]) {
+        if i == 0 || p + m >= (above / RESOLUTION).max(1) || cuts.contains(&d.x[i]) {
             b.x.push(d.x[i]);
             b.pos.push(p);
             b.neg.push(m);
+            above += p + m;
             (p, m) = (0, 0);
         }
     }
