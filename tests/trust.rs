@@ -140,6 +140,53 @@ fn out_of_fold_numbers_recompute_and_exceed_in_sample() {
     }
 }
 
+/// The fit's out-of-fold metrics, recomputed without its fold code: each fold's rows are held
+/// out by hand, the maps refitted from scratch on the other folds' rows alone (isotonic and
+/// Platt, each through its own public fit), and the held-out rows scored. Isotonic must agree to
+/// 1e-12, Platt (whose folds stop Newton at 1e-4) to 1e-6. The guard has power against a leak: a
+/// Platt map fitted on all rows, the held-out fold included, moves the Brier score by more than
+/// the tolerance on this table, and the isotonic map fitted on all rows gives an ECE of 0.
+#[test]
+fn out_of_fold_metrics_equal_an_independent_refit() {
+    use simcal::calibrate::isotonic::Isotonic;
+    use simcal::calibrate::platt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_table(dir.path());
+    let t = read_table(&path).unwrap();
+    let opts = FitOptions { bootstrap: 0, ..FitOptions::default() };
+    let art = fit_table(&t, &path, &opts).unwrap();
+    let view = TableView::new(&t, &path).unwrap();
+    let fold = assign(&view, 5, opts.seed).unwrap();
+    let label = view.labels().unwrap();
+    let rows: Vec<usize> = (0..view.len()).filter(|&r| label.is_valid(r)).collect();
+    let y: Vec<bool> = rows.iter().map(|&r| label.value(r) >= 1).collect();
+    let (mut iso, mut pl, mut leak) = (vec![0.0; rows.len()], vec![0.0; rows.len()], vec![0.0; rows.len()]);
+    let all = Distinct::from_pairs(&rows.iter().map(|&r| view.score[r]).collect::<Vec<_>>(), &y);
+    let everything = platt::fit(&all, "all").unwrap();
+    for f in 0..5u8 {
+        let train: Vec<usize> = (0..rows.len()).filter(|&i| fold[rows[i]] != f).collect();
+        let d = Distinct::from_pairs(
+            &train.iter().map(|&i| view.score[rows[i]]).collect::<Vec<_>>(),
+            &train.iter().map(|&i| y[i]).collect::<Vec<_>>(),
+        );
+        let (m_iso, m_pl) = (Isotonic::fit(&d), platt::fit(&d, "fold").unwrap());
+        for i in (0..rows.len()).filter(|&i| fold[rows[i]] == f) {
+            let s = f64::from(view.score[rows[i]]);
+            (iso[i], pl[i], leak[i]) = (m_iso.predict(s), m_pl.predict(s), everything.predict(s));
+        }
+    }
+    let stored = |m: &str| &art.global.held_out_metrics[m];
+    let (ece, brier) = ece_brier(&iso, &y);
+    assert!((stored("isotonic").ece - ece).abs() < 1e-12 && (stored("isotonic").brier - brier).abs() < 1e-12);
+    let (ece, brier) = ece_brier(&pl, &y);
+    assert!((stored("platt").ece - ece).abs() < 1e-6, "{} vs {ece}", stored("platt").ece);
+    assert!((stored("platt").brier - brier).abs() < 1e-6, "{} vs {brier}", stored("platt").brier);
+    let (_, leaky) = ece_brier(&leak, &y);
+    eprintln!("Platt OOF Brier {brier:.8}, with the held-out fold leaked into the fit {leaky:.8}");
+    assert!((leaky - brier).abs() > 1e-6, "the leak is not measurable: {leaky} vs {brier}");
+    assert!(art.global.metrics["isotonic"].ece < 1e-12 && stored("isotonic").ece > 1e-4);
+}
+
 /// A population of units whose score s is uniform on [0, 1) (or the best of `of` such scores)
 /// and relevant with probability s^`a`: the precision at or above λ is known exactly,
 /// E[s^a | s ≥ λ] under the density ∝ s^(of − 1).
@@ -222,6 +269,89 @@ fn certified_precision_holds_in_at_least_90_percent_of_draws() {
         }
         assert!(short > 0.25, "unit {}: the point estimate fell short in only {short}", unit.name());
     }
+}
+
+/// `n` query units whose top hit scores uniformly and is relevant with probability `p` whatever
+/// its score: a population whose precision is `p` at every threshold (it does not rise).
+fn flat_units(rng: &mut ChaCha8Rng, n: usize, p: f64) -> Vec<QueryUnit> {
+    (0..n)
+        .map(|_| QueryUnit {
+            top_score: f64::from(rng.random::<f32>()),
+            top_relevant: rng.random::<f64>() < p,
+            recall: QueryRecall { scores: vec![], relevant: 1 },
+            answerable: true,
+            labeled: 1,
+            group: 0,
+            fold: 0,
+        })
+        .collect()
+}
+
+/// A population whose precision is 0.78 at every threshold — just below the target 0.8, and not
+/// rising with the score — so that every one of the default grid's 1,000 candidates is a false
+/// claim. Over 600 draws of 2,000 queries each procedure (Holm, Bonferroni, fixed-sequence)
+/// certifies something in at most δ = 0.1 of them (3σ slack 0.037). Power: on the same draws,
+/// testing each candidate at δ without a multiplicity correction certifies something in more
+/// than 1.5 δ of them (0.235 over 1,000 draws); and with one candidate (score 0.5) on a population exactly at the
+/// target, the boundary of the null where a correct test rejects closest to δ, the rate is at
+/// most δ + slack but above δ/10 (Hoeffding–Bentkus is conservative, not vacuous).
+#[test]
+fn no_procedure_certifies_a_flat_population_just_below_the_target() {
+    use simcal::stats::ltt::Losses;
+    let (reps, n, delta, target) = (600, 2000, 0.1, 0.8);
+    let slack = 3.0 * (delta * (1.0 - delta) / reps as f64).sqrt();
+    let fwers = [Fwer::Holm, Fwer::Bonferroni, Fwer::FixedSequence];
+    let (mut wrong, mut uncorrected, mut one_point) = ([0usize; 3], 0usize, 0usize);
+    for rep in 0..reps {
+        let mut rng = ChaCha8Rng::seed_from_u64(3_000_000 + rep as u64);
+        let units = flat_units(&mut rng, n, 0.78);
+        let refs: Vec<&QueryUnit> = units.iter().collect();
+        for (w, &fwer) in wrong.iter_mut().zip(&fwers) {
+            let opts =
+                CertifyOptions { confidence: 1.0 - delta, unit: Unit::Query, fwer, grid: Grid::Quantiles(1000), grid_source: "q".into() };
+            *w += usize::from(certify(&Distinct::default(), &refs, &[target], &[], &opts, delta)[0].score.is_some());
+        }
+        // Units by score ascending, with the relevant count at or above each.
+        let mut by: Vec<(f64, bool)> = units.iter().map(|u| (u.top_score, u.top_relevant)).collect();
+        by.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let x: Vec<f64> = by.iter().map(|u| u.0).collect();
+        let mut above = vec![0u64; n + 1];
+        for i in (0..n).rev() {
+            above[i] = above[i + 1] + u64::from(by[i].1);
+        }
+        let grid = Grid::Quantiles(1000).thresholds(&x, &vec![1; n]);
+        let rejects = |l: f64| {
+            let i = x.partition_point(|&v| v < l);
+            Losses::Binary.p_value(above[i], (n - i) as u64, target) <= delta
+        };
+        uncorrected += usize::from(grid.iter().any(|&l| rejects(l)));
+        // One candidate at the median, on a population exactly at the target: the boundary of
+        // the null, where a correct test's rejection rate is closest to δ.
+        let edge = flat_units(&mut rng, n, target);
+        let edge_refs: Vec<&QueryUnit> = edge.iter().collect();
+        let opts = CertifyOptions {
+            confidence: 1.0 - delta,
+            unit: Unit::Query,
+            fwer: Fwer::Holm,
+            grid: Grid::Values(vec![0.5]),
+            grid_source: "one".into(),
+        };
+        one_point += usize::from(certify(&Distinct::default(), &edge_refs, &[target], &[], &opts, delta)[0].score.is_some());
+    }
+    let rate = |k: usize| k as f64 / reps as f64;
+    eprintln!(
+        "false certification over {reps} draws: holm {:.3}, bonferroni {:.3}, fixed-sequence {:.3}; uncorrected {:.3}; one candidate at the boundary {:.3}",
+        rate(wrong[0]),
+        rate(wrong[1]),
+        rate(wrong[2]),
+        rate(uncorrected),
+        rate(one_point)
+    );
+    for (w, fwer) in wrong.iter().zip(&fwers) {
+        assert!(rate(*w) <= delta + slack, "{}: {}", fwer.name(), rate(*w));
+    }
+    assert!(rate(uncorrected) > 1.5 * delta, "uncorrected {}", rate(uncorrected));
+    assert!(rate(one_point) <= delta + slack && rate(one_point) > delta / 10.0, "one candidate {}", rate(one_point));
 }
 
 /// A query with 1–3 relevant documents, each retrieved with probability 0.9 and then scoring
@@ -665,7 +795,8 @@ fn the_query_bootstrap_covers_the_true_precision() {
         let t = Targets { precision: vec![target], recall: vec![], fitted: vec![Some(pick.threshold)] };
         let block: Vec<u8> = q.iter().map(|&i| (i % 255) as u8).collect();
         let covers = |iv: &[simcal::calibrate::bootstrap::Interval]| iv[0].precision.is_some_and(|[lo, hi]| lo <= truth && truth <= hi);
-        by_query += usize::from(covers(&intervals_by_block(&d, &t, 400, rep, Blocks { scores: &s, relevant: &r, block: &block, blocks: 255 })));
+        by_query +=
+            usize::from(covers(&intervals_by_block(&d, &t, 400, rep, Blocks { scores: &s, relevant: &r, block: &block, blocks: 255 })));
         by_pair += usize::from(covers(&intervals(&d, &t, 400, rep)));
     }
     let (cq, cp) = (by_query as f64 / drawn as f64, by_pair as f64 / drawn as f64);
