@@ -51,8 +51,15 @@ pub struct Encoder {
     /// Reliability of the decision map on each query's top hit, and what it rests on
     /// (cross-fitted, in-sample, or nothing: a table the map was not fitted on).
     pub decision_reliability: Option<(String, Reliability)>,
-    /// The certified thresholds of the global fit on the curve: (label, recall, precision).
+    /// The certified thresholds of the global fit at a pair unit, on the pairs' curve: (label,
+    /// recall, precision).
     pub certified_marks: Vec<(String, f64, f64)>,
+    /// The precision/recall curve of each judged query's top hit (the unit decisions use),
+    /// thinned; empty without query ranks.
+    pub top_curve: Vec<(f64, f64)>,
+    /// The global fit's thresholds on the top hits (estimates, and certificates at the query
+    /// unit) on that curve: (label, recall, precision).
+    pub top_marks: Vec<(String, f64, f64)>,
 }
 
 /// Thins a curve (from its first point to its last) to at most `max` points: a point is kept
@@ -113,17 +120,31 @@ pub fn encoder(
     let n = c.threshold.len();
     // The curve's point at a threshold: the last one whose threshold is at or above it.
     let at = |score: f64| c.threshold.partition_point(|&t| t >= score).checked_sub(1);
-    let certified: Vec<(String, f64)> = artifact
-        .global
-        .thresholds
-        .iter()
-        .filter_map(|t| t.certified.as_ref().and_then(|x| x.score).map(|s| (format!("certified {} {} ≥ {s:.3}", t.target, t.value), s)))
-        .collect();
+    // Certificates at the query unit are about top hits: they go on the top hits' curve.
+    let certified_at = |query: bool| -> Vec<(String, f64)> {
+        artifact
+            .global
+            .thresholds
+            .iter()
+            .filter_map(|t| {
+                let c = t.certified.as_ref().filter(|c| {
+                    if query {
+                        c.unit == "query" && c.target == "precision"
+                    } else {
+                        c.unit != "query" || c.target == "recall"
+                    }
+                })?;
+                c.score.map(|s| (format!("certified {} {} ≥ {s:.3}", t.target, t.value), s))
+            })
+            .collect()
+    };
+    let certified = certified_at(false);
     let marked: Vec<usize> =
         artifact.global.thresholds.iter().filter_map(|t| t.score).chain(certified.iter().map(|c| c.1)).filter_map(at).collect();
     let all: Vec<(f64, f64)> = (0..n).map(|i| (c.recall(i), c.precision(i))).collect();
     let curve = thin(&all, &marked, CURVE_POINTS);
     let certified_marks = certified.into_iter().map(|(label, s)| (label, c.at(s).1, c.at(s).0)).collect();
+    let (top_curve, top_marks) = top_hit_curve(table, path, &artifact, opts.rel_level, &certified_at(true))?;
     // Fitted here, or on this very file: the reliability shown is in-sample.
     let in_sample = artifact.scores_sha256 == sha256;
     let held_out_reliability = match (&artifact.held_out, &eval.global.calibration) {
@@ -174,7 +195,49 @@ pub fn encoder(
         held_out_reliability,
         decision_reliability,
         certified_marks,
+        top_curve,
+        top_marks,
     })
+}
+
+/// The top hits' precision/recall curve of `table` (thinned, through every mark) and the marks
+/// of `artifact`'s top-hit estimates and of the `certified` scores on it.
+#[allow(clippy::type_complexity)]
+fn top_hit_curve(
+    table: &ScoreTable,
+    path: &Path,
+    artifact: &Artifact,
+    rel_level: i32,
+    certified: &[(String, f64)],
+) -> Result<(Vec<(f64, f64)>, Vec<(String, f64, f64)>)> {
+    let view = crate::table::TableView::new(table, path)?;
+    if view.rank.is_none() || view.label.is_none() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let units = if view.query_id.is_some() {
+        crate::calibrate::certify::query_units(&view, rel_level, &vec![0; view.len()], None, 0)?
+    } else {
+        crate::calibrate::certify::top_hits(&view, rel_level)?
+    };
+    let s: Vec<f32> = units.iter().map(|u| u.top_score as f32).collect();
+    let r: Vec<bool> = units.iter().map(|u| u.top_relevant).collect();
+    let d = crate::calibrate::distinct::Distinct::from_pairs(&s, &r);
+    if d.n_pos() == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let c = Curve::new(&d);
+    let at = |score: f64| c.threshold.partition_point(|&t| t >= score).checked_sub(1);
+    let estimates: Vec<(String, f64)> = artifact
+        .global
+        .decision
+        .iter()
+        .flat_map(|x| &x.thresholds)
+        .filter_map(|t| t.score.map(|s| (format!("top hits: {} {} ≥ {s:.3}", t.target, t.value), s)))
+        .collect();
+    let marks: Vec<(String, f64)> = estimates.into_iter().chain(certified.iter().cloned()).collect();
+    let keep: Vec<usize> = marks.iter().filter_map(|m| at(m.1)).collect();
+    let all: Vec<(f64, f64)> = (0..c.threshold.len()).map(|i| (c.recall(i), c.precision(i))).collect();
+    Ok((thin(&all, &keep, CURVE_POINTS), marks.into_iter().map(|(label, s)| (label, c.at(s).1, c.at(s).0)).collect()))
 }
 
 fn f4(v: Option<f64>) -> String {
@@ -210,6 +273,7 @@ pub fn render(encoders: &[Encoder], created: &str) -> String {
     reliability_section(&mut h, encoders);
     trust_section(&mut h, encoders);
     pr_section(&mut h, encoders);
+    decisions_section(&mut h, encoders);
     groups_section(&mut h, encoders);
     h.push_str("</body></html>\n");
     h
@@ -352,59 +416,82 @@ fn reliability_card(h: &mut String, title: &str, r: &Reliability, color: &str, u
     );
 }
 
-/// Estimate, held out and certified, side by side for each target of each encoder's global fit.
+/// Estimate, held out and certified, side by side for each target of each encoder's global fit:
+/// on the top hits (the unit decisions use, with the certificate at the query unit) and on the
+/// pairs (with a certificate at a pair unit).
 fn trust_section(h: &mut String, encoders: &[Encoder]) {
-    h.push_str("<h2>How far to trust each threshold</h2><div class=\"sub\">The estimate is measured on the pairs it was chosen on (exact 95% interval); held out, each fold's threshold is chosen on the other folds of queries and measured on its own; a certified threshold reaches the target with the stated confidence over the draw of the calibration data.</div>");
-    h.push_str("<table><thead><tr><th>encoder</th><th>target</th><th>estimate</th><th>precision in sample (exact 95%)</th><th>pairs</th><th>held-out precision (folds)</th><th>held-out recall</th><th>certified</th><th>guarantee</th></tr></thead><tbody>");
+    h.push_str("<h2>How far to trust each threshold</h2><div class=\"sub\">The estimate is measured on the units it was chosen on (exact 95% interval); held out, each fold's threshold is chosen on the other folds of queries and measured on its own; a certified threshold reaches the target with the stated confidence over the draw of the calibration data. Top hits (one per judged query) are the unit decisions use; pairs are every labeled row of the top k, another population with its own threshold.</div>");
+    h.push_str("<table><thead><tr><th>encoder</th><th>target</th><th>unit</th><th>estimate</th><th>precision in sample (exact 95%)</th><th>count</th><th>held-out precision (folds)</th><th>held-out recall</th><th>certified</th><th>guarantee</th></tr></thead><tbody>");
     for e in encoders {
+        let tops = e.artifact.global.decision.as_ref().map(|d| d.thresholds.as_slice()).unwrap_or_default();
         for t in &e.artifact.global.thresholds {
-            let estimate = t.score.map_or_else(|| esc(t.message.as_deref().unwrap_or("not reachable")), |s| format!("{s:.4}"));
-            let exact = match (t.precision, t.precision_exact) {
-                (Some(p), Some([a, b])) => format!("{p:.4} ({a:.3}–{b:.3})"),
-                (p, _) => f4(p),
-            };
-            let pairs = match (t.tp, t.n) {
-                (Some(tp), Some(n)) => format!("{tp} of {n}{}", if t.small_sample { " (small sample)" } else { "" }),
-                _ => "—".to_owned(),
-            };
-            let (ho_p, ho_r) = match &t.held_out {
-                Some(ho) => (
-                    format!("{}{}", f4(ho.precision), ho.precision_range.map_or(String::new(), |[a, b]| format!(" ({a:.3}–{b:.3})"))),
-                    f4(ho.recall),
-                ),
-                None => ("not cross-fitted".to_owned(), "—".to_owned()),
-            };
-            let (cert, guarantee) = match &t.certified {
-                None => ("not asked for".to_owned(), "—".to_owned()),
-                Some(c) => match c.score {
-                    Some(s) => (
-                        format!("{s:.4}"),
-                        match (c.confidence, c.risk_bound) {
-                            (Some(conf), _) => format!(
-                                "≥ {} at confidence {conf:.4} alone ({}, unit {}, {} units){}",
-                                c.value,
-                                c.method,
-                                c.unit,
-                                c.units,
-                                c.simultaneous_lower_bound.map(|lb| format!("; simultaneous lower bound {lb:.4}")).unwrap_or_default()
-                            ),
-                            (None, Some(b)) => format!("expected miss rate ≤ {b:.4} (crc, unit {}, {} units)", c.unit, c.units),
-                            _ => "—".to_owned(),
-                        },
-                    ),
-                    None => ("none".to_owned(), esc(c.reason.as_deref().unwrap_or(""))),
-                },
-            };
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{} {}</td><td>{estimate}</td><td>{exact}</td><td>{pairs}</td><td>{ho_p}</td><td>{ho_r}</td><td>{cert}</td><td style=\"text-align:left\">{guarantee}</td></tr>",
-                esc(&e.meta.model),
-                esc(&t.target),
-                t.value
-            );
+            let top = tops.iter().find(|x| x.target == t.target && (x.value - t.value).abs() < 1e-12);
+            let at_query = t.certified.as_ref().is_some_and(|c| c.unit == "query" && c.target == "precision");
+            if let Some(top) = top {
+                trust_row(h, e, top, "top hits", "queries", if at_query { t.certified.as_ref() } else { None }, at_query);
+            }
+            trust_row(h, e, t, "pairs", "pairs", if at_query { None } else { t.certified.as_ref() }, !at_query);
         }
     }
     h.push_str("</tbody></table>");
+}
+
+/// One row of the trust table: threshold `t` at `unit` (counting `many`), with certificate `c`
+/// (`asked`: a certificate belongs on this row, so none means "not asked for" only when none was).
+fn trust_row(
+    h: &mut String,
+    e: &Encoder,
+    t: &crate::calibrate::artifact::Threshold,
+    unit: &str,
+    many: &str,
+    c: Option<&crate::calibrate::artifact::CertifiedThreshold>,
+    asked: bool,
+) {
+    let estimate = t.score.map_or_else(|| esc(t.message.as_deref().unwrap_or("not reachable")), |s| format!("{s:.4}"));
+    let exact = match (t.precision, t.precision_exact) {
+        (Some(p), Some([a, b])) => format!("{p:.4} ({a:.3}–{b:.3})"),
+        (p, _) => f4(p),
+    };
+    let count = match (t.tp, t.n) {
+        (Some(tp), Some(n)) => format!("{tp} of {n} {many}{}", if t.small_sample { " (small sample)" } else { "" }),
+        _ => "—".to_owned(),
+    };
+    let (ho_p, ho_r) = match &t.held_out {
+        Some(ho) => (
+            format!("{}{}", f4(ho.precision), ho.precision_range.map_or(String::new(), |[a, b]| format!(" ({a:.3}–{b:.3})"))),
+            f4(ho.recall),
+        ),
+        None => ("not cross-fitted".to_owned(), "—".to_owned()),
+    };
+    let (cert, guarantee) = match c {
+        None if asked && e.artifact.certification.is_none() => ("not asked for".to_owned(), "—".to_owned()),
+        None => ("—".to_owned(), "—".to_owned()),
+        Some(c) => match c.score {
+            Some(s) => (
+                format!("{s:.4}"),
+                match (c.confidence, c.risk_bound) {
+                    (Some(conf), _) => format!(
+                        "≥ {} at confidence {conf:.4} alone ({}, unit {}, {} units){}",
+                        c.value,
+                        c.method,
+                        c.unit,
+                        c.units,
+                        c.simultaneous_lower_bound.map(|lb| format!("; simultaneous lower bound {lb:.4}")).unwrap_or_default()
+                    ),
+                    (None, Some(b)) => format!("expected miss rate ≤ {b:.4} (crc, unit {}, {} units)", c.unit, c.units),
+                    _ => "—".to_owned(),
+                },
+            ),
+            None => ("none".to_owned(), esc(c.reason.as_deref().unwrap_or(""))),
+        },
+    };
+    let _ = write!(
+        h,
+        "<tr><td>{}</td><td>{} {}</td><td>{unit}</td><td>{estimate}</td><td>{exact}</td><td>{count}</td><td>{ho_p}</td><td>{ho_r}</td><td>{cert}</td><td style=\"text-align:left\">{guarantee}</td></tr>",
+        esc(&e.meta.model),
+        esc(&t.target),
+        t.value
+    );
 }
 
 fn pr_section(h: &mut String, encoders: &[Encoder]) {
@@ -430,6 +517,54 @@ fn pr_section(h: &mut String, encoders: &[Encoder]) {
         }
     }
     let _ = write!(h, "<div class=\"card\">{}</div>", c.finish("recall", "precision"));
+    if encoders.iter().all(|e| e.top_curve.is_empty()) {
+        return;
+    }
+    h.push_str("<h3>Top hits: the unit decisions use</h3><div class=\"sub\">Each judged query's top hit: precision is the share of relevant top hits at or above a threshold, recall the share of all relevant top hits kept. Circles mark the calibration's thresholds on top hits and its certified thresholds at the query unit.</div>");
+    let mut c = Chart::new("top-hits", "top hits: precision / recall", 760.0, 360.0, (0.0, 1.0), (0.0, 1.0));
+    for (k, e) in encoders.iter().enumerate().filter(|(_, e)| !e.top_curve.is_empty()) {
+        let colour = PALETTE[k % PALETTE.len()];
+        c.line(&e.meta.model, &e.top_curve, colour, false);
+        c.legend(&e.meta.model, colour);
+        for (label, recall, precision) in &e.top_marks {
+            c.marker(&format!("{} top-hit threshold", e.meta.model), *recall, *precision, label, colour);
+        }
+    }
+    let _ = write!(h, "<div class=\"card\">{}</div>", c.finish("recall of relevant top hits", "precision of top hits"));
+}
+
+/// How good each decision `apply` makes by default was, per encoder: its queries, the share
+/// whose top hit is relevant, and the share with a relevant document in the top k.
+fn decisions_section(h: &mut String, encoders: &[Encoder]) {
+    let rows: Vec<(&Encoder, &crate::metrics::DecisionEval)> =
+        encoders.iter().filter_map(|e| e.eval.global.calibration.as_ref().and_then(|c| c.decisions.as_ref()).map(|d| (e, d))).collect();
+    if rows.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Decisions</h2><div class=\"sub\">The decisions apply makes by default, by each query's top score: act at or above the certified threshold (or the map's, on the estimate), not found where a relevant document anywhere in the top k is unlikely, escalate between. In sample when the calibration was fitted on this table; held out: each fold decided by maps and a certificate refitted on the other folds.</div>");
+    h.push_str("<table><thead><tr><th>encoder</th><th>act from</th><th>act rests on</th><th>not found below</th><th>measured</th><th>decision</th><th>queries</th><th>top hit relevant</th><th>relevant in the top k</th></tr></thead><tbody>");
+    for (e, d) in rows {
+        let scope = if e.in_sample { "in sample" } else { "this table" };
+        let sets =
+            std::iter::once((scope, &d.quality)).chain((!d.held_out_quality.is_empty()).then_some(("held out", &d.held_out_quality)));
+        for (scope, q) in sets {
+            for x in q {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{scope}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&e.meta.model),
+                    f4(d.cutoffs.act),
+                    esc(d.cutoffs.act_rests_on.as_deref().unwrap_or("")),
+                    f4(d.cutoffs.not_found_below),
+                    x.decision.replace('_', " "),
+                    x.queries,
+                    f4(x.precision),
+                    f4(x.found_share)
+                );
+            }
+        }
+    }
+    h.push_str("</tbody></table>");
 }
 
 fn groups_section(h: &mut String, encoders: &[Encoder]) {
