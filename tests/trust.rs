@@ -786,7 +786,7 @@ fn the_query_bootstrap_covers_the_true_precision() {
     let (reps, target) = (300, 0.9);
     let (mut by_query, mut by_pair, mut drawn) = (0, 0, 0);
     for rep in 0..reps {
-        let mut rng = ChaCha8Rng::seed_from_u64(800_000 + rep as u64);
+        let mut rng = ChaCha8Rng::seed_from_u64(800_000 + rep);
         let (s, r, q) = pop.draw(&mut rng, 300);
         let d = Distinct::from_pairs(&s, &r);
         let Some(pick) = sweep::picks(sweep::points(&d), d.n_pos(), &[target], &[]).precision[0] else { continue };
