@@ -132,6 +132,7 @@ fn not_found_rests_on_a_relevant_document_anywhere_in_the_top_k() {
     let counts = recount(&applied.decisions, &top);
     let (_, n, _, found) = &counts[2];
     let share = *found as f64 / *n as f64;
+    eprintln!("not found: {n} of 4,000 queries, {share:.3} of them with a relevant document in the top k ({counts:?})");
     assert!(*n > 1000, "not found {n} of 4,000: {counts:?}");
     assert!(share < 0.5 - 0.02, "share of not-found queries with a relevant document: {share:.3} ({counts:?})");
     // Escalated queries mostly have one.

@@ -84,7 +84,21 @@ fn every_chart_of_the_report_has_data() {
     let art = simcal::calibrate::artifact::Artifact::read(Path::new(&p("a.json"))).unwrap();
     let certified = art.global.thresholds.iter().filter(|t| t.certified.as_ref().is_some_and(|c| c.score.is_some())).count();
     assert!(certified > 0, "the fixture certifies a target");
-    assert!(pr.contains("data-series=\"enc-a certified threshold\""), "the certified thresholds are marked");
+    // Certified at the query unit: the certificate is about top hits and is drawn on their curve
+    // (with the top-hit estimates), not on the pairs'.
+    assert!(art.certification.as_ref().is_some_and(|c| c.unit == "query"));
+    assert!(!pr.contains("data-series=\"enc-a certified threshold\""), "a top-hit certificate on the pairs' curve");
+    assert_eq!(kinds.get("top-hits"), Some(&1), "{kinds:?}");
+    let top = charts.iter().find(|s| s.contains("data-chart=\"top-hits\"")).unwrap();
+    let (value, cert) = art
+        .global
+        .thresholds
+        .iter()
+        .find_map(|t| t.certified.as_ref().and_then(|c| c.score).map(|s| (t.value, s)))
+        .unwrap();
+    assert!(top.contains(&format!("certified precision {value} ≥ {cert:.3}")), "the certified thresholds are marked");
+    assert!(top.contains("top hits: precision"), "the top-hit estimates are marked");
+    assert!(page.contains("<h2>Decisions</h2>") && page.contains("relevant in the top k"));
     // Reliability is drawn from out-of-fold probabilities, never in-sample, for tables the
     // calibration was fitted on; the three numbers of each target side by side.
     let rel: Vec<_> = charts.iter().filter(|s| s.contains("data-chart=\"reliability\"")).collect();
