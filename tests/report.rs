@@ -90,12 +90,8 @@ fn every_chart_of_the_report_has_data() {
     assert!(!pr.contains("data-series=\"enc-a certified threshold\""), "a top-hit certificate on the pairs' curve");
     assert_eq!(kinds.get("top-hits"), Some(&1), "{kinds:?}");
     let top = charts.iter().find(|s| s.contains("data-chart=\"top-hits\"")).unwrap();
-    let (value, cert) = art
-        .global
-        .thresholds
-        .iter()
-        .find_map(|t| t.certified.as_ref().and_then(|c| c.score).map(|s| (t.value, s)))
-        .unwrap();
+    let (value, cert) =
+        art.global.thresholds.iter().find_map(|t| t.certified.as_ref().and_then(|c| c.score).map(|s| (t.value, s))).unwrap();
     assert!(top.contains(&format!("certified precision {value} ≥ {cert:.3}")), "the certified thresholds are marked");
     assert!(top.contains("top hits: precision"), "the top-hit estimates are marked");
     assert!(page.contains("<h2>Decisions</h2>") && page.contains("relevant in the top k"));

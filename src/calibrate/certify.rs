@@ -187,9 +187,9 @@ pub struct QueryUnit {
 /// The query units of a table: one per judged query (a run of equal `query_id`s with a labeled
 /// row); `answerable` when it has a relevant document, either in `query_relevant` or among its
 /// labeled rows. Its top hit is its best-scoring row (ties: the lower rank), the row `apply`
-/// decides on. `group` and `fold` give each row's group and fold; `depth` is the table's k
-/// (0: unknown), the most pairs a query could contribute.
-pub fn query_units(view: &TableView, rel_level: i32, group: &[u32], fold: Option<&[u8]>, depth: u64) -> Result<Vec<QueryUnit>> {
+/// decides on. `group` and `fold` give each row's group and fold (None: all in group 0, or fold
+/// 0); `depth` is the table's k (0: unknown), the most pairs a query could contribute.
+pub fn query_units(view: &TableView, rel_level: i32, group: Option<&[u32]>, fold: Option<&[u8]>, depth: u64) -> Result<Vec<QueryUnit>> {
     let why = "a query's top hit";
     let runs = view.query_runs(why)?;
     let rank = view.ranks(why)?;
@@ -213,7 +213,7 @@ pub fn query_units(view: &TableView, rel_level: i32, group: &[u32], fold: Option
                 recall: QueryRecall { scores: relevant_rows.iter().map(|&r| f64::from(score[r])).collect(), relevant: n_rel },
                 answerable: n_rel > 0,
                 labeled: ((lo..hi).filter(|&r| label.is_valid(r)).count() as u64).max(depth),
-                group: group[lo],
+                group: group.map_or(0, |g| g[lo]),
                 fold: fold.map_or(0, |f| f[lo]),
             }
         })

@@ -339,9 +339,9 @@ pub fn top_hit_probabilities(
     let units = match folds {
         Some((k, seed)) => {
             let fold = assign(&view, k, seed)?;
-            super::certify::query_units(&view, rel_level, &vec![0; view.len()], Some(&fold), 0)?
+            super::certify::query_units(&view, rel_level, None, Some(&fold), 0)?
         }
-        None if view.query_id.is_some() => super::certify::query_units(&view, rel_level, &vec![0; view.len()], None, 0)?,
+        None if view.query_id.is_some() => super::certify::query_units(&view, rel_level, None, None, 0)?,
         None => super::certify::top_hits(&view, rel_level)?,
     };
     let y: Vec<bool> = units.iter().map(|u| u.top_relevant).collect();

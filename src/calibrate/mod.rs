@@ -209,7 +209,11 @@ pub fn fit_table(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<A
 pub fn fit_columns(opts: &FitOptions) -> Vec<&str> {
     let mut cols = vec!["score", "label", "rank"];
     if opts.folds > 1 || opts.bootstrap > 0 || opts.certify.as_ref().is_some_and(|c| c.unit.needs_queries()) {
-        cols.extend(["query_id", "query_relevant"]);
+        cols.push("query_id");
+        // Only recall counts the relevant documents a query never retrieved.
+        if !opts.target_recall.is_empty() {
+            cols.push("query_relevant");
+        }
     }
     cols.extend(opts.group_by.iter().map(String::as_str));
     cols
@@ -267,7 +271,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     // Query units (each query's top hit) when the table has its queries and ranks: the unit of
     // decisions, and of certification with --unit query.
     let row_groups = if view.query_id.is_some() && view.rank.is_some() {
-        Some(view.groups(&opts.group_by)?)
+        Some(if opts.group_by.is_empty() { crate::table::RowGroups::single() } else { view.groups(&opts.group_by)? })
     } else if let Some(c) = opts.certify.as_ref().filter(|c| c.unit.needs_queries()) {
         return Err(Error::format(
             path,
@@ -286,7 +290,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
         ));
     }
     let units: Vec<QueryUnit> = match &row_groups {
-        Some(g) => certify::query_units(view, opts.rel_level, &g.index, fold.as_deref(), table.meta.k as u64)?,
+        Some(g) => certify::query_units(view, opts.rel_level, g.index(), fold.as_deref(), table.meta.k as u64)?,
         // Without the queries, each rank-1 row is a query's top hit: enough for decisions.
         None if view.rank.is_some() => certify::top_hits(view, opts.rel_level)?,
         None => Vec::new(),

@@ -235,7 +235,7 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
     // tested on.
     let (units, unit_groups) = if view.query_id.is_some() && view.rank.is_some() {
         let g = view.groups(&art.group_by)?;
-        (crate::calibrate::certify::query_units(&view, art.rel_level, &g.index, None, table.meta.k as u64)?, Some(g.keys))
+        (crate::calibrate::certify::query_units(&view, art.rel_level, g.index(), None, table.meta.k as u64)?, Some(g.keys))
     } else {
         (Vec::new(), None)
     };

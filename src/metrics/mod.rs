@@ -143,7 +143,7 @@ fn decision_eval(view: &TableView, art: &Artifact, opts: &EvalOptions, in_sample
         Method::Platt => d.platt.as_ref().map(|m| m.predict(s)),
     };
     let groups = view.groups(&art.group_by)?;
-    let units = crate::calibrate::certify::query_units(view, opts.rel_level, &groups.index, None, 0)?;
+    let units = crate::calibrate::certify::query_units(view, opts.rel_level, groups.index(), None, 0)?;
     let p: Option<Vec<f64>> = units.iter().map(|u| predict(u.top_score)).collect();
     let (Some(p), false) = (p, units.is_empty()) else { return Ok(None) };
     let y: Vec<bool> = units.iter().map(|u| u.top_relevant).collect();

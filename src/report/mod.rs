@@ -215,7 +215,7 @@ fn top_hit_curve(
         return Ok((Vec::new(), Vec::new()));
     }
     let units = if view.query_id.is_some() {
-        crate::calibrate::certify::query_units(&view, rel_level, &vec![0; view.len()], None, 0)?
+        crate::calibrate::certify::query_units(&view, rel_level, None, None, 0)?
     } else {
         crate::calibrate::certify::top_hits(&view, rel_level)?
     };

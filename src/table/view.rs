@@ -39,10 +39,23 @@ pub struct TableView<'a> {
 /// Rows' groups: each row's index into `keys` (key order), and each key's column values.
 #[derive(Clone, Debug)]
 pub struct RowGroups {
-    /// Group index of every row.
+    /// Group index of every row (empty for [`RowGroups::single`]).
     pub index: Vec<u32>,
     /// Keys (`all` without group columns), ascending, with their column values.
     pub keys: Vec<(String, BTreeMap<String, String>)>,
+}
+
+impl RowGroups {
+    /// Every row in the one group `all`, without an index of rows (for a reader that only needs
+    /// [`RowGroups::index`]).
+    pub fn single() -> RowGroups {
+        RowGroups { index: Vec::new(), keys: vec![("all".to_owned(), BTreeMap::new())] }
+    }
+
+    /// The group index of every row (None: every row is in group 0).
+    pub fn index(&self) -> Option<&[u32]> {
+        (!self.index.is_empty()).then_some(self.index.as_slice())
+    }
 }
 
 impl<'a> TableView<'a> {
