@@ -63,20 +63,6 @@ pub struct Policy {
     pub min_gap: f64,
 }
 
-impl Policy {
-    /// The decision for a query whose best probability is `top` (None: no hit) and whose top-1
-    /// minus top-2 gap is `gap`.
-    pub fn decide(&self, top: Option<f64>, gap: Option<f64>) -> Decision {
-        match top {
-            None => Decision::NotFound,
-            Some(p) if p < self.band.low => Decision::NotFound,
-            Some(_) if gap.is_some_and(|g| g < self.min_gap) => Decision::Ambiguous,
-            Some(p) if p >= self.band.high => Decision::Act,
-            Some(_) => Decision::Escalate,
-        }
-    }
-}
-
 /// What `act` rests on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum DecideOn {
@@ -102,24 +88,6 @@ impl DecideOn {
 pub use crate::calibrate::certify::CertifiedBy;
 
 impl Policy {
-    /// The decision when acting rests on a certificate: a query acts exactly when its top hit
-    /// scores at or above `certified` (None: no certificate, so nothing acts), the set the
-    /// certificate is about — the band and the gap never take a query out of it (acting on
-    /// part of the certified set would not be certified: the queries the band or the gap
-    /// would drop can be the better ones). The rest is escalated, not found or ambiguous as the
-    /// band and the gap say.
-    pub fn decide_certified(&self, top: Option<f64>, top_score: Option<f64>, gap: Option<f64>, certified: Option<f64>) -> Decision {
-        match (top_score, certified) {
-            (Some(s), Some(c)) if s >= c => Decision::Act,
-            _ => match self.decide(top, gap) {
-                Decision::Act => Decision::Escalate,
-                d => d,
-            },
-        }
-    }
-}
-
-impl Policy {
     /// The decision for a query whose top hit (None: no hit left) scores `top_score`, by the
     /// cutoffs `c` of its group: with `certified`, a query at or above `c.act` acts whatever the
     /// band or the gap say (the certified set, whole); otherwise it acts at or above `c.act`
@@ -142,14 +110,33 @@ impl Policy {
     }
 }
 
-/// The lowest score at which a map (isotonic, or an increasing Platt map) reaches `q`.
+/// The lowest score at which a map (isotonic, or an increasing Platt map) reaches `q`:
+/// [`EVERY_SCORE`] when it reaches `q` everywhere, None when nowhere (a decreasing Platt map has
+/// no lowest such score: None).
 pub(crate) fn crossing(method: Method, iso: Option<&Isotonic>, platt: Option<&Platt>, q: f64) -> Option<f64> {
     match method {
-        Method::Isotonic => iso?.score_for(q),
-        // Increasing maps only: a decreasing one has no lowest score that reaches q.
-        Method::Platt => platt.filter(|p| p.a < 0.0)?.score_for(q),
+        Method::Isotonic => {
+            let m = iso?;
+            // Clipped below its first breakpoint: at or above q there, so at every score.
+            if m.y.first().is_some_and(|&y| y >= q) {
+                Some(EVERY_SCORE)
+            } else {
+                m.score_for(q)
+            }
+        }
+        Method::Platt => {
+            let p = platt?;
+            if q <= 0.0 {
+                Some(EVERY_SCORE)
+            } else {
+                p.score_for(q).filter(|_| p.a < 0.0)
+            }
+        }
     }
 }
+
+/// The cutoff that every score is at or above (the lowest finite f64: JSON has no −∞).
+pub const EVERY_SCORE: f64 = f64::MIN;
 
 /// The scores where `apply`'s decisions change for the queries of group `key` under map
 /// `method`: `act` from the certificate of `target` (by `by`, when deciding on certificates)
@@ -185,7 +172,7 @@ pub fn cutoffs(art: &Artifact, key: &str, method: Method, decided_on: DecideOn, 
             (pair(band.high), pair(band.low), "pair")
         }
     };
-    let (act, rests) = match (decided_on, target) {
+    let (act, rests): (Option<f64>, String) = match (decided_on, target) {
         (DecideOn::Estimate, _) => (act_map, "estimate".to_owned()),
         (DecideOn::Certified, None) => (None, "certified: no precision target was fitted".to_owned()),
         (DecideOn::Certified, Some(t)) => match certified_score(art, key, t, by) {
@@ -193,7 +180,18 @@ pub fn cutoffs(art: &Artifact, key: &str, method: Method, decided_on: DecideOn, 
             None => (None, format!("certified precision {t}: no certificate covers these queries")),
         },
     };
+    let not_found_below = below_act(act, not_found_below);
     BandScores { act, not_found_below, act_rests_on: Some(rests), not_found_map: Some(not_found_map.to_owned()) }
+}
+
+/// `not_found_below` held at or below `act`: a query that acts is never "not found", so the
+/// cutoffs read in one order (act, not found, escalate) whatever the maps do where they cross.
+pub(crate) fn below_act(act: Option<f64>, not_found_below: Option<f64>) -> Option<f64> {
+    match (act, not_found_below) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (Some(a), None) => Some(a),
+        (None, b) => b,
+    }
 }
 
 /// What `apply` decides on by default for `art`: its certificates when it has them (of its
@@ -478,7 +476,7 @@ pub fn apply_hashed(
         Method::Platt => d.platt.as_ref().map(|m| Box::new(move |s| m.predict(s)) as Box<dyn Fn(f64) -> f64>),
     });
     let decision_map = decision_map.as_deref();
-    // With maps of top hits, decisions are the cutoffs' (the ones the artifact exports).
+    // Decisions are the cutoffs' (the ones the artifact exports).
     let cuts: Vec<BandScores> = groups.keys.iter().map(|(k, _)| cutoffs(art, k, method, decided_on, target, by)).collect();
 
     // Queries are contiguous runs in the table.
@@ -497,37 +495,27 @@ pub fn apply_hashed(
         }
         // The gap compares two hits of one query under the pair map.
         let gap = first.map(|f| prob[f] - second.map_or(0.0, |s| prob[s]));
-        // With a decision map, the top hit is the best-scoring row left and its probability is
-        // the map of top hits'.
-        let (first, top) = match decision_map {
-            Some(dm) => {
-                let best = (r..end).filter(|&i| keep[i]).fold(None, |b: Option<usize>, i| match b {
-                    Some(b) if scores[b] >= scores[i] => Some(b),
-                    _ => Some(i),
-                });
-                (best, best.map(|i| dm(f64::from(scores[i]))))
-            }
-            None => (first, first.map(|i| prob[i])),
-        };
+        // The top hit is the best-scoring row left (ties: the earlier rank); its probability is
+        // the map of top hits' where the calibration has one, else the pair map's.
+        let best = (r..end).filter(|&i| keep[i]).fold(None, |b: Option<usize>, i| match b {
+            Some(b) if scores[b] >= scores[i] => Some(b),
+            _ => Some(i),
+        });
+        let top = best.map(|i| decision_map.map_or(prob[i], |dm| dm(f64::from(scores[i]))));
         let cert = certified[groups.index[r] as usize].as_ref();
         decisions.push(QueryDecision {
             query_id: q.to_owned(),
             group: key(r).to_owned(),
-            top_doc_id: first.map(|i| did.value(i).to_owned()),
+            top_doc_id: best.map(|i| did.value(i).to_owned()),
             top_probability: top,
             gap,
-            decision: match (decision_map, decided_on) {
-                (Some(_), _) => policy.decide_at(
-                    &cuts[groups.index[r] as usize],
-                    first.map(|i| f64::from(scores[i])),
-                    gap,
-                    decided_on == DecideOn::Certified,
-                ),
-                (None, DecideOn::Estimate) => policy.decide(top, gap),
-                (None, DecideOn::Certified) => {
-                    policy.decide_certified(top, first.map(|i| f64::from(scores[i])), gap, cert.map(|c| c.score))
-                }
-            },
+            // The cutoffs the artifact exports, by the top hit's score.
+            decision: policy.decide_at(
+                &cuts[groups.index[r] as usize],
+                best.map(|i| f64::from(scores[i])),
+                gap,
+                decided_on == DecideOn::Certified,
+            ),
             target: if decided_on == DecideOn::Certified { target } else { None },
             threshold: cert.map(|c| c.score),
             certificate: cert.map(|c| c.fit.clone()),

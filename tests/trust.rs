@@ -773,11 +773,11 @@ impl Clustered {
 }
 
 /// The query bootstrap's 95% interval of the fitted threshold's precision covers its true
-/// precision: 300 draws of 300 clustered queries (20 pairs each), target precision 0.9, 400
+/// precision: 300 draws of 300 clustered queries (40 pairs each), target precision 0.9, 400
 /// resamples each. Claimed 95%; a percentile interval of a threshold chosen on the same data
 /// is optimistic, so the test asks for ≥ 88% (3 standard errors of 300 draws below 95% is
-/// 91.2%, and 3 points more for the selection). Resampling pairs, which treats a query's 20
-/// pairs as 20 observations, must cover measurably less (by more than 10 points on the same
+/// 91.2%, and 3 points more for the selection). Resampling pairs, which treats a query's 40
+/// pairs as 40 observations, must cover measurably less (by more than 10 points on the same
 /// draws): the test has the power to catch a bootstrap that ignores the queries.
 #[test]
 fn the_query_bootstrap_covers_the_true_precision() {

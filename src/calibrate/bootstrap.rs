@@ -2,14 +2,15 @@
 //!
 //! A resample of n labeled pairs drawn with replacement is a multinomial draw of counts over
 //! (score, label) cells. Cells are the distinct scores, pooled from the highest score down into
-//! bins that grow with the pairs above them: a bin holds at most 1/[`RESOLUTION`] of the pairs
-//! at or above it (the top [`RESOLUTION`] pairs or more keep a bin each). Precision targets are
+//! bins that grow with the pairs above them: a bin closes once it holds 1/[`RESOLUTION`] of the
+//! pairs above it (at least one pair; it overshoots by at most its last distinct score's pairs),
+//! so the top 2 × [`RESOLUTION`] pairs keep a bin each. Precision targets are
 //! reached in the sparse top of the ranking, so the bins are finest where the thresholds are;
 //! bins of equal pair counts would pool the whole top into one bin and leave a resample nothing
 //! to pick but the fitted threshold. Each bin keeps its lowest score as its threshold, and every
 //! fitted threshold starts a bin of its own, so the precision a fitted threshold gives in a
-//! resample is exact. There are about RESOLUTION × (2 + ln(n / RESOLUTION)) bins (about 850 for
-//! 10 million pairs), so a resample costs a few thousand binomial draws however many pairs
+//! resample is exact. There are about RESOLUTION × (2 + ln(n / (2 × RESOLUTION))) bins (about 850
+//! for 10 million pairs), so a resample costs a few thousand binomial draws however many pairs
 //! there are. Resample `r` uses its own ChaCha8 stream derived from the seed, so results do not
 //! depend on thread scheduling.
 
@@ -25,7 +26,7 @@ use rayon::prelude::*;
 use super::distinct::Distinct;
 use super::sweep::Curve;
 
-/// A bin holds at most this fraction (1/RESOLUTION) of the pairs at or above it.
+/// A bin closes once it holds this fraction (1/RESOLUTION) of the pairs above it.
 pub const RESOLUTION: u64 = 64;
 
 /// What to bootstrap: the fitted thresholds and the targets they were chosen for.

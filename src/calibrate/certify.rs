@@ -221,21 +221,31 @@ pub fn query_units(view: &TableView, rel_level: i32, group: Option<&[u32]>, fold
 }
 
 /// Each labeled rank-1 row as a query's top hit, for a table read without its queries (no
-/// group, fold 0; recall and answerability unknown, so not units of certification).
+/// group, fold 0): a query's rows run from its rank-1 row to the next (the table's order), so
+/// its relevant retrieved documents are known; its relevant count in the qrels is not, so it is
+/// not a unit of recall.
 pub fn top_hits(view: &TableView, rel_level: i32) -> Result<Vec<QueryUnit>> {
     let rank = view.ranks("a query's top hit")?;
     let label = view.labels()?;
     let score = view.score;
-    Ok((0..view.len())
-        .filter(|&r| rank.value(r) == 1 && label.is_valid(r))
-        .map(|r| QueryUnit {
-            top_score: f64::from(score[r]),
-            top_relevant: label.value(r) >= rel_level,
-            recall: QueryRecall { scores: Vec::new(), relevant: 0 },
-            answerable: false,
-            labeled: 1,
-            group: 0,
-            fold: 0,
+    let starts: Vec<usize> = (0..view.len()).filter(|&r| rank.value(r) == 1).collect();
+    let ends = starts.iter().skip(1).copied().chain(std::iter::once(view.len()));
+    Ok(starts
+        .iter()
+        .zip(ends)
+        .filter(|&(&r, _)| label.is_valid(r))
+        .map(|(&r, end)| {
+            let relevant: Vec<f64> =
+                (r..end).filter(|&i| label.is_valid(i) && label.value(i) >= rel_level).map(|i| f64::from(score[i])).collect();
+            QueryUnit {
+                top_score: f64::from(score[r]),
+                top_relevant: label.value(r) >= rel_level,
+                recall: QueryRecall { relevant: relevant.len() as u64, scores: relevant },
+                answerable: false,
+                labeled: 1,
+                group: 0,
+                fold: 0,
+            }
         })
         .collect())
 }

@@ -15,7 +15,7 @@ use super::certify::{self, CertifyOptions, QueryUnit, Unit};
 use super::distinct::Distinct;
 use super::isotonic::Isotonic;
 use super::{folds, platt, summary, sweep, FitOptions, Method};
-use crate::policy::{crossing, Decision, Policy};
+use crate::policy::{below_act, crossing, Decision, Policy};
 
 /// Whether a query has a relevant document anywhere in its top k.
 fn found(u: &QueryUnit) -> bool {
@@ -30,10 +30,10 @@ fn table(units: &[&QueryUnit], label: impl Fn(&QueryUnit) -> bool) -> Distinct {
 }
 
 /// The decision maps of judged queries `units`: the pair maps' methods fitted on their top hits
-/// and, where `found_known` (the units know their relevant documents), on "found"; each
-/// precision target's threshold on the top hits; and with folds, everything out of fold.
-/// `delta` is the level of the fit's certificates (held-out decisions recertify at it).
-pub fn fit(units: &[QueryUnit], found_known: bool, opts: &FitOptions, delta: Option<f64>) -> DecisionFit {
+/// and on "found"; each precision target's threshold on the top hits; and with folds,
+/// everything out of fold. `delta` is the level of the fit's certificates (held-out decisions
+/// recertify at it).
+pub fn fit(units: &[QueryUnit], opts: &FitOptions, delta: Option<f64>) -> DecisionFit {
     let all: Vec<&QueryUnit> = units.iter().collect();
     let d = table(&all, |u| u.top_relevant);
     let mut f = DecisionFit {
@@ -79,9 +79,7 @@ pub fn fit(units: &[QueryUnit], found_known: bool, opts: &FitOptions, delta: Opt
         .zip(&picks.precision)
         .map(|(&value, &point)| super::estimate("precision", value, point, np, &picks, None))
         .collect();
-    if found_known {
-        f.found = fit_found(&all, &opts.methods);
-    }
+    f.found = fit_found(&all, &opts.methods);
     if opts.folds > 1 {
         let parts = folds::top_hit_folds(units, opts.folds);
         let h = folds::held_out(&d, &parts, None, &opts.methods, &opts.target_precision, &[]);
@@ -91,15 +89,16 @@ pub fn fit(units: &[QueryUnit], found_known: bool, opts: &FitOptions, delta: Opt
         for (t, ho) in f.thresholds.iter_mut().zip(h.targets) {
             t.held_out = Some(ho);
         }
-        f.held_out_quality = held_out_quality(units, found_known, opts, delta);
+        f.held_out_quality = held_out_quality(units, opts, delta);
     }
     f
 }
 
-/// The map of "found" on `units`' top scores (None with one class only).
+/// The map of "found" on `units`' top scores (None without units). With one class only the
+/// isotonic map is constant and there is no Platt map.
 fn fit_found(units: &[&QueryUnit], methods: &[Method]) -> Option<FoundFit> {
     let d = table(units, found);
-    if d.n_pos() == 0 || d.n_neg() == 0 {
+    if d.is_empty() {
         return None;
     }
     Some(FoundFit {
@@ -123,7 +122,6 @@ fn default_method(methods: &[Method]) -> Method {
 /// (`certified`: act rests on a certificate).
 pub fn quality<'a>(
     decided: impl Iterator<Item = (&'a QueryUnit, &'a BandScores)>,
-    found_known: bool,
     certified: bool,
     policy: &Policy,
 ) -> Vec<DecisionQuality> {
@@ -148,8 +146,8 @@ pub fn quality<'a>(
                 queries: n,
                 top_hit_relevant: tp,
                 precision: share(tp),
-                found: found_known.then_some(fd),
-                found_share: if found_known { share(fd) } else { None },
+                found: Some(fd),
+                found_share: share(fd),
             }
         })
         .collect()
@@ -157,8 +155,8 @@ pub fn quality<'a>(
 
 /// Decisions out of fold: each fold's queries decided by the cutoffs of maps (and, when the fit
 /// certifies at the query unit, the global certificate of the first precision target) refitted
-/// on the other folds.
-fn held_out_quality(units: &[QueryUnit], found_known: bool, opts: &FitOptions, delta: Option<f64>) -> Vec<DecisionQuality> {
+/// on the other folds, as [`crate::policy::cutoffs`] makes them in sample.
+fn held_out_quality(units: &[QueryUnit], opts: &FitOptions, delta: Option<f64>) -> Vec<DecisionQuality> {
     let method = default_method(&opts.methods);
     let band = opts.abstain;
     let target = opts.target_precision.first().copied();
@@ -167,26 +165,28 @@ fn held_out_quality(units: &[QueryUnit], found_known: bool, opts: &FitOptions, d
         .map(|f| {
             let train: Vec<&QueryUnit> = units.iter().filter(|u| u.fold != f).collect();
             let top = table(&train, |u| u.top_relevant);
-            let map = |d: &Distinct, q: f64| -> Option<f64> {
-                if d.n_pos() == 0 || d.n_neg() == 0 {
+            // A map's crossing of q (None: no map could be fitted, one class for Platt).
+            let map = |d: &Distinct, q: f64| -> Option<Option<f64>> {
+                if d.is_empty() {
                     return None;
                 }
                 match method {
-                    Method::Isotonic => crossing(method, Some(&Isotonic::fit(d)), None, q),
-                    Method::Platt => platt::fit(d, "fold").ok().and_then(|p| crossing(method, None, Some(&p), q)),
+                    Method::Isotonic => Some(crossing(method, Some(&Isotonic::fit(d)), None, q)),
+                    Method::Platt => platt::fit(d, "fold").ok().map(|p| crossing(method, None, Some(&p), q)),
                 }
             };
-            let not_found_below = if found_known { map(&table(&train, found), band.low) } else { map(&top, band.low) };
+            let top_map = |q: f64| map(&top, q).flatten();
+            let not_found_below = map(&table(&train, found), band.low).unwrap_or_else(|| top_map(band.low));
             let act = match (certifying, target) {
                 (Some(c), Some(t)) => certified_act(c, &train, t, delta),
                 (Some(_), None) => None,
-                (None, _) => map(&top, band.high),
+                (None, _) => top_map(band.high),
             };
-            BandScores { act, not_found_below, act_rests_on: None, not_found_map: None }
+            BandScores { act, not_found_below: below_act(act, not_found_below), act_rests_on: None, not_found_map: None }
         })
         .collect();
     let policy = Policy { band, min_gap: 0.0 };
-    quality(units.iter().map(|u| (u, &cuts[usize::from(u.fold)])), found_known, certifying.is_some(), &policy)
+    quality(units.iter().map(|u| (u, &cuts[usize::from(u.fold)])), certifying.is_some(), &policy)
 }
 
 /// The certified score of precision `t` on `units` at level `delta` (None: not certified, or a

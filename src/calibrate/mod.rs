@@ -330,7 +330,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     let all_units: Vec<&QueryUnit> = units.iter().collect();
     let mut global = fit_group("all", BTreeMap::new(), &global_d, &parts, &all_units, global_blocks, opts, Some(delta), true)?;
     if !units.is_empty() {
-        global.decision = Some(decision::fit(&units, row_groups.is_some(), opts, family.as_ref().map(|f| f.delta_each)));
+        global.decision = Some(decision::fit(&units, opts, family.as_ref().map(|f| f.delta_each)));
     }
     let k = opts.folds;
     let mut groups: Vec<GroupFit> = by_group
@@ -392,7 +392,6 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
         let policy = crate::policy::Policy { band: art.abstain, min_gap: 0.0 };
         let quality = decision::quality(
             units.iter().filter_map(|u| cuts_of(unit_key(u)).map(|c| (u, c))),
-            row_groups.is_some(),
             on == crate::policy::DecideOn::Certified,
             &policy,
         );

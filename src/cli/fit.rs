@@ -253,9 +253,14 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             if let Some(c) = art.global.band_scores.values().next() {
+                let by_group = !art.group_by.is_empty() && art.certification.as_ref().is_some_and(|c| c.certified_by == "group");
                 eprintln!(
                     "decisions: act at top score ≥ {} ({}), not found below {} ({} map)",
-                    c.act.map_or("none".to_owned(), |a| format!("{a:.4}")),
+                    if by_group {
+                        "each group's own certificate (band_scores of its group)".to_owned()
+                    } else {
+                        c.act.map_or("none".to_owned(), |a| format!("{a:.4}"))
+                    },
                     c.act_rests_on.as_deref().unwrap_or("estimate"),
                     c.not_found_below.map_or("none".to_owned(), |a| format!("{a:.4}")),
                     c.not_found_map.as_deref().unwrap_or("pair")
@@ -266,7 +271,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
             }
             if !d.held_out_quality.is_empty() {
                 eprintln!(
-                    "decisions held out (maps and certificate refitted without each fold): {}",
+                    "decisions held out (maps and the global certificate refitted without each fold): {}",
                     super::words::quality(&d.held_out_quality)
                 );
             }

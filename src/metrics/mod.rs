@@ -154,7 +154,6 @@ fn decision_eval(view: &TableView, art: &Artifact, opts: &EvalOptions, in_sample
     let policy = crate::policy::Policy { band: art.abstain, min_gap: 0.0 };
     let quality = crate::calibrate::decision::quality(
         units.iter().map(|u| (u, &cuts[u.group as usize])),
-        true,
         on == crate::policy::DecideOn::Certified,
         &policy,
     );
