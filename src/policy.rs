@@ -144,8 +144,15 @@ pub const EVERY_SCORE: f64 = f64::MIN;
 /// where the map of "found" (a relevant document in the top k) reaches the band's low end. A
 /// calibration without maps of top hits (a table without ranks) decides on the group's pair
 /// map.
-pub fn cutoffs(art: &Artifact, key: &str, method: Method, decided_on: DecideOn, target: Option<f64>, by: CertifiedBy) -> BandScores {
-    let band = art.abstain;
+pub fn cutoffs(
+    art: &Artifact,
+    key: &str,
+    method: Method,
+    decided_on: DecideOn,
+    target: Option<f64>,
+    by: CertifiedBy,
+    band: Band,
+) -> BandScores {
     let decision = art.global.decision.as_ref().filter(|d| match method {
         Method::Isotonic => d.isotonic.is_some(),
         Method::Platt => d.platt.is_some(),
@@ -265,6 +272,8 @@ pub struct ApplyOptions {
     pub floor: Option<f64>,
     /// Minimum top-1 minus top-2 gap.
     pub min_gap: f64,
+    /// The abstain band (None: the fit's), applied to the calibration's maps without refitting.
+    pub abstain: Option<Band>,
     /// Apply even when the artifact's model or metric differ from the table's.
     pub force: bool,
 }
@@ -451,7 +460,11 @@ pub fn apply_hashed(
     let qid = view.query_ids("a decision per query")?;
     let did = view.doc_ids("a decision per query")?;
     let keep: Vec<bool> = prob.iter().map(|&p| opts.floor.is_none_or(|f| p >= f)).collect();
-    let policy = Policy { band: art.abstain, min_gap: opts.min_gap };
+    let band = opts.abstain.unwrap_or(art.abstain);
+    if !(0.0 <= band.low && band.low <= band.high && band.high <= 1.0) {
+        return Err(Error::Invalid(format!("abstain band {}:{} must satisfy 0 ≤ low ≤ high ≤ 1", band.low, band.high)));
+    }
+    let policy = Policy { band, min_gap: opts.min_gap };
     let decided_on = match (opts.decide_on, &art.certification) {
         (DecideOn::Certified, Some(_)) => DecideOn::Certified,
         (DecideOn::Certified, None) => {
@@ -477,7 +490,7 @@ pub fn apply_hashed(
     });
     let decision_map = decision_map.as_deref();
     // Decisions are the cutoffs' (the ones the artifact exports).
-    let cuts: Vec<BandScores> = groups.keys.iter().map(|(k, _)| cutoffs(art, k, method, decided_on, target, by)).collect();
+    let cuts: Vec<BandScores> = groups.keys.iter().map(|(k, _)| cutoffs(art, k, method, decided_on, target, by, band)).collect();
 
     // Queries are contiguous runs in the table.
     let mut decisions = Vec::new();

@@ -243,3 +243,83 @@ fn table(rows: &[(String, u32, f32, i32)]) -> ScoreTable {
     };
     ScoreTable { batch: RecordBatch::try_new(Arc::new(schema), cols).unwrap(), meta }
 }
+
+/// The held-out decision quality, recomputed without the fit's fold code: each fold of the
+/// sample's queries (the fit's own assignment) decided by isotonic maps of top hits and of found
+/// refitted by hand on the other folds' queries, on the estimate (no certificate). A fold whose
+/// own queries leaked into its maps would decide differently.
+#[test]
+fn held_out_decision_quality_equals_an_independent_refit() {
+    use simcal::calibrate::certify::query_units;
+    use simcal::calibrate::distinct::Distinct;
+    use simcal::calibrate::folds::assign;
+    use simcal::calibrate::isotonic::Isotonic;
+    let dir = tempfile::tempdir().unwrap();
+    let scores = dir.path().join("minilm.parquet");
+    score_sample("minilm", &scores);
+    let table = simcal::table::read_table(&scores).unwrap();
+    // A band the sample's queries fall on both sides of.
+    let band = simcal::calibrate::artifact::Band { low: 0.9, high: 0.95 };
+    let opts = FitOptions { folds: 5, bootstrap: 0, methods: vec![Method::Isotonic], abstain: band, ..FitOptions::default() };
+    let art = fit_table_in_memory(&table, &scores, &opts).unwrap();
+    let view = TableView::new(&table, &scores).unwrap();
+    let fold = assign(&view, 5, opts.seed).unwrap();
+    let units = query_units(&view, 1, None, Some(&fold), 0).unwrap();
+    // Lowest score at which a map reaches q (every score when its first value does).
+    let cross = |m: &Isotonic, q: f64| if m.y[0] >= q { Some(f64::MIN) } else { m.score_for(q) };
+    let mut tally: HashMap<&str, (u64, u64, u64)> = HashMap::new();
+    for f in 0..5u8 {
+        let train: Vec<_> = units.iter().filter(|u| u.fold != f).collect();
+        let s: Vec<f32> = train.iter().map(|u| u.top_score as f32).collect();
+        let top = Isotonic::fit(&Distinct::from_pairs(&s, &train.iter().map(|u| u.top_relevant).collect::<Vec<_>>()));
+        let found = Isotonic::fit(&Distinct::from_pairs(&s, &train.iter().map(|u| !u.recall.scores.is_empty()).collect::<Vec<_>>()));
+        let act = cross(&top, band.high);
+        let below = match (act, cross(&found, band.low)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => b.or(a),
+        };
+        let c = BandScores { act, not_found_below: below, act_rests_on: None, not_found_map: None };
+        for u in units.iter().filter(|u| u.fold == f) {
+            let e = tally.entry(by_cutoffs(&c, u.top_score)).or_default();
+            e.0 += 1;
+            e.1 += u64::from(u.top_relevant);
+            e.2 += u64::from(!u.recall.scores.is_empty());
+        }
+    }
+    let want: Vec<(String, u64, u64, u64)> = ["act", "escalate", "not_found"]
+        .iter()
+        .map(|&d| (d.to_owned(), tally.get(d).map_or(0, |t| t.0), tally.get(d).map_or(0, |t| t.1), tally.get(d).map_or(0, |t| t.2)))
+        .collect();
+    let got = reported(&art.global.decision.as_ref().unwrap().held_out_quality);
+    eprintln!("held out: {got:?}");
+    assert_eq!(got, want);
+    // More than one decision was made: the check can tell them apart.
+    assert!(want.iter().filter(|w| w.1 > 0).count() >= 2, "{want:?}");
+}
+
+/// `apply` takes another band without refitting: its decisions are the cutoffs of the
+/// calibration's own maps at that band, and they differ from the fit's band's.
+#[test]
+fn apply_takes_a_band_without_refitting() {
+    use simcal::calibrate::artifact::Band;
+    use simcal::policy::{cutoffs, CertifiedBy, DecideOn};
+    let dir = tempfile::tempdir().unwrap();
+    let scores = dir.path().join("minilm.parquet");
+    score_sample("minilm", &scores);
+    let table = simcal::table::read_table(&scores).unwrap();
+    let opts = FitOptions { folds: 1, bootstrap: 0, ..FitOptions::default() };
+    let art = fit_table_in_memory(&table, &scores, &opts).unwrap();
+    let top = top_hits(&table);
+    let band = Band { low: 0.97, high: 0.99 };
+    let fitted = apply_hashed(&table, &scores, &art, &scores, "sha", &ApplyOptions::default()).unwrap();
+    let other =
+        apply_hashed(&table, &scores, &art, &scores, "sha", &ApplyOptions { abstain: Some(band), ..ApplyOptions::default() }).unwrap();
+    let c = cutoffs(&art, "all", Method::Isotonic, DecideOn::Estimate, Some(0.9), CertifiedBy::Group, band);
+    for q in &other.decisions {
+        assert_eq!(q.decision.name(), by_cutoffs(&c, top[&q.query_id].0), "query {}", q.query_id);
+    }
+    assert_ne!(fitted.counts(), other.counts());
+    let bad = ApplyOptions { abstain: Some(Band { low: 0.9, high: 0.5 }), ..ApplyOptions::default() };
+    let e = apply_hashed(&table, &scores, &art, &scores, "sha", &bad).unwrap_err().to_string();
+    assert!(e.contains("abstain band 0.9:0.5"), "{e}");
+}

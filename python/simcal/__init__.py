@@ -437,19 +437,23 @@ class Calibration:
         ]))
 
     def apply(self, table: Any, decide_on: str = "certified", method: str | None = None, floor: float | None = None,
-              min_gap: float = 0.0, force: bool = False, target: float | None = None, certified_by: str | None = None):
+              min_gap: float = 0.0, force: bool = False, target: float | None = None, certified_by: str | None = None,
+              abstain: tuple[float, float] | None = None):
         """``simcal apply``: returns ``(rows, decisions)``, the table with a ``probability``
         column (rows below ``floor`` dropped) and one decision per query (``act``,
         ``escalate``, ``not_found`` or ``ambiguous``, with the ``target``, ``threshold`` and
         ``certificate`` it acted on), both pyarrow Tables. ``act`` rests on the certificate of
         precision ``target`` (default: the fit's first target) at the query unit, of each
         query's own group (``certified_by="group"``) or of the whole table (``"global"``);
-        by default whose the fit made."""
+        by default whose the fit made. ``abstain=(low, high)`` replaces the fit's band without
+        refitting: not found below ``low`` on the map of found, act at or above ``high`` on the
+        map of top hits (on the estimate)."""
         import pyarrow as pa
 
         batch, meta = _batch(table)
+        band = None if abstain is None else (float(abstain[0]), float(abstain[1]))
         rows, decisions = _simcal.apply(self._json, batch, meta, decide_on, None if target is None else float(target),
-                                        certified_by, method, floor, float(min_gap), bool(force))
+                                        certified_by, method, floor, float(min_gap), bool(force), band)
         return pa.Table.from_batches([rows]), pa.Table.from_batches([decisions])
 
     def __repr__(self) -> str:

@@ -685,7 +685,7 @@ fn save_artifact(py: Python<'_>, json: &str, path: String) -> PyResult<()> {
 
 /// Applies an artifact to a table: (the table with `probability`, the decisions).
 #[pyfunction]
-#[pyo3(signature = (json, table, meta, decide_on, target, certified_by, method, floor, min_gap, force))]
+#[pyo3(signature = (json, table, meta, decide_on, target, certified_by, method, floor, min_gap, force, abstain=None))]
 #[allow(clippy::too_many_arguments)]
 fn apply(
     py: Python<'_>,
@@ -699,12 +699,14 @@ fn apply(
     floor: Option<f64>,
     min_gap: f64,
     force: bool,
+    abstain: Option<(f64, f64)>,
 ) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<RecordBatch>)> {
     let art = artifact(json)?;
     let decide_on: DecideOn = named("decide_on", decide_on)?;
     let certified_by: Option<CertifiedBy> = certified_by.map(|c| named("certified_by", c)).transpose()?;
     let method = method.map(|m| Method::parse(&m)).transpose().map_err(err)?;
-    let opts = ApplyOptions { decide_on, target, certified_by, method, floor, min_gap, force };
+    let abstain = abstain.map(|(low, high)| simcal::calibrate::artifact::Band { low, high });
+    let opts = ApplyOptions { decide_on, target, certified_by, method, floor, min_gap, abstain, force };
     let (rows, decisions) = py.detach(|| -> PyResult<(RecordBatch, RecordBatch)> {
         let t = self::table(table.0, meta, "table")?;
         let sha = simcal::table::sha256_bytes(json.as_bytes());

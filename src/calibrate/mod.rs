@@ -786,7 +786,7 @@ fn set_cutoffs(art: &mut Artifact) {
     let (on, target, by) = crate::policy::default_rule(art);
     let methods: Vec<Method> = art.methods.iter().filter_map(|m| Method::parse(m).ok()).collect();
     let cuts = |art: &Artifact, key: &str| -> BTreeMap<String, BandScores> {
-        methods.iter().map(|&m| (m.name().to_owned(), crate::policy::cutoffs(art, key, m, on, target, by))).collect()
+        methods.iter().map(|&m| (m.name().to_owned(), crate::policy::cutoffs(art, key, m, on, target, by, art.abstain))).collect()
     };
     let global = cuts(art, "all");
     let groups: Vec<BTreeMap<String, BandScores>> = art.groups.iter().map(|g| cuts(art, &g.key)).collect();

@@ -48,6 +48,11 @@ pub struct ApplyArgs {
     /// Default: whose the fit made (`fit --certified-by`).
     #[arg(long = "certified-by", value_enum)]
     pub certified_by: Option<CertifiedBy>,
+    /// The abstain band in probability, LOW:HIGH (default: the fit's): not found below LOW on
+    /// the map of found, act at or above HIGH on the map of top hits (on the estimate); the
+    /// maps are not refitted.
+    #[arg(long, value_name = "LOW:HIGH")]
+    pub abstain: Option<simcal::calibrate::artifact::Band>,
     /// Apply even when the calibration's model or metric differ from the table's (a warning).
     #[arg(long)]
     pub force: bool,
@@ -90,6 +95,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         method: args.method,
         floor: args.floor,
         min_gap: args.min_gap,
+        abstain: args.abstain,
         force: args.force,
     };
     let a = simcal::policy::apply_to(&args.calibration, &args.scores, &args.out, args.decisions.as_deref(), &opts)?;

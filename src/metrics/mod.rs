@@ -150,7 +150,7 @@ fn decision_eval(view: &TableView, art: &Artifact, opts: &EvalOptions, in_sample
     let reliability = reliability::reliability(&p, &y, opts.bins, opts.strategy)?;
     let (on, target, by) = crate::policy::default_rule(art);
     let cuts: Vec<crate::calibrate::artifact::BandScores> =
-        groups.keys.iter().map(|(k, _)| crate::policy::cutoffs(art, k, method, on, target, by)).collect();
+        groups.keys.iter().map(|(k, _)| crate::policy::cutoffs(art, k, method, on, target, by, art.abstain)).collect();
     let policy = crate::policy::Policy { band: art.abstain, min_gap: 0.0 };
     let quality = crate::calibrate::decision::quality(
         units.iter().map(|u| (u, &cuts[u.group as usize])),
@@ -160,7 +160,7 @@ fn decision_eval(view: &TableView, art: &Artifact, opts: &EvalOptions, in_sample
     Ok(Some(DecisionEval {
         method: method.name().to_owned(),
         reliability,
-        cutoffs: crate::policy::cutoffs(art, "all", method, on, target, by),
+        cutoffs: crate::policy::cutoffs(art, "all", method, on, target, by, art.abstain),
         quality,
         held_out_quality: if in_sample { d.held_out_quality.clone() } else { Vec::new() },
         held_out: if in_sample { d.held_out_metrics.get(method.name()).cloned() } else { None },
