@@ -36,6 +36,15 @@ fn top_hits(t: &ScoreTable) -> HashMap<String, (f64, bool, bool)> {
     top.into_iter().map(|(q, (s, _, rel, found))| (q, (s, rel, found))).collect()
 }
 
+/// The sample's minilm score table, scored into a temporary folder (kept alive by the first).
+fn sample() -> (tempfile::TempDir, std::path::PathBuf, ScoreTable) {
+    let dir = tempfile::tempdir().unwrap();
+    let scores = dir.path().join("minilm.parquet");
+    score_sample("minilm", &scores);
+    let table = simcal::table::read_table(&scores).unwrap();
+    (dir, scores, table)
+}
+
 /// The decision the cutoffs `c` give a top score, as an agent reading the artifact would make it.
 fn by_cutoffs(c: &BandScores, s: f64) -> &'static str {
     if c.act.is_some_and(|a| s >= a) {
@@ -71,10 +80,7 @@ fn reported(q: &[DecisionQuality]) -> Vec<(String, u64, u64, u64)> {
 /// cutoffs were the pair map's, which `apply` does not decide with.)
 #[test]
 fn the_exported_cutoffs_are_the_decisions_apply_makes() {
-    let dir = tempfile::tempdir().unwrap();
-    let scores = dir.path().join("minilm.parquet");
-    score_sample("minilm", &scores);
-    let table = simcal::table::read_table(&scores).unwrap();
+    let (dir, scores, table) = sample();
     let top = top_hits(&table);
     for (name, extra) in
         [("certified", vec!["--confidence", "0.8", "--group-by", "section", "--certified-by", "global"]), ("estimate", vec![])]
@@ -151,10 +157,7 @@ fn not_found_rests_on_a_relevant_document_anywhere_in_the_top_k() {
 /// force on the sample; `n` and `tp` count queries.
 #[test]
 fn every_target_has_its_estimate_on_the_top_hits() {
-    let dir = tempfile::tempdir().unwrap();
-    let scores = dir.path().join("minilm.parquet");
-    score_sample("minilm", &scores);
-    let table = simcal::table::read_table(&scores).unwrap();
+    let (_dir, scores, table) = sample();
     let opts = FitOptions { target_precision: vec![0.9, 0.8], folds: 1, bootstrap: 0, ..FitOptions::default() };
     let art = fit_table_in_memory(&table, &scores, &opts).unwrap();
     let mut top: Vec<(f64, bool)> = top_hits(&table).into_values().map(|(s, r, _)| (s, r)).collect();
@@ -183,10 +186,7 @@ fn every_target_has_its_estimate_on_the_top_hits() {
 /// decisions on that table.
 #[test]
 fn eval_reports_the_quality_of_applys_decisions() {
-    let dir = tempfile::tempdir().unwrap();
-    let scores = dir.path().join("minilm.parquet");
-    score_sample("minilm", &scores);
-    let table = simcal::table::read_table(&scores).unwrap();
+    let (dir, scores, table) = sample();
     // Fit on the even queries, evaluate on the whole table (another table than the fit's).
     let v = TableView::new(&table, &scores).unwrap();
     let keep: Vec<bool> = (0..v.len()).map(|r| v.query_id.unwrap().value(r).bytes().last().unwrap().is_multiple_of(2)).collect();
@@ -254,10 +254,7 @@ fn held_out_decision_quality_equals_an_independent_refit() {
     use simcal::calibrate::distinct::Distinct;
     use simcal::calibrate::folds::assign;
     use simcal::calibrate::isotonic::Isotonic;
-    let dir = tempfile::tempdir().unwrap();
-    let scores = dir.path().join("minilm.parquet");
-    score_sample("minilm", &scores);
-    let table = simcal::table::read_table(&scores).unwrap();
+    let (_dir, scores, table) = sample();
     // A band the sample's queries fall on both sides of.
     let band = simcal::calibrate::artifact::Band { low: 0.9, high: 0.95 };
     let opts = FitOptions { folds: 5, bootstrap: 0, methods: vec![Method::Isotonic], abstain: band, ..FitOptions::default() };
@@ -303,10 +300,7 @@ fn held_out_decision_quality_equals_an_independent_refit() {
 fn apply_takes_a_band_without_refitting() {
     use simcal::calibrate::artifact::Band;
     use simcal::policy::{cutoffs, CertifiedBy, DecideOn};
-    let dir = tempfile::tempdir().unwrap();
-    let scores = dir.path().join("minilm.parquet");
-    score_sample("minilm", &scores);
-    let table = simcal::table::read_table(&scores).unwrap();
+    let (_dir, scores, table) = sample();
     let opts = FitOptions { folds: 1, bootstrap: 0, ..FitOptions::default() };
     let art = fit_table_in_memory(&table, &scores, &opts).unwrap();
     let top = top_hits(&table);
