@@ -41,7 +41,7 @@ pub enum Error {
         message: String,
     },
     /// One row of a file is bad: a null or ragged vector, NaN, a zero vector, a duplicate id.
-    #[error("{}: row {row}{}: {message}", path.display(), id.as_ref().map(|i| format!(" (id {i:?})")).unwrap_or_default())]
+    #[error("{}: row {row}{}: {message}", path.display(), id.as_deref().map(shown_id).unwrap_or_default())]
     Row {
         /// The file.
         path: PathBuf,
@@ -53,7 +53,7 @@ pub enum Error {
         message: String,
     },
     /// One line of a text file is bad: too few fields, a value that is not a number.
-    #[error("{}: line {line}{}: {message}", path.display(), id.as_ref().map(|i| format!(" (id {i:?})")).unwrap_or_default())]
+    #[error("{}: line {line}{}: {message}", path.display(), id.as_deref().map(shown_id).unwrap_or_default())]
     Line {
         /// The file.
         path: PathBuf,
@@ -130,6 +130,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 thread_local! {
     /// Whether this thread is inside [`decoding`].
     static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The longest id a message prints whole, in characters.
+const ID_SHOWN: usize = 64;
+
+/// " (id \"…\")" for a message: an id longer than [`ID_SHOWN`] characters is cut, with its length.
+fn shown_id(id: &str) -> String {
+    match id.char_indices().nth(ID_SHOWN) {
+        None => format!(" (id {id:?})"),
+        Some((cut, _)) => format!(" (id {:?}…, {} bytes)", id.get(..cut).unwrap_or_default(), id.len()),
+    }
 }
 
 /// Runs `f`, which decodes the parquet file `path`: a panic inside the decoder (the parquet

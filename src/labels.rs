@@ -89,8 +89,8 @@ pub fn read_qrels(path: &Path) -> Result<Qrels> {
     if bytes.starts_with(b"PAR1") {
         read_parquet(path, &mut q)?;
     } else {
-        let text = std::str::from_utf8(&bytes).map_err(|e| Error::format(path, format!("not UTF-8 text: {e}")))?;
-        read_text(path, text, &mut q)?;
+        let text = crate::text::text_of(path, bytes)?;
+        read_text(path, &text, &mut q)?;
     }
     if q.is_empty() {
         return Err(Error::format(path, "no judgements"));
@@ -123,8 +123,6 @@ type Judgement<'a> = (u64, &'a str, &'a str, i32);
 
 fn read_text(path: &Path, text: &str, q: &mut Qrels) -> Result<()> {
     use rayon::prelude::*;
-    // A byte-order mark (as some editors write) is not part of the first id.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let Some((first_at, first)) = text.lines().enumerate().find(|(_, l)| !l.trim().is_empty()) else {
         return Ok(());
     };

@@ -74,5 +74,7 @@ pub mod report;
 pub mod score;
 pub mod stats;
 pub mod table;
+pub mod text;
+pub mod words;
 
 pub use error::{Error, Result};

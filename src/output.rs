@@ -219,6 +219,10 @@ fn future_place(path: &Path) -> Option<std::path::PathBuf> {
 /// file (not a folder, device, FIFO or socket; a link to a regular file is replaced by the new
 /// file, its target left alone); and its folder exists. Errors name the option and the path.
 pub fn check_destinations(inputs: &[&Path], outputs: &[(&str, &Path)]) -> Result<()> {
+    // Inputs not there yet (an earlier stage of a job would make them) are compared by where
+    // they would be.
+    let missing: Vec<(&Path, std::path::PathBuf)> =
+        inputs.iter().filter(|p| identity(p).is_none()).filter_map(|p| future_place(p).map(|pl| (*p, pl))).collect();
     let inputs: Vec<(&Path, FileId)> = inputs.iter().filter_map(|p| identity(p).map(|id| (*p, id))).collect();
     // Outputs so far: option, path, where it will be, and the file there now.
     let mut seen: Vec<(&str, &Path, std::path::PathBuf, Option<FileId>)> = Vec::new();
@@ -250,6 +254,9 @@ pub fn check_destinations(inputs: &[&Path], outputs: &[(&str, &Path)]) -> Result
             }
         }
         let place = future_place(path).unwrap_or_else(|| path.to_path_buf());
+        if let Some((input, _)) = missing.iter().find(|(_, pl)| *pl == place) {
+            return bad(format!("is the input {}: simcal never writes over its inputs; choose another path", input.display()));
+        }
         if let Some((other, other_path, ..)) = seen.iter().find(|(_, _, pl, oid)| *pl == place || (id.is_some() && *oid == id)) {
             return bad(format!("is also {other} {}: each output needs its own file", other_path.display()));
         }

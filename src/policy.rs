@@ -257,6 +257,14 @@ pub fn certified_score(art: &Artifact, key: &str, target: f64, by: CertifiedBy) 
     }
 }
 
+impl ApplyOptions {
+    /// The first probability option outside [0, 1] (NaN included: a NaN gap would compare as
+    /// no gap at all), by its field's name, with its value.
+    pub fn out_of_range(&self) -> Option<(&'static str, f64)> {
+        self.floor.map(|f| ("floor", f)).into_iter().chain([("min_gap", self.min_gap)]).find(|(_, v)| !(0.0..=1.0).contains(v))
+    }
+}
+
 /// How to apply.
 #[derive(Clone, Debug, Default)]
 pub struct ApplyOptions {
@@ -448,10 +456,8 @@ pub fn apply_hashed(
             warnings.push(msg);
         }
     }
-    if let Some(f) = opts.floor {
-        if !(0.0..=1.0).contains(&f) {
-            return Err(Error::Invalid(format!("--floor {f} is outside [0, 1]")));
-        }
+    if let Some((name, v)) = opts.out_of_range() {
+        return Err(Error::Invalid(format!("--{} {v} is outside [0, 1]", name.replace('_', "-"))));
     }
     let view = TableView::new(table, path)?;
     let (prob, groups, method) = probabilities(&view, art, art_path, opts.method)?;
@@ -494,7 +500,7 @@ pub fn apply_hashed(
 
     // Queries are contiguous runs in the table.
     let mut decisions = Vec::new();
-    for (r, end) in view.query_runs("a decision per query")? {
+    for &(r, end) in view.query_runs("a decision per query")?.iter() {
         let q = qid.value(r);
         // The two most probable rows left (ties: the earlier rank).
         let (mut first, mut second): (Option<usize>, Option<usize>) = (None, None);

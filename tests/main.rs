@@ -52,3 +52,5 @@ mod outputs;
 mod foreign;
 // The fuzzers' corpora replayed on stable: no reader panics on any of them.
 mod fuzz_corpus;
+// Hostile input, second round: lost files, panics and silent wrong answers, each refused.
+mod hostile;

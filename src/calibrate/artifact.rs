@@ -453,7 +453,10 @@ impl Artifact {
     pub fn notes(&self) -> Vec<String> {
         let mut v = Vec::new();
         if let Some(c) = self.certification.as_ref().filter(|c| c.unjudged_queries > 0) {
-            v.push(format!("{} queries have no judgement (no labeled row) and are not units of certification", c.unjudged_queries));
+            v.push(format!(
+                "{} no judgement (no labeled row) and are not units of certification",
+                crate::words::count(c.unjudged_queries, "query has", "queries have")
+            ));
         }
         for (i, g) in std::iter::once(&self.global).chain(&self.groups).enumerate() {
             if let Some(r) = &g.reason {
@@ -504,7 +507,7 @@ impl Artifact {
 
     /// Reads an artifact, refusing a schema version this build does not know.
     pub fn read(path: &Path) -> Result<Artifact> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::text::read_text(path)?;
         Artifact::from_json(&text, path)
     }
 
@@ -568,11 +571,31 @@ impl Artifact {
             if let Some(d) = &g.distributions {
                 d.validate().map_err(|e| format!("group {}: score distributions: {e}", g.key))?;
             }
+            if g.n_relevant > g.n {
+                return Err(format!("group {}: {} relevant of {} labeled pairs", g.key, g.n_relevant, g.n));
+            }
             for t in &g.thresholds {
                 if t.score.is_some_and(|s| !s.is_finite()) || t.certified.as_ref().and_then(|c| c.score).is_some_and(|s| !s.is_finite()) {
                     return Err(format!("group {}: threshold for {} {} is not a finite score", g.key, t.target, t.value));
                 }
+                // Counts of a part are at most the whole's: true positives of the pairs at or above.
+                let over = |tp: Option<u64>, n: Option<u64>| tp.zip(n).is_some_and(|(tp, n)| tp > n);
+                if over(t.tp, t.n) || t.held_out.as_ref().is_some_and(|h| over(Some(h.tp), Some(h.n))) {
+                    return Err(format!(
+                        "group {}: threshold for {} {}: more relevant pairs than pairs at or above it",
+                        g.key, t.target, t.value
+                    ));
+                }
             }
+        }
+        let c = &self.counts;
+        if c.relevant > c.labeled || c.labeled > c.rows {
+            return Err(format!("counts: {} relevant of {} labeled of {} rows", c.relevant, c.labeled, c.rows));
+        }
+        // One fit per key: a reader would take the first and never see the second.
+        let mut keys = std::collections::HashSet::new();
+        if let Some(g) = self.groups.iter().find(|g| !keys.insert(g.key.as_str())) {
+            return Err(format!("group {} is listed twice", g.key));
         }
         Ok(())
     }

@@ -106,7 +106,7 @@ pub enum Grid {
 impl Grid {
     /// Reads a grid file: one threshold a line (blank lines and `#` comments skipped).
     pub fn read(path: &Path) -> Result<Grid> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::text::read_text(path)?;
         let mut v = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let t = line.trim();
@@ -195,10 +195,12 @@ pub fn query_units(view: &TableView, rel_level: i32, group: Option<&[u32]>, fold
     let rank = view.ranks(why)?;
     let label = view.labels()?;
     let score = view.score;
+    view.check_relevant_level(rel_level)?;
     let listed = view.query_relevant;
     // Queries in parallel, in table order.
     Ok(runs
-        .into_par_iter()
+        .par_iter()
+        .copied()
         .filter(|&(lo, hi)| (lo..hi).any(|r| label.is_valid(r)))
         .map(|(lo, hi)| {
             let relevant_rows: Vec<usize> = (lo..hi).filter(|&r| label.is_valid(r) && label.value(r) >= rel_level).collect();

@@ -44,7 +44,7 @@ pub fn assign(view: &TableView, k: usize, seed: u64) -> Result<Vec<u8>> {
         return Err(Error::Invalid(format!("--folds {k}: expected 1 (no cross-fitting) or 2 to 255")));
     }
     let ids = view.query_ids("cross-fitting")?;
-    let runs = crate::table::id_runs(ids);
+    let runs = view.query_runs("cross-fitting")?;
     // Each run's id with its hash, ordered by (hash, id): the distinct ids in that order are
     // dealt round-robin (runs of one id are neighbours there and share its fold).
     let mut order: Vec<(u64, &str, u32)> = runs
@@ -75,7 +75,8 @@ pub fn assign(view: &TableView, k: usize, seed: u64) -> Result<Vec<u8>> {
 /// is looked up once.
 pub fn query_count(view: &TableView) -> Option<u64> {
     let ids = view.query_id?;
-    let set: std::collections::HashSet<&str> = crate::table::id_runs(ids).into_iter().map(|(lo, _)| ids.value(lo)).collect();
+    let runs = view.query_runs("counting queries").ok()?;
+    let set: std::collections::HashSet<&str> = runs.iter().map(|&(lo, _)| ids.value(lo)).collect();
     Some(set.len() as u64)
 }
 

@@ -44,15 +44,42 @@ impl Histogram {
         Histogram { bins: m.into_iter().map(|(b, (p, n))| (b, p, n)).collect() }
     }
 
-    /// Adds `other`'s counts.
-    pub fn add(&mut self, other: &Histogram) {
+    /// Adds `other`'s counts (None: a count would pass 2⁶⁴ − 1).
+    pub fn add(&mut self, other: &Histogram) -> Option<()> {
         let mut m: BTreeMap<u32, (u64, u64)> = self.bins.iter().map(|&(b, p, n)| (b, (p, n))).collect();
         for &(b, p, n) in &other.bins {
             let e = m.entry(b).or_default();
-            e.0 += p;
-            e.1 += n;
+            e.0 = e.0.checked_add(p)?;
+            e.1 = e.1.checked_add(n)?;
         }
         self.bins = m.into_iter().map(|(b, (p, n))| (b, p, n)).collect();
+        Some(())
+    }
+
+    /// Why these bins are not ones simcal writes, if they are not: each bin on the grid, at a
+    /// finite score, above the one before, not empty, and all counts summing without overflow.
+    fn invalid(&self) -> Option<String> {
+        let mut total: u64 = 0;
+        for (i, &(b, p, n)) in self.bins.iter().enumerate() {
+            let at = |m: &str| Some(format!("bin {i} ({b}): {m}"));
+            if b >> BITS != 0 {
+                return at(&format!("not a bin of the {BITS}-bit grid"));
+            }
+            if !edge(b).is_finite() {
+                return at("not a finite score");
+            }
+            if i > 0 && self.bins.get(i - 1).is_some_and(|prev| prev.0 >= b) {
+                return at("bins are not in ascending order");
+            }
+            if p == 0 && n == 0 {
+                return at("an empty bin (empty bins are not stored)");
+            }
+            match p.checked_add(n).and_then(|c| total.checked_add(c)) {
+                Some(t) => total = t,
+                None => return at("the counts overflow (more than 2⁶⁴ − 1 pairs)"),
+            }
+        }
+        None
     }
 
     /// The distinct-score table of the binned pairs: each bin at its smallest score.
@@ -167,10 +194,11 @@ impl Histograms {
             return Err(Error::format(path, format!("table {} (sha256 {}) is already summed in", s.path.display(), s.sha256)));
         }
         self.sources.extend(other.sources.iter().cloned());
-        self.global.add(&other.global);
+        let overflow = || Error::format(path, "the summed counts overflow (more than 2⁶⁴ − 1 pairs in a bin)");
+        self.global.add(&other.global).ok_or_else(overflow)?;
         for g in &other.groups {
             match self.groups.iter_mut().find(|h| h.key == g.key) {
-                Some(h) => h.histogram.add(&g.histogram),
+                Some(h) => h.histogram.add(&g.histogram).ok_or_else(overflow)?,
                 None => self.groups.push(g.clone()),
             }
         }
@@ -185,13 +213,24 @@ impl Histograms {
 
     /// Reads a histogram file, refusing an unknown version or grid.
     pub fn read(path: &Path) -> Result<Histograms> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::text::read_text(path)?;
         let h: Histograms = serde_json::from_str(&text).map_err(|e| Error::format(path, format!("not a simcal histogram file: {e}")))?;
         if h.schema_version != HISTOGRAM_VERSION || h.bits != BITS {
             return Err(Error::format(
                 path,
                 format!("histogram version {} with {} bits is not one this simcal reads", h.schema_version, h.bits),
             ));
+        }
+        let mut keys = std::collections::HashSet::new();
+        for (name, hist) in
+            std::iter::once(("the global histogram", &h.global)).chain(h.groups.iter().map(|g| (g.key.as_str(), &g.histogram)))
+        {
+            if let Some(why) = hist.invalid() {
+                return Err(Error::format(path, format!("{name}: {why}")));
+            }
+        }
+        if let Some(g) = h.groups.iter().find(|g| !keys.insert(g.key.as_str())) {
+            return Err(Error::format(path, format!("group {:?} is listed twice", g.key)));
         }
         Ok(h)
     }

@@ -147,7 +147,14 @@ impl Default for FitOptions {
 }
 
 impl FitOptions {
-    fn check(&self) -> Result<()> {
+    /// The files these options read besides the scores (the certificates' grid file): inputs
+    /// that no output of the fit may replace.
+    pub fn input_files(&self) -> Vec<&Path> {
+        self.certify.iter().filter(|c| c.grid_source != "quantiles").map(|c| Path::new(&c.grid_source)).collect()
+    }
+
+    /// Refuses options no fit can take (a target outside (0, 1], …), before any work.
+    pub fn check(&self) -> Result<()> {
         for (what, v) in self.target_precision.iter().map(|v| ("precision", v)).chain(self.target_recall.iter().map(|v| ("recall", v))) {
             if !(*v > 0.0 && *v <= 1.0) {
                 return Err(Error::Invalid(format!("target {what} {v} is outside (0, 1]")));
@@ -229,7 +236,8 @@ pub fn fit_file(path: &Path, opts: &FitOptions) -> Result<Artifact> {
 /// `simcal fit`: fits the score table at `scores` and writes the artifact to `out`
 /// (atomically; `out` must not be an input). Returns the artifact and the seconds the fit took.
 pub fn fit_to(scores: &Path, opts: &FitOptions, out: &Path) -> Result<(Artifact, f64)> {
-    crate::output::check_destinations(&[scores], &[("--out", out)])?;
+    let inputs: Vec<&Path> = std::iter::once(scores).chain(opts.input_files()).collect();
+    crate::output::check_destinations(&inputs, &[("--out", out)])?;
     let t = std::time::Instant::now();
     let art = fit_file(scores, opts)?;
     art.write(out)?;
@@ -245,6 +253,9 @@ pub fn fit_table_in_memory(table: &ScoreTable, name: &Path, opts: &FitOptions) -
 
 fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<Artifact> {
     let path = view.path();
+    // The queries' runs of rows, found once for the folds, the units and the count.
+    let runs = view.query_id.map(crate::table::id_runs);
+    let view = &runs.as_deref().map_or(*view, |r| view.with_query_runs(r));
     let fold = if opts.folds > 1 { Some(folds::assign(view, opts.folds, opts.seed)?) } else { None };
     let keys = pairs::fold_class_keys(view, opts.rel_level, fold.as_deref(), opts.folds)?;
     // The folds' tables and the table of all pairs, each sorted from the keys.
@@ -265,7 +276,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
         let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
         return Err(Error::format(
             path,
-            format!("all {n} labeled pairs are {class}: a calibration needs both classes (check --rel-level and the qrels)"),
+            format!("{} {class}: a calibration needs both classes (check --rel-level and the qrels)", all_pairs(n, "")),
         ));
     }
     // Query units (each query's top hit) when the table has its queries and ranks: the unit of
@@ -489,7 +500,7 @@ pub fn fit_histograms(h: &histogram::Histograms, opts: &FitOptions) -> Result<Ar
     let n = n_rel + n_irr;
     if n_rel == 0 || n_irr == 0 {
         let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
-        return Err(Error::Invalid(format!("all {n} labeled pairs of the histograms are {class}: a calibration needs both classes")));
+        return Err(Error::Invalid(format!("{} {class}: a calibration needs both classes", all_pairs(n, " of the histograms"))));
     }
     let global = fit_group("all", BTreeMap::new(), &h.global.distinct(), &[], &[], None, opts, None, true)?;
     let mut groups: Vec<GroupFit> = if opts.group_by.is_empty() {
@@ -621,15 +632,32 @@ fn fit_group(
     Ok(g)
 }
 
+/// "all 30,000 labeled pairs{of} are" (or "the one labeled pair{of} is"), before their class.
+fn all_pairs(n: u64, of: &str) -> String {
+    if n == 1 {
+        format!("the one labeled pair{of} is")
+    } else {
+        format!("all {} labeled pairs{of} are", crate::words::num(n))
+    }
+}
+
 /// Why a group of `n` labeled pairs, `np` relevant, is not fitted (None: it is). The global fit
 /// (`strict`) has no minimum counts.
 fn not_fitted(n: u64, np: u64, opts: &FitOptions, strict: bool) -> Option<String> {
     if !strict && n < opts.min_pairs {
-        Some(format!("{n} labeled pairs, fewer than --min-pairs {}", opts.min_pairs))
+        Some(format!(
+            "{}, fewer than --min-pairs {}",
+            crate::words::count(n, "labeled pair", "labeled pairs"),
+            crate::words::num(opts.min_pairs)
+        ))
     } else if np == 0 || np == n {
-        Some(format!("one class only: all {n} labeled pairs are {}", if np == 0 { "irrelevant" } else { "relevant" }))
+        Some(format!("one class only: {} {}", all_pairs(n, ""), if np == 0 { "irrelevant" } else { "relevant" }))
     } else if !strict && np < opts.min_relevant {
-        Some(format!("{np} relevant pairs, fewer than --min-relevant {}", opts.min_relevant))
+        Some(format!(
+            "{}, fewer than --min-relevant {}",
+            crate::words::count(np, "relevant pair", "relevant pairs"),
+            crate::words::num(opts.min_relevant)
+        ))
     } else {
         None
     }

@@ -166,7 +166,11 @@ impl Distributions {
             }
             let total: u64 = c.counts.iter().fold(0u64, |a, &b| a.saturating_add(b));
             if total != c.n {
-                return Err(format!("{class}: histogram counts sum to {total}, not its {} pairs", c.n));
+                return Err(format!(
+                    "{class}: histogram counts sum to {}, not its {}",
+                    crate::words::num(total),
+                    crate::words::count(c.n, "pair", "pairs")
+                ));
             }
             let want = if c.n == 0 { 0 } else { self.levels.len() };
             if c.quantiles.len() != want {

@@ -215,7 +215,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
     let (art, seconds) = match &args.scores {
         Some(scores) => simcal::calibrate::fit_to(scores, &opts, &args.out)?,
         None => {
-            let inputs: Vec<&std::path::Path> = args.from_histograms.iter().map(PathBuf::as_path).collect();
+            let inputs: Vec<&std::path::Path> = args.from_histograms.iter().map(PathBuf::as_path).chain(opts.input_files()).collect();
             simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;
             let t = Instant::now();
             let h = simcal::calibrate::histogram::Histograms::read_all(&args.from_histograms)?;

@@ -72,7 +72,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config.backend.choice = b;
     }
     if let Some(name) = &args.promote {
-        let (cal, dest) = promote(&config, name).map_err(|e| anyhow::anyhow!("--{e}"))?;
+        // The core's words name the option ("promote NAME: …"); the command line's add its dashes.
+        let (cal, dest) = promote(&config, name).map_err(|e| match e {
+            simcal::error::Error::Invalid(m) => anyhow::anyhow!("invalid argument: --{m}"),
+            e => e.into(),
+        })?;
         eprintln!("promoted {} → {}: the drift gate compares with it from now on", cal.display(), dest.display());
         return Ok(ExitCode::SUCCESS);
     }

@@ -58,7 +58,7 @@ pub struct ScoreArgs {
     pub corpus_ids: Option<PathBuf>,
     /// Corpus rows per chunk (default: about 16 MiB of vectors on the CPU, up to 256 MiB on a GPU).
     #[arg(long)]
-    pub chunk_rows: Option<usize>,
+    pub chunk_rows: Option<std::num::NonZeroUsize>,
     /// Score only corpus shard I of N (contiguous row ranges): `I/N`, or `auto/N` to take I
     /// from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array,
     /// counted from SLURM_ARRAY_TASK_MIN). `{shard}` in --out is replaced by I.
@@ -113,7 +113,7 @@ impl ScoreArgs {
             id_col: self.id_col.clone(),
             vec_col: self.vec_col.clone(),
             ids_file: ids.clone(),
-            chunk_rows: self.chunk_rows.unwrap_or(0),
+            chunk_rows: self.chunk_rows.map_or(0, std::num::NonZeroUsize::get),
             chunk_bytes: 0,
         };
         Ok(ScoreJob {

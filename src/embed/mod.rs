@@ -102,7 +102,14 @@ impl Embeddings {
     pub fn from_rows(path: impl Into<PathBuf>, ids: Vec<String>, dim: usize, values: Vec<f32>) -> Result<Self> {
         let path = path.into();
         if dim == 0 || values.len() != ids.len() * dim {
-            return Err(Error::format(&path, format!("{} values do not make {} rows of dimension {dim}", values.len(), ids.len())));
+            return Err(Error::format(
+                &path,
+                format!(
+                    "{} do not make {} of dimension {dim}",
+                    crate::words::count(values.len(), "value", "values"),
+                    crate::words::count(ids.len(), "row", "rows")
+                ),
+            ));
         }
         let vectors = Array2::from_shape_vec((ids.len(), dim), values).map_err(|e| Error::format(&path, e.to_string()))?;
         Ok(Embeddings { path, ids, vectors, carried: Vec::new() })
@@ -280,9 +287,23 @@ fn kind_of(path: &Path) -> Result<Kind> {
     }
 }
 
+/// [`kind_of`], refusing an ids file for parquet embeddings (their ids are a column).
+fn kind_for(path: &Path, opts: &ReadOptions) -> Result<Kind> {
+    let kind = kind_of(path)?;
+    if let (Kind::Parquet, Some(ids)) = (&kind, &opts.ids_file) {
+        return Err(Error::Invalid(format!(
+            "{}: an ids file names the rows of .npy embeddings, but {} is parquet, whose ids are its {:?} column",
+            ids.display(),
+            path.display(),
+            opts.id_col
+        )));
+    }
+    Ok(kind)
+}
+
 /// Opens an embeddings file for chunked reading.
 pub fn open_corpus(path: &Path, opts: &ReadOptions) -> Result<Box<dyn ChunkSource>> {
-    match kind_of(path)? {
+    match kind_for(path, opts)? {
         Kind::Parquet => Ok(Box::new(parquet::ParquetSource::open(path, opts, false, None)?)),
         Kind::Npy => Ok(Box::new(npy::NpySource::open(path, opts)?)),
     }
@@ -292,7 +313,7 @@ pub fn open_corpus(path: &Path, opts: &ReadOptions) -> Result<Box<dyn ChunkSourc
 /// reads only the row groups that hold the shard's rows, an .npy file seeks to them.
 /// Returns the shard and the file's row count.
 pub fn open_corpus_shard(path: &Path, opts: &ReadOptions, index: u64, count: u64) -> Result<(Box<dyn ChunkSource>, u64)> {
-    let (inner, rows): (Box<dyn ChunkSource>, u64) = match kind_of(path)? {
+    let (inner, rows): (Box<dyn ChunkSource>, u64) = match kind_for(path, opts)? {
         Kind::Parquet => {
             let src = parquet::ParquetSource::open(path, opts, false, Some((index, count)))?;
             let rows = src.rows();
@@ -311,7 +332,7 @@ pub fn open_corpus_shard(path: &Path, opts: &ReadOptions, index: u64, count: u64
 
 /// Reads a whole embeddings file (the queries), keeping parquet's other scalar columns.
 pub fn read_queries(path: &Path, opts: &ReadOptions) -> Result<Embeddings> {
-    match kind_of(path)? {
+    match kind_for(path, opts)? {
         Kind::Parquet => parquet::read_all(path, opts),
         Kind::Npy => {
             let mut src = npy::NpySource::open(path, &ReadOptions { chunk_rows: usize::MAX, ..opts.clone() })?;
@@ -391,8 +412,10 @@ pub fn row_scales(
                 Some(v) => sum_squares(v),
                 None => row.iter().map(|&v| v * v).sum(),
             };
-            // NaN or Inf anywhere makes the sum non-finite; a finite sum needs no further check.
-            if sum.is_finite() {
+            // NaN or Inf anywhere makes the sum non-finite; a finite sum needs no further check,
+            // unless it is so small that squares may have lost bits to f32's underflow (then in
+            // f64, whose squares of f32 values never underflow).
+            if sum.is_finite() && sum >= EXACT_SUM {
                 Ok(sum as f64)
             } else if row.iter().all(|v| v.is_finite()) {
                 Ok(row.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>())
@@ -409,13 +432,13 @@ pub fn row_scales(
         }
         let scale = match metric {
             Metric::Dot => 1.0,
-            Metric::Cosine if sum == 0.0 => match zero {
+            Metric::Cosine if sum < MIN_NORM * MIN_NORM => match zero {
                 ZeroVectors::Error => {
                     return Err(Error::row(
                         path,
                         first_row + r as u64,
                         ids.get(r).map(String::as_str),
-                        "zero vector cannot be normalised for the cosine metric (use --zero-vectors zero to score it 0, --metric dot, or drop the row)",
+                        "zero vector (norm below 2⁻¹²⁶ ≈ 1.2e-38) cannot be normalised for the cosine metric (use --zero-vectors zero to score it 0, --metric dot, or drop the row)",
                     ))
                 }
                 ZeroVectors::Zero => {
@@ -429,6 +452,14 @@ pub fn row_scales(
     }
     Ok(out)
 }
+
+/// A sum of squares in f32 at or above this (2⁻¹⁰⁰) is exact to f32's precision: no square that
+/// matters to it fell below f32's normal range. Below, the sum is taken again in f64.
+const EXACT_SUM: f32 = 7.888_609e-31;
+
+/// The smallest norm normalised for the cosine metric (2⁻¹²⁶, f32's smallest normal value):
+/// its scale, 1 / norm, is then finite in f32. A smaller norm is a zero vector.
+pub const MIN_NORM: f64 = 1.175_494_350_822_287_5e-38;
 
 /// Sum of squares in eight independent f32 lanes (vectorises; f32 like faiss's normalisation).
 fn sum_squares(v: &[f32]) -> f32 {

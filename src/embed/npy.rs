@@ -10,6 +10,9 @@ use ndarray::Array2;
 use super::{ChunkSource, EmbeddingChunk, ReadOptions};
 use crate::error::{Error, Result};
 
+/// The largest vector dimension read (2²⁴ values).
+pub const MAX_DIM: u64 = 1 << 24;
+
 #[derive(Clone, Copy)]
 enum Dtype {
     F16,
@@ -99,9 +102,13 @@ impl NpySource {
         if dim == 0 {
             return Err(Error::format(path, "array has dimension 0"));
         }
+        if dim > MAX_DIM {
+            return Err(Error::format(path, format!("array has dimension {dim}; simcal reads vectors of at most {MAX_DIM} values")));
+        }
         let data_start = 8 + if pre[6] == 1 { 2 } else { 4 } + header_len as u64;
         let need = rows.saturating_mul(dim).saturating_mul(dtype.size() as u64);
-        if file_len < data_start + need {
+        // Every size the header claims is checked against the file before anything is allocated.
+        if file_len < data_start.saturating_add(need) {
             return Err(Error::format(
                 path,
                 format!("truncated: {rows}×{dim} values need {need} bytes, the file holds {}", file_len.saturating_sub(data_start)),
@@ -110,10 +117,18 @@ impl NpySource {
         let ids = match &opts.ids_file {
             None => None,
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                let text = crate::text::read_text(p)?;
                 let ids: Vec<String> = text.lines().map(|l| l.trim_end_matches('\r').to_owned()).collect();
                 if ids.len() as u64 != rows {
-                    return Err(Error::format(p, format!("{} ids for {rows} rows of {}", ids.len(), path.display())));
+                    return Err(Error::format(
+                        p,
+                        format!(
+                            "{} for {} of {}",
+                            crate::words::count(ids.len(), "id", "ids"),
+                            crate::words::count(rows, "row", "rows"),
+                            path.display()
+                        ),
+                    ));
                 }
                 if let Some(i) = ids.iter().position(String::is_empty) {
                     return Err(Error::line(p, i as u64 + 1, None, "empty id"));
@@ -198,7 +213,12 @@ impl ChunkSource for NpySource {
         let ids = match &self.ids {
             Some(all) => all
                 .get(first as usize..first as usize + n)
-                .ok_or_else(|| Error::format(&self.path, format!("{} ids for {} rows", all.len(), self.rows)))?
+                .ok_or_else(|| {
+                    Error::format(
+                        &self.path,
+                        format!("{} for {}", crate::words::count(all.len(), "id", "ids"), crate::words::count(self.rows, "row", "rows")),
+                    )
+                })?
                 .to_vec(),
             None => (first..first + n as u64).map(|r| r.to_string()).collect(),
         };

@@ -53,6 +53,15 @@ pub struct Tolerances {
     pub significance: f64,
 }
 
+impl Tolerances {
+    /// The first tolerance outside [0, 1] (NaN included), by its field's name, with its value.
+    pub fn out_of_range(&self) -> Option<(&'static str, f64)> {
+        [("max_ks", self.max_ks), ("max_precision_drop", self.max_precision_drop), ("significance", self.significance)]
+            .into_iter()
+            .find(|(_, v)| !(0.0..=1.0).contains(v))
+    }
+}
+
 impl Default for Tolerances {
     fn default() -> Self {
         Tolerances { max_ks: 0.1, max_precision_drop: 0.05, min_pairs: 500, significance: 0.05 }
@@ -224,10 +233,8 @@ fn class_drift(base: &Distributions, b: &Distribution, d: &Distinct, w: &[u64], 
 
 /// Compares the labeled pairs of `table` (read from `path`) with the baseline `art`.
 pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -> Result<DriftReport> {
-    for (name, v) in [("--max-ks", tol.max_ks), ("--max-precision-drop", tol.max_precision_drop), ("--significance", tol.significance)] {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(Error::Invalid(format!("{name} {v} is outside [0, 1]")));
-        }
+    if let Some((name, v)) = tol.out_of_range() {
+        return Err(Error::Invalid(format!("--{} {v} is outside [0, 1]", name.replace('_', "-"))));
     }
     let view = TableView::new(table, path)?;
     let labeled = pairs::labeled_pairs(&view, art.rel_level, &art.group_by, None, None)?;

@@ -318,6 +318,9 @@ pub fn evaluate(
         return Err(Error::Invalid(format!("target precision {p} is outside (0, 1]")));
     }
     let view = TableView::new(table, path)?;
+    if qrels.is_none() {
+        view.check_relevant_level(opts.rel_level)?;
+    }
     let cols = runs::Columns::of(&view)?;
     let queries = runs::query_rows(&cols);
     let (all_runs, missing) = runs::runs(&cols, path, &queries, qrels, opts.rel_level)?;
@@ -336,7 +339,10 @@ pub fn evaluate(
                     "{} was fitted on this table: its reliability here is in sample{}",
                     art_path.display(),
                     match &art.held_out {
-                        Some(h) => format!("; the held-out numbers (cross-fitted, {} folds by query) are the ones to trust", h.folds),
+                        Some(h) => format!(
+                            "; the held-out numbers (cross-fitted, {} by query) are the ones to trust",
+                            crate::words::count(h.folds, "fold", "folds")
+                        ),
                         None => "; refit with --folds 5 for held-out numbers".to_owned(),
                     }
                 ));

@@ -133,7 +133,8 @@ pub fn measure_query(q: &QueryRun, measures: &[Measure], rel_level: i32) -> Vec<
             }
             Measure::NdcgCut(k) => {
                 let dcg = |gains: &mut dyn Iterator<Item = i32>| -> f64 {
-                    gains.take(k).enumerate().filter(|(_, g)| *g > 0).map(|(i, g)| f64::from(g) / ((i + 2) as f64).log2()).sum()
+                    gains.take(k).enumerate().filter(|(_, g)| *g > 0).fold(0.0, |a, (i, g)| a + f64::from(g) / ((i + 2) as f64).log2())
+                    // (not .sum(): an empty f64 sum is −0.0, printed as -0.0000)
                 };
                 let ideal = dcg(&mut q.ideal.iter().copied());
                 if ideal <= 0.0 {

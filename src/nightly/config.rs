@@ -287,7 +287,7 @@ impl Config {
 
     /// Reads a config file, naming it in every error.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        let text = crate::text::read_text(path)?;
         let bad = |message: String| Error::Format { path: path.to_owned(), message };
         let f: File = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -342,6 +342,14 @@ impl Config {
         };
         // Decisions on the global certificate: the fit certifies the global population alone.
         let fit = FitOptions { group_by: group_by.clone(), seed, certified_by: apply.certified_by.unwrap_or_default(), ..fit };
+        // Every value is checked now, by its key: not on a later night, under a flag's name.
+        fit.check().map_err(|e| bad(format!("[calibration] {}", e.to_string().trim_start_matches("invalid argument: "))))?;
+        if let Some((key, v)) = apply.out_of_range() {
+            return Err(bad(format!("[decisions] {key} = {v} is outside [0, 1]")));
+        }
+        if let Some((key, v)) = drift.as_ref().and_then(|d| d.tolerances.out_of_range()) {
+            return Err(bad(format!("[drift] {key} = {v} is outside [0, 1]")));
+        }
         Ok(Config {
             out: at(f.out.unwrap_or_else(|| PathBuf::from("out"))),
             qrels: at(f.qrels),

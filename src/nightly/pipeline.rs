@@ -127,7 +127,7 @@ pub fn promote(c: &Config, name: &str) -> Result<(PathBuf, PathBuf)> {
         let names: Vec<&str> = c.encoders.iter().map(|e| e.name.as_str()).collect();
         return Err(Error::Invalid(format!("promote {name}: no such encoder in the config (it has {})", names.join(", "))));
     }
-    let cal = c.out.join(format!("{name}.calibration.json"));
+    let cal = output(c, name, CALIBRATION);
     if !cal.is_file() {
         return Err(Error::Invalid(format!("promote {name}: {} does not exist: run the job first", cal.display())));
     }
@@ -139,6 +139,11 @@ pub fn promote(c: &Config, name: &str) -> Result<(PathBuf, PathBuf)> {
 /// Checks what can be checked before any scoring: the baseline folder is not the output
 /// folder, and every group column is a column of every queries file.
 pub fn check(c: &Config) -> Result<()> {
+    // The whole job's inputs against all its outputs: a later stage must not write over what an
+    // earlier one (or the job itself) reads.
+    let outputs = job_outputs(c);
+    let labeled: Vec<(&str, &Path)> = outputs.iter().map(|p| ("the job's output", p.as_path())).collect();
+    crate::output::check_destinations(&job_inputs(c), &labeled)?;
     if let Some(d) = &c.drift {
         let same = std::fs::canonicalize(&d.baseline).ok().is_some_and(|b| std::fs::canonicalize(&c.out).ok() == Some(b));
         if same {
@@ -193,6 +198,38 @@ pub fn baselines(c: &Config, opts: &RunOptions, observe: Observer<'_>) -> Result
     Ok(v)
 }
 
+/// What the job writes for each encoder, as `out/NAME.SUFFIX`.
+const SCORES: &str = "scores.parquet";
+const CALIBRATION: &str = "calibration.json";
+const CALIBRATED: &str = "calibrated.parquet";
+const DECISIONS: &str = "decisions.parquet";
+const EVAL: &str = "eval.json";
+const DRIFT: &str = "drift.json";
+/// What the job writes once, in `out/`.
+const REPORT: &str = "report.html";
+const MANIFEST: &str = "run.json";
+
+/// Encoder `name`'s output `suffix`.
+fn output(c: &Config, name: &str, suffix: &str) -> PathBuf {
+    c.out.join(format!("{name}.{suffix}"))
+}
+
+/// Every file the job writes in its output folder (the baselines it promotes aside: those it
+/// reads first, by design).
+pub fn job_outputs(c: &Config) -> Vec<PathBuf> {
+    let each = [SCORES, CALIBRATION, CALIBRATED, DECISIONS, EVAL].into_iter().chain(c.drift.as_ref().map(|_| DRIFT));
+    let each: Vec<&str> = each.collect();
+    let mut v: Vec<PathBuf> = c.encoders.iter().flat_map(|e| each.iter().map(|s| output(c, &e.name, s))).collect();
+    v.extend([c.out.join(REPORT), c.out.join(MANIFEST)]);
+    v
+}
+
+/// Every file the job reads before it writes anything of its own: the qrels and each
+/// encoder's queries and corpus.
+pub fn job_inputs(c: &Config) -> Vec<&Path> {
+    std::iter::once(c.qrels.as_path()).chain(c.encoders.iter().flat_map(|e| [e.queries.as_path(), e.corpus.as_path()])).collect()
+}
+
 /// Scores encoder `e` into `out/NAME.scores.parquet`, labeled from the config's qrels.
 pub fn score(c: &Config, e: &Encoder, observe: Observer<'_>) -> Result<(ScoreJob, ScoreSummary)> {
     let job = ScoreJob {
@@ -204,7 +241,7 @@ pub fn score(c: &Config, e: &Encoder, observe: Observer<'_>) -> Result<(ScoreJob
         model: Some(e.name.clone()),
         backend: c.backend.clone(),
         format: OutputFormat::Parquet,
-        out: c.out.join(format!("{}.scores.parquet", e.name)),
+        out: output(c, &e.name, SCORES),
         query_read: ReadOptions::default(),
         corpus_read: ReadOptions::default(),
         rel_level: crate::labels::DEFAULT_REL_LEVEL,
@@ -222,7 +259,7 @@ pub fn fit_options(c: &Config) -> FitOptions {
 
 /// Fits encoder `name`'s table into `out/NAME.calibration.json`.
 pub fn fit(c: &Config, name: &str, table: &Path) -> Result<(Artifact, f64, PathBuf)> {
-    let cal = c.out.join(format!("{name}.calibration.json"));
+    let cal = output(c, name, CALIBRATION);
     let (art, secs) = crate::calibrate::fit_to(table, &fit_options(c), &cal)?;
     Ok((art, secs, cal))
 }
@@ -230,8 +267,8 @@ pub fn fit(c: &Config, name: &str, table: &Path) -> Result<(Artifact, f64, PathB
 /// Applies the calibration to the table: `out/NAME.calibrated.parquet` and
 /// `out/NAME.decisions.parquet`.
 pub fn apply(c: &Config, name: &str, table: &Path, cal: &Path) -> Result<(Applied, PathBuf, PathBuf)> {
-    let applied = c.out.join(format!("{name}.calibrated.parquet"));
-    let decisions = c.out.join(format!("{name}.decisions.parquet"));
+    let applied = output(c, name, CALIBRATED);
+    let decisions = output(c, name, DECISIONS);
     let a = crate::policy::apply_to(cal, table, &applied, Some(&decisions), &c.apply)?;
     Ok((a, applied, decisions))
 }
@@ -239,7 +276,7 @@ pub fn apply(c: &Config, name: &str, table: &Path, cal: &Path) -> Result<(Applie
 /// Evaluates the table (ranking, separation, the calibration's reliability, per group) into
 /// `out/NAME.eval.json`.
 pub fn eval(c: &Config, name: &str, table: &Path, cal: &Path) -> Result<(Evaluation, PathBuf)> {
-    let out = c.out.join(format!("{name}.eval.json"));
+    let out = output(c, name, EVAL);
     let opts = EvalOptions { group_by: c.group_by.clone(), ..EvalOptions::default() };
     let ev = crate::metrics::evaluate_files(table, None, Some(cal), &opts)?;
     crate::output::write_json(&out, &ev.document(table, false))?;
@@ -250,14 +287,14 @@ pub fn eval(c: &Config, name: &str, table: &Path, cal: &Path) -> Result<(Evaluat
 pub fn drift(c: &Config, d: &Drift, name: &str, table: &Path, baseline: (&Artifact, &Path)) -> Result<(DriftReport, PathBuf)> {
     let t = crate::table::read_table(table)?;
     let r = crate::metrics::drift::drift(&t, table, baseline.0, d.tolerances)?;
-    let out = c.out.join(format!("{name}.drift.json"));
+    let out = output(c, name, DRIFT);
     crate::output::write_json(&out, &r.document(baseline.1, table))?;
     Ok((r, out))
 }
 
 /// The report comparing every encoder's table and calibration: `out/report.html`.
 pub fn report(c: &Config, tables: &[PathBuf], cals: &[PathBuf]) -> Result<PathBuf> {
-    let out = c.out.join("report.html");
+    let out = c.out.join(REPORT);
     let measures = Measure::parse_list(&[DEFAULT_MEASURES.to_owned()])?;
     crate::report::write_report(tables, cals, None, &c.group_by, measures, crate::labels::DEFAULT_REL_LEVEL, &out)?;
     Ok(out)
@@ -349,6 +386,6 @@ pub fn run(c: &Config, opts: &RunOptions, observe: Observer<'_>) -> Result<Manif
         steps,
         promoted,
     };
-    crate::output::write_json(&c.out.join("run.json"), &manifest)?;
+    crate::output::write_json(&c.out.join(MANIFEST), &manifest)?;
     Ok(manifest)
 }

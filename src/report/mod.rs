@@ -166,7 +166,9 @@ pub fn encoder(
             };
             let map = crate::calibrate::folds::FoldFit { isotonic: d.isotonic.clone(), platt: d.platt, thresholds: Vec::new() };
             let (folds, scope) = match &artifact.held_out {
-                Some(h) if in_sample => (Some((h.folds, h.seed)), format!("cross-fitted, {} folds", h.folds)),
+                Some(h) if in_sample => {
+                    (Some((h.folds, h.seed)), format!("cross-fitted, {}", crate::words::count(h.folds, "fold", "folds")))
+                }
                 _ if in_sample => (None, "in-sample".to_owned()),
                 _ => (None, String::new()),
             };
@@ -378,7 +380,7 @@ fn reliability_section(h: &mut String, encoders: &[Encoder]) {
         let Some(cal) = &e.eval.global.calibration else { continue };
         // Held out when the calibration was fitted on this table: never an in-sample headline.
         let (r, scope) = match &e.held_out_reliability {
-            Some((k, r)) => (r, format!(", cross-fitted, {k} folds")),
+            Some((k, r)) => (r, format!(", cross-fitted, {}", crate::words::count(*k, "fold", "folds"))),
             None => (&cal.reliability, if e.in_sample { ", in-sample".to_owned() } else { String::new() }),
         };
         reliability_card(h, &format!("{} ({}{scope})", e.meta.model, cal.method), r, PALETTE[k % PALETTE.len()], "pairs");

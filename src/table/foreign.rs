@@ -42,6 +42,7 @@ pub fn unknown_meta(path: &Path, runs: &[(usize, usize)]) -> TableMeta {
 /// With `wide_scores`, float64 scores stay float64.
 pub fn standard_types(path: &Path, batch: RecordBatch, wide_scores: bool) -> Result<RecordBatch> {
     let schema = batch.schema();
+    unique_columns(path, &schema)?;
     let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len());
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for (f, a) in schema.fields().iter().zip(batch.columns()) {
@@ -62,6 +63,18 @@ pub fn standard_types(path: &Path, batch: RecordBatch, wide_scores: bool) -> Res
     }
     let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
     RecordBatch::try_new(schema, arrays).map_err(|e| Error::format(path, e.to_string()))
+}
+
+/// Refuses a schema with a standard column twice: which one a reader took would decide the
+/// numbers.
+pub fn unique_columns(path: &Path, schema: &Schema) -> Result<()> {
+    for f in super::standard_fields() {
+        let n = schema.fields().iter().filter(|g| g.name() == f.name()).count();
+        if n > 1 {
+            return Err(Error::format(path, format!("the table has {n} columns named {}: a standard column must be one column", f.name())));
+        }
+    }
+    Ok(())
 }
 
 fn cast_column(path: &Path, name: &str, a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
@@ -121,6 +134,10 @@ fn cast_column(path: &Path, name: &str, a: &ArrayRef, to: &DataType) -> Result<A
 /// every reader takes a run of one id for one query).
 pub fn together_runs(path: &Path, batch: &RecordBatch) -> Result<Vec<(usize, usize)>> {
     let Some(ids) = batch.column_by_name(columns::QUERY_ID).and_then(|c| c.as_string_opt::<i32>()) else { return Ok(Vec::new()) };
+    // A null id is no query's (its slot reads as the empty id): named before runs are compared.
+    if let Some(r) = (ids.null_count() > 0).then(|| (0..ids.len()).find(|&r| ids.is_null(r))).flatten() {
+        return Err(Error::row(path, r as u64, None, "query_id is null"));
+    }
     let runs = id_runs(ids);
     let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
     seen.reserve(runs.len());

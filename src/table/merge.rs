@@ -41,6 +41,73 @@ fn shard_of(path: &Path, table: &ScoreTable) -> Result<(u64, u64)> {
 }
 
 /// Checks that the parts are every shard of one job, once each; returns them in shard order.
+/// A part's rows as scoring writes them, read through the checked view (ids, finite scores):
+/// each query's rows together, ranked 1, 2, … with scores not increasing, no document twice.
+fn check_rows(path: &Path, table: &ScoreTable) -> Result<()> {
+    let view = super::TableView::new(table, path)?;
+    let runs = super::foreign::together_runs(path, &table.batch)?;
+    let (qid, did, rank) = (view.query_ids("merging")?, view.doc_ids("merging")?, view.ranks("merging")?);
+    let score = view.score;
+    for &(lo, hi) in &runs {
+        let mut docs: Vec<(&str, usize)> = (lo..hi).map(|r| (did.value(r), r)).collect();
+        docs.sort_unstable();
+        if let Some(w) = docs.windows(2).find(|w| w.first().map(|a| a.0) == w.get(1).map(|b| b.0)) {
+            let (first, again) = (w.first().map_or(0, |a| a.1), w.get(1).map_or(0, |b| b.1));
+            return Err(Error::row(
+                path,
+                again as u64,
+                Some(qid.value(lo)),
+                format!("document {:?} is listed twice for the query (also at row {first})", did.value(again)),
+            ));
+        }
+        for r in lo..hi {
+            if rank.value(r) as usize != r - lo + 1 {
+                return Err(Error::row(
+                    path,
+                    r as u64,
+                    Some(qid.value(r)),
+                    format!("rank {} where the query's rows give {}: a part's rows are in rank order", rank.value(r), r - lo + 1),
+                ));
+            }
+            if r > lo && score.get(r) > score.get(r - 1) {
+                return Err(Error::row(
+                    path,
+                    r as u64,
+                    Some(qid.value(r)),
+                    "the score rises down the ranks: a part's rows are in rank order",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses parts that do not hold the same queries in the same order (every shard scores every
+/// query; a part with no rows at all scored an empty shard).
+fn same_queries(parts: &[Part]) -> Result<()> {
+    let ids = |p: &Part| -> Vec<String> {
+        let Some(q) = p.table.batch.column_by_name(columns::QUERY_ID).and_then(|c| c.as_string_opt::<i32>()) else { return Vec::new() };
+        super::id_runs(q).iter().map(|&(lo, _)| q.value(lo).to_owned()).collect()
+    };
+    let mut lists = parts.iter().filter(|p| p.table.batch.num_rows() > 0).map(|p| (p, ids(p)));
+    let Some((first, want)) = lists.next() else { return Ok(()) };
+    for (p, have) in lists {
+        if have != want {
+            let (want_set, have_set): (std::collections::HashSet<&String>, std::collections::HashSet<&String>) =
+                (want.iter().collect(), have.iter().collect());
+            let missing = want.iter().find(|q| !have_set.contains(q));
+            let extra = have.iter().find(|q| !want_set.contains(q));
+            let what = match (missing, extra) {
+                (Some(q), _) => format!("has no rows for query {q:?}, which {} has", first.path.display()),
+                (None, Some(q)) => format!("has query {q:?}, which {} has not", first.path.display()),
+                (None, None) => format!("lists its queries in another order than {}", first.path.display()),
+            };
+            return Err(Error::format(&p.path, format!("{what}: the parts are not of one scoring job")));
+        }
+    }
+    Ok(())
+}
+
 fn check(mut parts: Vec<Part>) -> Result<Vec<Part>> {
     let Some(first) = parts.first() else {
         return Err(Error::Invalid("no parts to merge".into()));
@@ -128,10 +195,12 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
         .map(|p| {
             let table = read_table(p)?;
             let (index, count) = shard_of(p, &table)?;
+            check_rows(p, &table)?;
             Ok(Part { path: p.clone(), table, index, count })
         })
         .collect::<Result<_>>()?;
     let parts = check(parts)?;
+    same_queries(&parts)?;
     let Some(first) = parts.first() else {
         return Err(Error::Invalid("no parts to merge".to_owned()));
     };

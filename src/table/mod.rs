@@ -10,6 +10,7 @@ mod foreign;
 mod merge;
 mod meta;
 mod parquet;
+mod positioned;
 mod trec;
 mod view;
 
@@ -50,6 +51,9 @@ pub fn write_table(table: &ScoreTable, path: &std::path::Path, format: OutputFor
         OutputFormat::Trec => write_trec(table, path, &table.meta.model),
     }
 }
+
+/// The metadata key of the relevance level a table's `query_relevant` counts were taken at.
+pub const REL_LEVEL_KEY: &str = "simcal.rel_level";
 
 /// Column names of the score table.
 pub mod columns {
@@ -130,7 +134,9 @@ pub fn relabel(table: &ScoreTable, path: &std::path::Path, qrels: &Qrels, rel_le
     fields.insert(at + 1, Field::new(columns::QUERY_RELEVANT, DataType::UInt32, true));
     arrays.insert(at + 1, Arc::new(UInt32Array::from(relevant)));
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| Error::format(path, e.to_string()))?;
-    Ok(ScoreTable { batch, meta: table.meta.clone() })
+    let mut meta = table.meta.clone();
+    meta.extra.insert(REL_LEVEL_KEY.to_owned(), rel_level.to_string());
+    Ok(ScoreTable { batch, meta })
 }
 
 /// A score table in memory: its rows as one arrow batch, and its metadata.
@@ -160,8 +166,11 @@ impl ScoreTable {
         scored: &Scored,
         qrels: Option<&Qrels>,
         rel_level: i32,
-        meta: TableMeta,
+        mut meta: TableMeta,
     ) -> Result<(ScoreTable, LabelReport)> {
+        if qrels.is_some() {
+            meta.extra.insert(REL_LEVEL_KEY.to_owned(), rel_level.to_string());
+        }
         let rows: usize = scored.hits.iter().map(Vec::len).sum();
         let mut qidx = Vec::with_capacity(rows);
         let mut doc_ids = Vec::with_capacity(rows);
@@ -171,7 +180,11 @@ impl ScoreTable {
         let mut relevant = Vec::with_capacity(if qrels.is_some() { rows } else { 0 });
         let mut report = LabelReport::default();
         if scored.hits.len() != queries.ids.len() {
-            return Err(Error::Invalid(format!("{} queries scored, {} given", scored.hits.len(), queries.ids.len())));
+            return Err(Error::Invalid(format!(
+                "{} scored, {} given",
+                crate::words::count(scored.hits.len(), "query", "queries"),
+                crate::words::num(queries.ids.len())
+            )));
         }
         for (qi, (hits, qid)) in scored.hits.iter().zip(&queries.ids).enumerate() {
             let judged = qrels.and_then(|q| q.judged.get(qid.as_str()));

@@ -4,14 +4,15 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::Schema;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
+use super::positioned::PositionedFile;
 use super::{ScoreTable, TableMeta};
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
@@ -63,11 +64,24 @@ fn read(path: &Path, columns: Option<&[&str]>, wide_scores: bool) -> Result<Scor
     crate::error::decoding(path, || read_unguarded(path, columns, wide_scores, true))
 }
 
+/// The root columns `idx` of the parquet file `input` (whose footer is `footer`), in batches.
+fn read_batches(path: &Path, input: PositionedFile, footer: &ArrowReaderMetadata, idx: &[usize]) -> Result<Vec<RecordBatch>> {
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(input, footer.clone());
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), idx.iter().copied());
+    // One batch of the whole table where it is not huge: batches joined afterwards hold the
+    // table twice. The reader reserves a batch's rows up front, so the row count (the file's
+    // word, which a damaged file may overstate) is capped.
+    const MAX_BATCH: usize = 1 << 24;
+    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0).clamp(1, MAX_BATCH);
+    let reader = builder.with_projection(mask).with_batch_size(rows).build().map_err(|e| Error::parquet(path, e))?;
+    reader.collect::<std::result::Result<_, _>>().map_err(|e| Error::parquet(path, e))
+}
+
 fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool, derive_rank: bool) -> Result<ScoreTable> {
     use super::columns::{DOC_ID, QUERY_ID, RANK, SCORE};
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
-    let pairs: Vec<(String, Option<String>)> = builder
+    let file = File::open(path).and_then(PositionedFile::new).map_err(|e| Error::io(path, e))?;
+    let footer = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()).map_err(|e| Error::parquet(path, e))?;
+    let pairs: Vec<(String, Option<String>)> = footer
         .metadata()
         .file_metadata()
         .key_value_metadata()
@@ -76,35 +90,55 @@ fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool, deri
     // No simcal key at all: another tool's table. Some but no version: a damaged one.
     let foreign = !pairs.iter().any(|(k, _)| k.starts_with("simcal."));
     let meta = if foreign { None } else { Some(TableMeta::from_pairs(path, &pairs)?) };
-    let schema: Arc<Schema> = builder.schema().clone();
+    let schema: Arc<Schema> = footer.schema().clone();
+    super::foreign::unique_columns(path, &schema)?;
     for name in [QUERY_ID, DOC_ID, SCORE] {
         if schema.index_of(name).is_err() {
             return Err(Error::format(path, format!("score table has no {name} column")));
         }
     }
+    // A column asked for beyond the standard ones is a group column: missing, it is named with
+    // the file's own columns (not those read).
+    for name in columns.unwrap_or_default() {
+        if !super::standard_fields().iter().any(|f| f.name() == name) && schema.index_of(name).is_err() {
+            let have: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(Error::format(path, format!("no column {name:?} to group by (columns: {})", have.join(", "))));
+        }
+    }
     let has_rank = schema.index_of(RANK).is_ok();
     let wants_rank = columns.is_none_or(|c| c.contains(&RANK));
-    let (builder, schema) = match columns {
-        None => (builder, schema),
-        Some(names) => {
-            let derive = wants_rank && !has_rank;
-            let keep = |n: &str| names.contains(&n) || (derive && (n == QUERY_ID || n == SCORE));
-            let idx: Vec<usize> = (0..schema.fields().len()).filter(|&i| keep(schema.field(i).name())).collect();
-            let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), idx.iter().copied());
-            let projected = Arc::new(schema.project(&idx).map_err(|e| Error::parquet(path, e))?);
-            (builder.with_projection(mask), projected)
-        }
+    let derive = wants_rank && !has_rank;
+    let keep = |n: &str| columns.is_none_or(|names| names.contains(&n) || (derive && (n == QUERY_ID || n == SCORE)));
+    let idx: Vec<usize> = (0..schema.fields().len()).filter(|&i| keep(schema.field(i).name())).collect();
+    let projected = Arc::new(schema.project(&idx).map_err(|e| Error::parquet(path, e))?);
+    // Each column decoded by its own reader, in parallel (a column's pages decode one after
+    // another): the read takes as long as its slowest column, not as all of them.
+    let read_column = |i: usize| -> Result<ArrayRef> {
+        crate::error::decoding(path, || {
+            let batches = read_batches(path, file.clone(), &footer, &[i])?;
+            let arrays: Vec<&ArrayRef> = batches.iter().filter_map(|b| b.columns().first()).collect();
+            match arrays.as_slice() {
+                [] => Ok(arrow::array::new_empty_array(schema.field(i).data_type())),
+                [one] => Ok(Arc::clone(one)),
+                many => {
+                    let many: Vec<&dyn Array> = many.iter().map(|a| a.as_ref()).collect();
+                    arrow::compute::concat(&many).map_err(|e| Error::parquet(path, e))
+                }
+            }
+        })
     };
-    // One batch of the whole table where it is not huge: batches joined afterwards hold the
-    // table twice. The reader reserves a batch's rows up front, so the row count (the file's
-    // word, which a damaged file may overstate) is capped.
-    const MAX_BATCH: usize = 1 << 24;
-    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0).clamp(1, MAX_BATCH);
-    let reader = builder.with_batch_size(rows).build().map_err(|e| Error::parquet(path, e))?;
-    let mut batches: Vec<_> = reader.collect::<std::result::Result<_, _>>().map_err(|e| Error::parquet(path, e))?;
-    let batch = match batches.len() {
-        1 => batches.pop().ok_or_else(|| Error::format(path, "no rows"))?,
-        _ => arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::parquet(path, e))?,
+    let batch = if idx.len() >= 2 {
+        use rayon::prelude::*;
+        let cols = idx.par_iter().map(|&i| read_column(i)).collect::<Result<Vec<_>>>()?;
+        let rows = cols.first().map_or(0, |c| c.len());
+        RecordBatch::try_new_with_options(projected, cols, &RecordBatchOptions::new().with_row_count(Some(rows)))
+            .map_err(|e| Error::parquet(path, e))?
+    } else {
+        let mut batches = read_batches(path, file, &footer, &idx)?;
+        match batches.len() {
+            1 => batches.pop().ok_or_else(|| Error::format(path, "no rows"))?,
+            _ => arrow::compute::concat_batches(&projected, &batches).map_err(|e| Error::parquet(path, e))?,
+        }
     };
     finish(path, batch, meta, derive_rank && wants_rank && !has_rank, wide_scores)
 }

@@ -58,9 +58,8 @@ pub struct TrecRun {
 /// finite number, naming the file and line.
 pub fn read_trec(path: &Path) -> Result<TrecRun> {
     use arrow::array::StringBuilder;
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| Error::format(path, format!("not UTF-8 text: {e}")))?;
-    let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+    let text = crate::text::read_text(path)?;
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
     let mut qid = StringBuilder::with_capacity(lines, lines * 4);
     let mut did = StringBuilder::with_capacity(lines, lines * 8);
     let (mut rank, mut score, mut line) = (Vec::with_capacity(lines), Vec::with_capacity(lines), Vec::with_capacity(lines));

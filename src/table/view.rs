@@ -34,6 +34,10 @@ pub struct TableView<'a> {
     pub label: Option<&'a Int32Array>,
     /// `query_relevant`, where present.
     pub query_relevant: Option<&'a UInt32Array>,
+    /// The runs of `query_id`, where found once already ([`TableView::with_query_runs`]).
+    runs: Option<&'a [(usize, usize)]>,
+    /// The relevance level `query_relevant` was counted at, where the table records it.
+    relevant_level: Option<&'a str>,
 }
 
 /// Rows' groups: each row's index into `keys` (key order), and each key's column values.
@@ -101,7 +105,18 @@ impl<'a> TableView<'a> {
             };
             return Err(Error::row(path, r as u64, id(r), format!("score is {what}")));
         }
-        Ok(TableView { path, batch: b, query_id, doc_id, rank, score: values, label, query_relevant })
+        Ok(TableView {
+            path,
+            batch: b,
+            query_id,
+            doc_id,
+            rank,
+            score: values,
+            label,
+            query_relevant,
+            runs: None,
+            relevant_level: table.meta.extra.get(super::REL_LEVEL_KEY).map(String::as_str),
+        })
     }
 
     /// The file the table was read from.
@@ -143,9 +158,31 @@ impl<'a> TableView<'a> {
         }
     }
 
+    /// Refuses to count relevant documents at `level` from a `query_relevant` column counted at
+    /// another level (the table records the level it was labeled at): the recall would mix one
+    /// level's labels with another's totals.
+    pub fn check_relevant_level(&self, level: i32) -> Result<()> {
+        match self.relevant_level {
+            Some(l) if self.query_relevant.is_some() && l != level.to_string() => Err(Error::format(
+                self.path,
+                format!(
+                    "its query_relevant column counts the documents of relevance level {l} and above, but level {level} is asked for: give the qrels again (they relabel the table at level {level}), or ask for level {l}"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The runs of rows of one query, as row ranges `(start, end)`.
-    pub fn query_runs(&self, why: &str) -> Result<Vec<(usize, usize)>> {
-        Ok(id_runs(self.query_ids(why)?))
+    pub fn query_runs(&self, why: &str) -> Result<std::borrow::Cow<'a, [(usize, usize)]>> {
+        let ids = self.query_ids(why)?;
+        Ok(self.runs.map_or_else(|| id_runs(ids).into(), std::borrow::Cow::Borrowed))
+    }
+
+    /// This view with the runs of its `query_id` found: `runs` must be [`id_runs`] of it.
+    /// (A fit reads them for its folds, its query units and its count of queries.)
+    pub fn with_query_runs(self, runs: &'a [(usize, usize)]) -> TableView<'a> {
+        TableView { runs: Some(runs), ..self }
     }
 
     /// The group of every row by the columns `group_by` (any type, compared as text; a null
@@ -157,6 +194,11 @@ impl<'a> TableView<'a> {
         let rows = b.num_rows();
         if group_by.is_empty() {
             return Ok(RowGroups { index: vec![0; rows], keys: vec![("all".to_owned(), BTreeMap::new())] });
+        }
+        for (i, name) in group_by.iter().enumerate() {
+            if let Some(first) = group_by.iter().take(i).position(|n| n == name) {
+                return Err(Error::Invalid(format!("group column {name:?} is given twice (group columns {} and {})", first + 1, i + 1)));
+            }
         }
         let mut cols = Vec::new();
         for name in group_by {

@@ -115,9 +115,10 @@ pub fn int_ids(n: usize) -> ArrayRef {
     Arc::new(Int64Array::from((0..n as i64).map(|i| i * 10).collect::<Vec<_>>()))
 }
 
-/// Writes an .npy file of the given dtype ("<f2", "<f4", "<f8").
-pub fn write_npy(path: &Path, values: &[f32], rows: usize, dim: usize, descr: &str) {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {dim}), }}");
+/// The start of an .npy file (magic, version 1, header) of dtype `descr` and the shape `shape`
+/// as the header writes it ("(2, 8)"), whatever the data that follows.
+pub fn npy_header(descr: &str, shape: &str) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -125,6 +126,12 @@ pub fn write_npy(path: &Path, values: &[f32], rows: usize, dim: usize, descr: &s
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend((header.len() as u16).to_le_bytes());
     out.extend(header.as_bytes());
+    out
+}
+
+/// Writes an .npy file of the given dtype ("<f2", "<f4", "<f8").
+pub fn write_npy(path: &Path, values: &[f32], rows: usize, dim: usize, descr: &str) {
+    let mut out = npy_header(descr, &format!("({rows}, {dim})"));
     for &v in values {
         match descr {
             "<f2" => out.extend(half::f16::from_f32(v).to_le_bytes()),
