@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use simcal::embed::{open_corpus, read_queries, ReadOptions};
 
 /// Every target, by name.
-pub const TARGETS: [&str; 8] =
-    ["embeddings_parquet", "embeddings_npy", "qrels", "trec_run", "score_table", "artifact", "histograms", "nightly_config"];
+pub const TARGETS: [&str; 9] =
+    ["embeddings_parquet", "embeddings_npy", "qrels", "trec_run", "score_table", "artifact", "histograms", "nightly_config", "merge_part"];
 
 /// A file of this process named `name` holding `data`.
 fn file(name: &str, data: &[u8]) -> PathBuf {
@@ -54,6 +54,10 @@ pub fn run(name: &str, data: &[u8]) {
         }
         "histograms" => {
             let _ = simcal::calibrate::histogram::Histograms::read(&file("h.json", data));
+        }
+        "merge_part" => {
+            // One part through merge's checks (its shard, its rows, its queries).
+            let _ = simcal::table::merge_parts(&[file("part.parquet", data)]);
         }
         "nightly_config" => {
             let _ = simcal::nightly::Config::load(&file("simcal.toml", data));

@@ -7,7 +7,7 @@ PY=${1:?python with numpy and pyarrow}
 SIMCAL=${2:?path to the simcal binary}
 cd "$(dirname "$0")"
 C=corpus
-mkdir -p $C/{embeddings_parquet,embeddings_npy,qrels,trec_run,score_table,artifact,histograms,nightly_config}
+mkdir -p $C/{embeddings_parquet,embeddings_npy,qrels,trec_run,score_table,artifact,histograms,nightly_config,merge_part}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 "$PY" - "$C" "$W" <<'PY'
@@ -37,3 +37,6 @@ PY
 "$SIMCAL" score --backend cpu -k 3 --queries "$W/q.npy" --corpus "$W/c.npy" --qrels "$W/qrels.txt" --out $C/score_table/simcal.parquet
 "$SIMCAL" fit --scores $C/score_table/simcal.parquet --bootstrap 20 --folds 1 --out $C/artifact/cal.json 2>/dev/null || true
 "$SIMCAL" hist --scores $C/score_table/simcal.parquet --out $C/histograms/h.json
+for i in 0 1; do
+  "$SIMCAL" score --backend cpu -k 3 --shard $i/2 --queries "$W/q.npy" --corpus "$W/c.npy" --qrels "$W/qrels.txt" --out $C/merge_part/part$i.parquet
+done

@@ -100,11 +100,13 @@ pub fn read_qrels(path: &Path) -> Result<Qrels> {
 
 /// A relevance grade: an integer in i32's range, written as an integer or as a number with an
 /// integral value (`1.0`). A fraction or an out-of-range value is refused with `why`.
-fn grade(v: f64) -> std::result::Result<i32, String> {
+/// `v` as a grade; `text` is how the file wrote it (a huge integer is named as written, not
+/// as f64 rounds it).
+fn grade(v: f64, text: &dyn Fn() -> String) -> std::result::Result<i32, String> {
     if v.fract() != 0.0 || !v.is_finite() {
-        Err(format!("relevance {v} is not an integer grade"))
+        Err(format!("relevance {} is not an integer grade", text()))
     } else if v < f64::from(i32::MIN) || v > f64::from(i32::MAX) {
-        Err(format!("relevance {v} is outside the range of a grade ({} to {})", i32::MIN, i32::MAX))
+        Err(format!("relevance {} is outside the range of a grade ({} to {})", text(), i32::MIN, i32::MAX))
     } else {
         Ok(v as i32)
     }
@@ -144,14 +146,13 @@ fn read_text(path: &Path, text: &str, q: &mut Qrels) -> Result<()> {
     let chunks = line_chunks(text, 4 * rayon::current_num_threads());
     let parsed: Vec<Result<Vec<Judgement>>> =
         chunks.par_iter().map(|&(lo, hi, line0)| parse_lines(path, text.get(lo..hi).unwrap_or_default(), line0, header, layout)).collect();
-    let mut all: Vec<Judgement> = Vec::new();
-    for p in parsed {
-        all.extend(p?);
-    }
+    // The chunks' judgements stay where they were parsed (joined, they would be copied whole).
+    let parsed: Vec<Vec<Judgement>> = parsed.into_iter().collect::<Result<_>>()?;
     // Judgements usually come grouped by query: each group's map is built on its own (in
-    // parallel, at its size); a query met again in another place joins its first map line by
-    // line, so that a conflicting grade is named at its line.
-    let groups: Vec<&[Judgement]> = all.chunk_by(|a, b| a.1 == b.1).collect();
+    // parallel, at its size); a query met again in another place (a chunk's first group
+    // continuing the one before it, too) joins its first map line by line, so that a
+    // conflicting grade is named at its line.
+    let groups: Vec<&[Judgement]> = parsed.iter().flat_map(|p| p.chunk_by(|a, b| a.1 == b.1)).collect();
     let maps: Vec<Result<Judged>> = groups.par_iter().map(|g| group_map(path, g)).collect();
     q.judged.reserve(groups.len());
     for (group, map) in groups.iter().zip(maps) {
@@ -220,7 +221,7 @@ fn parse_lines<'a>(path: &Path, chunk: &'a str, line0: u64, header: Option<u64>,
             Ok(r) => r,
             Err(_) => {
                 let value: f64 = rel.parse().map_err(|_| Error::line(path, n, Some(did), format!("relevance {rel:?} is not a number")))?;
-                grade(value).map_err(|why| Error::line(path, n, Some(did), why))?
+                grade(value, &|| rel.trim().to_owned()).map_err(|why| Error::line(path, n, Some(did), why))?
             }
         };
         if qid.is_empty() || did.is_empty() {
@@ -280,7 +281,8 @@ fn read_parquet_unguarded(path: &Path, q: &mut Qrels) -> Result<()> {
             if rels.is_null(i) {
                 return Err(Error::row(path, row + i as u64, Some(did), "null relevance"));
             }
-            let rel = grade(rels.value(i)).map_err(|why| Error::row(path, row + i as u64, Some(did), why))?;
+            let written = || arrow::util::display::array_value_to_string(rel_col, i).unwrap_or_default();
+            let rel = grade(rels.value(i), &written).map_err(|why| Error::row(path, row + i as u64, Some(did), why))?;
             q.insert(qid, did, rel, |p, id, m| Error::row(p, row + i as u64, id, m))?;
         }
         row += batch.num_rows() as u64;

@@ -460,6 +460,7 @@ pub fn apply_hashed(
         return Err(Error::Invalid(format!("--{} {v} is outside [0, 1]", name.replace('_', "-"))));
     }
     let view = TableView::new(table, path)?;
+    view.check_unique_docs()?;
     let (prob, groups, method) = probabilities(&view, art, art_path, opts.method)?;
     let key = |r: usize| groups.keys[groups.index[r] as usize].0.as_str();
 

@@ -348,3 +348,38 @@ fn values_beyond_the_storage_range_are_refused_never_dropped() {
         }
     }
 }
+
+#[test]
+fn values_below_the_storage_range_are_refused_never_ranked_as_zeros() {
+    // Dot products of vectors scaled to 1e-8 (below f16's normal range, 6.1e-5; most flush to
+    // zero): the CPU and f32 storage rank them as the reference does; f16 storage refuses the
+    // first query, by row, instead of scoring everything 0 in row order.
+    let scale = |e: Embeddings| {
+        let ids = e.ids.clone();
+        let dim = e.dim();
+        let v: Vec<f32> = e.vectors.into_raw_vec_and_offset().0.iter().map(|x| x * 1e-8).collect();
+        Embeddings::from_rows("x", ids, dim, v).unwrap()
+    };
+    let q = scale(embeddings("q", 4, 8, 61));
+    let c = scale(embeddings("c", 50, 8, 62));
+    let reference = naive_topk(&q, &c, 10, false);
+    for engine in engines() {
+        let mut backend = engine.backend();
+        let mut src = InMemorySource::new(c.clone(), 64);
+        match score_corpus(backend.as_mut(), &q, &mut src, ScoreOptions::new(10, Metric::Dot), &|_| Ok(())) {
+            Ok(out) => {
+                assert_ne!(engine, Engine::Gpu(Precision::F16), "f16 storage ranked vectors it flushes to zero");
+                for (h, r) in out.hits.iter().zip(&reference) {
+                    let rows: Vec<u64> = h.iter().map(|hit| hit.row).collect();
+                    let want: Vec<u64> = r.iter().map(|w| w.0).collect();
+                    assert_eq!(rows, want, "{engine:?}");
+                }
+            }
+            Err(e) => {
+                assert_eq!(engine, Engine::Gpu(Precision::F16), "{engine:?}: {e}");
+                let m = e.to_string();
+                assert!(m.contains("row 0") && m.contains("f16 storage") && m.contains("--precision f32"), "{m}");
+            }
+        }
+    }
+}

@@ -445,3 +445,127 @@ fn cosine_of_tiny_vectors_stays_within_one_and_matches_their_scaled_copies() {
         }
     }
 }
+
+#[test]
+fn smaller_cases_say_what_is_wrong_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A structured .npy dtype is named as such, not cut off inside its field list.
+    // (The placeholder is as long as the field list that replaces it: the header's length stays.)
+    let list = "[('a', '<f4'), ('b', '<f4')]";
+    let placeholder = format!("'{}'", "x".repeat(list.len() - 2));
+    let mut npy = crate::common::npy_header(&"x".repeat(list.len() - 2), "(2,)");
+    let at = npy.windows(placeholder.len()).position(|w| w == placeholder.as_bytes()).unwrap();
+    npy.splice(at..at + placeholder.len(), list.bytes());
+    npy.extend([0u8; 16]);
+    std::fs::write(d.join("s.npy"), npy).unwrap();
+    write_npy(&d.join("c.npy"), &[0.1, 0.2, 0.3, 0.4], 2, 2, "<f4");
+    refused(
+        d,
+        &["score", "--backend", "cpu", "-k", "1", "--queries", "s.npy", "--corpus", "c.npy", "--out", "t.parquet"],
+        &["s.npy", "structured dtype"],
+    );
+    // A repeated id in an ids file is the ids file's, by line.
+    std::fs::write(d.join("ids.txt"), "a\na\n").unwrap();
+    refused(
+        d,
+        &[
+            "score",
+            "--backend",
+            "cpu",
+            "-k",
+            "1",
+            "--queries",
+            "c.npy",
+            "--query-ids",
+            "ids.txt",
+            "--corpus",
+            "c.npy",
+            "--out",
+            "t.parquet",
+        ],
+        &["ids.txt: line 2", "duplicate id"],
+    );
+    // A huge grade is named as written.
+    tiny_table(d);
+    std::fs::write(d.join("q.txt"), "q0 0 d1 18446744073709551615\n").unwrap();
+    refused(d, &["eval", "--scores", "t.parquet", "--qrels", "q.txt"], &["q.txt: line 1", "18446744073709551615"]);
+    // More folds than queries.
+    let q: ArrayRef = Arc::new(StringArray::from((0..30).map(|i| format!("q{}", i / 10)).collect::<Vec<_>>()));
+    let doc: ArrayRef = Arc::new(StringArray::from((0..30).map(|i| format!("d{i}")).collect::<Vec<_>>()));
+    let s: ArrayRef = Arc::new(Float32Array::from((0..30).map(|i| 1.0 - (i % 10) as f32 / 10.0).collect::<Vec<_>>()));
+    let l: ArrayRef = Arc::new(Int32Array::from((0..30).map(|i| i % 2).collect::<Vec<_>>()));
+    foreign(d, "three.parquet", vec![("query_id", q.clone()), ("doc_id", doc.clone()), ("score", s.clone()), ("label", l.clone())]);
+    refused(d, &["fit", "--scores", "three.parquet", "--bootstrap", "0", "--folds", "255", "--out", "c.json"], &["255 folds of 3 queries"]);
+    // A negative rank, by row, in the table's own terms, by every command that reads ranks.
+    let rank: ArrayRef =
+        Arc::new(arrow::array::Int64Array::from((0..30).map(|i| if i == 4 { -1 } else { i % 10 + 1 }).collect::<Vec<i64>>()));
+    foreign(d, "neg.parquet", vec![("query_id", q), ("doc_id", doc), ("rank", rank), ("score", s), ("label", l)]);
+    for cmd in [
+        &["fit", "--scores", "neg.parquet", "--bootstrap", "0", "--out", "c.json"][..],
+        &["report", "--scores", "neg.parquet", "--out", "r.html"],
+    ] {
+        refused(d, cmd, &["neg.parquet: row 4", "column rank: -1 is not a UInt32"]);
+    }
+    // A histogram file given as a calibration.
+    score_sample("minilm", &d.join("m.parquet"));
+    succeeds(d, &["hist", "--scores", "m.parquet", "--out", "h.json"]);
+    refused(d, &["apply", "--calibration", "h.json", "--scores", "m.parquet", "--out", "a.parquet"], &["h.json", "a histogram file"]);
+    // An encoder named "." would write hidden files.
+    let cfg = job_config(d, &data_dir().join("minilm.corpus.parquet"), "").to_str().unwrap().to_owned();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("name = \"a\"", "name = \".\"");
+    std::fs::write(&cfg, text).unwrap();
+    refused(d, &["run", "--config", &cfg], &["job.toml", "starts with a dot"]);
+}
+
+#[test]
+fn a_model_name_with_a_space_is_its_trec_tag_with_underscores() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = data_dir();
+    let o = simcal()
+        .current_dir(d)
+        .args(["score", "--backend", "cpu", "-k", "2", "--format", "trec", "--model", "my model", "--queries"])
+        .arg(data.join("minilm.queries.parquet"))
+        .arg("--corpus")
+        .arg(data.join("minilm.corpus.parquet"))
+        .args(["--out", "run.txt"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(d.join("run.txt")).unwrap();
+    assert!(text.lines().all(|l| l.ends_with(" my_model")), "{}", text.lines().next().unwrap_or_default());
+}
+
+#[test]
+fn a_queries_column_named_like_a_table_column_is_refused_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let q = d.join("q.parquet");
+    let label: ArrayRef = Arc::new(Int32Array::from(vec![1, 2, 3]));
+    crate::common::write_embeddings_parquet(
+        &q,
+        crate::common::string_ids(&crate::common::ids("q", 3)),
+        &crate::common::random_values(3 * 4, 5),
+        4,
+        crate::common::VecType::Fixed,
+        crate::common::ValueType::F32,
+        vec![("label", label)],
+    );
+    let c = d.join("c.parquet");
+    crate::common::write_embeddings_parquet(
+        &c,
+        crate::common::string_ids(&crate::common::ids("d", 5)),
+        &crate::common::random_values(5 * 4, 6),
+        4,
+        crate::common::VecType::Fixed,
+        crate::common::ValueType::F32,
+        vec![],
+    );
+    refused(
+        d,
+        &["score", "--backend", "cpu", "-k", "2", "--queries", "q.parquet", "--corpus", "c.parquet", "--out", "t.parquet"],
+        &["q.parquet", "\"label\"", "rename it"],
+    );
+    assert!(!d.join("t.parquet").exists());
+}

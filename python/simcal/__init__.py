@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -28,10 +29,16 @@ import numpy as np
 from . import _simcal
 from ._simcal import SimcalError
 
+
+class SimcalWarning(UserWarning):
+    """What the command line prints as ``warning: …``: nothing certified, deciding on the
+    estimate, a forced model mismatch."""
+
 __version__: str = _simcal.__version__
 
 __all__ = [
     "SimcalError",
+    "SimcalWarning",
     "topk",
     "score",
     "IsotonicCalibrator",
@@ -452,8 +459,12 @@ class Calibration:
 
         batch, meta = _batch(table)
         band = None if abstain is None else (float(abstain[0]), float(abstain[1]))
-        rows, decisions = _simcal.apply(self._json, batch, meta, decide_on, None if target is None else float(target),
-                                        certified_by, method, floor, float(min_gap), bool(force), band)
+        rows, decisions, notes = _simcal.apply(self._json, batch, meta, decide_on, None if target is None else float(target),
+                                               certified_by, method, floor, float(min_gap), bool(force), band)
+        # What the command line prints as warnings (nothing certified, deciding on the
+        # estimate, a forced model mismatch), as Python warnings.
+        for note in notes:
+            warnings.warn(note, SimcalWarning, stacklevel=2)
         return pa.Table.from_batches([rows]), pa.Table.from_batches([decisions])
 
     def __repr__(self) -> str:

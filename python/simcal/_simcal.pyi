@@ -85,7 +85,8 @@ def apply(
     floor: float | None,
     min_gap: float,
     force: bool,
-) -> tuple[Any, Any]: ...
+    abstain: tuple[float, float] | None = None,
+) -> tuple[Any, Any, list[str]]: ...
 def drift(
     json: str,
     baseline_name: str,

@@ -683,7 +683,8 @@ fn save_artifact(py: Python<'_>, json: &str, path: String) -> PyResult<()> {
     py.detach(|| art.write(Path::new(&path))).map_err(err)
 }
 
-/// Applies an artifact to a table: (the table with `probability`, the decisions).
+/// Applies an artifact to a table: (the table with `probability`, the decisions, the warnings
+/// the command line prints).
 #[pyfunction]
 #[pyo3(signature = (json, table, meta, decide_on, target, certified_by, method, floor, min_gap, force, abstain=None))]
 #[allow(clippy::too_many_arguments)]
@@ -700,14 +701,14 @@ fn apply(
     min_gap: f64,
     force: bool,
     abstain: Option<(f64, f64)>,
-) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<RecordBatch>)> {
+) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<RecordBatch>, Vec<String>)> {
     let art = artifact(json)?;
     let decide_on: DecideOn = named("decide_on", decide_on)?;
     let certified_by: Option<CertifiedBy> = certified_by.map(|c| named("certified_by", c)).transpose()?;
     let method = method.map(|m| Method::parse(&m)).transpose().map_err(err)?;
     let abstain = abstain.map(|(low, high)| simcal::calibrate::artifact::Band { low, high });
     let opts = ApplyOptions { decide_on, target, certified_by, method, floor, min_gap, abstain, force };
-    let (rows, decisions) = py.detach(|| -> PyResult<(RecordBatch, RecordBatch)> {
+    let (rows, decisions, warnings) = py.detach(|| -> PyResult<(RecordBatch, RecordBatch, Vec<String>)> {
         let t = self::table(table.0, meta, "table")?;
         let sha = simcal::table::sha256_bytes(json.as_bytes());
         let applied = simcal::policy::apply_hashed(&t, Path::new("table"), &art, Path::new("calibration"), &sha, &opts).map_err(err)?;
@@ -715,9 +716,9 @@ fn apply(
         // The table's provenance, as the parquet file `simcal apply` writes carries it.
         let rows =
             with_metadata(applied.table.batch, applied.table.meta.to_pairs().into_iter().collect()).map_err(|e| invalid(e.to_string()))?;
-        Ok((rows, decisions))
+        Ok((rows, decisions, applied.warnings))
     })?;
-    Ok((PyArrowType(rows), PyArrowType(decisions)))
+    Ok((PyArrowType(rows), PyArrowType(decisions), warnings))
 }
 
 /// The nightly job (`simcal run`): the config file's encoders, or with no config the sample in

@@ -95,3 +95,11 @@ def test_every_codec_pyarrow_writes_is_read(tmp_path, simcal_bin, minilm_table, 
     r = subprocess.run([simcal_bin, "fit", "--scores", path, "--out", tmp_path / "c.json", "--bootstrap", "0"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_apply_issues_the_clis_warnings_as_python_warnings(minilm_table):
+    table = pq.read_table(minilm_table)
+    cal = simcal.fit(table, bootstrap=0)
+    # Nothing certified: the decisions rest on the estimate, as the CLI warns.
+    with pytest.warns(simcal.SimcalWarning, match="no certified thresholds"):
+        cal.apply(table)

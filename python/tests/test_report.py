@@ -41,3 +41,15 @@ def test_defaults_and_refusals(tmp_path, minilm_table, calibration):
     with pytest.raises(simcal.SimcalError, match="tables: no score table"):
         simcal.report([], tmp_path / "x.html")
     assert not (tmp_path / "x.html").exists()
+
+
+def test_a_calibration_fitted_in_memory_is_never_shown_as_held_out(tmp_path, minilm_table):
+    import pyarrow.parquet as pq
+    cal = simcal.fit(pq.read_table(minilm_table), bootstrap=0, folds=5)
+    cal.save(tmp_path / "mem.json")
+    simcal.report([minilm_table], tmp_path / "r.html", calibrations=[tmp_path / "mem.json"])
+    text = (tmp_path / "r.html").read_text()
+    assert "fitted in memory" in text
+    assert "held out (fitted" not in text
+    # Its reliability is the cross-fitted one, as for a calibration fitted on the file.
+    assert "cross-fitted, 5 folds" in text

@@ -516,6 +516,13 @@ impl Artifact {
     pub fn from_json(text: &str, path: &Path) -> Result<Artifact> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| Error::format(path, format!("not a calibration artifact (JSON: {e})")))?;
+        // Another of simcal's JSON files, named for what it is.
+        if value.get("bits").is_some() && value.get("sources").is_some() {
+            return Err(Error::format(
+                path,
+                "a histogram file (simcal hist), not a calibration: fit it first (simcal fit --from-histograms)",
+            ));
+        }
         match value.get("schema_version").and_then(serde_json::Value::as_u64) {
             Some(v) if v == u64::from(ARTIFACT_VERSION) => {}
             Some(v) => {

@@ -256,6 +256,8 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     // The queries' runs of rows, found once for the folds, the units and the count.
     let runs = view.query_id.map(crate::table::id_runs);
     let view = &runs.as_deref().map_or(*view, |r| view.with_query_runs(r));
+    // A document twice for a query would count its pair twice (checked where the ids were read).
+    view.check_unique_docs()?;
     let fold = if opts.folds > 1 { Some(folds::assign(view, opts.folds, opts.seed)?) } else { None };
     let keys = pairs::fold_class_keys(view, opts.rel_level, fold.as_deref(), opts.folds)?;
     // The folds' tables and the table of all pairs, each sorted from the keys.

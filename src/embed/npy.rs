@@ -75,6 +75,9 @@ impl NpySource {
         reader.read_exact(&mut header).map_err(|_| bad("truncated header"))?;
         let header = String::from_utf8_lossy(&header).into_owned();
         let descr = dict_value(&header, "descr").ok_or_else(|| bad("no descr in header"))?;
+        if descr.starts_with('[') {
+            return Err(Error::format(path, "array has a structured dtype (named fields); save a plain 2-D float array"));
+        }
         let descr = descr.trim_matches(|c| c == '\'' || c == '"');
         let (big_endian, dtype) = match descr {
             "<f2" | "=f2" => (false, Dtype::F16),
@@ -132,6 +135,13 @@ impl NpySource {
                 }
                 if let Some(i) = ids.iter().position(String::is_empty) {
                     return Err(Error::line(p, i as u64 + 1, None, "empty id"));
+                }
+                // A repeated id is the ids file's fault: named there, by line.
+                let mut seen = std::collections::HashMap::with_capacity(ids.len());
+                for (i, id) in ids.iter().enumerate() {
+                    if let Some(first) = seen.insert(id.as_str(), i) {
+                        return Err(Error::line(p, i as u64 + 1, Some(id), format!("duplicate id (first at line {})", first + 1)));
+                    }
                 }
                 Some(ids)
             }

@@ -237,6 +237,7 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
         return Err(Error::Invalid(format!("--{} {v} is outside [0, 1]", name.replace('_', "-"))));
     }
     let view = TableView::new(table, path)?;
+    view.check_unique_docs()?;
     let labeled = pairs::labeled_pairs(&view, art.rel_level, &art.group_by, None, None)?;
     // The new table's judged queries (each query's top hit): the unit the precision drop is
     // tested on.

@@ -298,8 +298,11 @@ impl Config {
         let mut names = std::collections::HashSet::new();
         let mut encoders = Vec::new();
         for e in f.encoder {
-            if e.name.is_empty() || e.name.contains(['/', '\\']) || !names.insert(e.name.clone()) {
-                return Err(bad(format!("encoder name {:?} is empty, has a path separator or is given twice", e.name)));
+            if e.name.is_empty() || e.name.starts_with('.') || e.name.contains(['/', '\\']) || !names.insert(e.name.clone()) {
+                return Err(bad(format!(
+                    "encoder name {:?} is empty, starts with a dot (its files would be hidden), has a path separator or is given twice",
+                    e.name
+                )));
             }
             let metric = match e.metric.as_deref().unwrap_or("cosine") {
                 "cosine" => Metric::Cosine,

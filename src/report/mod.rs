@@ -145,8 +145,10 @@ pub fn encoder(
     let curve = thin(&all, &marked, CURVE_POINTS);
     let certified_marks = certified.into_iter().map(|(label, s)| (label, c.at(s).1, c.at(s).0)).collect();
     let (top_curve, top_marks) = top_hit_curve(table, path, &artifact, opts.rel_level, &certified_at(true))?;
-    // Fitted here, or on this very file: the reliability shown is in-sample.
-    let in_sample = artifact.scores_sha256 == sha256;
+    // Fitted here, or on this very file: the reliability shown is in-sample. A calibration
+    // fitted in memory records no file hash: it may be this table's, so it is treated as one
+    // (cross-fitted where it has folds), never shown as held out.
+    let in_sample = artifact.scores_sha256.is_empty() || artifact.scores_sha256 == sha256;
     let held_out_reliability = match (&artifact.held_out, &eval.global.calibration) {
         (Some(h), Some(cal)) if in_sample && qrels.is_none() => {
             let method = crate::calibrate::Method::parse(&cal.method)?;
@@ -300,7 +302,9 @@ fn data_section(h: &mut String, encoders: &[Encoder]) {
             esc(&e.path.display().to_string()),
             esc(&e.sha256),
             esc(e.sha256.get(..12).unwrap_or(&e.sha256)),
-            if e.in_sample { "fitted on this table (in-sample)".to_owned() } else { format!("held out (fitted {} on {}…)", esc(&e.artifact.created), esc(e.artifact.scores_sha256.get(..12).unwrap_or(""))) }
+            if e.artifact.scores_sha256.is_empty() {
+                "fitted in memory, on no file this page can name: treated as fitted on this table (in-sample)".to_owned()
+            } else if e.in_sample { "fitted on this table (in-sample)".to_owned() } else { format!("held out (fitted {} on {}…)", esc(&e.artifact.created), esc(e.artifact.scores_sha256.get(..12).unwrap_or(""))) }
         );
     }
     h.push_str("</tbody></table>");

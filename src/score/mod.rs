@@ -61,7 +61,16 @@ pub trait Backend: Sync {
     fn value_limit(&self) -> Option<(f32, &'static str)> {
         None
     }
+    /// `v` as the storage holds it (rounded to f16 there; as is in f32).
+    fn stored(&self, v: f32) -> f32 {
+        v
+    }
 }
+
+/// The share of a row's norm its storage may lose to underflow (values flushed to zero or
+/// rounded coarsely below the storage's normal range) before the row is refused: beyond it the
+/// scores would be ranked on what is left.
+pub const STORAGE_NORM_LOSS: f64 = 0.01;
 
 /// Refuses a row holding a value (times its scale) that the backend's storage cannot hold,
 /// naming the row: stored as infinity, it would score NaN or infinity and drop out of the top k.
@@ -76,13 +85,24 @@ fn check_storage(
     let Some((limit, storage)) = backend.value_limit() else { return Ok(()) };
     for (r, row) in vectors.rows().into_iter().enumerate() {
         let s = scales.and_then(|s| s.get(r)).copied().unwrap_or(1.0);
+        let bad = |m: String| Error::row(path, first_row + r as u64, ids.get(r).map(String::as_str), m);
         if let Some(v) = row.iter().map(|&v| v * s).find(|v| v.abs() > limit) {
-            return Err(Error::row(
-                path,
-                first_row + r as u64,
-                ids.get(r).map(String::as_str),
-                format!("value {v:e} is beyond {storage}'s range (±{limit}): score with --precision f32, or scale the vectors down"),
-            ));
+            return Err(bad(format!(
+                "value {v:e} is beyond {storage}'s range (±{limit}): score with --precision f32, or scale the vectors down"
+            )));
+        }
+        // Values too small for the storage: flushed to zero or kept with few bits, they would
+        // leave the row scored on a fraction of itself (all zeros: ranked by row order).
+        let (exact, kept) = row.iter().fold((0.0f64, 0.0f64), |(e, k), &v| {
+            let (v, st) = (f64::from(v * s), f64::from(backend.stored(v * s)));
+            (e + v * v, k + (v - st) * (v - st))
+        });
+        if exact > 0.0 && kept.sqrt() > STORAGE_NORM_LOSS * exact.sqrt() {
+            return Err(bad(format!(
+                "values as small as this row's (norm {:e}) lose more than {}% of it in {storage} storage, below its normal range: score with --precision f32, or scale the vectors up",
+                exact.sqrt(),
+                STORAGE_NORM_LOSS * 100.0
+            )));
         }
     }
     Ok(())

@@ -122,8 +122,17 @@ fn cast_column(path: &Path, name: &str, a: &ArrayRef, to: &DataType) -> Result<A
     cast_with_options(a, to, &strict).map_err(|e| {
         // Find the row for the message: the first value whose own cast fails.
         let row = (0..a.len()).find(|&r| cast_with_options(&a.slice(r, 1), to, &strict).is_err());
+        // The value as written and what it had to be, not the cast's own words.
+        let must = match to {
+            DataType::UInt32 => " (a non-negative integer up to 4,294,967,295)",
+            DataType::Int32 => " (an integer of 32 bits)",
+            _ => "",
+        };
         match row {
-            Some(r) => Error::row(path, r as u64, None, format!("column {name}: {e}")),
+            Some(r) => {
+                let v = arrow::util::display::array_value_to_string(a, r).unwrap_or_default();
+                Error::row(path, r as u64, None, format!("column {name}: {v} is not a {to}{must}"))
+            }
             None => Error::format(path, format!("column {name}: {e}")),
         }
     })

@@ -227,7 +227,10 @@ impl ScoreTable {
         ];
         for (field, array) in &queries.carried {
             if fields.iter().any(|f| f.name() == field.name()) {
-                continue;
+                return Err(Error::format(
+                    &queries.path,
+                    format!("column {:?} has the name of a score table column: rename it to carry it into the table", field.name()),
+                ));
             }
             let taken = arrow::compute::take(array.as_ref(), &qidx, None)
                 .map_err(|e| Error::format(&queries.path, format!("column {}: {e}", field.name())))?;

@@ -19,7 +19,9 @@ pub fn write_trec(table: &ScoreTable, path: &Path, tag: &str) -> Result<()> {
     let d = col(columns::DOC_ID)?.as_string::<i32>();
     let r = col(columns::RANK)?.as_primitive::<UInt32Type>();
     let s = col(columns::SCORE)?.as_primitive::<Float32Type>();
-    let tag = if tag.is_empty() || tag.contains(char::is_whitespace) { "simcal" } else { tag };
+    // The tag is one field: a model name's whitespace becomes '_' (it stays recognisable).
+    let tag: String =
+        if tag.is_empty() { "simcal".to_owned() } else { tag.chars().map(|c| if c.is_whitespace() { '_' } else { c }).collect() };
     write_atomic(path, |w| {
         for i in 0..b.num_rows() {
             let (qid, did) = (q.value(i), d.value(i));

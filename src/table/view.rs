@@ -173,6 +173,32 @@ impl<'a> TableView<'a> {
         }
     }
 
+    /// Refuses a document listed twice for one query (its pair would count twice), naming the
+    /// second row; nothing to check without `doc_id` and `query_id`.
+    pub fn check_unique_docs(&self) -> Result<()> {
+        use rayon::prelude::*;
+        let (Some(qid), Some(did)) = (self.query_id, self.doc_id) else { return Ok(()) };
+        let runs = self.query_runs("documents per query")?;
+        let twice = runs
+            .par_iter()
+            .with_min_len(256)
+            .map_init(rustc_hash::FxHashSet::<&str>::default, |seen, &(lo, hi)| {
+                seen.clear();
+                (lo..hi).find(|&r| !seen.insert(did.value(r)))
+            })
+            .find_first(Option::is_some)
+            .flatten();
+        match twice {
+            Some(r) => Err(Error::row(
+                self.path,
+                r as u64,
+                Some(qid.value(r)),
+                format!("document {:?} is listed twice for this query", did.value(r)),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The runs of rows of one query, as row ranges `(start, end)`.
     pub fn query_runs(&self, why: &str) -> Result<std::borrow::Cow<'a, [(usize, usize)]>> {
         let ids = self.query_ids(why)?;

@@ -393,6 +393,13 @@ impl Backend for GpuBackend {
         (self.ctx.precision == Precision::F16).then_some((f16::MAX.to_f32(), "f16"))
     }
 
+    fn stored(&self, v: f32) -> f32 {
+        match self.ctx.precision {
+            Precision::F16 => f16::from_f32(v).to_f32(),
+            Precision::F32 => v,
+        }
+    }
+
     fn stage(&self, chunk: ArrayView2<f32>, scales: &[f32]) -> Result<Staged> {
         if chunk.ncols() != self.dim {
             return Err(Error::Mismatch { message: format!("corpus dimension {} differs from the queries' {}", chunk.ncols(), self.dim) });
