@@ -137,9 +137,15 @@ const ID_SHOWN: usize = 64;
 
 /// " (id \"…\")" for a message: an id longer than [`ID_SHOWN`] characters is cut, with its length.
 fn shown_id(id: &str) -> String {
+    format!(" (id {})", quoted(id))
+}
+
+/// An id quoted for a message's text: one longer than 64 characters is cut, with its length
+/// ("\"abc…\"…, 5242880 bytes").
+pub fn quoted(id: &str) -> String {
     match id.char_indices().nth(ID_SHOWN) {
-        None => format!(" (id {id:?})"),
-        Some((cut, _)) => format!(" (id {:?}…, {} bytes)", id.get(..cut).unwrap_or_default(), id.len()),
+        None => format!("{id:?}"),
+        Some((cut, _)) => format!("{:?}…, {} bytes", id.get(..cut).unwrap_or_default(), id.len()),
     }
 }
 

@@ -294,6 +294,10 @@ fn rows_and_ids_in_messages_are_the_right_ones_and_cut_to_size() {
     std::fs::write(d.join("run.txt"), format!("q0 Q0 {long} one 0.9 a\n")).unwrap();
     let err = refused(d, &["fuse", "--run", "run.txt", "--run", "run.txt", "--out", "f.parquet"], &["run.txt: line 1", "bytes)"]);
     assert!(err.len() < 1000, "{} bytes of message", err.len());
+    // In a message's own words too: a long document id listed twice.
+    std::fs::write(d.join("dup.txt"), format!("q0 Q0 {long} 1 0.9 a\nq0 Q0 {long} 2 0.8 a\n")).unwrap();
+    let err = refused(d, &["fuse", "--run", "dup.txt", "--run", "dup.txt", "--out", "f.parquet"], &["listed twice", "bytes"]);
+    assert!(err.len() < 1000, "{} bytes of message", err.len());
 }
 
 #[test]
@@ -490,14 +494,12 @@ fn smaller_cases_say_what_is_wrong_where() {
     tiny_table(d);
     std::fs::write(d.join("q.txt"), "q0 0 d1 18446744073709551615\n").unwrap();
     refused(d, &["eval", "--scores", "t.parquet", "--qrels", "q.txt"], &["q.txt: line 1", "18446744073709551615"]);
-    // More folds than queries.
+    // A table of three queries with a negative rank, named by row in the table's own terms, by
+    // every command that reads ranks.
     let q: ArrayRef = Arc::new(StringArray::from((0..30).map(|i| format!("q{}", i / 10)).collect::<Vec<_>>()));
     let doc: ArrayRef = Arc::new(StringArray::from((0..30).map(|i| format!("d{i}")).collect::<Vec<_>>()));
     let s: ArrayRef = Arc::new(Float32Array::from((0..30).map(|i| 1.0 - (i % 10) as f32 / 10.0).collect::<Vec<_>>()));
     let l: ArrayRef = Arc::new(Int32Array::from((0..30).map(|i| i % 2).collect::<Vec<_>>()));
-    foreign(d, "three.parquet", vec![("query_id", q.clone()), ("doc_id", doc.clone()), ("score", s.clone()), ("label", l.clone())]);
-    refused(d, &["fit", "--scores", "three.parquet", "--bootstrap", "0", "--folds", "255", "--out", "c.json"], &["255 folds of 3 queries"]);
-    // A negative rank, by row, in the table's own terms, by every command that reads ranks.
     let rank: ArrayRef =
         Arc::new(arrow::array::Int64Array::from((0..30).map(|i| if i == 4 { -1 } else { i % 10 + 1 }).collect::<Vec<i64>>()));
     foreign(d, "neg.parquet", vec![("query_id", q), ("doc_id", doc), ("rank", rank), ("score", s), ("label", l)]);

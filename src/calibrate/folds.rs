@@ -64,13 +64,6 @@ pub fn assign(view: &TableView, k: usize, seed: u64) -> Result<Vec<u8>> {
         }
         fold_of_run[j as usize] = (dealt % k) as u8;
     }
-    let queries = if order.is_empty() { 0 } else { dealt + 1 };
-    if queries < k {
-        return Err(Error::Invalid(format!(
-            "{k} folds of {}: cross-fitting deals whole queries, at least one to each fold",
-            crate::words::count(queries, "query", "queries")
-        )));
-    }
     let mut of_row = vec![0u8; ids.len()];
     for (&(lo, hi), &f) in runs.iter().zip(&fold_of_run) {
         of_row[lo..hi].fill(f);

@@ -77,7 +77,11 @@ pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
                     t.precision_drop.zip(t.precision).map(|(d, p)| {
                         format!(
                             "at the {} {} {} threshold (score {:.4}) top-hit precision {p:.3} ({:+.3})",
-                            t.threshold, t.target, t.value, t.score, -d
+                            t.threshold,
+                            t.target,
+                            t.value,
+                            t.score,
+                            -d + 0.0
                         )
                     })
                 })

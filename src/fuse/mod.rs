@@ -340,7 +340,15 @@ fn listed_twice(run: &RunInput, before: &[u32], r: u32) -> Error {
     let qid = run.query_id.value(r as usize);
     let other = before.iter().copied().find(|&b| run.doc_id.value(b as usize) == doc).unwrap_or(r);
     let (a, b) = (other.min(r) as usize, other.max(r) as usize);
-    run.row_error(b, format!("document {doc:?} is listed twice for query {qid:?} (also at {})", run.where_is(a)))
+    run.row_error(
+        b,
+        format!(
+            "document {} is listed twice for query {} (also at {})",
+            crate::error::quoted(doc),
+            crate::error::quoted(qid),
+            run.where_is(a)
+        ),
+    )
 }
 
 /// A document being fused.

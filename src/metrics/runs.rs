@@ -69,7 +69,12 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
         .map_init(Scratch::default, |scratch, (id, rows)| {
             let Scratch { at, rank } = scratch;
             if let Some((r, doc)) = index_docs(c, rows, at) {
-                return Err(Error::row(path, r as u64, Some(id), format!("document {doc:?} is listed twice for this query")));
+                return Err(Error::row(
+                    path,
+                    r as u64,
+                    Some(id),
+                    format!("document {} is listed twice for this query", crate::error::quoted(doc)),
+                ));
             }
             let order = trec_order(c, rows);
             Ok(match qrels {

@@ -57,7 +57,7 @@ fn check_rows(path: &Path, table: &ScoreTable) -> Result<()> {
                 path,
                 again as u64,
                 Some(qid.value(lo)),
-                format!("document {:?} is listed twice for the query (also at row {first})", did.value(again)),
+                format!("document {} is listed twice for the query (also at row {first})", crate::error::quoted(did.value(again))),
             ));
         }
         for r in lo..hi {
@@ -98,8 +98,8 @@ fn same_queries(parts: &[Part]) -> Result<()> {
             let missing = want.iter().find(|q| !have_set.contains(q));
             let extra = have.iter().find(|q| !want_set.contains(q));
             let what = match (missing, extra) {
-                (Some(q), _) => format!("has no rows for query {q:?}, which {} has", first.path.display()),
-                (None, Some(q)) => format!("has query {q:?}, which {} has not", first.path.display()),
+                (Some(q), _) => format!("has no rows for query {}, which {} has", crate::error::quoted(q), first.path.display()),
+                (None, Some(q)) => format!("has query {}, which {} has not", crate::error::quoted(q), first.path.display()),
                 (None, None) => format!("lists its queries in another order than {}", first.path.display()),
             };
             return Err(Error::format(&p.path, format!("{what}: the parts are not of one scoring job")));
@@ -145,9 +145,11 @@ fn check(mut parts: Vec<Part>) -> Result<Vec<Part>> {
             return Err(mismatch(format!("{} was scored with k = {}, {} with k = {}", p.path.display(), m.k, a.display(), f.k)));
         }
         // Labels from other qrels, or zero vectors handled otherwise, would mix two jobs.
-        for (key, what) in
-            [("simcal.qrels_sha256", "labeled from other qrels"), ("simcal.zero_vectors", "scored with other --zero-vectors")]
-        {
+        for (key, what) in [
+            ("simcal.qrels_sha256", "labeled from other qrels"),
+            ("simcal.rel_level", "labeled at another relevance level"),
+            ("simcal.zero_vectors", "scored with other --zero-vectors"),
+        ] {
             if m.extra.get(key) != f.extra.get(key) {
                 let show = |v: Option<&String>| v.map_or_else(|| "none".to_owned(), |v| v.chars().take(12).collect());
                 return Err(mismatch(format!(

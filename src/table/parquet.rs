@@ -182,7 +182,9 @@ fn from_batch(name: &Path, batch: RecordBatch, for_fusion: bool, rank: bool) -> 
 fn finish(path: &Path, batch: RecordBatch, meta: Option<TableMeta>, derive_rank: bool, wide_scores: bool) -> Result<ScoreTable> {
     let mut batch = super::foreign::standard_types(path, batch, wide_scores)?;
     // Another tool's table, or one whose ranks are derived: its queries' rows must be together.
-    let runs = if meta.is_none() || derive_rank { super::foreign::together_runs(path, &batch)? } else { Vec::new() };
+    // Every table's queries must have their rows together (an edited simcal table too): each
+    // reader takes a run of one id for one query.
+    let runs = super::foreign::together_runs(path, &batch)?;
     if derive_rank {
         batch = super::foreign::derive_ranks(path, batch, &runs)?;
     }

@@ -193,7 +193,7 @@ impl<'a> TableView<'a> {
                 self.path,
                 r as u64,
                 Some(qid.value(r)),
-                format!("document {:?} is listed twice for this query", did.value(r)),
+                format!("document {} is listed twice for this query", crate::error::quoted(did.value(r))),
             )),
             None => Ok(()),
         }
