@@ -150,6 +150,7 @@ pub fn score_table(job: &ScoreJob, progress: &dyn Fn(u64, u64) -> Result<()>) ->
         let qh = crate::error::spawn_scoped(s, "hashing", || sha256_file(&job.queries))?;
         let ch = crate::error::spawn_scoped(s, "hashing", || sha256_file(&job.corpus))?;
         let queries = read_queries(&job.queries, &job.query_read)?;
+        crate::table::check_carried(&queries)?;
         let qrels = job.qrels.as_deref().map(read_qrels).transpose()?;
         // Parts of one sharded job must be labeled from the same judgements.
         let qrels_sha = job.qrels.as_deref().map(sha256_file).transpose()?;

@@ -576,7 +576,7 @@ pub fn apply_hashed(
     }
     meta.extra.insert("simcal.decision_unit".into(), if decision_map.is_some() { "top-hit" } else { "pair" }.into());
     let target = if decided_on == DecideOn::Certified { target } else { None };
-    Ok(Applied { table: ScoreTable { batch, meta }, decisions, warnings, method, decided_on, target, certified_by: by })
+    Ok(Applied { table: ScoreTable::new(batch, meta), decisions, warnings, method, decided_on, target, certified_by: by })
 }
 
 /// What a user must know about the certificates the decisions rest on: none for the target,

@@ -74,7 +74,7 @@ fn table(queries: &[Query]) -> ScoreTable {
         backend: "cpu".into(),
         ..TableMeta::default()
     };
-    ScoreTable { batch: RecordBatch::try_new(Arc::new(schema), cols).unwrap(), meta }
+    ScoreTable::new(RecordBatch::try_new(Arc::new(schema), cols).unwrap(), meta)
 }
 
 /// A judged query of `group` whose top hit scores `s` and is relevant with probability `p`,
@@ -307,7 +307,7 @@ fn judged_queries_with_nothing_relevant_are_units() {
     let qs: Vec<Query> = (0..200).map(|_| query(&mut rng, "a", 0.5, 0.5)).collect();
     let t = table(&qs);
     let cols: Vec<usize> = (0..t.batch.num_columns()).filter(|&i| t.batch.schema().field(i).name() != "query_relevant").collect();
-    let without = ScoreTable { batch: t.batch.project(&cols).unwrap(), meta: t.meta.clone() };
+    let without = ScoreTable::new(t.batch.project(&cols).unwrap(), t.meta.clone());
     let opts = FitOptions { target_recall: vec![0.8], ..certified(&[0.8], &[]) };
     let e = fit_table_in_memory(&without, Path::new("sim"), &opts).unwrap_err().to_string();
     assert!(e.contains("query_relevant"), "{e}");
@@ -465,7 +465,7 @@ fn every_certificate_of_a_fit_holds_at_once() {
         // one target at a time.
         let rows = |g: &str| {
             let keep: Vec<bool> = (0..qs.len()).flat_map(|i| [g.is_empty() || qs[i].group == g; 2]).collect();
-            ScoreTable { batch: arrow::compute::filter_record_batch(&t.batch, &keep.into()).unwrap(), meta: t.meta.clone() }
+            ScoreTable::new(arrow::compute::filter_record_batch(&t.batch, &keep.into()).unwrap(), t.meta.clone())
         };
         let any_alone =
             std::iter::once("").chain(groups).any(|g| targets.iter().any(|&target| wrong(&fit(&rows(g), &with(&[target], &[])))));

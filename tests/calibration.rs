@@ -433,7 +433,7 @@ pub fn write_labeled_table(path: &Path, n_queries: usize, per: usize, seed: u64,
         backend: "cpu".into(),
         ..Default::default()
     };
-    write_parquet(&ScoreTable { batch, meta }, path).unwrap();
+    write_parquet(&ScoreTable::new(batch, meta), path).unwrap();
 }
 
 pub fn run_ok(args: &[&str]) -> std::process::Output {
@@ -589,7 +589,7 @@ pub fn rewrite(from: &Path, to: &Path, f: impl FnOnce(&mut Vec<f32>, &mut Vec<Op
     let mut cols: Vec<ArrayRef> = t.batch.columns().to_vec();
     cols[3] = Arc::new(Float32Array::from(s));
     cols[4] = Arc::new(Int32Array::from(l));
-    write_parquet(&ScoreTable { batch: RecordBatch::try_new(t.batch.schema(), cols).unwrap(), meta: t.meta }, to).unwrap();
+    write_parquet(&ScoreTable::new(RecordBatch::try_new(t.batch.schema(), cols).unwrap(), t.meta), to).unwrap();
 }
 
 fn expect_fit_error(table: &Path, extra: &[&str], needle: &str) {

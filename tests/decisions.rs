@@ -190,10 +190,10 @@ fn eval_reports_the_quality_of_applys_decisions() {
     // Fit on the even queries, evaluate on the whole table (another table than the fit's).
     let v = TableView::new(&table, &scores).unwrap();
     let keep: Vec<bool> = (0..v.len()).map(|r| v.query_id.unwrap().value(r).bytes().last().unwrap().is_multiple_of(2)).collect();
-    let half = ScoreTable {
-        batch: arrow::compute::filter_record_batch(&table.batch, &arrow::array::BooleanArray::from(keep)).unwrap(),
-        meta: table.meta.clone(),
-    };
+    let half = ScoreTable::new(
+        arrow::compute::filter_record_batch(&table.batch, &arrow::array::BooleanArray::from(keep)).unwrap(),
+        table.meta.clone(),
+    );
     let opts = FitOptions { target_precision: vec![0.8], folds: 1, bootstrap: 0, ..FitOptions::default() };
     let mut opts = opts;
     opts.certify = simcal::nightly::config::default_fit().certify;
@@ -241,7 +241,7 @@ fn table(rows: &[(String, u32, f32, i32)]) -> ScoreTable {
         backend: "cpu".into(),
         ..TableMeta::default()
     };
-    ScoreTable { batch: RecordBatch::try_new(Arc::new(schema), cols).unwrap(), meta }
+    ScoreTable::new(RecordBatch::try_new(Arc::new(schema), cols).unwrap(), meta)
 }
 
 /// The held-out decision quality, recomputed without the fit's fold code: each fold of the

@@ -323,9 +323,8 @@ fn bad_inputs_are_refused_with_file_and_row() {
     let bumped: arrow::array::Int32Array = cols[li].as_primitive::<Int32Type>().iter().map(|v| v.map(|x| x + 1)).collect();
     cols[li] = std::sync::Arc::new(bumped);
     let relabeled = dir.path().join("relabeled.parquet");
-    let table = |cols: Vec<arrow::array::ArrayRef>| simcal::table::ScoreTable {
-        batch: arrow::array::RecordBatch::try_new(t.batch.schema(), cols).unwrap(),
-        meta: t.meta.clone(),
+    let table = |cols: Vec<arrow::array::ArrayRef>| {
+        simcal::table::ScoreTable::new(arrow::array::RecordBatch::try_new(t.batch.schema(), cols).unwrap(), t.meta.clone())
     };
     simcal::table::write_parquet(&table(cols), &relabeled).unwrap();
     refused(&[], &[a, relabeled.as_path()], &format!("{}: row 0 (id \"", relabeled.display()));

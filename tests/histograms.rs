@@ -41,7 +41,7 @@ fn histograms_of_parts_sum_to_the_whole_tables() {
         .enumerate()
         .map(|(i, &(a, n))| {
             let p = dir.path().join(format!("half{i}.parquet"));
-            write_parquet(&ScoreTable { batch: t.batch.slice(a, n), meta: t.meta.clone() }, &p).unwrap();
+            write_parquet(&ScoreTable::new(t.batch.slice(a, n), t.meta.clone()), &p).unwrap();
             hist(&p, &dir.path().join(format!("half{i}.json")), &[]);
             p
         })

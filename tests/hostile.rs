@@ -122,6 +122,42 @@ fn a_table_records_its_relevance_level_and_refuses_another() {
     // At the table's own level, or relabeled by the qrels at the asked level, it evaluates.
     succeeds(d, &["eval", "--scores", "t2.parquet", "--rel-level", "2"]);
     succeeds(d, &["eval", "--scores", "t2.parquet", "--qrels", qrels.to_str().unwrap()]);
+    // Fusion labeled by the qrels records its level too.
+    let qrels = qrels.to_str().unwrap();
+    std::fs::copy(d.join("t2.parquet"), d.join("t2b.parquet")).unwrap();
+    let two = ["fuse", "--run", "t2.parquet", "--run", "t2b.parquet"];
+    succeeds(d, &[&two[..], &["--qrels", qrels, "--rel-level", "2", "--out", "f2.parquet"]].concat());
+    let (_, kv) = read_parquet(&d.join("f2.parquet"));
+    assert!(kv.iter().any(|k| k.key == "simcal.rel_level" && k.value.as_deref() == Some("2")), "{kv:?}");
+    refused(d, &["eval", "--scores", "f2.parquet"], &["f2.parquet", "level 2", "level 1"]);
+    // Fusion of the inputs' own counts keeps their level, and refuses counts at two levels.
+    succeeds(d, &[&two[..], &["--out", "g2.parquet"]].concat());
+    let (_, kv) = read_parquet(&d.join("g2.parquet"));
+    assert!(kv.iter().any(|k| k.key == "simcal.rel_level" && k.value.as_deref() == Some("2")), "{kv:?}");
+    succeeds(
+        d,
+        &[
+            "score",
+            "--backend",
+            "cpu",
+            "-k",
+            "10",
+            "--queries",
+            q.to_str().unwrap(),
+            "--corpus",
+            c.to_str().unwrap(),
+            "--qrels",
+            qrels,
+            "--out",
+            "t1.parquet",
+        ],
+    );
+    refused(
+        d,
+        &["fuse", "--run", "t1.parquet", "--run", "t2.parquet", "--out", "x.parquet"],
+        &["t2.parquet", "level 2", "t1.parquet", "level 1"],
+    );
+    assert!(!d.join("x.parquet").exists());
 }
 
 /// Scores the sample as two shards into p0.parquet and p1.parquet of `d`.
@@ -352,6 +388,12 @@ fn histogram_files_are_validated_on_load() {
         v["groups"].as_array_mut().unwrap().push(g);
     });
     refused(d, &["fit", "--from-histograms", "twice.json", "--out", "x.json"], &["twice.json", "listed twice"]);
+    // A group's count that the global histogram does not have: the groups split the pairs.
+    edited("split.json", &|v| {
+        let n = v["groups"][0]["histogram"]["bins"][0][2].as_u64().unwrap();
+        v["groups"][0]["histogram"]["bins"][0][2] = serde_json::json!(n + 1);
+    });
+    refused(d, &["fit", "--from-histograms", "split.json", "--out", "x.json"], &["split.json", "each labeled pair is in one group"]);
     assert!(!d.join("x.json").exists());
 }
 
@@ -367,11 +409,16 @@ fn an_artifacts_counts_and_keys_are_validated_on_load() {
     held["tp"] = serde_json::json!(held["n"].as_u64().unwrap() + 1);
     std::fs::write(d.join("tp.json"), serde_json::to_string(&v).unwrap()).unwrap();
     refused(d, &["drift", "--baseline", "tp.json", "--scores", "t.parquet"], &["tp.json", "more relevant pairs than pairs"]);
-    let mut v = a;
+    let mut v = a.clone();
     let g = v["groups"][0].clone();
     v["groups"].as_array_mut().unwrap().push(g);
     std::fs::write(d.join("twice.json"), serde_json::to_string(&v).unwrap()).unwrap();
     refused(d, &["apply", "--calibration", "twice.json", "--scores", "t.parquet", "--out", "a.parquet"], &["twice.json", "listed twice"]);
+    // A group that counts more labeled pairs than the whole table.
+    let mut v = a.clone();
+    v["groups"][0]["n"] = serde_json::json!(v["counts"]["labeled"].as_u64().unwrap() + 1);
+    std::fs::write(d.join("n.json"), serde_json::to_string(&v).unwrap()).unwrap();
+    refused(d, &["drift", "--baseline", "n.json", "--scores", "t.parquet"], &["n.json", "the groups together", "more than the table's"]);
 }
 
 /// A nightly config in `d` scoring the sample's minilm encoder as `a`, with `extra` appended.
@@ -412,6 +459,9 @@ fn a_config_is_validated_whole_at_load_by_its_keys() {
         ("\n[drift]\nbaseline = \"base\"\nmax_ks = 5\n", "[drift] max_ks = 5"),
         ("\n[drift]\nbaseline = \"base\"\nsignificance = nan\n", "[drift] significance = NaN"),
         ("\n[decisions]\nmin_gap = 2.0\n", "[decisions] min_gap = 2"),
+        ("\n[calibration]\nfolds = 0\n", "[calibration] folds 0"),
+        ("\n[calibration]\ngrid = 1\n", "[calibration] grid 1"),
+        ("\n[decisions]\ntarget = 0.5\n", "[decisions] target = 0.5 is not one of"),
     ] {
         let cfg = job_config(d, &corpus, extra);
         let err = refused(d, &["run", "--config", cfg.to_str().unwrap()], &["job.toml", needle]);
@@ -570,4 +620,15 @@ fn a_queries_column_named_like_a_table_column_is_refused_not_dropped() {
         &["q.parquet", "\"label\"", "rename it"],
     );
     assert!(!d.join("t.parquet").exists());
+    // In a nightly job, before the first encoder is scored.
+    let data = data_dir();
+    let cfg = format!(
+        "out = \"out\"\nqrels = {:?}\nk = 10\nbackend = \"cpu\"\n\n[[encoder]]\nname = \"a\"\nqueries = {:?}\ncorpus = {:?}\n\n[[encoder]]\nname = \"b\"\nqueries = \"q.parquet\"\ncorpus = \"c.parquet\"\n",
+        data.join("qrels.tsv"),
+        data.join("minilm.queries.parquet"),
+        data.join("minilm.corpus.parquet"),
+    );
+    std::fs::write(d.join("job.toml"), cfg).unwrap();
+    refused(d, &["run", "--config", "job.toml"], &["q.parquet", "\"label\"", "rename it"]);
+    assert!(!d.join("out").exists() || std::fs::read_dir(d.join("out")).unwrap().next().is_none(), "encoder a was scored first");
 }

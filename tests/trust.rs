@@ -51,7 +51,7 @@ fn folds_keep_queries_whole_and_ignore_row_order() {
     // The rows reversed: every query keeps its fold.
     let rev = UInt32Array::from((0..t.len() as u32).rev().collect::<Vec<_>>());
     let cols = t.batch.columns().iter().map(|c| arrow::compute::take(c, &rev, None).unwrap()).collect();
-    let reversed = ScoreTable { batch: arrow::array::RecordBatch::try_new(t.batch.schema(), cols).unwrap(), meta: t.meta.clone() };
+    let reversed = ScoreTable::new(arrow::array::RecordBatch::try_new(t.batch.schema(), cols).unwrap(), t.meta.clone());
     let fold_rev = assign(&TableView::new(&reversed, &path).unwrap(), 5, 0).unwrap();
     for (id, f) in query_ids(&reversed).iter().zip(&fold_rev) {
         assert_eq!(of[id.as_str()], *f, "query {id} changed fold with the row order");
@@ -65,7 +65,7 @@ fn folds_keep_queries_whole_and_ignore_row_order() {
     }
     let idx = UInt32Array::from(order);
     let cols = t.batch.columns().iter().map(|c| arrow::compute::take(c, &idx, None).unwrap()).collect();
-    let shuffled = ScoreTable { batch: arrow::array::RecordBatch::try_new(t.batch.schema(), cols).unwrap(), meta: t.meta.clone() };
+    let shuffled = ScoreTable::new(arrow::array::RecordBatch::try_new(t.batch.schema(), cols).unwrap(), t.meta.clone());
     let fold_shuffled = assign(&TableView::new(&shuffled, &path).unwrap(), 5, 0).unwrap();
     for (id, f) in query_ids(&shuffled).iter().zip(&fold_shuffled) {
         assert_eq!(of[id.as_str()], *f, "query {id} changed fold when its rows were split up");
@@ -564,7 +564,7 @@ fn certified_fit_is_reproducible() {
 fn half(t: &ScoreTable, path: &Path, seed: u64, side: u8) -> ScoreTable {
     let fold = assign(&TableView::new(t, path).unwrap(), 2, seed).unwrap();
     let mask = arrow::array::BooleanArray::from(fold.iter().map(|&f| f == side).collect::<Vec<_>>());
-    ScoreTable { batch: arrow::compute::filter_record_batch(&t.batch, &mask).unwrap(), meta: t.meta.clone() }
+    ScoreTable::new(arrow::compute::filter_record_batch(&t.batch, &mask).unwrap(), t.meta.clone())
 }
 
 #[test]

@@ -26,7 +26,7 @@ fn table(change: &[(&str, Option<ArrayRef>)]) -> ScoreTable {
     }
     let fields: Vec<Field> = cols.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols.into_iter().map(|(_, a)| a).collect()).unwrap();
-    ScoreTable { batch, meta: TableMeta::default() }
+    ScoreTable::new(batch, TableMeta::default())
 }
 
 fn refused(t: &ScoreTable) -> String {
@@ -101,4 +101,35 @@ fn group_keys_cannot_collide() {
     assert!(keys.contains(&"a=null,b=1") && keys.contains(&"a=\"null\",b=1") && keys.contains(&"a=plain,b=1"), "{keys:?}");
     assert!(keys.contains(&"a=\"x,b=y\",b=1") && keys.contains(&"a=x,b=\"b=y\""), "{keys:?}");
     assert_eq!(g.index[3], g.index[4]);
+}
+
+#[test]
+fn runs_found_by_the_reader_stand_only_for_the_batch_they_were_found_in() {
+    let batch = |ids: Vec<&str>| {
+        let scores: Vec<f32> = (0..ids.len()).map(|i| 1.0 - i as f32 / 10.0).collect();
+        let docs: Vec<String> = (0..ids.len()).map(|i| format!("d{i}")).collect();
+        let cols: Vec<(&str, ArrayRef)> = vec![
+            ("query_id", Arc::new(StringArray::from(ids))),
+            ("doc_id", Arc::new(StringArray::from(docs))),
+            ("score", Arc::new(Float32Array::from(scores))),
+        ];
+        RecordBatch::try_from_iter(cols).unwrap()
+    };
+    let mut t = simcal::table::table_from_batch(Path::new("t"), batch(vec!["a", "a", "b"])).unwrap();
+    assert_eq!(t.query_runs(), Some(&[(0, 2), (2, 3)][..]));
+    // Another batch (other queries) put in its place: the runs found before no longer count.
+    t.batch = batch(vec!["a", "b", "b"]);
+    assert_eq!(t.query_runs(), None);
+    let view = TableView::new(&t, Path::new("t")).unwrap();
+    assert_eq!(view.query_runs("test").unwrap().as_ref(), &[(0, 1), (1, 3)]);
+}
+
+#[test]
+fn id_runs_split_where_the_id_changes() {
+    use simcal::table::id_runs;
+    let ids = StringArray::from(vec!["q1", "q1", "q10", "q10", "q1", "", "", "a-long-query-identifier-1", "a-long-query-identifier-2"]);
+    assert_eq!(id_runs(&ids), vec![(0, 2), (2, 4), (4, 5), (5, 7), (7, 8), (8, 9)]);
+    // A slice of the array keeps its own offsets.
+    let sliced = ids.slice(1, 4);
+    assert_eq!(id_runs(&sliced), vec![(0, 1), (1, 3), (3, 4)]);
 }

@@ -604,6 +604,21 @@ impl Artifact {
         if let Some(g) = self.groups.iter().find(|g| !keys.insert(g.key.as_str())) {
             return Err(format!("group {} is listed twice", g.key));
         }
+        // The groups split the labeled pairs: neither the whole nor the groups together count more.
+        let sums = self.groups.iter().try_fold((0u64, 0u64), |(n, r), g| n.checked_add(g.n).zip(r.checked_add(g.n_relevant)));
+        for (what, n, r) in std::iter::once(("the global fit", Some(self.global.n), Some(self.global.n_relevant))).chain(std::iter::once((
+            "the groups together",
+            sums.map(|s| s.0),
+            sums.map(|s| s.1),
+        ))) {
+            match (n, r) {
+                (Some(n), Some(r)) if n <= c.labeled && r <= c.relevant => {}
+                (Some(n), Some(r)) => {
+                    return Err(format!("{what}: {n} labeled pairs ({r} relevant), more than the table's {} ({})", c.labeled, c.relevant))
+                }
+                _ => return Err(format!("{what}: the labeled pairs overflow (more than 2⁶⁴ − 1)")),
+            }
+        }
         Ok(())
     }
 

@@ -197,27 +197,38 @@ pub fn query_units(view: &TableView, rel_level: i32, group: Option<&[u32]>, fold
     let score = view.score;
     view.check_relevant_level(rel_level)?;
     let listed = view.query_relevant;
-    // Queries in parallel, in table order.
+    // Queries in parallel, in table order; each query's rows in one pass.
     Ok(runs
         .par_iter()
         .copied()
-        .filter(|&(lo, hi)| (lo..hi).any(|r| label.is_valid(r)))
-        .map(|(lo, hi)| {
-            let relevant_rows: Vec<usize> = (lo..hi).filter(|&r| label.is_valid(r) && label.value(r) >= rel_level).collect();
+        .filter_map(|(lo, hi)| {
+            let (mut labeled, mut top, mut relevant) = (0u64, lo, Vec::new());
+            for r in lo..hi {
+                // The best score, ties to the lower rank, then the earlier row.
+                if score[top].total_cmp(&score[r]).then(rank.value(r).cmp(&rank.value(top))).is_lt() {
+                    top = r;
+                }
+                if label.is_valid(r) {
+                    labeled += 1;
+                    if label.value(r) >= rel_level {
+                        relevant.push(f64::from(score[r]));
+                    }
+                }
+            }
+            if labeled == 0 {
+                return None;
+            }
             let listed_n = listed.filter(|c| c.is_valid(lo)).map_or(0, |c| u64::from(c.value(lo)));
-            let n_rel = listed_n.max(relevant_rows.len() as u64);
-            let top = (lo..hi)
-                .min_by(|&a, &b| score[b].total_cmp(&score[a]).then(rank.value(a).cmp(&rank.value(b))).then(a.cmp(&b)))
-                .unwrap_or(lo);
-            QueryUnit {
+            let n_rel = listed_n.max(relevant.len() as u64);
+            Some(QueryUnit {
                 top_score: f64::from(score[top]),
                 top_relevant: label.is_valid(top) && label.value(top) >= rel_level,
-                recall: QueryRecall { scores: relevant_rows.iter().map(|&r| f64::from(score[r])).collect(), relevant: n_rel },
+                recall: QueryRecall { scores: relevant, relevant: n_rel },
                 answerable: n_rel > 0,
-                labeled: ((lo..hi).filter(|&r| label.is_valid(r)).count() as u64).max(depth),
+                labeled: labeled.max(depth),
                 group: group.map_or(0, |g| g[lo]),
                 fold: fold.map_or(0, |f| f[lo]),
-            }
+            })
         })
         .collect())
 }

@@ -233,7 +233,43 @@ impl Histograms {
         if let Some(g) = h.groups.iter().find(|g| !keys.insert(g.key.as_str())) {
             return Err(Error::format(path, format!("group {:?} is listed twice", g.key)));
         }
+        if let Some(why) = h.groups_disagree() {
+            return Err(Error::format(path, why));
+        }
         Ok(h)
+    }
+
+    /// Why the groups' histograms are not a split of the global one, if they are not: every
+    /// labeled pair is in one group, so the groups' counts in each bin sum to the global count.
+    fn groups_disagree(&self) -> Option<String> {
+        if self.groups.is_empty() {
+            return None;
+        }
+        let mut sum: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        for g in &self.groups {
+            for &(b, p, n) in &g.histogram.bins {
+                let c = sum.entry(b).or_default();
+                match (c.0.checked_add(p), c.1.checked_add(n)) {
+                    (Some(p), Some(n)) => *c = (p, n),
+                    _ => return Some(format!("the groups' counts in bin {b} overflow (more than 2⁶⁴ − 1 pairs)")),
+                }
+            }
+        }
+        let global: BTreeMap<u32, (u64, u64)> = self.global.bins.iter().map(|&(b, p, n)| (b, (p, n))).collect();
+        let bins: std::collections::BTreeSet<u32> = sum.keys().chain(global.keys()).copied().collect();
+        bins.into_iter().find_map(|b| {
+            let (g, s) = (global.get(&b).copied().unwrap_or_default(), sum.get(&b).copied().unwrap_or_default());
+            (g != s).then(|| {
+                format!(
+                    "bin {b} ({}): the groups count {} relevant and {} other pairs, the global histogram {} and {} (each labeled pair is in one group)",
+                    edge(b),
+                    s.0,
+                    s.1,
+                    g.0,
+                    g.1
+                )
+            })
+        })
     }
 
     /// Reads and sums several histogram files.

@@ -169,20 +169,20 @@ impl FitOptions {
         }
         if self.bootstrap > MAX_BOOTSTRAP {
             return Err(Error::Invalid(format!(
-                "--bootstrap {}: at most {MAX_BOOTSTRAP} resamples (1,000 give intervals to about ±0.01 of their level)",
+                "bootstrap {}: at most {MAX_BOOTSTRAP} resamples (1,000 give intervals to about ±0.01 of their level)",
                 self.bootstrap
             )));
         }
         if self.folds == 0 || self.folds > 255 {
-            return Err(Error::Invalid(format!("--folds {}: expected 1 (no cross-fitting) to 255", self.folds)));
+            return Err(Error::Invalid(format!("folds {}: expected 1 (no cross-fitting) to 255", self.folds)));
         }
         if let Some(c) = &self.certify {
             if !(c.confidence > 0.0 && c.confidence < 1.0) {
-                return Err(Error::Invalid(format!("--confidence {} is outside (0, 1)", c.confidence)));
+                return Err(Error::Invalid(format!("confidence {} is outside (0, 1)", c.confidence)));
             }
             if let certify::Grid::Quantiles(n) = c.grid {
                 if !(2..=1_000_000).contains(&n) {
-                    return Err(Error::Invalid(format!("--grid {n}: expected 2 to 1,000,000 candidate thresholds, or a file")));
+                    return Err(Error::Invalid(format!("grid {n}: expected 2 to 1,000,000 candidate thresholds, or a file")));
                 }
             }
         }
@@ -253,8 +253,9 @@ pub fn fit_table_in_memory(table: &ScoreTable, name: &Path, opts: &FitOptions) -
 
 fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<Artifact> {
     let path = view.path();
-    // The queries' runs of rows, found once for the folds, the units and the count.
-    let runs = view.query_id.map(crate::table::id_runs);
+    // The queries' runs of rows, found once for the folds, the units and the count (where the
+    // reader has not found them already).
+    let runs = if view.has_query_runs() { None } else { view.query_id.map(crate::table::id_runs) };
     let view = &runs.as_deref().map_or(*view, |r| view.with_query_runs(r));
     // A document twice for a query would count its pair twice (checked where the ids were read).
     view.check_unique_docs()?;

@@ -151,7 +151,40 @@ pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: 
         arrays.push(interleave(&values, &idx).map_err(err)?);
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(err)?;
-    Ok(ScoreTable { batch, meta })
+    let mut meta = meta;
+    if let Some(level) = relevant_level(runs, labels)? {
+        meta.extra.insert(crate::table::REL_LEVEL_KEY.to_owned(), level);
+    }
+    Ok(ScoreTable::new(batch, meta))
+}
+
+/// The relevance level the fused table's `query_relevant` counts are taken at: the qrels' level,
+/// or the level the inputs that carry counts record (all the same: counts at two levels are
+/// refused). None where no input records one.
+fn relevant_level(runs: &[RunInput], labels: LabelSource) -> Result<Option<String>> {
+    match labels {
+        LabelSource::Qrels(_, level) => Ok(Some(level.to_string())),
+        LabelSource::Inputs => {
+            let mut found: Option<(&str, &RunInput)> = None;
+            for run in runs.iter().filter(|r| r.query_relevant.is_some()) {
+                let Some(level) = run.meta.as_ref().and_then(|m| m.extra.get(crate::table::REL_LEVEL_KEY)) else { continue };
+                match found {
+                    Some((first, by)) if first != level => {
+                        return Err(Error::format(
+                            &run.path,
+                            format!(
+                                "its query_relevant column counts relevance level {level} and above, but {} counts level {first}: fuse with --qrels to label every run at one level",
+                                by.path.display()
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                    None => found = Some((level.as_str(), run)),
+                }
+            }
+            Ok(found.map(|(level, _)| level.to_owned()))
+        }
+    }
 }
 
 /// Whether the fused table carries the inputs' own labels: asked for, and some fused

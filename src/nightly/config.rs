@@ -347,6 +347,13 @@ impl Config {
         let fit = FitOptions { group_by: group_by.clone(), seed, certified_by: apply.certified_by.unwrap_or_default(), ..fit };
         // Every value is checked now, by its key: not on a later night, under a flag's name.
         fit.check().map_err(|e| bad(format!("[calibration] {}", e.to_string().trim_start_matches("invalid argument: "))))?;
+        if let Some(t) = apply.target.filter(|t| !fit.target_precision.contains(t)) {
+            let listed: Vec<String> = fit.target_precision.iter().map(f64::to_string).collect();
+            return Err(bad(format!(
+                "[decisions] target = {t} is not one of the precision targets the calibration certifies ([calibration] target_precision = [{}]): add it there",
+                listed.join(", ")
+            )));
+        }
         if let Some((key, v)) = apply.out_of_range() {
             return Err(bad(format!("[decisions] {key} = {v} is outside [0, 1]")));
         }

@@ -153,9 +153,12 @@ pub fn check(c: &Config) -> Result<()> {
             )));
         }
     }
-    if !c.group_by.is_empty() {
-        for e in &c.encoders {
-            let q = crate::embed::read_queries(&e.queries, &ReadOptions::default())?;
+    // Each encoder's queries: columns that can be carried into its table, and the group columns
+    // among them (before the first encoder is scored).
+    for e in &c.encoders {
+        let q = crate::embed::read_queries(&e.queries, &ReadOptions::default())?;
+        crate::table::check_carried(&q)?;
+        if !c.group_by.is_empty() {
             let have: Vec<&str> = q.carried.iter().map(|(f, _)| f.name().as_str()).collect();
             if let Some(g) = c.group_by.iter().find(|g| !have.contains(&g.as_str())) {
                 let list = if have.is_empty() { "none".to_owned() } else { have.join(", ") };

@@ -271,5 +271,5 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
     let mut backends: Vec<&str> = parts.iter().map(|p| p.table.meta.backend.as_str()).collect();
     backends.dedup();
     meta.backend = backends.join(" + ");
-    Ok(ScoreTable { batch, meta })
+    Ok(ScoreTable::new(batch, meta))
 }

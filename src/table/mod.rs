@@ -136,7 +136,20 @@ pub fn relabel(table: &ScoreTable, path: &std::path::Path, qrels: &Qrels, rel_le
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| Error::format(path, e.to_string()))?;
     let mut meta = table.meta.clone();
     meta.extra.insert(REL_LEVEL_KEY.to_owned(), rel_level.to_string());
-    Ok(ScoreTable { batch, meta })
+    Ok(ScoreTable::new(batch, meta))
+}
+
+/// Refuses a queries file whose carried column is named like a score table column (it could
+/// not be carried into the table): checked before any scoring, so the work is not wasted.
+pub fn check_carried(queries: &Embeddings) -> Result<()> {
+    let standard = standard_fields();
+    match queries.carried.iter().find(|(field, _)| standard.iter().any(|f| f.name() == field.name())) {
+        Some((field, _)) => Err(Error::format(
+            &queries.path,
+            format!("column {:?} has the name of a score table column: rename it to carry it into the table", field.name()),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A score table in memory: its rows as one arrow batch, and its metadata.
@@ -146,6 +159,22 @@ pub struct ScoreTable {
     pub batch: RecordBatch,
     /// What produced them.
     pub meta: TableMeta,
+    /// Each query's run of rows, where a reader found them (and checked that each query has one).
+    runs: Option<QueryRuns>,
+}
+
+/// The runs of a `query_id` column, kept with the column they were found in: they stand for the
+/// table's queries only while its batch still holds that very column.
+#[derive(Clone)]
+struct QueryRuns {
+    ids: ArrayRef,
+    runs: Arc<[(usize, usize)]>,
+}
+
+impl std::fmt::Debug for QueryRuns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QueryRuns({} runs)", self.runs.len())
+    }
 }
 
 /// Counts worth a warning when labels were joined.
@@ -160,6 +189,26 @@ pub struct LabelReport {
 }
 
 impl ScoreTable {
+    /// The table of `batch`'s rows, produced as `meta` says.
+    pub fn new(batch: RecordBatch, meta: TableMeta) -> ScoreTable {
+        ScoreTable { batch, meta, runs: None }
+    }
+
+    /// This table with its queries' runs of rows, `runs`: [`id_runs`] of its `query_id`, each
+    /// query's rows in one run.
+    fn with_query_runs(mut self, runs: Vec<(usize, usize)>) -> ScoreTable {
+        self.runs = self.batch.column_by_name(columns::QUERY_ID).map(|ids| QueryRuns { ids: Arc::clone(ids), runs: runs.into() });
+        self
+    }
+
+    /// The queries' runs of rows found when the table was read: one run per query, in row order.
+    /// None where they were not found, or the batch no longer holds the column they were found in.
+    pub fn query_runs(&self) -> Option<&[(usize, usize)]> {
+        let r = self.runs.as_ref()?;
+        let ids = self.batch.column_by_name(columns::QUERY_ID)?;
+        Arc::ptr_eq(ids, &r.ids).then_some(&*r.runs)
+    }
+
     /// Builds the table from scored hits, joining labels from `qrels` when given.
     pub fn build(
         queries: &Embeddings,
@@ -225,20 +274,15 @@ impl ScoreTable {
             if qrels.is_some() { Arc::new(Int32Array::from(labels)) } else { Arc::new(Int32Array::new_null(rows)) },
             if qrels.is_some() { Arc::new(UInt32Array::from(relevant)) } else { Arc::new(UInt32Array::new_null(rows)) },
         ];
+        check_carried(queries)?;
         for (field, array) in &queries.carried {
-            if fields.iter().any(|f| f.name() == field.name()) {
-                return Err(Error::format(
-                    &queries.path,
-                    format!("column {:?} has the name of a score table column: rename it to carry it into the table", field.name()),
-                ));
-            }
             let taken = arrow::compute::take(array.as_ref(), &qidx, None)
                 .map_err(|e| Error::format(&queries.path, format!("column {}: {e}", field.name())))?;
             fields.push(field.as_ref().clone().with_nullable(true));
             arrays.push(taken);
         }
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| Error::Invalid(e.to_string()))?;
-        Ok((ScoreTable { batch, meta }, report))
+        Ok((ScoreTable::new(batch, meta), report))
     }
 
     /// Number of rows.

@@ -192,5 +192,5 @@ fn finish(path: &Path, batch: RecordBatch, meta: Option<TableMeta>, derive_rank:
         Some(m) => m,
         None => super::foreign::unknown_meta(path, &runs),
     };
-    Ok(ScoreTable { batch, meta })
+    Ok(ScoreTable::new(batch, meta).with_query_runs(runs))
 }

@@ -34,7 +34,8 @@ pub struct TableView<'a> {
     pub label: Option<&'a Int32Array>,
     /// `query_relevant`, where present.
     pub query_relevant: Option<&'a UInt32Array>,
-    /// The runs of `query_id`, where found once already ([`TableView::with_query_runs`]).
+    /// The runs of `query_id`, where found once already (by the reader, or
+    /// [`TableView::with_query_runs`]).
     runs: Option<&'a [(usize, usize)]>,
     /// The relevance level `query_relevant` was counted at, where the table records it.
     relevant_level: Option<&'a str>,
@@ -114,7 +115,7 @@ impl<'a> TableView<'a> {
             score: values,
             label,
             query_relevant,
-            runs: None,
+            runs: table.query_runs(),
             relevant_level: table.meta.extra.get(super::REL_LEVEL_KEY).map(String::as_str),
         })
     }
@@ -197,6 +198,12 @@ impl<'a> TableView<'a> {
             )),
             None => Ok(()),
         }
+    }
+
+    /// Whether the runs of `query_id` are at hand (found by the reader or given), so that
+    /// [`TableView::query_runs`] does not look for them.
+    pub fn has_query_runs(&self) -> bool {
+        self.runs.is_some()
     }
 
     /// The runs of rows of one query, as row ranges `(start, end)`.
