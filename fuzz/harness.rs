@@ -56,8 +56,15 @@ pub fn run(name: &str, data: &[u8]) {
             let _ = simcal::calibrate::histogram::Histograms::read(&file("h.json", data));
         }
         "merge_part" => {
-            // One part through merge's checks (its shard, its rows, its queries).
-            let _ = simcal::table::merge_parts(&[file("part.parquet", data)]);
+            // The input through merge's checks alone (its shard, its rows, its queries), then
+            // beside each of the two seed parts (the checks across parts: shards, queries, labels).
+            let part = file("part.parquet", data);
+            let _ = simcal::table::merge_parts(std::slice::from_ref(&part));
+            let seeds: [&[u8]; 2] = [include_bytes!("corpus/merge_part/part0.parquet"), include_bytes!("corpus/merge_part/part1.parquet")];
+            for (i, seed) in seeds.iter().enumerate() {
+                let other = file(&format!("seed{i}.parquet"), seed);
+                let _ = simcal::table::merge_parts(&[other, part.clone()]);
+            }
         }
         "nightly_config" => {
             let _ = simcal::nightly::Config::load(&file("simcal.toml", data));

@@ -138,6 +138,16 @@ pub(crate) fn crossing(method: Method, iso: Option<&Isotonic>, platt: Option<&Pl
 /// The cutoff that every score is at or above (the lowest finite f64: JSON has no −∞).
 pub const EVERY_SCORE: f64 = f64::MIN;
 
+/// A decision cutoff as a person reads it: `none` where there is none, −∞ for
+/// [`EVERY_SCORE`] (every score is at or above it), else the score to four places.
+pub fn cutoff_text(cutoff: Option<f64>, none: &str) -> String {
+    match cutoff {
+        None => none.to_owned(),
+        Some(c) if c <= EVERY_SCORE => "−∞".to_owned(),
+        Some(c) => format!("{c:.4}"),
+    }
+}
+
 /// The scores where `apply`'s decisions change for the queries of group `key` under map
 /// `method`: `act` from the certificate of `target` (by `by`, when deciding on certificates)
 /// or where the map of top hits reaches the band's high end (on the estimate); `not_found_below`

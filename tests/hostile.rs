@@ -632,3 +632,48 @@ fn a_queries_column_named_like_a_table_column_is_refused_not_dropped() {
     refused(d, &["run", "--config", "job.toml"], &["q.parquet", "\"label\"", "rename it"]);
     assert!(!d.join("out").exists() || std::fs::read_dir(d.join("out")).unwrap().next().is_none(), "encoder a was scored first");
 }
+
+#[test]
+fn another_tools_table_with_a_document_twice_is_refused_by_fit_and_hist_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Four queries of ten labeled rows; query q2 lists document d21 twice.
+    let n = 40;
+    let doc = |i: usize| if i == 25 { "d21".to_owned() } else { format!("d{i}") };
+    let cols = |docs: Vec<String>| -> Vec<(&str, ArrayRef)> {
+        vec![
+            ("query_id", Arc::new(StringArray::from((0..n).map(|i| format!("q{}", i / 10)).collect::<Vec<_>>())) as ArrayRef),
+            ("doc_id", Arc::new(StringArray::from(docs))),
+            ("score", Arc::new(Float32Array::from((0..n).map(|i| 1.0 - (i % 10) as f32 / 10.0).collect::<Vec<_>>()))),
+            ("label", Arc::new(Int32Array::from((0..n).map(|i| i32::from(i % 3 == 0)).collect::<Vec<_>>()))),
+        ]
+    };
+    foreign(d, "dup.parquet", cols((0..n).map(doc).collect()));
+    foreign(d, "ok.parquet", cols((0..n).map(|i| format!("d{i}")).collect()));
+    for args in [
+        &["fit", "--scores", "dup.parquet", "--folds", "1", "--bootstrap", "0", "--out", "c.json"][..],
+        &["hist", "--scores", "dup.parquet", "--out", "h.json"],
+    ] {
+        refused(d, args, &["dup.parquet", "row 25", "\"q2\"", "document \"d21\" is listed twice"]);
+    }
+    assert!(!d.join("c.json").exists() && !d.join("h.json").exists());
+    // The same table with each document once fits.
+    succeeds(
+        d,
+        &[
+            "fit",
+            "--scores",
+            "ok.parquet",
+            "--folds",
+            "1",
+            "--bootstrap",
+            "0",
+            "--min-pairs",
+            "2",
+            "--min-relevant",
+            "1",
+            "--out",
+            "c.json",
+        ],
+    );
+}

@@ -134,3 +134,68 @@ fn the_curve_is_thinned_by_distance_keeping_its_ends_and_marks() {
     let longest = out.windows(2).map(|w| ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt()).fold(0.0, f64::max);
     assert!(longest < 0.05, "a jump of {longest} between kept points");
 }
+
+/// The page as headless Chromium lays it out, with a script that lists every chart text that
+/// leaves its chart, overlaps another text, or has no width (no font to draw it).
+fn layout_problems(page: &Path) -> Vec<String> {
+    const CHECK: &str = r#"<script>
+const bad = [];
+for (const svg of document.querySelectorAll('svg.chart')) {
+  const r = svg.getBoundingClientRect(), kind = svg.dataset.chart;
+  const texts = [...svg.querySelectorAll('text')].map(t => ({ t: t.textContent, b: t.getBoundingClientRect() }));
+  for (const x of texts) {
+    if (x.t.trim() && x.b.width < 1) bad.push(kind + ': "' + x.t + '" has no width');
+    if (x.b.left < r.left - 0.5 || x.b.right > r.right + 0.5 || x.b.top < r.top - 0.5 || x.b.bottom > r.bottom + 0.5)
+      bad.push(kind + ': "' + x.t + '" leaves the chart');
+  }
+  for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
+    const a = texts[i].b, b = texts[j].b;
+    if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5)
+      bad.push(kind + ': "' + texts[i].t + '" overlaps "' + texts[j].t + '"');
+  }
+}
+document.body.innerHTML = '<pre id="checked">' + JSON.stringify({ charts: document.querySelectorAll('svg.chart').length, bad }) + '</pre>';
+</script>"#;
+    let html = std::fs::read_to_string(page).unwrap();
+    let checked = page.with_extension("check.html");
+    std::fs::write(&checked, html.replace("</body>", &format!("{CHECK}</body>"))).unwrap();
+    let out = std::process::Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,2000", "--dump-dom"])
+        .arg(format!("file://{}", checked.display()))
+        .output()
+        .expect("headless Chromium (the `chromium` package) renders the report in this test");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let json =
+        dom.split("<pre id=\"checked\">").nth(1).and_then(|r| r.split("</pre>").next()).unwrap_or_else(|| panic!("no result: {dom}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&json.replace("&quot;", "\"").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")).unwrap();
+    assert!(v["charts"].as_u64().unwrap() >= 6, "{v}");
+    v["bad"].as_array().unwrap().iter().map(|b| b.as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn the_rendered_report_keeps_every_text_inside_its_chart_and_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for enc in ["minilm", "lsa"] {
+        crate::common::score_sample(enc, &d.join(format!("{enc}.parquet")));
+        let fit = simcal()
+            .current_dir(d)
+            .args(["fit", "--scores", &format!("{enc}.parquet"), "--folds", "5", "--bootstrap", "50", "--confidence", "0.9"])
+            .args(["--target-precision", "0.9", "0.8", "0.5", "--out", &format!("{enc}.json")])
+            .output()
+            .unwrap();
+        assert!(fit.status.success(), "{}", String::from_utf8_lossy(&fit.stderr));
+    }
+    let out = simcal()
+        .current_dir(d)
+        .args(["report", "--scores", "minilm.parquet", "lsa.parquet", "--calibration", "minilm.json", "lsa.json", "--out", "r.html"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A cutoff below every score reads −∞, not the lowest float's 309 digits.
+    let page = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert!(!page.contains("17976931348623157"), "a cutoff printed as the lowest float");
+    let bad = layout_problems(&d.join("r.html"));
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

@@ -148,7 +148,7 @@ impl Histograms {
     /// Counts the labeled pairs of `table` (read from `path`).
     pub fn from_table(table: &ScoreTable, path: &Path, rel_level: i32, group_by: &[String]) -> Result<Histograms> {
         let view = TableView::new(table, path)?;
-        view.check_unique_docs()?;
+        crate::table::check_documents_once(table, path)?;
         let (pos, neg) = pairs::class_keys(&view, rel_level)?;
         let global = Histogram::from_keys(pos.into_iter(), neg.into_iter());
         let mut groups = Vec::new();

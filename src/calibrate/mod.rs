@@ -230,6 +230,7 @@ pub fn fit_columns(opts: &FitOptions) -> Vec<&str> {
 pub fn fit_file(path: &Path, opts: &FitOptions) -> Result<Artifact> {
     opts.check()?;
     let table = crate::table::read_table_columns(path, Some(&fit_columns(opts)))?;
+    crate::table::check_documents_once(&table, path)?;
     fit_table(&table, path, opts)
 }
 

@@ -129,9 +129,9 @@ fn print_set(s: &SetEval) -> anyhow::Result<()> {
             );
             say!(
                 "  decisions: act at top score ≥ {} ({}), not found below {} ({} map)",
-                d.cutoffs.act.map_or("none".to_owned(), |a| format!("{a:.4}")),
+                simcal::policy::cutoff_text(d.cutoffs.act, "none"),
                 d.cutoffs.act_rests_on.as_deref().unwrap_or("estimate"),
-                d.cutoffs.not_found_below.map_or("none".to_owned(), |a| format!("{a:.4}")),
+                simcal::policy::cutoff_text(d.cutoffs.not_found_below, "none"),
                 d.cutoffs.not_found_map.as_deref().unwrap_or("pair")
             );
             if let Some(h) = &d.held_out {

@@ -259,10 +259,10 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
                     if by_group {
                         "each group's own certificate (band_scores of its group)".to_owned()
                     } else {
-                        c.act.map_or("none".to_owned(), |a| format!("{a:.4}"))
+                        simcal::policy::cutoff_text(c.act, "none")
                     },
                     c.act_rests_on.as_deref().unwrap_or("estimate"),
-                    c.not_found_below.map_or("none".to_owned(), |a| format!("{a:.4}")),
+                    simcal::policy::cutoff_text(c.not_found_below, "none"),
                     c.not_found_map.as_deref().unwrap_or("pair")
                 );
             }

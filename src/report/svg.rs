@@ -26,12 +26,76 @@ pub struct Chart {
     y: (f64, f64),
     body: String,
     legend: Vec<(String, String)>,
+    /// The title's lines and their font size.
+    title_lines: (Vec<String>, f64),
+    /// The plot's top edge (below the title).
+    top: f64,
+    /// Labelled markers, placed when the chart is finished (where their labels fit).
+    markers: Vec<Marker>,
 }
+
+/// A labelled marker: its series, its point in pixels, its label and colour.
+struct Marker {
+    series: String,
+    at: (f64, f64),
+    label: String,
+    colour: String,
+}
+
+/// A text's box in pixels: left, top, right, bottom.
+type TextBox = (f64, f64, f64, f64);
 
 const LEFT: f64 = 52.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 28.0;
 const BOTTOM: f64 = 40.0;
+/// The title's size, line height and left edge; it is wrapped (then shrunk) to the chart's width.
+const TITLE_SIZE: f64 = 12.0;
+const TITLE_LINE: f64 = 15.0;
+const TITLE_X: f64 = 8.0;
+/// The legend's width: its entries are drawn from there to the right edge.
+const LEGEND_W: f64 = 150.0;
+
+/// The width a text of `chars` characters takes at `size` pixels, rounded up: an average
+/// sans-serif glyph is about 0.55 em wide, bold about 0.6; 0.62 leaves room for wide glyphs.
+fn text_width(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * size * 0.62
+}
+
+/// `title` in lines no wider than `width` at the largest size down to 9 px that needs at most
+/// two lines (words are not split; a single word wider than the chart is shrunk to fit).
+fn wrap_title(title: &str, width: f64) -> (Vec<String>, f64) {
+    let lines_at = |size: f64| {
+        let mut lines: Vec<String> = Vec::new();
+        for word in title.split_whitespace() {
+            match lines.last_mut() {
+                Some(l) if text_width(&format!("{l} {word}"), size) <= width => {
+                    l.push(' ');
+                    l.push_str(word);
+                }
+                _ => lines.push(word.to_owned()),
+            }
+        }
+        lines
+    };
+    let mut size = TITLE_SIZE;
+    loop {
+        let lines = lines_at(size);
+        let fits = lines.len() <= 2 && lines.iter().all(|l| text_width(l, size) <= width);
+        if fits || size <= 9.0 {
+            let widest = lines.iter().map(|l| text_width(l, size)).fold(0.0, f64::max);
+            // Still too wide at the smallest size: shrink to fit whatever it takes.
+            let size = if widest > width { size * width / widest } else { size };
+            return (lines, size);
+        }
+        size -= 0.5;
+    }
+}
+
+/// Whether two boxes overlap.
+fn overlaps(a: TextBox, b: TextBox) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
 
 /// Round tick positions covering [lo, hi].
 fn ticks(lo: f64, hi: f64, want: usize) -> Vec<f64> {
@@ -59,7 +123,21 @@ impl Chart {
     /// A `w`×`h` chart of kind `kind` (its `data-chart`) over x in `x` and y in `y`.
     pub fn new(kind: &str, title: &str, w: f64, h: f64, x: (f64, f64), y: (f64, f64)) -> Chart {
         let fix = |(a, b): (f64, f64)| if b > a { (a, b) } else { (a - 0.5, a + 0.5) };
-        Chart { kind: kind.into(), title: title.into(), w, h, x: fix(x), y: fix(y), body: String::new(), legend: Vec::new() }
+        let title_lines = wrap_title(title, w - 2.0 * TITLE_X);
+        let top = TOP + TITLE_LINE * (title_lines.0.len().max(1) - 1) as f64;
+        Chart {
+            kind: kind.into(),
+            title: title.into(),
+            w,
+            h,
+            x: fix(x),
+            y: fix(y),
+            body: String::new(),
+            legend: Vec::new(),
+            title_lines,
+            top,
+            markers: Vec::new(),
+        }
     }
 
     fn px(&self, x: f64) -> f64 {
@@ -67,7 +145,7 @@ impl Chart {
     }
 
     fn py(&self, y: f64) -> f64 {
-        self.h - BOTTOM - (y - self.y.0) / (self.y.1 - self.y.0) * (self.h - TOP - BOTTOM)
+        self.h - BOTTOM - (y - self.y.0) / (self.y.1 - self.y.0) * (self.h - self.top - BOTTOM)
     }
 
     /// Adds a legend entry.
@@ -126,17 +204,67 @@ impl Chart {
         self.body.push_str(&g);
     }
 
-    /// A labelled marker at (x, y).
+    /// A labelled marker at (x, y); its label is placed when the chart is finished, beside the
+    /// point where it overlaps no other text.
     pub fn marker(&mut self, series: &str, x: f64, y: f64, label: &str, colour: &str) {
-        let (cx, cy) = (self.px(x), self.py(y));
-        let _ = write!(
-            self.body,
-            r#"<g class="data" data-series="{}" data-n="1"><circle cx="{cx:.1}" cy="{cy:.1}" r="4.5" fill="none" stroke="{colour}" stroke-width="2"/><text x="{:.1}" y="{:.1}" font-size="10" fill="{colour}">{}</text></g>"#,
-            esc(series),
-            cx + 6.0,
-            cy - 6.0,
-            esc(label)
-        );
+        let at = (self.px(x), self.py(y));
+        self.markers.push(Marker { series: series.into(), at, label: label.into(), colour: colour.into() });
+    }
+
+    /// The boxes of the title and the legend: no marker's label may cover them.
+    fn fixed_boxes(&self) -> Vec<TextBox> {
+        let (lines, size) = &self.title_lines;
+        let mut boxes: Vec<TextBox> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let base = 16.0 + TITLE_LINE * i as f64;
+                (TITLE_X, base - size, TITLE_X + text_width(l, *size), base + 3.0)
+            })
+            .collect();
+        let x = self.w - RIGHT - LEGEND_W;
+        boxes.extend(self.legend.iter().enumerate().map(|(i, (label, _))| {
+            let y = self.top + 4.0 + 14.0 * i as f64;
+            (x, y - 8.0, x + 14.0 + text_width(label, 10.0), y + 3.0)
+        }));
+        boxes
+    }
+
+    /// Each marker's circle and label: the label right and above the point, else at the first of
+    /// the other corners (then further away) where it stays inside the plot and clear of the
+    /// title, the legend and the labels placed before it.
+    fn place_markers(&self) -> String {
+        let mut placed = self.fixed_boxes();
+        let mut out = String::new();
+        for m in &self.markers {
+            let (cx, cy) = m.at;
+            let (w, size) = (text_width(&m.label, 10.0), 10.0);
+            // Inside the plot: clear of the axes' ticks and labels.
+            let inside = |b: TextBox| b.0 >= LEFT && b.2 <= self.w - RIGHT && b.1 >= self.top && b.3 <= self.h - BOTTOM;
+            let candidates = (0..8).flat_map(|step| {
+                let d = 6.0 + 12.0 * f64::from(step);
+                // (left edge, baseline) right-above, right-below, left-above, left-below.
+                [(cx + 6.0, cy - d), (cx + 6.0, cy + d + size), (cx - 6.0 - w, cy - d), (cx - 6.0 - w, cy + d + size)]
+            });
+            let boxed = |(x, base): (f64, f64)| (x, base - size, x + w, base + 3.0);
+            let spot = candidates
+                .clone()
+                .find(|&c| inside(boxed(c)) && !placed.iter().any(|&b| overlaps(b, boxed(c))))
+                .or_else(|| candidates.clone().find(|&c| inside(boxed(c))))
+                .unwrap_or((cx + 6.0, cy - 6.0));
+            placed.push(boxed(spot));
+            let _ = write!(
+                out,
+                r#"<g class="data" data-series="{}" data-n="1"><circle cx="{cx:.1}" cy="{cy:.1}" r="4.5" fill="none" stroke="{}" stroke-width="2"/><text x="{:.1}" y="{:.1}" font-size="10" fill="{}">{}</text></g>"#,
+                esc(&m.series),
+                m.colour,
+                spot.0,
+                spot.1,
+                m.colour,
+                esc(&m.label)
+            );
+        }
+        out
     }
 
     /// The finished `<svg>`, with axes, axis labels and legend.
@@ -150,7 +278,15 @@ impl Chart {
             self.h,
             esc(&self.title)
         );
-        let _ = write!(s, r#"<text x="{LEFT}" y="16" font-size="12" font-weight="600">{}</text>"#, esc(&self.title));
+        let (lines, size) = &self.title_lines;
+        for (i, line) in lines.iter().enumerate() {
+            let _ = write!(
+                s,
+                r#"<text class="title" x="{TITLE_X}" y="{:.1}" font-size="{size:.1}" font-weight="600">{}</text>"#,
+                16.0 + TITLE_LINE * i as f64,
+                esc(line)
+            );
+        }
         let (x0, x1, y0, y1) = (self.px(self.x.0), self.px(self.x.1), self.py(self.y.0), self.py(self.y.1));
         let _ = write!(
             s,
@@ -192,9 +328,10 @@ impl Chart {
             esc(ylabel)
         );
         s.push_str(&self.body);
+        s.push_str(&self.place_markers());
         for (i, (label, colour)) in self.legend.iter().enumerate() {
-            let y = TOP + 4.0 + 14.0 * i as f64;
-            let x = self.w - RIGHT - 150.0;
+            let y = self.top + 4.0 + 14.0 * i as f64;
+            let x = self.w - RIGHT - LEGEND_W;
             let _ = write!(
                 s,
                 r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{colour}" fill-opacity="0.6"/><text x="{:.1}" y="{:.1}" font-size="10">{}</text>"#,

@@ -34,7 +34,7 @@ pub fn unknown_meta(path: &Path, runs: &[(usize, usize)]) -> TableMeta {
         backend: unknown(),
         queries_sha256: unknown(),
         corpus_sha256: unknown(),
-        extra: [("simcal.metadata".to_owned(), "none: written by another tool".to_owned())].into_iter().collect(),
+        extra: [(super::meta::FOREIGN_KEY.to_owned(), "none: written by another tool".to_owned())].into_iter().collect(),
     }
 }
 

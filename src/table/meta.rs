@@ -34,7 +34,15 @@ pub struct TableMeta {
     pub extra: BTreeMap<String, String>,
 }
 
+/// The metadata key that marks a table another tool wrote (its metadata is simcal's guess).
+pub const FOREIGN_KEY: &str = "simcal.metadata";
+
 impl TableMeta {
+    /// Whether another tool wrote the table (it had no simcal metadata).
+    pub fn is_foreign(&self) -> bool {
+        self.extra.contains_key(FOREIGN_KEY)
+    }
+
     /// The key-value pairs written to the file.
     pub fn to_pairs(&self) -> Vec<(String, String)> {
         let mut v = vec![

@@ -152,6 +152,22 @@ pub fn check_carried(queries: &Embeddings) -> Result<()> {
     }
 }
 
+/// Refuses a document listed twice for one query in the table at `path`, read as `table`
+/// (perhaps without its ids). A table simcal wrote lists each document once per query (its top
+/// k, or a merge or fusion of such lists), so only another tool's table read without `doc_id`
+/// has its ids read again for the check: a reader of scores alone stays as fast.
+pub fn check_documents_once(table: &ScoreTable, path: &std::path::Path) -> Result<()> {
+    let has_ids = table.batch.column_by_name(columns::DOC_ID).is_some() && table.batch.column_by_name(columns::QUERY_ID).is_some();
+    if has_ids {
+        return TableView::new(table, path)?.check_unique_docs();
+    }
+    if !table.meta.is_foreign() {
+        return Ok(());
+    }
+    let ids = read_table_columns(path, Some(&[columns::QUERY_ID, columns::DOC_ID, columns::SCORE]))?;
+    TableView::new(&ids, path)?.check_unique_docs()
+}
+
 /// A score table in memory: its rows as one arrow batch, and its metadata.
 #[derive(Clone, Debug)]
 pub struct ScoreTable {
