@@ -114,7 +114,22 @@ fn backend_gpu_names_the_adapter_in_the_table_and_the_summary() {
     let cs = c.batch.column(3).as_primitive::<arrow::datatypes::Float32Type>();
     for i in 0..t.len() {
         assert!((gs.value(i) - cs.value(i)).abs() <= 1e-5, "row {i}");
-        assert!(gd.value(i) == cd.value(i) || (gs.value(i) - cs.value(i)).abs() <= 1e-5);
+    }
+    // The same documents at each rank, except where two of a query's documents score within the
+    // rounding of each other (a near tie either engine may order either way).
+    let (k, rows) = (7, t.len());
+    for q in (0..rows).step_by(k) {
+        for r in q..q + k {
+            if gd.value(r) == cd.value(r) {
+                continue;
+            }
+            let on_cpu = (q..q + k).find(|&j| cd.value(j) == gd.value(r));
+            match on_cpu {
+                Some(j) => assert!((cs.value(j) - cs.value(r)).abs() <= 1e-5, "row {r}: {} ranks elsewhere on the CPU", gd.value(r)),
+                // Beyond the CPU's top k: only where it ties the CPU's k-th score.
+                None => assert!((gs.value(r) - cs.value(q + k - 1)).abs() <= 1e-5, "row {r}: {} is not in the CPU's top {k}", gd.value(r)),
+            }
+        }
     }
 
     // A named adapter is matched by a piece of its name, case-insensitively.

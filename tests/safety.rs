@@ -118,7 +118,7 @@ fn edited_artifacts_huge_arguments_and_reapplied_tables_are_handled() {
     }
     assert!(!d.join("a.parquet").exists() && !d.join("r.html").exists());
     // Counts far beyond use are refused at once, not allocated or run for minutes.
-    refused(d, &["fit", "--scores", "t.parquet", "--bootstrap", "10000000000", "--out", "c.json"], "--bootstrap 10000000000: at most");
+    refused(d, &["fit", "--scores", "t.parquet", "--bootstrap", "10000000000", "--out", "c.json"], "bootstrap 10000000000: at most");
     refused(d, &["eval", "--scores", "t.parquet", "--calibration", "cal.json", "--bins", "1000000000"], "--bins 1000000000: expected 1 to");
     // Applying to a table applied before replaces its probability column.
     ok(&["apply", "--calibration", "cal.json", "--scores", "t.parquet", "--out", "a.parquet"]);

@@ -594,14 +594,15 @@ fn fit(
             (None, None) => Err(invalid("table: expected a pyarrow table or a path")),
         }
     })?;
-    serde_json::to_string(&art).map_err(|e| invalid(e.to_string()))
+    // The text of the file it would be: applied, it is hashed as that file is.
+    art.file_text().map_err(invalid)
 }
 
-/// Reads and validates an artifact file; returns its JSON.
+/// Reads and validates an artifact file; returns its text (hashed as the file is when applied).
 #[pyfunction]
 fn load_artifact(py: Python<'_>, path: String) -> PyResult<String> {
-    let art = py.detach(|| Artifact::read(Path::new(&path))).map_err(err)?;
-    serde_json::to_string(&art).map_err(|e| invalid(e.to_string()))
+    let (_, text) = py.detach(|| Artifact::read_with_text(Path::new(&path))).map_err(err)?;
+    Ok(text)
 }
 
 /// `simcal report`: writes the HTML page comparing the score tables at `scores` (with the

@@ -103,3 +103,27 @@ def test_apply_issues_the_clis_warnings_as_python_warnings(minilm_table):
     # Nothing certified: the decisions rest on the estimate, as the CLI warns.
     with pytest.warns(simcal.SimcalWarning, match="no certified thresholds"):
         cal.apply(table)
+
+
+def test_the_calibrations_hash_is_the_clis_for_the_same_calibration(tmp_path, simcal_bin, minilm_table):
+    key = b"simcal.calibration_sha256"
+    table = pq.read_table(minilm_table)
+    # Fitted in memory: hashed as the file it is saved as.
+    cal = simcal.fit(table, bootstrap=0)
+    path = tmp_path / "c.json"
+    cal.save(path)
+    out = tmp_path / "applied.parquet"
+    subprocess.run([simcal_bin, "apply", "--calibration", path, "--scores", minilm_table, "--out", out],
+                   check=True, capture_output=True)
+    cli = pq.read_schema(out).metadata[key]
+    assert cal.apply(table)[0].schema.metadata[key] == cli
+    # Loaded from a file the CLI wrote (and one edited by hand: other spacing): the file's hash.
+    subprocess.run([simcal_bin, "fit", "--scores", minilm_table, "--bootstrap", "0", "--out", path],
+                   check=True, capture_output=True)
+    path.write_text(json.dumps(json.loads(path.read_text())))
+    subprocess.run([simcal_bin, "apply", "--calibration", path, "--scores", minilm_table, "--out", out],
+                   check=True, capture_output=True)
+    cli = pq.read_schema(out).metadata[key]
+    import hashlib
+    assert cli == hashlib.sha256(path.read_bytes()).hexdigest().encode()
+    assert simcal.Calibration.load(path).apply(table)[0].schema.metadata[key] == cli

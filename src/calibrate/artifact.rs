@@ -502,13 +502,27 @@ impl Artifact {
 
     /// Writes the artifact as pretty JSON, atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        crate::output::write_json(path, self)
+        let text = self.file_text().map_err(|e| Error::format(path, e))?;
+        crate::output::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::io(path, e)))
+    }
+
+    /// The artifact's file: the text [`Artifact::write`] writes (pretty JSON and a newline). A
+    /// calibrated table records its sha256 (`simcal.calibration_sha256`): an artifact held in
+    /// memory is hashed as the file it would be, so both front ends record the same hash.
+    pub fn file_text(&self) -> std::result::Result<String, String> {
+        serde_json::to_string_pretty(self).map(|t| t + "\n").map_err(|e| e.to_string())
     }
 
     /// Reads an artifact, refusing a schema version this build does not know.
     pub fn read(path: &Path) -> Result<Artifact> {
+        Ok(Artifact::read_with_text(path)?.0)
+    }
+
+    /// Reads an artifact with its file's text (for a front end that keeps the text and hashes
+    /// it as the file is hashed).
+    pub fn read_with_text(path: &Path) -> Result<(Artifact, String)> {
         let text = crate::text::read_text(path)?;
-        Artifact::from_json(&text, path)
+        Ok((Artifact::from_json(&text, path)?, text))
     }
 
     /// Parses and validates an artifact's JSON text (`path` names it in errors), as
