@@ -620,6 +620,22 @@ fn a_queries_column_named_like_a_table_column_is_refused_not_dropped() {
         &["q.parquet", "\"label\"", "rename it"],
     );
     assert!(!d.join("t.parquet").exists());
+    // A carried column twice: the second would be lost to the first.
+    let section: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "c"]));
+    crate::common::write_embeddings_parquet(
+        &d.join("q2.parquet"),
+        crate::common::string_ids(&crate::common::ids("q", 3)),
+        &crate::common::random_values(3 * 4, 5),
+        4,
+        crate::common::VecType::Fixed,
+        crate::common::ValueType::F32,
+        vec![("section", section.clone()), ("section", section)],
+    );
+    refused(
+        d,
+        &["score", "--backend", "cpu", "-k", "2", "--queries", "q2.parquet", "--corpus", "c.parquet", "--out", "t.parquet"],
+        &["q2.parquet", "\"section\" is there twice"],
+    );
     // In a nightly job, before the first encoder is scored.
     let data = data_dir();
     let cfg = format!(

@@ -394,12 +394,17 @@ class Calibration:
 
     def __init__(self, artifact_json: str) -> None:
         self._json = artifact_json
+        # The sha256 of the file it was loaded from (None: hashed as the file it would be).
+        self._sha256: str | None = None
         self._doc: dict[str, Any] = json.loads(artifact_json)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Calibration":
         """Reads an artifact file, validated as every simcal command validates it."""
-        return cls(_simcal.load_artifact(os.fspath(path)))
+        text, sha256 = _simcal.load_artifact(os.fspath(path))
+        cal = cls(text)
+        cal._sha256 = sha256
+        return cal
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the artifact (atomically) for ``simcal apply``, ``eval`` or ``report``."""
@@ -460,7 +465,8 @@ class Calibration:
         batch, meta = _batch(table)
         band = None if abstain is None else (float(abstain[0]), float(abstain[1]))
         rows, decisions, notes = _simcal.apply(self._json, batch, meta, decide_on, None if target is None else float(target),
-                                               certified_by, method, floor, float(min_gap), bool(force), band)
+                                               certified_by, method, floor, float(min_gap), bool(force), band,
+                                               self._sha256)
         # What the command line prints as warnings (nothing certified, deciding on the
         # estimate, a forced model mismatch), as Python warnings.
         for note in notes:
@@ -542,7 +548,7 @@ def drift(
     if isinstance(baseline, Calibration):
         art, name = baseline._json, "calibration"
     elif isinstance(baseline, (str, os.PathLike)):
-        art, name = _simcal.load_artifact(os.fspath(baseline)), os.fspath(baseline)
+        art, name = _simcal.load_artifact(os.fspath(baseline))[0], os.fspath(baseline)
     else:
         raise SimcalError(f"baseline: expected a Calibration or the path of one, got {type(baseline).__name__}")
     if isinstance(table, (str, os.PathLike)):

@@ -72,7 +72,7 @@ def fit(
     rel_level: int,
     certified_by: str,
 ) -> str: ...
-def load_artifact(path: str) -> str: ...
+def load_artifact(path: str) -> tuple[str, str]: ...
 def save_artifact(json: str, path: str) -> None: ...
 def apply(
     json: str,
@@ -86,6 +86,7 @@ def apply(
     min_gap: float,
     force: bool,
     abstain: tuple[float, float] | None = None,
+    sha256: str | None = None,
 ) -> tuple[Any, Any, list[str]]: ...
 def drift(
     json: str,

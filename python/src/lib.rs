@@ -598,11 +598,15 @@ fn fit(
     art.file_text().map_err(invalid)
 }
 
-/// Reads and validates an artifact file; returns its text (hashed as the file is when applied).
+/// Reads and validates an artifact file; returns its text and the file's sha256 (which a table
+/// it is applied to records, as the command line records it).
 #[pyfunction]
-fn load_artifact(py: Python<'_>, path: String) -> PyResult<String> {
-    let (_, text) = py.detach(|| Artifact::read_with_text(Path::new(&path))).map_err(err)?;
-    Ok(text)
+fn load_artifact(py: Python<'_>, path: String) -> PyResult<(String, String)> {
+    py.detach(|| -> simcal::Result<(String, String)> {
+        let (_, text) = Artifact::read_with_text(Path::new(&path))?;
+        Ok((text, simcal::table::sha256_file(Path::new(&path))?))
+    })
+    .map_err(err)
 }
 
 /// `simcal report`: writes the HTML page comparing the score tables at `scores` (with the
@@ -687,7 +691,7 @@ fn save_artifact(py: Python<'_>, json: &str, path: String) -> PyResult<()> {
 /// Applies an artifact to a table: (the table with `probability`, the decisions, the warnings
 /// the command line prints).
 #[pyfunction]
-#[pyo3(signature = (json, table, meta, decide_on, target, certified_by, method, floor, min_gap, force, abstain=None))]
+#[pyo3(signature = (json, table, meta, decide_on, target, certified_by, method, floor, min_gap, force, abstain=None, sha256=None))]
 #[allow(clippy::too_many_arguments)]
 fn apply(
     py: Python<'_>,
@@ -702,6 +706,7 @@ fn apply(
     min_gap: f64,
     force: bool,
     abstain: Option<(f64, f64)>,
+    sha256: Option<String>,
 ) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<RecordBatch>, Vec<String>)> {
     let art = artifact(json)?;
     let decide_on: DecideOn = named("decide_on", decide_on)?;
@@ -711,7 +716,8 @@ fn apply(
     let opts = ApplyOptions { decide_on, target, certified_by, method, floor, min_gap, abstain, force };
     let (rows, decisions, warnings) = py.detach(|| -> PyResult<(RecordBatch, RecordBatch, Vec<String>)> {
         let t = self::table(table.0, meta, "table")?;
-        let sha = simcal::table::sha256_bytes(json.as_bytes());
+        // The file's hash where it was read from one, else that of the file it would be.
+        let sha = sha256.unwrap_or_else(|| simcal::table::sha256_bytes(json.as_bytes()));
         let applied = simcal::policy::apply_hashed(&t, Path::new("table"), &art, Path::new("calibration"), &sha, &opts).map_err(err)?;
         let decisions = simcal::policy::decisions_batch(&applied.decisions).map_err(err)?;
         // The table's provenance, as the parquet file `simcal apply` writes carries it.

@@ -127,3 +127,10 @@ def test_the_calibrations_hash_is_the_clis_for_the_same_calibration(tmp_path, si
     import hashlib
     assert cli == hashlib.sha256(path.read_bytes()).hexdigest().encode()
     assert simcal.Calibration.load(path).apply(table)[0].schema.metadata[key] == cli
+    # With a byte-order mark (which the reader skips): still the file's hash.
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    subprocess.run([simcal_bin, "apply", "--calibration", path, "--scores", minilm_table, "--out", out],
+                   check=True, capture_output=True)
+    cli = pq.read_schema(out).metadata[key]
+    assert cli == hashlib.sha256(path.read_bytes()).hexdigest().encode()
+    assert simcal.Calibration.load(path).apply(table)[0].schema.metadata[key] == cli

@@ -160,14 +160,18 @@ pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: 
 
 /// The relevance level the fused table's `query_relevant` counts are taken at: the qrels' level,
 /// or the level the inputs that carry counts record (all the same: counts at two levels are
-/// refused). None where no input records one.
+/// refused). None where an input with counts does not record its level.
 fn relevant_level(runs: &[RunInput], labels: LabelSource) -> Result<Option<String>> {
     match labels {
         LabelSource::Qrels(_, level) => Ok(Some(level.to_string())),
         LabelSource::Inputs => {
             let mut found: Option<(&str, &RunInput)> = None;
+            let mut unrecorded = false;
             for run in runs.iter().filter(|r| r.query_relevant.is_some()) {
-                let Some(level) = run.meta.as_ref().and_then(|m| m.extra.get(crate::table::REL_LEVEL_KEY)) else { continue };
+                let Some(level) = run.meta.as_ref().and_then(|m| m.extra.get(crate::table::REL_LEVEL_KEY)) else {
+                    unrecorded = true;
+                    continue;
+                };
                 match found {
                     Some((first, by)) if first != level => {
                         return Err(Error::format(
@@ -181,6 +185,10 @@ fn relevant_level(runs: &[RunInput], labels: LabelSource) -> Result<Option<Strin
                     Some(_) => {}
                     None => found = Some((level.as_str(), run)),
                 }
+            }
+            // An input whose counts' level is not recorded: the fused counts' level is unknown.
+            if unrecorded {
+                return Ok(None);
             }
             Ok(found.map(|(level, _)| level.to_owned()))
         }

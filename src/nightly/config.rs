@@ -347,7 +347,8 @@ impl Config {
         let fit = FitOptions { group_by: group_by.clone(), seed, certified_by: apply.certified_by.unwrap_or_default(), ..fit };
         // Every value is checked now, by its key: not on a later night, under a flag's name.
         fit.check().map_err(|e| bad(format!("[calibration] {}", e.to_string().trim_start_matches("invalid argument: "))))?;
-        if let Some(t) = apply.target.filter(|t| !fit.target_precision.contains(t)) {
+        // As apply matches a target to the calibration's (to 1e-12).
+        if let Some(t) = apply.target.filter(|&t| !fit.target_precision.iter().any(|&p| (p - t).abs() < 1e-12)) {
             let listed: Vec<String> = fit.target_precision.iter().map(f64::to_string).collect();
             return Err(bad(format!(
                 "[decisions] target = {t} is not one of the precision targets the calibration certifies ([calibration] target_precision = [{}]): add it there",

@@ -139,17 +139,23 @@ pub fn relabel(table: &ScoreTable, path: &std::path::Path, qrels: &Qrels, rel_le
     Ok(ScoreTable::new(batch, meta))
 }
 
-/// Refuses a queries file whose carried column is named like a score table column (it could
-/// not be carried into the table): checked before any scoring, so the work is not wasted.
+/// Refuses a queries file whose carried column is named like a score table column, or like
+/// another carried column (it could not be carried into the table): checked before any
+/// scoring, so the work is not wasted.
 pub fn check_carried(queries: &Embeddings) -> Result<()> {
-    let standard = standard_fields();
-    match queries.carried.iter().find(|(field, _)| standard.iter().any(|f| f.name() == field.name())) {
-        Some((field, _)) => Err(Error::format(
-            &queries.path,
-            format!("column {:?} has the name of a score table column: rename it to carry it into the table", field.name()),
-        )),
-        None => Ok(()),
+    let mut names: Vec<String> = standard_fields().iter().map(|f| f.name().clone()).collect();
+    for (field, _) in &queries.carried {
+        if names.contains(field.name()) {
+            let what = if standard_fields().iter().any(|f| f.name() == field.name()) {
+                "has the name of a score table column"
+            } else {
+                "is there twice"
+            };
+            return Err(Error::format(&queries.path, format!("column {:?} {what}: rename it to carry it into the table", field.name())));
+        }
+        names.push(field.name().clone());
     }
+    Ok(())
 }
 
 /// Refuses a document listed twice for one query in the table at `path`, read as `table`
