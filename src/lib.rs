@@ -52,7 +52,7 @@
 //!
 //! The contracts between the stages (inputs, the score table, the calibration artifact, the
 //! nightly manifest, the references the numbers agree with) are in the repository's
-//! `docs/architecture.md`; the README documents every command.
+//! `docs/architecture.md`; the pages of `docs/` document every command.
 //!
 //! The library never prints and never exits: every fallible function returns
 //! [`error::Result`], whose errors name the file and the row at fault.
