@@ -386,9 +386,9 @@ pub fn apply_to(cal: &Path, scores: &Path, out: &Path, decisions: Option<&Path>,
     let mut outputs = vec![("--out", out)];
     outputs.extend(decisions.map(|d| ("--decisions", d)));
     crate::output::check_destinations(&[cal, scores], &outputs)?;
-    let art = Artifact::read(cal)?;
+    let (art, _, sha) = Artifact::read_hashed(cal)?;
     let table = crate::table::read_table(scores)?;
-    let applied = apply(&table, scores, &art, cal, opts)?;
+    let applied = apply_hashed(&table, scores, &art, cal, &sha, opts)?;
     crate::table::write_parquet(&applied.table, out)?;
     if let Some(d) = decisions {
         write_decisions(&applied.decisions, d)?;

@@ -602,11 +602,8 @@ fn fit(
 /// it is applied to records, as the command line records it).
 #[pyfunction]
 fn load_artifact(py: Python<'_>, path: String) -> PyResult<(String, String)> {
-    py.detach(|| -> simcal::Result<(String, String)> {
-        let (_, text) = Artifact::read_with_text(Path::new(&path))?;
-        Ok((text, simcal::table::sha256_file(Path::new(&path))?))
-    })
-    .map_err(err)
+    let (_, text, sha) = py.detach(|| Artifact::read_hashed(Path::new(&path))).map_err(err)?;
+    Ok((text, sha))
 }
 
 /// `simcal report`: writes the HTML page comparing the score tables at `scores` (with the

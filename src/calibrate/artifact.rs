@@ -515,14 +515,17 @@ impl Artifact {
 
     /// Reads an artifact, refusing a schema version this build does not know.
     pub fn read(path: &Path) -> Result<Artifact> {
-        Ok(Artifact::read_with_text(path)?.0)
+        let text = crate::text::read_text(path)?;
+        Artifact::from_json(&text, path)
     }
 
-    /// Reads an artifact with its file's text (for a front end that keeps the text and hashes
-    /// it as the file is hashed).
-    pub fn read_with_text(path: &Path) -> Result<(Artifact, String)> {
-        let text = crate::text::read_text(path)?;
-        Ok((Artifact::from_json(&text, path)?, text))
+    /// Reads an artifact with its file's text and the sha256 of the file's bytes (which a table
+    /// it is applied to records), in one read.
+    pub fn read_hashed(path: &Path) -> Result<(Artifact, String, String)> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let sha = crate::table::sha256_bytes(&bytes);
+        let text = crate::text::text_of(path, bytes)?;
+        Ok((Artifact::from_json(&text, path)?, text, sha))
     }
 
     /// Parses and validates an artifact's JSON text (`path` names it in errors), as

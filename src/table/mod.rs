@@ -143,14 +143,11 @@ pub fn relabel(table: &ScoreTable, path: &std::path::Path, qrels: &Qrels, rel_le
 /// another carried column (it could not be carried into the table): checked before any
 /// scoring, so the work is not wasted.
 pub fn check_carried(queries: &Embeddings) -> Result<()> {
-    let mut names: Vec<String> = standard_fields().iter().map(|f| f.name().clone()).collect();
+    let standard: Vec<String> = standard_fields().iter().map(|f| f.name().clone()).collect();
+    let mut names = standard.clone();
     for (field, _) in &queries.carried {
         if names.contains(field.name()) {
-            let what = if standard_fields().iter().any(|f| f.name() == field.name()) {
-                "has the name of a score table column"
-            } else {
-                "is there twice"
-            };
+            let what = if standard.contains(field.name()) { "has the name of a score table column" } else { "is there twice" };
             return Err(Error::format(&queries.path, format!("column {:?} {what}: rename it to carry it into the table", field.name())));
         }
         names.push(field.name().clone());
