@@ -537,7 +537,7 @@ impl Artifact {
         if value.get("bits").is_some() && value.get("sources").is_some() {
             return Err(Error::format(
                 path,
-                "a histogram file (simcal hist), not a calibration: fit it first (simcal fit --from-histograms)",
+                "a histogram file (of hist), not a calibration: fit a calibration from it first",
             ));
         }
         match value.get("schema_version").and_then(serde_json::Value::as_u64) {

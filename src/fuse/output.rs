@@ -177,7 +177,7 @@ fn relevant_level(runs: &[RunInput], labels: LabelSource) -> Result<Option<Strin
                         return Err(Error::format(
                             &run.path,
                             format!(
-                                "its query_relevant column counts relevance level {level} and above, but {} counts level {first}: fuse with --qrels to label every run at one level",
+                                "its query_relevant column counts relevance level {level} and above, but {} counts level {first}: label every run from the qrels, at one level",
                                 by.path.display()
                             ),
                         ))
