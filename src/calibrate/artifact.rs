@@ -535,10 +535,7 @@ impl Artifact {
             serde_json::from_str(text).map_err(|e| Error::format(path, format!("not a calibration artifact (JSON: {e})")))?;
         // Another of simcal's JSON files, named for what it is.
         if value.get("bits").is_some() && value.get("sources").is_some() {
-            return Err(Error::format(
-                path,
-                "a histogram file (of hist), not a calibration: fit a calibration from it first",
-            ));
+            return Err(Error::format(path, "a histogram file (of hist), not a calibration: fit a calibration from it first"));
         }
         match value.get("schema_version").and_then(serde_json::Value::as_u64) {
             Some(v) if v == u64::from(ARTIFACT_VERSION) => {}
