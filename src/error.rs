@@ -2,6 +2,11 @@
 //!
 //! Every variant that comes from user data names the file it came from and, where there is one,
 //! the row or id, so that the CLI can print a message a person can act on without a backtrace.
+//!
+//! Messages name the library's options by their field names in backquotes (`` `rrf_k` must be a
+//! finite number ``, `` use `backend` cpu ``): the library speaks no front end's language. Each
+//! front end words them its own way with [`word_options`]: the CLI as its flags (`--rrf-k`),
+//! Python as its keyword arguments (`rrf_k`).
 
 use std::path::{Path, PathBuf};
 
@@ -213,4 +218,31 @@ pub fn spawn_scoped_with<'s, 'e, T: Send + 's>(
     f: impl FnOnce() -> T + Send + 's,
 ) -> Result<std::thread::ScopedJoinHandle<'s, T>> {
     builder.name(name.to_owned()).spawn_scoped(s, f).map_err(|e| Error::Unavailable(format!("cannot start the {name} thread: {e}")))
+}
+
+/// `message` with each option named in backquotes (`` `max_ks` ``: lowercase letters, digits and
+/// underscores) replaced by `word(name)`, or left as it is where `word` gives None.
+pub fn word_options(message: &str, word: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find('`') {
+        let (before, after) = rest.split_at(start);
+        out.push_str(before);
+        let after = after.get(1..).unwrap_or("");
+        let name_len = after.find('`').filter(|&n| {
+            n > 0 && after.get(..n).is_some_and(|s| s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+        });
+        match name_len.and_then(|n| Some((n, word(after.get(..n)?)?))) {
+            Some((n, worded)) => {
+                out.push_str(&worded);
+                rest = after.get(n + 1..).unwrap_or("");
+            }
+            None => {
+                out.push('`');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }

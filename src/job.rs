@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::choice::Choice;
 use crate::embed::{open_corpus, open_corpus_shard, read_queries, shard_range, Metric, ReadOptions, ZeroVectors};
 use crate::error::{Error, Result};
 use crate::labels::read_qrels;
@@ -132,7 +133,7 @@ pub fn run_score_job(job: &ScoreJob, progress: &dyn Fn(u64, u64) -> Result<()>) 
             .flatten()
             .map(PathBuf::as_path)
             .collect();
-    crate::output::check_destinations(&inputs, &[("--out", &job.out)])?;
+    crate::output::check_destinations(&inputs, &[("`out`", &job.out)])?;
     let (table, mut summary) = score_table(job, progress)?;
     crate::table::write_table(&table, &job.out, job.format)?;
     summary.seconds = t0.elapsed().as_secs_f64();

@@ -61,6 +61,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod calibrate;
+pub mod choice;
 pub mod embed;
 pub mod error;
 pub mod fuse;
@@ -77,4 +78,5 @@ pub mod table;
 pub mod text;
 pub mod words;
 
+pub use choice::Choice;
 pub use error::{Error, Result};

@@ -213,9 +213,9 @@ fn future_place(path: &Path) -> Option<std::path::PathBuf> {
     Some(std::fs::canonicalize(dir).ok()?.join(path.file_name()?))
 }
 
-/// Checks, before any work, that a command may write each of `outputs` (each with the option
-/// that names it, e.g. `("--out", path)`): none is one of `inputs` or another output, compared
-/// as files however the paths are spelled (relative, `..`, links); each is absent or a regular
+/// Checks, before any work, that a command may write each of `outputs` (each with what names
+/// it: an option in the markup of [`crate::error::word_options`], ``("`out`", path)``): none is
+/// one of `inputs` or another output, compared as files however the paths are spelled (relative, `..`, links); each is absent or a regular
 /// file (not a folder, device, FIFO or socket; a link to a regular file is replaced by the new
 /// file, its target left alone); and its folder exists. Errors name the option and the path.
 pub fn check_destinations(inputs: &[&Path], outputs: &[(&str, &Path)]) -> Result<()> {

@@ -17,11 +17,13 @@ use crate::calibrate::certify::Unit;
 use crate::calibrate::isotonic::Isotonic;
 use crate::calibrate::platt::Platt;
 use crate::calibrate::Method;
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::table::{RowGroups, ScoreTable, TableView};
 
 /// What an agent should do with a query's best hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// The top hit's probability is at or above the band's high end.
     Act,
@@ -33,17 +35,9 @@ pub enum Decision {
     Ambiguous,
 }
 
-impl Decision {
-    /// `act`, `escalate`, `not_found`, `ambiguous`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Decision::Act => "act",
-            Decision::Escalate => "escalate",
-            Decision::NotFound => "not_found",
-            Decision::Ambiguous => "ambiguous",
-        }
-    }
+crate::choice::choice!(Decision => "decision");
 
+impl Decision {
     /// The decision for people: `act`, `escalate`, `not found`, `ambiguous`.
     pub fn words(self) -> &'static str {
         match self {
@@ -64,7 +58,8 @@ pub struct Policy {
 }
 
 /// What `act` rests on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DecideOn {
     /// The certificate of the designated precision target at the query unit: act only at or
     /// above its score (where the calibration has certified thresholds; otherwise as
@@ -75,15 +70,7 @@ pub enum DecideOn {
     Estimate,
 }
 
-impl DecideOn {
-    /// `certified` or `estimate`.
-    pub fn name(self) -> &'static str {
-        match self {
-            DecideOn::Certified => "certified",
-            DecideOn::Estimate => "estimate",
-        }
-    }
-}
+crate::choice::choice!(DecideOn => "decision rule");
 
 pub use crate::calibrate::certify::CertifiedBy;
 
@@ -383,8 +370,8 @@ impl Applied {
 /// table with its `probability` column to `out` and, when asked, one decision per query to
 /// `decisions` (parquet, or CSV for a `.csv` name). No output may be an input.
 pub fn apply_to(cal: &Path, scores: &Path, out: &Path, decisions: Option<&Path>, opts: &ApplyOptions) -> Result<Applied> {
-    let mut outputs = vec![("--out", out)];
-    outputs.extend(decisions.map(|d| ("--decisions", d)));
+    let mut outputs = vec![("`out`", out)];
+    outputs.extend(decisions.map(|d| ("`decisions`", d)));
     crate::output::check_destinations(&[cal, scores], &outputs)?;
     let (art, _, sha) = Artifact::read_hashed(cal)?;
     let table = crate::table::read_table(scores)?;
@@ -461,13 +448,13 @@ pub fn apply_hashed(
         if a != t {
             let msg = format!("{}: fitted on {what} {a:?}, but {} is {what} {t:?}", art_path.display(), path.display());
             if !opts.force {
-                return Err(Error::Mismatch { message: format!("{msg} (use --force to apply it anyway)") });
+                return Err(Error::Mismatch { message: format!("{msg} (use `force` to apply it anyway)") });
             }
             warnings.push(msg);
         }
     }
     if let Some((name, v)) = opts.out_of_range() {
-        return Err(Error::Invalid(format!("--{} {v} is outside [0, 1]", name.replace('_', "-"))));
+        return Err(Error::Invalid(format!("`{name}` {v} is outside [0, 1]")));
     }
     let view = TableView::new(table, path)?;
     view.check_unique_docs()?;
@@ -485,7 +472,7 @@ pub fn apply_hashed(
     let decided_on = match (opts.decide_on, &art.certification) {
         (DecideOn::Certified, Some(_)) => DecideOn::Certified,
         (DecideOn::Certified, None) => {
-            warnings.push(format!("{}: no certified thresholds (fit with --confidence): deciding on the estimate", art_path.display()));
+            warnings.push(format!("{}: no certified thresholds (fit with `confidence`): deciding on the estimate", art_path.display()));
             DecideOn::Estimate
         }
         (DecideOn::Estimate, _) => DecideOn::Estimate,

@@ -15,7 +15,7 @@ use simcal::table::{write_parquet, ScoreTable, TableMeta, SCHEMA_VERSION};
 use crate::common::{random_values, simcal};
 
 fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("tests/golden")
 }
 
 /// The golden cases as (name, scores, relevant, expected values).

@@ -66,7 +66,7 @@ fn learn_then_test_matches_mapie_on_the_sample() {
     // which simcal does not (its order is fixed before the labels are seen): only the p-values
     // of those cases are compared; Holm and Bonferroni must match in full.
     for c in cases {
-        let fwer = Fwer::parse(c["fwer"].as_str().unwrap()).unwrap();
+        let fwer: Fwer = c["fwer"].as_str().unwrap().parse().unwrap();
         let (target, conf) = (f(&c["target"]), f(&c["confidence"]));
         let got = certify_precision(&candidates, target, 1.0 - conf, fwer, Losses::Binary);
         // MAPIE's p-value where its float ⌈n·r̂⌉ is the integer error count; elsewhere ours is at

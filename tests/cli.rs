@@ -460,40 +460,52 @@ fn messages_read_as_sentences() {
     assert!(stderr(&o).contains(" irrelevant pairs from 1 table in "), "{}", stderr(&o));
 }
 
-/// Every choice the CLI takes is the library's own enum: the name clap accepts is the one the
-/// library writes (`name()`) and parses (Python's arguments, the nightly config), and the
-/// default clap shows is the library's `Default`.
+/// Every choice the CLI takes is the library's own enum, named once (by its serde derivation):
+/// each name parses back to its value, serialises as itself (the files' spelling), and is
+/// what the command's help lists; the default the help shows is the library's `Default`.
 #[test]
 fn choices_are_the_librarys_enums_with_one_spelling() {
-    use clap::ValueEnum;
-    fn check<T: ValueEnum + PartialEq + std::fmt::Debug>(name: fn(&T) -> String, parse: fn(&str) -> Option<T>) {
-        for v in T::value_variants() {
-            let spelled = v.to_possible_value().unwrap().get_name().to_owned();
-            assert_eq!(name(v), spelled, "{v:?}");
-            assert_eq!(parse(&spelled).as_ref(), Some(v), "{spelled}");
+    use simcal::Choice;
+    let help = |cmd: &str| String::from_utf8(simcal().args([cmd, "--help"]).output().unwrap().stdout).unwrap();
+    fn check<T: Choice + PartialEq + std::fmt::Debug + std::str::FromStr>(help: &str, flag: &str) {
+        let names = T::names();
+        assert!(names.len() >= 2, "{names:?}");
+        for name in names {
+            let v = T::parse(name).unwrap();
+            assert_eq!(v.name(), *name);
+            assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(name));
+            assert_eq!(name.parse::<T>().ok(), Some(v));
         }
+        assert!(T::parse("no-such-choice").unwrap_err().contains(&simcal::choice::one_of(names)));
+        let listed = format!("[possible values: {}]", names.join(", "));
+        let at = help.find(&format!("{flag} <")).unwrap_or_else(|| panic!("{flag} in {help}"));
+        let rest = &help[at..];
+        let next = rest[2..].find("\n  -").map_or(rest.len(), |i| i + 2);
+        assert!(rest[..next].contains(&listed), "{flag}: {} lacks {listed}", &rest[..next]);
     }
     use simcal::calibrate::certify::Unit;
-    use simcal::calibrate::Method;
-    use simcal::embed::Metric;
+    use simcal::calibrate::{Maps, Method};
+    use simcal::embed::{Metric, ZeroVectors};
     use simcal::metrics::reliability::BinStrategy;
     use simcal::policy::DecideOn;
     use simcal::score::{gpu::Precision, BackendChoice};
     use simcal::stats::ltt::Fwer;
-    check::<Metric>(|v| v.name().into(), |s| s.parse().ok());
-    check::<BackendChoice>(|v| format!("{v:?}").to_lowercase(), |s| s.parse().ok());
-    check::<Precision>(|v| v.name().into(), |s| s.parse().ok());
-    check::<Method>(|v| v.name().into(), |s| Method::parse(s).ok());
-    check::<Unit>(|v| v.name().into(), |s| Unit::parse(s).ok());
-    check::<Fwer>(|v| v.name().into(), |s| Fwer::parse(s).ok());
-    check::<BinStrategy>(|v| format!("{v:?}").to_lowercase(), |s| BinStrategy::parse(s).ok());
-    check::<DecideOn>(|v| v.name().into(), |s| DecideOn::from_str(s, false).ok());
-    check::<simcal::policy::CertifiedBy>(|v| v.name().into(), |s| simcal::policy::CertifiedBy::from_str(s, false).ok());
-    check::<simcal::fuse::Method>(|v| v.name().into(), |s| simcal::fuse::Method::from_str(s, false).ok());
-    check::<simcal::fuse::Norm>(|v| v.name().into(), |s| simcal::fuse::Norm::from_str(s, false).ok());
+    let (score, fit, apply, eval, fuse) = (help("score"), help("fit"), help("apply"), help("eval"), help("fuse"));
+    check::<Metric>(&score, "--metric");
+    check::<BackendChoice>(&score, "--backend");
+    check::<Precision>(&score, "--precision");
+    check::<ZeroVectors>(&score, "--zero-vectors");
+    check::<simcal::table::OutputFormat>(&score, "--format");
+    check::<Maps>(&fit, "--method");
+    check::<Unit>(&fit, "--unit");
+    check::<Fwer>(&fit, "--fwer");
+    check::<simcal::policy::CertifiedBy>(&fit, "--certified-by");
+    check::<Method>(&apply, "--method");
+    check::<DecideOn>(&apply, "--decide-on");
+    check::<BinStrategy>(&eval, "--bin-strategy");
+    check::<simcal::fuse::Method>(&fuse, "--method");
+    check::<simcal::fuse::Norm>(&fuse, "--norm");
     // The defaults the help shows are the library's.
-    let help = |cmd: &str| String::from_utf8(simcal().args([cmd, "--help"]).output().unwrap().stdout).unwrap();
-    let fit = help("fit");
     let d = simcal::calibrate::FitOptions::default();
     for (flag, value) in [
         ("--abstain", d.abstain.to_string()),
@@ -512,4 +524,64 @@ fn choices_are_the_librarys_enums_with_one_spelling() {
     }
     assert!(help("score").contains(&format!("[default: {}]", simcal::job::DEFAULT_K)));
     assert!(help("fuse").contains(&format!("[default: {}]", simcal::fuse::FuseOptions::default().rrf_k)));
+}
+
+/// The library's messages name options by their fields in backquotes; the CLI words each one
+/// that is one of its flags as that flag, and leaves any other backquoted word alone.
+#[test]
+fn library_messages_are_worded_as_flags_by_the_cli() {
+    use simcal::error::word_options;
+    let flags =
+        |name: &str| ["rrf-k", "backend"].contains(&name.replace('_', "-").as_str()).then(|| format!("--{}", name.replace('_', "-")));
+    assert_eq!(word_options("`rrf_k` must be ≥ 0; use `backend` cpu", flags), "--rrf-k must be ≥ 0; use --backend cpu");
+    assert_eq!(word_options("feature `gpu`, `Odd Name`, a ` lone", flags), "feature `gpu`, `Odd Name`, a ` lone");
+    assert_eq!(word_options("`` and `x` at the end `", |n| Some(n.to_uppercase())), "`` and X at the end `");
+    // Through the command: the same message with the flag, no markup left.
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r.trec");
+    std::fs::write(&run, "q1 Q0 d1 1 0.5 x\n").unwrap();
+    let o = simcal()
+        .args(["fuse", "--rrf-k", "inf", "--run"])
+        .arg(&run)
+        .arg("--run")
+        .arg(&run)
+        .arg("--out")
+        .arg(dir.path().join("f.parquet"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--rrf-k must be a finite number ≥ 0, not inf") && !err.contains('`'), "{err}");
+}
+
+/// No library message names a command-line flag (each front end words options its own way);
+/// the only `--flag` words left in the library's strings are texts recorded in files, kept byte
+/// for byte (an artifact's `reason`, an eval document's note).
+#[test]
+fn the_library_names_no_flag_in_its_strings() {
+    let recorded = ["fewer than --min-pairs", "fewer than --min-relevant", "refit with --folds 5"];
+    let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("src");
+    let mut stack = vec![src];
+    let mut found = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            for (i, line) in std::fs::read_to_string(&path).unwrap().lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") || !code.contains("--") || recorded.iter().any(|r| code.contains(r)) {
+                    continue;
+                }
+                // A flag inside a string literal, or a string's continuation line.
+                let flag = code.match_indices("--").any(|(at, _)| code[at + 2..].starts_with(|c: char| c.is_ascii_lowercase() || c == '{'));
+                if flag && (code.contains('"') || !code.contains(' ') || code.ends_with('\\')) {
+                    found.push(format!("{}:{}: {code}", path.display(), i + 1));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "flag names in library strings:\n{}", found.join("\n"));
 }

@@ -16,6 +16,7 @@ use simcal::calibrate::{fit_table_in_memory, FitOptions, Method};
 use simcal::metrics::{evaluate, EvalOptions};
 use simcal::policy::{apply_hashed, ApplyOptions, QueryDecision};
 use simcal::table::{ScoreTable, TableMeta, TableView};
+use simcal::Choice;
 
 use super::common::{score_sample, simcal};
 

@@ -378,7 +378,7 @@ fn values_below_the_storage_range_are_refused_never_ranked_as_zeros() {
             Err(e) => {
                 assert_eq!(engine, Engine::Gpu(Precision::F16), "{engine:?}: {e}");
                 let m = e.to_string();
-                assert!(m.contains("row 0") && m.contains("f16 storage") && m.contains("--precision f32"), "{m}");
+                assert!(m.contains("row 0") && m.contains("f16 storage") && m.contains("`precision` f32"), "{m}");
             }
         }
     }

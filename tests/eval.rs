@@ -10,7 +10,7 @@ use simcal::metrics::separation::separation;
 use crate::common::simcal;
 
 fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("tests/golden")
 }
 
 fn golden() -> serde_json::Value {
@@ -71,7 +71,7 @@ fn reliability_curves_match_scikit_learn_and_ece_netcal() {
     for (name, want) in p["curves"].as_object().unwrap() {
         let (strategy, bins) = name.split_once('-').unwrap();
         let bins: usize = bins.parse().unwrap();
-        let r = reliability(&prob, &y, bins, BinStrategy::parse(strategy).unwrap()).unwrap();
+        let r = reliability(&prob, &y, bins, strategy.parse::<BinStrategy>().unwrap()).unwrap();
         let (obs, pred) = (floats(&want["observed"]), floats(&want["predicted"]));
         assert_eq!(r.bins.len(), obs.len(), "{name}: non-empty bins");
         for (b, (o, pr)) in r.bins.iter().zip(obs.iter().zip(&pred)) {

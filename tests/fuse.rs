@@ -13,7 +13,7 @@ use simcal::table::{read_table, sha256_file};
 use crate::common::{data_dir, score_sample, simcal};
 
 fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("tests/golden")
 }
 
 fn golden() -> serde_json::Value {

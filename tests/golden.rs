@@ -9,7 +9,7 @@ use crate::common::simcal;
 
 #[test]
 fn top_k_matches_faiss_index_flat_ip() {
-    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let golden = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("tests/golden");
     let out = tempfile::tempdir().unwrap();
     let table = out.path().join("t.parquet");
     let o = simcal()

@@ -54,3 +54,5 @@ mod foreign;
 mod fuzz_corpus;
 // Hostile input, second round: lost files, panics and silent wrong answers, each refused.
 mod hostile;
+// `simcal run` on the sample writes the committed bytes (tests/golden/run_outputs.sha256).
+mod regression;

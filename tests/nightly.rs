@@ -138,7 +138,7 @@ fn the_documented_config_runs_twice_gating_the_second_night() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("docs")).unwrap();
     let config = dir.path().join("docs/nightly.toml");
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/nightly.toml"), &config).unwrap();
+    std::fs::copy(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("docs/nightly.toml"), &config).unwrap();
     std::os::unix::fs::symlink(data_dir(), dir.path().join("data")).unwrap();
     for night in 0..2 {
         // The first night has no baseline: it says so explicitly.

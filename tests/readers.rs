@@ -105,7 +105,7 @@ fn parquet_carries_scalar_columns_and_honours_column_options() {
     let second: Vec<f32> = values.iter().map(|v| v * 2.0).collect();
     write_batch(&other, vec![("key", idcol), ("a", fsl(&values)), ("b", fsl(&second))]);
     let err = read_queries(&other, &ReadOptions { id_col: "key".into(), ..Default::default() }).unwrap_err().to_string();
-    assert!(err.contains("several list-typed columns") && err.contains("--vec-col"), "{err}");
+    assert!(err.contains("several list-typed columns") && err.contains("`vec_col`"), "{err}");
     let q = read_queries(&other, &ReadOptions { id_col: "key".into(), vec_col: Some("b".into()), ..Default::default() }).unwrap();
     assert_eq!(q.vectors.as_slice().unwrap(), &second[..]);
     assert_eq!(q.ids[0], "k0");

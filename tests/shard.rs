@@ -241,7 +241,7 @@ fn docs_data(data: &Path) {
 }
 
 fn docs_file(name: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join(name)).unwrap()
+    std::fs::read_to_string(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("docs").join(name)).unwrap()
 }
 
 /// A folder with `simcal` (this build) and `srun` (runs its arguments) for the scripts' PATH.
@@ -313,7 +313,7 @@ fn docs_kubernetes_and_slurm_scripts_shard_and_merge_to_the_single_run() {
     // that submit.sh queues behind it.
     std::fs::remove_dir_all(data.join("parts")).unwrap();
     std::fs::remove_file(data.join("out/minilm.scores.parquet")).unwrap();
-    let sbatch = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/slurm/simcal-shards.sbatch");
+    let sbatch = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("docs/slurm/simcal-shards.sbatch");
     let array = docs_file("slurm/simcal-shards.sbatch");
     let range = array.lines().find_map(|l| l.strip_prefix("#SBATCH --array=")).unwrap();
     let (lo, hi) = range.split_once('-').unwrap();

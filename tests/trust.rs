@@ -16,6 +16,7 @@ use simcal::calibrate::{fit_table, sweep, FitOptions, Method};
 use simcal::stats::crc::QueryRecall;
 use simcal::stats::ltt::Fwer;
 use simcal::table::{read_table, ScoreTable, TableView};
+use simcal::Choice;
 
 use crate::calibration::run_ok;
 use crate::common::score_sample;

@@ -75,7 +75,7 @@ fn the_view_refuses_what_no_reader_could_use() {
     assert!(v.labels().unwrap_err().to_string().contains("no labels"));
     let unlabeled: ArrayRef = Arc::new(Int32Array::from(vec![None::<i32>; 6]));
     let t = table(&[("label", Some(unlabeled))]);
-    assert!(TableView::new(&t, Path::new("t.parquet")).unwrap().labels().unwrap_err().to_string().contains("score it with --qrels"));
+    assert!(TableView::new(&t, Path::new("t.parquet")).unwrap().labels().unwrap_err().to_string().contains("score it with `qrels`"));
 }
 
 #[test]

@@ -78,6 +78,8 @@ fn allocator_purge_options() -> [std::ffi::c_long; 2] {
 
 create_exception!(_simcal, SimcalError, PyValueError, "An error of simcal's: bad input, named with what was at fault.");
 
+/// The library's error as Python's exception. Its message names options as the library does,
+/// in backquotes by their field names (`` `max_ks` ``), which are Python's keyword arguments.
 fn err(e: simcal::Error) -> PyErr {
     SimcalError::new_err(e.to_string())
 }
@@ -108,18 +110,10 @@ impl Interrupt {
     }
 }
 
-/// A choice as the CLI spells it: the library's enum `T`, named by clap's `ValueEnum` (one
-/// spelling for both front ends); anything else is refused naming the argument `what`.
-fn named<T: clap::ValueEnum>(what: &str, name: &str) -> PyResult<T> {
-    T::from_str(name, false).map_err(|_| {
-        let names: Vec<String> = T::value_variants().iter().filter_map(T::to_possible_value).map(|v| v.get_name().to_owned()).collect();
-        let expected = match names.split_last() {
-            Some((last, [])) => last.clone(),
-            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-            None => String::new(),
-        };
-        invalid(format!("{what} {name:?}: expected {expected}"))
-    })
+/// A choice by the library's name for it (the CLI takes the same names); anything else is
+/// refused naming the argument `what`.
+fn named<T: simcal::Choice>(what: &str, name: &str) -> PyResult<T> {
+    T::parse(name).map_err(|_| invalid(format!("{what} {name:?}: expected {}", simcal::choice::one_of(T::names()))))
 }
 
 /// `simcal score` on embedding files (parquet or .npy): the score table it writes (labeled from
@@ -563,8 +557,8 @@ fn fit(
         None => None,
         Some(c) => Some(CertifyOptions {
             confidence: c,
-            unit: Unit::parse(unit).map_err(err)?,
-            fwer: Fwer::parse(fwer).map_err(err)?,
+            unit: unit.parse::<Unit>().map_err(err)?,
+            fwer: fwer.parse::<Fwer>().map_err(err)?,
             grid: Grid::Quantiles(grid),
             grid_source: "quantiles".into(),
         }),
@@ -708,7 +702,7 @@ fn apply(
     let art = artifact(json)?;
     let decide_on: DecideOn = named("decide_on", decide_on)?;
     let certified_by: Option<CertifiedBy> = certified_by.map(|c| named("certified_by", c)).transpose()?;
-    let method = method.map(|m| Method::parse(&m)).transpose().map_err(err)?;
+    let method = method.map(|m| m.parse::<Method>()).transpose().map_err(err)?;
     let abstain = abstain.map(|(low, high)| simcal::calibrate::artifact::Band { low, high });
     let opts = ApplyOptions { decide_on, target, certified_by, method, floor, min_gap, abstain, force };
     let (rows, decisions, warnings) = py.detach(|| -> PyResult<(RecordBatch, RecordBatch, Vec<String>)> {

@@ -47,7 +47,7 @@ def test_tolerances_are_the_clis(simcal_bin, baseline, lsa_table):
 @pytest.mark.parametrize("kwargs, words", [
     ({"baseline": 3}, ["baseline", "Calibration"]),
     ({"max_ks": "x"}, ["max_ks", "number"]),
-    ({"max_ks": 2.0}, ["--max-ks 2", "outside [0, 1]"]),
+    ({"max_ks": 2.0}, ["`max_ks` 2", "outside [0, 1]"]),
     ({"min_pairs": -1}, ["min_pairs", "non-negative"]),
     ({"table": "missing.parquet"}, ["missing.parquet"]),
 ])

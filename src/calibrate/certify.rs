@@ -22,13 +22,15 @@ use arrow::array::Array;
 
 use super::distinct::Distinct;
 use crate::calibrate::artifact::CertifiedThreshold;
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::stats::crc::{control_fnr, QueryRecall};
 use crate::stats::ltt::{certify_precision, certify_recall, Candidate, Fwer, Losses};
 use crate::table::TableView;
 
 /// The exchangeable unit a guarantee is about.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Unit {
     /// One per judged query: its top hit (precision), its relevant documents (recall). The unit
     /// `apply` decides on.
@@ -42,26 +44,9 @@ pub enum Unit {
     PairIid,
 }
 
+crate::choice::choice!(Unit => "unit");
+
 impl Unit {
-    /// `query`, `pair` or `pair-iid`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Unit::Query => "query",
-            Unit::Pair => "pair",
-            Unit::PairIid => "pair-iid",
-        }
-    }
-
-    /// Parses a unit name.
-    pub fn parse(s: &str) -> Result<Unit> {
-        match s {
-            "query" => Ok(Unit::Query),
-            "pair" => Ok(Unit::Pair),
-            "pair-iid" => Ok(Unit::PairIid),
-            _ => Err(Error::Invalid(format!("unknown unit {s:?} (expected query, pair or pair-iid)"))),
-        }
-    }
-
     /// Whether its test needs each pair's query (every unit but `pair-iid`).
     pub fn needs_queries(self) -> bool {
         self != Unit::PairIid
@@ -69,7 +54,8 @@ impl Unit {
 }
 
 /// Whose certificate a query of a group acts on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CertifiedBy {
     /// Its group's own certificate, obtained on that group's queries: a guarantee for each
     /// group. A group without one (nothing certified, too small to fit, or not seen when
@@ -81,15 +67,7 @@ pub enum CertifiedBy {
     Global,
 }
 
-impl CertifiedBy {
-    /// `group` or `global`.
-    pub fn name(self) -> &'static str {
-        match self {
-            CertifiedBy::Group => "group",
-            CertifiedBy::Global => "global",
-        }
-    }
-}
+crate::choice::choice!(CertifiedBy => "certified-by value");
 
 /// Candidate thresholds by default: this many quantiles of the units' scores.
 pub const DEFAULT_GRID: usize = 1000;

@@ -15,6 +15,7 @@ use super::certify::{self, CertifyOptions, QueryUnit, Unit};
 use super::distinct::Distinct;
 use super::isotonic::Isotonic;
 use super::{folds, platt, summary, sweep, FitOptions, Method};
+use crate::choice::Choice;
 use crate::policy::{below_act, crossing, Decision, Policy};
 
 /// Whether a query has a relevant document anywhere in its top k.

@@ -41,7 +41,7 @@ pub fn query_hash(id: &str, seed: u64) -> u64 {
 /// The fold (0..k) of every row of the table, by its `query_id`.
 pub fn assign(view: &TableView, k: usize, seed: u64) -> Result<Vec<u8>> {
     if !(2..=255).contains(&k) {
-        return Err(Error::Invalid(format!("--folds {k}: expected 1 (no cross-fitting) or 2 to 255")));
+        return Err(Error::Invalid(format!("`folds` {k}: expected 1 (no cross-fitting) or 2 to 255")));
     }
     let ids = view.query_ids("cross-fitting")?;
     let runs = view.query_runs("cross-fitting")?;

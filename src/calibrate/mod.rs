@@ -27,6 +27,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::stats::binomial::clopper_pearson;
 use crate::table::{ScoreTable, TableView};
@@ -41,7 +42,8 @@ use isotonic::Isotonic;
 use sweep::Point;
 
 /// A calibration map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Isotonic regression.
     Isotonic,
@@ -49,8 +51,11 @@ pub enum Method {
     Platt,
 }
 
+crate::choice::choice!(Method => "calibration method");
+
 /// Which maps a fit makes: one, or both (`simcal fit --method`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Maps {
     /// Isotonic regression alone.
     Isotonic,
@@ -61,6 +66,8 @@ pub enum Maps {
     All,
 }
 
+crate::choice::choice!(Maps => "calibration method");
+
 impl Maps {
     /// The maps, isotonic first.
     pub fn methods(self) -> Vec<Method> {
@@ -68,25 +75,6 @@ impl Maps {
             Maps::Isotonic => vec![Method::Isotonic],
             Maps::Platt => vec![Method::Platt],
             Maps::All => vec![Method::Isotonic, Method::Platt],
-        }
-    }
-}
-
-impl Method {
-    /// `isotonic` or `platt`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Isotonic => "isotonic",
-            Method::Platt => "platt",
-        }
-    }
-
-    /// Parses a method name.
-    pub fn parse(s: &str) -> Result<Method> {
-        match s {
-            "isotonic" => Ok(Method::Isotonic),
-            "platt" => Ok(Method::Platt),
-            _ => Err(Error::Invalid(format!("unknown calibration method {s:?} (expected isotonic or platt)"))),
         }
     }
 }
@@ -238,7 +226,7 @@ pub fn fit_file(path: &Path, opts: &FitOptions) -> Result<Artifact> {
 /// (atomically; `out` must not be an input). Returns the artifact and the seconds the fit took.
 pub fn fit_to(scores: &Path, opts: &FitOptions, out: &Path) -> Result<(Artifact, f64)> {
     let inputs: Vec<&Path> = std::iter::once(scores).chain(opts.input_files()).collect();
-    crate::output::check_destinations(&inputs, &[("--out", out)])?;
+    crate::output::check_destinations(&inputs, &[("`out`", out)])?;
     let t = std::time::Instant::now();
     let art = fit_file(scores, opts)?;
     art.write(out)?;
@@ -280,7 +268,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
         let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
         return Err(Error::format(
             path,
-            format!("{} {class}: a calibration needs both classes (check --rel-level and the qrels)", all_pairs(n, "")),
+            format!("{} {class}: a calibration needs both classes (check `rel_level` and the qrels)", all_pairs(n, "")),
         ));
     }
     // Query units (each query's top hit) when the table has its queries and ranks: the unit of
@@ -491,7 +479,7 @@ impl Family {
 pub fn fit_histograms(h: &histogram::Histograms, opts: &FitOptions) -> Result<Artifact> {
     opts.check()?;
     if opts.rel_level != h.rel_level {
-        return Err(Error::Invalid(format!("the histograms were counted at --rel-level {}, not {}", h.rel_level, opts.rel_level)));
+        return Err(Error::Invalid(format!("the histograms were counted at `rel_level` {}, not {}", h.rel_level, opts.rel_level)));
     }
     if !opts.group_by.is_empty() && opts.group_by != h.group_by {
         return Err(Error::Invalid(format!(
@@ -646,7 +634,9 @@ fn all_pairs(n: u64, of: &str) -> String {
 }
 
 /// Why a group of `n` labeled pairs, `np` relevant, is not fitted (None: it is). The global fit
-/// (`strict`) has no minimum counts.
+/// (`strict`) has no minimum counts. The reason is recorded in the artifact (`reason`), whose
+/// text is a file contract kept byte for byte; it names the minimums as the command line has
+/// always written them, unlike the library's error messages.
 fn not_fitted(n: u64, np: u64, opts: &FitOptions, strict: bool) -> Option<String> {
     if !strict && n < opts.min_pairs {
         Some(format!(

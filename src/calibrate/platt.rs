@@ -209,7 +209,7 @@ impl<'a> Base<'a> {
             return Err(Error::Fit {
                 group: group.to_owned(),
                 message: "the scores separate relevant from irrelevant pairs perfectly, so Platt scaling has no finite fit; use \
-                          --method isotonic"
+                          `method` isotonic"
                     .into(),
             });
         }
@@ -315,7 +315,7 @@ fn newton(t: Rest, st: Standard, (mut w, mut c): (f64, f64), group: &str, tol: f
     }
     Err(Error::Fit {
         group: group.to_owned(),
-        message: "Platt scaling did not converge (the scores nearly separate the classes); use --method isotonic".into(),
+        message: "Platt scaling did not converge (the scores nearly separate the classes); use `method` isotonic".into(),
     })
 }
 

@@ -20,7 +20,8 @@ use ndarray::Array2;
 use crate::error::{Error, Result};
 
 /// How queries and documents are compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// Cosine similarity: both sides are L2-normalised, then the inner product is taken.
     #[default]
@@ -29,26 +30,7 @@ pub enum Metric {
     Dot,
 }
 
-impl Metric {
-    /// The name written into score tables (`cosine` or `dot`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Cosine => "cosine",
-            Metric::Dot => "dot",
-        }
-    }
-}
-
-impl std::str::FromStr for Metric {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "cosine" => Ok(Metric::Cosine),
-            "dot" => Ok(Metric::Dot),
-            _ => Err(Error::Invalid(format!("unknown metric {s:?} (expected cosine or dot)"))),
-        }
-    }
-}
+crate::choice::choice!(Metric => "metric");
 
 /// Where to find ids and vectors in an input file.
 #[derive(Clone, Debug)]
@@ -348,7 +330,8 @@ pub fn read_queries(path: &Path, opts: &ReadOptions) -> Result<Embeddings> {
 }
 
 /// What scoring does with an all-zero vector under cosine, which has no direction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ZeroVectors {
     /// Refuse it, naming the row (the default).
     #[default]
@@ -356,6 +339,8 @@ pub enum ZeroVectors {
     /// Score it 0 against everything, as faiss and sentence-transformers do; counted.
     Zero,
 }
+
+crate::choice::choice!(ZeroVectors => "zero-vector rule");
 
 /// What [`row_scales`] finds in a block of rows.
 #[derive(Clone, Debug, Default)]
@@ -438,7 +423,7 @@ pub fn row_scales(
                         path,
                         first_row + r as u64,
                         ids.get(r).map(String::as_str),
-                        "zero vector (norm below 2⁻¹²⁶ ≈ 1.2e-38) cannot be normalised for the cosine metric (use --zero-vectors zero to score it 0, --metric dot, or drop the row)",
+                        "zero vector (norm below 2⁻¹²⁶ ≈ 1.2e-38) cannot be normalised for the cosine metric (use `zero_vectors` zero to score it 0, `metric` dot, or drop the row)",
                     ))
                 }
                 ZeroVectors::Zero => {

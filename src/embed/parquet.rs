@@ -79,7 +79,7 @@ impl ParquetSource {
                         return Err(Error::format(
                             path,
                             format!(
-                                "several list-typed columns ({}); choose one with --vec-col",
+                                "several list-typed columns ({}); choose one with `vec_col`",
                                 lists.iter().map(|&i| schema.field(i).name().as_str()).collect::<Vec<_>>().join(", ")
                             ),
                         ))

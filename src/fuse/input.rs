@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::table::{columns, read_table_wide, read_trec, sha256_file, ScoreTable, TableMeta};
 
 /// What kind of file a run came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RunFormat {
     /// A simcal score table (parquet).
     Table,
@@ -21,15 +22,7 @@ pub enum RunFormat {
     Trec,
 }
 
-impl RunFormat {
-    /// `table` or `trec`.
-    pub fn name(self) -> &'static str {
-        match self {
-            RunFormat::Table => "table",
-            RunFormat::Trec => "trec",
-        }
-    }
-}
+crate::choice::choice!(RunFormat => "run format");
 
 /// One input list: per row its query, document and score, with labels and carried columns
 /// when it is a labeled score table.

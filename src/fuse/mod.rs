@@ -25,39 +25,29 @@ use std::hash::BuildHasher;
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 
 /// How the lists of a query are combined.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Reciprocal rank fusion: Σ wᵢ / (k + position), position 1-based.
     #[default]
     Rrf,
     /// CombSUM: the sum of a document's normalised scores.
-    #[value(name = "combsum")]
     CombSum,
     /// CombMNZ: CombSUM times the number of lists that hold the document.
-    #[value(name = "combmnz")]
     CombMnz,
     /// CombMAX: the largest of a document's normalised scores.
     Max,
     /// Weighted sum: Σ wᵢ · normalised score.
-    #[value(name = "wsum")]
     WSum,
 }
 
-impl Method {
-    /// The name used on the command line and in metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Rrf => "rrf",
-            Method::CombSum => "combsum",
-            Method::CombMnz => "combmnz",
-            Method::Max => "max",
-            Method::WSum => "wsum",
-        }
-    }
+crate::choice::choice!(Method => "fusion method");
 
+impl Method {
     /// The normalisation used when none is named: none for RRF (it reads positions only),
     /// min-max for the score-combining methods.
     pub fn default_norm(self) -> Norm {
@@ -74,13 +64,12 @@ impl Method {
 }
 
 /// How one list's scores are normalised (per query and per run).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Norm {
     /// (s − min) / max(max − min, 1e-9).
-    #[value(name = "minmax")]
     MinMax,
     /// (s − mean) / max(std, 1e-9), population standard deviation (ranx's `zmuv`).
-    #[value(name = "zscore")]
     ZScore,
     /// s / max(max, 1e-9).
     Max,
@@ -92,19 +81,9 @@ pub enum Norm {
     None,
 }
 
-impl Norm {
-    /// The name used on the command line and in metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            Norm::MinMax => "minmax",
-            Norm::ZScore => "zscore",
-            Norm::Max => "max",
-            Norm::Sum => "sum",
-            Norm::Rank => "rank",
-            Norm::None => "none",
-        }
-    }
+crate::choice::choice!(Norm => "normalisation");
 
+impl Norm {
     /// Normalises `s` (one list's scores in position order) in place.
     pub fn apply(self, s: &mut [f64]) {
         const EPS: f64 = 1e-9;
@@ -239,14 +218,14 @@ fn check(runs: &[RunInput], o: &FuseOptions) -> Result<Vec<f64>> {
         return Err(Error::Invalid("k must be at least 1".into()));
     }
     if !(o.rrf_k.is_finite() && o.rrf_k >= 0.0) {
-        return Err(Error::Invalid(format!("--rrf-k must be a finite number ≥ 0, not {}", o.rrf_k)));
+        return Err(Error::Invalid(format!("`rrf_k` must be a finite number ≥ 0, not {}", o.rrf_k)));
     }
     match &o.weights {
         None => Ok(vec![1.0; runs.len()]),
-        Some(_) if !o.method.takes_weights() => Err(Error::Invalid(format!("--weights apply to rrf and wsum, not {}", o.method.name()))),
+        Some(_) if !o.method.takes_weights() => Err(Error::Invalid(format!("`weights` apply to rrf and wsum, not {}", o.method.name()))),
         Some(w) if w.len() != runs.len() => Err(Error::Mismatch {
             message: format!(
-                "{} weight{} for {} run{}: give one weight per --run",
+                "{} weight{} for {} run{}: give one weight per `run`",
                 w.len(),
                 plural(w.len()),
                 runs.len(),
@@ -511,8 +490,8 @@ fn fuse_query(
         let run = &runs[slot.run as usize];
         let (qid, doc) = (run.query_id.value(slot.row as usize), run.doc_id.value(slot.row as usize));
         let what = match o.norm {
-            Norm::None => " (--norm none keeps raw scores: normalise them with --norm, or scale --weights down)",
-            _ => " (scale --weights down)",
+            Norm::None => " (`norm` none keeps raw scores: normalise them with `norm`, or scale `weights` down)",
+            _ => " (scale `weights` down)",
         };
         return Err(run.row_error(
             slot.row as usize,

@@ -16,6 +16,7 @@ use arrow::datatypes::{FieldRef, Schema};
 use serde_json::json;
 
 use super::{FuseOptions, Fused, FusedQuery, Hit, Method, Norm, RunInput};
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::labels::Qrels;
 use crate::table::{standard_fields, ScoreTable, TableMeta, SCHEMA_VERSION};

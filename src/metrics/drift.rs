@@ -234,7 +234,7 @@ fn class_drift(base: &Distributions, b: &Distribution, d: &Distinct, w: &[u64], 
 /// Compares the labeled pairs of `table` (read from `path`) with the baseline `art`.
 pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -> Result<DriftReport> {
     if let Some((name, v)) = tol.out_of_range() {
-        return Err(Error::Invalid(format!("--{} {v} is outside [0, 1]", name.replace('_', "-"))));
+        return Err(Error::Invalid(format!("`{name}` {v} is outside [0, 1]")));
     }
     let view = TableView::new(table, path)?;
     view.check_unique_docs()?;

@@ -23,6 +23,7 @@ use crate::calibrate::artifact::Artifact;
 use crate::calibrate::distinct::Distinct;
 use crate::calibrate::sweep::{picks, points, Curve};
 use crate::calibrate::Method;
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::labels::Qrels;
 use crate::table::{ScoreTable, TableView};
@@ -312,7 +313,7 @@ pub fn evaluate(
         return Err(Error::Invalid("no ranking measure asked for".into()));
     }
     if opts.bins == 0 || opts.bins > MAX_BINS {
-        return Err(Error::Invalid(format!("--bins {}: expected 1 to {MAX_BINS}", opts.bins)));
+        return Err(Error::Invalid(format!("`bins` {}: expected 1 to {MAX_BINS}", opts.bins)));
     }
     if let Some(p) = opts.target_precision.iter().find(|p| !(**p > 0.0 && **p <= 1.0)) {
         return Err(Error::Invalid(format!("target precision {p} is outside (0, 1]")));
@@ -343,6 +344,7 @@ pub fn evaluate(
                             "; the held-out numbers (cross-fitted, {} by query) are the ones to trust",
                             crate::words::count(h.folds, "fold", "folds")
                         ),
+                        // A note of the eval document: its text is kept byte for byte.
                         None => "; refit with --folds 5 for held-out numbers".to_owned(),
                     }
                 ));

@@ -17,7 +17,7 @@ use crate::calibrate::summary::quantiles;
 use crate::error::{Error, Result};
 
 /// How the reliability bins are cut.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BinStrategy {
     /// Equal-width bins over [0, 1].
@@ -26,16 +26,7 @@ pub enum BinStrategy {
     Quantile,
 }
 
-impl BinStrategy {
-    /// `uniform` or `quantile`.
-    pub fn parse(s: &str) -> Result<BinStrategy> {
-        match s {
-            "uniform" => Ok(BinStrategy::Uniform),
-            "quantile" => Ok(BinStrategy::Quantile),
-            _ => Err(Error::Invalid(format!("unknown bin strategy {s:?} (expected uniform or quantile)"))),
-        }
-    }
-}
+crate::choice::choice!(BinStrategy => "bin strategy");
 
 /// One non-empty reliability bin.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -97,7 +88,7 @@ fn uniform_edges(n: usize) -> Vec<f64> {
 /// Measures probabilities `p` (each in [0, 1]) against relevance `y`.
 pub fn reliability(p: &[f64], y: &[bool], n_bins: usize, strategy: BinStrategy) -> Result<Reliability> {
     if n_bins == 0 {
-        return Err(Error::Invalid("--bins must be at least 1".into()));
+        return Err(Error::Invalid("`bins` must be at least 1".into()));
     }
     if let Some(bad) = p.iter().find(|v| !(0.0..=1.0).contains(*v)) {
         return Err(Error::Invalid(format!("probability {bad} is outside [0, 1]")));

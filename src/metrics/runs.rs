@@ -61,7 +61,7 @@ pub type Runs = (Vec<(String, QueryRun)>, Vec<String>);
 pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: Option<&Qrels>, rel_level: i32) -> Result<Runs> {
     use rayon::prelude::*;
     if qrels.is_none() && c.label.is_none_or(|l| l.null_count() == l.len()) {
-        return Err(Error::format(path, "the table has no labels: give --qrels, or score it with --qrels"));
+        return Err(Error::format(path, "the table has no labels: give `qrels`, or score it with `qrels`"));
     }
     let built: Vec<Result<Option<(String, QueryRun)>>> = queries
         .par_iter()

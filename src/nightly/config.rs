@@ -179,12 +179,10 @@ pub fn default_fit() -> FitOptions {
     }
 }
 
-/// A choice spelled as the CLI spells it (clap's value names), or an error naming the field.
-fn choice<T: clap::ValueEnum>(field: &str, v: &str) -> std::result::Result<T, String> {
-    T::from_str(v, false).map_err(|_| {
-        let names: Vec<String> = T::value_variants().iter().filter_map(T::to_possible_value).map(|p| p.get_name().to_owned()).collect();
-        format!("{field} = {v:?}: expected one of {}", names.join(", "))
-    })
+/// A choice by its name (the library's, which the CLI and Python take too), or an error naming
+/// the field.
+fn choice<T: crate::Choice>(field: &str, v: &str) -> std::result::Result<T, String> {
+    T::parse(v).map_err(|_| format!("{field} = {v:?}: expected one of {}", T::names().join(", ")))
 }
 
 impl CalibrationFile {

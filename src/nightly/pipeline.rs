@@ -192,7 +192,7 @@ pub fn baselines(c: &Config, opts: &RunOptions, observe: Observer<'_>) -> Result
             None
         } else {
             return Err(Error::Invalid(format!(
-                "{}: no baseline calibration for encoder {} (is [drift] baseline right?); on the first night allow missing baselines (--allow-missing-baseline; allow_missing_baseline=True in Python)",
+                "{}: no baseline calibration for encoder {} (is [drift] baseline right?); on the first night allow missing baselines (`allow_missing_baseline`)",
                 base.display(),
                 e.name
             )));

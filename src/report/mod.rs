@@ -151,7 +151,7 @@ pub fn encoder(
     let in_sample = artifact.scores_sha256.is_empty() || artifact.scores_sha256 == sha256;
     let held_out_reliability = match (&artifact.held_out, &eval.global.calibration) {
         (Some(h), Some(cal)) if in_sample && qrels.is_none() => {
-            let method = crate::calibrate::Method::parse(&cal.method)?;
+            let method: crate::calibrate::Method = cal.method.parse()?;
             let oof = crate::calibrate::folds::oof_probabilities(table, path, artifact.rel_level, h.folds, h.seed, &[method])?;
             let (p, y): (Vec<f64>, Vec<bool>) =
                 oof.probabilities[0].1.iter().zip(&oof.relevant).filter(|(p, _)| p.is_finite()).map(|(&p, &y)| (p, y)).unzip();
@@ -161,7 +161,7 @@ pub fn encoder(
     };
     let decision_reliability = match (&artifact.global.decision, &eval.global.calibration) {
         (Some(d), Some(cal)) if qrels.is_none() => {
-            let method = crate::calibrate::Method::parse(&cal.method)?;
+            let method: crate::calibrate::Method = cal.method.parse()?;
             let has_map = match method {
                 crate::calibrate::Method::Isotonic => d.isotonic.is_some(),
                 crate::calibrate::Method::Platt => d.platt.is_some(),
@@ -644,13 +644,13 @@ pub fn write_report(
     out: &Path,
 ) -> Result<()> {
     let inputs: Vec<&Path> = scores.iter().chain(calibrations).map(PathBuf::as_path).chain(qrels).collect();
-    crate::output::check_destinations(&inputs, &[("--out", out)])?;
+    crate::output::check_destinations(&inputs, &[("`out`", out)])?;
     let qrels = qrels.map(read_qrels).transpose()?;
     let arts: Vec<(Artifact, PathBuf)> = calibrations.iter().map(|p| Ok((Artifact::read(p)?, p.clone()))).collect::<Result<_>>()?;
     for (i, (a, p)) in arts.iter().enumerate() {
         if let Some((_, q)) = arts.iter().take(i).find(|(b, _)| b.model == a.model) {
             return Err(Error::Invalid(format!(
-                "--calibration {}: {} is also for model {:?}; give one calibration per model",
+                "`calibration` {}: {} is also for model {:?}; give one calibration per model",
                 p.display(),
                 q.display(),
                 a.model
@@ -663,7 +663,7 @@ pub fn write_report(
         if !tables.iter().any(|t| t.meta.model == a.model) {
             let models: Vec<String> = tables.iter().map(|t| format!("{:?}", t.meta.model)).collect();
             return Err(Error::Invalid(format!(
-                "--calibration {}: its model {:?} is none of the score tables' ({}): a calibration is matched to a table by model",
+                "`calibration` {}: its model {:?} is none of the score tables' ({}): a calibration is matched to a table by model",
                 p.display(),
                 a.model,
                 models.join(", ")

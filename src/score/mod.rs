@@ -88,7 +88,7 @@ fn check_storage(
         let bad = |m: String| Error::row(path, first_row + r as u64, ids.get(r).map(String::as_str), m);
         if let Some(v) = row.iter().map(|&v| v * s).find(|v| v.abs() > limit) {
             return Err(bad(format!(
-                "value {v:e} is beyond {storage}'s range (±{limit}): score with --precision f32, or scale the vectors down"
+                "value {v:e} is beyond {storage}'s range (±{limit}): score with `precision` f32, or scale the vectors down"
             )));
         }
         // Values too small for the storage: flushed to zero or kept with few bits, they would
@@ -99,7 +99,7 @@ fn check_storage(
         });
         if exact > 0.0 && kept.sqrt() > STORAGE_NORM_LOSS * exact.sqrt() {
             return Err(bad(format!(
-                "values as small as this row's (norm {:e}) lose more than {}% of it in {storage} storage, below its normal range: score with --precision f32, or scale the vectors up",
+                "values as small as this row's (norm {:e}) lose more than {}% of it in {storage} storage, below its normal range: score with `precision` f32, or scale the vectors up",
                 exact.sqrt(),
                 STORAGE_NORM_LOSS * 100.0
             )));
@@ -109,7 +109,8 @@ fn check_storage(
 }
 
 /// Which backend to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
     /// A hardware GPU when there is one, else the CPU.
     #[default]
@@ -120,17 +121,7 @@ pub enum BackendChoice {
     Gpu,
 }
 
-impl std::str::FromStr for BackendChoice {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "auto" => Ok(BackendChoice::Auto),
-            "cpu" => Ok(BackendChoice::Cpu),
-            "gpu" => Ok(BackendChoice::Gpu),
-            _ => Err(Error::Invalid(format!("unknown backend {s:?} (expected auto, cpu or gpu)"))),
-        }
-    }
-}
+crate::choice::choice!(BackendChoice => "backend");
 
 /// Which backend, adapter and precision to score with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -153,17 +144,17 @@ pub fn make_backend(opts: &BackendOptions) -> Result<Box<dyn Backend>> {
     match opts.choice {
         BackendChoice::Cpu => {
             if opts.precision != gpu::Precision::F32 {
-                return Err(Error::Invalid("--precision f16 is a GPU storage format; the CPU engine computes in f32".into()));
+                return Err(Error::Invalid("`precision` f16 is a GPU storage format; the CPU engine computes in f32".into()));
             }
             if opts.adapter.is_some() {
-                return Err(Error::Invalid("--adapter names a GPU adapter; it does not apply to --backend cpu".into()));
+                return Err(Error::Invalid("`adapter` names a GPU adapter; it does not apply to `backend` cpu".into()));
             }
-            Ok(Box::new(cpu::CpuBackend::new()))
+            Ok(Box::new(cpu::CpuBackend::from_env()?))
         }
         BackendChoice::Gpu => gpu(false),
         // No hardware GPU: the CPU engine, unless a named adapter was asked for.
         BackendChoice::Auto => match gpu(true) {
-            Err(Error::Unavailable(_)) if opts.adapter.is_none() => Ok(Box::new(cpu::CpuBackend::new())),
+            Err(Error::Unavailable(_)) if opts.adapter.is_none() => Ok(Box::new(cpu::CpuBackend::from_env()?)),
             other => other,
         },
     }
@@ -357,7 +348,7 @@ pub(crate) fn stage_checked(
             at.ids.get(rs.max_row).map(String::as_str),
             format!(
                 "its norm {:.3e} times that of query {q} of {}, {:.3e}, is beyond f32's range: \
-                 --metric dot could score infinity; scale the vectors down",
+                 `metric` dot could score infinity; scale the vectors down",
                 rs.max_norm,
                 query.path.display(),
                 qs.max_norm

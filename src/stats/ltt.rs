@@ -19,10 +19,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::binomial;
-use crate::error::{Error, Result};
 
 /// A family-wise error rate procedure.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fwer {
     /// Bonferroni–Holm step-down: the smallest remaining p-value against δ / (hypotheses left).
@@ -40,26 +39,7 @@ pub enum Fwer {
     FixedSequence,
 }
 
-impl Fwer {
-    /// `holm`, `bonferroni`, `fixed-sequence`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Fwer::Holm => "holm",
-            Fwer::Bonferroni => "bonferroni",
-            Fwer::FixedSequence => "fixed-sequence",
-        }
-    }
-
-    /// Parses a procedure name.
-    pub fn parse(s: &str) -> Result<Fwer> {
-        match s {
-            "holm" => Ok(Fwer::Holm),
-            "bonferroni" => Ok(Fwer::Bonferroni),
-            "fixed-sequence" => Ok(Fwer::FixedSequence),
-            _ => Err(Error::Invalid(format!("unknown FWER procedure {s:?} (expected holm, bonferroni or fixed-sequence)"))),
-        }
-    }
-}
+crate::choice::choice!(Fwer => "FWER procedure");
 
 /// h₁(a, b) = a·ln(a/b) + (1 − a)·ln((1 − a)/(1 − b)), with 0·ln 0 = 0.
 fn h1(a: f64, b: f64) -> f64 {

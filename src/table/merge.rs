@@ -30,7 +30,7 @@ fn shard_of(path: &Path, table: &ScoreTable) -> Result<(u64, u64)> {
         .meta
         .extra
         .get("simcal.shard")
-        .ok_or_else(|| Error::format(path, "not a shard part: no simcal.shard in its metadata (score it with --shard I/N)"))?;
+        .ok_or_else(|| Error::format(path, "not a shard part: no simcal.shard in its metadata (score it with `shard` I/N)"))?;
     let bad = || Error::format(path, format!("bad simcal.shard {spec:?}"));
     let (i, n) = spec.split_once('/').ok_or_else(bad)?;
     let (i, n): (u64, u64) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
@@ -148,7 +148,7 @@ fn check(mut parts: Vec<Part>) -> Result<Vec<Part>> {
         for (key, what) in [
             ("simcal.qrels_sha256", "labeled from other qrels"),
             ("simcal.rel_level", "labeled at another relevance level"),
-            ("simcal.zero_vectors", "scored with other --zero-vectors"),
+            ("simcal.zero_vectors", "scored with other `zero_vectors`"),
         ] {
             if m.extra.get(key) != f.extra.get(key) {
                 let show = |v: Option<&String>| v.map_or_else(|| "none".to_owned(), |v| v.chars().take(12).collect());

@@ -34,7 +34,8 @@ use crate::labels::Qrels;
 use crate::score::Scored;
 
 /// The file format a score table is written in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     /// A parquet score table.
     #[default]
@@ -42,6 +43,8 @@ pub enum OutputFormat {
     /// A TREC run file (tagged with the table's model).
     Trec,
 }
+
+crate::choice::choice!(OutputFormat => "output format");
 
 /// Writes `table` to `path` in `format`, atomically: the score table as parquet, or a TREC run
 /// tagged with the table's model.

@@ -155,7 +155,7 @@ impl<'a> TableView<'a> {
         match self.label {
             Some(l) if l.null_count() < l.len() => Ok(l),
             Some(_) if self.is_empty() => Err(Error::format(self.path, "the table has no rows")),
-            _ => Err(Error::format(self.path, "the table has no labels: score it with --qrels to calibrate")),
+            _ => Err(Error::format(self.path, "the table has no labels: score it with `qrels` to calibrate")),
         }
     }
 

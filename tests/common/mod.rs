@@ -145,7 +145,7 @@ pub fn write_npy(path: &Path, values: &[f32], rows: usize, dim: usize, descr: &s
 
 /// The repository's data/ folder (SIMCAL_DATA overrides).
 pub fn data_dir() -> PathBuf {
-    std::env::var_os("SIMCAL_DATA").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("data"))
+    std::env::var_os("SIMCAL_DATA").map(PathBuf::from).unwrap_or_else(|| Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("data"))
 }
 
 pub fn simcal() -> std::process::Command {
@@ -206,7 +206,7 @@ pub fn write_scored_table(path: &Path, qrels: &Path, queries: usize, docs: usize
 
 /// A golden file of tests/golden/, parsed.
 pub fn golden_json(name: &str) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("tests/golden").join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

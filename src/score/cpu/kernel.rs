@@ -17,7 +17,8 @@
 #![allow(clippy::indexing_slicing)]
 
 /// The instruction set a kernel uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Isa {
     /// AVX-512F with BF16 (x86-64): a bfloat16 screen at twice the f32 FMA rate, then exact
     /// f32 rescoring of the documents whose bound reaches the top k.
@@ -29,6 +30,8 @@ pub enum Isa {
     /// Plain Rust, vectorised by the compiler for the build target.
     Portable,
 }
+
+crate::choice::choice!(Isa => "CPU kernel");
 
 impl Isa {
     /// The best instruction set this processor runs.
@@ -83,16 +86,6 @@ impl Isa {
         match self {
             Isa::Avx512Bf16 | Isa::Avx512 => (12, 32),
             Isa::Avx2 | Isa::Portable => (6, 16),
-        }
-    }
-
-    /// Name for logs and `--json` (`avx512-bf16`, `avx512`, `avx2`, `portable`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Avx512Bf16 => "avx512-bf16",
-            Isa::Avx512 => "avx512",
-            Isa::Avx2 => "avx2",
-            Isa::Portable => "portable",
         }
     }
 }

@@ -29,6 +29,7 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use super::{Backend, Hit, Staged, TopK};
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 
 /// Query panels per task (measured on a 2-core Zen 3 with 1 MiB L2: 32 × 8 at KC 256 gave
@@ -59,6 +60,10 @@ pub struct CpuBackend {
     screened: Screened,
 }
 
+/// The environment variable that forces the CPU kernel: `avx512-bf16`, `avx512`, `avx2` or
+/// `portable` ([`CpuBackend::from_env`]).
+pub const KERNEL_VAR: &str = "SIMCAL_CPU_KERNEL";
+
 impl Default for CpuBackend {
     fn default() -> Self {
         Self::new()
@@ -69,6 +74,24 @@ impl CpuBackend {
     /// A backend using the best instruction set of this processor.
     pub fn new() -> Self {
         Self::with_isa(Isa::detect())
+    }
+
+    /// A backend on the kernel the environment variable [`KERNEL_VAR`] names (tests, and users
+    /// who know their processor), else on the best instruction set this processor runs. A
+    /// name that is not a kernel, or a kernel this processor does not run, is refused.
+    pub fn from_env() -> Result<Self> {
+        let Some(name) = std::env::var_os(KERNEL_VAR) else { return Ok(Self::new()) };
+        let name = name.to_string_lossy();
+        let isa = <Isa as Choice>::parse(name.trim()).map_err(|e| Error::Invalid(format!("{KERNEL_VAR}: {e}")))?;
+        let runs = Isa::available();
+        if !runs.contains(&isa) {
+            let names: Vec<&str> = runs.iter().map(|i| i.name()).collect();
+            return Err(Error::Unavailable(format!(
+                "{KERNEL_VAR}={name}: this processor does not run that kernel (it runs {})",
+                crate::choice::one_of(&names)
+            )));
+        }
+        Ok(Self::with_isa(isa))
     }
 
     /// A backend forced onto one instruction set (tests compare them). An instruction set the

@@ -25,6 +25,7 @@ use super::context::{context, Context};
 use super::kernels::Precision;
 use super::plan::{self, TILE};
 use super::GpuRequest;
+use crate::choice::Choice;
 use crate::error::{Error, GpuFailure, Result};
 use crate::score::{Backend, Hit, Staged, TopK};
 
@@ -408,7 +409,7 @@ impl Backend for GpuBackend {
         let need = (plan::padded_rows(rows) * self.pdim * self.ctx.precision.bytes()) as u64;
         if need > self.ctx.max_binding() || rows > u32::MAX as usize / 2 {
             return Err(Error::Invalid(format!(
-                "a corpus chunk of {rows} rows needs {need} bytes on the GPU, more than the adapter's largest binding ({} bytes); use a smaller --chunk-rows",
+                "a corpus chunk of {rows} rows needs {need} bytes on the GPU, more than the adapter's largest binding ({} bytes); use a smaller `chunk_rows`",
                 self.ctx.max_binding()
             )));
         }

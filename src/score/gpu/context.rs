@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::kernels::{self, Precision};
 use super::{AdapterSummary, GpuRequest};
+use crate::choice::Choice;
 use crate::error::{Error, GpuFailure, Result};
 
 /// A device ready to score: queue, kernels, limits and a record of asynchronous failures.
@@ -145,7 +146,7 @@ fn choose(req: &GpuRequest) -> Result<wgpu::Adapter> {
         };
         let seen = if seen.is_empty() { "none".to_owned() } else { seen.join("; ") };
         Error::Unavailable(format!(
-            "{what} (adapters found: {seen}); install a Vulkan driver (Debian's mesa-vulkan-drivers gives a software one) or use --backend cpu"
+            "{what} (adapters found: {seen}); install a Vulkan driver (Debian's mesa-vulkan-drivers gives a software one) or use `backend` cpu"
         ))
     })
 }

@@ -6,7 +6,8 @@
 //! precisions run the same code.
 
 /// Storage precision of the vectors on the GPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// 32-bit floats.
     #[default]
@@ -15,31 +16,14 @@ pub enum Precision {
     F16,
 }
 
-impl Precision {
-    /// `f32` or `f16`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::F32 => "f32",
-            Precision::F16 => "f16",
-        }
-    }
+crate::choice::choice!(Precision => "precision");
 
+impl Precision {
     /// Bytes per stored element.
     pub fn bytes(self) -> usize {
         match self {
             Precision::F32 => 4,
             Precision::F16 => 2,
-        }
-    }
-}
-
-impl std::str::FromStr for Precision {
-    type Err = crate::error::Error;
-    fn from_str(s: &str) -> crate::error::Result<Self> {
-        match s {
-            "f32" => Ok(Precision::F32),
-            "f16" => Ok(Precision::F16),
-            _ => Err(crate::error::Error::Invalid(format!("unknown precision {s:?} (expected f32 or f16)"))),
         }
     }
 }

@@ -92,7 +92,7 @@ mod disabled {
     impl GpuBackend {
         /// Always "built without GPU support".
         pub fn open(_req: &GpuRequest) -> Result<GpuBackend> {
-            Err(Error::Unavailable("simcal was built without GPU support (feature `gpu`); use --backend cpu".into()))
+            Err(Error::Unavailable("simcal was built without GPU support (feature `gpu`); use `backend` cpu".into()))
         }
 
         /// Never called: there is no GPU backend to ask.

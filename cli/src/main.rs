@@ -3,6 +3,14 @@
 //!
 //! Exit codes: 0 success; 1 a gate tripped; 2 bad usage or bad input.
 
+// No unwrap or expect on the way from the command line to the library.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+// The stages of a fit allocate and free arrays of millions of elements one after another; an
+// allocator that keeps freed memory for the next one saves the page faults of fresh mappings.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `println!` that returns a failed write (a closed pipe, a full disk) as the command's error
 /// instead of panicking; `main` exits quietly on a closed pipe, as `head` expects.
 macro_rules! say {
@@ -65,7 +73,7 @@ enum Command {
 }
 
 /// Parses the command line, runs it and turns the outcome into an exit code.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -120,20 +128,36 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", worded(&e.to_string()));
             // A cause the message above already quotes (an I/O error after its path) is not
             // printed again.
             let mut said = e.to_string();
             for cause in e.chain().skip(1) {
                 let c = cause.to_string();
                 if !said.contains(&c) {
-                    eprintln!("  caused by: {c}");
+                    eprintln!("  caused by: {}", worded(&c));
                 }
                 said = c;
             }
             ExitCode::from(2)
         }
     }
+}
+
+/// A message of the library worded for the command line: each option it names in backquotes
+/// that is one of the command's flags becomes that flag (`` `rrf_k` `` → `--rrf-k`).
+fn worded(message: &str) -> String {
+    use clap::CommandFactory;
+    static FLAGS: std::sync::OnceLock<std::collections::HashSet<String>> = std::sync::OnceLock::new();
+    let flags = FLAGS.get_or_init(|| {
+        let cli = Cli::command();
+        let args = cli.get_arguments().chain(cli.get_subcommands().flat_map(clap::Command::get_arguments));
+        args.filter_map(clap::Arg::get_long).map(str::to_owned).collect()
+    });
+    simcal::error::word_options(message, |name| {
+        let flag = name.replace('_', "-");
+        flags.contains(&flag).then(|| format!("--{flag}"))
+    })
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

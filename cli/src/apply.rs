@@ -1,6 +1,7 @@
 //! `simcal apply`: a calibration applied to a score table: a probability per row, top-k with a
 //! floor, and one decision per query.
 
+use super::args::choice;
 use super::words::{count, num};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use clap::Args;
 use serde_json::json;
 
 use simcal::policy::{ApplyOptions, CertifiedBy, DecideOn, DecisionCounts};
+use simcal::Choice;
 
 #[derive(Args)]
 pub struct ApplyArgs {
@@ -33,11 +35,11 @@ pub struct ApplyArgs {
     #[arg(long = "min-gap", default_value_t = 0.0)]
     pub min_gap: f64,
     /// The map to use (default: isotonic when fitted, else platt).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<simcal::calibrate::Method>())]
     pub method: Option<simcal::calibrate::Method>,
     /// What `act` rests on: the certified threshold (act only at or above it; the band decides
     /// escalate / not found) or the estimate (the abstain band alone).
-    #[arg(long = "decide-on", value_enum, default_value_t)]
+    #[arg(long = "decide-on", value_parser = choice::<DecideOn>(), default_value_t)]
     pub decide_on: DecideOn,
     /// The precision target whose certificate `act` rests on (one the fit was given; default:
     /// its first). Without a certificate for it, no query acts.
@@ -46,7 +48,7 @@ pub struct ApplyArgs {
     /// Whose certificate a group's queries act on: their group's own (a guarantee per group;
     /// a group without one does not act) or the global one (a guarantee over all queries).
     /// Default: whose the fit made (`fit --certified-by`).
-    #[arg(long = "certified-by", value_enum)]
+    #[arg(long = "certified-by", value_parser = choice::<CertifiedBy>())]
     pub certified_by: Option<CertifiedBy>,
     /// The abstain band in probability, LOW:HIGH (default: the fit's): not found below LOW on
     /// the map of found, act at or above HIGH on the map of top hits (on the estimate); the
@@ -100,7 +102,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     };
     let a = simcal::policy::apply_to(&args.calibration, &args.scores, &args.out, args.decisions.as_deref(), &opts)?;
     for w in &a.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", super::worded(w));
     }
     if args.json {
         super::print_json(&json!({
@@ -115,7 +117,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             "decisions": a.counts(),
             "out": args.out,
             "decisions_file": args.decisions,
-            "warnings": a.warnings,
+            "warnings": a.warnings.iter().map(|w| super::worded(w)).collect::<Vec<_>>(),
         }))?;
     } else {
         eprintln!(

@@ -1,5 +1,6 @@
 //! `simcal score`: exact top-k of every query against the corpus, written as a score table.
 
+use super::args::choice;
 use super::words::{count, num};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,21 +27,21 @@ pub struct ScoreArgs {
     #[arg(short, long, default_value_t = DEFAULT_K)]
     pub k: usize,
     /// cosine L2-normalises both sides; dot takes the raw inner product.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_parser = choice::<Metric>(), default_value_t)]
     pub metric: Metric,
     /// Model name recorded in the table (default: the corpus file's stem).
     #[arg(long)]
     pub model: Option<String>,
     /// Scoring backend: auto takes a hardware GPU when there is one, else the CPU; gpu also
     /// accepts a software adapter (llvmpipe).
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_parser = choice::<BackendChoice>(), default_value_t)]
     pub backend: BackendChoice,
     /// GPU adapter to use: part of its name, case-insensitive (default: the best one).
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
     /// GPU storage precision: f16 halves memory traffic (f32 accumulation; needs the adapter's
     /// shader-f16, else f32 is used and the table says so).
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_parser = choice::<Precision>(), default_value_t)]
     pub precision: Precision,
     #[command(flatten)]
     pub output: super::args::TableOut,
@@ -67,7 +68,7 @@ pub struct ScoreArgs {
     /// A zero vector under cosine has no direction: error refuses it (naming the row), zero
     /// scores it 0 against everything, as faiss and sentence-transformers do (counted in the
     /// summary and the table's metadata).
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_parser = choice::<ZeroVectors>(), default_value_t)]
     pub zero_vectors: ZeroVectors,
 }
 

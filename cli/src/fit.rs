@@ -2,6 +2,7 @@
 //! isotonic maps, per group, with bootstrap and exact intervals, held-out numbers from
 //! cross-fitting by query, and certified thresholds when asked for).
 
+use super::args::choice;
 use super::words::{count, num};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,7 +26,7 @@ pub struct FitArgs {
     #[arg(long = "from-histograms", num_args = 1.., value_name = "HIST")]
     pub from_histograms: Vec<PathBuf>,
     /// Maps to fit.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_parser = choice::<Maps>(), default_value_t)]
     pub method: Maps,
     /// Target precisions: for each, the threshold with the best recall that reaches it.
     #[arg(long = "target-precision", num_args = 1.., default_values_t = FitOptions::default().target_precision)]
@@ -57,14 +58,14 @@ pub struct FitArgs {
     /// relevant documents (recall), the unit `apply` decides on; every labeled pair, tested as
     /// clustered in independent queries (`pair`); or pairs assumed independent (`pair-iid`,
     /// MAPIE's assumption).
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_parser = choice::<Unit>(), default_value_t)]
     pub unit: Unit,
     /// Family-wise error control of Learn-Then-Test.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_parser = choice::<Fwer>(), default_value_t)]
     pub fwer: Fwer,
     /// Whose certificates to make: each group's and the global one (`group`; δ shared by all),
     /// or the global one alone (`global`: all of δ, for decisions that act on it).
-    #[arg(long = "certified-by", value_enum, default_value_t)]
+    #[arg(long = "certified-by", value_parser = choice::<simcal::calibrate::certify::CertifiedBy>(), default_value_t)]
     pub certified_by: simcal::calibrate::certify::CertifiedBy,
     /// Candidate thresholds: N quantiles of the units' scores, or a file with one score a line.
     #[arg(long, default_value_t = simcal::calibrate::certify::DEFAULT_GRID.to_string(), value_name = "N|FILE")]
@@ -228,7 +229,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
         }
     };
     for n in art.notes() {
-        eprintln!("note: {n}");
+        eprintln!("note: {}", super::worded(&n));
     }
     if args.json {
         let mut v = art.summary(seconds, &args.out);

@@ -1,6 +1,7 @@
 //! `simcal eval`: ranking measures (trec_eval's), the separation of relevant and irrelevant
 //! scores, and with a calibration its reliability on the table; per group with `--group-by`.
 
+use super::args::choice;
 use super::words::{count, num};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,7 +38,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = EvalOptions::default().bins)]
     pub bins: usize,
     /// How reliability bins are cut.
-    #[arg(long = "bin-strategy", value_enum, default_value_t = EvalOptions::default().strategy)]
+    #[arg(long = "bin-strategy", value_parser = choice::<BinStrategy>(), default_value_t = EvalOptions::default().strategy)]
     pub bin_strategy: BinStrategy,
     /// Judged queries missing from the table count as zero (trec_eval -c).
     #[arg(long)]
@@ -49,7 +50,7 @@ pub struct EvalArgs {
     #[arg(long = "target-precision", num_args = 1.., default_values_t = EvalOptions::default().target_precision)]
     pub target_precision: Vec<f64>,
     /// The calibration's map to measure (default: isotonic when fitted, else platt).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Method>())]
     pub method: Option<Method>,
     /// Also write the JSON document here.
     #[arg(long)]
@@ -231,7 +232,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let opts = args.options()?;
     let e = simcal::metrics::evaluate_files(&scores, args.labels.qrels.as_deref(), args.calibration.as_deref(), &opts)?;
     for n in &e.notes {
-        eprintln!("note: {n}");
+        eprintln!("note: {}", super::worded(n));
     }
     let doc = e.document(&scores, args.per_query);
     if let Some(out) = &args.out {

@@ -98,10 +98,10 @@ pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
         say!("{}", if r.drifted { "DRIFTED" } else { "within tolerances" });
     }
     for c in r.changes.iter().chain(&r.notes) {
-        eprintln!("note: {c}");
+        eprintln!("note: {}", super::worded(c));
     }
     for v in &r.violations {
-        eprintln!("drift: {v}");
+        eprintln!("drift: {}", super::worded(v));
     }
     Ok(if r.drifted { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

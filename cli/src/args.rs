@@ -11,7 +11,7 @@ use simcal::table::OutputFormat;
 #[derive(Args)]
 pub struct TableOut {
     /// Output format.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_parser = choice::<OutputFormat>(), default_value_t)]
     pub format: OutputFormat,
     /// Output file (written atomically).
     #[arg(long)]
@@ -39,4 +39,11 @@ pub struct RelLevel {
     /// Relevance at or above which a judged document counts as relevant.
     #[arg(long, default_value_t = DEFAULT_REL_LEVEL)]
     pub rel_level: i32,
+}
+
+/// The parser of a choice among the library's named values (a [`simcal::Choice`]): clap lists
+/// the library's names in the help and refuses any other, as it does for its own enums.
+pub fn choice<T: simcal::Choice + Send + Sync>() -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(T::names()).try_map(|name: String| T::parse(&name))
 }

@@ -4,6 +4,7 @@
 //! the encoders a config file names (see [`super::config`]), with a drift gate against last
 //! night's calibrations: the nightly job.
 
+use super::args::choice;
 use super::words::{count, four};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,7 +33,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = simcal::calibrate::FitOptions::default().seed)]
     pub seed: u64,
     /// Scoring backend (default: the config's, else auto).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<simcal::score::BackendChoice>())]
     pub backend: Option<simcal::score::BackendChoice>,
     /// With --config: an encoder without a baseline calibration is not gated tonight (the
     /// first night). Without it a missing baseline is an error: a typo must not turn the gate off.
@@ -118,7 +119,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// One line for people per stage (`quiet` under --json: only notes and drift violations).
 fn print_event(event: &Event<'_>, quiet: bool) {
     match event {
-        Event::Note(n) => eprintln!("note: {n}"),
+        Event::Note(n) => eprintln!("note: {}", super::worded(n)),
         Event::Progress { .. } => {}
         Event::Scored { encoder, job, summary: s } => {
             super::score::label_warnings(job, s);
@@ -184,7 +185,7 @@ fn print_event(event: &Event<'_>, quiet: bool) {
         Event::Applied { encoder, applied, decisions } => {
             if !quiet {
                 for w in &applied.warnings {
-                    eprintln!("note: apply {encoder}: {w}");
+                    eprintln!("note: apply {encoder}: {}", super::worded(w));
                 }
                 eprintln!(
                     "apply {encoder}: decisions: {}{} → {}",
@@ -220,7 +221,7 @@ fn print_event(event: &Event<'_>, quiet: bool) {
         }
         Event::Drift { encoder, report: r, out } => {
             for v in &r.violations {
-                eprintln!("drift {encoder}: {v}");
+                eprintln!("drift {encoder}: {}", super::worded(v));
             }
             if !quiet {
                 eprintln!("drift {encoder}: {} → {}", if r.drifted { "DRIFTED" } else { "within tolerances" }, out.display());

@@ -1,5 +1,6 @@
 //! `simcal fuse`: several score tables or TREC runs → one fused score table.
 
+use super::args::choice;
 use super::words::count;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use serde_json::json;
 use simcal::fuse::{fuse, fused_meta, fused_table, read_run, FuseOptions, LabelSource, Method, Norm, RunInput};
 use simcal::labels::read_qrels;
 use simcal::table::columns;
+use simcal::Choice;
 
 #[derive(Args)]
 pub struct FuseArgs {
@@ -18,10 +20,10 @@ pub struct FuseArgs {
     #[arg(long = "run", required = true, value_name = "FILE")]
     pub runs: Vec<PathBuf>,
     /// Fusion method.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_parser = choice::<Method>(), default_value_t)]
     pub method: Method,
     /// Per-query, per-list score normalisation (default: none for rrf, minmax otherwise).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Norm>())]
     pub norm: Option<Norm>,
     /// RRF's k: a document at position p of a list gets weight / (k + p).
     #[arg(long = "rrf-k", default_value_t = FuseOptions::default().rrf_k)]
