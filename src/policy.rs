@@ -12,6 +12,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
+use crate::calibrate::artifact::TargetKind;
 use crate::calibrate::artifact::{Artifact, Band, BandScores, GroupFit};
 use crate::calibrate::certify::Unit;
 use crate::calibrate::isotonic::Isotonic;
@@ -201,8 +202,8 @@ pub(crate) fn below_act(act: Option<f64>, not_found_below: Option<f64>) -> Optio
 /// What `apply` decides on by default for `art`: its certificates when it has them (of its
 /// first precision target, by the rule its fit used), else the estimate.
 pub fn default_rule(art: &Artifact) -> (DecideOn, Option<f64>, CertifiedBy) {
-    let by = match art.certification.as_ref().map(|c| c.certified_by.as_str()) {
-        Some("global") => CertifiedBy::Global,
+    let by = match art.certification.as_ref().map(|c| c.certified_by) {
+        Some(CertifiedBy::Global) => CertifiedBy::Global,
         _ => CertifiedBy::Group,
     };
     let on = if art.certification.is_some() { DecideOn::Certified } else { DecideOn::Estimate };
@@ -243,8 +244,8 @@ pub fn certified_score(art: &Artifact, key: &str, target: f64, by: CertifiedBy) 
     let of = |g: &GroupFit| {
         g.thresholds
             .iter()
-            .filter(|t| t.target == "precision" && (t.value - target).abs() < 1e-12)
-            .find_map(|t| t.certified.as_ref().filter(|c| c.unit == Unit::Query.name()).and_then(|c| c.score))
+            .filter(|t| t.target == TargetKind::Precision && (t.value - target).abs() < 1e-12)
+            .find_map(|t| t.certified.as_ref().filter(|c| c.unit == Unit::Query).and_then(|c| c.score))
             .map(|score| Certificate { fit: g.key.clone(), score })
     };
     if by == CertifiedBy::Group && !art.group_by.is_empty() {
@@ -590,8 +591,9 @@ fn certificate_warnings(
     let Some(t) = target else {
         return vec![format!("{at}: no precision target was fitted: no query acts")];
     };
-    let unit = art.certification.as_ref().map_or("", |c| c.unit.as_str());
-    if unit != Unit::Query.name() {
+    let unit = art.certification.as_ref().map(|c| c.unit);
+    if unit != Some(Unit::Query) {
+        let unit = unit.map_or("", Choice::name);
         return vec![format!(
             "{at}: certified at the {unit} unit, but decisions are about each query's top hit: no query acts (fit at the query unit)"
         )];

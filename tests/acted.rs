@@ -574,7 +574,7 @@ fn a_fit_certified_for_the_global_population_gives_it_all_of_delta() {
     let score = |a: &Artifact| a.global.thresholds[0].certified.as_ref().unwrap().score.unwrap();
     assert!(score(&global) <= score(&by_group));
     // apply acts on whose certificates the fit made, unless told otherwise.
-    assert_eq!(global.certification.as_ref().unwrap().certified_by, "global");
+    assert_eq!(simcal::Choice::name(global.certification.as_ref().unwrap().certified_by), "global");
     let a = apply(&t, &global, &ApplyOptions::default());
     assert_eq!(a.certified_by, CertifiedBy::Global);
     assert!(a.counts().act > 0 && a.decisions.iter().all(|d| d.certificate.as_deref() == Some("all")));

@@ -494,7 +494,7 @@ fn fit_by_group_and_apply_with_decisions() {
     let t = &art.global.thresholds[1];
     assert!(!t.reachable && t.score.is_none() && t.message.as_deref().unwrap().starts_with("not reachable: best precision is"), "{t:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("not reachable"));
-    assert_eq!(art.global.thresholds[2].target, "recall");
+    assert_eq!(simcal::Choice::name(art.global.thresholds[2].target), "recall");
     assert!(art.global.thresholds[2].recall.unwrap() >= 0.5);
 
     // Apply with a floor and decisions.

@@ -71,7 +71,7 @@ fn recount(decisions: &[QueryDecision], top: &HashMap<String, (f64, bool, bool)>
 }
 
 fn reported(q: &[DecisionQuality]) -> Vec<(String, u64, u64, u64)> {
-    q.iter().map(|d| (d.decision.clone(), d.queries, d.top_hit_relevant, d.found.unwrap())).collect()
+    q.iter().map(|d| (d.decision.name().to_owned(), d.queries, d.top_hit_relevant, d.found.unwrap())).collect()
 }
 
 /// On the sample, for a fit by group certified for the global population and a fit without

@@ -193,7 +193,7 @@ fn the_config_sets_what_fit_and_apply_take() {
     let art = simcal::calibrate::artifact::Artifact::read(&out.join("minilm.calibration.json")).unwrap();
     assert_eq!(art.targets.precision, vec![0.8, 0.6]);
     let spec = art.certification.as_ref().unwrap();
-    assert_eq!((spec.unit.as_str(), spec.fwer.as_str(), spec.grid), ("query", "holm", 200));
+    assert_eq!((simcal::Choice::name(spec.unit), simcal::Choice::name(spec.fwer), spec.grid), ("query", "holm", 200));
     assert!(art.held_out.is_none() && art.bootstrap == 0);
     // Decisions act on target 0.6's global certificate.
     let file = std::fs::File::open(out.join("minilm.decisions.parquet")).unwrap();

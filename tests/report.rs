@@ -86,7 +86,7 @@ fn every_chart_of_the_report_has_data() {
     assert!(certified > 0, "the fixture certifies a target");
     // Certified at the query unit: the certificate is about top hits and is drawn on their curve
     // (with the top-hit estimates), not on the pairs'.
-    assert!(art.certification.as_ref().is_some_and(|c| c.unit == "query"));
+    assert!(art.certification.as_ref().is_some_and(|c| simcal::Choice::name(c.unit) == "query"));
     assert!(!pr.contains("data-series=\"enc-a certified threshold\""), "a top-hit certificate on the pairs' curve");
     assert_eq!(kinds.get("top-hits"), Some(&1), "{kinds:?}");
     let top = charts.iter().find(|s| s.contains("data-chart=\"top-hits\"")).unwrap();

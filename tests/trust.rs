@@ -432,7 +432,7 @@ fn fit_certifies_per_group_and_apply_acts_only_above_it() {
     ]);
     let art = Artifact::read(Path::new(&p("cal.json"))).unwrap();
     let spec = art.certification.as_ref().unwrap();
-    assert_eq!((spec.unit.as_str(), spec.fwer.as_str()), ("query", "fixed-sequence"));
+    assert_eq!((spec.unit.name(), spec.fwer.name()), ("query", "fixed-sequence"));
     // One δ shared by every certificate: the global fit's and each group's in the family.
     assert_eq!(spec.certificates, spec.targets * (spec.groups + 1));
     assert!((spec.delta_each - 0.1 / spec.certificates as f64).abs() < 1e-12);

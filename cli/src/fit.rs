@@ -174,8 +174,8 @@ fn certified_lines(t: &simcal::calibrate::artifact::Threshold, head: &str, famil
                 let what = match (c.confidence, c.risk_bound) {
                     (Some(conf), _) => format!(
                         "{}{} ≥ {} at confidence {conf:.4} alone{}{}",
-                        if c.unit == "query" { "top-hit " } else { "" },
-                        if c.target == "recall" { "recall" } else { "precision" },
+                        if c.unit == Unit::Query { "top-hit " } else { "" },
+                        c.target,
                         c.value,
                         family
                             .filter(|&f| (f - conf).abs() > 1e-12)
@@ -200,7 +200,7 @@ fn certified_lines(t: &simcal::calibrate::artifact::Threshold, head: &str, famil
                         format!(
                             "; at the precision observed, about {} more {} would let Bonferroni over the grid certify it at this δ (even odds)",
                             num(n),
-                            if c.unit == "query" { "judged queries" } else { "units" }
+                            if c.unit == Unit::Query { "judged queries" } else { "units" }
                         )
                     })
                     .unwrap_or_default();
@@ -254,7 +254,8 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             if let Some(c) = art.global.band_scores.values().next() {
-                let by_group = !art.group_by.is_empty() && art.certification.as_ref().is_some_and(|c| c.certified_by == "group");
+                let by_group = !art.group_by.is_empty()
+                    && art.certification.as_ref().is_some_and(|c| c.certified_by == simcal::policy::CertifiedBy::Group);
                 eprintln!(
                     "decisions: act at top score ≥ {} ({}), not found below {} ({} map)",
                     if by_group {

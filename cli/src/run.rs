@@ -168,7 +168,7 @@ fn print_event(event: &Event<'_>, quiet: bool) {
                             .map(|n| format!(
                                 "; at the precision observed, about {} more {} would make it certifiable",
                                 super::words::num(n),
-                                if c.unit == "query" { "judged queries" } else { "units" }
+                                if c.unit == simcal::calibrate::certify::Unit::Query { "judged queries" } else { "units" }
                             ))
                             .unwrap_or_default()
                     ),

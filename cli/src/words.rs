@@ -13,7 +13,7 @@ pub fn four(x: Option<f64>) -> String {
 pub fn quality(q: &[simcal::calibrate::artifact::DecisionQuality]) -> String {
     q.iter()
         .map(|d| {
-            let what = d.decision.replace('_', " ");
+            let what = simcal::Choice::name(d.decision).replace('_', " ");
             match d.precision {
                 Some(p) => format!(
                     "{what} {} (top hit relevant {p:.3}{})",

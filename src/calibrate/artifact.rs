@@ -7,11 +7,27 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::certify::{CertifiedBy, Unit};
 pub use super::folds::HeldOutTarget;
 use super::isotonic::Isotonic;
 use super::platt::Platt;
 use super::summary::{CalibrationMetrics, Distributions};
+use super::Method;
 use crate::error::{Error, Result};
+use crate::policy::Decision;
+use crate::stats::ltt::Fwer;
+
+/// What a threshold's target is a value of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// Precision: the share of relevant units at or above the threshold.
+    Precision,
+    /// Recall: the share of relevant units found at or above it.
+    Recall,
+}
+
+crate::choice::choice!(TargetKind => "target");
 
 /// The artifact schema version this build writes and reads.
 pub const ARTIFACT_VERSION: u32 = 1;
@@ -35,8 +51,8 @@ pub struct Artifact {
     pub scores_sha256: String,
     /// Labels at or above this are relevant.
     pub rel_level: i32,
-    /// Maps fitted: `isotonic`, `platt`.
-    pub methods: Vec<String>,
+    /// Maps fitted, isotonic first.
+    pub methods: Vec<Method>,
     /// Columns the groups were formed by (empty: the global fit only).
     pub group_by: Vec<String>,
     /// Groups with fewer labeled pairs are not fitted.
@@ -86,10 +102,10 @@ pub struct CertificationSpec {
     /// 1 − δ: every certificate with a δ that the artifact reports (each target of the global
     /// fit and of every group in the family) holds at once with at least this probability.
     pub confidence: f64,
-    /// `query`, `pair` or `pair-iid`.
-    pub unit: String,
-    /// Family-wise procedure: `holm`, `bonferroni` or `fixed-sequence`.
-    pub fwer: String,
+    /// The exchangeable unit.
+    pub unit: Unit,
+    /// Family-wise procedure.
+    pub fwer: Fwer,
     /// Candidate thresholds asked for: quantiles of the units' scores, or a file's count.
     pub grid: usize,
     /// Where the candidates came from: `quantiles` or the grid file's path.
@@ -116,12 +132,8 @@ pub struct CertificationSpec {
     pub family: String,
     /// Whose certificates the fit made: `group` (each group's and the global one) or `global`
     /// (the global one alone); `apply` acts on the same unless told otherwise.
-    #[serde(default = "group")]
-    pub certified_by: String,
-}
-
-fn group() -> String {
-    "group".to_owned()
+    #[serde(default)]
+    pub certified_by: CertifiedBy,
 }
 
 /// Target precisions and recalls.
@@ -267,8 +279,8 @@ pub struct FoundFit {
 /// a relevant document was anywhere in their top k.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecisionQuality {
-    /// `act`, `escalate` or `not_found`.
-    pub decision: String,
+    /// The decision.
+    pub decision: Decision,
     /// Queries given it.
     pub queries: u64,
     /// Those whose top hit is relevant.
@@ -303,8 +315,8 @@ pub struct BandScores {
 /// A threshold for one target.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
-    /// `precision` or `recall`.
-    pub target: String,
+    /// What the target is a value of.
+    pub target: TargetKind,
     /// The target value.
     pub value: f64,
     /// Whether some threshold reaches it on the fitting data.
@@ -380,8 +392,8 @@ pub const SMALL_SAMPLE: u64 = 30;
 /// A threshold with a finite-sample guarantee.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CertifiedThreshold {
-    /// `precision` or `recall`.
-    pub target: String,
+    /// What the target is a value of.
+    pub target: TargetKind,
     /// The target value.
     pub value: f64,
     /// Predict relevant at or above this score; none when nothing is certified.
@@ -414,9 +426,9 @@ pub struct CertifiedThreshold {
     pub confidence: Option<f64>,
     /// δ of this certificate alone: the fit's δ split over every certificate it reports.
     pub delta: Option<f64>,
-    /// `query` (each query's top hit, or its relevant documents for recall), `pair` (pairs
-    /// clustered in independent queries) or `pair-iid` (pairs assumed independent).
-    pub unit: String,
+    /// Each query's top hit (or its relevant documents for recall), pairs clustered in
+    /// independent queries, or pairs assumed independent.
+    pub unit: Unit,
     /// `holm`, `bonferroni`, `fixed-sequence` (Learn-Then-Test) or `crc`.
     pub method: String,
     /// Distinct candidate thresholds tested.

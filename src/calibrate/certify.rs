@@ -22,6 +22,7 @@ use arrow::array::Array;
 
 use super::distinct::Distinct;
 use crate::calibrate::artifact::CertifiedThreshold;
+use crate::calibrate::artifact::TargetKind;
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::stats::crc::{control_fnr, QueryRecall};
@@ -252,7 +253,7 @@ pub fn certify(
     opts: &CertifyOptions,
     delta: f64,
 ) -> Vec<CertifiedThreshold> {
-    let blank = |target: &str, value: f64| uncertified(target, value, opts, Some(delta));
+    let blank = |target: TargetKind, value: f64| uncertified(target, value, opts, Some(delta));
     // The units of precision: pairs, or each judged query's top hit.
     let top: Distinct;
     let (pd, losses) = match opts.unit {
@@ -285,7 +286,7 @@ pub fn certify(
     let level = delta / grid.len().max(1) as f64;
     let mut out = Vec::new();
     for &p in precision {
-        let mut c = blank("precision", p);
+        let mut c = blank(TargetKind::Precision, p);
         c.grid = grid.len();
         c.units = units_n;
         c.queries = queries;
@@ -307,7 +308,7 @@ pub fn certify(
         out.push(c);
     }
     for &r in recall {
-        let mut c = blank("recall", r);
+        let mut c = blank(TargetKind::Recall, r);
         match opts.unit {
             Unit::Pair | Unit::PairIid => {
                 c.grid = grid.len();
@@ -365,9 +366,9 @@ pub fn certify(
 
 /// A certificate of `target` `value` with nothing certified yet, at level `delta` (None: the
 /// group is outside the family that shares δ).
-fn uncertified(target: &str, value: f64, opts: &CertifyOptions, delta: Option<f64>) -> CertifiedThreshold {
+fn uncertified(target: TargetKind, value: f64, opts: &CertifyOptions, delta: Option<f64>) -> CertifiedThreshold {
     CertifiedThreshold {
-        target: target.to_owned(),
+        target,
         value,
         score: None,
         n: None,
@@ -380,7 +381,7 @@ fn uncertified(target: &str, value: f64, opts: &CertifyOptions, delta: Option<f6
         guarantee: "probability".to_owned(),
         confidence: delta.map(|d| 1.0 - d),
         delta,
-        unit: opts.unit.name().to_owned(),
+        unit: opts.unit,
         method: opts.fwer.name().to_owned(),
         grid: 0,
         units: 0,
@@ -392,7 +393,7 @@ fn uncertified(target: &str, value: f64, opts: &CertifyOptions, delta: Option<f6
 
 /// The certificates of a group outside the family that shares δ: none, each saying `why`.
 pub fn outside_family(precision: &[f64], recall: &[f64], opts: &CertifyOptions, why: &str) -> Vec<CertifiedThreshold> {
-    let targets = precision.iter().map(|&p| ("precision", p)).chain(recall.iter().map(|&r| ("recall", r)));
+    let targets = precision.iter().map(|&p| (TargetKind::Precision, p)).chain(recall.iter().map(|&r| (TargetKind::Recall, r)));
     targets.map(|(t, v)| CertifiedThreshold { reason: Some(why.to_owned()), ..uncertified(t, v, opts, None) }).collect()
 }
 

@@ -15,6 +15,7 @@ use super::certify::{self, CertifyOptions, QueryUnit, Unit};
 use super::distinct::Distinct;
 use super::isotonic::Isotonic;
 use super::{folds, platt, summary, sweep, FitOptions, Method};
+use crate::calibrate::artifact::TargetKind;
 use crate::choice::Choice;
 use crate::policy::{below_act, crossing, Decision, Policy};
 
@@ -78,7 +79,7 @@ pub fn fit(units: &[QueryUnit], opts: &FitOptions, delta: Option<f64>) -> Decisi
         .target_precision
         .iter()
         .zip(&picks.precision)
-        .map(|(&value, &point)| super::estimate("precision", value, point, np, &picks, None))
+        .map(|(&value, &point)| super::estimate(TargetKind::Precision, value, point, np, &picks, None))
         .collect();
     f.found = fit_found(&all, &opts.methods);
     if opts.folds > 1 {
@@ -143,7 +144,7 @@ pub fn quality<'a>(
         .map(|(d, (n, tp, fd))| {
             let share = |x: u64| (n > 0).then(|| x as f64 / n as f64);
             DecisionQuality {
-                decision: d.name().to_owned(),
+                decision: *d,
                 queries: n,
                 top_hit_relevant: tp,
                 precision: share(tp),

@@ -27,6 +27,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use crate::calibrate::artifact::TargetKind;
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::stats::binomial::clopper_pearson;
@@ -371,8 +372,8 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     if let (Some(c), Some(f)) = (&opts.certify, family) {
         art.certification = Some(CertificationSpec {
             confidence: c.confidence,
-            unit: c.unit.name().to_owned(),
-            fwer: c.fwer.name().to_owned(),
+            unit: c.unit,
+            fwer: c.fwer,
             grid: c.grid.size(),
             grid_source: c.grid_source.clone(),
             groups: f.groups,
@@ -381,7 +382,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
             certificates: f.certificates,
             delta_each: f.delta_each,
             family: f.words,
-            certified_by: opts.certified_by.name().to_owned(),
+            certified_by: opts.certified_by,
         });
     }
     set_cutoffs(&mut art);
@@ -549,7 +550,7 @@ fn artifact(
         k,
         scores_sha256,
         rel_level: opts.rel_level,
-        methods: opts.methods.iter().map(|m| m.name().to_owned()).collect(),
+        methods: opts.methods.clone(),
         group_by: opts.group_by.clone(),
         min_pairs: opts.min_pairs,
         min_relevant: opts.min_relevant,
@@ -672,12 +673,12 @@ fn fit_fitted(
     let (key, np) = (g.key.clone(), g.n_relevant);
     let key = key.as_str();
     let picks = sweep::picks(sweep::points(d), np, &opts.target_precision, &opts.target_recall);
-    let targets: Vec<(&str, f64, Option<Point>)> = opts
+    let targets: Vec<(TargetKind, f64, Option<Point>)> = opts
         .target_precision
         .iter()
         .zip(&picks.precision)
-        .map(|(&p, &pt)| ("precision", p, pt))
-        .chain(opts.target_recall.iter().zip(&picks.recall).map(|(&r, &pt)| ("recall", r, pt)))
+        .map(|(&p, &pt)| (TargetKind::Precision, p, pt))
+        .chain(opts.target_recall.iter().zip(&picks.recall).map(|(&r, &pt)| (TargetKind::Recall, r, pt)))
         .collect();
     let intervals = (opts.bootstrap > 0).then(|| {
         let t = bootstrap::Targets {
@@ -749,7 +750,7 @@ fn fit_fitted(
 /// A target's threshold as estimated on the fitting data (`point`: the sweep's pick, None where
 /// the target is not reached), with its exact interval and bootstrap `interval`.
 pub(crate) fn estimate(
-    target: &str,
+    target: TargetKind,
     value: f64,
     point: Option<Point>,
     np: u64,
@@ -758,7 +759,7 @@ pub(crate) fn estimate(
 ) -> Threshold {
     match point {
         Some(pt) => Threshold {
-            target: target.to_owned(),
+            target,
             value,
             reachable: true,
             score: Some(pt.threshold),
@@ -777,13 +778,13 @@ pub(crate) fn estimate(
             top_hits: None,
         },
         None => Threshold {
-            target: target.to_owned(),
+            target,
             value,
             reachable: false,
             score: None,
             precision: None,
             recall: None,
-            message: Some(if target == "precision" {
+            message: Some(if target == TargetKind::Precision {
                 format!("not reachable: best precision is {:.4}", picks.best_precision)
             } else {
                 format!("not reachable: best recall is {:.4}", picks.best_recall)
@@ -806,7 +807,7 @@ pub(crate) fn estimate(
 /// queries, under each map (groups not fitted included: their queries are decided too).
 fn set_cutoffs(art: &mut Artifact) {
     let (on, target, by) = crate::policy::default_rule(art);
-    let methods: Vec<Method> = art.methods.iter().filter_map(|m| Method::parse(m).ok()).collect();
+    let methods = art.methods.clone();
     let cuts = |art: &Artifact, key: &str| -> BTreeMap<String, BandScores> {
         methods.iter().map(|&m| (m.name().to_owned(), crate::policy::cutoffs(art, key, m, on, target, by, art.abstain))).collect()
     };

@@ -65,7 +65,7 @@ pub fn fused_meta(runs: &[RunInput], o: &FuseOptions, model: Option<&str>) -> Ta
         .collect();
     extra.insert("simcal.fuse.inputs".to_owned(), json!(inputs).to_string());
     let metric = match (o.method, o.norm) {
-        (Method::Rrf, Norm::None) => "rrf".to_owned(),
+        (Method::Rrf, Norm::None) => Method::Rrf.name().to_owned(),
         (m, n) => format!("{}-{}", m.name(), n.name()),
     };
     TableMeta {

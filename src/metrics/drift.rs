@@ -26,13 +26,16 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::calibrate::artifact::TargetKind;
 use crate::calibrate::artifact::{Artifact, UnitCount};
 use crate::calibrate::certify::QueryUnit;
+use crate::calibrate::certify::Unit;
 use crate::calibrate::distinct::Distinct;
 use crate::calibrate::pairs;
 use crate::calibrate::summary::{quantiles, Distribution, Distributions, QUANTILES};
 use crate::calibrate::sweep::Curve;
 use crate::error::{Error, Result};
+use crate::policy::DecideOn;
 use crate::table::{ScoreTable, TableView};
 
 /// The version of the drift report.
@@ -90,13 +93,13 @@ pub struct ClassDrift {
 /// A stored threshold on the new table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ThresholdDrift {
-    /// `precision` or `recall`.
-    pub target: String,
+    /// What the target is a value of.
+    pub target: TargetKind,
     /// Target value.
     pub value: f64,
     /// Which stored threshold is tested: `certified` (the one `apply` acts on, where the fit
     /// certified one at the query unit) or `estimate`.
-    pub threshold: String,
+    pub threshold: DecideOn,
     /// Its score.
     pub score: f64,
     /// What the new precision is compared with: for a certified threshold its target (what the
@@ -339,10 +342,10 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
                 // one, tested against what it promises (its target: no selection bias, since the
                 // fit's own counts at a threshold it chose are not used); else the estimate,
                 // against the fit's top-hit counts there.
-                let certified = t.certified.as_ref().filter(|c| c.unit == "query" && c.target == "precision");
+                let certified = t.certified.as_ref().filter(|c| c.unit == Unit::Query && c.target == TargetKind::Precision);
                 let (which, score, base) = match (certified.and_then(|c| c.score), t.score) {
-                    (Some(s), _) => ("certified", s, None),
-                    (None, Some(s)) => ("estimate", s, t.top_hits),
+                    (Some(s), _) => (DecideOn::Certified, s, None),
+                    (None, Some(s)) => (DecideOn::Estimate, s, t.top_hits),
                     (None, None) => continue,
                 };
                 let (pair_precision, pair_recall) = curve.at(score);
@@ -350,12 +353,13 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
                 let tested = unit_groups.is_some();
                 let base = base.filter(|_| tested);
                 let precision = new.precision().filter(|_| tested);
-                let base_precision = if which == "certified" { Some(t.value).filter(|_| tested) } else { base.and_then(|b| b.precision()) };
+                let base_precision =
+                    if which == DecideOn::Certified { Some(t.value).filter(|_| tested) } else { base.and_then(|b| b.precision()) };
                 let drop = base_precision.zip(precision).map(|(b, n)| b - n);
                 let p_value = match which {
                     // P(X ≤ tp) for X ~ Binomial(n, target): how unlikely so few relevant top hits
                     // are if the precision there still reached the target.
-                    "certified" => precision.map(|_| crate::stats::binomial::cdf(new.tp, new.n, t.value)),
+                    DecideOn::Certified => precision.map(|_| crate::stats::binomial::cdf(new.tp, new.n, t.value)),
                     _ => base.map(|b| crate::stats::twosample::fisher_lower(b.tp, b.n, new.tp, new.n)),
                 };
                 if gated && drop.is_some() {
@@ -371,7 +375,7 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
                             precision.unwrap_or(0.0),
                             new.tp,
                             new.n,
-                            if which == "certified" { "the certified target" } else { "the fit's" },
+                            if which == DecideOn::Certified { "the certified target" } else { "the fit's" },
                             base_precision.unwrap_or(0.0),
                             tol.max_precision_drop
                         ),
@@ -379,9 +383,9 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
                     ));
                 }
                 thresholds.push(ThresholdDrift {
-                    target: t.target.clone(),
+                    target: t.target,
                     value: t.value,
-                    threshold: which.to_owned(),
+                    threshold: which,
                     score,
                     baseline_precision: base_precision,
                     precision,

@@ -20,6 +20,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::calibrate::artifact::Artifact;
+use crate::calibrate::artifact::TargetKind;
 use crate::calibrate::distinct::Distinct;
 use crate::calibrate::sweep::{picks, points, Curve};
 use crate::calibrate::Method;
@@ -73,8 +74,8 @@ impl Default for EvalOptions {
 /// A stored threshold measured on this table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ThresholdCheck {
-    /// `precision` or `recall`.
-    pub target: String,
+    /// What the target is a value of.
+    pub target: TargetKind,
     /// The target value.
     pub value: f64,
     /// The threshold score.
@@ -388,7 +389,7 @@ pub fn evaluate(
                         let score = t.score?;
                         let (precision, recall) = curve.at(score);
                         Some(ThresholdCheck {
-                            target: t.target.clone(),
+                            target: t.target,
                             value: t.value,
                             score,
                             fitted_precision: t.precision,

@@ -53,6 +53,7 @@ use serde::Deserialize;
 use crate::calibrate::artifact::Band;
 use crate::calibrate::certify::{CertifyOptions, Grid, Unit, DEFAULT_GRID};
 use crate::calibrate::{FitOptions, Maps};
+use crate::choice::{one_of, Choice};
 use crate::embed::Metric;
 use crate::error::{Error, Result};
 use crate::metrics::drift::Tolerances;
@@ -302,18 +303,17 @@ impl Config {
                     e.name
                 )));
             }
-            let metric = match e.metric.as_deref().unwrap_or("cosine") {
-                "cosine" => Metric::Cosine,
-                "dot" => Metric::Dot,
-                m => return Err(bad(format!("encoder {}: metric {m:?} is not cosine or dot", e.name))),
+            let metric = match e.metric.as_deref() {
+                None => Metric::default(),
+                Some(m) => {
+                    Metric::parse(m).map_err(|_| bad(format!("encoder {}: metric {m:?} is not {}", e.name, one_of(Metric::names()))))?
+                }
             };
             encoders.push(Encoder { name: e.name, queries: at(e.queries), corpus: at(e.corpus), metric });
         }
-        let choice = match f.backend.as_deref().unwrap_or("auto") {
-            "auto" => BackendChoice::Auto,
-            "cpu" => BackendChoice::Cpu,
-            "gpu" => BackendChoice::Gpu,
-            b => return Err(bad(format!("backend {b:?} is not auto, cpu or gpu"))),
+        let choice = match f.backend.as_deref() {
+            None => BackendChoice::default(),
+            Some(b) => BackendChoice::parse(b).map_err(|_| bad(format!("backend {b:?} is not {}", one_of(BackendChoice::names()))))?,
         };
         let drift = f.drift.map(|d| {
             let def = Tolerances::default();

@@ -14,8 +14,11 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use crate::calibrate::artifact::Artifact;
+use crate::calibrate::artifact::TargetKind;
+use crate::calibrate::certify::Unit;
 use crate::calibrate::sweep::Curve;
 use crate::calibrate::{fit_table, FitOptions};
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::labels::{read_qrels, Qrels};
 use crate::metrics::ranking::Measure;
@@ -129,9 +132,9 @@ pub fn encoder(
             .filter_map(|t| {
                 let c = t.certified.as_ref().filter(|c| {
                     if query {
-                        c.unit == "query" && c.target == "precision"
+                        c.unit == Unit::Query && c.target == TargetKind::Precision
                     } else {
-                        c.unit != "query" || c.target == "recall"
+                        c.unit != Unit::Query || c.target == TargetKind::Recall
                     }
                 })?;
                 c.score.map(|s| (format!("certified {} {} ≥ {s:.3}", t.target, t.value), s))
@@ -432,7 +435,7 @@ fn trust_section(h: &mut String, encoders: &[Encoder]) {
         let tops = e.artifact.global.decision.as_ref().map(|d| d.thresholds.as_slice()).unwrap_or_default();
         for t in &e.artifact.global.thresholds {
             let top = tops.iter().find(|x| x.target == t.target && (x.value - t.value).abs() < 1e-12);
-            let at_query = t.certified.as_ref().is_some_and(|c| c.unit == "query" && c.target == "precision");
+            let at_query = t.certified.as_ref().is_some_and(|c| c.unit == Unit::Query && c.target == TargetKind::Precision);
             if let Some(top) = top {
                 trust_row(h, e, top, "top hits", "queries", if at_query { t.certified.as_ref() } else { None }, at_query);
             }
@@ -495,7 +498,7 @@ fn trust_row(
         h,
         "<tr><td>{}</td><td>{} {}</td><td>{unit}</td><td>{estimate}</td><td>{exact}</td><td>{count}</td><td>{ho_p}</td><td>{ho_r}</td><td>{cert}</td><td style=\"text-align:left\">{guarantee}</td></tr>",
         esc(&e.meta.model),
-        esc(&t.target),
+        t.target,
         t.value
     );
 }
@@ -562,7 +565,7 @@ fn decisions_section(h: &mut String, encoders: &[Encoder]) {
                     crate::policy::cutoff_text(d.cutoffs.act, "—"),
                     esc(d.cutoffs.act_rests_on.as_deref().unwrap_or("")),
                     crate::policy::cutoff_text(d.cutoffs.not_found_below, "—"),
-                    x.decision.replace('_', " "),
+                    x.decision.name().replace('_', " "),
                     x.queries,
                     f4(x.precision),
                     f4(x.found_share)
