@@ -55,6 +55,9 @@ __all__ = [
 
 _FLOATS = (np.float16, np.float32, np.float64)
 
+# The library's defaults (each defined once, in the library; the CLI's help shows the same).
+_D: dict[str, Any] = json.loads(_simcal.defaults())
+
 
 def _matrix(x: Any, name: str) -> np.ndarray:
     """`x` as a 2-D float32 C-contiguous array: the same object when it already is one."""
@@ -81,11 +84,11 @@ def _matrix(x: Any, name: str) -> np.ndarray:
 def topk(
     queries: Any,
     corpus: Any,
-    k: int = 100,
-    metric: str = "cosine",
-    backend: str = "auto",
-    precision: str = "f32",
-    zero_vectors: str = "error",
+    k: int = _D["k"],
+    metric: str = _D["metric"],
+    backend: str = _D["backend"],
+    precision: str = _D["precision"],
+    zero_vectors: str = _D["zero_vectors"],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k of every query row against every corpus row.
 
@@ -245,42 +248,23 @@ class PlattCalibrator(_Params):
         return (self._proba(scores) >= 0.5).astype(int)
 
 
-# pytrec_eval's cutoffs for a measure family named without one.
-_CUTOFFS = {
-    "P": (5, 10, 15, 20, 30, 100, 200, 500, 1000),
-    "recall": (5, 10, 15, 20, 30, 100, 200, 500, 1000),
-    "ndcg_cut": (5, 10, 15, 20, 30, 100, 200, 500, 1000),
-    "success": (1, 5, 10),
-}
-
-
 def _measures(measures: Iterable[str] | str) -> list[str]:
     """trec_eval names from pytrec_eval's: ``ndcg_cut.10``, ``ndcg_cut.5,10``, ``ndcg_cut``
-    (its default cutoffs), ``P_5``, ``recip_rank``, ``map``."""
+    (its default cutoffs), ``P_5``, ``recip_rank``, ``map`` (expanded by the library)."""
     if isinstance(measures, str):
         measures = [measures]
-    out: list[str] = []
-    for m in measures:
+    names = list(measures)
+    for m in names:
         if not isinstance(m, str):
             raise SimcalError(f"measures: expected names such as 'ndcg_cut.10', got {m!r}")
-        name, dot, cuts = m.partition(".")
-        if dot:
-            names = [f"{name}_{c.strip()}" for c in cuts.split(",") if c.strip()]
-        elif name in _CUTOFFS:
-            names = [f"{name}_{c}" for c in _CUTOFFS[name]]
-        else:
-            names = [name]
-        out.extend(n for n in names if n not in out)
-    if not out:
-        raise SimcalError("measures: none asked for")
-    return out
+    return _simcal.pytrec_eval_measures(names)
 
 
 def evaluate(
     run: Any,
     qrels: Any = None,
     measures: Iterable[str] | str = ("ndcg_cut.10", "recall.100", "P.10", "recip_rank", "map"),
-    relevance_level: int = 1,
+    relevance_level: int = _D["rel_level"],
 ) -> dict[str, dict[str, float]]:
     """trec_eval's measures per query, from pytrec_eval's shapes: ``run[query][doc] = score``,
     ``qrels[query][doc] = relevance``. A drop-in for
@@ -312,10 +296,10 @@ def evaluate(
 
 def fuse(
     runs: Iterable[Any],
-    method: str = "rrf",
+    method: str = _D["fuse"]["method"],
     norm: str | None = None,
-    k: int = 100,
-    rrf_k: float = 60,
+    k: int = _D["fuse"]["k"],
+    rrf_k: float = _D["fuse"]["rrf_k"],
     weights: Iterable[float] | None = None,
 ) -> Any:
     """``simcal fuse`` on runs in ranx's shape (``run[query][doc] = score``, or ranx ``Run``
@@ -448,8 +432,8 @@ class Calibration:
             ("held_out_recall", pa.float64()), ("certified_threshold", pa.float64()), ("message", pa.string()),
         ]))
 
-    def apply(self, table: Any, decide_on: str = "certified", method: str | None = None, floor: float | None = None,
-              min_gap: float = 0.0, force: bool = False, target: float | None = None, certified_by: str | None = None,
+    def apply(self, table: Any, decide_on: str = _D["apply"]["decide_on"], method: str | None = None,
+              floor: float | None = None, min_gap: float = _D["apply"]["min_gap"], force: bool = False, target: float | None = None, certified_by: str | None = None,
               abstain: tuple[float, float] | None = None):
         """``simcal apply``: returns ``(rows, decisions)``, the table with a ``probability``
         column (rows below ``floor`` dropped) and one decision per query (``act``,
@@ -491,22 +475,22 @@ def _floats(v: Any, name: str) -> list[float]:
 
 def fit(
     table: Any,
-    target_precision: float | Iterable[float] | None = 0.9,
+    target_precision: float | Iterable[float] | None = tuple(_D["fit"]["target_precision"]),
     target_recall: float | Iterable[float] | None = None,
-    method: str = "all",
+    method: str = _D["fit"]["method"],
     group_by: Iterable[str] | str | None = None,
-    folds: int = 5,
+    folds: int = _D["fit"]["folds"],
     confidence: float | None = None,
-    unit: str = "query",
-    fwer: str = "fixed-sequence",
-    grid: int = 1000,
-    bootstrap: int = 1000,
-    seed: int = 0,
-    rel_level: int = 1,
-    min_pairs: int = 50,
-    min_relevant: int = 10,
-    abstain: tuple[float, float] = (0.5, 0.9),
-    certified_by: str = "group",
+    unit: str = _D["fit"]["unit"],
+    fwer: str = _D["fit"]["fwer"],
+    grid: int = _D["fit"]["grid"],
+    bootstrap: int = _D["fit"]["bootstrap"],
+    seed: int = _D["fit"]["seed"],
+    rel_level: int = _D["rel_level"],
+    min_pairs: int = _D["fit"]["min_pairs"],
+    min_relevant: int = _D["fit"]["min_relevant"],
+    abstain: tuple[float, float] = tuple(_D["fit"]["abstain"]),
+    certified_by: str = _D["fit"]["certified_by"],
 ) -> Calibration:
     """``simcal fit`` on a labeled score table: a pyarrow Table or RecordBatch (columns
     ``query_id``, ``doc_id``, ``rank``, ``score``, ``label``; tables of other tools are read as
@@ -533,10 +517,10 @@ def fit(
 def drift(
     baseline: "Calibration | str | os.PathLike",
     table: Any,
-    max_ks: float = 0.1,
-    max_precision_drop: float = 0.05,
-    min_pairs: int = 500,
-    significance: float = 0.05,
+    max_ks: float = _D["drift"]["max_ks"],
+    max_precision_drop: float = _D["drift"]["max_precision_drop"],
+    min_pairs: int = _D["drift"]["min_pairs"],
+    significance: float = _D["drift"]["significance"],
 ) -> dict[str, Any]:
     """``simcal drift``: a new labeled score table (pyarrow, pandas, or the path of a parquet
     score table) against a baseline calibration (a :class:`Calibration` or the path of an
@@ -584,7 +568,7 @@ def report(
     qrels: str | os.PathLike | None = None,
     group_by: Iterable[str] | str = (),
     measures: Iterable[str] | str | None = None,
-    rel_level: int = 1,
+    rel_level: int = _D["rel_level"],
 ) -> str:
     """``simcal report``: writes the self-contained HTML page comparing encoders to ``out`` and
     returns its path. ``tables`` are the paths of score tables, one per encoder;
@@ -607,13 +591,13 @@ def score(
     queries: str | os.PathLike,
     corpus: str | os.PathLike,
     qrels: str | os.PathLike | None = None,
-    k: int = 100,
-    metric: str = "cosine",
-    backend: str = "auto",
-    precision: str = "f32",
+    k: int = _D["k"],
+    metric: str = _D["metric"],
+    backend: str = _D["backend"],
+    precision: str = _D["precision"],
     model: str | None = None,
-    rel_level: int = 1,
-    zero_vectors: str = "error",
+    rel_level: int = _D["rel_level"],
+    zero_vectors: str = _D["zero_vectors"],
 ):
     """``simcal score`` on embedding files (parquet with ``id`` and a vector column, or .npy):
     the score table it writes, as a pyarrow Table (``query_id``, ``doc_id``, ``rank``,
@@ -649,8 +633,8 @@ def run(
     *,
     data: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
-    k: int = 100,
-    seed: int = 0,
+    k: int = _D["k"],
+    seed: int = _D["fit"]["seed"],
     backend: str | None = None,
     allow_missing_baseline: bool = False,
 ) -> dict:

@@ -116,6 +116,55 @@ fn named<T: simcal::Choice>(what: &str, name: &str) -> PyResult<T> {
     T::parse(name).map_err(|_| invalid(format!("{what} {name:?}: expected {}", simcal::choice::one_of(T::names()))))
 }
 
+/// The library's defaults, as JSON: the Python functions' signatures take theirs from here, so
+/// that each default is defined once, in the library (the CLI's help shows the same ones).
+#[pyfunction]
+fn defaults() -> String {
+    use simcal::Choice;
+    let fit = FitOptions::default();
+    let drift = simcal::metrics::drift::Tolerances::default();
+    let fuse = simcal::fuse::FuseOptions::default();
+    let apply = ApplyOptions::default();
+    serde_json::json!({
+        "k": simcal::job::DEFAULT_K,
+        "metric": Metric::default().name(),
+        "backend": BackendChoice::default().name(),
+        "precision": simcal::score::gpu::Precision::default().name(),
+        "zero_vectors": simcal::embed::ZeroVectors::default().name(),
+        "rel_level": simcal::labels::DEFAULT_REL_LEVEL,
+        "fit": {
+            "target_precision": fit.target_precision,
+            "method": simcal::calibrate::Maps::default().name(),
+            "folds": fit.folds,
+            "unit": Unit::default().name(),
+            "fwer": Fwer::default().name(),
+            "grid": simcal::calibrate::certify::DEFAULT_GRID,
+            "bootstrap": fit.bootstrap,
+            "seed": fit.seed,
+            "min_pairs": fit.min_pairs,
+            "min_relevant": fit.min_relevant,
+            "abstain": [fit.abstain.low, fit.abstain.high],
+            "certified_by": fit.certified_by.name(),
+        },
+        "drift": {
+            "max_ks": drift.max_ks,
+            "max_precision_drop": drift.max_precision_drop,
+            "min_pairs": drift.min_pairs,
+            "significance": drift.significance,
+        },
+        "fuse": {"method": fuse.method.name(), "k": fuse.k, "rrf_k": fuse.rrf_k},
+        "apply": {"decide_on": apply.decide_on.name(), "min_gap": apply.min_gap},
+    })
+    .to_string()
+}
+
+/// trec_eval names from pytrec_eval's (`ndcg_cut.10`, `ndcg_cut` with pytrec_eval's cutoffs,
+/// `P_5`, …), each once.
+#[pyfunction]
+fn pytrec_eval_measures(measures: Vec<String>) -> PyResult<Vec<String>> {
+    simcal::metrics::ranking::from_pytrec_eval(&measures).map_err(err)
+}
+
 /// `simcal score` on embedding files (parquet or .npy): the score table it writes (labeled from
 /// the qrels file when one is given), as a record batch with its metadata.
 #[pyfunction]
@@ -795,6 +844,8 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     keep_freed_memory();
     m.add("SimcalError", m.py().get_type::<SimcalError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(pytrec_eval_measures, m)?)?;
     m.add_function(wrap_pyfunction!(topk, m)?)?;
     m.add_function(wrap_pyfunction!(score, m)?)?;
     m.add_function(wrap_pyfunction!(isotonic_fit, m)?)?;

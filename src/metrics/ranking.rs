@@ -37,6 +37,41 @@ pub enum Measure {
 /// The measures `simcal eval` reports by default.
 pub const DEFAULT_MEASURES: &str = "ndcg_cut_10,recall_10,recall_100,P_10,success_1,recip_rank,map";
 
+/// pytrec_eval's cutoffs for a measure family named without one (`P`, `recall`, `ndcg_cut`,
+/// `success`).
+pub const PYTREC_EVAL_CUTOFFS: [(&str, &[usize]); 4] = [
+    ("P", &[5, 10, 15, 20, 30, 100, 200, 500, 1000]),
+    ("recall", &[5, 10, 15, 20, 30, 100, 200, 500, 1000]),
+    ("ndcg_cut", &[5, 10, 15, 20, 30, 100, 200, 500, 1000]),
+    ("success", &[1, 5, 10]),
+];
+
+/// trec_eval names from pytrec_eval's: `ndcg_cut.10`, `ndcg_cut.5,10`, `ndcg_cut` (its
+/// default cutoffs, [`PYTREC_EVAL_CUTOFFS`]), `P_5`, `recip_rank`, `map`; each name once, in the
+/// order first asked. The names are not checked here ([`Measure::parse`] checks them).
+pub fn from_pytrec_eval<S: AsRef<str>>(measures: &[S]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for m in measures {
+        let m = m.as_ref();
+        let names: Vec<String> = match m.split_once('.') {
+            Some((name, cuts)) => cuts.split(',').map(str::trim).filter(|c| !c.is_empty()).map(|c| format!("{name}_{c}")).collect(),
+            None => match PYTREC_EVAL_CUTOFFS.iter().find(|(family, _)| *family == m) {
+                Some((family, cuts)) => cuts.iter().map(|c| format!("{family}_{c}")).collect(),
+                None => vec![m.to_owned()],
+            },
+        };
+        for n in names {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Invalid("`measures`: none asked for".into()));
+    }
+    Ok(out)
+}
+
 impl Measure {
     /// Parses a trec_eval name: `ndcg_cut_10` (or `ndcg_cut.10`), `recall_k`, `P_k`,
     /// `success_k`, `recip_rank`, `map`.
