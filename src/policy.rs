@@ -15,8 +15,8 @@ use arrow::datatypes::{DataType, Field, Schema};
 use crate::calibrate::artifact::TargetKind;
 use crate::calibrate::artifact::{Artifact, Band, BandScores, GroupFit};
 use crate::calibrate::certify::Unit;
-use crate::calibrate::isotonic::Isotonic;
-use crate::calibrate::platt::Platt;
+use crate::calibrate::maps::Calibrator;
+use crate::calibrate::maps::FittedMaps;
 use crate::calibrate::Method;
 use crate::choice::Choice;
 use crate::error::{Error, Result};
@@ -98,31 +98,6 @@ impl Policy {
     }
 }
 
-/// The lowest score at which a map (isotonic, or an increasing Platt map) reaches `q`:
-/// [`EVERY_SCORE`] when it reaches `q` everywhere, None when nowhere (a decreasing Platt map has
-/// no lowest such score: None).
-pub(crate) fn crossing(method: Method, iso: Option<&Isotonic>, platt: Option<&Platt>, q: f64) -> Option<f64> {
-    match method {
-        Method::Isotonic => {
-            let m = iso?;
-            // Clipped below its first breakpoint: at or above q there, so at every score.
-            if m.y.first().is_some_and(|&y| y >= q) {
-                Some(EVERY_SCORE)
-            } else {
-                m.score_for(q)
-            }
-        }
-        Method::Platt => {
-            let p = platt?;
-            if q <= 0.0 {
-                Some(EVERY_SCORE)
-            } else {
-                p.score_for(q).filter(|_| p.a < 0.0)
-            }
-        }
-    }
-}
-
 /// The cutoff that every score is at or above (the lowest finite f64: JSON has no −∞).
 pub const EVERY_SCORE: f64 = f64::MIN;
 
@@ -151,30 +126,19 @@ pub fn cutoffs(
     by: CertifiedBy,
     band: Band,
 ) -> BandScores {
-    let decision = art.global.decision.as_ref().filter(|d| match method {
-        Method::Isotonic => d.isotonic.is_some(),
-        Method::Platt => d.platt.is_some(),
-    });
+    let crossing = |maps: &dyn FittedMaps, q: f64| maps.map(method).and_then(|m| m.reaches(q));
+    let decision = art.global.decision.as_ref().filter(|d| d.has(method));
     let (act_map, not_found_below, not_found_map) = match decision {
         Some(d) => {
-            let top = |q| crossing(method, d.isotonic.as_ref(), d.platt.as_ref(), q);
-            let found = d.found.as_ref().filter(|f| match method {
-                Method::Isotonic => f.isotonic.is_some(),
-                Method::Platt => f.platt.is_some(),
-            });
-            match found {
-                Some(f) => (top(band.high), crossing(method, f.isotonic.as_ref(), f.platt.as_ref(), band.low), "found"),
+            let top = |q| crossing(d, q);
+            match d.found.as_ref().filter(|f| f.has(method)) {
+                Some(f) => (top(band.high), crossing(f, band.low), "found"),
                 None => (top(band.high), top(band.low), "top-hit"),
             }
         }
         None => {
-            let has = |g: &GroupFit| match method {
-                Method::Isotonic => g.isotonic.is_some(),
-                Method::Platt => g.platt.is_some(),
-            };
-            let g = Some(art.fit_for(key)).filter(|g| has(g)).unwrap_or(&art.global);
-            let pair = |q| crossing(method, g.isotonic.as_ref(), g.platt.as_ref(), q);
-            (pair(band.high), pair(band.low), "pair")
+            let g = Some(art.fit_for(key)).filter(|g| g.has(method)).unwrap_or(&art.global);
+            (crossing(g, band.high), crossing(g, band.low), "pair")
         }
     };
     let (act, rests): (Option<f64>, String) = match (decided_on, target) {
@@ -376,7 +340,7 @@ pub fn apply_to(cal: &Path, scores: &Path, out: &Path, decisions: Option<&Path>,
     crate::output::check_destinations(&[cal, scores], &outputs)?;
     let (art, _, sha) = Artifact::read_hashed(cal)?;
     let table = crate::table::read_table(scores)?;
-    let applied = apply_hashed(&table, scores, &art, cal, &sha, opts)?;
+    let applied = apply_artifact(&table, scores, &art, cal, &sha, opts)?;
     crate::table::write_parquet(&applied.table, out)?;
     if let Some(d) = decisions {
         write_decisions(&applied.decisions, d)?;
@@ -388,15 +352,8 @@ pub fn apply_to(cal: &Path, scores: &Path, out: &Path, decisions: Option<&Path>,
 /// group has none), with the rows' groups and the map used (`method`, or isotonic when the
 /// artifact has it, else Platt).
 pub fn probabilities(view: &TableView, art: &Artifact, art_path: &Path, method: Option<Method>) -> Result<(Vec<f64>, RowGroups, Method)> {
-    let method = match method {
-        Some(m) => m,
-        None if art.global.isotonic.is_some() => Method::Isotonic,
-        None => Method::Platt,
-    };
-    let has = |g: &crate::calibrate::artifact::GroupFit| match method {
-        Method::Isotonic => g.isotonic.is_some(),
-        Method::Platt => g.platt.is_some(),
-    };
+    let method = method.unwrap_or_else(|| art.global.default_method());
+    let has = |g: &crate::calibrate::artifact::GroupFit| g.has(method);
     if !has(&art.global) {
         return Err(Error::format(art_path, format!("the calibration has no global {} map", method.name())));
     }
@@ -431,12 +388,12 @@ pub fn probabilities(view: &TableView, art: &Artifact, art_path: &Path, method: 
 
 /// Applies `art` (read from `art_path`) to `table` (read from `path`).
 pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, opts: &ApplyOptions) -> Result<Applied> {
-    apply_hashed(table, path, art, art_path, &crate::table::sha256_file(art_path)?, opts)
+    apply_artifact(table, path, art, art_path, &crate::table::sha256_file(art_path)?, opts)
 }
 
 /// [`apply`] with the calibration's sha256 (recorded in the table's metadata) given: for an
 /// artifact held in memory, which `art_path` then only names in messages.
-pub fn apply_hashed(
+pub fn apply_artifact(
     table: &ScoreTable,
     path: &Path,
     art: &Artifact,
@@ -444,39 +401,24 @@ pub fn apply_hashed(
     art_sha256: &str,
     opts: &ApplyOptions,
 ) -> Result<Applied> {
-    let mut warnings = Vec::new();
-    for (what, a, t) in [("model", &art.model, &table.meta.model), ("metric", &art.metric, &table.meta.metric)] {
-        if a != t {
-            let msg = format!("{}: fitted on {what} {a:?}, but {} is {what} {t:?}", art_path.display(), path.display());
-            if !opts.force {
-                return Err(Error::Mismatch { message: format!("{msg} (use `force` to apply it anyway)") });
-            }
-            warnings.push(msg);
-        }
-    }
+    let mut warnings = fitted_on_another(table, path, art, art_path, opts.force)?;
     if let Some((name, v)) = opts.out_of_range() {
         return Err(Error::Invalid(format!("`{name}` {v} is outside [0, 1]")));
     }
     let view = TableView::new(table, path)?;
     view.check_unique_docs()?;
     let (prob, groups, method) = probabilities(&view, art, art_path, opts.method)?;
-    let key = |r: usize| groups.keys[groups.index[r] as usize].0.as_str();
-
-    let qid = view.query_ids("a decision per query")?;
-    let did = view.doc_ids("a decision per query")?;
     let keep: Vec<bool> = prob.iter().map(|&p| opts.floor.is_none_or(|f| p >= f)).collect();
     let band = opts.abstain.unwrap_or(art.abstain);
     if !(0.0 <= band.low && band.low <= band.high && band.high <= 1.0) {
         return Err(Error::Invalid(format!("abstain band {}:{} must satisfy 0 ≤ low ≤ high ≤ 1", band.low, band.high)));
     }
-    let policy = Policy { band, min_gap: opts.min_gap };
     let decided_on = match (opts.decide_on, &art.certification) {
-        (DecideOn::Certified, Some(_)) => DecideOn::Certified,
         (DecideOn::Certified, None) => {
             warnings.push(format!("{}: no certified thresholds (fit with `confidence`): deciding on the estimate", art_path.display()));
             DecideOn::Estimate
         }
-        (DecideOn::Estimate, _) => DecideOn::Estimate,
+        (on, _) => on,
     };
     let target = designated_target(art, opts.target)?;
     let by = opts.certified_by.unwrap_or(default_rule(art).2);
@@ -487,78 +429,18 @@ pub fn apply_hashed(
     if decided_on == DecideOn::Certified {
         warnings.extend(certificate_warnings(art, art_path, target, by, &groups, &certified));
     }
-    let scores = view.score;
-    // The map of top hits, where the calibration has one for this method.
-    let decision_map: Option<Box<dyn Fn(f64) -> f64 + '_>> = art.global.decision.as_ref().and_then(|d| match method {
-        Method::Isotonic => d.isotonic.as_ref().map(|m| Box::new(move |s| m.predict(s)) as Box<dyn Fn(f64) -> f64>),
-        Method::Platt => d.platt.as_ref().map(|m| Box::new(move |s| m.predict(s)) as Box<dyn Fn(f64) -> f64>),
-    });
-    let decision_map = decision_map.as_deref();
-    // Decisions are the cutoffs' (the ones the artifact exports).
-    let cuts: Vec<BandScores> = groups.keys.iter().map(|(k, _)| cutoffs(art, k, method, decided_on, target, by, band)).collect();
-
-    // Queries are contiguous runs in the table.
-    let mut decisions = Vec::new();
-    for &(r, end) in view.query_runs("a decision per query")?.iter() {
-        let q = qid.value(r);
-        // The two most probable rows left (ties: the earlier rank).
-        let (mut first, mut second): (Option<usize>, Option<usize>) = (None, None);
-        for i in (r..end).filter(|&i| keep[i]) {
-            if first.is_none_or(|f| prob[i] > prob[f]) {
-                second = first;
-                first = Some(i);
-            } else if second.is_none_or(|s| prob[i] > prob[s]) {
-                second = Some(i);
-            }
-        }
-        // The gap compares two hits of one query under the pair map.
-        let gap = first.map(|f| prob[f] - second.map_or(0.0, |s| prob[s]));
-        // The top hit is the best-scoring row left (ties: the earlier rank); its probability is
-        // the map of top hits' where the calibration has one, else the pair map's.
-        let best = (r..end).filter(|&i| keep[i]).fold(None, |b: Option<usize>, i| match b {
-            Some(b) if scores[b] >= scores[i] => Some(b),
-            _ => Some(i),
-        });
-        let top = best.map(|i| decision_map.map_or(prob[i], |dm| dm(f64::from(scores[i]))));
-        let cert = certified[groups.index[r] as usize].as_ref();
-        decisions.push(QueryDecision {
-            query_id: q.to_owned(),
-            group: key(r).to_owned(),
-            top_doc_id: best.map(|i| did.value(i).to_owned()),
-            top_probability: top,
-            gap,
-            // The cutoffs the artifact exports, by the top hit's score.
-            decision: policy.decide_at(
-                &cuts[groups.index[r] as usize],
-                best.map(|i| f64::from(scores[i])),
-                gap,
-                decided_on == DecideOn::Certified,
-            ),
-            target: if decided_on == DecideOn::Certified { target } else { None },
-            threshold: cert.map(|c| c.score),
-            certificate: cert.map(|c| c.fit.clone()),
-        });
-    }
-
-    // A table that was applied before has a probability column: this one replaces it (a file
-    // with two fields of one name is one pyarrow and pandas refuse).
-    let b = &table.batch;
-    let (mut fields, mut cols): (Vec<Field>, Vec<ArrayRef>) = b
-        .schema()
-        .fields()
-        .iter()
-        .zip(b.columns())
-        .filter(|(f, _)| f.name() != "probability")
-        .map(|(f, c)| (f.as_ref().clone(), Arc::clone(c)))
-        .unzip();
-    fields.push(Field::new("probability", DataType::Float64, false));
-    cols.push(Arc::new(Float64Array::from(prob)));
-    let with = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Error::format(path, e.to_string()))?;
-    let batch = if opts.floor.is_some() {
-        arrow::compute::filter_record_batch(&with, &BooleanArray::from(keep)).map_err(|e| Error::format(path, e.to_string()))?
-    } else {
-        with
+    let rule = QueryRule {
+        policy: Policy { band, min_gap: opts.min_gap },
+        // Decisions are the cutoffs' (the ones the artifact exports).
+        cuts: groups.keys.iter().map(|(k, _)| cutoffs(art, k, method, decided_on, target, by, band)).collect(),
+        certified,
+        // The map of top hits, where the calibration has one for this method.
+        top_map: art.global.decision.as_ref().and_then(|d| d.map(method)),
+        on_certificate: decided_on == DecideOn::Certified,
+        target,
     };
+    let decisions = rule.decide(&view, &groups, &prob, &keep)?;
+    let batch = with_probability(table, path, prob, opts.floor.map(|_| keep))?;
     let mut meta = table.meta.clone();
     meta.extra.insert("simcal.calibration_sha256".into(), art_sha256.to_owned());
     meta.extra.insert("simcal.calibration_method".into(), method.name().into());
@@ -572,9 +454,109 @@ pub fn apply_hashed(
         }
         meta.extra.insert("simcal.certified_by".into(), by.name().into());
     }
-    meta.extra.insert("simcal.decision_unit".into(), if decision_map.is_some() { "top-hit" } else { "pair" }.into());
+    meta.extra.insert("simcal.decision_unit".into(), if rule.top_map.is_some() { "top-hit" } else { "pair" }.into());
     let target = if decided_on == DecideOn::Certified { target } else { None };
     Ok(Applied { table: ScoreTable::new(batch, meta), decisions, warnings, method, decided_on, target, certified_by: by })
+}
+
+/// The warnings for a calibration fitted on another model or metric than `table`'s; an error
+/// unless `force`.
+fn fitted_on_another(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, force: bool) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    for (what, a, t) in [("model", &art.model, &table.meta.model), ("metric", &art.metric, &table.meta.metric)] {
+        if a != t {
+            let msg = format!("{}: fitted on {what} {a:?}, but {} is {what} {t:?}", art_path.display(), path.display());
+            if !force {
+                return Err(Error::Mismatch { message: format!("{msg} (use `force` to apply it anyway)") });
+            }
+            warnings.push(msg);
+        }
+    }
+    Ok(warnings)
+}
+
+/// How each query of a table is decided: by its group's cutoffs (and certificate).
+struct QueryRule<'a> {
+    policy: Policy,
+    /// Each group's cutoffs.
+    cuts: Vec<BandScores>,
+    /// Each group's certificate (None: none, or not deciding on certificates).
+    certified: Vec<Option<Certificate>>,
+    /// The map of top hits, where the calibration has one for the method applied.
+    top_map: Option<&'a dyn Calibrator>,
+    /// Whether `act` rests on the certificates.
+    on_certificate: bool,
+    /// The designated precision target.
+    target: Option<f64>,
+}
+
+impl QueryRule<'_> {
+    /// One decision per query of `view` (its rows' probabilities `prob`, those kept by the
+    /// floor `keep`); queries are contiguous runs of rows.
+    fn decide(&self, view: &TableView, groups: &RowGroups, prob: &[f64], keep: &[bool]) -> Result<Vec<QueryDecision>> {
+        let qid = view.query_ids("a decision per query")?;
+        let did = view.doc_ids("a decision per query")?;
+        let scores = view.score;
+        let mut decisions = Vec::new();
+        for &(r, end) in view.query_runs("a decision per query")?.iter() {
+            let group = groups.index[r] as usize;
+            // The two most probable rows left (ties: the earlier rank).
+            let (mut first, mut second): (Option<usize>, Option<usize>) = (None, None);
+            for i in (r..end).filter(|&i| keep[i]) {
+                if first.is_none_or(|f| prob[i] > prob[f]) {
+                    second = first;
+                    first = Some(i);
+                } else if second.is_none_or(|s| prob[i] > prob[s]) {
+                    second = Some(i);
+                }
+            }
+            // The gap compares two hits of one query under the pair map.
+            let gap = first.map(|f| prob[f] - second.map_or(0.0, |s| prob[s]));
+            // The top hit is the best-scoring row left (ties: the earlier rank); its probability
+            // is the map of top hits' where the calibration has one, else the pair map's.
+            let best = (r..end).filter(|&i| keep[i]).fold(None, |b: Option<usize>, i| match b {
+                Some(b) if scores[b] >= scores[i] => Some(b),
+                _ => Some(i),
+            });
+            let top = best.map(|i| self.top_map.map_or(prob[i], |m| m.predict(f64::from(scores[i]))));
+            let cert = self.certified[group].as_ref();
+            decisions.push(QueryDecision {
+                query_id: qid.value(r).to_owned(),
+                group: groups.keys[group].0.clone(),
+                top_doc_id: best.map(|i| did.value(i).to_owned()),
+                top_probability: top,
+                gap,
+                // The cutoffs the artifact exports, by the top hit's score.
+                decision: self.policy.decide_at(&self.cuts[group], best.map(|i| f64::from(scores[i])), gap, self.on_certificate),
+                target: if self.on_certificate { self.target } else { None },
+                threshold: cert.map(|c| c.score),
+                certificate: cert.map(|c| c.fit.clone()),
+            });
+        }
+        Ok(decisions)
+    }
+}
+
+/// `table` with its `probability` column (`prob`), only the rows `keep` says where given. A
+/// table that was applied before has a probability column: this one replaces it (a file with
+/// two fields of one name is one pyarrow and pandas refuse).
+fn with_probability(table: &ScoreTable, path: &Path, prob: Vec<f64>, keep: Option<Vec<bool>>) -> Result<RecordBatch> {
+    let b = &table.batch;
+    let (mut fields, mut cols): (Vec<Field>, Vec<ArrayRef>) = b
+        .schema()
+        .fields()
+        .iter()
+        .zip(b.columns())
+        .filter(|(f, _)| f.name() != "probability")
+        .map(|(f, c)| (f.as_ref().clone(), Arc::clone(c)))
+        .unzip();
+    fields.push(Field::new("probability", DataType::Float64, false));
+    cols.push(Arc::new(Float64Array::from(prob)));
+    let with = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Error::format(path, e.to_string()))?;
+    match keep {
+        Some(keep) => arrow::compute::filter_record_batch(&with, &BooleanArray::from(keep)).map_err(|e| Error::format(path, e.to_string())),
+        None => Ok(with),
+    }
 }
 
 /// What a user must know about the certificates the decisions rest on: none for the target,

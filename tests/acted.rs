@@ -18,7 +18,7 @@ use simcal::calibrate::artifact::Artifact;
 use simcal::calibrate::certify::{certify, CertifyOptions, Grid, QueryUnit, Unit};
 use simcal::calibrate::distinct::Distinct;
 use simcal::calibrate::{fit_table_in_memory, FitOptions};
-use simcal::policy::{apply_hashed, ApplyOptions, CertifiedBy, Decision};
+use simcal::policy::{apply_artifact, ApplyOptions, CertifiedBy, Decision};
 use simcal::stats::crc::QueryRecall;
 use simcal::stats::ltt::Fwer;
 use simcal::table::ScoreTable;
@@ -108,7 +108,7 @@ fn fit(t: &ScoreTable, opts: &FitOptions) -> Artifact {
 }
 
 fn apply(t: &ScoreTable, art: &Artifact, opts: &ApplyOptions) -> simcal::policy::Applied {
-    apply_hashed(t, Path::new("sim"), art, Path::new("cal"), "sha", opts).unwrap()
+    apply_artifact(t, Path::new("sim"), art, Path::new("cal"), "sha", opts).unwrap()
 }
 
 /// 3 binomial standard deviations of a rate `p` over `n` repetitions.
@@ -193,7 +193,7 @@ fn act_rests_on_the_designated_target_alone() {
             assert_eq!((d.target, d.threshold), (Some(0.5), Some(c)));
         }
         // A target the fit was not given is refused, naming it.
-        let e = apply_hashed(
+        let e = apply_artifact(
             &t,
             Path::new("sim"),
             &art,

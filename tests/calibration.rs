@@ -388,7 +388,7 @@ fn platt_on_a_large_table_is_the_likelihoods_maximum() {
     // Near the generating map P = σ(3s − 1), i.e. a = −3, b = 1.
     assert!((p.a + 3.0).abs() < 0.05 && (p.b - 1.0).abs() < 0.05, "{p:?}");
     // A fold's looser stop lands on the same maximum to far below the fit's sampling error.
-    let q = platt::fit_to(&d, "big", simcal::calibrate::folds::FOLD_TOLERANCE).unwrap();
+    let q = platt::fit_within(&d, "big", simcal::calibrate::folds::FOLD_TOLERANCE).unwrap();
     assert!((q.a - p.a).abs() < 1e-7 * p.a.abs() && (q.b - p.b).abs() < 1e-7 * p.b.abs().max(1.0), "{q:?} vs {p:?}");
 }
 

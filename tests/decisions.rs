@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use simcal::calibrate::artifact::{Artifact, BandScores, DecisionQuality};
 use simcal::calibrate::{fit_table_in_memory, FitOptions, Method};
 use simcal::metrics::{evaluate, EvalOptions};
-use simcal::policy::{apply_hashed, ApplyOptions, QueryDecision};
+use simcal::policy::{apply_artifact, ApplyOptions, QueryDecision};
 use simcal::table::{ScoreTable, TableMeta, TableView};
 use simcal::Choice;
 
@@ -93,7 +93,7 @@ fn the_exported_cutoffs_are_the_decisions_apply_makes() {
         let art = Artifact::read(&cal).unwrap();
         for method in [Method::Isotonic, Method::Platt] {
             let opts = ApplyOptions { method: Some(method), ..ApplyOptions::default() };
-            let applied = apply_hashed(&table, &scores, &art, &cal, "sha", &opts).unwrap();
+            let applied = apply_artifact(&table, &scores, &art, &cal, "sha", &opts).unwrap();
             let mut seen = HashMap::new();
             for q in &applied.decisions {
                 let fit = art.groups.iter().find(|g| g.key == q.group).unwrap_or(&art.global);
@@ -140,7 +140,7 @@ fn not_found_rests_on_a_relevant_document_anywhere_in_the_top_k() {
     let opts = FitOptions { folds: 1, bootstrap: 0, ..FitOptions::default() };
     let art = fit_table_in_memory(&fit_t, Path::new("fit"), &opts).unwrap();
     let fresh = draw(2, 4000);
-    let applied = apply_hashed(&fresh, Path::new("fresh"), &art, Path::new("cal"), "sha", &ApplyOptions::default()).unwrap();
+    let applied = apply_artifact(&fresh, Path::new("fresh"), &art, Path::new("cal"), "sha", &ApplyOptions::default()).unwrap();
     let top = top_hits(&fresh);
     let counts = recount(&applied.decisions, &top);
     let (_, n, _, found) = &counts[2];
@@ -204,7 +204,7 @@ fn eval_reports_the_quality_of_applys_decisions() {
     let ev = evaluate(&table, &scores, None, Some((&art, &cal)), &EvalOptions::default()).unwrap();
     let d = ev.global.calibration.as_ref().unwrap().decisions.as_ref().unwrap();
     assert!(!ev.global.calibration.as_ref().unwrap().in_sample);
-    let applied = apply_hashed(&table, &scores, &art, &cal, "sha", &ApplyOptions::default()).unwrap();
+    let applied = apply_artifact(&table, &scores, &art, &cal, "sha", &ApplyOptions::default()).unwrap();
     assert_eq!(reported(&d.quality), recount(&applied.decisions, &top_hits(&table)));
     assert!(d.quality[0].queries > 0, "{:?}", d.quality);
     assert_eq!(d.reliability.n, 300);
@@ -306,15 +306,15 @@ fn apply_takes_a_band_without_refitting() {
     let art = fit_table_in_memory(&table, &scores, &opts).unwrap();
     let top = top_hits(&table);
     let band = Band { low: 0.97, high: 0.99 };
-    let fitted = apply_hashed(&table, &scores, &art, &scores, "sha", &ApplyOptions::default()).unwrap();
+    let fitted = apply_artifact(&table, &scores, &art, &scores, "sha", &ApplyOptions::default()).unwrap();
     let other =
-        apply_hashed(&table, &scores, &art, &scores, "sha", &ApplyOptions { abstain: Some(band), ..ApplyOptions::default() }).unwrap();
+        apply_artifact(&table, &scores, &art, &scores, "sha", &ApplyOptions { abstain: Some(band), ..ApplyOptions::default() }).unwrap();
     let c = cutoffs(&art, "all", Method::Isotonic, DecideOn::Estimate, Some(0.9), CertifiedBy::Group, band);
     for q in &other.decisions {
         assert_eq!(q.decision.name(), by_cutoffs(&c, top[&q.query_id].0), "query {}", q.query_id);
     }
     assert_ne!(fitted.counts(), other.counts());
     let bad = ApplyOptions { abstain: Some(Band { low: 0.9, high: 0.5 }), ..ApplyOptions::default() };
-    let e = apply_hashed(&table, &scores, &art, &scores, "sha", &bad).unwrap_err().to_string();
+    let e = apply_artifact(&table, &scores, &art, &scores, "sha", &bad).unwrap_err().to_string();
     assert!(e.contains("abstain band 0.9:0.5"), "{e}");
 }

@@ -214,7 +214,7 @@ fn certified_lines(t: &simcal::calibrate::artifact::Threshold, head: &str, famil
 pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
     let opts = args.options()?;
     let (art, seconds) = match &args.scores {
-        Some(scores) => simcal::calibrate::fit_to(scores, &opts, &args.out)?,
+        Some(scores) => simcal::calibrate::fit_and_write(scores, &opts, &args.out)?,
         None => {
             let inputs: Vec<&std::path::Path> = args.from_histograms.iter().map(PathBuf::as_path).chain(opts.input_files()).collect();
             simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;

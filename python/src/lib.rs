@@ -758,7 +758,7 @@ fn apply(
         let t = self::table(table.0, meta, "table")?;
         // The file's hash where it was read from one, else that of the file it would be.
         let sha = sha256.unwrap_or_else(|| simcal::table::sha256_bytes(json.as_bytes()));
-        let applied = simcal::policy::apply_hashed(&t, Path::new("table"), &art, Path::new("calibration"), &sha, &opts).map_err(err)?;
+        let applied = simcal::policy::apply_artifact(&t, Path::new("table"), &art, Path::new("calibration"), &sha, &opts).map_err(err)?;
         let decisions = simcal::policy::decisions_batch(&applied.decisions).map_err(err)?;
         // The table's provenance, as the parquet file `simcal apply` writes carries it.
         let rows =

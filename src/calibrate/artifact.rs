@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 use crate::policy::Decision;
 use crate::stats::ltt::Fwer;
 
+super::maps::fitted_maps!(GroupFit, DecisionFit, FoundFit);
+
 /// What a threshold's target is a value of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

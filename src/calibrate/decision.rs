@@ -16,8 +16,9 @@ use super::distinct::Distinct;
 use super::isotonic::Isotonic;
 use super::{folds, platt, summary, sweep, FitOptions, Method};
 use crate::calibrate::artifact::TargetKind;
+use crate::calibrate::maps::Calibrator;
 use crate::choice::Choice;
-use crate::policy::{below_act, crossing, Decision, Policy};
+use crate::policy::{below_act, Decision, Policy};
 
 /// Whether a query has a relevant document anywhere in its top k.
 fn found(u: &QueryUnit) -> bool {
@@ -173,8 +174,8 @@ fn held_out_quality(units: &[QueryUnit], opts: &FitOptions, delta: Option<f64>) 
                     return None;
                 }
                 match method {
-                    Method::Isotonic => Some(crossing(method, Some(&Isotonic::fit(d)), None, q)),
-                    Method::Platt => platt::fit(d, "fold").ok().map(|p| crossing(method, None, Some(&p), q)),
+                    Method::Isotonic => Some(Isotonic::fit(d).reaches(q)),
+                    Method::Platt => platt::fit(d, "fold").ok().map(|p| p.reaches(q)),
                 }
             };
             let top_map = |q: f64| map(&top, q).flatten();

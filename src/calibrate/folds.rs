@@ -22,6 +22,7 @@ use super::distinct::{Distinct, Rest};
 use super::isotonic::{Isotonic, Pav};
 use super::summary::{CalibrationMetrics, MetricSums};
 use super::{platt, sweep, Method};
+use crate::calibrate::maps::FittedMaps;
 use crate::error::{Error, Result};
 use crate::table::{ScoreTable, TableView};
 
@@ -108,8 +109,10 @@ pub struct HeldOut {
     pub targets: Vec<HeldOutTarget>,
 }
 
-/// Newton's stopping step for a fold's Platt map ([`platt::fit_to`]).
+/// Newton's stopping step for a fold's Platt map ([`platt::fit_within`]).
 pub const FOLD_TOLERANCE: f64 = 1e-4;
+
+super::maps::fitted_maps!(FoldFit);
 
 /// One fold's fits, trained on the other folds.
 pub struct FoldFit {
@@ -162,10 +165,7 @@ fn fit_fold(train: Rest, base: Option<&platt::Base>, methods: &[Method], precisi
 impl FoldFit {
     /// P(relevant) of `s` from this fold's `method` map (NaN when it has none).
     pub fn predict(&self, method: Method, s: f64) -> f64 {
-        match method {
-            Method::Isotonic => self.isotonic.as_ref().map_or(f64::NAN, |m| m.predict(s)),
-            Method::Platt => self.platt.as_ref().map_or(f64::NAN, |m| m.predict(s)),
-        }
+        self.map(method).map_or(f64::NAN, |m| m.predict(s))
     }
 }
 
@@ -204,11 +204,7 @@ pub fn held_out(
                 sums: methods
                     .iter()
                     .map(|&m| {
-                        let has = match m {
-                            Method::Isotonic => fit.isotonic.is_some(),
-                            Method::Platt => fit.platt.is_some(),
-                        };
-                        has.then(|| match (m, &fit.isotonic) {
+                        fit.has(m).then(|| match (m, &fit.isotonic) {
                             (Method::Isotonic, Some(iso)) => {
                                 let p = iso.predict_sorted(&part.x);
                                 MetricSums::of(part, |i| p[i])

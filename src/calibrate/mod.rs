@@ -17,6 +17,7 @@ pub mod distinct;
 pub mod folds;
 pub mod histogram;
 pub mod isotonic;
+pub mod maps;
 pub mod pairs;
 pub mod platt;
 pub mod summary;
@@ -28,6 +29,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::calibrate::artifact::TargetKind;
+use crate::calibrate::maps::FittedMaps;
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::stats::binomial::clopper_pearson;
@@ -225,7 +227,7 @@ pub fn fit_file(path: &Path, opts: &FitOptions) -> Result<Artifact> {
 
 /// `simcal fit`: fits the score table at `scores` and writes the artifact to `out`
 /// (atomically; `out` must not be an input). Returns the artifact and the seconds the fit took.
-pub fn fit_to(scores: &Path, opts: &FitOptions, out: &Path) -> Result<(Artifact, f64)> {
+pub fn fit_and_write(scores: &Path, opts: &FitOptions, out: &Path) -> Result<(Artifact, f64)> {
     let inputs: Vec<&Path> = std::iter::once(scores).chain(opts.input_files()).collect();
     crate::output::check_destinations(&inputs, &[("`out`", out)])?;
     let t = std::time::Instant::now();
@@ -250,20 +252,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     // A document twice for a query would count its pair twice (checked where the ids were read).
     view.check_unique_docs()?;
     let fold = if opts.folds > 1 { Some(folds::assign(view, opts.folds, opts.seed)?) } else { None };
-    let keys = pairs::fold_class_keys(view, opts.rel_level, fold.as_deref(), opts.folds)?;
-    // The folds' tables and the table of all pairs, each sorted from the keys.
-    let (mut parts, global_d) = rayon::join(
-        || keys.par_iter().map(|(p, n)| Distinct::from_keys(p, n)).collect::<Vec<_>>(),
-        || {
-            (keys.len() > 1).then(|| {
-                let pos: Vec<&[u32]> = keys.iter().map(|(p, _)| p.as_slice()).collect();
-                let neg: Vec<&[u32]> = keys.iter().map(|(_, n)| n.as_slice()).collect();
-                Distinct::from_key_sets(&pos, &neg)
-            })
-        },
-    );
-    drop(keys);
-    let global_d = global_d.unwrap_or_else(|| parts.pop().unwrap_or_default());
+    let (parts, global_d) = fold_tables(view, opts, fold.as_deref())?;
     let (n_rel, n) = (global_d.n_pos(), global_d.n_pos() + global_d.n_neg());
     if n_rel == 0 || n_rel == n {
         let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
@@ -272,27 +261,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
             format!("{} {class}: a calibration needs both classes (check `rel_level` and the qrels)", all_pairs(n, "")),
         ));
     }
-    // Query units (each query's top hit) when the table has its queries and ranks: the unit of
-    // decisions, and of certification with --unit query.
-    let row_groups = if view.query_id.is_some() && view.rank.is_some() {
-        Some(if opts.group_by.is_empty() { crate::table::RowGroups::single() } else { view.groups(&opts.group_by)? })
-    } else if let Some(c) = opts.certify.as_ref().filter(|c| c.unit.needs_queries()) {
-        return Err(Error::format(
-            path,
-            format!(
-                "unit {} needs the query_id and rank columns (its units are queries); unit pair-iid treats the pairs as independent",
-                c.unit.name()
-            ),
-        ));
-    } else {
-        None
-    };
-    if opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) && !opts.target_recall.is_empty() && view.query_relevant.is_none() {
-        return Err(Error::format(
-            path,
-            "a recall target at the query unit needs the query_relevant column (relevant documents never retrieved are missed); score with qrels, or certify at the pair unit",
-        ));
-    }
+    let row_groups = unit_groups(view, opts)?;
     let units: Vec<QueryUnit> = match &row_groups {
         Some(g) => certify::query_units(view, opts.rel_level, g.index(), fold.as_deref(), table.meta.k as u64)?,
         // Without the queries, each rank-1 row is a query's top hit: enough for decisions.
@@ -312,18 +281,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     let global_blocks =
         block.as_ref().map(|_| Blocks { scores: &labeled.scores, relevant: &labeled.relevant, block: &labeled.block, blocks: n_blocks });
     let by_group = if opts.group_by.is_empty() { Vec::new() } else { labeled.groups() };
-    // A unit's group key, to find the units of each labeled group.
-    let unit_key = |u: &QueryUnit| row_groups.as_ref().map(|g| g.keys[u.group as usize].0.as_str()).unwrap_or("all");
-    let mut group_units: Vec<Vec<&QueryUnit>> = vec![Vec::new(); by_group.len()];
-    {
-        let position: std::collections::HashMap<&str, usize> =
-            by_group.iter().enumerate().map(|(i, (key, _, _))| (key.as_str(), i)).collect();
-        for u in &units {
-            if let Some(&i) = position.get(unit_key(u)) {
-                group_units[i].push(u);
-            }
-        }
-    }
+    let group_units = units_by_group(&units, &by_group, row_groups.as_ref());
     // The family of certificates that share δ, chosen from counts blind to relevance.
     let family = opts.certify.as_ref().map(|c| {
         let counts: Vec<certify::UnitCounts> =
@@ -336,30 +294,14 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     if !units.is_empty() {
         global.decision = Some(decision::fit(&units, opts, family.as_ref().map(|f| f.delta_each)));
     }
-    let k = opts.folds;
+    let blocks = block.as_ref().map(|_| n_blocks);
     let mut groups: Vec<GroupFit> = by_group
         .into_par_iter()
         .zip(group_units)
         .enumerate()
-        .map(|(i, ((key, values, idx), mine))| {
-            let s: Vec<f32> = idx.iter().map(|&i| labeled.scores[i]).collect();
-            let r: Vec<bool> = idx.iter().map(|&i| labeled.relevant[i]).collect();
-            let d = Distinct::from_pairs(&s, &r);
-            let parts: Vec<Distinct> = if k > 1 {
-                (0..k as u8)
-                    .map(|f| {
-                        let (s, r): (Vec<f32>, Vec<bool>) =
-                            idx.iter().filter(|&&i| labeled.fold[i] == f).map(|&i| (labeled.scores[i], labeled.relevant[i])).unzip();
-                        Distinct::from_pairs(&s, &r)
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let b: Option<Vec<u8>> = block.as_ref().map(|_| idx.iter().map(|&i| labeled.block[i]).collect());
-            let blocks = b.as_ref().map(|b| Blocks { scores: &s, relevant: &r, block: b, blocks: n_blocks });
+        .map(|(i, (group, mine))| {
             let delta = family.as_ref().map_or(Some(0.0), |f| f.member[i].then_some(f.delta_each));
-            fit_group(&key, values, &d, &parts, &mine, blocks, opts, delta, false)
+            fit_labeled_group(group, &mine, &labeled, blocks, opts, delta)
         })
         .collect::<Result<_>>()?;
     set_deltas(&global, &mut groups);
@@ -370,6 +312,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
         art.held_out = Some(HeldOutSpec { folds: opts.folds, seed: opts.seed, queries: queries.unwrap_or(f.len() as u64) });
     }
     if let (Some(c), Some(f)) = (&opts.certify, family) {
+        let unjudged = if c.unit.needs_queries() { queries.unwrap_or(0).saturating_sub(units.len() as u64) } else { 0 };
         art.certification = Some(CertificationSpec {
             confidence: c.confidence,
             unit: c.unit,
@@ -377,7 +320,7 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
             grid: c.grid.size(),
             grid_source: c.grid_source.clone(),
             groups: f.groups,
-            unjudged_queries: if c.unit.needs_queries() { queries.unwrap_or(0).saturating_sub(units.len() as u64) } else { 0 },
+            unjudged_queries: unjudged,
             targets: f.targets,
             certificates: f.certificates,
             delta_each: f.delta_each,
@@ -386,24 +329,125 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
         });
     }
     set_cutoffs(&mut art);
-    // How good each decision was on the fitting queries, in sample.
-    if art.global.decision.is_some() {
-        let (on, _, _) = crate::policy::default_rule(&art);
-        let method = if art.global.isotonic.is_some() { Method::Isotonic } else { Method::Platt };
-        let cuts_of = |key: &str| -> Option<&BandScores> {
-            art.groups.iter().find(|g| g.key == key).unwrap_or(&art.global).band_scores.get(method.name())
-        };
-        let policy = crate::policy::Policy { band: art.abstain, min_gap: 0.0 };
-        let quality = decision::quality(
-            units.iter().filter_map(|u| cuts_of(unit_key(u)).map(|c| (u, c))),
-            on == crate::policy::DecideOn::Certified,
-            &policy,
-        );
-        if let Some(d) = art.global.decision.as_mut() {
-            d.quality = quality;
+    set_decision_quality(&mut art, &units, row_groups.as_ref());
+    Ok(art)
+}
+
+/// Each fold's table of pairs (sorted from the pairs' keys) and the table of all pairs.
+fn fold_tables(view: &TableView, opts: &FitOptions, fold: Option<&[u8]>) -> Result<(Vec<Distinct>, Distinct)> {
+    let keys = pairs::fold_class_keys(view, opts.rel_level, fold, opts.folds)?;
+    let (mut parts, global) = rayon::join(
+        || keys.par_iter().map(|(p, n)| Distinct::from_keys(p, n)).collect::<Vec<_>>(),
+        || {
+            (keys.len() > 1).then(|| {
+                let pos: Vec<&[u32]> = keys.iter().map(|(p, _)| p.as_slice()).collect();
+                let neg: Vec<&[u32]> = keys.iter().map(|(_, n)| n.as_slice()).collect();
+                Distinct::from_key_sets(&pos, &neg)
+            })
+        },
+    );
+    let global = global.unwrap_or_else(|| parts.pop().unwrap_or_default());
+    Ok((parts, global))
+}
+
+/// The groups of the query units (each query's top hit: the unit of decisions, and of
+/// certification at the query unit) when the table has its queries and ranks; None otherwise,
+/// refused where the certification's unit needs queries.
+fn unit_groups(view: &TableView, opts: &FitOptions) -> Result<Option<crate::table::RowGroups>> {
+    let path = view.path();
+    let row_groups = if view.query_id.is_some() && view.rank.is_some() {
+        Some(if opts.group_by.is_empty() { crate::table::RowGroups::single() } else { view.groups(&opts.group_by)? })
+    } else if let Some(c) = opts.certify.as_ref().filter(|c| c.unit.needs_queries()) {
+        return Err(Error::format(
+            path,
+            format!(
+                "unit {} needs the query_id and rank columns (its units are queries); unit pair-iid treats the pairs as independent",
+                c.unit.name()
+            ),
+        ));
+    } else {
+        None
+    };
+    if opts.certify.as_ref().is_some_and(|c| c.unit == Unit::Query) && !opts.target_recall.is_empty() && view.query_relevant.is_none() {
+        return Err(Error::format(
+            path,
+            "a recall target at the query unit needs the query_relevant column (relevant documents never retrieved are missed); score with qrels, or certify at the pair unit",
+        ));
+    }
+    Ok(row_groups)
+}
+
+/// A unit's group key among the units' `groups` ("all" without groups).
+fn unit_key<'a>(groups: Option<&'a crate::table::RowGroups>, u: &QueryUnit) -> &'a str {
+    groups.map(|g| g.keys[u.group as usize].0.as_str()).unwrap_or("all")
+}
+
+/// The units of each labeled group (`by_group`), found by their key among `groups`.
+fn units_by_group<'a>(
+    units: &'a [QueryUnit],
+    by_group: &[(String, BTreeMap<String, String>, Vec<usize>)],
+    groups: Option<&crate::table::RowGroups>,
+) -> Vec<Vec<&'a QueryUnit>> {
+    let mut group_units: Vec<Vec<&QueryUnit>> = vec![Vec::new(); by_group.len()];
+    let position: std::collections::HashMap<&str, usize> = by_group.iter().enumerate().map(|(i, (key, _, _))| (key.as_str(), i)).collect();
+    for u in units {
+        if let Some(&i) = position.get(unit_key(groups, u)) {
+            group_units[i].push(u);
         }
     }
-    Ok(art)
+    group_units
+}
+
+/// Fits one labeled group (its key, its columns' values and its pairs `idx` of `labeled`): its
+/// query units `mine`, its folds' tables where cross-fitting, and its bootstrap blocks
+/// (`blocks` of them) where resampling queries.
+fn fit_labeled_group(
+    (key, values, idx): (String, BTreeMap<String, String>, Vec<usize>),
+    mine: &[&QueryUnit],
+    labeled: &pairs::LabeledPairs,
+    blocks: Option<usize>,
+    opts: &FitOptions,
+    delta: Option<f64>,
+) -> Result<GroupFit> {
+    let s: Vec<f32> = idx.iter().map(|&i| labeled.scores[i]).collect();
+    let r: Vec<bool> = idx.iter().map(|&i| labeled.relevant[i]).collect();
+    let d = Distinct::from_pairs(&s, &r);
+    let parts: Vec<Distinct> = if opts.folds > 1 {
+        (0..opts.folds as u8)
+            .map(|f| {
+                let (s, r): (Vec<f32>, Vec<bool>) =
+                    idx.iter().filter(|&&i| labeled.fold[i] == f).map(|&i| (labeled.scores[i], labeled.relevant[i])).unzip();
+                Distinct::from_pairs(&s, &r)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let b: Option<Vec<u8>> = blocks.map(|_| idx.iter().map(|&i| labeled.block[i]).collect());
+    let group_blocks = b.as_ref().zip(blocks).map(|(b, n)| Blocks { scores: &s, relevant: &r, block: b, blocks: n });
+    fit_group(&key, values, &d, &parts, mine, group_blocks, opts, delta, false)
+}
+
+/// How good each decision was on the fitting queries, in sample (each unit decided by its
+/// group's cutoffs under the artifact's default rule and map).
+fn set_decision_quality(art: &mut Artifact, units: &[QueryUnit], groups: Option<&crate::table::RowGroups>) {
+    if art.global.decision.is_none() {
+        return;
+    }
+    let (on, _, _) = crate::policy::default_rule(art);
+    let method = art.global.default_method();
+    let cuts_of = |key: &str| -> Option<&BandScores> {
+        art.groups.iter().find(|g| g.key == key).unwrap_or(&art.global).band_scores.get(method.name())
+    };
+    let policy = crate::policy::Policy { band: art.abstain, min_gap: 0.0 };
+    let quality = decision::quality(
+        units.iter().filter_map(|u| cuts_of(unit_key(groups, u)).map(|c| (u, c))),
+        on == crate::policy::DecideOn::Certified,
+        &policy,
+    );
+    if let Some(d) = art.global.decision.as_mut() {
+        d.quality = quality;
+    }
 }
 
 /// The certificates of a fit that share its δ, and the share each gets.
@@ -611,7 +655,7 @@ fn fit_group(
     let base = base.as_ref();
     let (held_out, g) = rayon::join(
         || (parts.len() > 1).then(|| folds::held_out(d, parts, base, &opts.methods, &opts.target_precision, &opts.target_recall)),
-        || fit_fitted(g, d, base, units, blocks, opts, delta, strict),
+        || fit_both_classes(g, d, base, units, blocks, opts, delta, strict),
     );
     let mut g = g?;
     if let Some(h) = &held_out {
@@ -660,7 +704,7 @@ fn not_fitted(n: u64, np: u64, opts: &FitOptions, strict: bool) -> Option<String
 
 /// The thresholds, certified thresholds and maps of a group with both classes.
 #[allow(clippy::too_many_arguments)]
-fn fit_fitted(
+fn fit_both_classes(
     mut g: GroupFit,
     d: &Distinct,
     base: Option<&platt::Base>,

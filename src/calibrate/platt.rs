@@ -134,12 +134,12 @@ fn standardise(d: &Distinct) -> Standard {
     Standard { mean: pivot + m, scale: if sd > 0.0 { 1.0 / sd } else { 1.0 } }
 }
 
-/// Newton's stopping step of a map fitted to be kept ([`fit_to`]).
+/// Newton's stopping step of a map fitted to be kept ([`fit_within`]).
 pub const TOLERANCE: f64 = 1e-9;
 
 /// Fits the map. `group` names the data in errors.
 pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
-    fit_to(d, group, TOLERANCE)
+    fit_within(d, group, TOLERANCE)
 }
 
 /// [`fit`], done when a Newton step (on the standardised score) is at most `tol`: 1e-9 leaves
@@ -147,7 +147,7 @@ pub fn fit(d: &Distinct, group: &str) -> Result<Platt> {
 /// held-out pairs, stop at 1e-4: Newton's error squares with each step (on real tables the step
 /// after one of 1e-5 is near 1e-11), so what such a step leaves is near 1e-8 in the
 /// standardised parameters, and the binned warm start is usually that close already: one pass.
-pub fn fit_to(d: &Distinct, group: &str, tol: f64) -> Result<Platt> {
+pub fn fit_within(d: &Distinct, group: &str, tol: f64) -> Result<Platt> {
     Base::new(d).fit(d.whole(), group, tol)
 }
 
@@ -189,7 +189,7 @@ impl<'a> Base<'a> {
         Base { d, st, per, bins }
     }
 
-    /// [`fit_to`] on `t`, pairs of this base's table (of another table: with its own base).
+    /// [`fit_within`] on `t`, pairs of this base's table (of another table: with its own base).
     pub fn fit(&self, t: Rest, group: &str, tol: f64) -> Result<Platt> {
         if !std::ptr::eq(t.all, self.d) {
             return Base::new(t.all).fit(t, group, tol);
@@ -261,12 +261,12 @@ impl<'a> Base<'a> {
     }
 }
 
-/// Newton's method on `t` from the warm start `(w, c)`, done at a step of `tol` ([`fit_to`]).
+/// Newton's method on `t` from the warm start `(w, c)`, done at a step of `tol` ([`fit_within`]).
 fn newton(t: Rest, st: Standard, (mut w, mut c): (f64, f64), group: &str, tol: f64) -> Result<Platt> {
     // The binned fit lands close to the optimum, where plain Newton steps shrink quadratically
     // and the loss (most of a pass's cost) is not needed: take them while each is less than
     // half the one before; a step of `tol` or less is the last (what remains after it is far
-    // below the parameters' rounding; see [`fit_to`]). A step that does not shrink hands over
+    // below the parameters' rounding; see [`fit_within`]). A step that does not shrink hands over
     // to the damped iteration below, from the warm start.
     let (w0, c0) = (w, c);
     let mut last_step = f64::INFINITY;

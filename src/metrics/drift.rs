@@ -27,7 +27,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::calibrate::artifact::TargetKind;
-use crate::calibrate::artifact::{Artifact, UnitCount};
+use crate::calibrate::artifact::{Artifact, Threshold, UnitCount};
 use crate::calibrate::certify::QueryUnit;
 use crate::calibrate::certify::Unit;
 use crate::calibrate::distinct::Distinct;
@@ -234,6 +234,29 @@ fn class_drift(base: &Distributions, b: &Distribution, d: &Distinct, w: &[u64], 
     ClassDrift { n_baseline: b.n, n_new, ks, ks_p, psi, mean_shift, quantile_shift }
 }
 
+/// Effects beyond tolerance, each with its p-value (None: no test possible, the effect
+/// decides), and the number of tests run: the report's Bonferroni correction counts them.
+#[derive(Default)]
+struct Gate {
+    tests: usize,
+    candidates: Vec<(String, Option<f64>)>,
+}
+
+impl Gate {
+    /// The violations: the candidates significant after Bonferroni over every test.
+    fn violations(self, significance: f64) -> Vec<String> {
+        let level = significance / self.tests.max(1) as f64;
+        self.candidates
+            .into_iter()
+            .filter_map(|(m, p)| match p {
+                Some(p) if p <= level => Some(format!("{m}, p = {p:.2e}")),
+                Some(_) => None,
+                None => Some(m),
+            })
+            .collect()
+    }
+}
+
 /// Compares the labeled pairs of `table` (read from `path`) with the baseline `art`.
 pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -> Result<DriftReport> {
     if let Some((name, v)) = tol.out_of_range() {
@@ -256,56 +279,10 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
             changes.push(format!("{what} changed: baseline {a:?}, new table {t:?}"));
         }
     }
+    let by_key = pairs_by_group(&labeled, art);
+    let notes = group_notes(art, &by_key, path, unit_groups.is_some())?;
+    let mut gate = Gate::default();
     let mut groups = Vec::new();
-    // Effects beyond tolerance with their p-values (None: no test possible, the effect decides).
-    let mut candidates: Vec<(String, Option<f64>)> = Vec::new();
-    let mut tests = 0usize;
-    let by_key: std::collections::HashMap<&str, Vec<usize>> = if art.group_by.is_empty() {
-        std::collections::HashMap::new()
-    } else {
-        let mut m: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
-        for (i, &g) in labeled.group.iter().enumerate() {
-            m.entry(labeled.keys[g as usize].0.as_str()).or_default().push(i);
-        }
-        m
-    };
-    // Groups of the baseline that the table lacks and the table's groups the baseline lacks; a
-    // table with none of the baseline's groups is another partition (a wrong table or --group-by),
-    // not a drift of zero.
-    let mut notes = Vec::new();
-    if unit_groups.is_none() {
-        notes.push(
-            "the table has no query_id and rank: the precision at the stored thresholds is not tested (its unit is each query's top hit)"
-                .to_owned(),
-        );
-    }
-    if !art.group_by.is_empty() {
-        let baseline: Vec<&str> = art.groups.iter().filter(|g| g.distributions.is_some()).map(|g| g.key.as_str()).collect();
-        let missing: Vec<&str> = baseline.iter().copied().filter(|k| !by_key.contains_key(k)).collect();
-        if !baseline.is_empty() && missing.len() == baseline.len() {
-            let mut have: Vec<&str> = by_key.keys().copied().collect();
-            have.sort_unstable();
-            let show = |v: &[&str]| v.iter().take(5).copied().collect::<Vec<_>>().join("; ") + if v.len() > 5 { "; …" } else { "" };
-            return Err(Error::format(
-                path,
-                format!(
-                    "none of the baseline's {} groups by {} is in this table (baseline: {}; table: {})",
-                    baseline.len(),
-                    art.group_by.join(", "),
-                    show(&baseline),
-                    show(&have)
-                ),
-            ));
-        }
-        if !missing.is_empty() {
-            notes.push(format!("{} of the baseline's groups are not in the table: {}", missing.len(), missing.join("; ")));
-        }
-        let mut new: Vec<&str> = by_key.keys().copied().filter(|k| !art.groups.iter().any(|g| g.key == *k)).collect();
-        new.sort_unstable();
-        if !new.is_empty() {
-            notes.push(format!("{} of the table's groups have no baseline: {}", new.len(), new.join("; ")));
-        }
-    }
     for (gi, fit) in std::iter::once(&art.global).chain(art.groups.iter()).enumerate() {
         let Some(base) = &fit.distributions else { continue };
         let d = if gi == 0 {
@@ -324,94 +301,23 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
         let gated = gi == 0 || (fit.n >= tol.min_pairs && d.n_pos() + d.n_neg() >= tol.min_pairs);
         for (class, c) in [("relevant", &relevant), ("irrelevant", &irrelevant)] {
             if gated && c.ks.is_some() {
-                tests += 1;
+                gate.tests += 1;
             }
             if let Some(k) = c.ks.filter(|&k| gated && k > tol.max_ks) {
-                candidates.push((format!("group {}: {class} scores: KS {k:.4} > {}", fit.key, tol.max_ks), c.ks_p));
+                gate.candidates.push((format!("group {}: {class} scores: KS {k:.4} > {}", fit.key, tol.max_ks), c.ks_p));
             }
         }
-        let curve = Curve::new(&d);
-        let mine: Vec<&QueryUnit> = match &unit_groups {
-            Some(keys) => units.iter().filter(|u| gi == 0 || keys[u.group as usize].0 == fit.key).collect(),
-            None => Vec::new(),
+        let mine: Option<Vec<&QueryUnit>> =
+            unit_groups.as_ref().map(|keys| units.iter().filter(|u| gi == 0 || keys[u.group as usize].0 == fit.key).collect());
+        let thresholds = if d.is_empty() {
+            Vec::new()
+        } else {
+            let at = Stored { key: &fit.key, curve: Curve::new(&d), mine: mine.as_deref(), gated, tol: &tol };
+            fit.thresholds.iter().filter_map(|t| at.threshold_drift(t, &mut gate)).collect()
         };
-        let mut thresholds = Vec::new();
-        if !d.is_empty() {
-            for t in &fit.thresholds {
-                // The threshold `apply` acts on: the certificate at the query unit where there is
-                // one, tested against what it promises (its target: no selection bias, since the
-                // fit's own counts at a threshold it chose are not used); else the estimate,
-                // against the fit's top-hit counts there.
-                let certified = t.certified.as_ref().filter(|c| c.unit == Unit::Query && c.target == TargetKind::Precision);
-                let (which, score, base) = match (certified.and_then(|c| c.score), t.score) {
-                    (Some(s), _) => (DecideOn::Certified, s, None),
-                    (None, Some(s)) => (DecideOn::Estimate, s, t.top_hits),
-                    (None, None) => continue,
-                };
-                let (pair_precision, pair_recall) = curve.at(score);
-                let new = UnitCount::at_or_above(mine.iter().copied(), score);
-                let tested = unit_groups.is_some();
-                let base = base.filter(|_| tested);
-                let precision = new.precision().filter(|_| tested);
-                let base_precision =
-                    if which == DecideOn::Certified { Some(t.value).filter(|_| tested) } else { base.and_then(|b| b.precision()) };
-                let drop = base_precision.zip(precision).map(|(b, n)| b - n);
-                let p_value = match which {
-                    // P(X ≤ tp) for X ~ Binomial(n, target): how unlikely so few relevant top hits
-                    // are if the precision there still reached the target.
-                    DecideOn::Certified => precision.map(|_| crate::stats::binomial::cdf(new.tp, new.n, t.value)),
-                    _ => base.map(|b| crate::stats::twosample::fisher_lower(b.tp, b.n, new.tp, new.n)),
-                };
-                if gated && drop.is_some() {
-                    tests += 1;
-                }
-                if let Some(dr) = drop.filter(|&dr| gated && dr > tol.max_precision_drop) {
-                    candidates.push((
-                        format!(
-                            "group {}: {which} threshold {score:.4} (target {} {}): top-hit precision {:.4} ({} of {} queries), {dr:.4} below {} {:.4} (> {})",
-                            fit.key,
-                            t.target,
-                            t.value,
-                            precision.unwrap_or(0.0),
-                            new.tp,
-                            new.n,
-                            if which == DecideOn::Certified { "the certified target" } else { "the fit's" },
-                            base_precision.unwrap_or(0.0),
-                            tol.max_precision_drop
-                        ),
-                        p_value,
-                    ));
-                }
-                thresholds.push(ThresholdDrift {
-                    target: t.target,
-                    value: t.value,
-                    threshold: which,
-                    score,
-                    baseline_precision: base_precision,
-                    precision,
-                    precision_drop: drop,
-                    baseline_n: base.map(|b| b.n),
-                    baseline_tp: base.map(|b| b.tp),
-                    n: new.n,
-                    tp: new.tp,
-                    p_value,
-                    pair_precision,
-                    pair_recall,
-                });
-            }
-        }
         groups.push(GroupDrift { key: fit.key.clone(), relevant, irrelevant, thresholds, gated });
     }
-    // Significant after Bonferroni over every test of the report.
-    let level = tol.significance / tests.max(1) as f64;
-    let violations: Vec<String> = candidates
-        .into_iter()
-        .filter_map(|(m, p)| match p {
-            Some(p) if p <= level => Some(format!("{m}, p = {p:.2e}")),
-            Some(_) => None,
-            None => Some(m),
-        })
-        .collect();
+    let violations = gate.violations(tol.significance);
     Ok(DriftReport {
         baseline_model: art.model.clone(),
         model: table.meta.model.clone(),
@@ -422,4 +328,133 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
         violations,
         notes,
     })
+}
+
+/// The labeled pairs of each group of the baseline's partition, by key (empty when ungrouped).
+fn pairs_by_group<'a>(labeled: &'a pairs::LabeledPairs, art: &Artifact) -> std::collections::HashMap<&'a str, Vec<usize>> {
+    let mut m: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    if !art.group_by.is_empty() {
+        for (i, &g) in labeled.group.iter().enumerate() {
+            m.entry(labeled.keys[g as usize].0.as_str()).or_default().push(i);
+        }
+    }
+    m
+}
+
+/// The report's notes on what is not compared: the precision at the stored thresholds without
+/// queries and ranks (`has_units` false), groups of the baseline that the table lacks and the
+/// table's groups the baseline lacks. A table with none of the baseline's groups is another
+/// partition (a wrong table or `group_by`), not a drift of zero: refused.
+fn group_notes(art: &Artifact, by_key: &std::collections::HashMap<&str, Vec<usize>>, path: &Path, has_units: bool) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    if !has_units {
+        notes.push(
+            "the table has no query_id and rank: the precision at the stored thresholds is not tested (its unit is each query's top hit)"
+                .to_owned(),
+        );
+    }
+    if art.group_by.is_empty() {
+        return Ok(notes);
+    }
+    let baseline: Vec<&str> = art.groups.iter().filter(|g| g.distributions.is_some()).map(|g| g.key.as_str()).collect();
+    let missing: Vec<&str> = baseline.iter().copied().filter(|k| !by_key.contains_key(k)).collect();
+    if !baseline.is_empty() && missing.len() == baseline.len() {
+        let mut have: Vec<&str> = by_key.keys().copied().collect();
+        have.sort_unstable();
+        let show = |v: &[&str]| v.iter().take(5).copied().collect::<Vec<_>>().join("; ") + if v.len() > 5 { "; …" } else { "" };
+        return Err(Error::format(
+            path,
+            format!(
+                "none of the baseline's {} groups by {} is in this table (baseline: {}; table: {})",
+                baseline.len(),
+                art.group_by.join(", "),
+                show(&baseline),
+                show(&have)
+            ),
+        ));
+    }
+    if !missing.is_empty() {
+        notes.push(format!("{} of the baseline's groups are not in the table: {}", missing.len(), missing.join("; ")));
+    }
+    let mut new: Vec<&str> = by_key.keys().copied().filter(|k| !art.groups.iter().any(|g| g.key == *k)).collect();
+    new.sort_unstable();
+    if !new.is_empty() {
+        notes.push(format!("{} of the table's groups have no baseline: {}", new.len(), new.join("; ")));
+    }
+    Ok(notes)
+}
+
+/// One group of the new table, where its stored thresholds are measured again.
+struct Stored<'a> {
+    key: &'a str,
+    /// The group's pairs, for the pair precision and recall at a score.
+    curve: Curve,
+    /// The group's judged queries (None: the table has no query ids and ranks).
+    mine: Option<&'a [&'a QueryUnit]>,
+    gated: bool,
+    tol: &'a Tolerances,
+}
+
+impl Stored<'_> {
+    /// The threshold `apply` acts on for target `t`: the certificate at the query unit where
+    /// there is one, tested against what it promises (its target: no selection bias, since the
+    /// fit's own counts at a threshold it chose are not used); else the estimate, against the
+    /// fit's top-hit counts there. None where the fit stored no threshold for it.
+    fn threshold_drift(&self, t: &Threshold, gate: &mut Gate) -> Option<ThresholdDrift> {
+        let certified = t.certified.as_ref().filter(|c| c.unit == Unit::Query && c.target == TargetKind::Precision);
+        let (which, score, base) = match (certified.and_then(|c| c.score), t.score) {
+            (Some(s), _) => (DecideOn::Certified, s, None),
+            (None, Some(s)) => (DecideOn::Estimate, s, t.top_hits),
+            (None, None) => return None,
+        };
+        let (pair_precision, pair_recall) = self.curve.at(score);
+        let tested = self.mine.is_some();
+        let new = UnitCount::at_or_above(self.mine.unwrap_or_default().iter().copied(), score);
+        let base = base.filter(|_| tested);
+        let precision = new.precision().filter(|_| tested);
+        let base_precision = if which == DecideOn::Certified { Some(t.value).filter(|_| tested) } else { base.and_then(|b| b.precision()) };
+        let drop = base_precision.zip(precision).map(|(b, n)| b - n);
+        let p_value = match which {
+            // P(X ≤ tp) for X ~ Binomial(n, target): how unlikely so few relevant top hits are
+            // if the precision there still reached the target.
+            DecideOn::Certified => precision.map(|_| crate::stats::binomial::cdf(new.tp, new.n, t.value)),
+            _ => base.map(|b| crate::stats::twosample::fisher_lower(b.tp, b.n, new.tp, new.n)),
+        };
+        if self.gated && drop.is_some() {
+            gate.tests += 1;
+        }
+        if let Some(dr) = drop.filter(|&dr| self.gated && dr > self.tol.max_precision_drop) {
+            gate.candidates.push((
+                format!(
+                    "group {}: {which} threshold {score:.4} (target {} {}): top-hit precision {:.4} ({} of {} queries), {dr:.4} below {} {:.4} (> {})",
+                    self.key,
+                    t.target,
+                    t.value,
+                    precision.unwrap_or(0.0),
+                    new.tp,
+                    new.n,
+                    if which == DecideOn::Certified { "the certified target" } else { "the fit's" },
+                    base_precision.unwrap_or(0.0),
+                    self.tol.max_precision_drop
+                ),
+                p_value,
+            ));
+        }
+        Some(ThresholdDrift {
+            target: t.target,
+            value: t.value,
+            threshold: which,
+            score,
+            baseline_precision: base_precision,
+            precision,
+            precision_drop: drop,
+            baseline_n: base.map(|b| b.n),
+            baseline_tp: base.map(|b| b.tp),
+            n: new.n,
+            tp: new.tp,
+            p_value,
+            pair_precision,
+            pair_recall,
+        })
+    }
 }

@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::calibrate::artifact::Artifact;
 use crate::calibrate::artifact::TargetKind;
 use crate::calibrate::distinct::Distinct;
+use crate::calibrate::maps::FittedMaps;
 use crate::calibrate::sweep::{picks, points, Curve};
 use crate::calibrate::Method;
 use crate::choice::Choice;
@@ -68,6 +69,23 @@ impl Default for EvalOptions {
             target_precision: vec![0.9],
             method: None,
         }
+    }
+}
+
+impl EvalOptions {
+    /// Refuses options no evaluation can take (no measure, a bin count out of range, a target
+    /// outside (0, 1]), before any work.
+    pub fn check(&self) -> Result<()> {
+        if self.measures.is_empty() {
+            return Err(Error::Invalid("no ranking measure asked for".into()));
+        }
+        if self.bins == 0 || self.bins > MAX_BINS {
+            return Err(Error::Invalid(format!("`bins` {}: expected 1 to {MAX_BINS}", self.bins)));
+        }
+        if let Some(p) = self.target_precision.iter().find(|p| !(**p > 0.0 && **p <= 1.0)) {
+            return Err(Error::Invalid(format!("target precision {p} is outside (0, 1]")));
+        }
+        Ok(())
     }
 }
 
@@ -135,15 +153,8 @@ fn decision_eval(view: &TableView, art: &Artifact, opts: &EvalOptions, in_sample
     if view.rank.is_none() || view.query_id.is_none() || view.label.is_none() {
         return Ok(None);
     }
-    let method = match opts.method {
-        Some(m) => m,
-        None if d.isotonic.is_some() => Method::Isotonic,
-        None => Method::Platt,
-    };
-    let predict = |s: f64| match method {
-        Method::Isotonic => d.isotonic.as_ref().map(|m| m.predict(s)),
-        Method::Platt => d.platt.as_ref().map(|m| m.predict(s)),
-    };
+    let method = opts.method.unwrap_or_else(|| d.default_method());
+    let predict = |s: f64| d.map(method).map(|m| m.predict(s));
     let groups = view.groups(&art.group_by)?;
     let units = crate::calibrate::certify::query_units(view, opts.rel_level, groups.index(), None, 0)?;
     let p: Option<Vec<f64>> = units.iter().map(|u| predict(u.top_score)).collect();
@@ -310,15 +321,7 @@ pub fn evaluate(
     cal: Option<(&Artifact, &Path)>,
     opts: &EvalOptions,
 ) -> Result<Evaluation> {
-    if opts.measures.is_empty() {
-        return Err(Error::Invalid("no ranking measure asked for".into()));
-    }
-    if opts.bins == 0 || opts.bins > MAX_BINS {
-        return Err(Error::Invalid(format!("`bins` {}: expected 1 to {MAX_BINS}", opts.bins)));
-    }
-    if let Some(p) = opts.target_precision.iter().find(|p| !(**p > 0.0 && **p <= 1.0)) {
-        return Err(Error::Invalid(format!("target precision {p} is outside (0, 1]")));
-    }
+    opts.check()?;
     let view = TableView::new(table, path)?;
     if qrels.is_none() {
         view.check_relevant_level(opts.rel_level)?;
@@ -329,36 +332,12 @@ pub fn evaluate(
     let scores = view.score;
     let labels = runs::row_labels(&cols, &queries, qrels);
     let groups = view.groups(&opts.group_by)?;
-    let mut notes = Vec::new();
     let in_sample = match cal {
         Some((art, _)) => crate::table::sha256_file(path)? == art.scores_sha256,
         None => false,
     };
-    let probs = match cal {
-        Some((art, art_path)) => {
-            if in_sample {
-                notes.push(format!(
-                    "{} was fitted on this table: its reliability here is in sample{}",
-                    art_path.display(),
-                    match &art.held_out {
-                        Some(h) => format!(
-                            "; the held-out numbers (cross-fitted, {} by query) are the ones to trust",
-                            crate::words::count(h.folds, "fold", "folds")
-                        ),
-                        // A note of the eval document: its text is kept byte for byte.
-                        None => "; refit with --folds 5 for held-out numbers".to_owned(),
-                    }
-                ));
-            }
-            for (what, a, t) in [("model", &art.model, &table.meta.model), ("metric", &art.metric, &table.meta.metric)] {
-                if a != t {
-                    notes.push(format!("{}: fitted on {what} {a:?}, but {} is {what} {t:?}", art_path.display(), path.display()));
-                }
-            }
-            Some(crate::policy::probabilities(&view, art, art_path, opts.method)?)
-        }
-        None => None,
-    };
+    let notes = cal.map(|(art, art_path)| calibration_notes(table, path, art, art_path, in_sample)).unwrap_or_default();
+    let probs = cal.map(|(art, art_path)| crate::policy::probabilities(&view, art, art_path, opts.method)).transpose()?;
     // The group of each query: that of its first row.
     let query_group: std::collections::HashMap<&str, u32> = queries.iter().map(|(id, rows)| (id.as_str(), groups.index[rows[0]])).collect();
 
@@ -381,24 +360,7 @@ pub fn evaluate(
                 let pv: Vec<f64> = idx.iter().map(|&r| p[r]).collect();
                 let reliability = reliability::reliability(&pv, &y, opts.bins, opts.strategy)?;
                 let fit = if key == "all" { &art.global } else { art.fit_for(key) };
-                let curve = Curve::new(&d);
-                let thresholds = fit
-                    .thresholds
-                    .iter()
-                    .filter_map(|t| {
-                        let score = t.score?;
-                        let (precision, recall) = curve.at(score);
-                        Some(ThresholdCheck {
-                            target: t.target,
-                            value: t.value,
-                            score,
-                            fitted_precision: t.precision,
-                            fitted_recall: t.recall,
-                            precision,
-                            recall,
-                        })
-                    })
-                    .collect();
+                let thresholds = threshold_checks(fit, &d);
                 let held_out = fit.held_out_metrics.get(method.name()).cloned();
                 Some(CalibrationEval { method: method.name().to_owned(), reliability, thresholds, in_sample, held_out, decisions: None })
             }
@@ -427,23 +389,7 @@ pub fn evaluate(
             group_evals.push(set(key, values.clone(), &|r| groups.index[r] == gi, Some(gi))?);
         }
     }
-    let spread = if opts.group_by.is_empty() {
-        Vec::new()
-    } else {
-        opts.target_precision
-            .iter()
-            .enumerate()
-            .map(|(j, &p)| {
-                let v: Vec<f64> = group_evals.iter().filter_map(|g| g.best_thresholds[j]).collect();
-                let (min, max) = (v.iter().copied().reduce(f64::min), v.iter().copied().reduce(f64::max));
-                let sd = (!v.is_empty()).then(|| {
-                    let m = v.iter().sum::<f64>() / v.len() as f64;
-                    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
-                });
-                Spread { target_precision: p, groups: v.len(), min, max, range: min.zip(max).map(|(a, b)| b - a), sd }
-            })
-            .collect()
-    };
+    let spread = if opts.group_by.is_empty() { Vec::new() } else { spread(&opts.target_precision, &group_evals) };
     Ok(Evaluation {
         model: table.meta.model.clone(),
         metric: table.meta.metric.clone(),
@@ -455,4 +401,68 @@ pub fn evaluate(
         spread,
         notes,
     })
+}
+
+/// The notes on a calibration evaluated on `table`: fitted on this very table (in sample), or
+/// on another model or metric.
+fn calibration_notes(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, in_sample: bool) -> Vec<String> {
+    let mut notes = Vec::new();
+    if in_sample {
+        notes.push(format!(
+            "{} was fitted on this table: its reliability here is in sample{}",
+            art_path.display(),
+            match &art.held_out {
+                Some(h) => format!(
+                    "; the held-out numbers (cross-fitted, {} by query) are the ones to trust",
+                    crate::words::count(h.folds, "fold", "folds")
+                ),
+                // A note of the eval document: its text is kept byte for byte.
+                None => "; refit with --folds 5 for held-out numbers".to_owned(),
+            }
+        ));
+    }
+    for (what, a, t) in [("model", &art.model, &table.meta.model), ("metric", &art.metric, &table.meta.metric)] {
+        if a != t {
+            notes.push(format!("{}: fitted on {what} {a:?}, but {} is {what} {t:?}", art_path.display(), path.display()));
+        }
+    }
+    notes
+}
+
+/// The precision and recall of `d`'s pairs at each threshold `fit` stored.
+fn threshold_checks(fit: &crate::calibrate::artifact::GroupFit, d: &Distinct) -> Vec<ThresholdCheck> {
+    let curve = Curve::new(d);
+    fit.thresholds
+        .iter()
+        .filter_map(|t| {
+            let score = t.score?;
+            let (precision, recall) = curve.at(score);
+            Some(ThresholdCheck {
+                target: t.target,
+                value: t.value,
+                score,
+                fitted_precision: t.precision,
+                fitted_recall: t.recall,
+                precision,
+                recall,
+            })
+        })
+        .collect()
+}
+
+/// How far the groups' best thresholds for each target precision spread.
+fn spread(targets: &[f64], groups: &[SetEval]) -> Vec<Spread> {
+    targets
+        .iter()
+        .enumerate()
+        .map(|(j, &p)| {
+            let v: Vec<f64> = groups.iter().filter_map(|g| g.best_thresholds[j]).collect();
+            let (min, max) = (v.iter().copied().reduce(f64::min), v.iter().copied().reduce(f64::max));
+            let sd = (!v.is_empty()).then(|| {
+                let m = v.iter().sum::<f64>() / v.len() as f64;
+                (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
+            });
+            Spread { target_precision: p, groups: v.len(), min, max, range: min.zip(max).map(|(a, b)| b - a), sd }
+        })
+        .collect()
 }

@@ -165,10 +165,7 @@ pub fn encoder(
     let decision_reliability = match (&artifact.global.decision, &eval.global.calibration) {
         (Some(d), Some(cal)) if qrels.is_none() => {
             let method: crate::calibrate::Method = cal.method.parse()?;
-            let has_map = match method {
-                crate::calibrate::Method::Isotonic => d.isotonic.is_some(),
-                crate::calibrate::Method::Platt => d.platt.is_some(),
-            };
+            let has_map = crate::calibrate::maps::FittedMaps::has(d, method);
             let map = crate::calibrate::folds::FoldFit { isotonic: d.isotonic.clone(), platt: d.platt, thresholds: Vec::new() };
             let (folds, scope) = match &artifact.held_out {
                 Some(h) if in_sample => {
