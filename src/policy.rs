@@ -408,6 +408,9 @@ pub fn apply_artifact(
     let view = TableView::new(table, path)?;
     view.check_unique_docs()?;
     let (prob, groups, method) = probabilities(&view, art, art_path, opts.method)?;
+    // A decision per query needs the queries and the documents: refused before the options.
+    view.query_ids("a decision per query")?;
+    view.doc_ids("a decision per query")?;
     let keep: Vec<bool> = prob.iter().map(|&p| opts.floor.is_none_or(|f| p >= f)).collect();
     let band = opts.abstain.unwrap_or(art.abstain);
     if !(0.0 <= band.low && band.low <= band.high && band.high <= 1.0) {

@@ -585,3 +585,16 @@ fn the_library_names_no_flag_in_its_strings() {
     }
     assert!(found.is_empty(), "flag names in library strings:\n{}", found.join("\n"));
 }
+
+/// Another library's error text keeps its own quoting: the keys a TOML or JSON error names are
+/// not taken for the CLI's flags, though some share their names (`max_ks`).
+#[test]
+fn parse_errors_name_keys_not_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[drift]\nmax_kss = 0.1\n").unwrap();
+    let o = simcal().arg("run").arg("--config").arg(&config).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("unknown field 'max_kss'") && err.contains("'max_ks'") && !err.contains("--max-ks"), "{err}");
+}

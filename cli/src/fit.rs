@@ -233,7 +233,8 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
     }
     if args.json {
         let mut v = art.summary(seconds, &args.out);
-        super::set_fields(&mut v, [("schema_version", json!(1)), ("command", json!("fit"))]);
+        let notes: Vec<String> = art.notes().iter().map(|n| super::worded(n)).collect();
+        super::set_fields(&mut v, [("schema_version", json!(1)), ("command", json!("fit")), ("notes", json!(notes))]);
         super::print_json(&v)?;
     } else {
         let tops = art.global.decision.as_ref().map(|d| d.thresholds.as_slice()).unwrap_or_default();

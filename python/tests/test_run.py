@@ -102,7 +102,7 @@ def test_bad_arguments_are_refused_by_name(tmp_path, args, kwargs, words):
 def test_a_bad_config_names_the_file(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text('qrels = "q"\ncolour = 1\n[[encoder]]\nname = "a"\nqueries = "q"\ncorpus = "c"\n')
-    with pytest.raises(simcal.SimcalError, match="(?s)bad.toml.*unknown field `colour`"):
+    with pytest.raises(simcal.SimcalError, match="(?s)bad.toml.*unknown field 'colour'"):
         simcal.run(path)
 
 

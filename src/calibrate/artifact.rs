@@ -545,8 +545,8 @@ impl Artifact {
     /// Parses and validates an artifact's JSON text (`path` names it in errors), as
     /// [`Artifact::read`] does a file's.
     pub fn from_json(text: &str, path: &Path) -> Result<Artifact> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| Error::format(path, format!("not a calibration artifact (JSON: {e})")))?;
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::format(path, format!("not a calibration artifact (JSON: {})", crate::error::foreign_text(e))))?;
         // Another of simcal's JSON files, named for what it is.
         if value.get("bits").is_some() && value.get("sources").is_some() {
             return Err(Error::format(path, "a histogram file (of hist), not a calibration: fit a calibration from it first"));
@@ -561,8 +561,8 @@ impl Artifact {
             }
             None => return Err(Error::format(path, "not a calibration artifact: no schema_version")),
         }
-        let art: Artifact =
-            serde_json::from_value(value).map_err(|e| Error::format(path, format!("malformed calibration artifact: {e}")))?;
+        let art: Artifact = serde_json::from_value(value)
+            .map_err(|e| Error::format(path, format!("malformed calibration artifact: {}", crate::error::foreign_text(e))))?;
         art.validate().map_err(|why| Error::format(path, format!("invalid calibration artifact: {why}")))?;
         Ok(art)
     }

@@ -215,7 +215,8 @@ impl Histograms {
     /// Reads a histogram file, refusing an unknown version or grid.
     pub fn read(path: &Path) -> Result<Histograms> {
         let text = crate::text::read_text(path)?;
-        let h: Histograms = serde_json::from_str(&text).map_err(|e| Error::format(path, format!("not a simcal histogram file: {e}")))?;
+        let h: Histograms = serde_json::from_str(&text)
+            .map_err(|e| Error::format(path, format!("not a simcal histogram file: {}", crate::error::foreign_text(e))))?;
         if h.schema_version != HISTOGRAM_VERSION || h.bits != BITS {
             return Err(Error::format(
                 path,

@@ -288,7 +288,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = crate::text::read_text(path)?;
         let bad = |message: String| Error::Format { path: path.to_owned(), message };
-        let f: File = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let f: File = toml::from_str(&text).map_err(|e| bad(crate::error::foreign_text(e)))?;
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let at = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
         if f.encoder.is_empty() {
