@@ -75,7 +75,7 @@ pub mod report;
 pub mod score;
 pub mod stats;
 pub mod table;
-pub mod text;
+pub(crate) mod text;
 pub mod words;
 
 pub use choice::Choice;

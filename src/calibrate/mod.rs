@@ -11,14 +11,14 @@
 pub mod artifact;
 pub mod bootstrap;
 pub mod certify;
-pub mod chunks;
-pub mod decision;
+pub(crate) mod chunks;
+pub(crate) mod decision;
 pub mod distinct;
 pub mod folds;
 pub mod histogram;
 pub mod isotonic;
 pub mod maps;
-pub mod pairs;
+pub(crate) mod pairs;
 pub mod platt;
 pub mod summary;
 pub mod sweep;

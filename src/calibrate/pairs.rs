@@ -41,9 +41,6 @@ impl LabeledPairs {
     }
 }
 
-/// Each group key's value of every group column.
-pub type GroupValues = BTreeMap<String, BTreeMap<String, String>>;
-
 /// The sort [`key`]s of the scores of the table's relevant and irrelevant pairs, in one
 /// parallel pass over the columns.
 pub fn class_keys(view: &TableView, rel_level: i32) -> Result<(Vec<u32>, Vec<u32>)> {

@@ -10,7 +10,7 @@
 //! docs/architecture.md §6.
 
 pub mod config;
-pub mod manifest;
+pub(crate) mod manifest;
 pub mod pipeline;
 
 pub use config::{Config, Drift, Encoder};

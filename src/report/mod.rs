@@ -8,7 +8,7 @@
 // (The crate denies indexing elsewhere: its readers of user files index nothing.)
 #![allow(clippy::indexing_slicing)]
 
-pub mod svg;
+pub(crate) mod svg;
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};

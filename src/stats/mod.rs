@@ -6,7 +6,7 @@
 pub mod binomial;
 pub mod crc;
 pub mod ltt;
-pub mod quantile;
+pub(crate) mod quantile;
 pub mod twosample;
 
 pub use quantile::quantiles;
