@@ -9,9 +9,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
-use simcal::fuse::{fuse, fused_meta, fused_table, read_run, FuseOptions, LabelSource, Method, Norm, RunInput};
-use simcal::labels::read_qrels;
-use simcal::table::columns;
+use simcal::fuse::{fuse_files, FuseOptions, Method, Norm};
 use simcal::Choice;
 
 #[derive(Args)]
@@ -52,7 +50,6 @@ impl FuseArgs {
 }
 
 pub fn run(args: FuseArgs) -> anyhow::Result<ExitCode> {
-    use rayon::prelude::*;
     let inputs: Vec<&std::path::Path> = args.runs.iter().chain(&args.labels.qrels).map(std::path::PathBuf::as_path).collect();
     simcal::output::check_destinations(&inputs, &[("--out", &args.output.out)])?;
     let start = Instant::now();
@@ -60,47 +57,25 @@ pub fn run(args: FuseArgs) -> anyhow::Result<ExitCode> {
     if o.method == Method::Rrf && o.norm != Norm::None {
         eprintln!("note: rrf reads positions only; --norm {} changes nothing", o.norm.name());
     }
-    let (runs, qrels) = rayon::join(
-        || args.runs.par_iter().map(|p| read_run(p)).collect::<Result<Vec<RunInput>, _>>(),
-        || args.labels.qrels.as_deref().map(read_qrels).transpose(),
-    );
-    let (runs, qrels) = (runs?, qrels?);
-    let fused = fuse(&runs, &o)?;
-    let labels = match &qrels {
-        Some(q) => LabelSource::Qrels(q, args.labels.rel_level),
-        None => LabelSource::Inputs,
-    };
-    let table = fused_table(&runs, &fused, labels, fused_meta(&runs, &o, args.model.as_deref()))?;
+    let (table, summary) = fuse_files(&args.runs, args.labels.qrels.as_deref(), args.labels.rel_level, args.model.as_deref(), &o)?;
     simcal::table::write_table(&table, &args.output.out, args.output.format)?;
     let seconds = start.elapsed().as_secs_f64();
-    let labeled = table.batch.column_by_name(columns::LABEL).is_some_and(|l| l.null_count() < table.len());
     if args.output.json {
-        super::print_json(&json!({
-            "schema_version": 1,
-            "command": "fuse",
-            "method": o.method.name(),
-            "norm": o.norm.name(),
-            "rrf_k": (o.method == Method::Rrf).then_some(o.rrf_k),
-            "weights": o.weights,
-            "k": o.k,
-            "runs": runs.iter().map(|r| json!({"path": r.path, "format": r.format.name(), "name": r.name, "rows": r.len()})).collect::<Vec<_>>(),
-            "queries": fused.queries.len(),
-            "rows": table.len(),
-            "labeled": labeled,
-            "model": table.meta.model,
-            "seconds": seconds,
-            "out": args.output.out,
-        }))?;
+        let mut v = serde_json::to_value(&summary)?;
+        let fields =
+            [("schema_version", json!(1)), ("command", json!("fuse")), ("seconds", json!(seconds)), ("out", json!(args.output.out))];
+        super::set_fields(&mut v, fields);
+        super::print_json(&v)?;
     } else {
         eprintln!(
             "{} ({}) fused from {} by {} ({}) in {:.2} s{} → {}",
-            count(table.len(), "row", "rows"),
-            count(fused.queries.len(), "query", "queries"),
-            count(runs.len(), "run", "runs"),
+            count(summary.rows, "row", "rows"),
+            count(summary.queries, "query", "queries"),
+            count(summary.runs.len(), "run", "runs"),
             o.method.name(),
             o.norm.name(),
             seconds,
-            if labeled { ", labeled" } else { "" },
+            if summary.labeled { ", labeled" } else { "" },
             args.output.out.display()
         );
     }

@@ -12,10 +12,12 @@
 // (The crate denies indexing elsewhere: its readers of user files index nothing.)
 #![allow(clippy::indexing_slicing)]
 
+mod files;
 mod input;
 mod order;
 mod output;
 
+pub use self::files::{fuse_files, FuseSummary, RunSummary};
 pub use self::input::{read_run, RunFormat, RunInput};
 pub use self::output::{fused_meta, fused_table, LabelSource};
 
