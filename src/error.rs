@@ -5,8 +5,8 @@
 //!
 //! Messages name the library's options by their field names in backquotes (`` `rrf_k` must be a
 //! finite number ``, `` use `backend` cpu ``): the library speaks no front end's language. Each
-//! front end words them its own way with [`word_options`]: the CLI as its flags (`--rrf-k`),
-//! Python as its keyword arguments (`rrf_k`).
+//! front end words them its own way: the CLI as its flags (`--rrf-k`, with [`word_options`]),
+//! Python as they are (its keyword arguments have the fields' names).
 
 use std::path::{Path, PathBuf};
 
