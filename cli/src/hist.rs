@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
-use simcal::calibrate::histogram::{Histograms, BITS};
-use simcal::table::read_table_columns;
+use simcal::calibrate::histogram::hist_files;
 
 #[derive(Args)]
 pub struct HistArgs {
@@ -35,30 +34,13 @@ pub struct HistArgs {
 pub fn run(args: HistArgs) -> anyhow::Result<ExitCode> {
     let inputs: Vec<&std::path::Path> = std::iter::once(&args.scores).chain(&args.add).map(std::path::PathBuf::as_path).collect();
     simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;
-    let mut cols = vec!["score", "label"];
-    cols.extend(args.group_by.iter().map(String::as_str));
-    let table = read_table_columns(&args.scores, Some(&cols))?;
-    let mut h = Histograms::from_table(&table, &args.scores, args.rel.rel_level, &args.group_by)?;
-    for p in &args.add {
-        let other = Histograms::read(p)?;
-        let mut sum = other;
-        sum.add(&h, &args.scores)?;
-        h = sum;
-    }
+    let h = hist_files(&args.scores, args.rel.rel_level, &args.group_by, &args.add)?;
     simcal::output::write_json(&args.out, &h)?;
     let (rel, irr) = h.pairs();
     if args.json {
-        super::print_json(&json!({
-            "schema_version": 1,
-            "command": "hist",
-            "bins": h.global.bins.len(),
-            "bits": BITS,
-            "relevant": rel,
-            "irrelevant": irr,
-            "groups": h.groups.len(),
-            "sources": h.sources.len(),
-            "out": args.out,
-        }))?;
+        let mut v = serde_json::to_value(h.summary())?;
+        super::set_fields(&mut v, [("schema_version", json!(1)), ("command", json!("hist")), ("out", json!(args.out))]);
+        super::print_json(&v)?;
     } else {
         eprintln!(
             "{} relevant + {} from {} in {} (relative width 2^-15), {} → {}",

@@ -212,6 +212,20 @@ impl Histograms {
         self.global.bins.iter().fold((0, 0), |(p, n), b| (p + b.1, n + b.2))
     }
 
+    /// What these histograms hold, in counts: the `--json` document of `simcal hist` (the front
+    /// ends add where they wrote it).
+    pub fn summary(&self) -> HistSummary {
+        let (relevant, irrelevant) = self.pairs();
+        HistSummary {
+            bins: self.global.bins.len(),
+            bits: BITS,
+            relevant,
+            irrelevant,
+            groups: self.groups.len(),
+            sources: self.sources.len(),
+        }
+    }
+
     /// Reads a histogram file, refusing an unknown version or grid.
     pub fn read(path: &Path) -> Result<Histograms> {
         let text = crate::text::read_text(path)?;
@@ -283,4 +297,38 @@ impl Histograms {
         }
         Ok(h)
     }
+}
+
+/// What a histogram file holds, in counts.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistSummary {
+    /// Non-empty bins of the global histogram.
+    pub bins: usize,
+    /// The grid's bits ([`BITS`]).
+    pub bits: u32,
+    /// Relevant pairs counted.
+    pub relevant: u64,
+    /// Irrelevant pairs counted.
+    pub irrelevant: u64,
+    /// Groups counted apart.
+    pub groups: usize,
+    /// Tables summed in.
+    pub sources: usize,
+}
+
+/// `simcal hist` as one stage: the histograms of the labeled table at `scores` (its score,
+/// label and `group_by` columns read, nothing else), with the counts of the histogram files
+/// `add` summed in (a table already in one of them is refused).
+pub fn hist_files(scores: &Path, rel_level: i32, group_by: &[String], add: &[PathBuf]) -> Result<Histograms> {
+    use crate::table::columns;
+    let mut cols = vec![columns::SCORE, columns::LABEL];
+    cols.extend(group_by.iter().map(String::as_str));
+    let table = crate::table::read_table_columns(scores, Some(&cols))?;
+    let mut h = Histograms::from_table(&table, scores, rel_level, group_by)?;
+    for p in add {
+        let mut sum = Histograms::read(p)?;
+        sum.add(&h, scores)?;
+        h = sum;
+    }
+    Ok(h)
 }
