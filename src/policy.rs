@@ -315,6 +315,27 @@ impl DecisionCounts {
     }
 }
 
+/// What an apply did (the front ends add where they wrote it): `simcal apply --json`'s document.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ApplySummary {
+    /// The map used.
+    pub method: Method,
+    /// What `act` rested on.
+    pub decided_on: DecideOn,
+    /// The precision target whose certificates `act` rested on (None: decided on the estimate).
+    pub target: Option<f64>,
+    /// Whose certificates the queries acted on.
+    pub certified_by: CertifiedBy,
+    /// Rows of the applied table (rows below the floor removed).
+    pub rows: usize,
+    /// Queries decided.
+    pub queries: usize,
+    /// How many queries got each decision.
+    pub decisions: DecisionCounts,
+    /// Things the user should know, in the library's words.
+    pub warnings: Vec<String>,
+}
+
 impl Applied {
     /// How many queries got each decision.
     pub fn counts(&self) -> DecisionCounts {
@@ -328,6 +349,20 @@ impl Applied {
             } += 1;
         }
         c
+    }
+
+    /// What this apply did.
+    pub fn summary(&self) -> ApplySummary {
+        ApplySummary {
+            method: self.method,
+            decided_on: self.decided_on,
+            target: self.target,
+            certified_by: self.certified_by,
+            rows: self.table.len(),
+            queries: self.decisions.len(),
+            decisions: self.counts(),
+            warnings: self.warnings.clone(),
+        }
     }
 }
 

@@ -105,20 +105,17 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {}", super::worded(w));
     }
     if args.json {
-        super::print_json(&json!({
-            "schema_version": 1,
-            "command": "apply",
-            "method": a.method.name(),
-            "decided_on": a.decided_on.name(),
-            "target": a.target,
-            "certified_by": a.certified_by.name(),
-            "rows": a.table.len(),
-            "queries": a.decisions.len(),
-            "decisions": a.counts(),
-            "out": args.out,
-            "decisions_file": args.decisions,
-            "warnings": a.warnings.iter().map(|w| super::worded(w)).collect::<Vec<_>>(),
-        }))?;
+        let mut v = serde_json::to_value(a.summary())?;
+        let warnings: Vec<String> = a.warnings.iter().map(|w| super::worded(w)).collect();
+        let fields = [
+            ("schema_version", json!(1)),
+            ("command", json!("apply")),
+            ("out", json!(args.out)),
+            ("decisions_file", json!(args.decisions)),
+            ("warnings", json!(warnings)),
+        ];
+        super::set_fields(&mut v, fields);
+        super::print_json(&v)?;
     } else {
         eprintln!(
             "{}, {} ({}{}) with {} → {}",

@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::json;
 
 use simcal::calibrate::Method;
 use simcal::metrics::ranking::{Measure, DEFAULT_MEASURES};
 use simcal::metrics::reliability::BinStrategy;
-use simcal::metrics::{EvalOptions, SetEval, EVAL_VERSION};
+use simcal::metrics::{EvalOptions, SetEval};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -181,28 +180,15 @@ fn print_set(s: &SetEval) -> anyhow::Result<()> {
 
 /// `--histograms`: separation from summed histograms.
 fn run_histograms(args: &EvalArgs) -> anyhow::Result<ExitCode> {
-    use simcal::calibrate::histogram::Histograms;
-    use simcal::metrics::separation::separation;
-    let h = Histograms::read_all(&args.histograms)?;
-    let global = separation(&h.global.distinct());
-    let groups: Vec<serde_json::Value> =
-        h.groups.iter().map(|g| json!({"key": g.key, "values": g.values, "separation": separation(&g.histogram.distinct())})).collect();
-    let doc = json!({
-        "schema_version": EVAL_VERSION,
-        "command": "eval",
-        "histograms": args.histograms,
-        "model": h.model,
-        "metric": h.metric,
-        "sources": h.sources,
-        "global": {"separation": global},
-        "groups": groups,
-    });
+    let h = simcal::metrics::summed::evaluate_histograms(&args.histograms)?;
+    let doc = serde_json::to_value(&h)?;
     if let Some(out) = &args.out {
         super::write_json(out, &doc)?;
     }
     if args.json {
         super::print_json(&doc)?;
     } else {
+        let global = &h.global.separation;
         say!(
             "{} ({}, {}), {}",
             count(args.histograms.len(), "histogram file", "histogram files"),

@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
-use simcal::table::merge_parts;
+use simcal::table::{merge_parts, MergeSummary};
 
 #[derive(Args)]
 pub struct MergeArgs {
@@ -27,16 +27,11 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
     simcal::table::write_table(&table, &args.output.out, args.output.format)?;
     let seconds = start.elapsed().as_secs_f64();
     if args.output.json {
-        super::print_json(&json!({
-            "schema_version": 1,
-            "command": "merge",
-            "parts": args.parts,
-            "rows": table.len(),
-            "k": table.meta.k,
-            "model": table.meta.model,
-            "seconds": seconds,
-            "out": args.output.out,
-        }))?;
+        let mut v = serde_json::to_value(MergeSummary::new(&args.parts, &table))?;
+        let fields =
+            [("schema_version", json!(1)), ("command", json!("merge")), ("seconds", json!(seconds)), ("out", json!(args.output.out))];
+        super::set_fields(&mut v, fields);
+        super::print_json(&v)?;
     } else {
         eprintln!(
             "{} merged from {} in {:.2} s → {}",

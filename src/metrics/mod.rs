@@ -2,7 +2,8 @@
 //! ([`ranking`], over the runs of [`runs`]), the separation of relevant and irrelevant scores
 //! ([`separation`]), the reliability of a calibration's probabilities on the table
 //! ([`reliability`]), and drift against a calibration's stored distributions ([`drift`]).
-//! [`evaluate`] puts the first three together, for the table and for each group.
+//! [`evaluate`] puts the first three together, for the table and for each group; [`summed`]
+//! measures separation on summed histograms instead.
 
 // Indexing here cannot fail: row and group positions come from the table's own grouping.
 // (The crate denies indexing elsewhere: its readers of user files index nothing.)
@@ -13,6 +14,7 @@ pub mod ranking;
 pub mod reliability;
 pub mod runs;
 pub mod separation;
+pub mod summed;
 
 use std::collections::BTreeMap;
 use std::path::Path;

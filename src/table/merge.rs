@@ -187,6 +187,26 @@ fn check(mut parts: Vec<Part>) -> Result<Vec<Part>> {
     Ok(parts)
 }
 
+/// What a merge made (the front ends add where they wrote it and how long it took).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MergeSummary {
+    /// The parts, as given.
+    pub parts: Vec<PathBuf>,
+    /// Rows of the merged table.
+    pub rows: usize,
+    /// Hits per query.
+    pub k: usize,
+    /// The model that scored it.
+    pub model: String,
+}
+
+impl MergeSummary {
+    /// The summary of `table`, merged from `parts`.
+    pub fn new(parts: &[PathBuf], table: &ScoreTable) -> MergeSummary {
+        MergeSummary { parts: parts.to_vec(), rows: table.len(), k: table.meta.k, model: table.meta.model.clone() }
+    }
+}
+
 /// Reads and merges the parts of one sharded scoring job into one score table: the same rows,
 /// row for row, as scoring the whole corpus at once. Refuses a missing or repeated shard, parts
 /// of different inputs (queries or corpus hash, model, metric), k or column sets, naming them.

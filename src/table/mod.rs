@@ -20,7 +20,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 
-pub use self::merge::merge_parts;
+pub use self::merge::{merge_parts, MergeSummary};
 pub use self::meta::{sha256_bytes, sha256_file, TableMeta, SCHEMA_VERSION};
 pub use self::parquet::{
     read_table, read_table_columns, read_table_wide, table_from_batch, table_from_batch_unranked, table_from_batch_wide, write_parquet,
