@@ -7,7 +7,7 @@ use crate::choice::Choice;
 use crate::embed::{open_corpus, open_corpus_shard, read_queries, shard_range, Metric, ReadOptions, ZeroVectors};
 use crate::error::{Error, Result};
 use crate::labels::read_qrels;
-use crate::score::{check_dims, make_backend, score_corpus, BackendOptions, ScoreOptions, Scored};
+use crate::score::{check_dims, make_backend, BackendOptions, ScoreOptions, Scored};
 use crate::table::{sha256_file, LabelReport, ScoreTable, TableMeta, SCHEMA_VERSION};
 
 pub use crate::table::OutputFormat;
@@ -181,8 +181,7 @@ pub fn score_table(job: &ScoreJob, progress: &dyn Fn(u64, u64) -> Result<()>) ->
                 zero_corpus: 0,
             }
         } else {
-            score_corpus(
-                backend.as_mut(),
+            backend.score_corpus(
                 &queries,
                 corpus.as_mut(),
                 ScoreOptions { k: job.k, metric: job.metric, zero_vectors: job.zero_vectors },

@@ -9,7 +9,7 @@
 use simcal::embed::{Embeddings, InMemorySource, Metric};
 use simcal::score::cpu::{CpuBackend, Isa};
 use simcal::score::gpu::{self, GpuBackend, GpuRequest, Precision};
-use simcal::score::{score_corpus, Backend, Hit, ScoreOptions, Scored};
+use simcal::score::{score_corpus, AnyBackend, Hit, ScoreOptions, Scored};
 
 use crate::common::{embeddings, naive_topk};
 
@@ -20,7 +20,7 @@ pub enum Engine {
 }
 
 impl Engine {
-    pub fn backend(self) -> Box<dyn Backend> {
+    pub fn backend(self) -> Box<dyn AnyBackend> {
         match self {
             Engine::Cpu(isa) => {
                 let b = CpuBackend::with_isa(isa);
@@ -78,7 +78,7 @@ fn every_engine(f: impl Fn(Engine)) {
 pub fn run(engine: Engine, q: &Embeddings, c: &Embeddings, k: usize, metric: Metric, chunk: usize) -> Scored {
     let mut backend = engine.backend();
     let mut src = InMemorySource::new(c.clone(), chunk);
-    score_corpus(backend.as_mut(), q, &mut src, ScoreOptions::new(k, metric), &|_| Ok(())).unwrap()
+    backend.score_corpus(q, &mut src, ScoreOptions::new(k, metric), &|_| Ok(())).unwrap()
 }
 
 /// Checks hits against the reference: same length, each hit's score equal to the reference
@@ -282,7 +282,7 @@ fn data_sample_agrees_across_engines() {
     for e in engines() {
         let mut backend = e.backend();
         let mut src = open_corpus(&dir.join("minilm.corpus.parquet"), &ReadOptions { chunk_rows: 1500, ..opts.clone() }).unwrap();
-        let out = score_corpus(backend.as_mut(), &q, src.as_mut(), ScoreOptions::new(100, Metric::Cosine), &|_| Ok(())).unwrap();
+        let out = backend.score_corpus(&q, src.as_mut(), ScoreOptions::new(100, Metric::Cosine), &|_| Ok(())).unwrap();
         let Some(r) = &reference else {
             reference = Some(out);
             continue;
@@ -324,7 +324,7 @@ fn values_beyond_the_storage_range_are_refused_never_dropped() {
     for engine in engines() {
         let mut backend = engine.backend();
         let mut src = InMemorySource::new(c.clone(), 64);
-        match score_corpus(backend.as_mut(), &q, &mut src, ScoreOptions::new(100, Metric::Dot), &|_| Ok(())) {
+        match backend.score_corpus(&q, &mut src, ScoreOptions::new(100, Metric::Dot), &|_| Ok(())) {
             Ok(out) => {
                 assert_ne!(engine, Engine::Gpu(Precision::F16), "f16 storage took a value beyond its range");
                 for (h, r) in out.hits.iter().zip(&reference) {
@@ -366,7 +366,7 @@ fn values_below_the_storage_range_are_refused_never_ranked_as_zeros() {
     for engine in engines() {
         let mut backend = engine.backend();
         let mut src = InMemorySource::new(c.clone(), 64);
-        match score_corpus(backend.as_mut(), &q, &mut src, ScoreOptions::new(10, Metric::Dot), &|_| Ok(())) {
+        match backend.score_corpus(&q, &mut src, ScoreOptions::new(10, Metric::Dot), &|_| Ok(())) {
             Ok(out) => {
                 assert_ne!(engine, Engine::Gpu(Precision::F16), "f16 storage ranked vectors it flushes to zero");
                 for (h, r) in out.hits.iter().zip(&reference) {

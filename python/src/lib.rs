@@ -29,7 +29,7 @@ use simcal::calibrate::{platt, FitOptions, Method};
 use simcal::embed::Metric;
 use simcal::metrics::ranking::{ideal_from, Measure, QueryRun};
 use simcal::policy::{ApplyOptions, CertifiedBy, DecideOn};
-use simcal::score::matrix::{score_matrices, Names};
+use simcal::score::matrix::Names;
 use simcal::score::{make_backend, BackendChoice, BackendOptions, ScoreOptions};
 use simcal::stats::ltt::Fwer;
 
@@ -242,7 +242,7 @@ fn topk<'py>(
         let mut backend = make_backend(&BackendOptions { choice, adapter: None, precision })?;
         let opts = ScoreOptions { k, metric, zero_vectors: zero };
         // Ctrl-C: the signal handlers run between corpus blocks, on this (the caller's) thread.
-        score_matrices(backend.as_mut(), qv, cv, opts, Names::default(), &|| stop.check())
+        backend.score_matrices(qv, cv, opts, Names::default(), &|| stop.check())
     });
     let hits = result.map_err(|e| stop.raise(e))?;
     for ((list, s), r) in hits.hits.iter().zip(scores.chunks_mut(k.max(1))).zip(rows.chunks_mut(k.max(1))) {

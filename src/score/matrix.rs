@@ -44,8 +44,8 @@ pub struct MatrixHits {
 /// Scores every row of `queries` against every row of `corpus` and keeps the exact top
 /// `opts.k` of each query. `interrupted` is asked on the calling thread before each block of
 /// the corpus is scored; an error it returns stops the scoring (a caller's Ctrl-C).
-pub fn score_matrices(
-    backend: &mut dyn Backend,
+pub fn score_matrices<B: Backend>(
+    backend: &mut B,
     queries: ArrayView2<f32>,
     corpus: ArrayView2<f32>,
     opts: ScoreOptions,
@@ -81,14 +81,14 @@ pub fn score_matrices(
     check_storage(backend, qpath, 0, &[], qv.view(), None)?;
     backend.load_queries(qv.view())?;
     drop(qv);
-    let backend: &dyn Backend = backend;
+    let backend: &B = backend;
     let k = opts.k.min(corpus.nrows());
     let mut topk: Vec<TopK> = (0..queries.nrows()).map(|_| TopK::new(k)).collect();
     let block = (backend.chunk_bytes() / (4 * corpus.ncols())).max(1);
     let mut zero_corpus = 0;
     std::thread::scope(|s| -> Result<()> {
         // Blocks are staged on a second thread while the previous one is scored.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, super::Staged)>>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, B::Staged)>>(1);
         let (qs, zero_corpus) = (&qs, &mut zero_corpus);
         crate::error::spawn_scoped(s, "staging", move || {
             for lo in (0..corpus.nrows()).step_by(block) {

@@ -4,8 +4,9 @@
 //! them and has the backend stage them (pack for the CPU, upload for a GPU) while the previous
 //! chunk is scored, so reading overlaps compute and at most two chunks are in memory.
 //! [`matrix::score_matrices`] does the same for matrices held in memory (the corpus borrowed,
-//! staged a block at a time). The [`Backend`] trait is the contract every backend meets; the CPU
-//! backend is the reference.
+//! staged a block at a time). The [`Backend`] trait is the contract every backend meets (each
+//! with its own staging type; [`AnyBackend`] is one behind a pointer); the CPU backend is the
+//! reference.
 
 pub mod cpu;
 pub mod gpu;
@@ -24,19 +25,12 @@ pub use topk::{rank_order, Hit, TopK};
 use crate::embed::{check_unique_ids, prepare, row_scales, ChunkSource, Embeddings, Metric, RowScales, ZeroVectors};
 use crate::error::{Error, Result};
 
-/// A corpus chunk made ready for one backend.
-#[derive(Debug)]
-pub enum Staged {
-    /// Packed GEMM panels for the CPU backend.
-    Panels(cpu::Panels),
-    /// bfloat16 panels and f32 rows for the CPU backend's screen ([`cpu::screen`]).
-    Screened(cpu::Screened),
-    /// A buffer on the GPU.
-    Gpu(gpu::GpuChunk),
-}
-
-/// What every scoring backend does.
+/// What every scoring backend does. Each backend owns its staging type: what [`Backend::stage`]
+/// makes of a corpus chunk is what [`Backend::score`] takes, so no backend can be handed
+/// another's chunk. [`AnyBackend`] is a backend behind a pointer, as [`make_backend`] returns it.
 pub trait Backend: Sync {
+    /// A corpus chunk made ready for this backend (packed panels, a GPU buffer).
+    type Staged: Send;
     /// Short name recorded in the score table (`cpu`, or the GPU adapter's name).
     fn name(&self) -> String;
     /// A longer description for logs and `--json`.
@@ -52,10 +46,10 @@ pub trait Backend: Sync {
     fn load_queries(&mut self, queries: ArrayView2<f32>) -> Result<()>;
     /// Makes a corpus chunk ready to score (runs on the reader thread): row `i` is to be
     /// multiplied by `scales[i]` (the normalisation) on the way.
-    fn stage(&self, chunk: ArrayView2<f32>, scales: &[f32]) -> Result<Staged>;
+    fn stage(&self, chunk: ArrayView2<f32>, scales: &[f32]) -> Result<Self::Staged>;
     /// Scores a staged chunk whose first row is `first_row` in the corpus, offering every
     /// score to `topk` (one selection per query, in query order).
-    fn score(&self, staged: &Staged, first_row: u64, topk: &mut [TopK]) -> Result<()>;
+    fn score(&self, staged: &Self::Staged, first_row: u64, topk: &mut [TopK]) -> Result<()>;
     /// The largest magnitude a stored (scaled) vector value may have, and the storage's name:
     /// f16 holds ±65,504. None: any finite f32.
     fn value_limit(&self) -> Option<(f32, &'static str)> {
@@ -67,6 +61,65 @@ pub trait Backend: Sync {
     }
 }
 
+/// A backend behind a pointer, whatever its staging type: what [`make_backend`] returns, with
+/// the two drivers as methods. Every [`Backend`] is one.
+pub trait AnyBackend {
+    /// [`Backend::name`].
+    fn name(&self) -> String;
+    /// [`Backend::detail`].
+    fn detail(&self) -> String;
+    /// [`Backend::chunk_bytes`].
+    fn chunk_bytes(&self) -> usize;
+    /// [`score_corpus`] on this backend.
+    fn score_corpus(
+        &mut self,
+        queries: &Embeddings,
+        corpus: &mut dyn ChunkSource,
+        opts: ScoreOptions,
+        progress: &dyn Fn(u64) -> Result<()>,
+    ) -> Result<Scored>;
+    /// [`matrix::score_matrices`] on this backend.
+    fn score_matrices(
+        &mut self,
+        queries: ArrayView2<f32>,
+        corpus: ArrayView2<f32>,
+        opts: ScoreOptions,
+        names: matrix::Names,
+        interrupted: &dyn Fn() -> Result<()>,
+    ) -> Result<matrix::MatrixHits>;
+}
+
+impl<B: Backend> AnyBackend for B {
+    fn name(&self) -> String {
+        Backend::name(self)
+    }
+    fn detail(&self) -> String {
+        Backend::detail(self)
+    }
+    fn chunk_bytes(&self) -> usize {
+        Backend::chunk_bytes(self)
+    }
+    fn score_corpus(
+        &mut self,
+        queries: &Embeddings,
+        corpus: &mut dyn ChunkSource,
+        opts: ScoreOptions,
+        progress: &dyn Fn(u64) -> Result<()>,
+    ) -> Result<Scored> {
+        score_corpus(self, queries, corpus, opts, progress)
+    }
+    fn score_matrices(
+        &mut self,
+        queries: ArrayView2<f32>,
+        corpus: ArrayView2<f32>,
+        opts: ScoreOptions,
+        names: matrix::Names,
+        interrupted: &dyn Fn() -> Result<()>,
+    ) -> Result<matrix::MatrixHits> {
+        matrix::score_matrices(self, queries, corpus, opts, names, interrupted)
+    }
+}
+
 /// The share of a row's norm its storage may lose to underflow (values flushed to zero or
 /// rounded coarsely below the storage's normal range) before the row is refused: beyond it the
 /// scores would be ranked on what is left.
@@ -74,8 +127,8 @@ pub const STORAGE_NORM_LOSS: f64 = 0.01;
 
 /// Refuses a row holding a value (times its scale) that the backend's storage cannot hold,
 /// naming the row: stored as infinity, it would score NaN or infinity and drop out of the top k.
-fn check_storage(
-    backend: &dyn Backend,
+fn check_storage<B: Backend>(
+    backend: &B,
     path: &Path,
     first_row: u64,
     ids: &[String],
@@ -136,10 +189,10 @@ pub struct BackendOptions {
 
 /// Builds the backend asked for. `auto` takes a hardware GPU when there is one and the CPU
 /// engine otherwise; a software adapter (llvmpipe) is used only when `gpu` asks for it.
-pub fn make_backend(opts: &BackendOptions) -> Result<Box<dyn Backend>> {
+pub fn make_backend(opts: &BackendOptions) -> Result<Box<dyn AnyBackend>> {
     let gpu = |hardware_only| {
         let req = gpu::GpuRequest { hardware_only, adapter: opts.adapter.clone(), precision: opts.precision };
-        gpu::GpuBackend::open(&req).map(|b| Box::new(b) as Box<dyn Backend>)
+        gpu::GpuBackend::open(&req).map(|b| Box::new(b) as Box<dyn AnyBackend>)
     };
     match opts.choice {
         BackendChoice::Cpu => {
@@ -224,8 +277,8 @@ pub fn check_dims(queries: &Embeddings, corpus: &dyn ChunkSource) -> Result<()> 
 /// Scores `queries` against every row of `corpus`, keeping the exact top k of each query.
 /// `progress` is called on the calling thread with the number of corpus rows scored so far;
 /// an error it returns stops the scoring (a caller's Ctrl-C).
-pub fn score_corpus(
-    backend: &mut dyn Backend,
+pub fn score_corpus<B: Backend>(
+    backend: &mut B,
     queries: &Embeddings,
     corpus: &mut dyn ChunkSource,
     opts: ScoreOptions,
@@ -249,7 +302,7 @@ pub fn score_corpus(
     backend.load_queries(qv.view())?;
     drop(qv);
 
-    let backend: &dyn Backend = backend;
+    let backend: &B = backend;
     // No query can have more hits than the corpus has rows; a larger k changes nothing.
     let k = opts.k.min(usize::try_from(corpus.rows()).unwrap_or(usize::MAX));
     let mut topk: Vec<TopK> = (0..queries.len()).map(|_| TopK::new(k)).collect();
@@ -263,7 +316,7 @@ pub fn score_corpus(
 
     let mut zero_corpus = 0;
     std::thread::scope(|s| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, Vec<String>, Staged)>>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, Vec<String>, B::Staged)>>(1);
         let (metric, zero) = (opts.metric, opts.zero_vectors);
         let qs = &qs;
         let qpath = &queries.path;
@@ -330,15 +383,15 @@ pub(crate) struct Located<'a> {
 /// Checks a block of corpus rows (finite, normalisable, within the backend's storage and, for
 /// dot, within f32's range against the largest query `qs`) and has the backend stage it;
 /// returns the staged block and the zero vectors it scored 0.
-pub(crate) fn stage_checked(
-    backend: &dyn Backend,
+pub(crate) fn stage_checked<B: Backend>(
+    backend: &B,
     at: &Located,
     vectors: ArrayView2<f32>,
     metric: Metric,
     zero: ZeroVectors,
     qs: &RowScales,
     query: &Located,
-) -> Result<(Staged, u64)> {
+) -> Result<(B::Staged, u64)> {
     let rs = row_scales(at.path, at.first_row, at.ids, vectors, metric, zero)?;
     if metric == Metric::Dot && rs.max_norm * qs.max_norm >= DOT_LIMIT {
         let q = query.ids.get(qs.max_row).map_or_else(|| format!("row {}", qs.max_row), |id| format!("{id} (row {})", qs.max_row));

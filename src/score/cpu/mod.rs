@@ -28,7 +28,7 @@ pub use screen::Screened;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-use super::{Backend, Hit, Staged, TopK};
+use super::{Backend, Hit, TopK};
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 
@@ -221,7 +221,18 @@ impl CpuBackend {
     }
 }
 
+/// A corpus chunk staged for the CPU backend, as its kernel reads it.
+#[derive(Debug)]
+pub enum Staged {
+    /// Packed GEMM panels.
+    Panels(Panels),
+    /// bfloat16 panels and f32 rows for the screen ([`screen`]).
+    Screened(Screened),
+}
+
 impl Backend for CpuBackend {
+    type Staged = Staged;
+
     fn name(&self) -> String {
         "cpu".into()
     }
@@ -257,7 +268,7 @@ impl Backend for CpuBackend {
         let (nc, width, dim, queries) = match staged {
             Staged::Panels(c) if !self.isa.screens() => (c.rows, c.width, c.dim, self.queries.rows),
             Staged::Screened(c) if self.isa.screens() => (c.len(), c.width(), c.dim(), self.screened.len()),
-            _ => return Err(Error::Invalid("corpus chunk was staged for another backend".into())),
+            _ => return Err(Error::Invalid("corpus chunk was staged for another kernel".into())),
         };
         if width != nr {
             return Err(Error::Invalid("corpus chunk was packed for another tile shape".into()));
@@ -272,7 +283,6 @@ impl Backend for CpuBackend {
         let run = |qb: usize, cols: std::ops::Range<usize>, tk: &mut [TopK]| match staged {
             Staged::Panels(c) => self.run_task(c, qb, cols, first_row, tk),
             Staged::Screened(c) => self.run_screened(c, qb, cols, first_row, tk),
-            Staged::Gpu(_) => {}
         };
         if nc == 0 || topk.is_empty() {
             return Ok(());

@@ -27,7 +27,7 @@ use super::plan::{self, TILE};
 use super::GpuRequest;
 use crate::choice::Choice;
 use crate::error::{Error, GpuFailure, Result};
-use crate::score::{Backend, Hit, Staged, TopK};
+use crate::score::{Backend, Hit, TopK};
 
 /// A corpus chunk uploaded to the GPU.
 #[derive(Debug)]
@@ -347,6 +347,8 @@ impl GpuBackend {
 }
 
 impl Backend for GpuBackend {
+    type Staged = GpuChunk;
+
     fn name(&self) -> String {
         format!("gpu: {}", self.ctx.describe())
     }
@@ -401,7 +403,7 @@ impl Backend for GpuBackend {
         }
     }
 
-    fn stage(&self, chunk: ArrayView2<f32>, scales: &[f32]) -> Result<Staged> {
+    fn stage(&self, chunk: ArrayView2<f32>, scales: &[f32]) -> Result<GpuChunk> {
         if chunk.ncols() != self.dim {
             return Err(Error::Mismatch { message: format!("corpus dimension {} differs from the queries' {}", chunk.ncols(), self.dim) });
         }
@@ -416,13 +418,10 @@ impl Backend for GpuBackend {
         let values = chunk.as_standard_layout();
         let values = values.as_slice().ok_or_else(|| Error::Invalid("corpus chunk is not contiguous".into()))?;
         let buffer = self.upload("corpus chunk", values, rows, Some(scales))?;
-        Ok(Staged::Gpu(GpuChunk { buffer, rows }))
+        Ok(GpuChunk { buffer, rows })
     }
 
-    fn score(&self, staged: &Staged, first_row: u64, topk: &mut [TopK]) -> Result<()> {
-        let Staged::Gpu(chunk) = staged else {
-            return Err(Error::Invalid("corpus chunk was staged for another backend".into()));
-        };
+    fn score(&self, chunk: &GpuChunk, first_row: u64, topk: &mut [TopK]) -> Result<()> {
         let Some(k) = topk.first().map(TopK::k) else { return Ok(()) };
         let cap = plan::cap(k);
         let limits = &self.ctx.limits;

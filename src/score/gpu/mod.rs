@@ -75,16 +75,17 @@ mod disabled {
     pub enum GpuChunk {}
 
     impl crate::score::Backend for GpuBackend {
+        type Staged = GpuChunk;
         fn name(&self) -> String {
             match *self {}
         }
         fn load_queries(&mut self, _: ndarray::ArrayView2<f32>) -> Result<()> {
             match *self {}
         }
-        fn stage(&self, _: ndarray::ArrayView2<f32>, _: &[f32]) -> Result<crate::score::Staged> {
+        fn stage(&self, _: ndarray::ArrayView2<f32>, _: &[f32]) -> Result<GpuChunk> {
             match *self {}
         }
-        fn score(&self, _: &crate::score::Staged, _: u64, _: &mut [crate::score::TopK]) -> Result<()> {
+        fn score(&self, _: &GpuChunk, _: u64, _: &mut [crate::score::TopK]) -> Result<()> {
             match *self {}
         }
     }
