@@ -2,10 +2,6 @@
 //! probability floor, and one decision per query (act / escalate / not found / ambiguous), from
 //! the calibration artifact of docs/architecture.md §5.
 
-// Indexing here cannot fail: row and query positions come from the table's own query runs.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use std::path::Path;
 use std::sync::Arc;
 
@@ -386,6 +382,7 @@ pub fn apply_to(cal: &Path, scores: &Path, out: &Path, decisions: Option<&Path>,
 /// P(relevant) of every row of `table` from its group's map in `art` (the global map where the
 /// group has none), with the rows' groups and the map used (`method`, or isotonic when the
 /// artifact has it, else Platt).
+#[expect(clippy::indexing_slicing, reason = "row and query positions come from the table's own query runs")]
 pub fn probabilities(view: &TableView, art: &Artifact, art_path: &Path, method: Option<Method>) -> Result<(Vec<f64>, RowGroups, Method)> {
     let method = method.unwrap_or_else(|| art.global.default_method());
     let has = |g: &crate::calibrate::artifact::GroupFit| g.has(method);
@@ -531,6 +528,7 @@ struct QueryRule<'a> {
 impl QueryRule<'_> {
     /// One decision per query of `view` (its rows' probabilities `prob`, those kept by the
     /// floor `keep`); queries are contiguous runs of rows.
+    #[expect(clippy::indexing_slicing, reason = "row and query positions come from the table's own query runs")]
     fn decide(&self, view: &TableView, groups: &RowGroups, prob: &[f64], keep: &[bool]) -> Result<Vec<QueryDecision>> {
         let qid = view.query_ids("a decision per query")?;
         let did = view.doc_ids("a decision per query")?;

@@ -169,7 +169,7 @@ fn pytrec_eval_measures(measures: Vec<String>) -> PyResult<Vec<String>> {
 /// the qrels file when one is given), as a record batch with its metadata.
 #[pyfunction]
 #[pyo3(signature = (queries, corpus, qrels, k, metric, backend, precision, model, rel_level, zero_vectors))]
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
 fn score(
     py: Python<'_>,
     queries: String,
@@ -210,7 +210,7 @@ fn score(
 /// Exact top-k of `queries` against `corpus` (both float32, C-contiguous, 2-D).
 #[pyfunction]
 #[pyo3(signature = (queries, corpus, k, metric, backend, precision, zero_vectors))]
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+#[expect(clippy::too_many_arguments, clippy::type_complexity, reason = "one argument per Python keyword; numpy arrays out")]
 fn topk<'py>(
     py: Python<'py>,
     queries: PyReadonlyArray2<'py, f32>,
@@ -516,7 +516,7 @@ fn fuse_options(method: &str, norm: Option<&str>, k: usize, rrf_k: f64, weights:
 /// into the table it writes: labels from the inputs, other columns carried.
 #[pyfunction]
 #[pyo3(signature = (tables, metas, method, norm, k, rrf_k, weights))]
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
 fn fuse_tables(
     py: Python<'_>,
     tables: Vec<PyArrowType<RecordBatch>>,
@@ -578,7 +578,7 @@ fn with_metadata(batch: RecordBatch, meta: HashMap<String, String>) -> Result<Re
 /// Fits a table (a record batch, or the path of a parquet file) and returns the artifact JSON.
 #[pyfunction]
 #[pyo3(signature = (table, meta, path, method, target_precision, target_recall, abstain, group_by, min_pairs, min_relevant, folds, confidence, unit, fwer, grid, bootstrap, seed, rel_level, certified_by))]
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
 fn fit(
     py: Python<'_>,
     table: Option<PyArrowType<RecordBatch>>,
@@ -653,7 +653,7 @@ fn load_artifact(py: Python<'_>, path: String) -> PyResult<(String, String)> {
 /// calibrations at `calibrations`, matched by model) to `out`.
 #[pyfunction]
 #[pyo3(signature = (scores, calibrations, qrels, group_by, measures, rel_level, out))]
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
 fn report(
     py: Python<'_>,
     scores: Vec<String>,
@@ -688,7 +688,7 @@ fn report(
 /// JSON document `simcal drift --json` prints.
 #[pyfunction]
 #[pyo3(signature = (json, baseline_name, table, meta, path, max_ks, max_precision_drop, min_pairs, significance))]
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
 fn drift(
     py: Python<'_>,
     json: &str,
@@ -732,7 +732,7 @@ fn save_artifact(py: Python<'_>, json: &str, path: String) -> PyResult<()> {
 /// the command line prints).
 #[pyfunction]
 #[pyo3(signature = (json, table, meta, decide_on, target, certified_by, method, floor, min_gap, force, abstain=None, sha256=None))]
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
 fn apply(
     py: Python<'_>,
     json: &str,
@@ -773,7 +773,7 @@ fn apply(
 /// print (missing baselines let through, forced applies).
 #[pyfunction]
 #[pyo3(signature = (config, data, out, k, seed, backend, allow_missing_baseline))]
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
 fn run(
     py: Python<'_>,
     config: Option<String>,

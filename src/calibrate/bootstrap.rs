@@ -14,10 +14,6 @@
 //! there are. Resample `r` uses its own ChaCha8 stream derived from the seed, so results do not
 //! depend on thread scheduling.
 
-// Indexing here cannot fail: resampled positions are drawn below the lengths of the counts they index.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution};
@@ -59,6 +55,7 @@ struct Bins {
     neg: Vec<u64>,
 }
 
+#[expect(clippy::indexing_slicing, reason = "resampled positions are drawn below the lengths of the counts they index")]
 fn bins(d: &Distinct, cuts: &[f64]) -> Bins {
     let mut b = Bins { x: vec![], pos: vec![], neg: vec![] };
     // Walk from the top so that each bin's threshold is its lowest score.
@@ -78,6 +75,7 @@ fn bins(d: &Distinct, cuts: &[f64]) -> Bins {
     b
 }
 
+#[expect(clippy::indexing_slicing, reason = "resampled positions are drawn below the lengths of the counts they index")]
 fn percentiles(mut v: Vec<f64>) -> Option<[f64; 2]> {
     if v.is_empty() {
         return None;
@@ -140,6 +138,7 @@ pub struct Blocks<'a> {
 /// multiplicity (a multinomial of as many draws as blocks) and adds up the blocks' bin counts,
 /// so its cost is blocks × bins whatever the number of pairs. Resampling blocks of queries dealt
 /// at random keeps the variance of resampling the queries themselves.
+#[expect(clippy::indexing_slicing, reason = "resampled positions are drawn below the lengths of the counts they index")]
 pub fn intervals_by_block(d: &Distinct, t: &Targets, resamples: usize, seed: u64, p: Blocks) -> Vec<Interval> {
     let cuts: Vec<f64> = t.fitted.iter().flatten().copied().collect();
     let b = bins(d, &cuts);
@@ -193,6 +192,7 @@ pub fn intervals_by_block(d: &Distinct, t: &Targets, resamples: usize, seed: u64
 
 /// Draws `resamples` cell vectors with `draw` (resample r on its own ChaCha8 stream of `seed`)
 /// and summarises each target's picks.
+#[expect(clippy::indexing_slicing, reason = "resampled positions are drawn below the lengths of the counts they index")]
 fn summarise(b: &Bins, t: &Targets, resamples: usize, draw: impl Fn(&mut ChaCha8Rng) -> Vec<u64> + Sync, seed: u64) -> Vec<Interval> {
     let nb = b.x.len();
     let targets = t.precision.len() + t.recall.len();

@@ -11,10 +11,6 @@
 //! pairs of one query depend on each other (each query's bounded loss, [`Losses::Clustered`]);
 //! `pair-iid` treats the pairs as independent, as MAPIE does (valid only if they are).
 
-// Indexing here cannot fail: grid and curve positions come from searches within the curve they index.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -168,6 +164,7 @@ pub struct QueryUnit {
 /// labeled rows. Its top hit is its best-scoring row (ties: the lower rank), the row `apply`
 /// decides on. `group` and `fold` give each row's group and fold (None: all in group 0, or fold
 /// 0); `depth` is the table's k (0: unknown), the most pairs a query could contribute.
+#[expect(clippy::indexing_slicing, reason = "grid and curve positions come from searches within the curve they index")]
 pub fn query_units(view: &TableView, rel_level: i32, group: Option<&[u32]>, fold: Option<&[u8]>, depth: u64) -> Result<Vec<QueryUnit>> {
     let why = "a query's top hit";
     let runs = view.query_runs(why)?;
@@ -216,6 +213,7 @@ pub fn query_units(view: &TableView, rel_level: i32, group: Option<&[u32]>, fold
 /// group, fold 0): a query's rows run from its rank-1 row to the next (the table's order), so
 /// its relevant retrieved documents are known; its relevant count in the qrels is not, so it is
 /// not a unit of recall.
+#[expect(clippy::indexing_slicing, reason = "grid and curve positions come from searches within the curve they index")]
 pub fn top_hits(view: &TableView, rel_level: i32) -> Result<Vec<QueryUnit>> {
     let rank = view.ranks("a query's top hit")?;
     let label = view.labels()?;
@@ -245,6 +243,7 @@ pub fn top_hits(view: &TableView, rel_level: i32) -> Result<Vec<QueryUnit>> {
 /// The certified threshold of every target (precision targets first), each certificate at its
 /// own level `delta` (the fit's δ split over the certificates it reports), from the group's
 /// labeled pairs `d` (pair units) or its judged query units.
+#[expect(clippy::indexing_slicing, reason = "grid and curve positions come from searches within the curve they index")]
 pub fn certify(
     d: &Distinct,
     units: &[&QueryUnit],
@@ -483,6 +482,7 @@ fn units_needed(
 }
 
 /// Why fixed-sequence testing of precision certified nothing: where its sequences started.
+#[expect(clippy::indexing_slicing, reason = "grid and curve positions come from searches within the curve they index")]
 fn sequence_stopped(c: &[Candidate], p: &[f64], target: f64, delta: f64, losses: Losses) -> String {
     let seqs = crate::stats::ltt::sequences(c, target, delta, losses);
     if seqs.is_empty() {
@@ -518,6 +518,7 @@ fn chosen(c: &mut CertifiedThreshold, k: Candidate, n_pos: u64, p_value: f64) {
 }
 
 /// Why nothing was certified: the smallest p-value and where.
+#[expect(clippy::indexing_slicing, reason = "grid and curve positions come from searches within the curve they index")]
 fn nothing_certified(c: &[Candidate], p: &[f64], delta: f64) -> String {
     let best = (0..c.len()).min_by(|&a, &b| p[a].total_cmp(&p[b]));
     match best {

@@ -4,10 +4,6 @@
 //! precision target's threshold on the top hits (in sample and held out), and how good each
 //! decision was (in sample and held out).
 
-// Indexing here cannot fail: folds are numbered by the fit's own assignment.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use std::collections::BTreeMap;
 
 use super::artifact::{BandScores, DecisionFit, DecisionQuality, FoundFit};
@@ -36,6 +32,7 @@ fn table(units: &[&QueryUnit], label: impl Fn(&QueryUnit) -> bool) -> Distinct {
 /// and on "found"; each precision target's threshold on the top hits; and with folds,
 /// everything out of fold. `delta` is the level of the fit's certificates (held-out decisions
 /// recertify at it).
+#[expect(clippy::indexing_slicing, reason = "folds are numbered by the fit's own assignment")]
 pub fn fit(units: &[QueryUnit], opts: &FitOptions, delta: Option<f64>) -> DecisionFit {
     let all: Vec<&QueryUnit> = units.iter().collect();
     let d = table(&all, |u| u.top_relevant);
@@ -123,6 +120,7 @@ fn default_method(methods: &[Method]) -> Method {
 
 /// How good each decision was for queries decided by their top score against their cutoffs
 /// (`certified`: act rests on a certificate).
+#[expect(clippy::indexing_slicing, reason = "folds are numbered by the fit's own assignment")]
 pub fn quality<'a>(
     decided: impl Iterator<Item = (&'a QueryUnit, &'a BandScores)>,
     certified: bool,
@@ -159,6 +157,7 @@ pub fn quality<'a>(
 /// Decisions out of fold: each fold's queries decided by the cutoffs of maps (and, when the fit
 /// certifies at the query unit, the global certificate of the first precision target) refitted
 /// on the other folds, as [`crate::policy::cutoffs`] makes them in sample.
+#[expect(clippy::indexing_slicing, reason = "folds are numbered by the fit's own assignment")]
 fn held_out_quality(units: &[QueryUnit], opts: &FitOptions, delta: Option<f64>) -> Vec<DecisionQuality> {
     let method = default_method(&opts.methods);
     let band = opts.abstain;

@@ -5,10 +5,6 @@
 //! into buckets by the leading 12 bits, then each bucket sorted by an LSD radix sort on the
 //! other 20 and merged into counts per distinct score, buckets in parallel.
 
-// Indexing here cannot fail: row positions come from this table's own distinct scores and their counts.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 /// Distinct scores in ascending order with how many relevant and irrelevant pairs have each.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Distinct {
@@ -43,6 +39,7 @@ const LOW_BITS: u32 = 32 - TOP_BITS;
 
 /// Sorts `keys` ascending in place, by the bits under `bits` (the rest shared by all keys):
 /// LSD radix in digits of at most 10 bits, skipping a digit every key shares.
+#[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
 fn radix_sort_low(keys: &mut [u32], tmp: &mut Vec<u32>, bits: u32) {
     if keys.len() < 256 {
         keys.sort_unstable();
@@ -84,6 +81,7 @@ fn radix_sort_low(keys: &mut [u32], tmp: &mut Vec<u32>, bits: u32) {
 /// Keys scattered by their leading digit, and where each of the `1 << TOP_BITS` buckets starts
 /// (one more entry: the end).
 /// The keys are those of all the slices of `keys` together.
+#[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
 fn partition(keys: &[&[u32]]) -> (Vec<u32>, Vec<usize>) {
     let mut starts = vec![0usize; (1 << TOP_BITS) + 1];
     for &k in keys.iter().copied().flatten() {
@@ -114,6 +112,7 @@ fn pieces<T>(mut v: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]
 }
 
 /// Distinct keys of two sorted runs together.
+#[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
 fn count_distinct(a: &[u32], b: &[u32]) -> usize {
     let (mut i, mut j, mut n) = (0, 0, 0);
     while i < a.len() || j < b.len() {
@@ -135,6 +134,7 @@ fn count_distinct(a: &[u32], b: &[u32]) -> usize {
 }
 
 /// Merges two sorted runs into distinct scores with their counts in each run.
+#[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
 fn merge(a: &[u32], b: &[u32], x: &mut [f64], pos: &mut [u64], neg: &mut [u64]) {
     let (mut i, mut j) = (0, 0);
     for o in 0..x.len() {
@@ -159,6 +159,7 @@ fn merge(a: &[u32], b: &[u32], x: &mut [f64], pos: &mut [u64], neg: &mut [u64]) 
 }
 
 /// The k-way merge of rows `ranges[i]` (start, end) of each of `parts`.
+#[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
 fn merge_ranges(parts: &[Distinct], mut at: Vec<(usize, usize)>) -> Distinct {
     let cap: usize = at.iter().map(|(a, b)| b - a).sum();
     let mut out = Distinct { x: Vec::with_capacity(cap), pos: Vec::with_capacity(cap), neg: Vec::with_capacity(cap) };
@@ -212,6 +213,7 @@ impl Distinct {
 
     /// [`Distinct::from_keys`] of the keys of several sets of pairs together (the table of all
     /// their pairs), without joining them first.
+    #[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
     pub fn from_key_sets(pos: &[&[u32]], neg: &[&[u32]]) -> Distinct {
         use rayon::prelude::*;
         let ((mut p, ps), (mut n, ns)) = rayon::join(|| partition(pos), || partition(neg));
@@ -264,6 +266,7 @@ impl Distinct {
     /// The tables of disjoint sets of pairs added into one (the table of all their pairs): the
     /// score range is cut at quantiles of the largest part, and each piece is a k-way merge of
     /// the parts' rows in it, pieces in parallel, concatenated in order.
+    #[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
     pub fn sum(parts: &[Distinct]) -> Distinct {
         use rayon::prelude::*;
         const PIECES: usize = 64;
@@ -302,6 +305,7 @@ impl Distinct {
     }
 
     /// (score, relevant, irrelevant) of each distinct score, from the highest down.
+    #[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
     pub fn rows_rev(&self) -> impl Iterator<Item = (f64, u64, u64)> + '_ {
         (0..self.len()).rev().map(|i| (self.x[i], self.pos[i], self.neg[i]))
     }
@@ -313,6 +317,7 @@ impl Distinct {
     }
 
     /// Pairs at or above each score (`above[i]` for `x[i]`, `above[len]` = 0): relevant and all.
+    #[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
     pub fn suffix_counts(&self) -> (Vec<u64>, Vec<u64>) {
         let mut tp = vec![0; self.len() + 1];
         let mut all = vec![0; self.len() + 1];
@@ -324,6 +329,7 @@ impl Distinct {
     }
 
     /// Relevant pairs and all pairs scoring at or above `t`, from [`Distinct::suffix_counts`].
+    #[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
     pub fn at_or_above(&self, suffix: &(Vec<u64>, Vec<u64>), t: f64) -> (u64, u64) {
         let i = self.x.partition_point(|&x| x < t);
         (suffix.0[i], suffix.1[i])
@@ -357,6 +363,7 @@ impl<'a> Rest<'a> {
     /// The lowest score (the highest, with `highest`) with relevant pairs left (irrelevant
     /// ones, without `relevant`), if any: a scan of the table's counts, and a search in the
     /// part's at each score that has some.
+    #[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
     pub fn extreme(&self, relevant: bool, highest: bool) -> Option<f64> {
         let (all, part) = (self.all, self.part);
         let count = |d: &Distinct, i: usize| if relevant { d.pos[i] } else { d.neg[i] };
@@ -399,6 +406,7 @@ impl<'a> Rest<'a> {
     /// The table's row `i` less the part's row `j` when that has the same score (then `true`),
     /// or None when no pair is left. Without a branch on whether the part has the score (it
     /// has a score at random): a `j` past the part subtracts nothing.
+    #[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
     fn row(&self, i: usize, j: usize) -> (Option<(f64, u64, u64)>, bool) {
         let (all, part) = (self.all, self.part);
         let x = all.x[i];

@@ -7,10 +7,6 @@
 //! Fold f is fitted on the other K − 1 folds and measured on itself; the measurements are pooled
 //! over the folds (out-of-fold, OOF).
 
-// Indexing here cannot fail: folds and rows are numbered by the assignment this module makes.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use std::path::Path;
 
 use arrow::array::Array;
@@ -40,6 +36,7 @@ pub fn query_hash(id: &str, seed: u64) -> u64 {
 }
 
 /// The fold (0..k) of every row of the table, by its `query_id`.
+#[expect(clippy::indexing_slicing, reason = "folds and rows are numbered by the assignment this module makes")]
 pub fn assign(view: &TableView, k: usize, seed: u64) -> Result<Vec<u8>> {
     if !(2..=255).contains(&k) {
         return Err(Error::Invalid(format!("`folds` {k}: expected 1 (no cross-fitting) or 2 to 255")));
@@ -178,6 +175,7 @@ struct FoldCounts {
 }
 
 /// Relevant and all pairs of `d` scoring at or above `t`.
+#[expect(clippy::indexing_slicing, reason = "folds and rows are numbered by the assignment this module makes")]
 fn at_or_above(d: &Distinct, t: f64) -> (u64, u64) {
     let i = d.x.partition_point(|&x| x < t);
     let tp: u64 = d.pos[i..].iter().sum();
@@ -186,6 +184,7 @@ fn at_or_above(d: &Distinct, t: f64) -> (u64, u64) {
 
 /// Cross-fits one group: `parts[f]` is fold f's table, `all` their sum, `base` Platt's base
 /// of `all` ([`fit_folds`]).
+#[expect(clippy::indexing_slicing, reason = "folds and rows are numbered by the assignment this module makes")]
 pub fn held_out(
     all: &Distinct,
     parts: &[Distinct],
@@ -277,6 +276,7 @@ pub struct Oof {
 
 /// Cross-fits the table as [`super::fit_table`] does (same folds, same fits) and returns each
 /// labeled pair's out-of-fold probability from every map of `methods`.
+#[expect(clippy::indexing_slicing, reason = "folds and rows are numbered by the assignment this module makes")]
 pub fn oof_probabilities(table: &ScoreTable, path: &Path, rel_level: i32, k: usize, seed: u64, methods: &[Method]) -> Result<Oof> {
     let view = TableView::new(table, path)?;
     let fold = assign(&view, k, seed)?;
@@ -321,6 +321,7 @@ pub fn top_hit_folds(units: &[QueryUnit], k: usize) -> Vec<Distinct> {
 /// seed: each fold's map fitted on the other folds' top hits, as the fit's held-out decision
 /// metrics are), else from `map`, the artifact's decision map. Empty when the table has no
 /// ranks; the queries' top hits need `query_id` for folds.
+#[expect(clippy::indexing_slicing, reason = "folds and rows are numbered by the assignment this module makes")]
 pub fn top_hit_probabilities(
     table: &ScoreTable,
     path: &Path,

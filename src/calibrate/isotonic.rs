@@ -7,10 +7,6 @@
 //! The pooling works on the pair counts, so that each block's mean is one rounding of
 //! relevant / all and the comparisons between blocks are exact.
 
-// Indexing here cannot fail: block and breakpoint positions stay within the vectors this module builds.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use super::distinct::{Distinct, Rest};
 
 /// A fitted isotonic map: breakpoints `x` (ascending) and values `y` (non-decreasing, in [0, 1]).
@@ -136,6 +132,7 @@ impl Isotonic {
     }
 
     /// P(relevant | s): linear between breakpoints, clipped outside.
+    #[expect(clippy::indexing_slicing, reason = "block and breakpoint positions stay within the vectors this module builds")]
     pub fn predict(&self, s: f64) -> f64 {
         let (x, y) = (&self.x, &self.y);
         let Some(&last) = x.last() else { return f64::NAN };
@@ -155,6 +152,7 @@ impl Isotonic {
 
     /// [`Isotonic::predict`] of each of the ascending scores `xs`, in one walk over the
     /// breakpoints instead of a search per score.
+    #[expect(clippy::indexing_slicing, reason = "block and breakpoint positions stay within the vectors this module builds")]
     pub fn predict_sorted(&self, xs: &[f64]) -> Vec<f64> {
         let (x, y) = (&self.x, &self.y);
         let (Some(&first), Some(&last)) = (x.first(), x.last()) else { return vec![f64::NAN; xs.len()] };
@@ -179,6 +177,7 @@ impl Isotonic {
     }
 
     /// The lowest score whose probability is at least `p`, if any.
+    #[expect(clippy::indexing_slicing, reason = "block and breakpoint positions stay within the vectors this module builds")]
     pub fn score_for(&self, p: f64) -> Option<f64> {
         let j = self.y.iter().position(|&v| v >= p)?;
         if j == 0 {

@@ -4,10 +4,6 @@
 //! ([`bootstrap`]), cross-fitting by query ([`folds`]), certified thresholds ([`certify`]) and
 //! the summaries `drift` compares ([`summary`]), assembled into an [`Artifact`].
 
-// Indexing here cannot fail: group and row positions come from the table's own grouping.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 pub mod artifact;
 pub mod bootstrap;
 pub mod certify;
@@ -243,6 +239,7 @@ pub fn fit_table_in_memory(table: &ScoreTable, name: &Path, opts: &FitOptions) -
     fit_pairs(table, &TableView::new(table, name)?, opts)
 }
 
+#[expect(clippy::indexing_slicing, reason = "group and row positions come from the table's own grouping")]
 fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<Artifact> {
     let path = view.path();
     // The queries' runs of rows, found once for the folds, the units and the count (where the
@@ -378,11 +375,13 @@ fn unit_groups(view: &TableView, opts: &FitOptions) -> Result<Option<crate::tabl
 }
 
 /// A unit's group key among the units' `groups` ("all" without groups).
+#[expect(clippy::indexing_slicing, reason = "group and row positions come from the table's own grouping")]
 fn unit_key<'a>(groups: Option<&'a crate::table::RowGroups>, u: &QueryUnit) -> &'a str {
     groups.map(|g| g.keys[u.group as usize].0.as_str()).unwrap_or("all")
 }
 
 /// The units of each labeled group (`by_group`), found by their key among `groups`.
+#[expect(clippy::indexing_slicing, reason = "group and row positions come from the table's own grouping")]
 fn units_by_group<'a>(
     units: &'a [QueryUnit],
     by_group: &[(String, BTreeMap<String, String>, Vec<usize>)],
@@ -401,6 +400,7 @@ fn units_by_group<'a>(
 /// Fits one labeled group (its key, its columns' values and its pairs `idx` of `labeled`): its
 /// query units `mine`, its folds' tables where cross-fitting, and its bootstrap blocks
 /// (`blocks` of them) where resampling queries.
+#[expect(clippy::indexing_slicing, reason = "group and row positions come from the table's own grouping")]
 fn fit_labeled_group(
     (key, values, idx): (String, BTreeMap<String, String>, Vec<usize>),
     mine: &[&QueryUnit],
@@ -574,7 +574,7 @@ fn set_deltas(global: &GroupFit, groups: &mut [GroupFit]) {
 }
 
 /// The artifact of a fit.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "the artifact's parts, each a field of it")]
 fn artifact(
     model: &str,
     metric: &str,
@@ -614,7 +614,7 @@ fn artifact(
 /// Fits one group. The global fit (`strict`) fails where a group is only marked not fitted.
 /// `parts` are the group's fold tables (empty: no cross-fitting); `units` its query units; and
 /// `delta` the level each of its certificates gets (None: outside the family that shares δ).
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "a group's data and its place in the family of certificates, set per group")]
 fn fit_group(
     key: &str,
     values: BTreeMap<String, String>,
@@ -703,7 +703,8 @@ fn not_fitted(n: u64, np: u64, opts: &FitOptions, strict: bool) -> Option<String
 }
 
 /// The thresholds, certified thresholds and maps of a group with both classes.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "fit_group's arguments, passed on")]
+#[expect(clippy::indexing_slicing, reason = "group and row positions come from the table's own grouping")]
 fn fit_both_classes(
     mut g: GroupFit,
     d: &Distinct,

@@ -1,10 +1,6 @@
 //! The labeled pairs of a score table (rows with a non-null label; relevant when label ≥ the
 //! relevance level) and the group each row belongs to.
 
-// Indexing here cannot fail: row positions come from the labeled pairs this module collects.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use std::collections::BTreeMap;
 
 use arrow::array::Array;
@@ -32,6 +28,7 @@ pub struct LabeledPairs {
 
 impl LabeledPairs {
     /// Each group's key, values and pair indices (none without group columns).
+    #[expect(clippy::indexing_slicing, reason = "row positions come from the labeled pairs this module collects")]
     pub fn groups(&self) -> Vec<(String, BTreeMap<String, String>, Vec<usize>)> {
         let mut idx: Vec<Vec<usize>> = vec![Vec::new(); self.keys.len()];
         for (i, &g) in self.group.iter().enumerate() {
@@ -50,6 +47,7 @@ pub fn class_keys(view: &TableView, rel_level: i32) -> Result<(Vec<u32>, Vec<u32
 
 /// [`class_keys`] split by fold: entry f holds the keys of the rows whose `fold` is f (all rows
 /// in entry 0 without folds).
+#[expect(clippy::indexing_slicing, reason = "row positions come from the labeled pairs this module collects")]
 pub fn fold_class_keys(view: &TableView, rel_level: i32, fold: Option<&[u8]>, k: usize) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 20;
@@ -93,6 +91,7 @@ pub fn fold_class_keys(view: &TableView, rel_level: i32, fold: Option<&[u8]>, k:
 
 /// The labeled pairs of the table, grouped by `group_by`.
 /// `fold` and `block` tag every row (with its fold of cross-fitting and its bootstrap block).
+#[expect(clippy::indexing_slicing, reason = "row positions come from the labeled pairs this module collects")]
 pub fn labeled_pairs(
     view: &TableView,
     rel_level: i32,

@@ -7,10 +7,6 @@
 //! a backtracking line search. Separated data has no finite maximum: it is refused with a
 //! message that suggests isotonic.
 
-// Indexing here cannot fail: bin and row positions are computed within the base's own bins and rows.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use super::chunks;
 use super::distinct::{Distinct, Rest};
 use crate::error::{Error, Result};
@@ -56,6 +52,7 @@ struct Standard {
 /// Gradient, Hessian and (with `loss`) the value of the negative log-likelihood of
 /// P = σ(w·u + c) over the pairs of `t`, in one parallel pass: [f, g_w, g_c, h_ww, h_wc, h_cc]
 /// (f is 0 without `loss`: the log is most of a pass's cost, and only a line search needs it).
+#[expect(clippy::indexing_slicing, reason = "bin and row positions are computed within the base's own bins and rows")]
 fn pass(t: Rest, st: Standard, w: f64, c: f64, loss: bool) -> [f64; 6] {
     let row = |acc: &mut [f64; 6], x: f64, p: u64, m: u64| {
         let (p, m) = (p as f64, m as f64);
@@ -115,6 +112,7 @@ fn newton_step(g: &[f64; 6]) -> Option<(f64, f64)> {
 
 /// The weighted mean and standard deviation of the scores (1 when they do not vary), in one
 /// parallel pass around a pivot score.
+#[expect(clippy::indexing_slicing, reason = "bin and row positions are computed within the base's own bins and rows")]
 fn standardise(d: &Distinct) -> Standard {
     if d.is_empty() {
         return Standard { mean: 0.0, scale: 1.0 };
@@ -170,6 +168,7 @@ pub struct Base<'a> {
 
 impl<'a> Base<'a> {
     /// The shared part of fits on `d` and on `d` less any part of it.
+    #[expect(clippy::indexing_slicing, reason = "bin and row positions are computed within the base's own bins and rows")]
     pub fn new(d: &'a Distinct) -> Base<'a> {
         use rayon::prelude::*;
         let st = standardise(d);
@@ -218,6 +217,7 @@ impl<'a> Base<'a> {
 
     /// A starting point near the optimum: the same Newton fit on the pairs of `t` pooled into
     /// the bins (each at its pairs' mean score), which costs a fraction of one full pass.
+    #[expect(clippy::indexing_slicing, reason = "bin and row positions are computed within the base's own bins and rows")]
     fn warm_start(&self, t: Rest, np: u64, nn: u64) -> (f64, f64) {
         let start = (0.0, (np as f64 / nn as f64).ln());
         let (d, part, per) = (self.d, t.part, self.per);

@@ -1,10 +1,6 @@
 //! What the artifact records besides the maps: calibration metrics of each map on the fitting
 //! data, and the score distributions of relevant and irrelevant pairs that `drift` compares.
 
-// Indexing here cannot fail: curve and bin positions come from the curves and bins this module builds.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use serde::{Deserialize, Serialize};
 
 use super::chunks;
@@ -50,6 +46,7 @@ impl MetricSums {
     /// The sums over the table's cells of the probabilities `prob(i)` (any cells of scores with
     /// their pair counts: neither sorted nor distinct is needed), in parallel chunks summed in
     /// chunk order.
+    #[expect(clippy::indexing_slicing, reason = "curve and bin positions come from the curves and bins this module builds")]
     pub fn of(d: &Distinct, prob: impl Fn(usize) -> f64 + Sync) -> MetricSums {
         let chunk = |lo: usize, hi: usize| -> MetricSums {
             let mut a = MetricSums::default();
@@ -153,6 +150,7 @@ impl Distributions {
     /// Checks an edited or damaged record: levels in [0, 1], edges finite and ascending, one
     /// count per bin summing to the pairs, one quantile per level (none without pairs) finite
     /// and non-decreasing, a finite mean.
+    #[expect(clippy::indexing_slicing, reason = "curve and bin positions come from the curves and bins this module builds")]
     pub fn validate(&self) -> std::result::Result<(), String> {
         if self.levels.iter().any(|l| !(0.0..=1.0).contains(l)) || self.levels.windows(2).any(|w| w[0] > w[1]) {
             return Err("quantile levels are not ascending in [0, 1]".into());
@@ -189,6 +187,7 @@ impl Distributions {
 
 /// The distributions of the table's relevant and irrelevant scores: histograms and means in
 /// one parallel pass, quantiles in one walk.
+#[expect(clippy::indexing_slicing, reason = "curve and bin positions come from the curves and bins this module builds")]
 pub fn distributions(d: &Distinct) -> Distributions {
     let (lo, hi) = (d.x.first().copied().unwrap_or(0.0), d.x.last().copied().unwrap_or(0.0));
     let width = (hi - lo) / HIST_BINS as f64;

@@ -2,10 +2,6 @@
 //! or recall. A pair is predicted relevant when its score is at or above the threshold, as in
 //! scikit-learn's `precision_recall_curve`.
 
-// Indexing here cannot fail: curve positions come from searches within the curve.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use super::distinct::Distinct;
 
 /// One point of the sweep: predicting relevant at or above `threshold` finds `tp` relevant and
@@ -148,6 +144,7 @@ impl Curve {
     }
 
     /// Point `i`.
+    #[expect(clippy::indexing_slicing, reason = "curve positions come from searches within the curve")]
     pub fn point(&self, i: usize) -> Point {
         Point { threshold: self.threshold[i], tp: self.tp[i], fp: self.fp[i] }
     }

@@ -8,10 +8,6 @@
 //! ordered by fused score descending, ties by first appearance (run order, then position), and
 //! cut to k.
 
-// Indexing here cannot fail: run, row and query positions come from the inputs this module numbered.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 mod files;
 mod input;
 mod order;
@@ -209,6 +205,7 @@ impl Fused {
 }
 
 /// Checks the options against the runs.
+#[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the inputs this module numbered")]
 fn check(runs: &[RunInput], o: &FuseOptions) -> Result<Vec<f64>> {
     if runs.is_empty() {
         return Err(Error::Invalid("no runs to fuse".into()));
@@ -259,6 +256,7 @@ struct Grouped {
 
 impl Grouped {
     /// Query `q`'s rows, in file order, into `rows`.
+    #[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the inputs this module numbered")]
     fn rows(&self, q: usize, rows: &mut Vec<u32>) {
         rows.clear();
         for &(start, end) in &self.spans[self.offsets[q] as usize..self.offsets[q + 1] as usize] {
@@ -270,6 +268,7 @@ impl Grouped {
 /// Numbers the queries of all runs in order of first appearance and groups each run's spans
 /// of equal query ids by them (a counting sort of the spans, so each query's rows stay in
 /// file order).
+#[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the inputs this module numbered")]
 fn group(runs: &[RunInput]) -> Result<(usize, Vec<Grouped>)> {
     if let Some(run) = runs.iter().find(|r| r.len() >= u32::MAX as usize) {
         return Err(Error::format(&run.path, "more than 4 billion rows"));
@@ -381,6 +380,7 @@ fn descending(x: f64) -> u64 {
     !(if b >> 63 == 1 { !b } else { b | 1 << 63 })
 }
 
+#[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the inputs this module numbered")]
 fn fuse_query(
     runs: &[RunInput],
     grouped: &[Grouped],

@@ -3,9 +3,6 @@
 //! standard library's sorting networks, twice as fast as a (key, position) pair; items whose
 //! keys share their high bits are then put in full-key order, so the result is exact.
 
-// Indexing here cannot fail: positions come from `keys` itself.
-#![allow(clippy::indexing_slicing)]
-
 /// Bits of a word that hold the position.
 const LOW: u32 = 16;
 const MASK: u64 = (1 << LOW) - 1;
@@ -19,6 +16,7 @@ pub(super) struct Order {
 
 impl Order {
     /// The positions of the `keep` smallest of `keys` by (key, position), ascending, into `out`.
+    #[expect(clippy::indexing_slicing, reason = "positions come from `keys` itself")]
     pub(super) fn smallest(&mut self, keys: &[u64], keep: usize, out: &mut Vec<u32>) {
         out.clear();
         let n = keys.len();

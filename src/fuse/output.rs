@@ -1,10 +1,6 @@
 //! The fused run as a score table: ids, ranks and fused scores, labels from qrels or carried
 //! over from the inputs, the inputs' per-query columns, and metadata naming the inputs.
 
-// Indexing here cannot fail: run, row and query positions come from the fused result's own numbering.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
@@ -83,6 +79,7 @@ pub fn fused_meta(runs: &[RunInput], o: &FuseOptions, model: Option<&str>) -> Ta
 
 /// Builds the fused score table (docs/architecture.md §4): one row per fused document, queries in order,
 /// documents by rank; `score` is the fused score rounded to float32.
+#[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the fused result's own numbering")]
 pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: TableMeta) -> Result<ScoreTable> {
     let n = fused.rows();
     let err = |e: arrow::error::ArrowError| Error::Invalid(format!("building the fused table: {e}"));
@@ -253,6 +250,7 @@ impl<'b> Part<'b> {
 
     /// Writes query `q`'s rows; true when they filled the part exactly (every element
     /// written once), as the lengths it was cut to say.
+    #[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the fused result's own numbering")]
     fn fill(self, q: &FusedQuery, runs: &[RunInput]) -> bool {
         let id = q.id(runs).as_bytes();
         let (mut qend, mut dend) = (0, 0);
@@ -295,6 +293,7 @@ impl Columns {
     /// byte lengths first (to place each query's strings), then the values, with no
     /// (run, row) index and no single-threaded copy. The buffers are not zeroed first:
     /// every element is written once, which each part checks before the lengths are set.
+    #[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the fused result's own numbering")]
     fn build(runs: &[RunInput], fused: &Fused, labels: bool) -> Result<Columns> {
         use rayon::prelude::*;
         let n = fused.rows();
@@ -363,7 +362,8 @@ impl Columns {
 
 /// The inputs' carried columns by name, in order of first appearance, each with the runs that
 /// have it; a name with two types is refused.
-#[allow(clippy::type_complexity)]
+#[expect(clippy::type_complexity, reason = "a column and the runs that carry it, named where it is used once")]
+#[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the fused result's own numbering")]
 fn carried_columns(runs: &[RunInput]) -> Result<Vec<(FieldRef, Vec<(usize, &ArrayRef)>)>> {
     let mut out: Vec<(FieldRef, Vec<(usize, &ArrayRef)>)> = Vec::new();
     for (i, run) in runs.iter().enumerate() {

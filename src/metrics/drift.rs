@@ -18,10 +18,6 @@
 //! KS over histogram bins is the exact statistic evaluated at the bin edges: a lower bound of the
 //! exact two-sample KS, short of it by at most the mass of one bin.
 
-// Indexing here cannot fail: bin, group and row positions come from the histograms and pairs this module builds.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use std::path::Path;
 
 use serde::Serialize;
@@ -181,6 +177,7 @@ impl DriftReport {
 }
 
 /// Counts of `d`'s scores (weights `w`) in the baseline's bins, with one bin below and one above.
+#[expect(clippy::indexing_slicing, reason = "bin, group and row positions come from the histograms and pairs this module builds")]
 fn binned(base: &Distributions, d: &Distinct, w: &[u64]) -> Vec<u64> {
     let bins = base.edges.len().saturating_sub(1);
     let (lo, hi) = (base.edges.first().copied().unwrap_or(0.0), base.edges.last().copied().unwrap_or(0.0));
@@ -258,6 +255,7 @@ impl Gate {
 }
 
 /// Compares the labeled pairs of `table` (read from `path`) with the baseline `art`.
+#[expect(clippy::indexing_slicing, reason = "bin, group and row positions come from the histograms and pairs this module builds")]
 pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -> Result<DriftReport> {
     if let Some((name, v)) = tol.out_of_range() {
         return Err(Error::Invalid(format!("`{name}` {v} is outside [0, 1]")));
@@ -331,6 +329,7 @@ pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -
 }
 
 /// The labeled pairs of each group of the baseline's partition, by key (empty when ungrouped).
+#[expect(clippy::indexing_slicing, reason = "bin, group and row positions come from the histograms and pairs this module builds")]
 fn pairs_by_group<'a>(labeled: &'a pairs::LabeledPairs, art: &Artifact) -> std::collections::HashMap<&'a str, Vec<usize>> {
     let mut m: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
     if !art.group_by.is_empty() {

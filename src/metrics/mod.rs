@@ -5,10 +5,6 @@
 //! [`evaluate`] puts the first three together, for the table and for each group; [`summed`]
 //! measures separation on summed histograms instead.
 
-// Indexing here cannot fail: row and group positions come from the table's own grouping.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 pub mod drift;
 pub mod ranking;
 pub mod reliability;
@@ -150,6 +146,7 @@ pub struct DecisionEval {
 
 /// [`DecisionEval`] of `art` on `view` (None where the table or the calibration lack what it
 /// needs).
+#[expect(clippy::indexing_slicing, reason = "row and group positions come from the table's own grouping")]
 fn decision_eval(view: &TableView, art: &Artifact, opts: &EvalOptions, in_sample: bool) -> Result<Option<DecisionEval>> {
     let Some(d) = art.global.decision.as_ref() else { return Ok(None) };
     if view.rank.is_none() || view.query_id.is_none() || view.label.is_none() {
@@ -316,6 +313,7 @@ pub fn evaluate_files(scores: &Path, qrels: Option<&Path>, calibration: Option<&
 
 /// Evaluates `table` (read from `path`), with judgements from `qrels` or the table's labels,
 /// and a calibration `cal` (artifact and its path) to measure.
+#[expect(clippy::indexing_slicing, reason = "row and group positions come from the table's own grouping")]
 pub fn evaluate(
     table: &ScoreTable,
     path: &Path,
@@ -453,6 +451,7 @@ fn threshold_checks(fit: &crate::calibrate::artifact::GroupFit, d: &Distinct) ->
 }
 
 /// How far the groups' best thresholds for each target precision spread.
+#[expect(clippy::indexing_slicing, reason = "row and group positions come from the table's own grouping")]
 fn spread(targets: &[f64], groups: &[SetEval]) -> Vec<Spread> {
     targets
         .iter()

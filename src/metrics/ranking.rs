@@ -9,10 +9,6 @@
 //! the query. The mean is over the queries that are both judged and retrieved, or, `complete`
 //! (trec_eval `-c`), over every judged query, a missing one counting zero.
 
-// Indexing here cannot fail: measure positions run over the measures each query's values were computed for.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -205,6 +201,7 @@ impl RankingResult {
 
 /// Measures `runs` (query id, run; judged queries only) and averages. With `complete`, the
 /// judged queries in `missing` count as zero in the mean (trec_eval `-c`).
+#[expect(clippy::indexing_slicing, reason = "measure positions run over the measures each query's values were computed for")]
 pub fn evaluate(runs: &[&(String, QueryRun)], missing: &[String], measures: &[Measure], rel_level: i32, complete: bool) -> RankingResult {
     let mut per_query: Vec<(String, Vec<f64>)> =
         runs.par_iter().with_min_len(64).map(|(id, q)| (id.clone(), measure_query(q, measures, rel_level))).collect();

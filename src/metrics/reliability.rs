@@ -7,10 +7,6 @@
 //! `calibration_curve` in the lower one ((a, b] bins), netcal in the upper one ([a, b) bins);
 //! each number here follows its reference.
 
-// Indexing here cannot fail: bins are found within the edges this module computes.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use serde::Serialize;
 
 use crate::calibrate::summary::quantiles;
@@ -86,6 +82,7 @@ fn uniform_edges(n: usize) -> Vec<f64> {
 }
 
 /// Measures probabilities `p` (each in [0, 1]) against relevance `y`.
+#[expect(clippy::indexing_slicing, reason = "bins are found within the edges this module computes")]
 pub fn reliability(p: &[f64], y: &[bool], n_bins: usize, strategy: BinStrategy) -> Result<Reliability> {
     if n_bins == 0 {
         return Err(Error::Invalid("`bins` must be at least 1".into()));

@@ -4,10 +4,6 @@
 //! per-group thresholds — and says what the data was. [`render`] is a pure function of the
 //! numbers gathered by [`encoder`].
 
-// Indexing here cannot fail: colours are taken modulo the palette's length; curves are indexed within themselves.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 pub(crate) mod svg;
 
 use std::fmt::Write;
@@ -93,6 +89,7 @@ pub fn thin(points: &[(f64, f64)], keep: &[usize], max: usize) -> Vec<(f64, f64)
 
 /// Gathers one encoder's numbers: `artifact` is its calibration, or None to fit one on the
 /// table itself (no bootstrap, grouped as `opts.group_by`).
+#[expect(clippy::indexing_slicing, reason = "colours are taken modulo the palette's length; curves are indexed within themselves")]
 pub fn encoder(
     table: &ScoreTable,
     path: &Path,
@@ -206,7 +203,7 @@ pub fn encoder(
 
 /// The top hits' precision/recall curve of `table` (thinned, through every mark) and the marks
 /// of `artifact`'s top-hit estimates and of the `certified` scores on it.
-#[allow(clippy::type_complexity)]
+#[expect(clippy::type_complexity, reason = "the curve and its marks, taken apart by the one caller")]
 fn top_hit_curve(
     table: &ScoreTable,
     path: &Path,
@@ -378,6 +375,7 @@ fn ranking_section(h: &mut String, encoders: &[Encoder]) {
     h.push_str("</tbody></table>");
 }
 
+#[expect(clippy::indexing_slicing, reason = "colours are taken modulo the palette's length; curves are indexed within themselves")]
 fn reliability_section(h: &mut String, encoders: &[Encoder]) {
     h.push_str("<h2>Reliability</h2><div class=\"sub\">Mean predicted probability against the observed rate of relevant pairs per bin, with Wilson 95% intervals; on the diagonal is perfect calibration.</div><div class=\"row\">");
     for (k, e) in encoders.iter().enumerate() {
@@ -500,6 +498,7 @@ fn trust_row(
     );
 }
 
+#[expect(clippy::indexing_slicing, reason = "colours are taken modulo the palette's length; curves are indexed within themselves")]
 fn pr_section(h: &mut String, encoders: &[Encoder]) {
     h.push_str("<h2>Precision and recall</h2><div class=\"sub\">Every threshold's precision and recall; circles mark the calibration's thresholds for its targets (estimates and certified ones).</div>");
     let mut c = Chart::new("precision-recall", "precision / recall", 760.0, 360.0, (0.0, 1.0), (0.0, 1.0));

@@ -2,10 +2,6 @@
 //! ticks in data coordinates; series are drawn into it. Every series element carries the class
 //! `data`, so a reader (or a test) can find what was plotted.
 
-// Indexing here cannot fail: edge positions run below the number of edges.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use std::fmt::Write;
 
 /// Escapes text for HTML and SVG.
@@ -154,6 +150,7 @@ impl Chart {
     }
 
     /// A step histogram: `counts[i]` over [edges[i], edges[i+1]), filled translucent.
+    #[expect(clippy::indexing_slicing, reason = "edge positions run below the number of edges")]
     pub fn histogram(&mut self, series: &str, edges: &[f64], heights: &[f64], colour: &str) {
         let mut d = String::new();
         let base = self.py(self.y.0.max(0.0));

@@ -7,10 +7,6 @@
 //! result exact. Order: score descending, then corpus row ascending, so ties are deterministic
 //! and independent of how the corpus was split into chunks or tasks.
 
-// Indexing here cannot fail: the buffer holds at least k entries when its threshold is read.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use std::cmp::Ordering;
 
 /// One retrieved document: its corpus row and score.
@@ -110,6 +106,7 @@ impl TopK {
         }
     }
 
+    #[expect(clippy::indexing_slicing, reason = "the buffer holds at least k entries when its threshold is read")]
     fn compact(&mut self) {
         if self.buf.len() > self.k {
             self.buf.select_nth_unstable_by(self.k - 1, rank_order);

@@ -7,10 +7,6 @@
 //! MAPIE 1.6.0's `MultiLabelClassificationController(risk="recall", method="crc")` computes the
 //! same bound; it counts a bound equal to α as a violation, which the paper does not.
 
-// Indexing here cannot fail: positions run within the sorted losses this module builds.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 /// One query: the scores of its relevant retrieved documents and how many relevant documents
 /// it has in all (retrieved or not; at least the retrieved ones).
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +30,7 @@ pub struct Controlled {
 
 /// Controls E[FNR] ≤ `alpha` over `queries` (those with no relevant document are skipped) on an
 /// ascending `grid`.
+#[expect(clippy::indexing_slicing, reason = "positions run within the sorted losses this module builds")]
 pub fn control_fnr(queries: &[QueryRecall], grid: &[f64], alpha: f64) -> Controlled {
     // Each relevant retrieved document carries 1/relevant of its query's recall.
     let mut found: Vec<(f64, f64)> = Vec::new();

@@ -12,10 +12,6 @@
 //! are seen, where MAPIE picks the direction from the calibration data's risks (which makes its
 //! error rate exceed δ). Pairs of one query can be tested as clustered ([`Losses::Clustered`]).
 
-// Indexing here cannot fail: grid positions run within the grid and the counts built for it.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use serde::{Deserialize, Serialize};
 
 use super::binomial;
@@ -137,6 +133,7 @@ impl Losses {
 /// order. Fixed-sequence testing walks each of `sequences` in its order at δ / (sequences), and
 /// stops each at its first acceptance (Bonferroni over the sequences): the orders must be fixed
 /// before the labels are seen (see [`certify_precision`]).
+#[expect(clippy::indexing_slicing, reason = "grid positions run within the grid and the counts built for it")]
 pub fn control(p: &[f64], delta: f64, fwer: Fwer, sequences: &[Vec<usize>]) -> Vec<usize> {
     let m = p.len();
     if m == 0 {
@@ -200,6 +197,7 @@ pub const SEQUENCES: usize = 4;
 /// there are at least four times as many units as at the previous start. One noisy stretch
 /// near the top then stops one sequence, not the test; each sequence runs at δ / (sequences
 /// found).
+#[expect(clippy::indexing_slicing, reason = "grid positions run within the grid and the counts built for it")]
 pub fn sequences(grid: &[Candidate], target: f64, delta: f64, losses: Losses) -> Vec<Vec<usize>> {
     let level = delta / SEQUENCES as f64;
     let mut starts: Vec<usize> = Vec::new();
@@ -233,6 +231,7 @@ pub fn sequence_start(n: u64, target: f64, delta: f64, losses: Losses) -> bool {
 /// certified ones (among equals, the one with the lowest precision, then the lowest threshold:
 /// MAPIE's tie rule). Fixed-sequence testing walks from the highest threshold down, in the
 /// sequences of [`sequences`]: orders that depend on the scores, never on the labels.
+#[expect(clippy::indexing_slicing, reason = "grid positions run within the grid and the counts built for it")]
 pub fn certify_precision(grid: &[Candidate], target: f64, delta: f64, fwer: Fwer, losses: Losses) -> Certified {
     let risk: Vec<f64> = grid.iter().map(|c| if c.n == 0 { 1.0 } else { (c.n - c.tp) as f64 / c.n as f64 }).collect();
     let p_values: Vec<f64> = grid.iter().map(|c| losses.p_value(c.tp, c.n, target)).collect();
@@ -255,6 +254,7 @@ pub fn certify_precision(grid: &[Candidate], target: f64, delta: f64, fwer: Fwer
 /// confidence 1 − `delta`, each candidate tested as `losses` says. The chosen threshold has the
 /// best precision among the certified ones (among equals, the lowest recall, then the lowest
 /// threshold). Fixed-sequence testing walks from the lowest threshold up.
+#[expect(clippy::indexing_slicing, reason = "grid positions run within the grid and the counts built for it")]
 pub fn certify_recall(grid: &[Candidate], n_pos: u64, target: f64, delta: f64, fwer: Fwer, losses: Losses) -> Certified {
     let risk: Vec<f64> = grid.iter().map(|c| if n_pos == 0 { 1.0 } else { (n_pos - c.tp) as f64 / n_pos as f64 }).collect();
     let p_values: Vec<f64> = grid.iter().map(|c| losses.p_value(c.tp, n_pos, target)).collect();

@@ -1,12 +1,9 @@
 //! Quantiles of weighted sorted values, as numpy computes them.
 
-// Indexing here cannot fail: positions run within the sorted values and the quantiles asked for.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 /// Quantiles of the multiset holding `weights[i]` copies of `x[i]` (x ascending), with numpy's
 /// default linear interpolation; empty when there is nothing. One walk over the weights finds
 /// every position the levels need.
+#[expect(clippy::indexing_slicing, reason = "positions run within the sorted values and the quantiles asked for")]
 pub fn quantiles(x: &[f64], weights: &[u64], levels: &[f64]) -> Vec<f64> {
     let c: u64 = weights.iter().sum();
     if c == 0 {

@@ -1,5 +1,4 @@
 //! Fixture builders shared by the integration tests.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -12,10 +12,6 @@
 //! ([`screen_tile`], the same 12 × 32 tile over pairs of steps) and rescore the few documents
 //! that can reach the top k exactly (see `screen`).
 
-// Indexing here cannot fail: tile positions stay within the fixed-size tiles the packing made.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 /// The instruction set a kernel uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -119,6 +115,7 @@ pub unsafe fn screen_tile(kp: usize, a: *const u32, b: *const u32, c: *mut f32, 
     avx512bf16::tile(kp, a, b, c, ldc, accumulate)
 }
 
+#[expect(clippy::indexing_slicing, reason = "tile positions stay within the fixed-size tiles the packing made")]
 unsafe fn portable_tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
     const MR: usize = 6;
     const NR: usize = 16;

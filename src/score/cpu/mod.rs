@@ -13,10 +13,6 @@
 //! bfloat16 and each task rescores exactly the few documents that can reach the top k
 //! ([`screen`]): the result is still the exact top k.
 
-// Indexing here cannot fail: block positions stay within the blocks this module packs.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 pub mod kernel;
 mod pack;
 pub mod screen;
@@ -159,6 +155,7 @@ impl CpuBackend {
     }
 
     /// Scores query block `q_block` (its selections are `topk`) against corpus rows `cols`.
+    #[expect(clippy::indexing_slicing, reason = "block positions stay within the blocks this module packs")]
     fn run_task(&self, corpus: &Panels, q_block: usize, cols: std::ops::Range<usize>, first_row: u64, topk: &mut [TopK]) {
         let Blocking { nb, .. } = self.blocking();
         let (q, isa) = (&self.queries, self.isa);
@@ -178,6 +175,7 @@ impl CpuBackend {
     /// As [`Self::run_task`] on a chunk staged for screening: the blocks are scored in
     /// bfloat16, and the candidates that survive the screen are rescored exactly.
     #[cfg(target_arch = "x86_64")]
+    #[expect(clippy::indexing_slicing, reason = "block positions stay within the blocks this module packs")]
     fn run_screened(&self, corpus: &Screened, q_block: usize, cols: std::ops::Range<usize>, first_row: u64, topk: &mut [TopK]) {
         let Blocking { mr, mb, nb, .. } = self.blocking();
         let q = &self.screened;
@@ -263,6 +261,7 @@ impl Backend for CpuBackend {
         Ok(Staged::Panels(Panels::pack(values, Some(scales), rows, dim, width)))
     }
 
+    #[expect(clippy::indexing_slicing, reason = "block positions stay within the blocks this module packs")]
     fn score(&self, staged: &Staged, first_row: u64, topk: &mut [TopK]) -> Result<()> {
         let Blocking { nr, mb, nb, .. } = self.blocking();
         let (nc, width, dim, queries) = match staged {

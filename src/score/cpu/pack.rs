@@ -1,10 +1,6 @@
 //! Packing into GEMM panels: `[panel][d][width]`, zero-padded to whole panels, so that each
 //! step of the microkernel reads one contiguous run of `width` floats.
 
-// Indexing here cannot fail: row positions stay within the chunk being packed.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use rayon::prelude::*;
 
 /// A 4-byte element of panel storage: f32 values, or u32 words holding two bf16 values.
@@ -70,6 +66,7 @@ pub struct Panels {
 
 impl Panels {
     /// Packs `rows × dim` row-major values, row `i` multiplied by `scales[i]` when given.
+    #[expect(clippy::indexing_slicing, reason = "row positions stay within the chunk being packed")]
     pub fn pack(values: &[f32], scales: Option<&[f32]>, rows: usize, dim: usize, width: usize) -> Panels {
         let panels = rows.div_ceil(width);
         let mut data = AlignedBuf::zeros(panels * dim * width);

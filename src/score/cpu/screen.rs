@@ -25,11 +25,6 @@
 //! below f32's normal range become zero, as the dot instruction would read them; results
 //! beyond bfloat16's range saturate), so that `q̂` and `ĉ` are known exactly.
 
-// Indexing here cannot fail: rows and panels stay within the chunk being packed, and the
-// selections hold at least k entries when their k-th is read.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use rayon::prelude::*;
 
 use super::pack::AlignedBuf;
@@ -120,6 +115,10 @@ pub struct Screened {
 impl Screened {
     /// Stages `rows × dim` row-major values, row `i` multiplied by `scales[i]` when given
     /// (the same f32 products the f32 panels hold).
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "rows and panels stay within the chunk being packed, and the selections hold at least k entries when their k-th is read"
+    )]
     pub fn pack(values: &[f32], scales: Option<&[f32]>, n: usize, dim: usize, width: usize) -> Screened {
         let pairs = dim.div_ceil(2);
         let count = n.div_ceil(width);
@@ -205,6 +204,10 @@ impl Screened {
 
     /// Row `i`'s f32 values.
     #[inline]
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "rows and panels stay within the chunk being packed, and the selections hold at least k entries when their k-th is read"
+    )]
     pub fn row(&self, i: usize) -> &[f32] {
         &self.rows.as_slice()[i * self.dim..(i + 1) * self.dim]
     }
@@ -380,6 +383,10 @@ pub fn exact_dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Lane-by-lane sums in the vector version's order.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "rows and panels stay within the chunk being packed, and the selections hold at least k entries when their k-th is read"
+)]
 fn reduce(mut lanes: [[f32; 16]; 4]) -> f32 {
     let [a0, a1, a2, a3] = &mut lanes;
     let mut s = [0f32; 16];
@@ -396,6 +403,10 @@ fn reduce(mut lanes: [[f32; 16]; 4]) -> f32 {
     s[0]
 }
 
+#[expect(
+    clippy::indexing_slicing,
+    reason = "rows and panels stay within the chunk being packed, and the selections hold at least k entries when their k-th is read"
+)]
 fn portable_dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let mut acc = [[0f32; 16]; 4];
@@ -428,6 +439,10 @@ mod avx512 {
     /// # Safety
     /// The processor must run AVX-512F, BW and VL.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "rows and panels stay within the chunk being packed, and the selections hold at least k entries when their k-th is read"
+    )]
     pub unsafe fn stage_row(src: &[f32], s: f32, out: &mut [f32], halves: &mut [u16]) -> Norms {
         let n = src.len().min(out.len()).min(halves.len());
         let scale = _mm512_set1_ps(s);

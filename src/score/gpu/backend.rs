@@ -10,10 +10,6 @@
 //! overflow. Nothing of an overflowed range is offered before its re-run, so every row is offered
 //! exactly once and the result is exact.
 
-// Indexing here cannot fail: block and buffer positions stay within the buffers this module sizes.
-// (The crate denies indexing elsewhere: its readers of user files index nothing.)
-#![allow(clippy::indexing_slicing)]
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -151,6 +147,7 @@ impl GpuBackend {
 
     /// Uploads `rows` rows of `values` (row-major, `dim` wide), each scaled by `scales[row]`,
     /// padded to the kernel's layout, in the context's precision.
+    #[expect(clippy::indexing_slicing, reason = "block and buffer positions stay within the buffers this module sizes")]
     fn upload(&self, label: &str, values: &[f32], rows: usize, scales: Option<&[f32]>) -> Result<wgpu::Buffer> {
         let (dim, pdim) = (self.dim, self.pdim);
         let prow = plan::padded_rows(rows);
@@ -209,7 +206,8 @@ impl GpuBackend {
     /// Runs the kernel once: query rows `rows` of `batch` (bounds `bounds`) against rows
     /// `base..end` of `chunk`. Returns, per query, how many candidates passed and the first
     /// `min(count, cap)` of them as (score, row within the chunk).
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments, reason = "one dispatch's buffers and ranges, each bound to the kernel")]
+    #[expect(clippy::indexing_slicing, reason = "block and buffer positions stay within the buffers this module sizes")]
     fn dispatch(
         &self,
         s: &Scratch,
@@ -311,6 +309,7 @@ impl GpuBackend {
         Ok(())
     }
 
+    #[expect(clippy::indexing_slicing, reason = "block and buffer positions stay within the buffers this module sizes")]
     fn run_work(&self, g: &Group, topk: &mut [TopK], w: Work, stack: &mut Vec<Work>) -> Result<()> {
         let (s, rows) = (g.s, g.rows);
         let qrows: Vec<u32> = w.members.iter().map(|&m| rows[m]).collect();
@@ -372,6 +371,7 @@ impl Backend for GpuBackend {
         usize::try_from(self.ctx.max_binding() / 2).unwrap_or(usize::MAX).min(256 << 20)
     }
 
+    #[expect(clippy::indexing_slicing, reason = "block and buffer positions stay within the buffers this module sizes")]
     fn load_queries(&mut self, queries: ArrayView2<f32>) -> Result<()> {
         self.dim = queries.ncols();
         self.pdim = plan::padded_dim(self.dim);
@@ -421,6 +421,7 @@ impl Backend for GpuBackend {
         Ok(GpuChunk { buffer, rows })
     }
 
+    #[expect(clippy::indexing_slicing, reason = "block and buffer positions stay within the buffers this module sizes")]
     fn score(&self, chunk: &GpuChunk, first_row: u64, topk: &mut [TopK]) -> Result<()> {
         let Some(k) = topk.first().map(TopK::k) else { return Ok(()) };
         let cap = plan::cap(k);
