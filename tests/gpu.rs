@@ -103,7 +103,8 @@ fn backend_gpu_names_the_adapter_in_the_table_and_the_summary() {
     assert_eq!(t.meta.backend, named);
     assert_eq!(t.len(), 6 * 7);
 
-    // The same table as the CPU's, up to float rounding.
+    // The same table as the CPU's, up to float rounding (measured 1.2e-7 on lavapipe).
+    const TOL: f32 = 1e-6;
     let cpu = f.path("cpu.parquet");
     let o = f.score(&["--backend", "cpu", "-k", "7", "--out", cpu.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -113,7 +114,7 @@ fn backend_gpu_names_the_adapter_in_the_table_and_the_summary() {
     let gs = t.batch.column(3).as_primitive::<arrow::datatypes::Float32Type>();
     let cs = c.batch.column(3).as_primitive::<arrow::datatypes::Float32Type>();
     for i in 0..t.len() {
-        assert!((gs.value(i) - cs.value(i)).abs() <= 1e-5, "row {i}");
+        assert!((gs.value(i) - cs.value(i)).abs() <= TOL, "row {i}");
     }
     // The same documents at each rank, except where two of a query's documents score within the
     // rounding of each other (a near tie either engine may order either way).
@@ -125,9 +126,9 @@ fn backend_gpu_names_the_adapter_in_the_table_and_the_summary() {
             }
             let on_cpu = (q..q + k).find(|&j| cd.value(j) == gd.value(r));
             match on_cpu {
-                Some(j) => assert!((cs.value(j) - cs.value(r)).abs() <= 1e-5, "row {r}: {} ranks elsewhere on the CPU", gd.value(r)),
+                Some(j) => assert!((cs.value(j) - cs.value(r)).abs() <= TOL, "row {r}: {} ranks elsewhere on the CPU", gd.value(r)),
                 // Beyond the CPU's top k: only where it ties the CPU's k-th score.
-                None => assert!((gs.value(r) - cs.value(q + k - 1)).abs() <= 1e-5, "row {r}: {} is not in the CPU's top {k}", gd.value(r)),
+                None => assert!((gs.value(r) - cs.value(q + k - 1)).abs() <= TOL, "row {r}: {} is not in the CPU's top {k}", gd.value(r)),
             }
         }
     }

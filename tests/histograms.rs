@@ -104,22 +104,23 @@ fn fit_from_histograms_is_within_one_bin_of_the_exact_fit() {
         }
     }
     assert!(compared > 20, "{compared} thresholds compared");
-    // Reliability of each calibration on the table: ECE within 1e-3.
+    // Reliability of each calibration on the table: ECE within 1e-5 (measured 1.1e-6).
     let ece = |cal: &str| -> f64 {
         let o = ok(simcal().args(["eval", "--json", "--scores"]).arg(&table).args(["--calibration", cal]).output().unwrap());
         let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         d["global"]["calibration"]["reliability"]["ece"].as_f64().unwrap()
     };
     let (ex, eb) = (ece(dir.path().join("exact.json").to_str().unwrap()), ece(dir.path().join("binned.json").to_str().unwrap()));
-    assert!((ex - eb).abs() <= 1e-3, "ECE {ex} vs {eb}");
+    assert!((ex - eb).abs() <= 1e-5, "ECE {ex} vs {eb}");
     // Separation from histograms against the table's.
     let o = ok(simcal().args(["eval", "--json", "--histograms"]).arg(&h).output().unwrap());
     let from_h: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let o = ok(simcal().args(["eval", "--json", "--scores"]).arg(&table).output().unwrap());
     let from_t: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    for m in ["roc_auc", "average_precision", "ks"] {
+    // Measured: ROC AUC 1.1e-7 apart, average precision 2.6e-5, KS 0.
+    for (m, tol) in [("roc_auc", 1e-6), ("average_precision", 1e-4), ("ks", 1e-6)] {
         let (a, b) = (from_h["global"]["separation"][m].as_f64().unwrap(), from_t["global"]["separation"][m].as_f64().unwrap());
-        assert!((a - b).abs() <= 1e-3, "{m}: {a} vs {b}");
+        assert!((a - b).abs() <= tol, "{m}: {a} vs {b}");
     }
     // Grouping other than the histograms' is refused.
     let o = simcal()

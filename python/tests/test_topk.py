@@ -17,24 +17,56 @@ import simcal
 from conftest import DATA, GOLDEN, embeddings
 
 
+def check_against_faiss(scores, rows, c_ids, want, atol):
+    """The rules of tests/golden.rs: scores within atol; an exact tie in faiss's list holds the
+    same rows ranked by corpus row ascending (faiss lists them descending); elsewhere the same
+    row, or one faiss ranks within the rounding of it (a near tie)."""
+    k = want["k"]
+    exact_ties_cut = near_ties = 0
+    for i, wq in enumerate(want["queries"]):
+        ws, wids = wq["scores"], wq["ids"]
+        np.testing.assert_allclose(scores[i], ws, atol=atol, rtol=0)
+        ours = [c_ids[j] for j in rows[i]]
+        r = 0
+        while r < k:
+            end = next((j for j in range(r, k) if ws[j] != ws[r]), k)
+            if end - r > 1:
+                assert ours[r:end] == sorted(wids[r:end]), (i, r, end)
+                exact_ties_cut += end == k
+            elif ours[r] != wids[r]:
+                near = [wids[j] for j in range(k) if j != r and abs(ws[j] - ws[r]) <= 2 * atol]
+                assert ours[r] in near, (i, r, ours[r], wids[r])
+            r = end
+        near_ties += sum(ws[j] != ws[j - 1] and ws[j - 1] - ws[j] <= 2 * atol for j in range(1, k))
+    # The fixture reaches both rules.
+    assert exact_ties_cut >= 1 and near_ties >= 1
+
+
 def test_matches_faiss_golden_topk():
     want = json.loads((GOLDEN / "faiss_topk.json").read_text())
     k = want["k"]
     q_ids, q = embeddings(GOLDEN / "faiss_queries.parquet")
     c_ids, c = embeddings(GOLDEN / "faiss_corpus.parquet")
+    assert q_ids == [wq["id"] for wq in want["queries"]]
     scores, rows = simcal.topk(q, c, k=k, backend="cpu")
     assert scores.shape == rows.shape == (len(q_ids), k)
     assert scores.dtype == np.float32 and rows.dtype == np.int64
-    mismatched = 0
-    for i, wq in enumerate(want["queries"]):
-        assert wq["id"] == q_ids[i]
-        np.testing.assert_allclose(scores[i], wq["scores"], atol=1e-5, rtol=0)
-        for r, (wid, ws) in enumerate(zip(wq["ids"], wq["scores"])):
-            if c_ids[rows[i, r]] != wid:
-                # Only where faiss itself has a tie (within float error) at this rank.
-                assert any(x != ws and abs(x - ws) <= 1e-6 for x in wq["scores"]), (i, r)
-                mismatched += 1
-    assert mismatched <= 2
+    # Every CPU kernel measured within 2.4e-7 of faiss on this fixture.
+    check_against_faiss(scores, rows, c_ids, want, atol=5e-7)
+
+
+def test_the_gpu_backend_matches_faiss_too():
+    # CI's GPU is lavapipe (Mesa's software Vulkan adapter); `gpu` takes it when asked.
+    want = json.loads((GOLDEN / "faiss_topk.json").read_text())
+    _, q = embeddings(GOLDEN / "faiss_queries.parquet")
+    c_ids, c = embeddings(GOLDEN / "faiss_corpus.parquet")
+    scores, rows = simcal.topk(q, c, k=want["k"], backend="gpu")
+    check_against_faiss(scores, rows, c_ids, want, atol=5e-7)
+    # score() on the files, on the GPU: the same table, row for row, with the adapter named.
+    table = simcal.score(GOLDEN / "faiss_queries.parquet", GOLDEN / "faiss_corpus.parquet", k=want["k"], backend="gpu")
+    assert table.schema.metadata[b"simcal.backend"].startswith(b"gpu: ")
+    assert [c_ids.index(d) for d in table.column("doc_id").to_pylist()] == rows.reshape(-1).tolist()
+    np.testing.assert_array_equal(table.column("score").to_numpy(), scores.reshape(-1))
 
 
 def test_layouts_and_dtypes_give_the_same_answer():
