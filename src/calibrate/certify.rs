@@ -243,7 +243,6 @@ pub fn top_hits(view: &TableView, rel_level: i32) -> Result<Vec<QueryUnit>> {
 /// The certified threshold of every target (precision targets first), each certificate at its
 /// own level `delta` (the fit's δ split over the certificates it reports), from the group's
 /// labeled pairs `d` (pair units) or its judged query units.
-#[expect(clippy::indexing_slicing, reason = "grid and curve positions come from searches within the curve they index")]
 pub fn certify(
     d: &Distinct,
     units: &[&QueryUnit],
@@ -252,8 +251,6 @@ pub fn certify(
     opts: &CertifyOptions,
     delta: f64,
 ) -> Vec<CertifiedThreshold> {
-    let blank = |target: TargetKind, value: f64| uncertified(target, value, opts, Some(delta));
-    // The units of precision: pairs, or each judged query's top hit.
     let top: Distinct;
     let (pd, losses) = match opts.unit {
         Unit::PairIid => (d, Losses::Binary),
@@ -262,105 +259,153 @@ pub fn certify(
             (d, Losses::Clustered { queries: units.len() as u64, max_pairs })
         }
         Unit::Query => {
-            let s: Vec<f32> = units.iter().map(|u| u.top_score as f32).collect();
-            let r: Vec<bool> = units.iter().map(|u| u.top_relevant).collect();
-            top = Distinct::from_pairs(&s, &r);
+            top = top_hit_units(units);
             (&top, Losses::Binary)
         }
     };
-    let queries = (opts.unit != Unit::PairIid).then_some(units.len() as u64);
-    let n_pos = pd.n_pos();
-    let weights: Vec<u64> = pd.pos.iter().zip(&pd.neg).map(|(a, b)| a + b).collect();
-    let grid = opts.grid.thresholds(&pd.x, &weights);
-    let suffix = pd.suffix_counts();
-    let candidates: Vec<Candidate> = grid
-        .iter()
-        .map(|&l| {
-            let (tp, n) = pd.at_or_above(&suffix, l);
-            Candidate { lambda: l, n, tp }
-        })
-        .collect();
-    let units_n = pd.n_pos() + pd.n_neg();
-    // Bounds that hold whichever grid point is chosen: Bonferroni over the grid.
-    let level = delta / grid.len().max(1) as f64;
-    let mut out = Vec::new();
-    for &p in precision {
-        let mut c = blank(TargetKind::Precision, p);
-        c.grid = grid.len();
-        c.units = units_n;
-        c.queries = queries;
-        let cert = certify_precision(&candidates, p, delta, opts.fwer, losses);
+    let tests = Tests::new(pd, losses, units, opts, delta);
+    let mut out: Vec<CertifiedThreshold> = precision.iter().map(|&p| tests.precision(p)).collect();
+    out.extend(recall.iter().map(|&r| match opts.unit {
+        Unit::Pair | Unit::PairIid => tests.recall(r),
+        Unit::Query => recall_by_query(units, r, opts, delta),
+    }));
+    out
+}
+
+/// Each judged query's top hit as one labeled unit.
+fn top_hit_units(units: &[&QueryUnit]) -> Distinct {
+    let s: Vec<f32> = units.iter().map(|u| u.top_score as f32).collect();
+    let r: Vec<bool> = units.iter().map(|u| u.top_relevant).collect();
+    Distinct::from_pairs(&s, &r)
+}
+
+/// The tests of one group's candidate thresholds (its units of precision at each grid point),
+/// with what every test on them shares.
+struct Tests<'a> {
+    /// The group's units (pairs, or each judged query's top hit) by distinct score.
+    units: &'a Distinct,
+    /// What one test counts as independent observations.
+    losses: Losses,
+    /// Each grid threshold with the units at or above it.
+    candidates: Vec<Candidate>,
+    /// Judged queries (None for iid pairs).
+    queries: Option<u64>,
+    opts: &'a CertifyOptions,
+    /// The level of each certificate.
+    delta: f64,
+}
+
+impl<'a> Tests<'a> {
+    fn new(units: &'a Distinct, losses: Losses, judged: &[&QueryUnit], opts: &'a CertifyOptions, delta: f64) -> Tests<'a> {
+        let weights: Vec<u64> = units.pos.iter().zip(&units.neg).map(|(a, b)| a + b).collect();
+        let suffix = units.suffix_counts();
+        let candidates = opts
+            .grid
+            .thresholds(&units.x, &weights)
+            .into_iter()
+            .map(|l| {
+                let (tp, n) = units.at_or_above(&suffix, l);
+                Candidate { lambda: l, n, tp }
+            })
+            .collect();
+        let queries = (opts.unit != Unit::PairIid).then_some(judged.len() as u64);
+        Tests { units, losses, candidates, queries, opts, delta }
+    }
+
+    /// The level of a bound that holds whichever grid point is chosen: Bonferroni over the grid.
+    fn simultaneous_level(&self) -> f64 {
+        self.delta / self.candidates.len().max(1) as f64
+    }
+
+    /// A blank certificate of `target` `value` on this grid, over `units` units.
+    fn blank(&self, target: TargetKind, value: f64, units: u64) -> CertifiedThreshold {
+        let mut c = uncertified(target, value, self.opts, Some(self.delta));
+        c.grid = self.candidates.len();
+        c.units = units;
+        c.queries = self.queries;
+        c
+    }
+
+    /// The certificate of precision `p`.
+    #[expect(clippy::indexing_slicing, reason = "grid and curve positions come from searches within the curve they index")]
+    fn precision(&self, p: f64) -> CertifiedThreshold {
+        let (candidates, n_pos, losses) = (&self.candidates, self.units.n_pos(), self.losses);
+        let units_n = n_pos + self.units.n_neg();
+        let mut c = self.blank(TargetKind::Precision, p, units_n);
+        let cert = certify_precision(candidates, p, self.delta, self.opts.fwer, losses);
         match cert.best {
             Some(i) => {
                 let k = candidates[i];
                 chosen(&mut c, k, n_pos, cert.p_values[i]);
-                c.simultaneous_lower_bound = Some(losses.lower_bound(k.tp, k.n, level));
+                c.simultaneous_lower_bound = Some(losses.lower_bound(k.tp, k.n, self.simultaneous_level()));
             }
             None => {
-                c.reason = Some(nothing_certified(&candidates, &cert.p_values, delta));
-                c.units_needed = units_needed(&candidates, units_n, p, level, losses, |k| (k.tp, k.n));
-                if opts.fwer == Fwer::FixedSequence {
-                    c.reason = Some(sequence_stopped(&candidates, &cert.p_values, p, delta, losses));
+                c.reason = Some(nothing_certified(candidates, &cert.p_values, self.delta));
+                c.units_needed = units_needed(candidates, units_n, p, self.simultaneous_level(), losses, |k| (k.tp, k.n));
+                if self.opts.fwer == Fwer::FixedSequence {
+                    c.reason = Some(sequence_stopped(candidates, &cert.p_values, p, self.delta, losses));
                 }
             }
         }
-        out.push(c);
+        c
     }
-    for &r in recall {
-        let mut c = blank(TargetKind::Recall, r);
-        match opts.unit {
-            Unit::Pair | Unit::PairIid => {
-                c.grid = grid.len();
-                c.units = n_pos;
-                c.queries = queries;
-                let cert = certify_recall(&candidates, n_pos, r, delta, opts.fwer, losses);
-                match cert.best {
-                    Some(i) => {
-                        let k = candidates[i];
-                        chosen(&mut c, k, n_pos, cert.p_values[i]);
-                        c.simultaneous_lower_bound = Some(losses.lower_bound(k.tp, n_pos, level));
-                    }
-                    None => {
-                        c.reason = Some(nothing_certified(&candidates, &cert.p_values, delta));
-                        c.units_needed = units_needed(&candidates, units_n, r, level, losses, |k| (k.tp, n_pos));
-                    }
-                }
+
+    /// The certificate of recall `r` over the relevant pairs.
+    #[expect(clippy::indexing_slicing, reason = "grid and curve positions come from searches within the curve they index")]
+    fn recall(&self, r: f64) -> CertifiedThreshold {
+        let (candidates, n_pos, losses) = (&self.candidates, self.units.n_pos(), self.losses);
+        let units_n = n_pos + self.units.n_neg();
+        let mut c = self.blank(TargetKind::Recall, r, n_pos);
+        let cert = certify_recall(candidates, n_pos, r, self.delta, self.opts.fwer, losses);
+        match cert.best {
+            Some(i) => {
+                let k = candidates[i];
+                chosen(&mut c, k, n_pos, cert.p_values[i]);
+                c.simultaneous_lower_bound = Some(losses.lower_bound(k.tp, n_pos, self.simultaneous_level()));
             }
-            Unit::Query => {
-                c.method = "crc".to_owned();
-                c.guarantee = "expectation".to_owned();
-                c.confidence = None;
-                c.delta = None;
-                // Recall is about the queries that have a relevant document.
-                let q: Vec<QueryRecall> = units.iter().filter(|u| u.answerable).map(|u| u.recall.clone()).collect();
-                let mut x: Vec<f64> = q.iter().flat_map(|q| q.scores.iter().copied()).collect();
-                x.sort_by(f64::total_cmp);
-                let grid = opts.grid.thresholds(&x, &vec![1; x.len()]);
-                c.grid = grid.len();
-                c.units = q.len() as u64;
-                c.queries = Some(q.len() as u64);
-                let ctl = control_fnr(&q, &grid, 1.0 - r);
-                match ctl.best {
-                    Some(i) => {
-                        c.score = Some(grid[i]);
-                        c.recall = Some(1.0 - ctl.risk[i]);
-                        c.risk_bound = Some(ctl.bound[i]);
-                    }
-                    None => {
-                        c.reason = Some(match ctl.bound.first() {
-                            Some(b) => format!(
-                                "nothing is controlled: the bound on the miss rate is {b:.4} even at the lowest threshold, above {:.4}",
-                                1.0 - r
-                            ),
-                            None => "nothing is controlled: no query has a relevant document".to_owned(),
-                        })
-                    }
-                }
+            None => {
+                c.reason = Some(nothing_certified(candidates, &cert.p_values, self.delta));
+                c.units_needed = units_needed(candidates, units_n, r, self.simultaneous_level(), losses, |k| (k.tp, n_pos));
             }
         }
-        out.push(c);
+        c
     }
-    out
+}
+
+/// The certificate of recall `r` at the query unit: conformal risk control of the miss rate
+/// over the queries that have a relevant document (a guarantee in expectation).
+#[expect(clippy::indexing_slicing, reason = "grid and curve positions come from searches within the curve they index")]
+fn recall_by_query(units: &[&QueryUnit], r: f64, opts: &CertifyOptions, delta: f64) -> CertifiedThreshold {
+    let mut c = uncertified(TargetKind::Recall, r, opts, Some(delta));
+    c.method = "crc".to_owned();
+    c.guarantee = "expectation".to_owned();
+    c.confidence = None;
+    c.delta = None;
+    let q: Vec<QueryRecall> = units.iter().filter(|u| u.answerable).map(|u| u.recall.clone()).collect();
+    let mut x: Vec<f64> = q.iter().flat_map(|q| q.scores.iter().copied()).collect();
+    x.sort_by(f64::total_cmp);
+    let grid = opts.grid.thresholds(&x, &vec![1; x.len()]);
+    c.grid = grid.len();
+    c.units = q.len() as u64;
+    c.queries = Some(q.len() as u64);
+    let ctl = control_fnr(&q, &grid, 1.0 - r);
+    match ctl.best {
+        Some(i) => {
+            c.score = Some(grid[i]);
+            c.recall = Some(1.0 - ctl.risk[i]);
+            c.risk_bound = Some(ctl.bound[i]);
+        }
+        None => {
+            c.reason = Some(match ctl.bound.first() {
+                Some(b) => format!(
+                    "nothing is controlled: the bound on the miss rate is {b:.4} even at the lowest threshold, above {:.4}",
+                    1.0 - r
+                ),
+                None => "nothing is controlled: no query has a relevant document".to_owned(),
+            })
+        }
+    }
+    c
 }
 
 /// A certificate of `target` `value` with nothing certified yet, at level `delta` (None: the

@@ -380,7 +380,8 @@ fn descending(x: f64) -> u64 {
     !(if b >> 63 == 1 { !b } else { b | 1 << 63 })
 }
 
-#[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the inputs this module numbered")]
+/// Fuses query `q`: each run's list for it, in rank order, added into one slot per document;
+/// then the top `o.k` by fused score.
 fn fuse_query(
     runs: &[RunInput],
     grouped: &[Grouped],
@@ -389,23 +390,54 @@ fn fuse_query(
     q: usize,
     scratch: &mut Scratch,
 ) -> Result<FusedQuery> {
-    let Scratch { table, hashes, slots, labels, rows, row_hashes, order, keys, sorter, vals } = scratch;
-    table.clear();
-    hashes.clear();
-    slots.clear();
-    labels.clear();
+    scratch.clear();
     let labeled = runs.iter().any(|r| r.label.is_some());
     let mut first = vec![None; runs.len()];
     let mut query_relevant = None;
-    for (i, (run, g)) in runs.iter().zip(grouped).enumerate() {
-        g.rows(q, rows);
-        let rows = rows.as_slice();
-        let Some(&r0) = rows.first() else { continue };
-        first[i] = Some(r0);
-        if query_relevant.is_none() {
-            query_relevant =
-                run.query_relevant.as_ref().and_then(|c| rows.iter().find(|&&r| c.is_valid(r as usize)).map(|&r| c.value(r as usize)));
+    for (i, ((run, g), &w)) in runs.iter().zip(grouped).zip(weights).enumerate() {
+        g.rows(q, &mut scratch.rows);
+        let Some(&r0) = scratch.rows.first() else { continue };
+        if let Some(f) = first.get_mut(i) {
+            *f = Some(r0);
         }
+        if query_relevant.is_none() {
+            query_relevant = run
+                .query_relevant
+                .as_ref()
+                .and_then(|c| scratch.rows.iter().find(|&&r| c.is_valid(r as usize)).map(|&r| c.value(r as usize)));
+        }
+        scratch.rank_list(run);
+        scratch.list_values(run, o);
+        scratch.add_list(runs, i, w, o, labeled)?;
+    }
+    scratch.check_range(runs, o)?;
+    let (hits, labels) = scratch.top(o, labeled);
+    Ok(FusedQuery { first, query_relevant, hits, labels })
+}
+
+/// A slot's fused score by `o`'s method.
+fn fused_score(o: &FuseOptions, s: &Slot) -> f64 {
+    match o.method {
+        Method::Rrf | Method::CombSum | Method::WSum => s.sum,
+        Method::CombMnz => s.sum * f64::from(s.count),
+        Method::Max => s.max,
+    }
+}
+
+impl Scratch {
+    /// Empties the slots for the next query.
+    fn clear(&mut self) {
+        self.table.clear();
+        self.hashes.clear();
+        self.slots.clear();
+        self.labels.clear();
+    }
+
+    /// Puts the positions of the list's `rows` in rank order into `order` (by score, ties in
+    /// file order), and their documents' hashes in file order into `row_hashes`.
+    #[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the inputs this module numbered")]
+    fn rank_list(&mut self, run: &RunInput) {
+        let Scratch { rows, row_hashes, order, keys, sorter, .. } = self;
         // The documents' hashes in file order: one sequential pass over the ids, which a
         // walk in rank order would read at random (cache misses on a large run).
         row_hashes.clear();
@@ -421,6 +453,13 @@ fn fuse_query(
             keys.extend(rows.iter().map(|&r| descending(score(r))));
             sorter.smallest(keys, rows.len(), order);
         }
+    }
+
+    /// Each ranked row's value before weighting, into `vals`: RRF's 1 / (k + rank), else its
+    /// score normalised over the list.
+    #[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the inputs this module numbered")]
+    fn list_values(&mut self, run: &RunInput, o: &FuseOptions) {
+        let Scratch { rows, order, vals, .. } = self;
         vals.clear();
         match o.method {
             Method::Rrf => vals.extend((0..order.len()).map(|p| 1.0 / (o.rrf_k + p as f64 + 1.0))),
@@ -429,7 +468,14 @@ fn fuse_query(
                 o.norm.apply(vals);
             }
         }
-        let w = weights[i];
+    }
+
+    /// Adds run `i`'s ranked list (weight `w`) into the slots: a document's first appearance
+    /// opens its slot. Refuses a document listed twice in the list, and labels that disagree.
+    #[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the inputs this module numbered")]
+    fn add_list(&mut self, runs: &[RunInput], i: usize, w: f64, o: &FuseOptions, labeled: bool) -> Result<()> {
+        let Scratch { table, hashes, slots, labels, rows, row_hashes, order, vals, .. } = self;
+        let run = &runs[i];
         for (p, (&j, &x)) in order.iter().zip(vals.iter()).enumerate() {
             let r = rows[j as usize];
             let doc = run.doc_id.value(r as usize);
@@ -480,37 +526,41 @@ fn fuse_query(
                 }
             }
         }
+        Ok(())
     }
-    let score = |s: &Slot| match o.method {
-        Method::Rrf | Method::CombSum | Method::WSum => s.sum,
-        Method::CombMnz => s.sum * f64::from(s.count),
-        Method::Max => s.max,
-    };
-    // A fused score must be a float32 (the table's type): a raw 1e40 under --norm none or a
-    // weight of 1e300 would be written as infinity, which every later command refuses.
-    if let Some(slot) = slots.iter().find(|s| !(score(s) as f32).is_finite()) {
-        let run = &runs[slot.run as usize];
+
+    /// Refuses a fused score beyond float32 (the table's type): a raw 1e40 under `norm` none or
+    /// a weight of 1e300 would be written as infinity, which every later command refuses.
+    fn check_range(&self, runs: &[RunInput], o: &FuseOptions) -> Result<()> {
+        let Some(slot) = self.slots.iter().find(|s| !(fused_score(o, s) as f32).is_finite()) else { return Ok(()) };
+        let Some(run) = runs.get(slot.run as usize) else { return Ok(()) };
         let (qid, doc) = (run.query_id.value(slot.row as usize), run.doc_id.value(slot.row as usize));
         let what = match o.norm {
             Norm::None => " (`norm` none keeps raw scores: normalise them with `norm`, or scale `weights` down)",
             _ => " (scale `weights` down)",
         };
-        return Err(run.row_error(
+        Err(run.row_error(
             slot.row as usize,
-            format!("the fused score {:e} of document {doc:?} for query {qid:?} is beyond float32's range{what}", score(slot)),
-        ));
+            format!("the fused score {:e} of document {doc:?} for query {qid:?} is beyond float32's range{what}", fused_score(o, slot)),
+        ))
     }
-    // By fused score, ties by first appearance (the slot's number).
-    keys.clear();
-    keys.extend(slots.iter().map(|s| descending(score(s))));
-    sorter.smallest(keys, o.k, order);
-    let hits = order
-        .iter()
-        .map(|&s| {
-            let s = &slots[s as usize];
-            Hit { run: s.run, row: s.row, score: score(s) }
-        })
-        .collect();
-    let hit_labels = if labeled { order.iter().map(|&s| labels[s as usize].map(|l| l.0)).collect() } else { Vec::new() };
-    Ok(FusedQuery { first, query_relevant, hits, labels: hit_labels })
+
+    /// The top `o.k` slots by fused score, ties by first appearance (the slot's number), and
+    /// their labels when some run is `labeled`.
+    #[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the inputs this module numbered")]
+    fn top(&mut self, o: &FuseOptions, labeled: bool) -> (Vec<Hit>, Vec<Option<i32>>) {
+        let Scratch { slots, labels, keys, sorter, order, .. } = self;
+        keys.clear();
+        keys.extend(slots.iter().map(|s| descending(fused_score(o, s))));
+        sorter.smallest(keys, o.k, order);
+        let hits = order
+            .iter()
+            .map(|&s| {
+                let s = &slots[s as usize];
+                Hit { run: s.run, row: s.row, score: fused_score(o, s) }
+            })
+            .collect();
+        let hit_labels = if labeled { order.iter().map(|&s| labels[s as usize].map(|l| l.0)).collect() } else { Vec::new() };
+        (hits, hit_labels)
+    }
 }
