@@ -1,6 +1,7 @@
 //! In-memory scoring speed of the CPU engine, per instruction set: 2,048 queries × 20,000
-//! documents × 768 dims, k = 100, random unit vectors, no file I/O. Prints the median of five
-//! runs in GFLOP/s. `cargo bench --bench score` (set SIMCAL_BENCH_N to change the corpus size).
+//! documents × 768 dims, k = 100, random unit vectors, no file I/O. Prints the median of seven
+//! runs (and the best) in GFLOP/s. `cargo bench --bench score` (set SIMCAL_BENCH_N to change the
+//! corpus size).
 
 use std::time::Instant;
 

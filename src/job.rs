@@ -147,79 +147,25 @@ pub fn score_table(job: &ScoreJob, progress: &dyn Fn(u64, u64) -> Result<()>) ->
     if job.k == 0 {
         return Err(Error::Invalid("k must be at least 1".into()));
     }
-    let (queries, qrels, scored, qsha, csha, shard_meta, qrels_sha) = std::thread::scope(|s| -> Result<_> {
+    let inputs = std::thread::scope(|s| -> Result<_> {
+        // The files are hashed on their own threads while the queries are read and scored.
         let qh = crate::error::spawn_scoped(s, "hashing", || sha256_file(&job.queries))?;
         let ch = crate::error::spawn_scoped(s, "hashing", || sha256_file(&job.corpus))?;
         let queries = read_queries(&job.queries, &job.query_read)?;
         crate::table::check_carried(&queries)?;
         let qrels = job.qrels.as_deref().map(read_qrels).transpose()?;
         // Parts of one sharded job must be labeled from the same judgements.
-        let qrels_sha = job.qrels.as_deref().map(sha256_file).transpose()?;
-        let mut backend = make_backend(&job.backend)?;
-        let corpus_read = ReadOptions { chunk_bytes: backend.chunk_bytes(), ..job.corpus_read.clone() };
-        let (mut corpus, file_rows) = match job.shard {
-            None => {
-                let c = open_corpus(&job.corpus, &corpus_read)?;
-                let rows = c.rows();
-                (c, rows)
-            }
-            Some((i, n)) => open_corpus_shard(&job.corpus, &corpus_read, i, n)?,
-        };
-        let total = corpus.rows();
-        let scored = if total == 0 && file_rows > 0 {
-            // More shards than rows: this one is empty, and so is its part.
-            check_dims(&queries, corpus.as_ref())?;
-            Scored {
-                hits: vec![Vec::new(); queries.len()],
-                corpus_ids: Vec::new(),
-                scoring_seconds: 0.0,
-                total_seconds: 0.0,
-                flops: 0.0,
-                backend: backend.name(),
-                backend_detail: backend.detail(),
-                zero_queries: 0,
-                zero_corpus: 0,
-            }
-        } else {
-            backend.score_corpus(
-                &queries,
-                corpus.as_mut(),
-                ScoreOptions { k: job.k, metric: job.metric, zero_vectors: job.zero_vectors },
-                &|n| progress(n, total),
-            )?
-        };
-        let shard_meta = job.shard.map(|(i, n)| {
-            let (a, b) = shard_range(file_rows, i, n);
-            [
-                ("simcal.shard".to_owned(), format!("{i}/{n}")),
-                ("simcal.shard_rows".to_owned(), format!("{a}..{b}")),
-                ("simcal.corpus_rows".to_owned(), file_rows.to_string()),
-            ]
-        });
+        let qrels_sha256 = job.qrels.as_deref().map(sha256_file).transpose()?;
+        let (scored, file_rows) = score_job_corpus(job, &queries, progress)?;
         let join = |h: std::thread::ScopedJoinHandle<'_, Result<String>>| {
             h.join().unwrap_or_else(|_| Err(Error::Invalid("hashing thread failed".into())))
         };
-        let (qsha, csha) = (join(qh)?, join(ch)?);
-        Ok((queries, qrels, scored, qsha, csha, shard_meta, qrels_sha))
+        let (queries_sha256, corpus_sha256) = (join(qh)?, join(ch)?);
+        Ok(Inputs { queries, qrels, scored, file_rows, queries_sha256, corpus_sha256, qrels_sha256 })
     })?;
     let model = job.model.clone().unwrap_or_else(|| model_name(&job.corpus));
-    let meta = TableMeta {
-        schema_version: SCHEMA_VERSION,
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        model: model.clone(),
-        metric: job.metric.name().to_owned(),
-        k: job.k,
-        backend: scored.backend.clone(),
-        queries_sha256: qsha,
-        corpus_sha256: csha,
-        extra: shard_meta
-            .into_iter()
-            .flatten()
-            .chain(zero_meta(job, &scored))
-            .chain(qrels_sha.map(|h| ("simcal.qrels_sha256".to_owned(), h)))
-            .collect(),
-    };
-    let (table, report) = ScoreTable::build(&queries, &scored, qrels.as_ref(), job.rel_level, meta)?;
+    let Inputs { queries, qrels, scored, .. } = &inputs;
+    let (table, report) = ScoreTable::build(queries, scored, qrels.as_ref(), job.rel_level, table_meta(job, &model, &inputs))?;
     let summary = ScoreSummary {
         rows: table.len(),
         queries: queries.len(),
@@ -228,14 +174,92 @@ pub fn score_table(job: &ScoreJob, progress: &dyn Fn(u64, u64) -> Result<()>) ->
         seconds: t0.elapsed().as_secs_f64(),
         scoring_seconds: scored.scoring_seconds,
         gflops: scored.flops / scored.scoring_seconds.max(1e-12) / 1e9,
-        backend: scored.backend,
-        backend_detail: scored.backend_detail,
-        labels: qrels.map(|_| report),
+        backend: scored.backend.clone(),
+        backend_detail: scored.backend_detail.clone(),
+        labels: qrels.as_ref().map(|_| report),
         model,
         zero_queries: scored.zero_queries,
         zero_corpus: scored.zero_corpus,
     };
     Ok((table, summary))
+}
+
+/// What a scoring job read and computed, before its table is built.
+struct Inputs {
+    queries: crate::embed::Embeddings,
+    qrels: Option<crate::labels::Qrels>,
+    scored: Scored,
+    /// Rows of the corpus file (all shards).
+    file_rows: u64,
+    queries_sha256: String,
+    corpus_sha256: String,
+    qrels_sha256: Option<String>,
+}
+
+/// Scores `queries` against `job`'s corpus (its shard, when sharded) on the backend it asks
+/// for; also returns the corpus file's rows. A shard beyond the rows (more shards than rows) is
+/// empty, and scores nothing.
+fn score_job_corpus(
+    job: &ScoreJob,
+    queries: &crate::embed::Embeddings,
+    progress: &dyn Fn(u64, u64) -> Result<()>,
+) -> Result<(Scored, u64)> {
+    let mut backend = make_backend(&job.backend)?;
+    let corpus_read = ReadOptions { chunk_bytes: backend.chunk_bytes(), ..job.corpus_read.clone() };
+    let (mut corpus, file_rows) = match job.shard {
+        None => {
+            let c = open_corpus(&job.corpus, &corpus_read)?;
+            let rows = c.rows();
+            (c, rows)
+        }
+        Some((i, n)) => open_corpus_shard(&job.corpus, &corpus_read, i, n)?,
+    };
+    let total = corpus.rows();
+    if total == 0 && file_rows > 0 {
+        check_dims(queries, corpus.as_ref())?;
+        let empty = Scored {
+            hits: vec![Vec::new(); queries.len()],
+            corpus_ids: Vec::new(),
+            scoring_seconds: 0.0,
+            total_seconds: 0.0,
+            flops: 0.0,
+            backend: backend.name(),
+            backend_detail: backend.detail(),
+            zero_queries: 0,
+            zero_corpus: 0,
+        };
+        return Ok((empty, file_rows));
+    }
+    let opts = ScoreOptions { k: job.k, metric: job.metric, zero_vectors: job.zero_vectors };
+    Ok((backend.score_corpus(queries, corpus.as_mut(), opts, &|n| progress(n, total))?, file_rows))
+}
+
+/// The metadata of `job`'s table, named `model`: what was scored, how, and from which files.
+fn table_meta(job: &ScoreJob, model: &str, inputs: &Inputs) -> TableMeta {
+    let shard_meta = job.shard.map(|(i, n)| {
+        let (a, b) = shard_range(inputs.file_rows, i, n);
+        [
+            ("simcal.shard".to_owned(), format!("{i}/{n}")),
+            ("simcal.shard_rows".to_owned(), format!("{a}..{b}")),
+            ("simcal.corpus_rows".to_owned(), inputs.file_rows.to_string()),
+        ]
+    });
+    TableMeta {
+        schema_version: SCHEMA_VERSION,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        model: model.to_owned(),
+        metric: job.metric.name().to_owned(),
+        k: job.k,
+        backend: inputs.scored.backend.clone(),
+        queries_sha256: inputs.queries_sha256.clone(),
+        corpus_sha256: inputs.corpus_sha256.clone(),
+        extra: shard_meta
+            .into_iter()
+            .flatten()
+            .chain(zero_meta(job, &inputs.scored))
+            .chain(inputs.qrels_sha256.clone().map(|h| ("simcal.qrels_sha256".to_owned(), h)))
+            .collect(),
+    }
 }
 
 /// The table's record of zero vectors scored 0 (none under the default, which refuses them).

@@ -336,8 +336,7 @@ fn top_hits(rng: &mut ChaCha8Rng, n: usize, p: impl Fn(f64) -> f64) -> (Distinct
 fn fixed_sequence_holds_its_level_and_certifies_on_the_default_grid() {
     // Every hypothesis null: precision 0.78 at every threshold, target 0.8, 1,500 units over 200
     // candidates: room for three sequences, δ split between them. Claimed: a false certificate
-    // in at most δ = 10% of 2,000 draws. (MAPIE's data-chosen direction made it 13% in the
-    // review that found it.)
+    // in at most δ = 10% of 2,000 draws.
     let reps = 2000;
     let opts = CertifyOptions {
         confidence: 0.9,

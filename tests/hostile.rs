@@ -1,5 +1,5 @@
-//! Hostile input, second round: each case of the review that once passed silently, lost a
-//! file or panicked, now refused with the file, the row or line, and a clear message.
+//! Hostile input, second round: each case that once passed silently, lost a file or panicked,
+//! now refused with the file, the row or line, and a clear message.
 
 use std::path::Path;
 use std::sync::Arc;

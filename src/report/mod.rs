@@ -87,9 +87,13 @@ pub fn thin(points: &[(f64, f64)], keep: &[usize], max: usize) -> Vec<(f64, f64)
     }
 }
 
+/// A precision/recall curve: (recall, precision) points.
+type Points = Vec<(f64, f64)>;
+/// Labeled marks on a curve: (label, recall, precision).
+type Marks = Vec<(String, f64, f64)>;
+
 /// Gathers one encoder's numbers: `artifact` is its calibration, or None to fit one on the
 /// table itself (no bootstrap, grouped as `opts.group_by`).
-#[expect(clippy::indexing_slicing, reason = "colours are taken modulo the palette's length; curves are indexed within themselves")]
 pub fn encoder(
     table: &ScoreTable,
     path: &Path,
@@ -115,75 +119,22 @@ pub fn encoder(
         }
     };
     let eval = evaluate(table, path, qrels, Some((&artifact, &art_path)), opts)?;
-    let d = labeled_distinct(table, path, qrels, opts.rel_level)?;
-    let c = Curve::new(&d);
-    let n = c.threshold.len();
-    // The curve's point at a threshold: the last one whose threshold is at or above it.
-    let at = |score: f64| c.threshold.partition_point(|&t| t >= score).checked_sub(1);
-    // Certificates at the query unit are about top hits: they go on the top hits' curve.
-    let certified_at = |query: bool| -> Vec<(String, f64)> {
-        artifact
-            .global
-            .thresholds
-            .iter()
-            .filter_map(|t| {
-                let c = t.certified.as_ref().filter(|c| {
-                    if query {
-                        c.unit == Unit::Query && c.target == TargetKind::Precision
-                    } else {
-                        c.unit != Unit::Query || c.target == TargetKind::Recall
-                    }
-                })?;
-                c.score.map(|s| (format!("certified {} {} ≥ {s:.3}", t.target, t.value), s))
-            })
-            .collect()
-    };
-    let certified = certified_at(false);
-    let marked: Vec<usize> =
-        artifact.global.thresholds.iter().filter_map(|t| t.score).chain(certified.iter().map(|c| c.1)).filter_map(at).collect();
-    let all: Vec<(f64, f64)> = (0..n).map(|i| (c.recall(i), c.precision(i))).collect();
-    let curve = thin(&all, &marked, CURVE_POINTS);
-    let certified_marks = certified.into_iter().map(|(label, s)| (label, c.at(s).1, c.at(s).0)).collect();
-    let (top_curve, top_marks) = top_hit_curve(table, path, &artifact, opts.rel_level, &certified_at(true))?;
+    let (curve, certified_marks) = pair_curve(table, path, qrels, opts.rel_level, &artifact)?;
+    let (top_curve, top_marks) = top_hit_curve(table, path, &artifact, opts.rel_level, &certified_at(&artifact, true))?;
     // Fitted here, or on this very file: the reliability shown is in-sample. A calibration
     // fitted in memory records no file hash: it may be this table's, so it is treated as one
     // (cross-fitted where it has folds), never shown as held out.
     let in_sample = artifact.scores_sha256.is_empty() || artifact.scores_sha256 == sha256;
-    let held_out_reliability = match (&artifact.held_out, &eval.global.calibration) {
-        (Some(h), Some(cal)) if in_sample && qrels.is_none() => {
+    let (held_out_reliability, decision_reliability) = match (&eval.global.calibration, qrels) {
+        (Some(cal), None) => {
             let method: crate::calibrate::Method = cal.method.parse()?;
-            let oof = crate::calibrate::folds::oof_probabilities(table, path, artifact.rel_level, h.folds, h.seed, &[method])?;
-            let (p, y): (Vec<f64>, Vec<bool>) =
-                oof.probabilities[0].1.iter().zip(&oof.relevant).filter(|(p, _)| p.is_finite()).map(|(&p, &y)| (p, y)).unzip();
-            Some((h.folds, crate::metrics::reliability::reliability(&p, &y, opts.bins, opts.strategy)?))
-        }
-        _ => None,
-    };
-    let decision_reliability = match (&artifact.global.decision, &eval.global.calibration) {
-        (Some(d), Some(cal)) if qrels.is_none() => {
-            let method: crate::calibrate::Method = cal.method.parse()?;
-            let has_map = crate::calibrate::maps::FittedMaps::has(d, method);
-            let map = crate::calibrate::folds::FoldFit { isotonic: d.isotonic.clone(), platt: d.platt, thresholds: Vec::new() };
-            let (folds, scope) = match &artifact.held_out {
-                Some(h) if in_sample => {
-                    (Some((h.folds, h.seed)), format!("cross-fitted, {}", crate::words::count(h.folds, "fold", "folds")))
-                }
-                _ if in_sample => (None, "in-sample".to_owned()),
-                _ => (None, String::new()),
+            let held_out = match &artifact.held_out {
+                Some(h) if in_sample => Some((h.folds, held_out_reliability(table, path, &artifact, h, method, opts)?)),
+                _ => None,
             };
-            let (p, y) = if has_map {
-                crate::calibrate::folds::top_hit_probabilities(table, path, artifact.rel_level, method, folds, Some(&map))?
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            let (p, y): (Vec<f64>, Vec<bool>) = p.iter().zip(&y).filter(|(p, _)| p.is_finite()).map(|(&p, &y)| (p, y)).unzip();
-            if p.is_empty() {
-                None
-            } else {
-                Some((scope, crate::metrics::reliability::reliability(&p, &y, opts.bins, opts.strategy)?))
-            }
+            (held_out, decision_reliability(table, path, &artifact, in_sample, method, opts)?)
         }
-        _ => None,
+        _ => (None, None),
     };
     Ok(Encoder {
         path: path.to_path_buf(),
@@ -201,16 +152,97 @@ pub fn encoder(
     })
 }
 
+/// The global certified thresholds of `artifact` as marks (label, score): with `query` those at
+/// the query unit about precision (they go on the top hits' curve), else the rest.
+fn certified_at(artifact: &Artifact, query: bool) -> Vec<(String, f64)> {
+    artifact
+        .global
+        .thresholds
+        .iter()
+        .filter_map(|t| {
+            let c = t.certified.as_ref().filter(|c| {
+                if query {
+                    c.unit == Unit::Query && c.target == TargetKind::Precision
+                } else {
+                    c.unit != Unit::Query || c.target == TargetKind::Recall
+                }
+            })?;
+            c.score.map(|s| (format!("certified {} {} ≥ {s:.3}", t.target, t.value), s))
+        })
+        .collect()
+}
+
+/// The pairs' precision/recall curve of `table` (thinned, through every mark) and the marks of
+/// `artifact`'s certified thresholds on it.
+fn pair_curve(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>, rel_level: i32, artifact: &Artifact) -> Result<(Points, Marks)> {
+    let d = labeled_distinct(table, path, qrels, rel_level)?;
+    let c = Curve::new(&d);
+    let n = c.threshold.len();
+    // The curve's point at a threshold: the last one whose threshold is at or above it.
+    let at = |score: f64| c.threshold.partition_point(|&t| t >= score).checked_sub(1);
+    let certified = certified_at(artifact, false);
+    let marked: Vec<usize> =
+        artifact.global.thresholds.iter().filter_map(|t| t.score).chain(certified.iter().map(|c| c.1)).filter_map(at).collect();
+    let all: Vec<(f64, f64)> = (0..n).map(|i| (c.recall(i), c.precision(i))).collect();
+    let curve = thin(&all, &marked, CURVE_POINTS);
+    let marks = certified.into_iter().map(|(label, s)| (label, c.at(s).1, c.at(s).0)).collect();
+    Ok((curve, marks))
+}
+
+/// The reliability of `method`'s out-of-fold probabilities on the table `artifact` was
+/// cross-fitted on (its folds `h`).
+fn held_out_reliability(
+    table: &ScoreTable,
+    path: &Path,
+    artifact: &Artifact,
+    h: &crate::calibrate::artifact::HeldOutSpec,
+    method: crate::calibrate::Method,
+    opts: &EvalOptions,
+) -> Result<Reliability> {
+    let oof = crate::calibrate::folds::oof_probabilities(table, path, artifact.rel_level, h.folds, h.seed, &[method])?;
+    let probabilities = oof.probabilities.first().map(|(_, p)| p.as_slice()).unwrap_or_default();
+    let (p, y): (Vec<f64>, Vec<bool>) =
+        probabilities.iter().zip(&oof.relevant).filter(|(p, _)| p.is_finite()).map(|(&p, &y)| (p, y)).unzip();
+    crate::metrics::reliability::reliability(&p, &y, opts.bins, opts.strategy)
+}
+
+/// The reliability of the decisions' top-hit map (`method`) on the table's top hits, with how
+/// it was measured (cross-fitted, in-sample, or on another table); None without such a map.
+fn decision_reliability(
+    table: &ScoreTable,
+    path: &Path,
+    artifact: &Artifact,
+    in_sample: bool,
+    method: crate::calibrate::Method,
+    opts: &EvalOptions,
+) -> Result<Option<(String, Reliability)>> {
+    let Some(d) = &artifact.global.decision else { return Ok(None) };
+    if !crate::calibrate::maps::FittedMaps::has(d, method) {
+        return Ok(None);
+    }
+    let map = crate::calibrate::folds::FoldFit { isotonic: d.isotonic.clone(), platt: d.platt, thresholds: Vec::new() };
+    let (folds, scope) = match &artifact.held_out {
+        Some(h) if in_sample => (Some((h.folds, h.seed)), format!("cross-fitted, {}", crate::words::count(h.folds, "fold", "folds"))),
+        _ if in_sample => (None, "in-sample".to_owned()),
+        _ => (None, String::new()),
+    };
+    let (p, y) = crate::calibrate::folds::top_hit_probabilities(table, path, artifact.rel_level, method, folds, Some(&map))?;
+    let (p, y): (Vec<f64>, Vec<bool>) = p.iter().zip(&y).filter(|(p, _)| p.is_finite()).map(|(&p, &y)| (p, y)).unzip();
+    if p.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((scope, crate::metrics::reliability::reliability(&p, &y, opts.bins, opts.strategy)?)))
+}
+
 /// The top hits' precision/recall curve of `table` (thinned, through every mark) and the marks
 /// of `artifact`'s top-hit estimates and of the `certified` scores on it.
-#[expect(clippy::type_complexity, reason = "the curve and its marks, taken apart by the one caller")]
 fn top_hit_curve(
     table: &ScoreTable,
     path: &Path,
     artifact: &Artifact,
     rel_level: i32,
     certified: &[(String, f64)],
-) -> Result<(Vec<(f64, f64)>, Vec<(String, f64, f64)>)> {
+) -> Result<(Points, Marks)> {
     let view = crate::table::TableView::new(table, path)?;
     if view.rank.is_none() || view.label.is_none() {
         return Ok((Vec::new(), Vec::new()));
