@@ -425,6 +425,8 @@ pub fn apply(table: &ScoreTable, path: &Path, art: &Artifact, art_path: &Path, o
 
 /// [`apply`] with the calibration's sha256 (recorded in the table's metadata) given: for an
 /// artifact held in memory, which `art_path` then only names in messages.
+// Long: apply's checks of the artifact against the table, then the probabilities and the decisions,
+// in the order the command reports them.
 pub fn apply_artifact(
     table: &ScoreTable,
     path: &Path,

@@ -78,6 +78,7 @@ fn opt(v: Option<f64>) -> String {
     v.map_or("—".into(), |x| format!("{x:.4}"))
 }
 
+// Long: the text report of one evaluated set, line by line in the order it is printed.
 fn print_set(s: &SetEval) -> anyhow::Result<()> {
     say!("[{}] rows {}, labeled {}, judged queries {}", s.key, num(s.rows), num(s.labeled), num(s.ranking.queries));
     let names: Vec<String> = s.ranking.measures.iter().map(|m| format!("{m:>12}")).collect();

@@ -211,6 +211,7 @@ fn certified_lines(t: &simcal::calibrate::artifact::Threshold, head: &str, famil
     v
 }
 
+// Long: the two sources of a fit (a table, summed histograms) and the text people read for it.
 pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
     let opts = args.options()?;
     let (art, seconds) = match &args.scores {

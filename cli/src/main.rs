@@ -73,6 +73,7 @@ enum Command {
 }
 
 /// Parses the command line, runs it and turns the outcome into an exit code.
+// Long: one arm per command.
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -117,6 +117,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// One line for people per stage (`quiet` under --json: only notes and drift violations).
+// Long: one arm per pipeline event, each the line people read for it.
 fn print_event(event: &Event<'_>, quiet: bool) {
     match event {
         Event::Note(n) => eprintln!("note: {}", super::worded(n)),

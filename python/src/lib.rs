@@ -438,6 +438,7 @@ fn evaluate_table<'py>(
 
 /// Fuses runs given as ranx's dicts (`run[q][doc] = score`; each query's documents ranked by
 /// score, ties in the dict's order) into one, `{q: {doc: fused score}}`, best first.
+// Long: one argument per Python keyword, each converted and checked.
 #[pyfunction]
 #[pyo3(signature = (runs, method, norm, k, rrf_k, weights))]
 fn fuse<'py>(
@@ -576,6 +577,7 @@ fn with_metadata(batch: RecordBatch, meta: HashMap<String, String>) -> Result<Re
 }
 
 /// Fits a table (a record batch, or the path of a parquet file) and returns the artifact JSON.
+// Long: one argument per Python keyword, each converted and checked.
 #[pyfunction]
 #[pyo3(signature = (table, meta, path, method, target_precision, target_recall, abstain, group_by, min_pairs, min_relevant, folds, confidence, unit, fwer, grid, bootstrap, seed, rel_level, certified_by))]
 #[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]

@@ -572,6 +572,7 @@ impl Artifact {
     /// finite and ascending, values in [0, 1] and non-decreasing; every Platt map has finite
     /// parameters; every threshold score is finite. An edited artifact that breaks one of these
     /// would give probabilities outside [0, 1] or NaN; it is refused with what is wrong where.
+    // Long: one check per field of an artifact that readers rely on, each naming the field.
     pub fn validate(&self) -> std::result::Result<(), String> {
         let Band { low, high } = self.abstain;
         if !((0.0..=1.0).contains(&low) && (0.0..=1.0).contains(&high) && low <= high) {

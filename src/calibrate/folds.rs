@@ -184,6 +184,8 @@ fn at_or_above(d: &Distinct, t: f64) -> (u64, u64) {
 
 /// Cross-fits one group: `parts[f]` is fold f's table, `all` their sum, `base` Platt's base
 /// of `all` ([`fit_folds`]).
+// Long: the cross-fitted numbers of one group: each fold's fit, its predictions on the held-out
+// fold and their summary share the fold tables.
 #[expect(clippy::indexing_slicing, reason = "folds and rows are numbered by the assignment this module makes")]
 pub fn held_out(
     all: &Distinct,

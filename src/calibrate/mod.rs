@@ -29,7 +29,7 @@ use crate::calibrate::maps::FittedMaps;
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::stats::binomial::clopper_pearson;
-use crate::table::{ScoreTable, TableView};
+use crate::table::{RowGroups, ScoreTable, TableView};
 use artifact::{
     Artifact, Band, BandScores, CertificationSpec, CertifiedThreshold, Counts, GroupFit, HeldOutSpec, TargetSpec, Threshold,
     ThresholdInterval, UnitCount, ARTIFACT_VERSION, SMALL_SAMPLE,
@@ -240,6 +240,7 @@ pub fn fit_table_in_memory(table: &ScoreTable, name: &Path, opts: &FitOptions) -
 }
 
 #[expect(clippy::indexing_slicing, reason = "group and row positions come from the table's own grouping")]
+// Long: the fit's steps in order (units, folds, blocks, family, groups, artifact), each a function.
 fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<Artifact> {
     let path = view.path();
     // The queries' runs of rows, found once for the folds, the units and the count (where the
@@ -251,25 +252,11 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     let fold = if opts.folds > 1 { Some(folds::assign(view, opts.folds, opts.seed)?) } else { None };
     let (parts, global_d) = fold_tables(view, opts, fold.as_deref())?;
     let (n_rel, n) = (global_d.n_pos(), global_d.n_pos() + global_d.n_neg());
-    if n_rel == 0 || n_rel == n {
-        let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
-        return Err(Error::format(
-            path,
-            format!("{} {class}: a calibration needs both classes (check `rel_level` and the qrels)", all_pairs(n, "")),
-        ));
-    }
+    check_both_classes(path, n_rel, n)?;
     let row_groups = unit_groups(view, opts)?;
-    let units: Vec<QueryUnit> = match &row_groups {
-        Some(g) => certify::query_units(view, opts.rel_level, g.index(), fold.as_deref(), table.meta.k as u64)?,
-        // Without the queries, each rank-1 row is a query's top hit: enough for decisions.
-        None if view.rank.is_some() => certify::top_hits(view, opts.rel_level)?,
-        None => Vec::new(),
-    };
-    // Bootstrap blocks: whole queries dealt into up to 255 random blocks, when the queries are
-    // known; otherwise the bootstrap resamples pairs.
+    let units = query_units(view, opts, row_groups.as_ref(), fold.as_deref(), table.meta.k as u64)?;
     let queries = folds::query_count(view);
-    let n_blocks = queries.unwrap_or(0).min(255) as usize;
-    let block = if opts.bootstrap > 0 && n_blocks >= 2 { Some(folds::assign(view, n_blocks, opts.seed ^ 0xB10C)?) } else { None };
+    let (block, n_blocks) = bootstrap_blocks(view, opts, queries)?;
     let labeled = if opts.group_by.is_empty() && block.is_none() {
         pairs::LabeledPairs::default()
     } else {
@@ -310,24 +297,42 @@ fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<
     }
     if let (Some(c), Some(f)) = (&opts.certify, family) {
         let unjudged = if c.unit.needs_queries() { queries.unwrap_or(0).saturating_sub(units.len() as u64) } else { 0 };
-        art.certification = Some(CertificationSpec {
-            confidence: c.confidence,
-            unit: c.unit,
-            fwer: c.fwer,
-            grid: c.grid.size(),
-            grid_source: c.grid_source.clone(),
-            groups: f.groups,
-            unjudged_queries: unjudged,
-            targets: f.targets,
-            certificates: f.certificates,
-            delta_each: f.delta_each,
-            family: f.words,
-            certified_by: opts.certified_by,
-        });
+        art.certification = Some(f.spec(c, opts.certified_by, unjudged));
     }
     set_cutoffs(&mut art);
     set_decision_quality(&mut art, &units, row_groups.as_ref());
     Ok(art)
+}
+
+/// Refuses a fit whose `n` labeled pairs (`n_rel` relevant) hold one class only.
+fn check_both_classes(path: &Path, n_rel: u64, n: u64) -> Result<()> {
+    if n_rel == 0 || n_rel == n {
+        let class = if n_rel == 0 { "irrelevant" } else { "relevant" };
+        return Err(Error::format(
+            path,
+            format!("{} {class}: a calibration needs both classes (check `rel_level` and the qrels)", all_pairs(n, "")),
+        ));
+    }
+    Ok(())
+}
+
+/// The judged queries as units (`row_groups` are the queries' rows; `fold` each row's fold;
+/// `k` the table's hits per query). Without the queries, each rank-1 row is a query's top hit:
+/// enough for decisions.
+fn query_units(view: &TableView, opts: &FitOptions, row_groups: Option<&RowGroups>, fold: Option<&[u8]>, k: u64) -> Result<Vec<QueryUnit>> {
+    match row_groups {
+        Some(g) => certify::query_units(view, opts.rel_level, g.index(), fold, k),
+        None if view.rank.is_some() => certify::top_hits(view, opts.rel_level),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The bootstrap's blocks: whole queries dealt into up to 255 random blocks when the queries
+/// are known (each row's block, and how many), else none (the bootstrap resamples pairs).
+fn bootstrap_blocks(view: &TableView, opts: &FitOptions, queries: Option<u64>) -> Result<(Option<Vec<u8>>, usize)> {
+    let n_blocks = queries.unwrap_or(0).min(255) as usize;
+    let block = if opts.bootstrap > 0 && n_blocks >= 2 { Some(folds::assign(view, n_blocks, opts.seed ^ 0xB10C)?) } else { None };
+    Ok((block, n_blocks))
 }
 
 /// Each fold's table of pairs (sorted from the pairs' keys) and the table of all pairs.
@@ -467,6 +472,25 @@ struct Family {
 }
 
 impl Family {
+    /// The certification record of this family, for certificates `c` that `certified_by`
+    /// acts on, `unjudged` queries left out.
+    fn spec(self, c: &CertifyOptions, certified_by: CertifiedBy, unjudged: u64) -> CertificationSpec {
+        CertificationSpec {
+            confidence: c.confidence,
+            unit: c.unit,
+            fwer: c.fwer,
+            grid: c.grid.size(),
+            grid_source: c.grid_source.clone(),
+            groups: self.groups,
+            unjudged_queries: unjudged,
+            targets: self.targets,
+            certificates: self.certificates,
+            delta_each: self.delta_each,
+            family: self.words,
+            certified_by,
+        }
+    }
+
     /// The family of a fit with groups of these counts: the global fit and every group that
     /// could certify its easiest precision target at its share of δ were all its units at a
     /// precision halfway between the target and 1 (a rule blind to relevance: a group too small
@@ -715,8 +739,7 @@ fn fit_both_classes(
     delta: Option<f64>,
     strict: bool,
 ) -> Result<GroupFit> {
-    let (key, np) = (g.key.clone(), g.n_relevant);
-    let key = key.as_str();
+    let np = g.n_relevant;
     let picks = sweep::picks(sweep::points(d), np, &opts.target_precision, &opts.target_recall);
     let targets: Vec<(TargetKind, f64, Option<Point>)> = opts
         .target_precision
@@ -736,7 +759,34 @@ fn fit_both_classes(
             None => bootstrap::intervals(d, &t, opts.bootstrap, opts.seed),
         }
     });
-    let mut certified: Vec<Option<CertifiedThreshold>> = match (&opts.certify, delta) {
+    let mut certified = certificates(d, units, opts, delta, targets.len());
+    for (j, &(target, value, point)) in targets.iter().enumerate() {
+        let interval = intervals.as_ref().map(|iv| ThresholdInterval {
+            score: iv[j].threshold,
+            precision: iv[j].precision,
+            reachable_fraction: iv[j].reachable,
+        });
+        let mut t = estimate(target, value, point, np, &picks, interval);
+        t.certified = certified[j].take();
+        if !units.is_empty() {
+            t.top_hits = t.score.map(|s| UnitCount::at_or_above(units.iter().copied(), s));
+        }
+        g.thresholds.push(t);
+    }
+    fit_maps(&mut g, d, base, opts, strict)?;
+    Ok(g)
+}
+
+/// The certificate of each target (None without certification): certified at level `delta`,
+/// or marked outside the family that shares δ (`delta` None).
+fn certificates(
+    d: &Distinct,
+    units: &[&QueryUnit],
+    opts: &FitOptions,
+    delta: Option<f64>,
+    targets: usize,
+) -> Vec<Option<CertifiedThreshold>> {
+    match (&opts.certify, delta) {
         (Some(c), Some(delta)) => {
             certify::certify(d, units, &opts.target_precision, &opts.target_recall, c, delta).into_iter().map(Some).collect()
         }
@@ -757,21 +807,15 @@ fn fit_both_classes(
         .into_iter()
         .map(Some)
         .collect(),
-        (None, _) => vec![None; targets.len()],
-    };
-    for (j, &(target, value, point)) in targets.iter().enumerate() {
-        let interval = intervals.as_ref().map(|iv| ThresholdInterval {
-            score: iv[j].threshold,
-            precision: iv[j].precision,
-            reachable_fraction: iv[j].reachable,
-        });
-        let mut t = estimate(target, value, point, np, &picks, interval);
-        t.certified = certified[j].take();
-        if !units.is_empty() {
-            t.top_hits = t.score.map(|s| UnitCount::at_or_above(units.iter().copied(), s));
-        }
-        g.thresholds.push(t);
+        (None, _) => vec![None; targets],
     }
+}
+
+/// Fits the maps `opts.methods` ask for on the group's pairs `d` (Platt from the fit's `base`
+/// when given). A Platt fit that fails is an error of the global fit (`strict`) when it is the
+/// only map asked for, else recorded as the group's `platt_error`.
+#[expect(clippy::indexing_slicing, reason = "group and row positions come from the table's own grouping")]
+fn fit_maps(g: &mut GroupFit, d: &Distinct, base: Option<&platt::Base>, opts: &FitOptions, strict: bool) -> Result<()> {
     for &m in &opts.methods {
         match m {
             Method::Isotonic => {
@@ -779,7 +823,7 @@ fn fit_both_classes(
                 g.metrics.insert(m.name().into(), summary::metrics(d, |i| values[i]));
                 g.isotonic = Some(iso);
             }
-            Method::Platt => match base.map_or_else(|| platt::fit(d, key), |b| b.fit(d.whole(), key, platt::TOLERANCE)) {
+            Method::Platt => match base.map_or_else(|| platt::fit(d, &g.key), |b| b.fit(d.whole(), &g.key, platt::TOLERANCE)) {
                 Ok(p) => {
                     g.metrics.insert(m.name().into(), summary::metrics(d, |i| p.predict(d.x[i])));
                     g.platt = Some(p);
@@ -789,7 +833,7 @@ fn fit_both_classes(
             },
         }
     }
-    Ok(g)
+    Ok(())
 }
 
 /// A target's threshold as estimated on the fitting data (`point`: the sweep's pick, None where

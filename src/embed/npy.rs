@@ -88,6 +88,7 @@ struct Header {
 
 /// Reads and checks the header of the .npy file at `path`: a 2-D float array in C order, of a
 /// dimension simcal reads.
+// Long: one check per field of a .npy header, in the header's order.
 fn read_header(reader: &mut impl Read, path: &Path) -> Result<Header> {
     let bad = |m: &str| Error::format(path, format!("not a valid .npy file: {m}"));
     let mut pre = [0u8; 8];

@@ -36,6 +36,8 @@ impl ParquetSource {
         crate::error::decoding(path, || Self::open_unguarded(path, opts, keep_scalars, shard))
     }
 
+    // Long: one check per way a parquet file can fail to hold embeddings (shard row groups, id and
+    // vector columns, types), each naming what the file lacks.
     fn open_unguarded(path: &Path, opts: &ReadOptions, keep_scalars: bool, shard: Option<(u64, u64)>) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;

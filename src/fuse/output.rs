@@ -79,6 +79,7 @@ pub fn fused_meta(runs: &[RunInput], o: &FuseOptions, model: Option<&str>) -> Ta
 
 /// Builds the fused score table (docs/architecture.md §4): one row per fused document, queries in order,
 /// documents by rank; `score` is the fused score rounded to float32.
+// Long: the fused table's columns, each built from the same per-query hits in one pass.
 #[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the fused result's own numbering")]
 pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: TableMeta) -> Result<ScoreTable> {
     let n = fused.rows();
@@ -293,6 +294,7 @@ impl Columns {
     /// byte lengths first (to place each query's strings), then the values, with no
     /// (run, row) index and no single-threaded copy. The buffers are not zeroed first:
     /// every element is written once, which each part checks before the lengths are set.
+    // Long: every column in one pass over the hits (see above).
     #[expect(clippy::indexing_slicing, reason = "run, row and query positions come from the fused result's own numbering")]
     fn build(runs: &[RunInput], fused: &Fused, labels: bool) -> Result<Columns> {
         use rayon::prelude::*;

@@ -255,6 +255,8 @@ impl Gate {
 }
 
 /// Compares the labeled pairs of `table` (read from `path`) with the baseline `art`.
+// Long: the drift report's parts (distributions, thresholds, groups) from one pass over the table's
+// pairs.
 #[expect(clippy::indexing_slicing, reason = "bin, group and row positions come from the histograms and pairs this module builds")]
 pub fn drift(table: &ScoreTable, path: &Path, art: &Artifact, tol: Tolerances) -> Result<DriftReport> {
     if let Some((name, v)) = tol.out_of_range() {

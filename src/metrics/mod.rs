@@ -329,56 +329,25 @@ pub fn evaluate(
     let cols = runs::Columns::of(&view)?;
     let queries = runs::query_rows(&cols);
     let (all_runs, missing) = runs::runs(&cols, path, &queries, qrels, opts.rel_level)?;
-    let scores = view.score;
-    let labels = runs::row_labels(&cols, &queries, qrels);
     let groups = view.groups(&opts.group_by)?;
     let in_sample = match cal {
         Some((art, _)) => crate::table::sha256_file(path)? == art.scores_sha256,
         None => false,
     };
     let notes = cal.map(|(art, art_path)| calibration_notes(table, path, art, art_path, in_sample)).unwrap_or_default();
-    let probs = cal.map(|(art, art_path)| crate::policy::probabilities(&view, art, art_path, opts.method)).transpose()?;
-    // The group of each query: that of its first row.
-    let query_group: std::collections::HashMap<&str, u32> = queries.iter().map(|(id, rows)| (id.as_str(), groups.index[rows[0]])).collect();
-
-    let set = |key: &str, values: BTreeMap<String, String>, rows: &dyn Fn(usize) -> bool, gi: Option<u32>| -> Result<SetEval> {
-        let runs_here: Vec<&(String, ranking::QueryRun)> =
-            all_runs.iter().filter(|(id, _)| gi.is_none_or(|g| query_group.get(id.as_str()) == Some(&g))).collect();
-        // Judged queries the table lacks have no group: only the global mean counts them.
-        let missing_here: &[String] = if gi.is_none() { &missing } else { &[] };
-        let ranking = ranking::evaluate(&runs_here, missing_here, &opts.measures, opts.rel_level, opts.complete);
-        let idx: Vec<usize> = (0..scores.len()).filter(|&r| rows(r) && labels[r].is_some()).collect();
-        let s: Vec<f32> = idx.iter().map(|&r| scores[r]).collect();
-        let y: Vec<bool> = idx.iter().map(|&r| labels[r].is_some_and(|l| l >= opts.rel_level)).collect();
-        let d = Distinct::from_pairs(&s, &y);
-        let n_rows = (0..scores.len()).filter(|&r| rows(r)).count() as u64;
-        let separation = (!d.is_empty()).then(|| separation::separation(&d));
-        let best_thresholds =
-            picks(points(&d), d.n_pos(), &opts.target_precision, &[]).precision.iter().map(|p| p.map(|p| p.threshold)).collect();
-        let calibration = match (&probs, cal) {
-            (Some((p, _, method)), Some((art, _))) if !idx.is_empty() => {
-                let pv: Vec<f64> = idx.iter().map(|&r| p[r]).collect();
-                let reliability = reliability::reliability(&pv, &y, opts.bins, opts.strategy)?;
-                let fit = if key == "all" { &art.global } else { art.fit_for(key) };
-                let thresholds = threshold_checks(fit, &d);
-                let held_out = fit.held_out_metrics.get(method.name()).cloned();
-                Some(CalibrationEval { method: method.name().to_owned(), reliability, thresholds, in_sample, held_out, decisions: None })
-            }
-            _ => None,
-        };
-        Ok(SetEval {
-            key: key.to_owned(),
-            values,
-            rows: n_rows,
-            labeled: idx.len() as u64,
-            ranking,
-            separation,
-            calibration,
-            best_thresholds,
-        })
+    let sets = Sets {
+        // The group of each query: that of its first row.
+        query_group: queries.iter().map(|(id, rows)| (id.as_str(), groups.index[rows[0]])).collect(),
+        all_runs: &all_runs,
+        missing: &missing,
+        scores: view.score,
+        labels: runs::row_labels(&cols, &queries, qrels),
+        probs: cal.map(|(art, art_path)| crate::policy::probabilities(&view, art, art_path, opts.method)).transpose()?,
+        artifact: cal.map(|(art, _)| art),
+        in_sample,
+        opts,
     };
-
-    let mut global = set("all", BTreeMap::new(), &|_| true, None)?;
+    let mut global = sets.eval("all", BTreeMap::new(), &|_| true, None)?;
     if let (Some(c), Some((art, _))) = (global.calibration.as_mut(), cal) {
         c.decisions = decision_eval(&view, art, opts, in_sample)?;
     }
@@ -386,7 +355,7 @@ pub fn evaluate(
     if !opts.group_by.is_empty() {
         for (gi, (key, values)) in groups.keys.iter().enumerate() {
             let gi = gi as u32;
-            group_evals.push(set(key, values.clone(), &|r| groups.index[r] == gi, Some(gi))?);
+            group_evals.push(sets.eval(key, values.clone(), &|r| groups.index[r] == gi, Some(gi))?);
         }
     }
     let spread = if opts.group_by.is_empty() { Vec::new() } else { spread(&opts.target_precision, &group_evals) };
@@ -401,6 +370,69 @@ pub fn evaluate(
         spread,
         notes,
     })
+}
+
+/// What every evaluated set (the table, each group) is measured from.
+struct Sets<'a> {
+    /// Each query's group.
+    query_group: std::collections::HashMap<&'a str, u32>,
+    /// The judged queries' runs.
+    all_runs: &'a [(String, ranking::QueryRun)],
+    /// Judged queries the table lacks.
+    missing: &'a [String],
+    scores: &'a [f32],
+    /// Each row's judgement (None: unjudged).
+    labels: Vec<Option<i32>>,
+    /// Each row's probability under the calibration, with the map used.
+    probs: Option<(Vec<f64>, crate::table::RowGroups, Method)>,
+    artifact: Option<&'a Artifact>,
+    /// Whether the calibration was fitted on this table.
+    in_sample: bool,
+    opts: &'a EvalOptions,
+}
+
+impl Sets<'_> {
+    /// The evaluation of the set `key` (`values` its columns' values): the rows for which `rows`
+    /// holds, the queries of group `gi` (None: all, with the judged queries the table lacks).
+    #[expect(clippy::indexing_slicing, reason = "row and group positions come from the table's own grouping")]
+    fn eval(&self, key: &str, values: BTreeMap<String, String>, rows: &dyn Fn(usize) -> bool, gi: Option<u32>) -> Result<SetEval> {
+        let opts = self.opts;
+        let runs_here: Vec<&(String, ranking::QueryRun)> =
+            self.all_runs.iter().filter(|(id, _)| gi.is_none_or(|g| self.query_group.get(id.as_str()) == Some(&g))).collect();
+        // Judged queries the table lacks have no group: only the global mean counts them.
+        let missing_here: &[String] = if gi.is_none() { self.missing } else { &[] };
+        let ranking = ranking::evaluate(&runs_here, missing_here, &opts.measures, opts.rel_level, opts.complete);
+        let idx: Vec<usize> = (0..self.scores.len()).filter(|&r| rows(r) && self.labels[r].is_some()).collect();
+        let s: Vec<f32> = idx.iter().map(|&r| self.scores[r]).collect();
+        let y: Vec<bool> = idx.iter().map(|&r| self.labels[r].is_some_and(|l| l >= opts.rel_level)).collect();
+        let d = Distinct::from_pairs(&s, &y);
+        let n_rows = (0..self.scores.len()).filter(|&r| rows(r)).count() as u64;
+        let separation = (!d.is_empty()).then(|| separation::separation(&d));
+        let best_thresholds =
+            picks(points(&d), d.n_pos(), &opts.target_precision, &[]).precision.iter().map(|p| p.map(|p| p.threshold)).collect();
+        let calibration = match (&self.probs, self.artifact) {
+            (Some((p, _, method)), Some(art)) if !idx.is_empty() => {
+                let pv: Vec<f64> = idx.iter().map(|&r| p[r]).collect();
+                let reliability = reliability::reliability(&pv, &y, opts.bins, opts.strategy)?;
+                let fit = if key == "all" { &art.global } else { art.fit_for(key) };
+                let thresholds = threshold_checks(fit, &d);
+                let held_out = fit.held_out_metrics.get(method.name()).cloned();
+                let in_sample = self.in_sample;
+                Some(CalibrationEval { method: method.name().to_owned(), reliability, thresholds, in_sample, held_out, decisions: None })
+            }
+            _ => None,
+        };
+        Ok(SetEval {
+            key: key.to_owned(),
+            values,
+            rows: n_rows,
+            labeled: idx.len() as u64,
+            ranking,
+            separation,
+            calibration,
+            best_thresholds,
+        })
+    }
 }
 
 /// The notes on a calibration evaluated on `table`: fitted on this very table (in sample), or

@@ -82,6 +82,7 @@ fn uniform_edges(n: usize) -> Vec<f64> {
 }
 
 /// Measures probabilities `p` (each in [0, 1]) against relevance `y`.
+// Long: the bins and every reliability measure from one pass over the sorted probabilities.
 #[expect(clippy::indexing_slicing, reason = "bins are found within the edges this module computes")]
 pub fn reliability(p: &[f64], y: &[bool], n_bins: usize, strategy: BinStrategy) -> Result<Reliability> {
     if n_bins == 0 {

@@ -58,6 +58,8 @@ pub type Runs = (Vec<(String, QueryRun)>, Vec<String>);
 /// `qrels`, judgements come from them; without, from the table's labels (null: unjudged), a
 /// query being judged when it has a label, with `query_relevant` (when present) as its number
 /// of relevant documents and the unretrieved ones given gain `rel_level` in the ideal ordering.
+// Long: trec_eval's judged runs from the table's labels or the qrels, in one parallel pass per
+// query.
 pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: Option<&Qrels>, rel_level: i32) -> Result<Runs> {
     use rayon::prelude::*;
     if qrels.is_none() && c.label.is_none_or(|l| l.null_count() == l.len()) {

@@ -285,6 +285,7 @@ impl Config {
     }
 
     /// Reads a config file, naming it in every error.
+    // Long: one check per key of the config file, in the file's order, each naming the key.
     pub fn load(path: &Path) -> Result<Config> {
         let text = crate::text::read_text(path)?;
         let bad = |message: String| Error::Format { path: path.to_owned(), message };

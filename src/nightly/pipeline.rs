@@ -310,6 +310,8 @@ pub fn report(c: &Config, tables: &[PathBuf], cals: &[PathBuf]) -> Result<PathBu
 /// A tripped gate is not an error: every output is written all the same, the manifest names the
 /// drifted encoders, and their baselines stay last night's until [`promote`]. On an error the
 /// files already written are complete and `run.json` still names the last complete run's.
+// Long: the job's stages in order for each encoder, each told to the observer; each stage is its
+// own function.
 pub fn run(c: &Config, opts: &RunOptions, observe: Observer<'_>) -> Result<Manifest> {
     std::fs::create_dir_all(&c.out).map_err(|source| Error::Io { path: c.out.clone(), source })?;
     check(c)?;

@@ -265,6 +265,7 @@ impl Chart {
     }
 
     /// The finished `<svg>`, with axes, axis labels and legend.
+    // Long: the chart's SVG elements in drawing order.
     pub fn finish(self, xlabel: &str, ylabel: &str) -> String {
         let mut s = format!(
             r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="{}" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">"#,

@@ -44,6 +44,7 @@ pub struct MatrixHits {
 /// Scores every row of `queries` against every row of `corpus` and keeps the exact top
 /// `opts.k` of each query. `interrupted` is asked on the calling thread before each block of
 /// the corpus is scored; an error it returns stops the scoring (a caller's Ctrl-C).
+// Long: as score_corpus: a staging thread and the scoring loop on one channel.
 pub fn score_matrices<B: Backend>(
     backend: &mut B,
     queries: ArrayView2<f32>,

@@ -277,6 +277,8 @@ pub fn check_dims(queries: &Embeddings, corpus: &dyn ChunkSource) -> Result<()> 
 /// Scores `queries` against every row of `corpus`, keeping the exact top k of each query.
 /// `progress` is called on the calling thread with the number of corpus rows scored so far;
 /// an error it returns stops the scoring (a caller's Ctrl-C).
+// Long: the reader thread and the scoring loop share a channel, the top-k selections and the
+// corpus ids' duplicate check; apart, they would pass each other a dozen borrows.
 pub fn score_corpus<B: Backend>(
     backend: &mut B,
     queries: &Embeddings,

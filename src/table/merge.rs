@@ -14,7 +14,7 @@ use arrow::compute::interleave;
 use arrow::datatypes::Float32Type;
 use rustc_hash::FxHashMap;
 
-use super::{columns, read_table, ScoreTable};
+use super::{columns, read_table, ScoreTable, TableMeta};
 use crate::error::{Error, Result};
 
 /// One part: its table and its shard.
@@ -108,6 +108,7 @@ fn same_queries(parts: &[Part]) -> Result<()> {
     Ok(())
 }
 
+// Long: one refusal per way shard parts can disagree, each naming the parts.
 fn check(mut parts: Vec<Part>) -> Result<Vec<Part>> {
     let Some(first) = parts.first() else {
         return Err(Error::Invalid("no parts to merge".into()));
@@ -226,7 +227,48 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
     let Some(first) = parts.first() else {
         return Err(Error::Invalid("no parts to merge".to_owned()));
     };
-    let k = first.table.meta.k;
+    let (at, ranks) = merged_rows(&parts, first.table.meta.k)?;
+    let schema = first.table.batch.schema();
+    let err = |e: arrow::error::ArrowError| Error::Invalid(format!("merging parts: {e}"));
+    let mut ranks = Some(ranks);
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (c, f) in schema.fields().iter().enumerate() {
+        if f.name() == columns::RANK {
+            arrays.push(Arc::new(UInt32Array::from(ranks.take().unwrap_or_default())));
+            continue;
+        }
+        let cols: Vec<&dyn Array> = parts.iter().map(|p| p.table.batch.column(c).as_ref()).collect();
+        arrays.push(interleave(&cols, &at).map_err(err)?);
+    }
+    let batch = RecordBatch::try_new(schema, arrays).map_err(err)?;
+    Ok(ScoreTable::new(batch, merged_meta(&parts)))
+}
+
+/// The merged table's metadata: the first part's, without its shard, with the number of shards
+/// merged, their zero vectors summed and their backends named.
+fn merged_meta(parts: &[Part]) -> TableMeta {
+    let Some(first) = parts.first() else { return TableMeta::default() };
+    let mut meta = first.table.meta.clone();
+    meta.extra.retain(|key, _| !matches!(key.as_str(), "simcal.shard" | "simcal.shard_rows" | "simcal.corpus_rows"));
+    meta.extra.insert("simcal.merged_shards".to_owned(), parts.len().to_string());
+    // Each shard counted its own corpus rows scored 0.
+    if meta.extra.contains_key("simcal.zero_corpus_rows") {
+        let total: u64 = parts.iter().filter_map(|p| p.table.meta.extra.get("simcal.zero_corpus_rows")?.parse::<u64>().ok()).sum();
+        meta.extra.insert("simcal.zero_corpus_rows".to_owned(), total.to_string());
+    }
+    let mut backends: Vec<&str> = parts.iter().map(|p| p.table.meta.backend.as_str()).collect();
+    backends.dedup();
+    meta.backend = backends.join(" + ");
+    meta
+}
+
+/// A row of a part: (part, row).
+type PartRow = (usize, usize);
+
+/// The rows of the merged table, as (part, row) in order, with their ranks: per query (in order
+/// of first appearance), its rows of every part by score descending, then shard, then the
+/// part's own rank order, cut to `k`.
+fn merged_rows(parts: &[Part], k: usize) -> Result<(Vec<PartRow>, Vec<u32>)> {
     // Per query (in order of first appearance), its rows in each part: contiguous runs.
     let mut index: FxHashMap<&str, usize> = FxHashMap::default();
     let mut queries: Vec<Vec<(usize, usize, usize)>> = Vec::new();
@@ -268,28 +310,5 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
         at.extend_from_slice(&cand);
         ranks.extend(1..=cand.len() as u32);
     }
-    let schema = first.table.batch.schema();
-    let err = |e: arrow::error::ArrowError| Error::Invalid(format!("merging parts: {e}"));
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for (c, f) in schema.fields().iter().enumerate() {
-        if f.name() == columns::RANK {
-            arrays.push(Arc::new(UInt32Array::from(std::mem::take(&mut ranks))));
-            continue;
-        }
-        let cols: Vec<&dyn Array> = parts.iter().map(|p| p.table.batch.column(c).as_ref()).collect();
-        arrays.push(interleave(&cols, &at).map_err(err)?);
-    }
-    let batch = RecordBatch::try_new(schema, arrays).map_err(err)?;
-    let mut meta = first.table.meta.clone();
-    meta.extra.retain(|key, _| !matches!(key.as_str(), "simcal.shard" | "simcal.shard_rows" | "simcal.corpus_rows"));
-    meta.extra.insert("simcal.merged_shards".to_owned(), parts.len().to_string());
-    // Each shard counted its own corpus rows scored 0.
-    if meta.extra.contains_key("simcal.zero_corpus_rows") {
-        let total: u64 = parts.iter().filter_map(|p| p.table.meta.extra.get("simcal.zero_corpus_rows")?.parse::<u64>().ok()).sum();
-        meta.extra.insert("simcal.zero_corpus_rows".to_owned(), total.to_string());
-    }
-    let mut backends: Vec<&str> = parts.iter().map(|p| p.table.meta.backend.as_str()).collect();
-    backends.dedup();
-    meta.backend = backends.join(" + ");
-    Ok(ScoreTable::new(batch, meta))
+    Ok((at, ranks))
 }

@@ -232,6 +232,7 @@ impl ScoreTable {
     }
 
     /// Builds the table from scored hits, joining labels from `qrels` when given.
+    // Long: the score table's columns, each built from the same hits in one pass.
     pub fn build(
         queries: &Embeddings,
         scored: &Scored,

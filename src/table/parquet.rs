@@ -77,6 +77,7 @@ fn read_batches(path: &Path, input: PositionedFile, footer: &ArrowReaderMetadata
     reader.collect::<std::result::Result<_, _>>().map_err(|e| Error::parquet(path, e))
 }
 
+// Long: one check per column of a score table, each naming the file and column.
 fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool, derive_rank: bool) -> Result<ScoreTable> {
     use super::columns::{DOC_ID, QUERY_ID, RANK, SCORE};
     let file = File::open(path).and_then(PositionedFile::new).map_err(|e| Error::io(path, e))?;

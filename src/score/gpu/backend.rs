@@ -206,6 +206,7 @@ impl GpuBackend {
     /// Runs the kernel once: query rows `rows` of `batch` (bounds `bounds`) against rows
     /// `base..end` of `chunk`. Returns, per query, how many candidates passed and the first
     /// `min(count, cap)` of them as (score, row within the chunk).
+    // Long: one GPU dispatch: its bind group, pass, copy and read-back are one submission.
     #[expect(clippy::too_many_arguments, reason = "one dispatch's buffers and ranges, each bound to the kernel")]
     #[expect(clippy::indexing_slicing, reason = "block and buffer positions stay within the buffers this module sizes")]
     fn dispatch(
