@@ -239,9 +239,9 @@ fn table_meta(job: &ScoreJob, model: &str, inputs: &Inputs) -> TableMeta {
     let shard_meta = job.shard.map(|(i, n)| {
         let (a, b) = shard_range(inputs.file_rows, i, n);
         [
-            ("simcal.shard".to_owned(), format!("{i}/{n}")),
-            ("simcal.shard_rows".to_owned(), format!("{a}..{b}")),
-            ("simcal.corpus_rows".to_owned(), inputs.file_rows.to_string()),
+            (crate::table::keys::SHARD.to_owned(), format!("{i}/{n}")),
+            (crate::table::keys::SHARD_ROWS.to_owned(), format!("{a}..{b}")),
+            (crate::table::keys::CORPUS_ROWS.to_owned(), inputs.file_rows.to_string()),
         ]
     });
     TableMeta {
@@ -257,7 +257,7 @@ fn table_meta(job: &ScoreJob, model: &str, inputs: &Inputs) -> TableMeta {
             .into_iter()
             .flatten()
             .chain(zero_meta(job, &inputs.scored))
-            .chain(inputs.qrels_sha256.clone().map(|h| ("simcal.qrels_sha256".to_owned(), h)))
+            .chain(inputs.qrels_sha256.clone().map(|h| (crate::table::keys::QRELS_SHA256.to_owned(), h)))
             .collect(),
     }
 }
@@ -267,9 +267,9 @@ fn zero_meta(job: &ScoreJob, scored: &Scored) -> Vec<(String, String)> {
     match job.zero_vectors {
         ZeroVectors::Error => Vec::new(),
         ZeroVectors::Zero => vec![
-            ("simcal.zero_vectors".to_owned(), "zero".to_owned()),
-            ("simcal.zero_queries".to_owned(), scored.zero_queries.to_string()),
-            ("simcal.zero_corpus_rows".to_owned(), scored.zero_corpus.to_string()),
+            (crate::table::keys::ZERO_VECTORS.to_owned(), "zero".to_owned()),
+            (crate::table::keys::ZERO_QUERIES.to_owned(), scored.zero_queries.to_string()),
+            (crate::table::keys::ZERO_CORPUS_ROWS.to_owned(), scored.zero_corpus.to_string()),
         ],
     }
 }

@@ -479,19 +479,19 @@ pub fn apply_artifact(
     let decisions = rule.decide(&view, &groups, &prob, &keep)?;
     let batch = with_probability(table, path, prob, opts.floor.map(|_| keep))?;
     let mut meta = table.meta.clone();
-    meta.extra.insert("simcal.calibration_sha256".into(), art_sha256.to_owned());
-    meta.extra.insert("simcal.calibration_method".into(), method.name().into());
+    meta.extra.insert(crate::table::keys::CALIBRATION_SHA256.into(), art_sha256.to_owned());
+    meta.extra.insert(crate::table::keys::CALIBRATION_METHOD.into(), method.name().into());
     if let Some(f) = opts.floor {
-        meta.extra.insert("simcal.probability_floor".into(), f.to_string());
+        meta.extra.insert(crate::table::keys::PROBABILITY_FLOOR.into(), f.to_string());
     }
-    meta.extra.insert("simcal.decided_on".into(), decided_on.name().into());
+    meta.extra.insert(crate::table::keys::DECIDED_ON.into(), decided_on.name().into());
     if decided_on == DecideOn::Certified {
         if let Some(t) = target {
-            meta.extra.insert("simcal.certified_target".into(), t.to_string());
+            meta.extra.insert(crate::table::keys::CERTIFIED_TARGET.into(), t.to_string());
         }
-        meta.extra.insert("simcal.certified_by".into(), by.name().into());
+        meta.extra.insert(crate::table::keys::CERTIFIED_BY.into(), by.name().into());
     }
-    meta.extra.insert("simcal.decision_unit".into(), if rule.top_map.is_some() { "top-hit" } else { "pair" }.into());
+    meta.extra.insert(crate::table::keys::DECISION_UNIT.into(), if rule.top_map.is_some() { "top-hit" } else { "pair" }.into());
     let target = if decided_on == DecideOn::Certified { target } else { None };
     Ok(Applied { table: ScoreTable::new(batch, meta), decisions, warnings, method, decided_on, target, certified_by: by })
 }

@@ -14,6 +14,8 @@ mod shaders;
 mod readers;
 // The command line: outputs, metadata, and every bad input of docs/architecture.md §3.
 mod cli;
+// The README and docs/ link to files and headings that exist.
+mod docs;
 // Golden values from faiss IndexFlatIP (tests/golden/make_faiss.py).
 mod golden;
 // Calibration: scikit-learn golden values, properties, fit/apply through the CLI.

@@ -45,21 +45,21 @@ pub fn fused_meta(runs: &[RunInput], o: &FuseOptions, model: Option<&str>) -> Ta
         }
     };
     let mut extra = BTreeMap::new();
-    extra.insert("simcal.fuse.method".to_owned(), o.method.name().to_owned());
+    extra.insert(crate::table::keys::FUSE_METHOD.to_owned(), o.method.name().to_owned());
     if o.method != Method::Rrf || o.norm != Norm::None {
-        extra.insert("simcal.fuse.norm".to_owned(), o.norm.name().to_owned());
+        extra.insert(crate::table::keys::FUSE_NORM.to_owned(), o.norm.name().to_owned());
     }
     if o.method == Method::Rrf {
-        extra.insert("simcal.fuse.rrf_k".to_owned(), o.rrf_k.to_string());
+        extra.insert(crate::table::keys::FUSE_RRF_K.to_owned(), o.rrf_k.to_string());
     }
     if let Some(w) = &o.weights {
-        extra.insert("simcal.fuse.weights".to_owned(), json!(w).to_string());
+        extra.insert(crate::table::keys::FUSE_WEIGHTS.to_owned(), json!(w).to_string());
     }
     let inputs: Vec<_> = runs
         .iter()
         .map(|r| json!({"path": r.path.display().to_string(), "format": r.format.name(), "name": r.name, "rows": r.len(), "sha256": r.sha256}))
         .collect();
-    extra.insert("simcal.fuse.inputs".to_owned(), json!(inputs).to_string());
+    extra.insert(crate::table::keys::FUSE_INPUTS.to_owned(), json!(inputs).to_string());
     let metric = match (o.method, o.norm) {
         (Method::Rrf, Norm::None) => Method::Rrf.name().to_owned(),
         (m, n) => format!("{}-{}", m.name(), n.name()),
@@ -152,7 +152,7 @@ pub fn fused_table(runs: &[RunInput], fused: &Fused, labels: LabelSource, meta: 
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(err)?;
     let mut meta = meta;
     if let Some(level) = relevant_level(runs, labels)? {
-        meta.extra.insert(crate::table::REL_LEVEL_KEY.to_owned(), level);
+        meta.extra.insert(crate::table::keys::REL_LEVEL.to_owned(), level);
     }
     Ok(ScoreTable::new(batch, meta))
 }
@@ -167,7 +167,7 @@ fn relevant_level(runs: &[RunInput], labels: LabelSource) -> Result<Option<Strin
             let mut found: Option<(&str, &RunInput)> = None;
             let mut unrecorded = false;
             for run in runs.iter().filter(|r| r.query_relevant.is_some()) {
-                let Some(level) = run.meta.as_ref().and_then(|m| m.extra.get(crate::table::REL_LEVEL_KEY)) else {
+                let Some(level) = run.meta.as_ref().and_then(|m| m.extra.get(crate::table::keys::REL_LEVEL)) else {
                     unrecorded = true;
                     continue;
                 };

@@ -29,7 +29,7 @@ fn shard_of(path: &Path, table: &ScoreTable) -> Result<(u64, u64)> {
     let spec = table
         .meta
         .extra
-        .get("simcal.shard")
+        .get(super::keys::SHARD)
         .ok_or_else(|| Error::format(path, "not a shard part: no simcal.shard in its metadata (score it with `shard` I/N)"))?;
     let bad = || Error::format(path, format!("bad simcal.shard {spec:?}"));
     let (i, n) = spec.split_once('/').ok_or_else(bad)?;
@@ -147,9 +147,9 @@ fn check(mut parts: Vec<Part>) -> Result<Vec<Part>> {
         }
         // Labels from other qrels, or zero vectors handled otherwise, would mix two jobs.
         for (key, what) in [
-            ("simcal.qrels_sha256", "labeled from other qrels"),
-            ("simcal.rel_level", "labeled at another relevance level"),
-            ("simcal.zero_vectors", "scored with other `zero_vectors`"),
+            (super::keys::QRELS_SHA256, "labeled from other qrels"),
+            (super::keys::REL_LEVEL, "labeled at another relevance level"),
+            (super::keys::ZERO_VECTORS, "scored with other `zero_vectors`"),
         ] {
             if m.extra.get(key) != f.extra.get(key) {
                 let show = |v: Option<&String>| v.map_or_else(|| "none".to_owned(), |v| v.chars().take(12).collect());
@@ -162,7 +162,7 @@ fn check(mut parts: Vec<Part>) -> Result<Vec<Part>> {
                 )));
             }
         }
-        if m.extra.get("simcal.corpus_rows") != f.extra.get("simcal.corpus_rows") {
+        if m.extra.get(super::keys::CORPUS_ROWS) != f.extra.get(super::keys::CORPUS_ROWS) {
             return Err(mismatch(format!("{} and {} shard corpora of different sizes", p.path.display(), a.display())));
         }
         if p.table.batch.schema().fields() != first.table.batch.schema().fields() {
@@ -249,12 +249,12 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
 fn merged_meta(parts: &[Part]) -> TableMeta {
     let Some(first) = parts.first() else { return TableMeta::default() };
     let mut meta = first.table.meta.clone();
-    meta.extra.retain(|key, _| !matches!(key.as_str(), "simcal.shard" | "simcal.shard_rows" | "simcal.corpus_rows"));
-    meta.extra.insert("simcal.merged_shards".to_owned(), parts.len().to_string());
+    meta.extra.retain(|key, _| !matches!(key.as_str(), super::keys::SHARD | super::keys::SHARD_ROWS | super::keys::CORPUS_ROWS));
+    meta.extra.insert(super::keys::MERGED_SHARDS.to_owned(), parts.len().to_string());
     // Each shard counted its own corpus rows scored 0.
-    if meta.extra.contains_key("simcal.zero_corpus_rows") {
-        let total: u64 = parts.iter().filter_map(|p| p.table.meta.extra.get("simcal.zero_corpus_rows")?.parse::<u64>().ok()).sum();
-        meta.extra.insert("simcal.zero_corpus_rows".to_owned(), total.to_string());
+    if meta.extra.contains_key(super::keys::ZERO_CORPUS_ROWS) {
+        let total: u64 = parts.iter().filter_map(|p| p.table.meta.extra.get(super::keys::ZERO_CORPUS_ROWS)?.parse::<u64>().ok()).sum();
+        meta.extra.insert(super::keys::ZERO_CORPUS_ROWS.to_owned(), total.to_string());
     }
     let mut backends: Vec<&str> = parts.iter().map(|p| p.table.meta.backend.as_str()).collect();
     backends.dedup();

@@ -34,8 +34,7 @@ pub struct TableMeta {
     pub extra: BTreeMap<String, String>,
 }
 
-/// The metadata key that marks a table another tool wrote (its metadata is simcal's guess).
-pub const FOREIGN_KEY: &str = "simcal.metadata";
+pub use super::keys::FOREIGN_KEY;
 
 impl TableMeta {
     /// Whether another tool wrote the table (it had no simcal metadata).
@@ -46,14 +45,14 @@ impl TableMeta {
     /// The key-value pairs written to the file.
     pub fn to_pairs(&self) -> Vec<(String, String)> {
         let mut v = vec![
-            ("simcal.schema_version".to_owned(), self.schema_version.to_string()),
-            ("simcal.version".to_owned(), self.version.clone()),
-            ("simcal.model".to_owned(), self.model.clone()),
-            ("simcal.metric".to_owned(), self.metric.clone()),
-            ("simcal.k".to_owned(), self.k.to_string()),
-            ("simcal.backend".to_owned(), self.backend.clone()),
-            ("simcal.queries_sha256".to_owned(), self.queries_sha256.clone()),
-            ("simcal.corpus_sha256".to_owned(), self.corpus_sha256.clone()),
+            (super::keys::SCHEMA_VERSION.to_owned(), self.schema_version.to_string()),
+            (super::keys::VERSION.to_owned(), self.version.clone()),
+            (super::keys::MODEL.to_owned(), self.model.clone()),
+            (super::keys::METRIC.to_owned(), self.metric.clone()),
+            (super::keys::K.to_owned(), self.k.to_string()),
+            (super::keys::BACKEND.to_owned(), self.backend.clone()),
+            (super::keys::QUERIES_SHA256.to_owned(), self.queries_sha256.clone()),
+            (super::keys::CORPUS_SHA256.to_owned(), self.corpus_sha256.clone()),
         ];
         v.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         v
@@ -66,7 +65,7 @@ impl TableMeta {
         for (k, v) in pairs {
             let v = v.clone().unwrap_or_default();
             match k.as_str() {
-                "simcal.schema_version" => {
+                super::keys::SCHEMA_VERSION => {
                     let n: u32 = v.parse().map_err(|_| Error::format(path, format!("bad simcal.schema_version {v:?}")))?;
                     if n != SCHEMA_VERSION {
                         return Err(Error::format(path, format!("score table schema version {n} is not one this simcal reads (it reads {SCHEMA_VERSION}); use a matching simcal version")));
@@ -74,14 +73,14 @@ impl TableMeta {
                     m.schema_version = n;
                     saw_version = true;
                 }
-                "simcal.version" => m.version = v,
-                "simcal.model" => m.model = v,
-                "simcal.metric" => m.metric = v,
-                "simcal.k" => m.k = v.parse().map_err(|_| Error::format(path, format!("bad simcal.k {v:?}")))?,
-                "simcal.backend" => m.backend = v,
-                "simcal.queries_sha256" => m.queries_sha256 = v,
-                "simcal.corpus_sha256" => m.corpus_sha256 = v,
-                k if k.starts_with("simcal.") => {
+                super::keys::VERSION => m.version = v,
+                super::keys::MODEL => m.model = v,
+                super::keys::METRIC => m.metric = v,
+                super::keys::K => m.k = v.parse().map_err(|_| Error::format(path, format!("bad simcal.k {v:?}")))?,
+                super::keys::BACKEND => m.backend = v,
+                super::keys::QUERIES_SHA256 => m.queries_sha256 = v,
+                super::keys::CORPUS_SHA256 => m.corpus_sha256 = v,
+                k if k.starts_with(super::keys::PREFIX) => {
                     m.extra.insert(k.to_owned(), v);
                 }
                 _ => {}

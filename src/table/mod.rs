@@ -7,6 +7,7 @@
 //! what produced the table ([`TableMeta`]); readers refuse a schema version they do not know.
 
 mod foreign;
+pub mod keys;
 mod merge;
 mod meta;
 mod parquet;
@@ -54,9 +55,6 @@ pub fn write_table(table: &ScoreTable, path: &std::path::Path, format: OutputFor
         OutputFormat::Trec => write_trec(table, path, &table.meta.model),
     }
 }
-
-/// The metadata key of the relevance level a table's `query_relevant` counts were taken at.
-pub const REL_LEVEL_KEY: &str = "simcal.rel_level";
 
 /// Column names of the score table.
 pub mod columns {
@@ -138,7 +136,7 @@ pub fn relabel(table: &ScoreTable, path: &std::path::Path, qrels: &Qrels, rel_le
     arrays.insert(at + 1, Arc::new(UInt32Array::from(relevant)));
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| Error::format(path, e.to_string()))?;
     let mut meta = table.meta.clone();
-    meta.extra.insert(REL_LEVEL_KEY.to_owned(), rel_level.to_string());
+    meta.extra.insert(keys::REL_LEVEL.to_owned(), rel_level.to_string());
     Ok(ScoreTable::new(batch, meta))
 }
 
@@ -241,7 +239,7 @@ impl ScoreTable {
         mut meta: TableMeta,
     ) -> Result<(ScoreTable, LabelReport)> {
         if qrels.is_some() {
-            meta.extra.insert(REL_LEVEL_KEY.to_owned(), rel_level.to_string());
+            meta.extra.insert(keys::REL_LEVEL.to_owned(), rel_level.to_string());
         }
         let rows: usize = scored.hits.iter().map(Vec::len).sum();
         let mut qidx = Vec::with_capacity(rows);

@@ -89,7 +89,7 @@ fn read_unguarded(path: &Path, columns: Option<&[&str]>, wide_scores: bool, deri
         .map(|kv| kv.iter().map(|p| (p.key.clone(), p.value.clone())).collect())
         .unwrap_or_default();
     // No simcal key at all: another tool's table. Some but no version: a damaged one.
-    let foreign = !pairs.iter().any(|(k, _)| k.starts_with("simcal."));
+    let foreign = !pairs.iter().any(|(k, _)| k.starts_with(super::keys::PREFIX));
     let meta = if foreign { None } else { Some(TableMeta::from_pairs(path, &pairs)?) };
     let schema: Arc<Schema> = footer.schema().clone();
     super::foreign::unique_columns(path, &schema)?;
@@ -168,7 +168,8 @@ fn from_batch(name: &Path, batch: RecordBatch, for_fusion: bool, rank: bool) -> 
     use super::columns::{QUERY_ID, RANK, SCORE};
     let schema = batch.schema();
     let pairs: Vec<(String, Option<String>)> = schema.metadata().iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
-    let meta = if pairs.iter().any(|(k, _)| k.starts_with("simcal.")) { Some(TableMeta::from_pairs(name, &pairs)?) } else { None };
+    let meta =
+        if pairs.iter().any(|(k, _)| k.starts_with(super::keys::PREFIX)) { Some(TableMeta::from_pairs(name, &pairs)?) } else { None };
     for col in [QUERY_ID, SCORE] {
         if schema.index_of(col).is_err() {
             return Err(Error::format(name, format!("score table has no {col} column")));

@@ -116,7 +116,7 @@ impl<'a> TableView<'a> {
             label,
             query_relevant,
             runs: table.query_runs(),
-            relevant_level: table.meta.extra.get(super::REL_LEVEL_KEY).map(String::as_str),
+            relevant_level: table.meta.extra.get(super::keys::REL_LEVEL).map(String::as_str),
         })
     }
 
