@@ -10,7 +10,7 @@ use std::fmt;
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 use serde::ser::{self, Impossible, Serialize};
 
-/// An enum of unit variants whose names are its serde names. Implemented with [`choice!`].
+/// An enum of unit variants whose names are its serde names. Implemented with `choice!`.
 pub trait Choice: Copy + Serialize + DeserializeOwned + 'static {
     /// What one of the choices is, for messages: "metric", "certification unit".
     const WHAT: &'static str;

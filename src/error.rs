@@ -250,6 +250,6 @@ pub fn word_options(message: &str, word: impl Fn(&str) -> Option<String>) -> Str
 /// The text of another library's error (serde's, toml's), to embed in one of ours: its
 /// backquotes become single quotes (`` unknown field `max_ks` `` → `unknown field 'max_ks'`), so
 /// that no front end takes the fields it names for the library's options.
-pub fn foreign_text(e: impl std::fmt::Display) -> String {
+pub(crate) fn foreign_text(e: impl std::fmt::Display) -> String {
     e.to_string().replace('`', "'")
 }

@@ -44,7 +44,7 @@ pub struct ScoreJob {
     /// Relevance at or above which a document counts as relevant.
     pub rel_level: i32,
     /// Score only corpus shard `.0` of `.1` (contiguous row ranges, see
-    /// [`crate::embed::shard_range`]); the table records the shard in its metadata.
+    /// `crate::embed::shard_range`); the table records the shard in its metadata.
     pub shard: Option<(u64, u64)>,
     /// What a zero vector does under cosine: an error, or scored 0 (counted in the summary and
     /// the table's metadata).

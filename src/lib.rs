@@ -32,7 +32,7 @@
 //!   against;
 //! - [`table`] joins hits with labels into a [`table::ScoreTable`] and writes it as parquet or
 //!   a TREC run; it also merges the parts of a sharded job ([`table::merge_parts`]: corpus
-//!   shards from [`embed::open_corpus_shard`]) into the single run's table;
+//!   shards from `embed::open_corpus_shard`) into the single run's table;
 //! - [`fuse`] fuses several tables or TREC runs (RRF, CombSUM, CombMNZ, max, weighted sum, with
 //!   ranx's normalisations) into one table;
 //! - [`job`] chains them for one `simcal score` invocation;
@@ -49,6 +49,30 @@
 //! - [`metrics`] measures a table: trec_eval's ranking measures, separation, a calibration's
 //!   reliability, and drift against an artifact's stored distributions;
 //! - [`report`] draws those numbers for several encoders on one HTML page.
+//!
+//! # The stages: the front ends' interface
+//!
+//! Each command is one library function taking typed options (whose `Default` is the one
+//! definition of every default) and returning a typed result whose `Serialize` form is the
+//! command's `--json` document; the CLI and the Python package call these and add only where
+//! they wrote and how long it took.
+//!
+//! | command | stage | result |
+//! |---|---|---|
+//! | `score` | [`job::run_score_job`] ([`job::score_table`] in memory) | [`job::ScoreSummary`] |
+//! | `fit` | [`calibrate::fit_and_write`] ([`calibrate::fit_histograms`] from histograms) | [`calibrate::artifact::Artifact`] |
+//! | `apply` | [`policy::apply_to`] | [`policy::Applied`], [`policy::ApplySummary`] |
+//! | `eval` | [`metrics::evaluate_files`] ([`metrics::summed::evaluate_histograms`]) | [`metrics::Evaluation`] |
+//! | `drift` | [`metrics::drift::drift_files`] | [`metrics::drift::DriftReport`] |
+//! | `report` | [`report::write_report`] | the HTML page |
+//! | `fuse` | [`fuse::fuse_files`] | [`fuse::FuseSummary`] |
+//! | `merge` | [`table::merge_parts`] | [`table::MergeSummary`] |
+//! | `hist` | [`calibrate::histogram::hist_files`] | [`calibrate::histogram::HistSummary`] |
+//! | `run` | [`nightly::run`] | [`nightly::Manifest`] |
+//!
+//! Errors name the library's own options and fields in backquotes (`` `max_ks` ``); each front
+//! end words them its own way ([`error::word_options`]). The rest of the public items serve
+//! the test suite and the benches, not as a promise.
 //!
 //! The contracts between the stages (inputs, the score table, the calibration artifact, the
 //! nightly manifest, the references the numbers agree with) are in the repository's

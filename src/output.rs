@@ -40,7 +40,7 @@ impl Drop for Tracked {
     }
 }
 
-/// Opens a transaction: from now on [`write_atomic`] stages each finished file instead of
+/// Opens a transaction: from now on `write_atomic` stages each finished file instead of
 /// renaming it into place, until [`commit`] or [`abandon`].
 pub fn begin() {
     *staged() = Some(Vec::new());
@@ -133,7 +133,7 @@ fn remove_stale(_dir: &Path, _name: &str) {}
 /// Writes `path` through `write`, atomically. On error nothing is left at `path` (an older file
 /// there stays as it was) and no temporary file remains. Inside a transaction ([`begin`]) the
 /// file is renamed into place by [`commit`].
-pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
+pub(crate) fn write_atomic<F>(path: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> Result<()>,
 {

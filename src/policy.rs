@@ -77,7 +77,7 @@ impl Policy {
     /// band or the gap say (the certified set, whole); otherwise it acts at or above `c.act`
     /// only when its gap allows. Below `c.not_found_below` (or with no such score) it is not
     /// found; otherwise ambiguous when the gap is under the minimum, else escalated.
-    pub fn decide_at(&self, c: &BandScores, top_score: Option<f64>, gap: Option<f64>, certified: bool) -> Decision {
+    pub(crate) fn decide_at(&self, c: &BandScores, top_score: Option<f64>, gap: Option<f64>, certified: bool) -> Decision {
         let Some(s) = top_score else { return Decision::NotFound };
         let acts = c.act.is_some_and(|a| s >= a);
         if certified && acts {
@@ -161,7 +161,7 @@ pub(crate) fn below_act(act: Option<f64>, not_found_below: Option<f64>) -> Optio
 
 /// What `apply` decides on by default for `art`: its certificates when it has them (of its
 /// first precision target, by the rule its fit used), else the estimate.
-pub fn default_rule(art: &Artifact) -> (DecideOn, Option<f64>, CertifiedBy) {
+pub(crate) fn default_rule(art: &Artifact) -> (DecideOn, Option<f64>, CertifiedBy) {
     let by = match art.certification.as_ref().map(|c| c.certified_by) {
         Some(CertifiedBy::Global) => CertifiedBy::Global,
         _ => CertifiedBy::Group,
@@ -181,7 +181,7 @@ pub struct Certificate {
 
 /// The designated precision target of `art`: `target` when given (it must be one the fit
 /// certified), else the first one the fit was asked for.
-pub fn designated_target(art: &Artifact, target: Option<f64>) -> Result<Option<f64>> {
+pub(crate) fn designated_target(art: &Artifact, target: Option<f64>) -> Result<Option<f64>> {
     match target {
         None => Ok(art.targets.precision.first().copied()),
         Some(t) if art.targets.precision.iter().any(|&p| (p - t).abs() < 1e-12) => Ok(Some(t)),
@@ -200,7 +200,7 @@ pub fn designated_target(art: &Artifact, target: Option<f64>) -> Result<Option<f
 /// [`CertifiedBy::Group`] (and a grouped fit) the group's own, none when the group has none;
 /// otherwise the global one. Only a certificate at the query unit counts: decisions are about
 /// each query's top hit.
-pub fn certified_score(art: &Artifact, key: &str, target: f64, by: CertifiedBy) -> Option<Certificate> {
+pub(crate) fn certified_score(art: &Artifact, key: &str, target: f64, by: CertifiedBy) -> Option<Certificate> {
     let of = |g: &GroupFit| {
         g.thresholds
             .iter()
@@ -218,7 +218,7 @@ pub fn certified_score(art: &Artifact, key: &str, target: f64, by: CertifiedBy) 
 impl ApplyOptions {
     /// The first probability option outside [0, 1] (NaN included: a NaN gap would compare as
     /// no gap at all), by its field's name, with its value.
-    pub fn out_of_range(&self) -> Option<(&'static str, f64)> {
+    pub(crate) fn out_of_range(&self) -> Option<(&'static str, f64)> {
         self.floor.map(|f| ("floor", f)).into_iter().chain([("min_gap", self.min_gap)]).find(|(_, v)| !(0.0..=1.0).contains(v))
     }
 }
@@ -665,7 +665,7 @@ pub fn decisions_batch(d: &[QueryDecision]) -> Result<RecordBatch> {
 }
 
 /// Writes decisions: CSV when `path` ends in `.csv`, else parquet; atomically.
-pub fn write_decisions(d: &[QueryDecision], path: &Path) -> Result<()> {
+pub(crate) fn write_decisions(d: &[QueryDecision], path: &Path) -> Result<()> {
     let batch = decisions_batch(d)?;
     let csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     crate::output::write_atomic(path, |w| {

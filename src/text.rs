@@ -6,13 +6,13 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Reads the text file at `path`.
-pub fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     text_of(path, bytes)
 }
 
 /// `bytes`, read from `path`, as text.
-pub fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String> {
+pub(crate) fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String> {
     let mut text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let good = e.as_bytes().get(..at).unwrap_or_default();

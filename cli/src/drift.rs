@@ -1,14 +1,12 @@
 //! `simcal drift`: a new labeled score table against a calibration's stored distributions and
 //! thresholds; exit 1 when a tolerance is exceeded.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
-use simcal::calibrate::artifact::Artifact;
-use simcal::metrics::drift::{drift, DriftReport, Tolerances};
-use simcal::table::read_table;
+use simcal::metrics::drift::{drift_files, Tolerances};
 
 #[derive(Args)]
 pub struct DriftArgs {
@@ -40,13 +38,6 @@ pub struct DriftArgs {
     pub json: bool,
 }
 
-/// Reads the inputs and measures drift.
-pub fn execute(baseline: &Path, scores: &Path, tol: Tolerances) -> anyhow::Result<DriftReport> {
-    let art = Artifact::read(baseline)?;
-    let table = read_table(scores)?;
-    Ok(drift(&table, scores, &art, tol)?)
-}
-
 pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
     let outputs: Vec<(&str, &std::path::Path)> = args.out.iter().map(|o| ("--out", o.as_path())).collect();
     simcal::output::check_destinations(&[&args.baseline, &args.scores], &outputs)?;
@@ -56,7 +47,7 @@ pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
         min_pairs: args.min_pairs,
         significance: args.significance,
     };
-    let r = execute(&args.baseline, &args.scores, tol)?;
+    let r = drift_files(&args.baseline, &args.scores, tol)?;
     let doc = r.document(&args.baseline, &args.scores);
     if let Some(out) = &args.out {
         super::write_json(out, &doc)?;

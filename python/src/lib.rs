@@ -27,7 +27,7 @@ use simcal::calibrate::distinct::Distinct;
 use simcal::calibrate::isotonic::Isotonic;
 use simcal::calibrate::{platt, FitOptions, Method};
 use simcal::embed::Metric;
-use simcal::metrics::ranking::{ideal_from, Measure, QueryRun};
+use simcal::metrics::ranking::{Measure, QueryRun};
 use simcal::policy::{ApplyOptions, CertifiedBy, DecideOn};
 use simcal::score::matrix::Names;
 use simcal::score::{make_backend, BackendChoice, BackendOptions, ScoreOptions};
@@ -363,11 +363,7 @@ fn evaluate<'py>(
             let doc = d.cast::<PyString>().map(|s| s.to_string()).unwrap_or_default();
             all.push(relevance(&r, &qid, &doc)?);
         }
-        // trec_eval's order: score descending, ties by document id descending (as bytes).
-        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.as_bytes().cmp(a.0.as_bytes())));
-        let num_rel = all.iter().filter(|&&r| r >= relevance_level).count() as u64;
-        let qr = QueryRun { rels: hits.into_iter().map(|h| h.2).collect(), num_rel, ideal: ideal_from(all.into_iter()) };
-        queries.push((qid, qr));
+        queries.push((qid, QueryRun::from_hits(hits, all.into_iter(), relevance_level)));
     }
     let per_query = py.detach(|| {
         let refs: Vec<&(String, QueryRun)> = queries.iter().collect();

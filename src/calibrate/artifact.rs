@@ -652,7 +652,7 @@ impl Artifact {
     }
 
     /// The fit for a group key: the group's when fitted, else the global one.
-    pub fn fit_for(&self, key: &str) -> &GroupFit {
+    pub(crate) fn fit_for(&self, key: &str) -> &GroupFit {
         self.groups.iter().find(|g| g.key == key && g.fitted).unwrap_or(&self.global)
     }
 }

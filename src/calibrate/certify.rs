@@ -45,7 +45,7 @@ crate::choice::choice!(Unit => "unit");
 
 impl Unit {
     /// Whether its test needs each pair's query (every unit but `pair-iid`).
-    pub fn needs_queries(self) -> bool {
+    pub(crate) fn needs_queries(self) -> bool {
         self != Unit::PairIid
     }
 }
@@ -436,7 +436,7 @@ fn uncertified(target: TargetKind, value: f64, opts: &CertifyOptions, delta: Opt
 }
 
 /// The certificates of a group outside the family that shares δ: none, each saying `why`.
-pub fn outside_family(precision: &[f64], recall: &[f64], opts: &CertifyOptions, why: &str) -> Vec<CertifiedThreshold> {
+pub(crate) fn outside_family(precision: &[f64], recall: &[f64], opts: &CertifyOptions, why: &str) -> Vec<CertifiedThreshold> {
     let targets = precision.iter().map(|&p| (TargetKind::Precision, p)).chain(recall.iter().map(|&r| (TargetKind::Recall, r)));
     targets.map(|(t, v)| CertifiedThreshold { reason: Some(why.to_owned()), ..uncertified(t, v, opts, None) }).collect()
 }
@@ -462,7 +462,7 @@ impl UnitCounts {
     /// units: whether all of them at a precision halfway between the target and 1 would be (the
     /// start rule of fixed-sequence testing). It depends on the counts alone, never on labels;
     /// a group that fails it would rarely certify anything and takes no share of δ.
-    pub fn could_certify(&self, unit: Unit, target: f64, level: f64) -> bool {
+    pub(crate) fn could_certify(&self, unit: Unit, target: f64, level: f64) -> bool {
         let (losses, n) = match unit {
             Unit::Query => (Losses::Binary, self.queries),
             Unit::PairIid => (Losses::Binary, self.pairs),

@@ -28,7 +28,7 @@ pub fn key(s: f32) -> u32 {
 }
 
 /// The score whose key is `k` (the inverse of [`key`]).
-pub fn unkey(k: u32) -> f32 {
+pub(crate) fn unkey(k: u32) -> f32 {
     f32::from_bits(if k >> 31 == 1 { k & 0x7FFF_FFFF } else { !k })
 }
 
@@ -207,11 +207,11 @@ impl Distinct {
     /// Builds the table from the [`key`]s of relevant and irrelevant scores. Both are split by
     /// their leading digit; the buckets are then sorted and merged in parallel, each into its
     /// own slice of the output.
-    pub fn from_keys(pos: &[u32], neg: &[u32]) -> Distinct {
+    pub(crate) fn from_keys(pos: &[u32], neg: &[u32]) -> Distinct {
         Distinct::from_key_sets(&[pos], &[neg])
     }
 
-    /// [`Distinct::from_keys`] of the keys of several sets of pairs together (the table of all
+    /// `Distinct::from_keys` of the keys of several sets of pairs together (the table of all
     /// their pairs), without joining them first.
     #[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
     pub fn from_key_sets(pos: &[&[u32]], neg: &[&[u32]]) -> Distinct {

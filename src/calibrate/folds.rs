@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::table::{ScoreTable, TableView};
 
 /// 64-bit FNV-1a of `bytes`, then mixed with the seed (SplitMix64's finaliser).
-pub fn query_hash(id: &str, seed: u64) -> u64 {
+pub(crate) fn query_hash(id: &str, seed: u64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in id.as_bytes() {
         h ^= u64::from(b);
@@ -71,7 +71,7 @@ pub fn assign(view: &TableView, k: usize, seed: u64) -> Result<Vec<u8>> {
 
 /// Distinct `query_id`s of the table (None without the column). A run of rows of one query
 /// is looked up once.
-pub fn query_count(view: &TableView) -> Option<u64> {
+pub(crate) fn query_count(view: &TableView) -> Option<u64> {
     let ids = view.query_id?;
     let runs = view.query_runs("counting queries").ok()?;
     let set: std::collections::HashSet<&str> = runs.iter().map(|&(lo, _)| ids.value(lo)).collect();
@@ -125,7 +125,7 @@ pub struct FoldFit {
 /// fold f is fitted on `all` less `parts[f]`, read in place (so a fold's fit needs little
 /// memory of its own), and is None where that lacks a class.
 /// Platt's maps start from `base`, the table's (made here when not given).
-pub fn fit_folds(
+pub(crate) fn fit_folds(
     all: &Distinct,
     parts: &[Distinct],
     base: Option<&platt::Base>,
@@ -183,7 +183,7 @@ fn at_or_above(d: &Distinct, t: f64) -> (u64, u64) {
 }
 
 /// Cross-fits one group: `parts[f]` is fold f's table, `all` their sum, `base` Platt's base
-/// of `all` ([`fit_folds`]).
+/// of `all` (`fit_folds`).
 // Long: the cross-fitted numbers of one group: each fold's fit, its predictions on the held-out
 // fold and their summary share the fold tables.
 #[expect(clippy::indexing_slicing, reason = "folds and rows are numbered by the assignment this module makes")]
@@ -308,7 +308,7 @@ pub fn oof_probabilities(table: &ScoreTable, path: &Path, rel_level: i32, k: usi
 }
 
 /// The table of each fold's top hits (fold 0 to k − 1), the units of the decision maps.
-pub fn top_hit_folds(units: &[QueryUnit], k: usize) -> Vec<Distinct> {
+pub(crate) fn top_hit_folds(units: &[QueryUnit], k: usize) -> Vec<Distinct> {
     (0..k)
         .map(|f| {
             let (s, r): (Vec<f32>, Vec<bool>) =

@@ -200,7 +200,7 @@ pub fn fit_table(table: &ScoreTable, path: &Path, opts: &FitOptions) -> Result<A
 
 /// The columns of a score table a fit with `opts` reads: scores, labels and ranks (for the map
 /// of top hits); the queries for folds, the bootstrap and the query unit; the group columns.
-pub fn fit_columns(opts: &FitOptions) -> Vec<&str> {
+pub(crate) fn fit_columns(opts: &FitOptions) -> Vec<&str> {
     let mut cols = vec!["score", "label", "rank"];
     if opts.folds > 1 || opts.bootstrap > 0 || opts.certify.as_ref().is_some_and(|c| c.unit.needs_queries()) {
         cols.push("query_id");

@@ -40,7 +40,7 @@ impl LabeledPairs {
 
 /// The sort [`key`]s of the scores of the table's relevant and irrelevant pairs, in one
 /// parallel pass over the columns.
-pub fn class_keys(view: &TableView, rel_level: i32) -> Result<(Vec<u32>, Vec<u32>)> {
+pub(crate) fn class_keys(view: &TableView, rel_level: i32) -> Result<(Vec<u32>, Vec<u32>)> {
     let mut parts = fold_class_keys(view, rel_level, None, 1)?;
     Ok(parts.pop().unwrap_or_default())
 }
@@ -48,7 +48,7 @@ pub fn class_keys(view: &TableView, rel_level: i32) -> Result<(Vec<u32>, Vec<u32
 /// [`class_keys`] split by fold: entry f holds the keys of the rows whose `fold` is f (all rows
 /// in entry 0 without folds).
 #[expect(clippy::indexing_slicing, reason = "row positions come from the labeled pairs this module collects")]
-pub fn fold_class_keys(view: &TableView, rel_level: i32, fold: Option<&[u8]>, k: usize) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+pub(crate) fn fold_class_keys(view: &TableView, rel_level: i32, fold: Option<&[u8]>, k: usize) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 20;
     let label = view.labels()?;
@@ -92,7 +92,7 @@ pub fn fold_class_keys(view: &TableView, rel_level: i32, fold: Option<&[u8]>, k:
 /// The labeled pairs of the table, grouped by `group_by`.
 /// `fold` and `block` tag every row (with its fold of cross-fitting and its bootstrap block).
 #[expect(clippy::indexing_slicing, reason = "row positions come from the labeled pairs this module collects")]
-pub fn labeled_pairs(
+pub(crate) fn labeled_pairs(
     view: &TableView,
     rel_level: i32,
     group_by: &[String],

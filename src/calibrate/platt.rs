@@ -33,7 +33,7 @@ impl Platt {
 }
 
 /// 1 / (1 + exp(−z)) without overflow.
-pub fn sigmoid(z: f64) -> f64 {
+pub(crate) fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
     } else {

@@ -129,7 +129,7 @@ impl Curve {
     }
 
     /// The sweep over cells given from the highest score down.
-    pub fn from_cells(x: impl Iterator<Item = f64>, pos: impl Iterator<Item = u64>, neg: impl Iterator<Item = u64>) -> Curve {
+    pub(crate) fn from_cells(x: impl Iterator<Item = f64>, pos: impl Iterator<Item = u64>, neg: impl Iterator<Item = u64>) -> Curve {
         let mut c = Curve::default();
         let (mut tp, mut fp) = (0, 0);
         for ((x, p), n) in x.zip(pos).zip(neg) {

@@ -4,7 +4,7 @@
 //! Queries are read whole ([`read_queries`]); the corpus is read in chunks ([`open_corpus`]) so
 //! that a corpus larger than memory scores with bounded memory. Every reader converts to `f32`
 //! as it goes and checks each row (nulls, ragged lengths, NaN/Inf), naming the file and the row
-//! when one is bad. Normalisation for the cosine metric happens in [`prepare`], after reading,
+//! when one is bad. Normalisation for the cosine metric happens in `prepare`, after reading,
 //! because it is also where zero vectors are caught.
 
 mod leaf;
@@ -236,7 +236,7 @@ impl ChunkSource for InMemorySource {
 
 impl ReadOptions {
     /// Rows per chunk for vectors of `dim` values.
-    pub fn rows_per_chunk(&self, dim: usize) -> usize {
+    pub(crate) fn rows_per_chunk(&self, dim: usize) -> usize {
         if self.chunk_rows > 0 {
             self.chunk_rows
         } else {
@@ -294,7 +294,7 @@ pub fn open_corpus(path: &Path, opts: &ReadOptions) -> Result<Box<dyn ChunkSourc
 /// Opens shard `index` of `count` of an embeddings file (see [`shard_range`]): a parquet file
 /// reads only the row groups that hold the shard's rows, an .npy file seeks to them.
 /// Returns the shard and the file's row count.
-pub fn open_corpus_shard(path: &Path, opts: &ReadOptions, index: u64, count: u64) -> Result<(Box<dyn ChunkSource>, u64)> {
+pub(crate) fn open_corpus_shard(path: &Path, opts: &ReadOptions, index: u64, count: u64) -> Result<(Box<dyn ChunkSource>, u64)> {
     let (inner, rows): (Box<dyn ChunkSource>, u64) = match kind_for(path, opts)? {
         Kind::Parquet => {
             let src = parquet::ParquetSource::open(path, opts, false, Some((index, count)))?;
@@ -342,7 +342,7 @@ pub enum ZeroVectors {
 
 crate::choice::choice!(ZeroVectors => "zero-vector rule");
 
-/// What [`row_scales`] finds in a block of rows.
+/// What `row_scales` finds in a block of rows.
 #[derive(Clone, Debug, Default)]
 pub struct RowScales {
     /// The factor each row is multiplied by: 1 for dot, the inverse L2 norm for cosine (0 for a
@@ -359,7 +359,7 @@ pub struct RowScales {
 /// Checks rows for NaN/Inf and, under cosine, L2-normalises them in place (zero vectors are an
 /// error, or rows of zeros with [`ZeroVectors::Zero`]). `first_row` and `ids` locate a bad row
 /// in `path`.
-pub fn prepare(
+pub(crate) fn prepare(
     path: &Path,
     first_row: u64,
     ids: &[String],
@@ -377,7 +377,7 @@ pub fn prepare(
 /// Checks rows for NaN/Inf and returns the factor each row is to be multiplied by (1 for the
 /// dot metric, the inverse L2 norm for cosine), the count of zero vectors scored 0, and the
 /// largest norm. `first_row` and `ids` locate a bad row in `path`.
-pub fn row_scales(
+pub(crate) fn row_scales(
     path: &Path,
     first_row: u64,
     ids: &[String],
@@ -460,7 +460,7 @@ fn sum_squares(v: &[f32]) -> f32 {
 }
 
 /// Checks that every id is unique, naming the first repeated one.
-pub fn check_unique_ids(path: &Path, ids: &[String]) -> Result<()> {
+pub(crate) fn check_unique_ids(path: &Path, ids: &[String]) -> Result<()> {
     let mut seen = std::collections::HashMap::with_capacity(ids.len());
     for (row, id) in ids.iter().enumerate() {
         if let Some(first) = seen.insert(id.as_str(), row) {

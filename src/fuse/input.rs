@@ -66,7 +66,7 @@ impl RunInput {
     }
 
     /// An error about `row`, naming its line in a TREC run.
-    pub fn row_error(&self, row: usize, message: impl Into<String>) -> Error {
+    pub(crate) fn row_error(&self, row: usize, message: impl Into<String>) -> Error {
         let id = Some(self.doc_id.value(row));
         match self.lines.as_ref().and_then(|l| l.get(row)) {
             Some(&line) => Error::line(&self.path, line, id, message),
@@ -75,7 +75,7 @@ impl RunInput {
     }
 
     /// How a row is named in messages: `row R` in a table, `line L` in a TREC run.
-    pub fn where_is(&self, row: usize) -> String {
+    pub(crate) fn where_is(&self, row: usize) -> String {
         match self.lines.as_ref().and_then(|l| l.get(row)) {
             Some(line) => format!("line {line}"),
             None => format!("row {row}"),

@@ -56,7 +56,7 @@ impl Method {
     }
 
     /// Whether per-run weights apply.
-    pub fn takes_weights(self) -> bool {
+    pub(crate) fn takes_weights(self) -> bool {
         matches!(self, Method::Rrf | Method::WSum)
     }
 }

@@ -54,7 +54,7 @@ pub struct Tolerances {
 
 impl Tolerances {
     /// The first tolerance outside [0, 1] (NaN included), by its field's name, with its value.
-    pub fn out_of_range(&self) -> Option<(&'static str, f64)> {
+    pub(crate) fn out_of_range(&self) -> Option<(&'static str, f64)> {
         [("max_ks", self.max_ks), ("max_precision_drop", self.max_precision_drop), ("significance", self.significance)]
             .into_iter()
             .find(|(_, v)| !(0.0..=1.0).contains(v))
@@ -252,6 +252,14 @@ impl Gate {
             })
             .collect()
     }
+}
+
+/// `simcal drift`: reads the calibration at `baseline` and the score table at `scores`, and
+/// compares them.
+pub fn drift_files(baseline: &Path, scores: &Path, tol: Tolerances) -> Result<DriftReport> {
+    let art = Artifact::read(baseline)?;
+    let table = crate::table::read_table(scores)?;
+    drift(&table, scores, &art, tol)
 }
 
 /// Compares the labeled pairs of `table` (read from `path`) with the baseline `art`.

@@ -282,7 +282,7 @@ impl Evaluation {
 pub const MAX_BINS: usize = 100_000;
 
 /// The distinct-score table of the labeled pairs (labels from `qrels` or the table).
-pub fn labeled_distinct(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>, rel_level: i32) -> Result<Distinct> {
+pub(crate) fn labeled_distinct(table: &ScoreTable, path: &Path, qrels: Option<&Qrels>, rel_level: i32) -> Result<Distinct> {
     let view = TableView::new(table, path)?;
     let scores = view.score;
     let cols = runs::Columns::of(&view)?;

@@ -132,8 +132,25 @@ pub struct QueryRun {
     pub ideal: Vec<i32>,
 }
 
+impl QueryRun {
+    /// A query's run from the relevance of its retrieved documents in trec_eval's order (`rels`)
+    /// and that of every judged document (`judged`), relevant at `rel_level` and above.
+    pub fn new(rels: Vec<Option<i32>>, judged: impl Iterator<Item = i32> + Clone, rel_level: i32) -> QueryRun {
+        let num_rel = judged.clone().filter(|&v| v >= rel_level).count() as u64;
+        QueryRun { rels, num_rel, ideal: ideal_from(judged) }
+    }
+
+    /// A query's run from its retrieved documents in any order, each (id, score, relevance when
+    /// judged), ranked as trec_eval ranks them: score descending, ties by document id descending
+    /// (as bytes).
+    pub fn from_hits(mut hits: Vec<(String, f64, Option<i32>)>, judged: impl Iterator<Item = i32> + Clone, rel_level: i32) -> QueryRun {
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.as_bytes().cmp(a.0.as_bytes())));
+        QueryRun::new(hits.into_iter().map(|h| h.2).collect(), judged, rel_level)
+    }
+}
+
 /// Every measure of one query.
-pub fn measure_query(q: &QueryRun, measures: &[Measure], rel_level: i32) -> Vec<f64> {
+pub(crate) fn measure_query(q: &QueryRun, measures: &[Measure], rel_level: i32) -> Vec<f64> {
     let is_rel = |r: &Option<i32>| r.is_some_and(|r| r >= rel_level);
     let rel_in_top = |k: usize| q.rels.iter().take(k).filter(|r| is_rel(r)).count() as f64;
     measures
@@ -215,7 +232,7 @@ pub fn evaluate(runs: &[&(String, QueryRun)], missing: &[String], measures: &[Me
 }
 
 /// Ideal gains from a query's judged relevance values: the positive ones, descending.
-pub fn ideal_from(judged: impl Iterator<Item = i32>) -> Vec<i32> {
+pub(crate) fn ideal_from(judged: impl Iterator<Item = i32>) -> Vec<i32> {
     let mut v: Vec<i32> = judged.filter(|&r| r > 0).collect();
     v.sort_unstable_by(|a, b| b.cmp(a));
     v

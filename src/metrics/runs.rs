@@ -6,7 +6,7 @@ use std::path::Path;
 
 use arrow::array::{Array, Int32Array, StringArray, UInt32Array};
 
-use super::ranking::{ideal_from, QueryRun};
+use super::ranking::QueryRun;
 use crate::error::{Error, Result};
 use crate::labels::Qrels;
 use crate::table::TableView;
@@ -96,8 +96,7 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
                             *x = Some(rel);
                         }
                     }
-                    let num_rel = judged.values().filter(|&&v| v >= rel_level).count() as u64;
-                    (id.clone(), QueryRun { rels, num_rel, ideal: ideal_from(judged.values().copied()) })
+                    (id.clone(), QueryRun::new(rels, judged.values().copied(), rel_level))
                 }),
                 None => {
                     let Some(l) = c.label else { return Ok(None) };
@@ -192,7 +191,7 @@ fn index_docs<'a>(c: &Columns<'a>, rows: &[usize], at: &mut HashMap<&'a str, usi
 /// Each row's label: with `qrels`, the judged relevance (0 for a retrieved but unjudged
 /// document of a judged query, null for a query without judgements), looked up once per query;
 /// without, the table's label column (all null when it has none).
-pub fn row_labels(c: &Columns, queries: &[(String, Vec<usize>)], qrels: Option<&Qrels>) -> Vec<Option<i32>> {
+pub(crate) fn row_labels(c: &Columns, queries: &[(String, Vec<usize>)], qrels: Option<&Qrels>) -> Vec<Option<i32>> {
     let n = c.qid.len();
     match qrels {
         Some(q) => {

@@ -78,7 +78,7 @@ pub enum Step {
 /// What a run wrote: `run.json` in the output folder, written last.
 #[derive(Clone, Debug, Serialize)]
 pub struct Manifest {
-    /// [`MANIFEST_VERSION`].
+    /// `MANIFEST_VERSION`.
     pub schema_version: u32,
     /// Always `run`.
     pub command: &'static str,

@@ -4,7 +4,7 @@
 //! - [`config`] reads the job's TOML file (or makes the sample's job);
 //! - [`pipeline`] runs it, one function per stage, telling an observer what each stage did (the
 //!   CLI prints it; the Python package checks for Ctrl-C);
-//! - [`manifest`] is what the run wrote: `run.json`, each output with its sha256.
+//! - `manifest` is what the run wrote: `run.json`, each output with its sha256.
 //!
 //! The contracts of the files each stage writes, and of the manifest, are in
 //! docs/architecture.md §6.

@@ -100,7 +100,7 @@ pub enum Event<'a> {
 pub type Observer<'o> = &'o dyn Fn(&Event<'_>) -> Result<()>;
 
 /// Where encoder `name`'s drift baseline lives.
-pub fn baseline_path(d: &Drift, name: &str) -> PathBuf {
+pub(crate) fn baseline_path(d: &Drift, name: &str) -> PathBuf {
     d.baseline.join(format!("{name}.calibration.json"))
 }
 
@@ -219,7 +219,7 @@ fn output(c: &Config, name: &str, suffix: &str) -> PathBuf {
 
 /// Every file the job writes in its output folder (the baselines it promotes aside: those it
 /// reads first, by design).
-pub fn job_outputs(c: &Config) -> Vec<PathBuf> {
+pub(crate) fn job_outputs(c: &Config) -> Vec<PathBuf> {
     let each = [SCORES, CALIBRATION, CALIBRATED, DECISIONS, EVAL].into_iter().chain(c.drift.as_ref().map(|_| DRIFT));
     let each: Vec<&str> = each.collect();
     let mut v: Vec<PathBuf> = c.encoders.iter().flat_map(|e| each.iter().map(|s| output(c, &e.name, s))).collect();
@@ -229,7 +229,7 @@ pub fn job_outputs(c: &Config) -> Vec<PathBuf> {
 
 /// Every file the job reads before it writes anything of its own: the qrels and each
 /// encoder's queries and corpus.
-pub fn job_inputs(c: &Config) -> Vec<&Path> {
+pub(crate) fn job_inputs(c: &Config) -> Vec<&Path> {
     std::iter::once(c.qrels.as_path()).chain(c.encoders.iter().flat_map(|e| [e.queries.as_path(), e.corpus.as_path()])).collect()
 }
 
@@ -256,7 +256,7 @@ pub fn score(c: &Config, e: &Encoder, observe: Observer<'_>) -> Result<(ScoreJob
 }
 
 /// The fit options of the job: the config's, with its groups and seed.
-pub fn fit_options(c: &Config) -> FitOptions {
+pub(crate) fn fit_options(c: &Config) -> FitOptions {
     FitOptions { group_by: c.group_by.clone(), seed: c.seed, ..c.fit.clone() }
 }
 

@@ -1,7 +1,7 @@
 //! The HTML report: one self-contained page (inline CSS and SVG, no script, no network) that
 //! compares encoders' score tables side by side — score distributions, separation, ranking
 //! measures, reliability of the calibration, precision/recall with the chosen thresholds, the
-//! per-group thresholds — and says what the data was. [`render`] is a pure function of the
+//! per-group thresholds — and says what the data was. `render` is a pure function of the
 //! numbers gathered by [`encoder`].
 
 pub(crate) mod svg;
@@ -37,7 +37,7 @@ pub struct Encoder {
     pub meta: TableMeta,
     /// Its evaluation (with the calibration).
     pub eval: Evaluation,
-    /// Precision/recall points (recall, precision), thinned to at most [`CURVE_POINTS`].
+    /// Precision/recall points (recall, precision), thinned to at most `CURVE_POINTS`.
     pub curve: Vec<(f64, f64)>,
     /// The calibration shown.
     pub artifact: Artifact,
@@ -284,7 +284,7 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border-bottom:1
 th:first-child,td:first-child{text-align:left}thead th{background:#f6f6f6}.note{color:#8a5a00;font-size:13px}code{font-size:12px}";
 
 /// The page for `encoders` (at least one), created at `created`.
-pub fn render(encoders: &[Encoder], created: &str) -> String {
+pub(crate) fn render(encoders: &[Encoder], created: &str) -> String {
     let mut h = String::new();
     let models: Vec<String> = encoders.iter().map(|e| e.meta.model.clone()).collect();
     let _ = write!(

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 /// Escapes text for HTML and SVG.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -145,7 +145,7 @@ impl Chart {
     }
 
     /// Adds a legend entry.
-    pub fn legend(&mut self, label: &str, colour: &str) {
+    pub(crate) fn legend(&mut self, label: &str, colour: &str) {
         self.legend.push((label.into(), colour.into()));
     }
 
@@ -203,7 +203,7 @@ impl Chart {
 
     /// A labelled marker at (x, y); its label is placed when the chart is finished, beside the
     /// point where it overlaps no other text.
-    pub fn marker(&mut self, series: &str, x: f64, y: f64, label: &str, colour: &str) {
+    pub(crate) fn marker(&mut self, series: &str, x: f64, y: f64, label: &str, colour: &str) {
         let at = (self.px(x), self.py(y));
         self.markers.push(Marker { series: series.into(), at, label: label.into(), colour: colour.into() });
     }

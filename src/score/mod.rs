@@ -259,7 +259,7 @@ pub struct Scored {
 }
 
 /// Refuses queries and a corpus of different dimensions.
-pub fn check_dims(queries: &Embeddings, corpus: &dyn ChunkSource) -> Result<()> {
+pub(crate) fn check_dims(queries: &Embeddings, corpus: &dyn ChunkSource) -> Result<()> {
     if queries.dim() != corpus.dim() {
         return Err(Error::Mismatch {
             message: format!(

@@ -174,7 +174,7 @@ pub fn lower_bound(k: u64, n: u64, alpha: f64) -> f64 {
 }
 
 /// The exact one-sided upper confidence bound: the p at which P(X ≤ k) = alpha (1 when k = n).
-pub fn upper_bound(k: u64, n: u64, alpha: f64) -> f64 {
+pub(crate) fn upper_bound(k: u64, n: u64, alpha: f64) -> f64 {
     if k >= n {
         return 1.0;
     }
@@ -192,7 +192,7 @@ pub fn clopper_pearson(k: u64, n: u64, confidence: f64) -> [f64; 2] {
 }
 
 /// ln(n!), exact in its last bits for every n (Stirling's series plus its error term).
-pub fn ln_factorial(n: u64) -> f64 {
+pub(crate) fn ln_factorial(n: u64) -> f64 {
     if n < 2 {
         return 0.0;
     }

@@ -2,7 +2,7 @@
 //! false-negative rate: the share of its relevant documents that score below λ (documents that
 //! were not retrieved at all are missed at every λ). With n exchangeable queries and a loss in
 //! [0, 1] that rises with λ, the largest λ on the grid with n/(n+1)·R̂(λ) + 1/(n+1) ≤ α has
-//! E[FNR] ≤ α on a new query: a recall guarantee in expectation, one query at a time.
+//! E\[FNR\] ≤ α on a new query: a recall guarantee in expectation, one query at a time.
 //!
 //! MAPIE 1.6.0's `MultiLabelClassificationController(risk="recall", method="crc")` computes the
 //! same bound; it counts a bound equal to α as a violation, which the paper does not.
@@ -28,7 +28,7 @@ pub struct Controlled {
     pub best: Option<usize>,
 }
 
-/// Controls E[FNR] ≤ `alpha` over `queries` (those with no relevant document are skipped) on an
+/// Controls E\[FNR\] ≤ `alpha` over `queries` (those with no relevant document are skipped) on an
 /// ascending `grid`.
 #[expect(clippy::indexing_slicing, reason = "positions run within the sorted losses this module builds")]
 pub fn control_fnr(queries: &[QueryRecall], grid: &[f64], alpha: f64) -> Controlled {

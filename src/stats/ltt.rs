@@ -60,7 +60,7 @@ pub fn hb_p_value(errors: u64, n: u64, alpha: f64) -> f64 {
 /// whose mean is `mean`: min(exp(−n·h₁(min(R̂, α), α)), e·P(Binomial(n, α) ≤ ⌈n·R̂⌉)) (Bates et
 /// al., 2021, Proposition 3: the factor e is the price of losses that are not binary). 1 when
 /// n = 0.
-pub fn hb_p_value_bounded(mean: f64, n: u64, alpha: f64) -> f64 {
+pub(crate) fn hb_p_value_bounded(mean: f64, n: u64, alpha: f64) -> f64 {
     if n == 0 {
         return 1.0;
     }
@@ -82,7 +82,7 @@ pub enum Losses {
     /// labeled pairs each. A ratio Σ tp_q / Σ a_q of at least t is a mean of the per-query loss
     /// t·a_q − tp_q of at most 0; rescaled to [0, 1], (t·a_q − tp_q + (1 − t)·m) / m, it is a
     /// mean of at most 1 − t, tested with the Hoeffding–Bentkus p-value of bounded losses
-    /// ([`hb_p_value_bounded`]). Valid however the pairs of one query depend on each other; the
+    /// (`hb_p_value_bounded`). Valid however the pairs of one query depend on each other; the
     /// price is power: the range m is the most pairs a query could contribute.
     Clustered {
         /// Independent queries.
@@ -193,7 +193,7 @@ pub const SEQUENCES: usize = 4;
 /// The fixed sequences of a precision test of `target` at `delta` over `grid` (ascending
 /// thresholds), each walking down from its start, in an order that looks at unit counts only:
 /// the first starts at the highest threshold whose units could certify a precision halfway
-/// between the target and 1 at δ / [`SEQUENCES`] ([`sequence_start`]); each next one where
+/// between the target and 1 at δ / [`SEQUENCES`] (`sequence_start`); each next one where
 /// there are at least four times as many units as at the previous start. One noisy stretch
 /// near the top then stops one sequence, not the test; each sequence runs at δ / (sequences
 /// found).
@@ -221,7 +221,7 @@ pub fn sequences(grid: &[Candidate], target: f64, delta: f64, losses: Losses) ->
 /// certified. At the first point where one unit alone could be rejected (every unit relevant),
 /// a single irrelevant top hit stops the sequence before it starts; halfway leaves room for
 /// the errors a population just good enough makes, and looks at the counts alone.
-pub fn sequence_start(n: u64, target: f64, delta: f64, losses: Losses) -> bool {
+pub(crate) fn sequence_start(n: u64, target: f64, delta: f64, losses: Losses) -> bool {
     let tp = (n as f64 * (1.0 + target) / 2.0).floor() as u64;
     losses.p_value(tp, n, target) <= delta
 }
@@ -255,7 +255,7 @@ pub fn certify_precision(grid: &[Candidate], target: f64, delta: f64, fwer: Fwer
 /// best precision among the certified ones (among equals, the lowest recall, then the lowest
 /// threshold). Fixed-sequence testing walks from the lowest threshold up.
 #[expect(clippy::indexing_slicing, reason = "grid positions run within the grid and the counts built for it")]
-pub fn certify_recall(grid: &[Candidate], n_pos: u64, target: f64, delta: f64, fwer: Fwer, losses: Losses) -> Certified {
+pub(crate) fn certify_recall(grid: &[Candidate], n_pos: u64, target: f64, delta: f64, fwer: Fwer, losses: Losses) -> Certified {
     let risk: Vec<f64> = grid.iter().map(|c| if n_pos == 0 { 1.0 } else { (n_pos - c.tp) as f64 / n_pos as f64 }).collect();
     let p_values: Vec<f64> = grid.iter().map(|c| losses.p_value(c.tp, n_pos, target)).collect();
     let valid = control(&p_values, delta, fwer, &[(0..grid.len()).collect()]);

@@ -1,6 +1,6 @@
 //! The statistics every stage shares, below both `calibrate` and `metrics` and importing
 //! neither: binomial tails and exact intervals ([`binomial`]), Learn-Then-Test ([`ltt`]),
-//! conformal risk control ([`crc`]), weighted quantiles ([`quantile`]) and the two-sample tests
+//! conformal risk control ([`crc`]), weighted quantiles (`quantile`) and the two-sample tests
 //! of the drift gate ([`twosample`]).
 
 pub mod binomial;

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 /// What the metadata says of a table that has none of simcal's: the model is the file's stem,
 /// everything else `unknown` (k: the most rows of one query, from the table's query runs, each
 /// query's rows together).
-pub fn unknown_meta(path: &Path, runs: &[(usize, usize)]) -> TableMeta {
+pub(crate) fn unknown_meta(path: &Path, runs: &[(usize, usize)]) -> TableMeta {
     let k = runs.iter().map(|(start, end)| end - start).max().unwrap_or(0);
     let unknown = || "unknown".to_owned();
     TableMeta {
@@ -40,7 +40,7 @@ pub fn unknown_meta(path: &Path, runs: &[(usize, usize)]) -> TableMeta {
 
 /// The standard columns of `batch` cast to their standard types; other columns as they are.
 /// With `wide_scores`, float64 scores stay float64.
-pub fn standard_types(path: &Path, batch: RecordBatch, wide_scores: bool) -> Result<RecordBatch> {
+pub(crate) fn standard_types(path: &Path, batch: RecordBatch, wide_scores: bool) -> Result<RecordBatch> {
     let schema = batch.schema();
     unique_columns(path, &schema)?;
     let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len());
@@ -67,7 +67,7 @@ pub fn standard_types(path: &Path, batch: RecordBatch, wide_scores: bool) -> Res
 
 /// Refuses a schema with a standard column twice: which one a reader took would decide the
 /// numbers.
-pub fn unique_columns(path: &Path, schema: &Schema) -> Result<()> {
+pub(crate) fn unique_columns(path: &Path, schema: &Schema) -> Result<()> {
     for f in super::standard_fields() {
         let n = schema.fields().iter().filter(|g| g.name() == f.name()).count();
         if n > 1 {
@@ -141,7 +141,7 @@ fn cast_column(path: &Path, name: &str, a: &ArrayRef, to: &DataType) -> Result<A
 /// The runs of equal query ids of `batch` (none without a utf8 `query_id`), refusing a table
 /// that lists a query's rows in more than one place (simcal writes each query's rows together;
 /// every reader takes a run of one id for one query).
-pub fn together_runs(path: &Path, batch: &RecordBatch) -> Result<Vec<(usize, usize)>> {
+pub(crate) fn together_runs(path: &Path, batch: &RecordBatch) -> Result<Vec<(usize, usize)>> {
     let Some(ids) = batch.column_by_name(columns::QUERY_ID).and_then(|c| c.as_string_opt::<i32>()) else { return Ok(Vec::new()) };
     // A null id is no query's (its slot reads as the empty id): named before runs are compared.
     if let Some(r) = (ids.null_count() > 0).then(|| (0..ids.len()).find(|&r| ids.is_null(r))).flatten() {
@@ -165,7 +165,7 @@ pub fn together_runs(path: &Path, batch: &RecordBatch) -> Result<Vec<(usize, usi
 
 /// `batch` with a `rank` column derived from the scores when it has none: within each query's
 /// rows (`runs`, from [`together_runs`]), 1 for the highest score, ties in file order.
-pub fn derive_ranks(path: &Path, batch: RecordBatch, runs: &[(usize, usize)]) -> Result<RecordBatch> {
+pub(crate) fn derive_ranks(path: &Path, batch: RecordBatch, runs: &[(usize, usize)]) -> Result<RecordBatch> {
     if batch.column_by_name(columns::RANK).is_some() {
         return Ok(batch);
     }

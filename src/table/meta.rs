@@ -38,7 +38,7 @@ pub use super::keys::FOREIGN_KEY;
 
 impl TableMeta {
     /// Whether another tool wrote the table (it had no simcal metadata).
-    pub fn is_foreign(&self) -> bool {
+    pub(crate) fn is_foreign(&self) -> bool {
         self.extra.contains_key(FOREIGN_KEY)
     }
 

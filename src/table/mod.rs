@@ -73,7 +73,7 @@ pub mod columns {
 }
 
 /// The six columns every score table starts with, in order (carried columns follow).
-pub fn standard_fields() -> Vec<Field> {
+pub(crate) fn standard_fields() -> Vec<Field> {
     vec![
         Field::new(columns::QUERY_ID, DataType::Utf8, false),
         Field::new(columns::DOC_ID, DataType::Utf8, false),
@@ -104,7 +104,7 @@ pub fn id_runs(ids: &StringArray) -> Vec<(usize, usize)> {
 
 /// `table` with its `label` and `query_relevant` columns taken from `qrels` (added in the
 /// standard place, or replacing the table's own): what `--qrels` means for a table.
-pub fn relabel(table: &ScoreTable, path: &std::path::Path, qrels: &Qrels, rel_level: i32) -> Result<ScoreTable> {
+pub(crate) fn relabel(table: &ScoreTable, path: &std::path::Path, qrels: &Qrels, rel_level: i32) -> Result<ScoreTable> {
     let b = &table.batch;
     let text = |name: &str| {
         b.column_by_name(name)
@@ -143,7 +143,7 @@ pub fn relabel(table: &ScoreTable, path: &std::path::Path, qrels: &Qrels, rel_le
 /// Refuses a queries file whose carried column is named like a score table column, or like
 /// another carried column (it could not be carried into the table): checked before any
 /// scoring, so the work is not wasted.
-pub fn check_carried(queries: &Embeddings) -> Result<()> {
+pub(crate) fn check_carried(queries: &Embeddings) -> Result<()> {
     let standard: Vec<String> = standard_fields().iter().map(|f| f.name().clone()).collect();
     let mut names = standard.clone();
     for (field, _) in &queries.carried {
@@ -160,7 +160,7 @@ pub fn check_carried(queries: &Embeddings) -> Result<()> {
 /// (perhaps without its ids). A table simcal wrote lists each document once per query (its top
 /// k, or a merge or fusion of such lists), so only another tool's table read without `doc_id`
 /// has its ids read again for the check: a reader of scores alone stays as fast.
-pub fn check_documents_once(table: &ScoreTable, path: &std::path::Path) -> Result<()> {
+pub(crate) fn check_documents_once(table: &ScoreTable, path: &std::path::Path) -> Result<()> {
     let has_ids = table.batch.column_by_name(columns::DOC_ID).is_some() && table.batch.column_by_name(columns::QUERY_ID).is_some();
     if has_ids {
         return TableView::new(table, path)?.check_unique_docs();

@@ -40,7 +40,7 @@ pub fn write_parquet(table: &ScoreTable, path: &Path) -> Result<()> {
 }
 
 /// Reads a score table, refusing a simcal table of a schema version this build does not know.
-/// Tables of other tools are read too (see [`super::foreign`]).
+/// Tables of other tools are read too (see `super::foreign`).
 pub fn read_table(path: &Path) -> Result<ScoreTable> {
     read_table_columns(path, None)
 }

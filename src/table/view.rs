@@ -141,7 +141,7 @@ impl<'a> TableView<'a> {
     }
 
     /// `doc_id`, refused when missing.
-    pub fn doc_ids(&self, why: &str) -> Result<&'a StringArray> {
+    pub(crate) fn doc_ids(&self, why: &str) -> Result<&'a StringArray> {
         self.doc_id.ok_or_else(|| Error::format(self.path, format!("no doc_id column: {why} needs the documents")))
     }
 
@@ -162,7 +162,7 @@ impl<'a> TableView<'a> {
     /// Refuses to count relevant documents at `level` from a `query_relevant` column counted at
     /// another level (the table records the level it was labeled at): the recall would mix one
     /// level's labels with another's totals.
-    pub fn check_relevant_level(&self, level: i32) -> Result<()> {
+    pub(crate) fn check_relevant_level(&self, level: i32) -> Result<()> {
         match self.relevant_level {
             Some(l) if self.query_relevant.is_some() && l != level.to_string() => Err(Error::format(
                 self.path,
@@ -176,7 +176,7 @@ impl<'a> TableView<'a> {
 
     /// Refuses a document listed twice for one query (its pair would count twice), naming the
     /// second row; nothing to check without `doc_id` and `query_id`.
-    pub fn check_unique_docs(&self) -> Result<()> {
+    pub(crate) fn check_unique_docs(&self) -> Result<()> {
         use rayon::prelude::*;
         let (Some(qid), Some(did)) = (self.query_id, self.doc_id) else { return Ok(()) };
         let runs = self.query_runs("documents per query")?;
@@ -202,7 +202,7 @@ impl<'a> TableView<'a> {
 
     /// Whether the runs of `query_id` are at hand (found by the reader or given), so that
     /// [`TableView::query_runs`] does not look for them.
-    pub fn has_query_runs(&self) -> bool {
+    pub(crate) fn has_query_runs(&self) -> bool {
         self.runs.is_some()
     }
 
@@ -214,7 +214,7 @@ impl<'a> TableView<'a> {
 
     /// This view with the runs of its `query_id` found: `runs` must be [`id_runs`] of it.
     /// (A fit reads them for its folds, its query units and its count of queries.)
-    pub fn with_query_runs(self, runs: &'a [(usize, usize)]) -> TableView<'a> {
+    pub(crate) fn with_query_runs(self, runs: &'a [(usize, usize)]) -> TableView<'a> {
         TableView { runs: Some(runs), ..self }
     }
 

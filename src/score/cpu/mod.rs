@@ -57,7 +57,7 @@ pub struct CpuBackend {
 }
 
 /// The environment variable that forces the CPU kernel: `avx512-bf16`, `avx512`, `avx2` or
-/// `portable` ([`CpuBackend::from_env`]).
+/// `portable` (`CpuBackend::from_env`).
 pub const KERNEL_VAR: &str = "SIMCAL_CPU_KERNEL";
 
 impl Default for CpuBackend {
@@ -75,7 +75,7 @@ impl CpuBackend {
     /// A backend on the kernel the environment variable [`KERNEL_VAR`] names (tests, and users
     /// who know their processor), else on the best instruction set this processor runs. A
     /// name that is not a kernel, or a kernel this processor does not run, is refused.
-    pub fn from_env() -> Result<Self> {
+    pub(crate) fn from_env() -> Result<Self> {
         let Some(name) = std::env::var_os(KERNEL_VAR) else { return Ok(Self::new()) };
         let name = name.to_string_lossy();
         let isa = <Isa as Choice>::parse(name.trim()).map_err(|e| Error::Invalid(format!("{KERNEL_VAR}: {e}")))?;

@@ -190,7 +190,7 @@ impl Screened {
     }
 
     /// Number of panels.
-    pub fn panel_count(&self) -> usize {
+    pub(crate) fn panel_count(&self) -> usize {
         self.n.div_ceil(self.width)
     }
 
@@ -276,7 +276,7 @@ impl Candidates {
     /// Empties the selection for a new chunk: `known` are exact scores of other documents
     /// (the query's hits so far), `margin` bounds the distance between screening and exact
     /// scores in this chunk.
-    pub fn reset(&mut self, known: impl IntoIterator<Item = f32>, margin: f64) {
+    pub(crate) fn reset(&mut self, known: impl IntoIterator<Item = f32>, margin: f64) {
         self.buf.clear();
         self.known.clear();
         self.known.extend(known);
@@ -304,7 +304,7 @@ impl Candidates {
     }
 
     /// Offers the screening scores of consecutive columns from `first`.
-    pub fn offer(&mut self, scores: &[f32], first: u32) {
+    pub(crate) fn offer(&mut self, scores: &[f32], first: u32) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
@@ -362,7 +362,7 @@ impl Candidates {
     }
 
     /// The columns left to rescore.
-    pub fn survivors(&mut self) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn survivors(&mut self) -> impl Iterator<Item = u32> + '_ {
         self.compact();
         self.buf.iter().map(|c| c.1)
     }

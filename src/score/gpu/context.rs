@@ -219,7 +219,7 @@ impl Context {
     }
 
     /// Runs `f` with out-of-memory and validation errors captured, returning them as errors.
-    pub fn guarded<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    pub(crate) fn guarded<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
         if let Some((kind, message)) = self.fault() {
             return Err(self.error(kind, message));
         }
@@ -238,12 +238,12 @@ impl Context {
     }
 
     /// The largest storage binding (and buffer) the device allows, in bytes.
-    pub fn max_binding(&self) -> u64 {
+    pub(crate) fn max_binding(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
     /// The adapter's one-line description.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("{} ({}, {})", self.info.name, self.info.backend.to_str(), self.precision.name())
     }
 }
