@@ -1,7 +1,8 @@
 //! In-memory scoring speed of the CPU engine, per instruction set: 2,048 queries × 20,000
 //! documents × 768 dims, k = 100, random unit vectors, no file I/O. Prints the median of seven
-//! runs (and the best) in GFLOP/s. `cargo bench --bench score` (set SIMCAL_BENCH_N to change the
-//! corpus size).
+//! runs (and the best) in GFLOP/s, then the kernel the engine chooses by measurement (`auto`,
+//! what `simcal score` uses) and how far its median is from the best kernel's.
+//! `cargo bench --bench score` (set SIMCAL_BENCH_N to change the corpus size).
 
 use std::time::Instant;
 
@@ -25,6 +26,7 @@ fn main() {
     let (nq, d, k) = (2048, 768, 100);
     let q = random(nq, d, 1);
     let c = random(n, d, 2);
+    let mut medians = Vec::new();
     for isa in Isa::available() {
         let mut times = Vec::new();
         for _ in 0..7 {
@@ -43,8 +45,20 @@ fn main() {
             "score {isa:?}: {nq}×{n}×{d} k={k}: median {med:.3} s, {gflops:.1} GFLOP/s (best {:.1})",
             2.0 * (nq * n * d) as f64 / times[0] / 1e9
         );
+        medians.push((isa, med));
         if isa == Isa::Portable {
             break;
         }
     }
+    let auto = simcal::score::cpu::choose::measured();
+    let best = medians.iter().min_by(|a, b| a.1.total_cmp(&b.1)).expect("a kernel");
+    let chosen = medians.iter().find(|m| m.0 == auto.isa).map_or(f64::NAN, |m| m.1);
+    println!(
+        "auto: {} ({}; one core: {}); its median is {:.1}% slower than the best ({})",
+        auto.isa,
+        auto.reason,
+        simcal::score::cpu::choose::rates_text(&auto.rates),
+        (chosen / best.1 - 1.0) * 100.0,
+        best.0
+    );
 }

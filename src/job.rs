@@ -44,7 +44,7 @@ pub struct ScoreJob {
     /// Relevance at or above which a document counts as relevant.
     pub rel_level: i32,
     /// Score only corpus shard `.0` of `.1` (contiguous row ranges, see
-    /// `crate::embed::shard_range`); the table records the shard in its metadata.
+    /// [`crate::embed::shard_range`]); the table records the shard in its metadata.
     pub shard: Option<(u64, u64)>,
     /// What a zero vector does under cosine: an error, or scored 0 (counted in the summary and
     /// the table's metadata).
@@ -225,6 +225,7 @@ fn score_job_corpus(
             flops: 0.0,
             backend: backend.name(),
             backend_detail: backend.detail(),
+            backend_meta: backend.metadata(),
             zero_queries: 0,
             zero_corpus: 0,
         };
@@ -256,6 +257,7 @@ fn table_meta(job: &ScoreJob, model: &str, inputs: &Inputs) -> TableMeta {
         extra: shard_meta
             .into_iter()
             .flatten()
+            .chain(inputs.scored.backend_meta.iter().cloned())
             .chain(zero_meta(job, &inputs.scored))
             .chain(inputs.qrels_sha256.clone().map(|h| (crate::table::keys::QRELS_SHA256.to_owned(), h)))
             .collect(),

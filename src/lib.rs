@@ -53,9 +53,11 @@
 //! # The stages: the front ends' interface
 //!
 //! Each command is one library function taking typed options (whose `Default` is the one
-//! definition of every default) and returning a typed result whose `Serialize` form is the
-//! command's `--json` document; the CLI and the Python package call these and add only where
-//! they wrote and how long it took.
+//! definition of every default) and returning a typed result; the command's `--json` document
+//! is that result's `Serialize` form (apply, merge, fuse, hist, eval on histograms) or the
+//! document it builds (`ScoreSummary::document`, `Artifact::summary`, `Evaluation::document`,
+//! `DriftReport::document`). The CLI and the Python package call these and add only where they
+//! wrote and how long it took.
 //!
 //! | command | stage | result |
 //! |---|---|---|

@@ -1,4 +1,4 @@
-//! The README and docs/ link to what exists: every relative link names a file of the
+//! The README, docs/, benches/RESULTS.md and data/README.md link to what exists: every relative link names a file of the
 //! repository (and, with `#anchor`, one of its headings), and every repository path quoted in
 //! backquotes (`tests/golden.rs`, `benches/fit.sh`) is there.
 

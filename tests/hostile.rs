@@ -1,5 +1,5 @@
-//! Hostile input, second round: each case that once passed silently, lost a file or panicked,
-//! now refused with the file, the row or line, and a clear message.
+//! Hostile input: cases that could pass silently, lose a file or panic, each refused with the
+//! file, the row or line, and a clear message.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -8,6 +8,8 @@ mod engine;
 mod screen;
 // The GPU backend's schedule arithmetic and command-line face.
 mod gpu;
+// The CPU kernel chosen by measurement: selection on injected timings, what is recorded.
+mod choose;
 // Every WGSL kernel parses and validates with naga (no GPU needed).
 mod shaders;
 // Every reader on every accepted type: parquet vectors and ids, .npy, qrels formats.

@@ -434,7 +434,8 @@ fn evaluate_table<'py>(
 
 /// Fuses runs given as ranx's dicts (`run[q][doc] = score`; each query's documents ranked by
 /// score, ties in the dict's order) into one, `{q: {doc: fused score}}`, best first.
-// Long: one argument per Python keyword, each converted and checked.
+// Long: each run converted from its Python form (a table, a DataFrame or a dict of dicts) while
+// the borrowed Python objects live, the fusion, and the result in the caller's form.
 #[pyfunction]
 #[pyo3(signature = (runs, method, norm, k, rrf_k, weights))]
 fn fuse<'py>(

@@ -55,7 +55,7 @@ struct Bins {
     neg: Vec<u64>,
 }
 
-#[expect(clippy::indexing_slicing, reason = "resampled positions are drawn below the lengths of the counts they index")]
+#[expect(clippy::indexing_slicing, reason = "bin positions run within the cuts this function walks and the counts it builds")]
 fn bins(d: &Distinct, cuts: &[f64]) -> Bins {
     let mut b = Bins { x: vec![], pos: vec![], neg: vec![] };
     // Walk from the top so that each bin's threshold is its lowest score.
@@ -75,7 +75,7 @@ fn bins(d: &Distinct, cuts: &[f64]) -> Bins {
     b
 }
 
-#[expect(clippy::indexing_slicing, reason = "resampled positions are drawn below the lengths of the counts they index")]
+#[expect(clippy::indexing_slicing, reason = "percentile positions are computed below the length of the sorted values")]
 fn percentiles(mut v: Vec<f64>) -> Option<[f64; 2]> {
     if v.is_empty() {
         return None;

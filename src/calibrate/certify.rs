@@ -164,7 +164,7 @@ pub struct QueryUnit {
 /// labeled rows. Its top hit is its best-scoring row (ties: the lower rank), the row `apply`
 /// decides on. `group` and `fold` give each row's group and fold (None: all in group 0, or fold
 /// 0); `depth` is the table's k (0: unknown), the most pairs a query could contribute.
-#[expect(clippy::indexing_slicing, reason = "grid and curve positions come from searches within the curve they index")]
+#[expect(clippy::indexing_slicing, reason = "row positions come from the table's own query runs")]
 pub fn query_units(view: &TableView, rel_level: i32, group: Option<&[u32]>, fold: Option<&[u8]>, depth: u64) -> Result<Vec<QueryUnit>> {
     let why = "a query's top hit";
     let runs = view.query_runs(why)?;
@@ -213,7 +213,7 @@ pub fn query_units(view: &TableView, rel_level: i32, group: Option<&[u32]>, fold
 /// group, fold 0): a query's rows run from its rank-1 row to the next (the table's order), so
 /// its relevant retrieved documents are known; its relevant count in the qrels is not, so it is
 /// not a unit of recall.
-#[expect(clippy::indexing_slicing, reason = "grid and curve positions come from searches within the curve they index")]
+#[expect(clippy::indexing_slicing, reason = "row positions come from the table's own rank-1 rows")]
 pub fn top_hits(view: &TableView, rel_level: i32) -> Result<Vec<QueryUnit>> {
     let rank = view.ranks("a query's top hit")?;
     let label = view.labels()?;

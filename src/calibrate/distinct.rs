@@ -39,7 +39,7 @@ const LOW_BITS: u32 = 32 - TOP_BITS;
 
 /// Sorts `keys` ascending in place, by the bits under `bits` (the rest shared by all keys):
 /// LSD radix in digits of at most 10 bits, skipping a digit every key shares.
-#[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
+#[expect(clippy::indexing_slicing, reason = "a digit is masked to the 1,024 counters' range")]
 fn radix_sort_low(keys: &mut [u32], tmp: &mut Vec<u32>, bits: u32) {
     if keys.len() < 256 {
         keys.sort_unstable();
@@ -112,7 +112,7 @@ fn pieces<T>(mut v: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]
 }
 
 /// Distinct keys of two sorted runs together.
-#[expect(clippy::indexing_slicing, reason = "row positions come from this table's own distinct scores and their counts")]
+#[expect(clippy::indexing_slicing, reason = "the merge cursors stop at their runs' ends")]
 fn count_distinct(a: &[u32], b: &[u32]) -> usize {
     let (mut i, mut j, mut n) = (0, 0, 0);
     while i < a.len() || j < b.len() {

@@ -175,7 +175,7 @@ struct FoldCounts {
 }
 
 /// Relevant and all pairs of `d` scoring at or above `t`.
-#[expect(clippy::indexing_slicing, reason = "folds and rows are numbered by the assignment this module makes")]
+#[expect(clippy::indexing_slicing, reason = "the partition point is within the table's distinct scores, whose counts have its length")]
 fn at_or_above(d: &Distinct, t: f64) -> (u64, u64) {
     let i = d.x.partition_point(|&x| x < t);
     let tp: u64 = d.pos[i..].iter().sum();

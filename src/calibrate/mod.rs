@@ -239,8 +239,11 @@ pub fn fit_table_in_memory(table: &ScoreTable, name: &Path, opts: &FitOptions) -
     fit_pairs(table, &TableView::new(table, name)?, opts)
 }
 
+/// Fits the labeled pairs of `table` (through `view`): the global fit, each group's, the
+/// decisions' top-hit map, certification and cross-fitting as `opts` asks.
+// Long: the fit's steps in order, sharing the view, the folds, the query units and the family
+// of certificates that later steps read.
 #[expect(clippy::indexing_slicing, reason = "group and row positions come from the table's own grouping")]
-// Long: the fit's steps in order (units, folds, blocks, family, groups, artifact), each a function.
 fn fit_pairs(table: &ScoreTable, view: &TableView, opts: &FitOptions) -> Result<Artifact> {
     let path = view.path();
     // The queries' runs of rows, found once for the folds, the units and the count (where the

@@ -150,7 +150,7 @@ impl Distributions {
     /// Checks an edited or damaged record: levels in [0, 1], edges finite and ascending, one
     /// count per bin summing to the pairs, one quantile per level (none without pairs) finite
     /// and non-decreasing, a finite mean.
-    #[expect(clippy::indexing_slicing, reason = "curve and bin positions come from the curves and bins this module builds")]
+    #[expect(clippy::indexing_slicing, reason = "windows(2) yields pairs: positions 0 and 1 exist")]
     pub fn validate(&self) -> std::result::Result<(), String> {
         if self.levels.iter().any(|l| !(0.0..=1.0).contains(l)) || self.levels.windows(2).any(|w| w[0] > w[1]) {
             return Err("quantile levels are not ascending in [0, 1]".into());

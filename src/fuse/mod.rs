@@ -533,7 +533,9 @@ impl Scratch {
     /// a weight of 1e300 would be written as infinity, which every later command refuses.
     fn check_range(&self, runs: &[RunInput], o: &FuseOptions) -> Result<()> {
         let Some(slot) = self.slots.iter().find(|s| !(fused_score(o, s) as f32).is_finite()) else { return Ok(()) };
-        let Some(run) = runs.get(slot.run as usize) else { return Ok(()) };
+        let Some(run) = runs.get(slot.run as usize) else {
+            return Err(Error::Invalid(format!("fused slot names run {} of {}", slot.run, runs.len())));
+        };
         let (qid, doc) = (run.query_id.value(slot.row as usize), run.doc_id.value(slot.row as usize));
         let what = match o.norm {
             Norm::None => " (`norm` none keeps raw scores: normalise them with `norm`, or scale `weights` down)",

@@ -135,7 +135,7 @@ pub struct QueryRun {
 impl QueryRun {
     /// A query's run from the relevance of its retrieved documents in trec_eval's order (`rels`)
     /// and that of every judged document (`judged`), relevant at `rel_level` and above.
-    pub fn new(rels: Vec<Option<i32>>, judged: impl Iterator<Item = i32> + Clone, rel_level: i32) -> QueryRun {
+    pub(crate) fn new(rels: Vec<Option<i32>>, judged: impl Iterator<Item = i32> + Clone, rel_level: i32) -> QueryRun {
         let num_rel = judged.clone().filter(|&v| v >= rel_level).count() as u64;
         QueryRun { rels, num_rel, ideal: ideal_from(judged) }
     }

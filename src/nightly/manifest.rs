@@ -78,7 +78,7 @@ pub enum Step {
 /// What a run wrote: `run.json` in the output folder, written last.
 #[derive(Clone, Debug, Serialize)]
 pub struct Manifest {
-    /// `MANIFEST_VERSION`.
+    /// The manifest's schema version, 1.
     pub schema_version: u32,
     /// Always `run`.
     pub command: &'static str,

@@ -37,6 +37,11 @@ pub trait Backend: Sync {
     fn detail(&self) -> String {
         self.name()
     }
+    /// What the score table's metadata records of the backend beyond its name (the CPU's
+    /// kernel and how it was chosen).
+    fn metadata(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// Bytes of f32 corpus vectors per chunk the backend wants to be given (the reader's chunk
     /// size when the user sets none).
     fn chunk_bytes(&self) -> usize {
@@ -70,6 +75,8 @@ pub trait AnyBackend {
     fn detail(&self) -> String;
     /// [`Backend::chunk_bytes`].
     fn chunk_bytes(&self) -> usize;
+    /// [`Backend::metadata`].
+    fn metadata(&self) -> Vec<(String, String)>;
     /// [`score_corpus`] on this backend.
     fn score_corpus(
         &mut self,
@@ -98,6 +105,9 @@ impl<B: Backend> AnyBackend for B {
     }
     fn chunk_bytes(&self) -> usize {
         Backend::chunk_bytes(self)
+    }
+    fn metadata(&self) -> Vec<(String, String)> {
+        Backend::metadata(self)
     }
     fn score_corpus(
         &mut self,
@@ -252,6 +262,8 @@ pub struct Scored {
     pub backend: String,
     /// The backend's longer description.
     pub backend_detail: String,
+    /// What the table's metadata records of the backend ([`Backend::metadata`]).
+    pub backend_meta: Vec<(String, String)>,
     /// Query vectors of zeros scored 0 ([`ZeroVectors::Zero`]).
     pub zero_queries: u64,
     /// Corpus vectors of zeros scored 0 ([`ZeroVectors::Zero`]).
@@ -369,6 +381,7 @@ pub fn score_corpus<B: Backend>(
         flops: 2.0 * queries.len() as f64 * n * queries.dim() as f64,
         backend: backend.name(),
         backend_detail: backend.detail(),
+        backend_meta: backend.metadata(),
         zero_queries: qs.zeros,
         zero_corpus,
     })

@@ -245,7 +245,7 @@ pub fn merge_parts(paths: &[PathBuf]) -> Result<ScoreTable> {
 }
 
 /// The merged table's metadata: the first part's, without its shard, with the number of shards
-/// merged, their zero vectors summed and their backends named.
+/// merged, their zero vectors summed and their backends and CPU kernels named.
 fn merged_meta(parts: &[Part]) -> TableMeta {
     let Some(first) = parts.first() else { return TableMeta::default() };
     let mut meta = first.table.meta.clone();
@@ -259,6 +259,14 @@ fn merged_meta(parts: &[Part]) -> TableMeta {
     let mut backends: Vec<&str> = parts.iter().map(|p| p.table.meta.backend.as_str()).collect();
     backends.dedup();
     meta.backend = backends.join(" + ");
+    // Parts scored on different hosts may have used different CPU kernels: each is named.
+    for key in [super::keys::CPU_KERNEL, super::keys::CPU_KERNEL_CHOSEN_BY] {
+        let mut values: Vec<&str> = parts.iter().filter_map(|p| p.table.meta.extra.get(key).map(String::as_str)).collect();
+        values.dedup();
+        if !values.is_empty() {
+            meta.extra.insert(key.to_owned(), values.join(" + "));
+        }
+    }
     meta
 }
 

@@ -5,7 +5,7 @@
 //! `ldc` (one row per query), added to what is there when `accumulate` is set (d is blocked
 //! into steps of `KC` so that a corpus panel stays in L1).
 //!
-//! Variants are chosen at run time (`Isa::detect`), each with its own tile shape
+//! Variants are chosen at run time by measurement ([`super::choose`]), each with its own tile shape
 //! ([`Isa::tile`]): AVX-512F (`MR × NR` = 12 × 32 in 24 zmm accumulators), AVX2 + FMA
 //! (6 × 16 in 12 ymm accumulators) and a portable 6 × 16 that the compiler vectorises for
 //! whatever the build target has. Processors with AVX-512 BF16 screen in bfloat16 instead
@@ -30,23 +30,6 @@ pub enum Isa {
 crate::choice::choice!(Isa => "CPU kernel");
 
 impl Isa {
-    /// The best instruction set this processor runs.
-    pub(crate) fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if Self::bf16_detected() {
-                return Isa::Avx512Bf16;
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Isa::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Portable
-    }
-
     /// Every instruction set this processor runs (best first), for tests and benches.
     pub fn available() -> Vec<Isa> {
         let mut v = Vec::new();
@@ -91,7 +74,7 @@ impl Isa {
 ///
 /// # Safety
 /// The pointers must be valid for those extents, and `isa` must be one the processor runs
-/// (`Isa::detect` or [`Isa::available`]).
+/// (one of [`Isa::available`]).
 #[inline]
 pub unsafe fn tile(isa: Isa, kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
     match isa {

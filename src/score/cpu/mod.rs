@@ -13,8 +13,10 @@
 //! bfloat16 and each task rescores exactly the few documents that can reach the top k
 //! ([`screen`]): the result is still the exact top k.
 
+pub mod choose;
 pub mod kernel;
 mod pack;
+pub mod peak;
 pub mod screen;
 
 pub use kernel::Isa;
@@ -50,6 +52,9 @@ struct Blocking {
 #[derive(Debug)]
 pub struct CpuBackend {
     isa: Isa,
+    /// How the kernel was chosen (the table's metadata) and why (the summary).
+    chosen_by: &'static str,
+    reason: String,
     /// The queries as f32 panels (instruction sets that do not screen).
     queries: Panels,
     /// The queries staged for screening (instruction sets that screen).
@@ -67,9 +72,12 @@ impl Default for CpuBackend {
 }
 
 impl CpuBackend {
-    /// A backend using the best instruction set of this processor.
+    /// A backend on the kernel measured fastest on this processor ([`choose::measured`]: timed
+    /// once per process, at first use).
     pub fn new() -> Self {
-        Self::with_isa(Isa::detect())
+        let c = choose::measured();
+        let chosen_by = if c.rates.is_empty() { "the only kernel" } else { "measurement" };
+        CpuBackend { chosen_by, reason: c.reason.clone(), ..Self::with_isa(c.isa) }
     }
 
     /// A backend on the kernel the environment variable [`KERNEL_VAR`] names (tests, and users
@@ -87,14 +95,20 @@ impl CpuBackend {
                 crate::choice::one_of(&names)
             )));
         }
-        Ok(Self::with_isa(isa))
+        Ok(CpuBackend { chosen_by: KERNEL_VAR, reason: format!("forced by {KERNEL_VAR}"), ..Self::with_isa(isa) })
     }
 
     /// A backend forced onto one instruction set (tests compare them). An instruction set the
     /// processor does not run falls back to [`Isa::Portable`].
     pub fn with_isa(isa: Isa) -> Self {
         let isa = if Isa::available().contains(&isa) { isa } else { Isa::Portable };
-        CpuBackend { isa, queries: Panels::default(), screened: Screened::default() }
+        CpuBackend {
+            isa,
+            chosen_by: "the caller",
+            reason: "asked for".to_owned(),
+            queries: Panels::default(),
+            screened: Screened::default(),
+        }
     }
 
     /// The instruction set in use.
@@ -236,7 +250,14 @@ impl Backend for CpuBackend {
     }
 
     fn detail(&self) -> String {
-        format!("cpu ({}, {} threads)", self.isa.name(), rayon::current_num_threads())
+        format!("cpu ({}: {}, {} threads)", self.isa.name(), self.reason, rayon::current_num_threads())
+    }
+
+    fn metadata(&self) -> Vec<(String, String)> {
+        vec![
+            (crate::table::keys::CPU_KERNEL.to_owned(), self.isa.name().to_owned()),
+            (crate::table::keys::CPU_KERNEL_CHOSEN_BY.to_owned(), self.chosen_by.to_owned()),
+        ]
     }
 
     fn load_queries(&mut self, queries: ArrayView2<f32>) -> Result<()> {
@@ -267,7 +288,7 @@ impl Backend for CpuBackend {
         let (nc, width, dim, queries) = match staged {
             Staged::Panels(c) if !self.isa.screens() => (c.rows, c.width, c.dim, self.queries.rows),
             Staged::Screened(c) if self.isa.screens() => (c.len(), c.width(), c.dim(), self.screened.len()),
-            _ => return Err(Error::Invalid("corpus chunk was staged for another kernel".into())),
+            _ => return Err(Error::Invalid("corpus chunk was staged for another backend".into())),
         };
         if width != nr {
             return Err(Error::Invalid("corpus chunk was packed for another tile shape".into()));
