@@ -74,6 +74,21 @@ fn the_table_and_the_summary_record_the_kernel_and_how_it_was_chosen() {
     assert_eq!(t.meta.extra.get("simcal.cpu_kernel_chosen_by").map(String::as_str), Some("SIMCAL_CPU_KERNEL"));
 }
 
+#[test]
+fn the_cpu_kernel_option_forces_a_kernel_before_the_variable() {
+    let f = Fixture::new();
+    let o = f.command(&["--backend", "cpu", "--cpu-kernel", "portable", "--json"]).env("SIMCAL_CPU_KERNEL", "avx2").output().unwrap();
+    if Isa::available().contains(&Isa::Avx2) {
+        assert!(o.status.success(), "{}", stderr(&o));
+        let t = read_table(&f.path("out.parquet")).unwrap();
+        assert_eq!(t.meta.extra.get("simcal.cpu_kernel").map(String::as_str), Some("portable"));
+        assert_eq!(t.meta.extra.get("simcal.cpu_kernel_chosen_by").map(String::as_str), Some("cpu_kernel"));
+    }
+    // Not for the GPU; a name that is no kernel is refused with the names.
+    crate::cli::expect_bad(&f, &["--backend", "gpu", "--cpu-kernel", "portable"], &["--cpu-kernel", "gpu"]);
+    crate::cli::expect_bad(&f, &["--cpu-kernel", "avx9"], &["avx9", "avx512-bf16"]);
+}
+
 /// The parity suite runs every kernel the host has (tests/engine.rs); this says which ran, and
 /// fails where `SIMCAL_EXPECT_KERNELS` (a comma-separated list) names one the host lacks, so a
 /// CI host that should have AVX-512 and silently lost it is noticed.

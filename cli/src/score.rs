@@ -43,6 +43,10 @@ pub struct ScoreArgs {
     /// shader-f16, else f32 is used and the table says so).
     #[arg(long, value_parser = choice::<Precision>(), default_value_t)]
     pub precision: Precision,
+    /// The CPU kernel, instead of the one measured fastest on this processor (before the
+    /// SIMCAL_CPU_KERNEL variable); refused when the processor does not run it.
+    #[arg(long = "cpu-kernel", value_parser = choice::<simcal::score::cpu::Isa>())]
+    pub cpu_kernel: Option<simcal::score::cpu::Isa>,
     #[command(flatten)]
     pub output: super::args::TableOut,
     /// Parquet id column.
@@ -124,7 +128,12 @@ impl ScoreArgs {
             k: self.k,
             metric: self.metric,
             model: self.model.clone(),
-            backend: BackendOptions { choice: self.backend, adapter: self.adapter.clone(), precision: self.precision },
+            backend: BackendOptions {
+                choice: self.backend,
+                adapter: self.adapter.clone(),
+                precision: self.precision,
+                cpu_kernel: self.cpu_kernel,
+            },
             format: self.output.format,
             out,
             query_read: read(&self.query_ids),

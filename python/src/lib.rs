@@ -190,7 +190,11 @@ fn score(
         k,
         metric: metric.parse().map_err(err)?,
         model,
-        backend: BackendOptions { choice: backend.parse().map_err(err)?, adapter: None, precision: named("precision", precision)? },
+        backend: BackendOptions {
+            choice: backend.parse().map_err(err)?,
+            precision: named("precision", precision)?,
+            ..BackendOptions::default()
+        },
         format: simcal::job::OutputFormat::Parquet,
         out: std::path::PathBuf::new(),
         query_read: Default::default(),
@@ -239,7 +243,7 @@ fn topk<'py>(
     let result = py.detach(|| {
         let qv = ndarray::ArrayView2::from_shape((nq, qd), q).map_err(|e| simcal::Error::Invalid(format!("queries: {e}")))?;
         let cv = ndarray::ArrayView2::from_shape((nc, cd), c).map_err(|e| simcal::Error::Invalid(format!("corpus: {e}")))?;
-        let mut backend = make_backend(&BackendOptions { choice, adapter: None, precision })?;
+        let mut backend = make_backend(&BackendOptions { choice, precision, ..BackendOptions::default() })?;
         let opts = ScoreOptions { k, metric, zero_vectors: zero };
         // Ctrl-C: the signal handlers run between corpus blocks, on this (the caller's) thread.
         backend.score_matrices(qv, cv, opts, Names::default(), &|| stop.check())

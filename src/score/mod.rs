@@ -195,6 +195,8 @@ pub struct BackendOptions {
     pub adapter: Option<String>,
     /// GPU storage precision (the CPU always computes in f32).
     pub precision: gpu::Precision,
+    /// The CPU kernel to use instead of the one measured fastest (before `SIMCAL_CPU_KERNEL`).
+    pub cpu_kernel: Option<cpu::Isa>,
 }
 
 /// Builds the backend asked for. `auto` takes a hardware GPU when there is one and the CPU
@@ -212,14 +214,28 @@ pub fn make_backend(opts: &BackendOptions) -> Result<Box<dyn AnyBackend>> {
             if opts.adapter.is_some() {
                 return Err(Error::Invalid("`adapter` names a GPU adapter; it does not apply to `backend` cpu".into()));
             }
-            Ok(Box::new(cpu::CpuBackend::from_env()?))
+            Ok(Box::new(cpu_backend(opts)?))
+        }
+        BackendChoice::Gpu if opts.cpu_kernel.is_some() => {
+            Err(Error::Invalid("`cpu_kernel` names a CPU kernel; it does not apply to `backend` gpu".into()))
         }
         BackendChoice::Gpu => gpu(false),
         // No hardware GPU: the CPU engine, unless a named adapter was asked for.
         BackendChoice::Auto => match gpu(true) {
-            Err(Error::Unavailable(_)) if opts.adapter.is_none() => Ok(Box::new(cpu::CpuBackend::from_env()?)),
+            Err(Error::Unavailable(_)) if opts.adapter.is_none() => Ok(Box::new(cpu_backend(opts)?)),
             other => other,
         },
+    }
+}
+
+/// The CPU backend `opts` ask for: on their `cpu_kernel`, else as [`cpu::CpuBackend::from_env`].
+fn cpu_backend(opts: &BackendOptions) -> Result<cpu::CpuBackend> {
+    match opts.cpu_kernel {
+        Some(isa) => cpu::CpuBackend::forced(isa, "cpu_kernel").map_err(|e| match e {
+            Error::Unavailable(m) => Error::Unavailable(format!("`cpu_kernel` {}: {m}", isa)),
+            e => e,
+        }),
+        None => cpu::CpuBackend::from_env(),
     }
 }
 

@@ -65,5 +65,5 @@ pub const FUSE_WEIGHTS: &str = "simcal.fuse.weights";
 pub const FUSE_INPUTS: &str = "simcal.fuse.inputs";
 /// The CPU kernel that scored the table (`avx512-bf16`, `avx512`, `avx2`, `portable`).
 pub const CPU_KERNEL: &str = "simcal.cpu_kernel";
-/// How it was chosen: `measurement`, `the only kernel`, `SIMCAL_CPU_KERNEL` or `the caller`.
+/// How it was chosen: `measurement`, `the only kernel`, `cpu_kernel` (the option), `SIMCAL_CPU_KERNEL` or `the caller`.
 pub const CPU_KERNEL_CHOSEN_BY: &str = "simcal.cpu_kernel_chosen_by";

@@ -87,15 +87,21 @@ impl CpuBackend {
         let Some(name) = std::env::var_os(KERNEL_VAR) else { return Ok(Self::new()) };
         let name = name.to_string_lossy();
         let isa = <Isa as Choice>::parse(name.trim()).map_err(|e| Error::Invalid(format!("{KERNEL_VAR}: {e}")))?;
+        Self::forced(isa, KERNEL_VAR).map_err(|e| match e {
+            Error::Unavailable(m) => Error::Unavailable(format!("{KERNEL_VAR}={name}: {m}")),
+            e => e,
+        })
+    }
+
+    /// A backend on `isa`, as `by` (the option or variable that named it) asks; refused when
+    /// this processor does not run it.
+    pub(crate) fn forced(isa: Isa, by: &'static str) -> Result<Self> {
         let runs = Isa::available();
         if !runs.contains(&isa) {
             let names: Vec<&str> = runs.iter().map(|i| i.name()).collect();
-            return Err(Error::Unavailable(format!(
-                "{KERNEL_VAR}={name}: this processor does not run that kernel (it runs {})",
-                crate::choice::one_of(&names)
-            )));
+            return Err(Error::Unavailable(format!("this processor does not run that kernel (it runs {})", crate::choice::one_of(&names))));
         }
-        Ok(CpuBackend { chosen_by: KERNEL_VAR, reason: format!("forced by {KERNEL_VAR}"), ..Self::with_isa(isa) })
+        Ok(CpuBackend { chosen_by: by, reason: format!("forced by {by}"), ..Self::with_isa(isa) })
     }
 
     /// A backend forced onto one instruction set (tests compare them). An instruction set the
