@@ -89,6 +89,7 @@ def topk(
     backend: str = _D["backend"],
     precision: str = _D["precision"],
     zero_vectors: str = _D["zero_vectors"],
+    cpu_kernel: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k of every query row against every corpus row.
 
@@ -103,7 +104,9 @@ def topk(
     float32 as faiss's ``normalize_L2``) or ``"dot"``; ``backend`` ``"auto"`` (a hardware
     GPU when there is one, else the CPU), ``"cpu"`` or ``"gpu"``; ``precision`` the GPU's
     storage (``"f32"`` or ``"f16"``); ``zero_vectors`` under cosine: ``"error"`` (refused,
-    naming the row) or ``"zero"`` (scored 0, as faiss does).
+    naming the row) or ``"zero"`` (scored 0, as faiss does); ``cpu_kernel`` the CPU kernel
+    (``"avx512-bf16"``, ``"avx512"``, ``"avx2"``, ``"portable"``) instead of the one measured
+    fastest on this processor.
 
     Equivalent in faiss::
 
@@ -117,7 +120,7 @@ def topk(
     c = _matrix(corpus, "corpus")
     if q.shape[1] != c.shape[1]:
         raise SimcalError(f"dimension mismatch: queries has {q.shape[1]} columns, corpus has {c.shape[1]}")
-    return _simcal.topk(q, c, int(k), metric, backend, precision, zero_vectors)
+    return _simcal.topk(q, c, int(k), metric, backend, precision, zero_vectors, cpu_kernel)
 
 
 def _scores(s: Any, name: str = "scores") -> np.ndarray:
@@ -598,11 +601,13 @@ def score(
     model: str | None = None,
     rel_level: int = _D["rel_level"],
     zero_vectors: str = _D["zero_vectors"],
+    cpu_kernel: str | None = None,
 ):
     """``simcal score`` on embedding files (parquet with ``id`` and a vector column, or .npy):
     the score table it writes, as a pyarrow Table (``query_id``, ``doc_id``, ``rank``,
     ``score``, and with ``qrels`` (TREC, BEIR tsv or parquet) ``label`` and
-    ``query_relevant``), with the same metadata (model, metric, k, backend, the files' hashes).
+    ``query_relevant``), with the same metadata (model, metric, k, backend, the files' hashes,
+    the CPU kernel and how it was chosen; ``cpu_kernel`` forces one, as ``--cpu-kernel`` does).
     :func:`topk` is the same search on arrays in memory."""
     import pyarrow as pa
 
@@ -616,7 +621,7 @@ def score(
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise SimcalError(f"k: expected a positive integer, got {k!r}")
     batch = _simcal.score(paths["queries"], paths["corpus"], paths.get("qrels"), int(k), metric, backend, precision, model,
-                          int(rel_level), zero_vectors)
+                          int(rel_level), zero_vectors, cpu_kernel)
     return pa.Table.from_batches([batch])
 
 

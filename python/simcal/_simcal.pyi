@@ -19,6 +19,7 @@ def topk(
     backend: str,
     precision: str,
     zero_vectors: str,
+    cpu_kernel: str | None = None,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]: ...
 def isotonic_fit(
     scores: npt.NDArray[np.float32], labels: npt.NDArray[np.bool_]
@@ -119,6 +120,7 @@ def score(
     model: str | None,
     rel_level: int,
     zero_vectors: str,
+    cpu_kernel: str | None = None,
 ) -> Any: ...
 def run(
     config: str | None,

@@ -168,7 +168,7 @@ fn pytrec_eval_measures(measures: Vec<String>) -> PyResult<Vec<String>> {
 /// `simcal score` on embedding files (parquet or .npy): the score table it writes (labeled from
 /// the qrels file when one is given), as a record batch with its metadata.
 #[pyfunction]
-#[pyo3(signature = (queries, corpus, qrels, k, metric, backend, precision, model, rel_level, zero_vectors))]
+#[pyo3(signature = (queries, corpus, qrels, k, metric, backend, precision, model, rel_level, zero_vectors, cpu_kernel=None))]
 #[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
 fn score(
     py: Python<'_>,
@@ -182,6 +182,7 @@ fn score(
     model: Option<String>,
     rel_level: i32,
     zero_vectors: &str,
+    cpu_kernel: Option<&str>,
 ) -> PyResult<PyArrowType<RecordBatch>> {
     let job = simcal::job::ScoreJob {
         queries: queries.into(),
@@ -193,6 +194,7 @@ fn score(
         backend: BackendOptions {
             choice: backend.parse().map_err(err)?,
             precision: named("precision", precision)?,
+            cpu_kernel: cpu_kernel.map(|n| named("cpu_kernel", n)).transpose()?,
             ..BackendOptions::default()
         },
         format: simcal::job::OutputFormat::Parquet,
@@ -213,7 +215,7 @@ fn score(
 
 /// Exact top-k of `queries` against `corpus` (both float32, C-contiguous, 2-D).
 #[pyfunction]
-#[pyo3(signature = (queries, corpus, k, metric, backend, precision, zero_vectors))]
+#[pyo3(signature = (queries, corpus, k, metric, backend, precision, zero_vectors, cpu_kernel=None))]
 #[expect(clippy::too_many_arguments, clippy::type_complexity, reason = "one argument per Python keyword; numpy arrays out")]
 fn topk<'py>(
     py: Python<'py>,
@@ -224,10 +226,12 @@ fn topk<'py>(
     backend: &str,
     precision: &str,
     zero_vectors: &str,
+    cpu_kernel: Option<&str>,
 ) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<i64>>)> {
     let metric: Metric = metric.parse().map_err(err)?;
     let choice: BackendChoice = backend.parse().map_err(err)?;
     let (precision, zero) = (named("precision", precision)?, named("zero_vectors", zero_vectors)?);
+    let cpu_kernel = cpu_kernel.map(|n| named("cpu_kernel", n)).transpose()?;
     let (&[nq, qd], &[nc, cd]) = (queries.shape(), corpus.shape()) else {
         return Err(invalid("queries and corpus: expected 2-D arrays"));
     };
@@ -243,7 +247,7 @@ fn topk<'py>(
     let result = py.detach(|| {
         let qv = ndarray::ArrayView2::from_shape((nq, qd), q).map_err(|e| simcal::Error::Invalid(format!("queries: {e}")))?;
         let cv = ndarray::ArrayView2::from_shape((nc, cd), c).map_err(|e| simcal::Error::Invalid(format!("corpus: {e}")))?;
-        let mut backend = make_backend(&BackendOptions { choice, precision, ..BackendOptions::default() })?;
+        let mut backend = make_backend(&BackendOptions { choice, precision, cpu_kernel, ..BackendOptions::default() })?;
         let opts = ScoreOptions { k, metric, zero_vectors: zero };
         // Ctrl-C: the signal handlers run between corpus blocks, on this (the caller's) thread.
         backend.score_matrices(qv, cv, opts, Names::default(), &|| stop.check())

@@ -55,6 +55,22 @@ def test_matches_faiss_golden_topk():
     check_against_faiss(scores, rows, c_ids, want, atol=5e-7)
 
 
+def test_cpu_kernel_forces_the_kernel_and_refuses_names_it_does_not_know(tmp_path):
+    _, q = embeddings(GOLDEN / "faiss_queries.parquet")
+    c_ids, c = embeddings(GOLDEN / "faiss_corpus.parquet")
+    s0, r0 = simcal.topk(q, c, k=10, backend="cpu")
+    s1, r1 = simcal.topk(q, c, k=10, backend="cpu", cpu_kernel="portable")
+    np.testing.assert_allclose(s1, s0, atol=5e-7, rtol=0)
+    table = simcal.score(GOLDEN / "faiss_queries.parquet", GOLDEN / "faiss_corpus.parquet", k=10, backend="cpu",
+                         cpu_kernel="portable")
+    meta = table.schema.metadata
+    assert meta[b"simcal.cpu_kernel"] == b"portable" and meta[b"simcal.cpu_kernel_chosen_by"] == b"cpu_kernel"
+    auto = simcal.score(GOLDEN / "faiss_queries.parquet", GOLDEN / "faiss_corpus.parquet", k=10, backend="cpu")
+    assert auto.schema.metadata[b"simcal.cpu_kernel_chosen_by"] in (b"measurement", b"the only kernel")
+    with pytest.raises(simcal.SimcalError, match="cpu_kernel.*avx9"):
+        simcal.topk(q, c, k=10, backend="cpu", cpu_kernel="avx9")
+
+
 def gpu_or_skip():
     """CI's GPU is lavapipe (Mesa's software Vulkan adapter), which `gpu` takes when asked; CI
     must have one. Elsewhere a machine without any adapter skips the GPU tests, as the Rust
