@@ -111,12 +111,26 @@ fn nightly_job_writes_every_output_and_gates_on_drift() {
 }
 
 #[test]
+fn the_config_can_force_the_cpu_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "lsa", "lsa", None);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("cpu_kernel = \"portable\"\n{text}")).unwrap();
+    let (code, _, err) = run(&path);
+    assert_eq!(code, Some(0), "{err}");
+    let t = simcal::table::read_table(&dir.path().join("out-lsa/lsa.scores.parquet")).unwrap();
+    assert_eq!(t.meta.extra.get("simcal.cpu_kernel").map(String::as_str), Some("portable"));
+    assert_eq!(t.meta.extra.get("simcal.cpu_kernel_chosen_by").map(String::as_str), Some("cpu_kernel"));
+}
+
+#[test]
 fn bad_configs_are_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("unknown.toml", "qrels = \"q\"\ncolour = 1\n[[encoder]]\nname = \"a\"\nqueries = \"q\"\ncorpus = \"c\"\n", "unknown field"),
         ("none.toml", "qrels = \"q\"\nencoder = []\n", "no [[encoder]]"),
         ("metric.toml", "qrels = \"q\"\n[[encoder]]\nname = \"a\"\nqueries = \"q\"\ncorpus = \"c\"\nmetric = \"l2\"\n", "metric \"l2\""),
+        ("kernel.toml", "qrels = \"q\"\ncpu_kernel = \"avx9\"\n[[encoder]]\nname = \"a\"\nqueries = \"q\"\ncorpus = \"c\"\n", "cpu_kernel \"avx9\""),
         ("twice.toml", "qrels = \"q\"\n[[encoder]]\nname = \"a\"\nqueries = \"q\"\ncorpus = \"c\"\n[[encoder]]\nname = \"a\"\nqueries = \"q\"\ncorpus = \"c\"\n", "given twice"),
         ("missing.toml", "qrels = \"nope.tsv\"\n[[encoder]]\nname = \"a\"\nqueries = \"q.parquet\"\ncorpus = \"c.parquet\"\n", "q.parquet"),
     ];

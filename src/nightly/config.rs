@@ -6,6 +6,7 @@
 //! qrels = "data/qrels.tsv"     # judgements for every encoder
 //! k = 100                      # hits kept per query
 //! backend = "auto"             # auto | cpu | gpu
+//! cpu_kernel = "avx512"        # force a CPU kernel (default: the one measured fastest)
 //! group_by = ["section"]       # fit and evaluate per value of these query columns
 //! seed = 0                     # the calibration's bootstrap seed
 //!
@@ -58,6 +59,7 @@ use crate::embed::Metric;
 use crate::error::{Error, Result};
 use crate::metrics::drift::Tolerances;
 use crate::policy::{ApplyOptions, CertifiedBy};
+use crate::score::cpu::Isa;
 use crate::score::{BackendChoice, BackendOptions};
 use crate::stats::ltt::Fwer;
 
@@ -68,6 +70,7 @@ struct File {
     qrels: PathBuf,
     k: Option<usize>,
     backend: Option<String>,
+    cpu_kernel: Option<String>,
     group_by: Option<Vec<String>>,
     seed: Option<u64>,
     encoder: Vec<EncoderFile>,
@@ -316,6 +319,10 @@ impl Config {
             None => BackendChoice::default(),
             Some(b) => BackendChoice::parse(b).map_err(|_| bad(format!("backend {b:?} is not {}", one_of(BackendChoice::names()))))?,
         };
+        let cpu_kernel = match f.cpu_kernel.as_deref() {
+            None => None,
+            Some(c) => Some(Isa::parse(c).map_err(|_| bad(format!("cpu_kernel {c:?} is not {}", one_of(Isa::names()))))?),
+        };
         let drift = f.drift.map(|d| {
             let def = Tolerances::default();
             Drift {
@@ -364,7 +371,7 @@ impl Config {
             out: at(f.out.unwrap_or_else(|| PathBuf::from("out"))),
             qrels: at(f.qrels),
             k,
-            backend: BackendOptions { choice, ..BackendOptions::default() },
+            backend: BackendOptions { choice, cpu_kernel, ..BackendOptions::default() },
             group_by,
             seed,
             encoders,
