@@ -24,6 +24,8 @@ fn main() {
         let ldc = nr * 8;
         let mut c = AlignedBuf::<f32>::zeros(mr * panels * ldc);
         let iters = if isa == Isa::Portable { 2_000 } else { 100_000 };
+        #[cfg(target_arch = "x86_64")]
+        let tiles = simcal::score::cpu::amx::Tiles::configure();
         let t = Instant::now();
         for it in 0..iters {
             for ip in 0..panels {
@@ -31,7 +33,13 @@ fn main() {
                 // ip * mr .. (ip + 1) * mr of c have ldc ≥ nr columns; isa is available.
                 unsafe {
                     let cp = c.as_mut_slice().as_mut_ptr().add(ip * mr * ldc);
-                    if isa.screens() {
+                    if isa == Isa::AmxBf16 {
+                        // The queries a row each (kc words apart), as the engine packs them.
+                        #[cfg(target_arch = "x86_64")]
+                        if let Some(t) = &tiles {
+                            simcal::score::cpu::amx::tile(t, kc, wa.as_ptr().add(ip * kc * mr), kc, wb.as_ptr(), cp, ldc, it % 3 != 0);
+                        }
+                    } else if isa.screens() {
                         #[cfg(target_arch = "x86_64")]
                         kernel::screen_tile(kc, wa.as_ptr().add(ip * kc * mr), wb.as_ptr(), cp, ldc, it % 3 != 0);
                     } else {

@@ -11,8 +11,9 @@ use simcal::Choice;
 
 fn main() {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let iters = 50_000_000u64;
     for l in loops() {
+        // About half a second a run at the peak.
+        let iters = 500 * l.iters;
         let mut best = 0f64;
         for _ in 0..3 {
             let t = Instant::now();
@@ -24,7 +25,11 @@ fn main() {
             best = best.max(gflops);
             std::hint::black_box(sink);
         }
-        let what = if l.isa == simcal::score::cpu::Isa::Avx512Bf16 { " (vdpbf16ps)" } else { "" };
+        let what = match l.isa {
+            simcal::score::cpu::Isa::Avx512Bf16 => " (vdpbf16ps)",
+            simcal::score::cpu::Isa::AmxBf16 => " (tdpbf16ps)",
+            _ => "",
+        };
         println!("fma peak {}{what}: {best:.1} GFLOP/s on {threads} threads", l.isa.name());
     }
 }

@@ -2,7 +2,8 @@
 //! documents × 768 dims, k = 100, random unit vectors, no file I/O. Prints the median of seven
 //! runs (and the best) in GFLOP/s, then the kernel the engine chooses by measurement (`auto`,
 //! what `simcal score` uses) and how far its median is from the best kernel's.
-//! `cargo bench --bench score` (set SIMCAL_BENCH_N to change the corpus size).
+//! `cargo bench --bench score` (set SIMCAL_BENCH_N to change the corpus size,
+//! SIMCAL_BENCH_KERNELS to a comma-separated list of kernels to time only those).
 
 use std::time::Instant;
 
@@ -27,7 +28,12 @@ fn main() {
     let q = random(nq, d, 1);
     let c = random(n, d, 2);
     let mut medians = Vec::new();
+    // SIMCAL_BENCH_KERNELS=amx-bf16,avx512 times only those kernels.
+    let only = std::env::var("SIMCAL_BENCH_KERNELS").ok();
     for isa in Isa::available() {
+        if only.as_deref().is_some_and(|o| !o.split(',').any(|n| n.trim() == isa.to_string())) {
+            continue;
+        }
         let mut times = Vec::new();
         for _ in 0..7 {
             let mut backend = CpuBackend::with_isa(isa);

@@ -4,6 +4,7 @@
 use simcal::score::cpu::choose::{choose, measure, rates_text, AVX2_MARGIN, SCREEN_GAIN};
 use simcal::score::cpu::Isa;
 use simcal::table::read_table;
+use simcal::Choice;
 
 use crate::cli::{stderr, Fixture};
 
@@ -33,6 +34,17 @@ fn the_rule_chooses_from_measured_rates_whatever_the_host() {
     assert_eq!(choose(&[(Isa::Avx2, 60.0)]).unwrap().isa, Isa::Avx2);
     assert_eq!(choose(&[(Isa::Avx512Bf16, f64::NAN), (Isa::Avx512, 0.0), (Isa::Avx2, 60.0)]).unwrap().isa, Isa::Avx2);
     assert!(choose(&[]).is_none() && choose(&[(Isa::Avx2, f64::INFINITY)]).is_none());
+    // An Intel Xeon (Emerald Rapids, model 207) with AMX, one core's rates as the choice measured
+    // them there: the AMX screen at 16× the f32 rate wins over both.
+    let amx = [(Isa::AmxBf16, 2921.0), (Isa::Avx512Bf16, 88.0), (Isa::Avx512, 179.0), (Isa::Avx2, 95.0)];
+    let c = choose(&amx).unwrap();
+    assert_eq!(c.isa, Isa::AmxBf16);
+    assert!(c.reason.starts_with("AMX bf16 tile products at 16.32× the f32 FMA rate (2921 vs 179 GFLOP/s a core)"), "{}", c.reason);
+    // The faster screen is the one judged; a slow one loses to f32 with its own name.
+    assert_eq!(choose(&[(Isa::AmxBf16, 200.0), (Isa::Avx512Bf16, 479.0), (Isa::Avx512, 237.0)]).unwrap().isa, Isa::Avx512Bf16);
+    let c = choose(&[(Isa::AmxBf16, 200.0), (Isa::Avx512, 237.0)]).unwrap();
+    assert_eq!(c.isa, Isa::Avx512);
+    assert!(c.reason.starts_with("AMX bf16 tile products at only 0.84×"), "{}", c.reason);
 }
 
 #[test]
@@ -95,8 +107,7 @@ fn the_cpu_kernel_option_forces_a_kernel_before_the_variable() {
 #[test]
 fn the_host_runs_the_kernels_it_is_expected_to() {
     let runs = Isa::available();
-    let lacks: Vec<&str> =
-        ["avx512-bf16", "avx512", "avx2", "portable"].into_iter().filter(|n| !runs.iter().any(|i| i.to_string() == *n)).collect();
+    let lacks: Vec<&str> = Isa::names().iter().copied().filter(|n| !runs.iter().any(|i| i.to_string() == *n)).collect();
     eprintln!(
         "CPU kernels in the parity suite: {}; this host lacks: {}",
         runs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),

@@ -2,8 +2,8 @@
 //! k of `exact_dot` over every pair, on data made so that bfloat16 cannot tell the best
 //! documents apart. The engine suite (`engine.rs`) checks it against the f64 reference too.
 //!
-//! The engine needs AVX-512 BF16; where the processor lacks it, the engine tests say so on
-//! stderr and check nothing (the rounding, margin and dot tests run everywhere).
+//! The engine tests run every screening kernel the processor has (AMX-BF16, AVX-512 BF16); for
+//! each it lacks they say so on stderr (the rounding, margin and dot tests run everywhere).
 
 use simcal::embed::{Embeddings, InMemorySource, Metric};
 use simcal::score::cpu::screen::{exact_dot, from_bf16, margin, to_bf16, Norms};
@@ -12,12 +12,14 @@ use simcal::score::{rank_order, score_corpus, Hit, ScoreOptions};
 
 use crate::common::{ids, random_values};
 
-fn screening() -> Option<CpuBackend> {
-    if !Isa::available().contains(&Isa::Avx512Bf16) {
-        eprintln!("screen tests skipped: this processor lacks AVX-512 BF16");
-        return None;
+/// The screening kernels this processor runs; says which it lacks.
+fn screening() -> Vec<Isa> {
+    let runs = Isa::available();
+    let (have, lack): (Vec<Isa>, Vec<Isa>) = [Isa::AmxBf16, Isa::Avx512Bf16].into_iter().partition(|i| runs.contains(i));
+    for isa in lack {
+        eprintln!("screen tests skip {isa}: this processor lacks it");
     }
-    Some(CpuBackend::with_isa(Isa::Avx512Bf16))
+    have
 }
 
 /// Every pair scored with exact_dot, the top k in rank order.
@@ -34,8 +36,9 @@ fn brute_force(q: &Embeddings, c: &Embeddings, k: usize) -> Vec<Vec<Hit>> {
         .collect()
 }
 
-fn screened(q: &Embeddings, c: &Embeddings, k: usize, chunk: usize) -> Vec<Vec<Hit>> {
-    let mut backend = screening().unwrap();
+fn screened(isa: Isa, q: &Embeddings, c: &Embeddings, k: usize, chunk: usize) -> Vec<Vec<Hit>> {
+    let mut backend = CpuBackend::with_isa(isa);
+    assert_eq!(backend.isa(), isa);
     let mut src = InMemorySource::new(c.clone(), chunk);
     score_corpus(&mut backend, q, &mut src, ScoreOptions::new(k, Metric::Dot), &|_| Ok(())).unwrap().hits
 }
@@ -67,25 +70,22 @@ fn near_ties(prefix: &str, n: usize, dim: usize, seed: u64) -> Embeddings {
 
 #[test]
 fn near_ties_give_exactly_the_top_k_of_exact_dot() {
-    if screening().is_none() {
-        return;
-    }
-    // d = 47: pairs padded, a tail after the 64-wide steps; 40 queries span four 12-query panels.
+    // d = 47: pairs padded, a tail after the 64-wide steps; 40 queries span four 12-query panels
+    // (two 32-query blocks for AMX).
     let q = near_ties("q", 40, 47, 1);
     let c = near_ties("c", 2000, 47, 2);
     for k in [1, 7, 100, 2000] {
         let want = brute_force(&q, &c, k);
-        for chunk in [2000, 333] {
-            same(&screened(&q, &c, k, chunk), &want, &format!("k {k}, chunks of {chunk}"));
+        for isa in screening() {
+            for chunk in [2000, 333] {
+                same(&screened(isa, &q, &c, k, chunk), &want, &format!("{isa}: k {k}, chunks of {chunk}"));
+            }
         }
     }
 }
 
 #[test]
 fn norms_spread_over_many_orders_of_magnitude_stay_exact() {
-    if screening().is_none() {
-        return;
-    }
     // Dot scores of rows scaled by 2^-30 .. 2^30: a chunk's margin follows its largest norm,
     // so most of its documents pass the screen and are rescored.
     let dim = 64;
@@ -101,18 +101,19 @@ fn norms_spread_over_many_orders_of_magnitude_stay_exact() {
     let q = Embeddings::from_rows("q", ids("q", 13), dim, scale(13, 3)).unwrap();
     let c = Embeddings::from_rows("c", ids("c", 1500), dim, scale(1500, 4)).unwrap();
     for k in [5, 300] {
-        same(&screened(&q, &c, k, 400), &brute_force(&q, &c, k), &format!("k {k}"));
+        for isa in screening() {
+            same(&screened(isa, &q, &c, k, 400), &brute_force(&q, &c, k), &format!("{isa}: k {k}"));
+        }
     }
 }
 
 #[test]
 fn random_data_gives_exactly_the_top_k_of_exact_dot() {
-    if screening().is_none() {
-        return;
-    }
     let q = Embeddings::from_rows("q", ids("q", 25), 96, random_values(25 * 96, 5)).unwrap();
     let c = Embeddings::from_rows("c", ids("c", 3000), 96, random_values(3000 * 96, 6)).unwrap();
-    same(&screened(&q, &c, 50, 1000), &brute_force(&q, &c, 50), "random");
+    for isa in screening() {
+        same(&screened(isa, &q, &c, 50, 1000), &brute_force(&q, &c, 50), &format!("{isa}: random"));
+    }
 }
 
 #[test]

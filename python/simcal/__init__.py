@@ -105,7 +105,7 @@ def topk(
     GPU when there is one, else the CPU), ``"cpu"`` or ``"gpu"``; ``precision`` the GPU's
     storage (``"f32"`` or ``"f16"``); ``zero_vectors`` under cosine: ``"error"`` (refused,
     naming the row) or ``"zero"`` (scored 0, as faiss does); ``cpu_kernel`` the CPU kernel
-    (``"avx512-bf16"``, ``"avx512"``, ``"avx2"``, ``"portable"``) instead of the one measured
+    (``"amx-bf16"``, ``"avx512-bf16"``, ``"avx512"``, ``"avx2"``, ``"portable"``) instead of the one measured
     fastest on this processor.
 
     Equivalent in faiss::

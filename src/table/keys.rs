@@ -63,7 +63,7 @@ pub const FUSE_RRF_K: &str = "simcal.fuse.rrf_k";
 pub const FUSE_WEIGHTS: &str = "simcal.fuse.weights";
 /// The fused runs (path, format, name, rows, sha256), as JSON.
 pub const FUSE_INPUTS: &str = "simcal.fuse.inputs";
-/// The CPU kernel that scored the table (`avx512-bf16`, `avx512`, `avx2`, `portable`).
+/// The CPU kernel that scored the table (`amx-bf16`, `avx512-bf16`, `avx512`, `avx2`, `portable`).
 pub const CPU_KERNEL: &str = "simcal.cpu_kernel";
 /// How it was chosen: `measurement`, `the only kernel`, `cpu_kernel` (the option), `SIMCAL_CPU_KERNEL` or `the caller`.
 pub const CPU_KERNEL_CHOSEN_BY: &str = "simcal.cpu_kernel_chosen_by";

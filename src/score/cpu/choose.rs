@@ -9,8 +9,9 @@
 //! Small end-to-end probes were tried first and mislead: the screen pays off only on a corpus
 //! large enough for the top k's threshold to settle, which no millisecond probe reaches. The
 //! rule ([`choose`]):
-//! - the bfloat16 screen when its pair dot products run at ≥ [`SCREEN_GAIN`] × the best f32
-//!   FMA rate (the screen's rescoring and its bfloat16 packing cost the rest);
+//! - the faster bfloat16 screen (AMX tile products, or AVX-512 pair dot products) when it runs
+//!   at ≥ [`SCREEN_GAIN`] × the best f32 FMA rate (the screen's rescoring and its bfloat16
+//!   packing cost the rest);
 //! - otherwise AVX-512 f32, unless AVX2 runs more than [`AVX2_MARGIN`] faster (a processor
 //!   that slows down under 512-bit load);
 //! - the portable kernel only where no other runs.
@@ -29,8 +30,6 @@ use crate::choice::Choice;
 pub const SCREEN_GAIN: f64 = 1.5;
 /// How much faster AVX2 must run than AVX-512 f32 to be chosen over it.
 pub const AVX2_MARGIN: f64 = 1.1;
-/// Iterations of a timed loop: about a millisecond on one core.
-const ITERS: u64 = 100_000;
 /// Interleaved rounds after a warm-up; each loop's best counts.
 const ROUNDS: usize = 3;
 
@@ -46,7 +45,7 @@ pub struct KernelChoice {
 }
 
 /// The kernel [`SCREEN_GAIN`] and [`AVX2_MARGIN`] choose from measured `rates` (GFLOP/s on one
-/// core; the bfloat16 one in pair dot products). Rates that are not finite and positive are
+/// core; the screens' in bfloat16 products). Rates that are not finite and positive are
 /// ignored; None when none is usable.
 pub fn choose(rates: &[(Isa, f64)]) -> Option<KernelChoice> {
     let rates: Vec<(Isa, f64)> = rates.iter().copied().filter(|&(_, r)| r.is_finite() && r > 0.0).collect();
@@ -59,18 +58,18 @@ pub fn choose(rates: &[(Isa, f64)]) -> Option<KernelChoice> {
         (None, Some(b)) => Some((Isa::Avx2, b, "avx2".to_owned())),
         (None, None) => None,
     };
-    let choice = match (rate(Isa::Avx512Bf16), f32_kernel) {
-        (Some(bf), Some((_, f, _))) if bf >= SCREEN_GAIN * f => {
-            (Isa::Avx512Bf16, format!("bf16 pair dot products at {:.2}× the f32 FMA rate ({bf:.0} vs {f:.0} GFLOP/s a core)", bf / f))
+    // The faster of the two screens (AMX tile products or AVX-512 bf16 pair dot products).
+    let screen = [Isa::AmxBf16, Isa::Avx512Bf16].into_iter().filter_map(|i| rate(i).map(|r| (i, r))).max_by(|a, b| a.1.total_cmp(&b.1));
+    let what = |isa: Isa| if isa == Isa::AmxBf16 { "AMX bf16 tile products" } else { "bf16 pair dot products" };
+    let choice = match (screen, f32_kernel) {
+        (Some((s, bf)), Some((_, f, _))) if bf >= SCREEN_GAIN * f => {
+            (s, format!("{} at {:.2}× the f32 FMA rate ({bf:.0} vs {f:.0} GFLOP/s a core)", what(s), bf / f))
         }
-        (Some(bf), Some((isa, f, why))) => (
+        (Some((s, bf)), Some((isa, f, why))) => (
             isa,
-            format!(
-                "bf16 pair dot products at only {:.2}× the f32 FMA rate ({bf:.0} vs {f:.0} GFLOP/s a core), below {SCREEN_GAIN}×; {why}",
-                bf / f
-            ),
+            format!("{} at only {:.2}× the f32 FMA rate ({bf:.0} vs {f:.0} GFLOP/s a core), below {SCREEN_GAIN}×; {why}", what(s), bf / f),
         ),
-        (Some(_), None) => (Isa::Avx512Bf16, "the only kernel measured".to_owned()),
+        (Some((s, _)), None) => (s, "the only kernel measured".to_owned()),
         (None, Some((isa, f, why))) => (isa, format!("{why} ({f:.0} GFLOP/s a core)")),
         (None, None) => return None,
     };
@@ -99,10 +98,10 @@ pub fn measure() -> Vec<(Isa, f64)> {
     let mut best = vec![0.0f64; runs.len()];
     let origin = Instant::now();
     for round in 0..=ROUNDS {
-        for (b, &Loop { flops_per_iter, run, .. }) in best.iter_mut().zip(&runs) {
+        for (b, &Loop { flops_per_iter, iters, run, .. }) in best.iter_mut().zip(&runs) {
             let t = thread_seconds(origin);
-            std::hint::black_box(run(ITERS));
-            let rate = (ITERS * flops_per_iter) as f64 / (thread_seconds(origin) - t).max(1e-9) / 1e9;
+            std::hint::black_box(run(iters));
+            let rate = (iters * flops_per_iter) as f64 / (thread_seconds(origin) - t).max(1e-9) / 1e9;
             // Round 0 warms the core up (its clock under vector load).
             if round > 0 {
                 *b = b.max(rate);

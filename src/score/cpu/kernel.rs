@@ -8,14 +8,18 @@
 //! Variants are chosen at run time by measurement ([`super::choose`]), each with its own tile shape
 //! ([`Isa::tile`]): AVX-512F (`MR × NR` = 12 × 32 in 24 zmm accumulators), AVX2 + FMA
 //! (6 × 16 in 12 ymm accumulators) and a portable 6 × 16 that the compiler vectorises for
-//! whatever the build target has. Processors with AVX-512 BF16 screen in bfloat16 instead
-//! ([`screen_tile`], the same 12 × 32 tile over pairs of steps) and rescore the few documents
-//! that can reach the top k exactly (see `screen`).
+//! whatever the build target has. Processors with AVX-512 BF16 or AMX screen in bfloat16 instead
+//! ([`screen_tile`], the same 12 × 32 tile over pairs of steps; [`super::amx::tile`], 32 × 32)
+//! and rescore the few documents that can reach the top k exactly (see `screen`).
 
 /// The instruction set a kernel uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Isa {
+    /// AMX-BF16 tiles (x86-64, Intel's Sapphire Rapids and later, where the operating system
+    /// grants the tile state): the bfloat16 screen of [`Isa::Avx512Bf16`] on `tdpbf16ps`, a
+    /// 32 × 32 block per step, with the same exact rescoring.
+    AmxBf16,
     /// AVX-512F with BF16 (x86-64): a bfloat16 screen at twice the f32 FMA rate, then exact
     /// f32 rescoring of the documents whose bound reaches the top k.
     Avx512Bf16,
@@ -35,6 +39,9 @@ impl Isa {
         let mut v = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
+            if super::amx::usable() {
+                v.push(Isa::AmxBf16);
+            }
             if Self::bf16_detected() {
                 v.push(Isa::Avx512Bf16);
             }
@@ -57,12 +64,13 @@ impl Isa {
     /// Whether this instruction set screens in bfloat16 and rescores exactly (the corpus is
     /// staged as [`super::Screened`] rather than f32 panels).
     pub fn screens(self) -> bool {
-        self == Isa::Avx512Bf16
+        matches!(self, Isa::AmxBf16 | Isa::Avx512Bf16)
     }
 
     /// The tile shape `(MR, NR)`: queries per query panel, documents per corpus panel.
     pub fn tile(self) -> (usize, usize) {
         match self {
+            Isa::AmxBf16 => (32, 32),
             Isa::Avx512Bf16 | Isa::Avx512 => (12, 32),
             Isa::Avx2 | Isa::Portable => (6, 16),
         }

@@ -9,10 +9,12 @@
 //! block is computed, so the `Q × N` score matrix never exists. When queries are few, the
 //! corpus is split across tasks too and the partial selections are merged.
 //!
-//! On processors with AVX-512 BF16 ([`Isa::Avx512Bf16`]) the same blocks are scored in
-//! bfloat16 and each task rescores exactly the few documents that can reach the top k
-//! ([`screen`]): the result is still the exact top k.
+//! On processors with AVX-512 BF16 ([`Isa::Avx512Bf16`]) or AMX ([`Isa::AmxBf16`]) the same
+//! blocks are scored in bfloat16 and each task rescores exactly the few documents that can
+//! reach the top k ([`screen`]): the result is still the exact top k.
 
+#[cfg(target_arch = "x86_64")]
+pub mod amx;
 pub mod choose;
 pub mod kernel;
 mod pack;
@@ -33,10 +35,20 @@ use crate::error::{Error, Result};
 /// Query panels per task (measured on a 2-core Zen 3 with 1 MiB L2: 32 × 8 at KC 256 gave
 /// the best median, 150 GFLOP/s of a 192 GFLOP/s FMA peak; 16 × 16 and 48 × 8 were slower).
 const MB_PANELS: usize = 32;
+/// Query blocks of 32 rows per task for the AMX screen: 256 queries, so that a task's block of
+/// scores (256 × 256 f32) and its queries' slice of d stay in L2 (measured on an Emerald Rapids
+/// Xeon against 2, 4, 16 and 32: 32 halved the rate).
+const AMX_MB_PANELS: usize = 8;
 /// Corpus panels per block.
 const NB_PANELS: usize = 8;
 /// Bytes of one corpus panel's pass over d that should stay in L1 (half of a 32 KiB L1).
 const L1_PANEL_BYTES: usize = 16 << 10;
+
+/// How the AMX kernel needs rows packed, in panels of the given width: whole tiles of 16 pairs
+/// of steps, whole blocks of 32 rows.
+fn amx_padding(width: usize) -> screen::Padding {
+    screen::Padding { width, pairs: 16, rows: 32 }
+}
 
 /// Block sizes of one instruction set.
 #[derive(Clone, Copy, Debug)]
@@ -61,8 +73,8 @@ pub struct CpuBackend {
     screened: Screened,
 }
 
-/// The environment variable that forces the CPU kernel: `avx512-bf16`, `avx512`, `avx2` or
-/// `portable` (`CpuBackend::from_env`).
+/// The environment variable that forces the CPU kernel: `amx-bf16`, `avx512-bf16`, `avx512`,
+/// `avx2` or `portable` (`CpuBackend::from_env`).
 pub const KERNEL_VAR: &str = "SIMCAL_CPU_KERNEL";
 
 impl Default for CpuBackend {
@@ -124,11 +136,13 @@ impl CpuBackend {
 
     fn blocking(&self) -> Blocking {
         let (mr, nr) = self.isa.tile();
-        let queries = if self.isa.screens() { self.screened.panel_count() } else { self.queries.panels() }.max(1);
+        let rows = if self.isa.screens() { self.screened.len() } else { self.queries.rows };
+        let queries = rows.div_ceil(mr).max(1);
         let threads = rayon::current_num_threads().max(1);
         // As many query blocks of at most MB_PANELS panels as make a whole number of rounds
         // over the threads, so that no thread idles at the end of a chunk.
-        let blocks = threads * queries.div_ceil(threads * MB_PANELS);
+        let most = if self.isa == Isa::AmxBf16 { AMX_MB_PANELS } else { MB_PANELS };
+        let blocks = threads * queries.div_ceil(threads * most);
         let mb_panels = queries.div_ceil(blocks).max(1);
         Blocking { mr, nr, mb: mb_panels * mr, nb: NB_PANELS * nr, kc: (L1_PANEL_BYTES / (4 * nr)).max(16) }
     }
@@ -196,23 +210,46 @@ impl CpuBackend {
     /// bfloat16, and the candidates that survive the screen are rescored exactly.
     #[cfg(target_arch = "x86_64")]
     #[expect(clippy::indexing_slicing, reason = "block positions stay within the blocks this module packs")]
-    fn run_screened(&self, corpus: &Screened, q_block: usize, cols: std::ops::Range<usize>, first_row: u64, topk: &mut [TopK]) {
+    fn run_screened(
+        &self,
+        corpus: &Screened,
+        q_block: usize,
+        cols: std::ops::Range<usize>,
+        first_row: u64,
+        topk: &mut [TopK],
+    ) -> Result<()> {
         let Blocking { mr, mb, nb, .. } = self.blocking();
         let q = &self.screened;
         let first_query = q_block * (mb / mr) * mr;
+        // AMX sums in an order the architecture leaves open: the margin is taken for twice
+        // the chain, which doubles its accumulation and flush terms (a rounding unit twice
+        // as large at every step would still be covered).
+        let chain = if self.isa == Isa::AmxBf16 { 2 * q.dim() } else { q.dim() };
         let mut candidates: Vec<screen::Candidates> = topk
             .iter()
             .enumerate()
             .map(|(i, t)| {
                 let mut c = screen::Candidates::new(t.k());
-                c.reset(t.scores(), screen::margin(&q.norms()[first_query + i], &corpus.max(), q.dim()));
+                c.reset(t.scores(), screen::margin(&q.norms()[first_query + i], &corpus.max(), chain));
                 c
             })
             .collect();
-        let tile = |qp, cp, k0, kc, c, accumulate| {
+        // AMX's tiles are configured on this thread for the task; the AVX-512 BF16 screen
+        // needs nothing.
+        let tiles = if self.isa == Isa::AmxBf16 {
+            Some(amx::Tiles::configure().ok_or_else(|| Error::Unavailable("the AMX tiles could not be configured".into()))?)
+        } else {
+            None
+        };
+        let tile = |qp: usize, cp, k0, kc, c, accumulate| match &tiles {
+            // In bounds: the queries are packed a row per panel, padded to whole blocks of mr
+            // rows and pairs to whole tiles (load_queries), the corpus panels likewise (stage);
+            // walk gives room for an mr × nr block at c with row stride nb. The tiles are
+            // configured on this thread.
+            Some(t) => unsafe { amx::tile(t, kc, q.at(qp * mr, k0), q.pairs(), corpus.at(cp, k0), c, nb, accumulate) },
             // In bounds as in run_task, over pairs of steps; the processor runs AVX-512 BF16
             // (this isa screens, and with_isa checked it is available).
-            unsafe { kernel::screen_tile(kc, q.at(qp, k0), corpus.at(cp, k0), c, nb, accumulate) }
+            None => unsafe { kernel::screen_tile(kc, q.at(qp, k0), corpus.at(cp, k0), c, nb, accumulate) },
         };
         self.walk(q_block, topk.len(), cols, q.pairs(), tile, |cbuf, nb0, ncols| {
             for (i, c) in candidates.iter_mut().enumerate() {
@@ -231,10 +268,11 @@ impl CpuBackend {
             let score = screen::exact_dot(q.row(first_query + i), corpus.row(col));
             topk[i].push(Hit { row: first_row + col as u64, score });
         }
+        Ok(())
     }
 
     #[cfg(not(target_arch = "x86_64"))]
-    fn run_screened(&self, _: &Screened, _: usize, _: std::ops::Range<usize>, _: u64, _: &mut [TopK]) {
+    fn run_screened(&self, _: &Screened, _: usize, _: std::ops::Range<usize>, _: u64, _: &mut [TopK]) -> Result<()> {
         unreachable!("no instruction set screens on this architecture")
     }
 }
@@ -270,7 +308,10 @@ impl Backend for CpuBackend {
         let values = queries.as_standard_layout();
         let values = values.as_slice().ok_or_else(|| Error::Invalid("queries are not contiguous".into()))?;
         let (rows, dim, width) = (queries.nrows(), queries.ncols(), self.isa.tile().0);
-        if self.isa.screens() {
+        if self.isa == Isa::AmxBf16 {
+            // A query per row, so that 16 rows of pairs load as one tile.
+            self.screened = Screened::pack_padded(values, None, rows, dim, amx_padding(1));
+        } else if self.isa.screens() {
             self.screened = Screened::pack(values, None, rows, dim, width);
         } else {
             self.queries = Panels::pack(values, None, rows, dim, width);
@@ -282,6 +323,9 @@ impl Backend for CpuBackend {
         let values = chunk.as_standard_layout();
         let values = values.as_slice().ok_or_else(|| Error::Invalid("corpus chunk is not contiguous".into()))?;
         let (rows, dim, width) = (chunk.nrows(), chunk.ncols(), self.isa.tile().1);
+        if self.isa == Isa::AmxBf16 {
+            return Ok(Staged::Screened(Screened::pack_padded(values, Some(scales), rows, dim, amx_padding(width))));
+        }
         if self.isa.screens() {
             return Ok(Staged::Screened(Screened::pack(values, Some(scales), rows, dim, width)));
         }
@@ -307,7 +351,10 @@ impl Backend for CpuBackend {
             return Err(Error::Invalid(format!("{} selections for {queries} queries", topk.len())));
         }
         let run = |qb: usize, cols: std::ops::Range<usize>, tk: &mut [TopK]| match staged {
-            Staged::Panels(c) => self.run_task(c, qb, cols, first_row, tk),
+            Staged::Panels(c) => {
+                self.run_task(c, qb, cols, first_row, tk);
+                Ok(())
+            }
             Staged::Screened(c) => self.run_screened(c, qb, cols, first_row, tk),
         };
         if nc == 0 || topk.is_empty() {
@@ -318,8 +365,7 @@ impl Backend for CpuBackend {
         let c_blocks = nc.div_ceil(nb);
         let slices = if q_blocks >= 2 * threads { 1 } else { (4 * threads).div_ceil(q_blocks).min(c_blocks) };
         if slices <= 1 {
-            topk.par_chunks_mut(mb).enumerate().for_each(|(qb, tk)| run(qb, 0..nc, tk));
-            return Ok(());
+            return topk.par_chunks_mut(mb).enumerate().try_for_each(|(qb, tk)| run(qb, 0..nc, tk));
         }
         let per = c_blocks.div_ceil(slices) * nb;
         let k = topk[0].k();
@@ -329,10 +375,10 @@ impl Backend for CpuBackend {
             .map(|(qb, c0)| {
                 let rows = mb.min(topk.len() - qb * mb);
                 let mut local: Vec<TopK> = (0..rows).map(|_| TopK::new(k)).collect();
-                run(qb, c0..(c0 + per).min(nc), &mut local);
-                (qb, local)
+                run(qb, c0..(c0 + per).min(nc), &mut local)?;
+                Ok((qb, local))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         for (qb, local) in partial {
             for (t, l) in topk[qb * mb..].iter_mut().zip(local) {
                 t.merge(l);

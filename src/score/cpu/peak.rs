@@ -1,4 +1,5 @@
-//! Register-only loops of independent FMAs (and of bfloat16 pair dot products), one per kernel
+//! Register-only loops of independent FMAs (and of bfloat16 pair dot products and AMX tile
+//! products), one per kernel
 //! family: the processor's arithmetic ceiling, which reads no memory. The kernel choice
 //! ([`super::choose`]) times them on one thread; `cargo bench --bench peak` on every core.
 
@@ -11,27 +12,32 @@ pub struct Loop {
     pub isa: Isa,
     /// Floating-point operations per iteration.
     pub flops_per_iter: u64,
+    /// Iterations that take about a millisecond on one core at its peak.
+    pub iters: u64,
     /// Runs `iters` iterations; the result only keeps the work from being optimised away.
     /// Safe to call: only loops the processor runs are listed by [`loops`].
     pub run: fn(u64) -> f32,
 }
 
-/// The loops this processor runs: bfloat16 pair dot products (`vdpbf16ps`, the screen's),
-/// AVX-512 f32 FMAs and AVX2 FMAs.
+/// The loops this processor runs: AMX tile products (`tdpbf16ps`) and bfloat16 pair dot
+/// products (`vdpbf16ps`), the screens', AVX-512 f32 FMAs and AVX2 FMAs.
 pub fn loops() -> Vec<Loop> {
     let mut v = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {
         let runs = Isa::available();
+        if runs.contains(&Isa::AmxBf16) {
+            v.push(Loop { isa: Isa::AmxBf16, flops_per_iter: super::amx::PEAK_FLOPS_PER_ITER, iters: 10_000, run: super::amx::peak_loop });
+        }
         if runs.contains(&Isa::Avx512Bf16) {
             // Each instruction: 16 lanes × 2 products × (multiply + add).
-            v.push(Loop { isa: Isa::Avx512Bf16, flops_per_iter: 24 * 16 * 2 * 2, run: |n| unsafe { x86::bf16_loop(n) } });
+            v.push(Loop { isa: Isa::Avx512Bf16, flops_per_iter: 24 * 16 * 2 * 2, iters: 100_000, run: |n| unsafe { x86::bf16_loop(n) } });
         }
         if runs.contains(&Isa::Avx512) {
-            v.push(Loop { isa: Isa::Avx512, flops_per_iter: 24 * 16 * 2, run: |n| unsafe { x86::fma_loop_avx512(n) } });
+            v.push(Loop { isa: Isa::Avx512, flops_per_iter: 24 * 16 * 2, iters: 100_000, run: |n| unsafe { x86::fma_loop_avx512(n) } });
         }
         if runs.contains(&Isa::Avx2) {
-            v.push(Loop { isa: Isa::Avx2, flops_per_iter: 12 * 8 * 2, run: |n| unsafe { x86::fma_loop_avx2(n) } });
+            v.push(Loop { isa: Isa::Avx2, flops_per_iter: 12 * 8 * 2, iters: 100_000, run: |n| unsafe { x86::fma_loop_avx2(n) } });
         }
     }
     v

@@ -100,9 +100,13 @@ fn below(x: f64) -> f32 {
 /// parts agreeing.
 #[derive(Clone, Debug, Default)]
 pub struct Screened {
-    /// `panels × pairs × width` words, each two bfloat16 values of consecutive steps of d (the
+    /// `count × pairs × width` words, each two bfloat16 values of consecutive steps of d (the
     /// first in the low half), zero-padded.
     panels: AlignedBuf<u32>,
+    /// Panels, padding included.
+    count: usize,
+    /// Pairs of steps per panel row, padding included.
+    pairs: usize,
     /// The f32 values (scaled), row-major.
     rows: AlignedBuf<f32>,
     norms: Vec<Norms>,
@@ -115,13 +119,21 @@ pub struct Screened {
 impl Screened {
     /// Stages `rows × dim` row-major values, row `i` multiplied by `scales[i]` when given
     /// (the same f32 products the f32 panels hold).
+    pub fn pack(values: &[f32], scales: Option<&[f32]>, n: usize, dim: usize, width: usize) -> Screened {
+        Self::pack_padded(values, scales, n, dim, Padding { width, pairs: 1, rows: 1 })
+    }
+
+    /// As [`Self::pack`], in panels of `padding.width` rows, each row's pairs zero-padded to a
+    /// multiple of `padding.pairs` and zero rows added up to a multiple of `padding.rows` (the
+    /// AMX kernel reads whole tiles: 16 pairs, 32 rows).
     #[expect(
         clippy::indexing_slicing,
         reason = "rows and panels stay within the chunk being packed, and the selections hold at least k entries when their k-th is read"
     )]
-    pub fn pack(values: &[f32], scales: Option<&[f32]>, n: usize, dim: usize, width: usize) -> Screened {
-        let pairs = dim.div_ceil(2);
-        let count = n.div_ceil(width);
+    pub fn pack_padded(values: &[f32], scales: Option<&[f32]>, n: usize, dim: usize, padding: Padding) -> Screened {
+        let width = padding.width.max(1);
+        let pairs = dim.div_ceil(2).next_multiple_of(padding.pairs.max(1));
+        let count = n.next_multiple_of(padding.rows.max(1)).div_ceil(width);
         let mut panels = AlignedBuf::<u32>::zeros(count * pairs * width);
         let mut rows = AlignedBuf::<f32>::zeros(n * dim);
         let mut norms = vec![Norms::default(); n];
@@ -145,7 +157,7 @@ impl Screened {
                 });
         }
         let max = norms.iter().fold(Norms::default(), |a, &b| a.max(b));
-        Screened { panels, rows, norms, max, n, dim, width }
+        Screened { panels, count, pairs, rows, norms, max, n, dim, width }
     }
 
     /// Rows.
@@ -168,8 +180,8 @@ impl Screened {
         self.width
     }
 
-    /// The panels' words: `panels × pairs × width`, each two bfloat16 values of consecutive
-    /// steps of d (the first in the low half), zero-padded.
+    /// The panels' words: `panels × pairs × width` (padding included), each two bfloat16
+    /// values of consecutive steps of d (the first in the low half), zero-padded.
     pub fn words(&self) -> &[u32] {
         self.panels.as_slice()
     }
@@ -184,14 +196,14 @@ impl Screened {
         self.max
     }
 
-    /// Pairs of steps of d per panel.
+    /// Pairs of steps of d per panel row, padding included.
     pub fn pairs(&self) -> usize {
-        self.dim.div_ceil(2)
+        self.pairs
     }
 
-    /// Number of panels.
+    /// Number of panels, padding included.
     pub(crate) fn panel_count(&self) -> usize {
-        self.n.div_ceil(self.width)
+        self.count
     }
 
     /// Pointer to pair `kp` of panel `p`.
@@ -211,6 +223,18 @@ impl Screened {
     pub fn row(&self, i: usize) -> &[f32] {
         &self.rows.as_slice()[i * self.dim..(i + 1) * self.dim]
     }
+}
+
+/// How [`Screened::pack_padded`] lays rows out: panels of `width` rows, pairs of steps padded to
+/// a multiple of `pairs`, rows to a multiple of `rows`.
+#[derive(Clone, Copy, Debug)]
+pub struct Padding {
+    /// Rows per panel (1: row-major).
+    pub width: usize,
+    /// The multiple each row's pairs of steps are padded to.
+    pub pairs: usize,
+    /// The multiple the rows are padded to.
+    pub rows: usize,
 }
 
 /// Writes `src` times `s` to `out` and its bfloat16 roundings ([`to_bf16`]) to `halves`;
