@@ -144,7 +144,8 @@ fn bad_options_are_refused() {
     let run = golden_dir().join("eval_run.parquet");
     for (args, needle) in [
         (vec!["--metrics", "ndcg_cut_0"], "unknown measure"),
-        (vec!["--metrics", "bpref"], "unknown measure"),
+        (vec!["--metrics", "P_avgjg"], "unknown measure"),
+        (vec!["--metrics", "utility.1,2"], "utility takes 4 numbers"),
         (vec!["--bins", "0"], "--bins"),
         (vec!["--target-precision", "1.5"], "outside (0, 1]"),
     ] {

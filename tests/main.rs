@@ -24,6 +24,8 @@ mod golden;
 pub mod calibration;
 // Evaluation and drift: pytrec_eval, scikit-learn, scipy and netcal golden values; the drift gate.
 mod eval;
+// simcal eval against trec_eval's own test suite: every value of its test outputs.
+mod trec_eval;
 // The HTML report parses and every chart has data in it.
 mod report;
 // Fusion: ranx golden values, the fused table, bad inputs, RRF of the sample.

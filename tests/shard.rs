@@ -50,6 +50,10 @@ impl Fixture {
 
     fn score(&self, corpus: &str, k: usize, extra: &[&str], out: &Path) -> std::process::Output {
         let mut c = simcal();
+        // Every process on one kernel: each measures the kernels itself, and under load two
+        // may choose differently (kernels sum in different orders, so the last bits differ).
+        let kernel = simcal::score::cpu::Isa::available().first().map_or("portable".to_owned(), ToString::to_string);
+        c.env("SIMCAL_CPU_KERNEL", kernel);
         c.args(["score", "--backend", "cpu", "--chunk-rows", "16", "-k", &k.to_string(), "--queries"])
             .arg(self.p("q.parquet"))
             .arg("--corpus")

@@ -27,7 +27,9 @@ pub struct EvalArgs {
     /// A calibration (`simcal fit`) to measure on this table.
     #[arg(long)]
     pub calibration: Option<PathBuf>,
-    /// Ranking measures, trec_eval names: ndcg_cut_K, recall_K, P_K, success_K, recip_rank, map.
+    /// Ranking measures, with trec_eval's names and parameters (P_10, P.5,10, ndcg_cut.10,
+    /// iprec_at_recall..10,.50, ndcg.1=3,2=9, utility.2,-1,0,0) or its lists (official, set,
+    /// all_trec).
     #[arg(long, num_args = 1.., default_value = DEFAULT_MEASURES)]
     pub metrics: Vec<String>,
     /// Evaluate each value of these columns separately (plus the whole table).
@@ -42,6 +44,12 @@ pub struct EvalArgs {
     /// Judged queries missing from the table count as zero (trec_eval -c).
     #[arg(long)]
     pub complete: bool,
+    /// Only each query's top N documents count (trec_eval -M).
+    #[arg(long = "max-docs", value_name = "N")]
+    pub max_docs: Option<usize>,
+    /// Drop unjudged documents from each ranking before measuring (trec_eval -J).
+    #[arg(long = "judged-only")]
+    pub judged_only: bool,
     /// Every query's values too.
     #[arg(long = "per-query")]
     pub per_query: bool,
@@ -68,6 +76,8 @@ impl EvalArgs {
             strategy: self.bin_strategy,
             rel_level: self.labels.rel_level,
             complete: self.complete,
+            max_docs: self.max_docs,
+            judged_only: self.judged_only,
             target_precision: self.target_precision.clone(),
             method: self.method,
         })

@@ -344,7 +344,7 @@ fn evaluate<'py>(
     measures: Vec<String>,
     relevance_level: i32,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let measures: Vec<Measure> = measures.iter().map(|m| Measure::parse(m)).collect::<simcal::Result<_>>().map_err(err)?;
+    let measures: Vec<Measure> = Measure::parse_list(&measures).map_err(err)?;
     let mut queries: Vec<(String, QueryRun)> = Vec::with_capacity(run.len());
     for (q, docs) in run.iter() {
         let qid: String = q.extract().map_err(|_| invalid(format!("run: query id {q} is not a string")))?;
@@ -412,7 +412,7 @@ fn evaluate_table<'py>(
     relevance_level: i32,
 ) -> PyResult<Bound<'py, PyDict>> {
     use simcal::metrics::{ranking, runs};
-    let measures: Vec<Measure> = measures.iter().map(|m| Measure::parse(m)).collect::<simcal::Result<_>>().map_err(err)?;
+    let measures: Vec<Measure> = Measure::parse_list(&measures).map_err(err)?;
     let per_query = py.detach(|| -> PyResult<Vec<(String, Vec<f64>)>> {
         let name = Path::new("table");
         // The judgements are parsed while the table is taken in and its rows grouped by query.
@@ -429,7 +429,7 @@ fn evaluate_table<'py>(
         let (qrels, (t, queries)) = (qrels.map_err(err)?, taken?);
         let view = simcal::table::TableView::new(&t, name).map_err(err)?;
         let cols = runs::Columns::of(&view).map_err(err)?;
-        let (all, _) = runs::runs(&cols, name, &queries, qrels.as_ref(), relevance_level).map_err(err)?;
+        let (all, _) = runs::runs(&cols, name, &queries, qrels.as_ref(), relevance_level, runs::Cut::default()).map_err(err)?;
         let refs: Vec<&(String, QueryRun)> = all.iter().collect();
         let per_query = ranking::evaluate(&refs, &[], &measures, relevance_level, false).per_query;
         // Freeing the judgements and runs (many small strings and maps) is left to a worker

@@ -47,7 +47,7 @@ def test_measure_families_expand_as_pytrec_eval():
     ({"q": {"d": "x"}}, {"q": {"d": 1}}, ["map"], ["run['q']['d']", "not a number"]),
     ({"q": {"d": 1.0}}, {"q": {"d": 0.5}}, ["map"], ["qrels['q']['d']", "not an integer"]),
     ({"q": [1.0]}, {"q": {"d": 1}}, ["map"], ["run['q']", "dict"]),
-    ({"q": {"d": 1.0}}, {"q": {"d": 1}}, ["ndcg"], ["unknown measure", "ndcg"]),
+    ({"q": {"d": 1.0}}, {"q": {"d": 1}}, ["ndcg_x"], ["unknown measure", "ndcg_x"]),
     ([("q", {})], {"q": {"d": 1}}, ["map"], ["run", "dict", "score table"]),
     ({"q": {"d": float("nan")}}, {"q": {"d": 1}}, ["map"], ["NaN"]),
 ])
@@ -73,3 +73,28 @@ def test_a_score_table_is_evaluated_without_dicts():
         simcal.evaluate(table, qrels, MEASURES)
     with pytest.raises(simcal.SimcalError, match="doc_id"):
         simcal.evaluate(table.drop(["doc_id"]), GOLDEN / "eval_qrels.txt", MEASURES)
+
+
+def test_every_per_query_value_of_trec_evals_own_test_output():
+    """trec_eval -m all_trec -q on its own test files (tests/trec_eval), read into pytrec_eval's
+    dicts: every per-query value of out.test.aq, to the 4 decimals trec_eval prints."""
+    import pathlib
+
+    d = pathlib.Path(__file__).resolve().parents[2] / "tests" / "trec_eval"
+    run, qrels = {}, {}
+    for line in (d / "results.test").read_text().splitlines():
+        q, _, doc, _, score, *_ = line.split()
+        run.setdefault(q, {})[doc] = float(score)
+    for line in (d / "qrels.test").read_text().splitlines():
+        q, _, doc, rel = line.split()
+        qrels.setdefault(q, {})[doc] = int(rel)
+    got = simcal.evaluate(run, qrels, {"all_trec"})
+    compared = 0
+    for line in (d / "out.test.aq").read_text().splitlines():
+        name, q, want = (f.strip() for f in line.split("\t"))
+        if q == "all" or name in ("runid", "relstring"):
+            continue
+        v = got[q][name]
+        assert (f"{v:.4f}" if "." in want else f"{v:.0f}") == want, (q, name, v, want)
+        compared += 1
+    assert compared == 285  # 95 measures × 3 queries

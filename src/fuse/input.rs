@@ -10,7 +10,7 @@ use arrow::datatypes::FieldRef;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, UInt32Type};
 
 use crate::error::{Error, Result};
-use crate::table::{columns, read_table_wide, read_trec, sha256_file, ScoreTable, TableMeta};
+use crate::table::{columns, is_parquet, read_table_wide, read_trec, sha256_file, ScoreTable, TableMeta};
 
 /// What kind of file a run came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -119,14 +119,6 @@ pub fn read_run(path: &Path) -> Result<RunInput> {
     let mut run = run?;
     run.sha256 = sha?;
     Ok(run)
-}
-
-fn is_parquet(path: &Path) -> Result<bool> {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
-    Ok(n == 4 && &magic == b"PAR1")
 }
 
 fn stem(path: &Path) -> String {

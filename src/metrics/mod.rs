@@ -6,6 +6,8 @@
 //! measures separation on summed histograms instead.
 
 pub mod drift;
+mod gains;
+pub mod measure;
 pub mod ranking;
 pub mod reliability;
 pub mod runs;
@@ -49,6 +51,10 @@ pub struct EvalOptions {
     pub rel_level: i32,
     /// Judged queries missing from the table count as zero (trec_eval `-c`).
     pub complete: bool,
+    /// Only each query's top documents count, this many (trec_eval `-M`).
+    pub max_docs: Option<usize>,
+    /// Unjudged documents are dropped from each ranking before measuring (trec_eval `-J`).
+    pub judged_only: bool,
     /// Target precisions for the spread of the best threshold across groups.
     pub target_precision: Vec<f64>,
     /// The calibration map to measure (default: as `apply` picks).
@@ -64,6 +70,8 @@ impl Default for EvalOptions {
             strategy: BinStrategy::Uniform,
             rel_level: crate::labels::DEFAULT_REL_LEVEL,
             complete: false,
+            max_docs: None,
+            judged_only: false,
             target_precision: vec![0.9],
             method: None,
         }
@@ -305,10 +313,18 @@ pub fn evaluate_files(scores: &Path, qrels: Option<&Path>, calibration: Option<&
     if art.is_some() {
         cols.push("rank");
     }
-    let (table, qrels) =
-        rayon::join(|| crate::table::read_table_columns(scores, Some(&cols)), || qrels.map(crate::labels::read_qrels).transpose());
+    let (table, qrels) = rayon::join(|| read_scores(scores, &cols), || qrels.map(crate::labels::read_qrels).transpose());
     let (table, qrels) = (table?, qrels?);
     evaluate(&table, scores, qrels.as_ref(), art.as_ref().zip(calibration), opts)
+}
+
+/// The score table at `path` (its `columns`), or the TREC run there (`qid Q0 docid rank score
+/// tag`, told apart by parquet's magic bytes) as one.
+pub fn read_scores(path: &Path, columns: &[&str]) -> Result<ScoreTable> {
+    if crate::table::is_parquet(path)? {
+        return crate::table::read_table_columns(path, Some(columns));
+    }
+    crate::table::trec_table(path, crate::table::read_trec(path)?)
 }
 
 /// Evaluates `table` (read from `path`), with judgements from `qrels` or the table's labels,
@@ -328,7 +344,8 @@ pub fn evaluate(
     }
     let cols = runs::Columns::of(&view)?;
     let queries = runs::query_rows(&cols);
-    let (all_runs, missing) = runs::runs(&cols, path, &queries, qrels, opts.rel_level)?;
+    let cut = runs::Cut { max_docs: opts.max_docs, judged_only: opts.judged_only };
+    let (all_runs, missing) = runs::runs(&cols, path, &queries, qrels, opts.rel_level, cut)?;
     let groups = view.groups(&opts.group_by)?;
     let in_sample = match cal {
         Some((art, _)) => crate::table::sha256_file(path)? == art.scores_sha256,
@@ -378,8 +395,8 @@ struct Sets<'a> {
     query_group: std::collections::HashMap<&'a str, u32>,
     /// The judged queries' runs.
     all_runs: &'a [(String, ranking::QueryRun)],
-    /// Judged queries the table lacks.
-    missing: &'a [String],
+    /// Judged queries the table lacks (empty runs).
+    missing: &'a [(String, ranking::QueryRun)],
     scores: &'a [f32],
     /// Each row's judgement (None: unjudged).
     labels: Vec<Option<i32>>,
@@ -400,7 +417,7 @@ impl Sets<'_> {
         let runs_here: Vec<&(String, ranking::QueryRun)> =
             self.all_runs.iter().filter(|(id, _)| gi.is_none_or(|g| self.query_group.get(id.as_str()) == Some(&g))).collect();
         // Judged queries the table lacks have no group: only the global mean counts them.
-        let missing_here: &[String] = if gi.is_none() { self.missing } else { &[] };
+        let missing_here: &[(String, ranking::QueryRun)] = if gi.is_none() { self.missing } else { &[] };
         let ranking = ranking::evaluate(&runs_here, missing_here, &opts.measures, opts.rel_level, opts.complete);
         let idx: Vec<usize> = (0..self.scores.len()).filter(|&r| rows(r) && self.labels[r].is_some()).collect();
         let s: Vec<f32> = idx.iter().map(|&r| self.scores[r]).collect();

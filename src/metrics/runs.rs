@@ -16,6 +16,8 @@ pub struct Columns<'a> {
     qid: &'a StringArray,
     did: &'a StringArray,
     score: &'a [f32],
+    /// The scores as a TREC run wrote them, which order the rows where present.
+    exact: Option<&'a [f64]>,
     label: Option<&'a Int32Array>,
     query_relevant: Option<&'a UInt32Array>,
 }
@@ -27,6 +29,7 @@ impl<'a> Columns<'a> {
             qid: view.query_ids("ranking")?,
             did: view.doc_ids("ranking")?,
             score: view.score,
+            exact: view.exact_score,
             label: view.label,
             query_relevant: view.query_relevant,
         })
@@ -51,16 +54,39 @@ pub fn query_rows(c: &Columns) -> Vec<(String, Vec<usize>)> {
     out
 }
 
-/// Runs of judged queries (id, run), and the judged queries the table lacks.
-pub type Runs = (Vec<(String, QueryRun)>, Vec<String>);
+/// Which of a query's ranked documents count (trec_eval's `-M` and `-J`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cut {
+    /// Only the top this many.
+    pub max_docs: Option<usize>,
+    /// Of those, only the judged ones (unjudged documents dropped, the order kept).
+    pub judged_only: bool,
+}
 
-/// Runs of the judged queries among `queries`, and the judged queries the table lacks. With
+impl Cut {
+    /// `rels` (a ranking's relevance values, None unjudged, negative pooled but unjudged) cut.
+    fn apply(self, mut rels: Vec<Option<i32>>) -> Vec<Option<i32>> {
+        if let Some(m) = self.max_docs {
+            rels.truncate(m);
+        }
+        if self.judged_only {
+            rels.retain(|r| r.is_some_and(|v| v >= 0));
+        }
+        rels
+    }
+}
+
+/// Runs of judged queries (id, run), and the judged queries the table lacks (empty runs).
+pub type Runs = (Vec<(String, QueryRun)>, Vec<(String, QueryRun)>);
+
+/// Runs of the judged queries among `queries` (each ranking `cut`), and the judged queries the
+/// table lacks. With
 /// `qrels`, judgements come from them; without, from the table's labels (null: unjudged), a
 /// query being judged when it has a label, with `query_relevant` (when present) as its number
 /// of relevant documents and the unretrieved ones given gain `rel_level` in the ideal ordering.
 // Long: trec_eval's judged runs from the table's labels or the qrels, in one parallel pass per
 // query.
-pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: Option<&Qrels>, rel_level: i32) -> Result<Runs> {
+pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: Option<&Qrels>, rel_level: i32, cut: Cut) -> Result<Runs> {
     use rayon::prelude::*;
     if qrels.is_none() && c.label.is_none_or(|l| l.null_count() == l.len()) {
         return Err(Error::format(path, "the table has no labels: give `qrels`, or score it with `qrels`"));
@@ -96,11 +122,12 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
                             *x = Some(rel);
                         }
                     }
-                    (id.clone(), QueryRun::new(rels, judged.values().copied(), rel_level))
+                    (id.clone(), QueryRun::new(cut.apply(rels), judged.values().copied(), rel_level))
                 }),
                 None => {
                     let Some(l) = c.label else { return Ok(None) };
                     let ranked: Vec<usize> = order.iter().filter_map(|&j| rows.get(j).copied()).collect();
+                    // The judgements come from every row; only the ranking is cut.
                     let rels: Vec<Option<i32>> = ranked.iter().map(|&r| l.is_valid(r).then(|| l.value(r))).collect();
                     if rels.iter().all(Option::is_none) {
                         None
@@ -114,7 +141,10 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
                         let mut ideal: Vec<i32> = rels.iter().flatten().copied().filter(|&v| v > 0).collect();
                         ideal.extend(std::iter::repeat_n(rel_level.max(1), (num_rel - retrieved_rel) as usize));
                         ideal.sort_unstable_by(|a, b| b.cmp(a));
-                        Some((id.clone(), QueryRun { rels, num_rel, ideal }))
+                        // Judged non-relevant documents: those the table holds.
+                        let num_nonrel = rels.iter().flatten().filter(|&&v| (0..rel_level).contains(&v)).count() as u64;
+                        let num_zero = rels.iter().flatten().filter(|&&v| v == 0).count() as u64;
+                        Some((id.clone(), QueryRun { rels: cut.apply(rels), num_rel, ideal, num_nonrel, num_zero }))
                     }
                 }
             })
@@ -129,8 +159,13 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
     let missing = match qrels {
         Some(q) => {
             let seen: rustc_hash::FxHashSet<&str> = queries.iter().map(|(id, _)| id.as_str()).collect();
-            let mut m: Vec<String> = q.judged.keys().filter(|k| !seen.contains(k.as_str())).map(|k| k.to_string()).collect();
-            m.sort();
+            let mut m: Vec<(String, QueryRun)> = q
+                .judged
+                .iter()
+                .filter(|(k, _)| !seen.contains(k.as_str()))
+                .map(|(k, judged)| (k.to_string(), QueryRun::new(Vec::new(), judged.values().copied(), rel_level)))
+                .collect();
+            m.sort_by(|a, b| a.0.cmp(&b.0));
             m
         }
         None => Vec::new(),
@@ -141,7 +176,22 @@ pub fn runs(c: &Columns, path: &Path, queries: &[(String, Vec<usize>)], qrels: O
 /// The positions of `rows` in trec_eval's order: score descending, ties by document id
 /// descending (as bytes), then by row. Sorted as packed words (a score's integer key above the
 /// row's position, which sort twice as fast as pairs); only rows of equal score compare ids.
+/// A TREC run's rows are ordered by the scores as written (f64), not the table's float32.
 fn trec_order(c: &Columns, rows: &[usize]) -> Vec<usize> {
+    if let Some(exact) = c.exact {
+        // Ascending keys are descending scores (f64's total order, reversed).
+        let key = |j: usize| {
+            let b = rows.get(j).and_then(|&r| exact.get(r)).copied().unwrap_or(f64::NAN).to_bits();
+            !(if b >> 63 == 1 { !b } else { b | (1 << 63) })
+        };
+        let mut keyed: Vec<(u64, usize)> = (0..rows.len()).map(|j| (key(j), j)).collect();
+        keyed.sort_unstable();
+        let mut out: Vec<usize> = keyed.iter().map(|&(_, j)| j).collect();
+        for tied in out.chunk_by_mut(|&a, &b| key(a) == key(b)) {
+            by_doc_descending(c, rows, tied);
+        }
+        return out;
+    }
     // Ascending keys are descending scores (f32's total order, reversed).
     let key = |j: usize| {
         let b = rows.get(j).and_then(|&r| c.score.get(r)).copied().unwrap_or(f32::NAN).to_bits();

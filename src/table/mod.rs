@@ -26,7 +26,7 @@ pub use self::meta::{sha256_bytes, sha256_file, TableMeta, SCHEMA_VERSION};
 pub use self::parquet::{
     read_table, read_table_columns, read_table_wide, table_from_batch, table_from_batch_unranked, table_from_batch_wide, write_parquet,
 };
-pub use self::trec::{read_trec, write_trec, TrecRun};
+pub use self::trec::{is_parquet, read_trec, trec_table, write_trec, TrecRun};
 pub use self::view::{RowGroups, TableView};
 
 use crate::embed::Embeddings;
@@ -181,6 +181,8 @@ pub struct ScoreTable {
     pub meta: TableMeta,
     /// Each query's run of rows, where a reader found them (and checked that each query has one).
     runs: Option<QueryRuns>,
+    /// The scores as a TREC run wrote them (f64, one per row), which trec_eval orders by.
+    exact: Option<Arc<[f64]>>,
 }
 
 /// The runs of a `query_id` column, kept with the column they were found in: they stand for the
@@ -211,7 +213,20 @@ pub struct LabelReport {
 impl ScoreTable {
     /// The table of `batch`'s rows, produced as `meta` says.
     pub fn new(batch: RecordBatch, meta: TableMeta) -> ScoreTable {
-        ScoreTable { batch, meta, runs: None }
+        ScoreTable { batch, meta, runs: None, exact: None }
+    }
+
+    /// This table with its scores as read from a TREC run, before they were narrowed to the
+    /// float32 `score` column: the ranking measures order each query's rows by them, as
+    /// trec_eval does. Ignored unless there is one per row.
+    pub fn with_exact_scores(mut self, scores: Vec<f64>) -> ScoreTable {
+        self.exact = (scores.len() == self.batch.num_rows()).then(|| scores.into());
+        self
+    }
+
+    /// The scores as a TREC run wrote them, where the table was read from one.
+    pub fn exact_scores(&self) -> Option<&[f64]> {
+        self.exact.as_deref().filter(|s| s.len() == self.batch.num_rows())
     }
 
     /// This table with its queries' runs of rows, `runs`: [`id_runs`] of its `query_id`, each

@@ -38,6 +38,35 @@ pub fn write_trec(table: &ScoreTable, path: &Path, tag: &str) -> Result<()> {
     })
 }
 
+/// Whether `path` is a parquet file (by its magic bytes) rather than text such as a TREC run.
+pub fn is_parquet(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
+    Ok(n == 4 && &magic == b"PAR1")
+}
+
+/// A TREC run as a score table (`query_id`, `doc_id`, `rank`, `score`, in file order) named
+/// after its tag. The `score` column is float32, as in every score table (a score beyond its
+/// range saturates to the largest float32); the scores as written are kept beside it
+/// ([`ScoreTable::exact_scores`]), and the ranking measures order by them, as trec_eval does.
+pub fn trec_table(path: &Path, run: TrecRun) -> Result<ScoreTable> {
+    use arrow::array::{ArrayRef, Float32Array, UInt32Array};
+    use std::sync::Arc;
+    let TrecRun { query_id, doc_id, rank, score, tag, .. } = run;
+    let narrow: Float32Array = score.iter().map(|&s| Some((s as f32).clamp(f32::MIN, f32::MAX))).collect();
+    let batch = arrow::record_batch::RecordBatch::try_from_iter([
+        (columns::QUERY_ID, Arc::new(query_id) as ArrayRef),
+        (columns::DOC_ID, Arc::new(doc_id) as ArrayRef),
+        (columns::RANK, Arc::new(UInt32Array::from(rank)) as ArrayRef),
+        (columns::SCORE, Arc::new(narrow) as ArrayRef),
+    ])
+    .map_err(|e| Error::format(path, e.to_string()))?;
+    let meta = super::TableMeta { model: tag, ..Default::default() };
+    Ok(ScoreTable::new(batch, meta).with_exact_scores(score))
+}
+
 /// A TREC run read into columns, one entry per non-blank line, in file order.
 #[derive(Clone, Debug)]
 pub struct TrecRun {
@@ -55,9 +84,10 @@ pub struct TrecRun {
     pub line: Vec<u64>,
 }
 
-/// Reads a TREC run (`qid Q0 docid rank score tag`, whitespace separated). Refuses a line with
-/// another number of fields, a rank that is not a non-negative integer or a score that is not a
-/// finite number, naming the file and line.
+/// Reads a TREC run (`qid Q0 docid rank score tag`, whitespace separated), as trec_eval reads
+/// one: blank lines and lines starting with `#` are skipped, and fields after the sixth are
+/// ignored. Refuses a line with fewer fields, a rank that is not a non-negative integer or a
+/// score that is not a finite number, naming the file and line.
 pub fn read_trec(path: &Path) -> Result<TrecRun> {
     use arrow::array::StringBuilder;
     let text = crate::text::read_text(path)?;
@@ -71,13 +101,13 @@ pub fn read_trec(path: &Path) -> Result<TrecRun> {
         let mut f = l.split_ascii_whitespace();
         let fields: [Option<&str>; 6] = std::array::from_fn(|_| f.next());
         let [Some(q), Some(_), Some(d), Some(r), Some(s), Some(t)] = fields else {
-            if fields[0].is_none() {
+            if fields[0].is_none_or(|f| f.starts_with('#')) {
                 continue;
             }
             return Err(Error::line(path, n, None, "expected 6 fields: qid Q0 docid rank score tag"));
         };
-        if f.next().is_some() {
-            return Err(Error::line(path, n, None, "expected 6 fields: qid Q0 docid rank score tag"));
+        if q.starts_with('#') {
+            continue;
         }
         let r: u32 = r.parse().map_err(|_| Error::line(path, n, Some(d), format!("rank {r:?} is not a non-negative integer")))?;
         let s: f64 = s.parse().map_err(|_| Error::line(path, n, Some(d), format!("score {s:?} is not a number")))?;

@@ -30,6 +30,8 @@ pub struct TableView<'a> {
     pub rank: Option<&'a UInt32Array>,
     /// Every row's score, finite.
     pub score: &'a [f32],
+    /// Every row's score as a TREC run wrote it, where the table was read from one.
+    pub exact_score: Option<&'a [f64]>,
     /// `label`, where present (null: not judged).
     pub label: Option<&'a Int32Array>,
     /// `query_relevant`, where present.
@@ -113,6 +115,7 @@ impl<'a> TableView<'a> {
             doc_id,
             rank,
             score: values,
+            exact_score: table.exact_scores(),
             label,
             query_relevant,
             runs: table.query_runs(),
