@@ -28,8 +28,7 @@ impl Gains {
     pub(crate) fn new(q: &QueryRun, pairs: &[(String, f64)]) -> Gains {
         let mut table: Vec<Entry> =
             pairs.iter().filter_map(|(name, gain)| integer(name).map(|level| Entry { level, gain: *gain, count: 0 })).collect();
-        for (v, count) in levels(q).into_iter().enumerate() {
-            let v = v as i64;
+        for (v, count) in levels(q) {
             match table.iter_mut().find(|e| e.level == v) {
                 Some(e) => e.count = count,
                 None => table.push(Entry { level: v, gain: v as f64, count }),
@@ -81,20 +80,42 @@ fn integer(name: &str) -> Option<i64> {
     name.parse().ok()
 }
 
-/// How many judged documents have each relevance value 0, 1, … up to the largest.
-fn levels(q: &QueryRun) -> Vec<u64> {
+/// How many judged documents have each relevance value 0, 1, … up to the largest, as
+/// (value, count), ascending. Past [`DENSE_LEVELS`] values only those judged are listed
+/// (trec_eval lists every value up to the largest, a table that relevance values in the
+/// billions would not fit in memory; the values no document has change no measure unless a
+/// fractional gain map reorders them).
+fn levels(q: &QueryRun) -> Vec<(i64, u64)> {
     let top = q.ideal.first().copied().unwrap_or(0).max(0) as usize;
-    let mut out = vec![0u64; if top == 0 && q.num_zero == 0 { 0 } else { top + 1 }];
-    if let Some(z) = out.first_mut() {
-        *z = q.num_zero;
+    if top == 0 && q.num_zero == 0 {
+        return Vec::new();
     }
-    for &v in &q.ideal {
-        if let Some(c) = out.get_mut(v as usize) {
-            *c += 1;
+    if top < DENSE_LEVELS {
+        let mut out = vec![0u64; top + 1];
+        if let Some(z) = out.first_mut() {
+            *z = q.num_zero;
         }
+        for &v in &q.ideal {
+            if let Some(c) = out.get_mut(v as usize) {
+                *c += 1;
+            }
+        }
+        return out.into_iter().enumerate().map(|(v, c)| (v as i64, c)).collect();
     }
+    let mut out: Vec<(i64, u64)> = Vec::new();
+    if q.num_zero > 0 {
+        out.push((0, q.num_zero));
+    }
+    // The ideal is descending: its runs of equal values, reversed.
+    let mut runs: Vec<(i64, u64)> =
+        q.ideal.chunk_by(|a, b| a == b).filter_map(|r| r.first().map(|&v| (i64::from(v), r.len() as u64))).collect();
+    runs.reverse();
+    out.extend(runs);
     out
 }
+
+/// Relevance values up to which the gain table lists every value, as trec_eval does.
+const DENSE_LEVELS: usize = 1 << 16;
 
 /// glibc's qsort for this table: a stable top-down merge sort (left half ⌊n/2⌋) whose
 /// comparison is the difference of gains truncated to an integer, so that gains less than 1
