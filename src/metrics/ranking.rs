@@ -49,7 +49,7 @@ impl QueryRun {
     /// A query's run from the relevance of its retrieved documents in trec_eval's order (`rels`)
     /// and that of every judged document (`judged`), relevant at `rel_level` and above.
     pub(crate) fn new(rels: Vec<Option<i32>>, judged: impl Iterator<Item = i32> + Clone, rel_level: i32) -> QueryRun {
-        let num_rel = judged.clone().filter(|&v| v >= rel_level).count() as u64;
+        let num_rel = judged.clone().filter(|&v| v >= 0 && v >= rel_level).count() as u64;
         let num_nonrel = judged.clone().filter(|&v| (0..rel_level).contains(&v)).count() as u64;
         let num_zero = judged.clone().filter(|&v| v == 0).count() as u64;
         QueryRun { rels, num_rel, ideal: ideal_from(judged), num_nonrel, num_zero }
@@ -67,7 +67,9 @@ impl QueryRun {
 /// Every measure of one query, as trec_eval computes it (`docs/eval.md` gives each formula).
 // Long: one arm per measure family, each a line or two of trec_eval's definition.
 pub(crate) fn measure_query(q: &QueryRun, measures: &[Measure], rel_level: i32) -> Vec<f64> {
-    let is_rel = |r: &Option<i32>| r.is_some_and(|r| r >= rel_level);
+    // Judged documents only: a pooled-but-unjudged one (negative) is never relevant, whatever
+    // the level.
+    let is_rel = |r: &Option<i32>| r.is_some_and(|r| r >= 0 && r >= rel_level);
     let rel_in_top = |k: usize| q.rels.iter().take(k).filter(|r| is_rel(r)).count() as f64;
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let num_ret = q.rels.len() as f64;
@@ -129,7 +131,11 @@ pub(crate) fn measure_query(q: &QueryRun, measures: &[Measure], rel_level: i32) 
                 ratio(rel_in_top(cut), cut as f64)
             }
             Family::Utility => match m.params() {
-                &[a, b, c, _] => a * num_rel_ret + b * (num_ret - num_rel_ret) + c * (num_rel - num_rel_ret),
+                // d weighs the non-relevant documents not retrieved: trec_eval's
+                // N + num_rel_ret − num_ret − num_rel with its default collection size N = 0.
+                &[a, b, c, d] => {
+                    a * num_rel_ret + b * (num_ret - num_rel_ret) + c * (num_rel - num_rel_ret) + d * (num_rel_ret - num_ret - num_rel)
+                }
                 _ => 0.0,
             },
             Family::BinG => {
