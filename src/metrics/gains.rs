@@ -38,15 +38,16 @@ impl Gains {
         Gains { table }
     }
 
-    /// The gain of a retrieved document's relevance (None: not judged; negative: in the pool
-    /// but unjudged, trec_eval's -2; not judged is its -1).
+    /// The gain of a retrieved document's relevance ([`level_of`]); 0 for a level the table
+    /// lacks.
     pub(crate) fn gain(&self, rel: Option<i32>) -> f64 {
-        let level = match rel {
-            None => -1,
-            Some(v) if v < 0 => -2,
-            Some(v) => i64::from(v),
-        };
-        self.table.iter().find(|e| e.level == level).map_or(0.0, |e| e.gain)
+        self.listed(rel).unwrap_or(0.0)
+    }
+
+    /// The gain of a retrieved document's relevance, where the table lists its level.
+    fn listed(&self, rel: Option<i32>) -> Option<f64> {
+        let level = level_of(rel);
+        self.table.iter().find(|e| e.level == level).map(|e| e.gain)
     }
 
     /// The ideal sequence: from the highest gain down, each value's documents at its gain,
@@ -216,7 +217,7 @@ pub(crate) fn rbp(q: &QueryRun, pairs: &[(String, f64)]) -> f64 {
     let (mut sum, mut weight) = (0.0, 1.0);
     for &r in &q.rels {
         // A level absent from the table (not judged, by default) keeps gain 0.
-        let gain = if gains.table.iter().any(|e| e.level == level_of(r)) { scale(gains.gain(r)) } else { 0.0 };
+        let gain = gains.listed(r).map_or(0.0, scale);
         sum += gain * weight;
         weight *= p;
     }
