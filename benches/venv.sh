@@ -1,7 +1,8 @@
+# shellcheck shell=bash
 # Sourced by the bench scripts: the private virtualenv of the Python peers (bench-data/venv;
 # the tests never need it), with the modules named in $@ (import name=pip package).
 #   . benches/venv.sh numpy pyarrow sklearn=scikit-learn
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit
 VENV=bench-data/venv
 mkdir -p bench-data
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"

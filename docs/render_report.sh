@@ -12,7 +12,7 @@ browser=$(command -v chromium || command -v chromium-browser || command -v googl
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$tmp" \
-  --force-device-scale-factor=1 --window-size=1240,${HEIGHT:-3300} \
+  --force-device-scale-factor=1 --window-size=1240,"${HEIGHT:-3300}" \
   --screenshot="$tmp/shot.png" "file://$(realpath "$page")" 2>/dev/null
 mv "$tmp/shot.png" "$png"
 echo "$page → $png"
