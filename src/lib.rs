@@ -46,6 +46,7 @@
 //!   map of each query's top hit for decisions, into an [`calibrate::artifact::Artifact`] — or fits summed
 //!   score histograms ([`calibrate::histogram`]) when the pairs are too many for one machine;
 //! - [`policy`] applies an artifact: a probability per row, a floor, a decision per query;
+//!   [`decider::Decider`] decides one query at a time, from its hits' scores, by the same rule;
 //! - [`metrics`] measures a table: trec_eval's ranking measures, separation, a calibration's
 //!   reliability, and drift against an artifact's stored distributions;
 //! - [`report`] draws those numbers for several encoders on one HTML page.
@@ -88,6 +89,7 @@
 
 pub mod calibrate;
 pub mod choice;
+pub mod decider;
 pub mod embed;
 pub mod error;
 pub mod fuse;

@@ -450,13 +450,7 @@ pub fn apply_artifact(
     if !(0.0 <= band.low && band.low <= band.high && band.high <= 1.0) {
         return Err(Error::Invalid(format!("abstain band {}:{} must satisfy 0 ≤ low ≤ high ≤ 1", band.low, band.high)));
     }
-    let decided_on = match (opts.decide_on, &art.certification) {
-        (DecideOn::Certified, None) => {
-            warnings.push(format!("{}: no certified thresholds (fit with `confidence`): deciding on the estimate", art_path.display()));
-            DecideOn::Estimate
-        }
-        (on, _) => on,
-    };
+    let decided_on = decided_on(opts.decide_on, art, art_path, &mut warnings);
     let target = designated_target(art, opts.target)?;
     let by = opts.certified_by.unwrap_or(default_rule(art).2);
     let certified: Vec<Option<Certificate>> = match (decided_on, target) {
@@ -464,7 +458,8 @@ pub fn apply_artifact(
         _ => vec![None; groups.keys.len()],
     };
     if decided_on == DecideOn::Certified {
-        warnings.extend(certificate_warnings(art, art_path, target, by, &groups, &certified));
+        let keys: Vec<&str> = groups.keys.iter().map(|(k, _)| k.as_str()).collect();
+        warnings.extend(certificate_warnings(art, art_path, target, by, &keys, &certified));
     }
     let rule = QueryRule {
         policy: Policy { band, min_gap: opts.min_gap },
@@ -494,6 +489,18 @@ pub fn apply_artifact(
     meta.extra.insert(crate::table::keys::DECISION_UNIT.into(), if rule.top_map.is_some() { "top-hit" } else { "pair" }.into());
     let target = if decided_on == DecideOn::Certified { target } else { None };
     Ok(Applied { table: ScoreTable::new(batch, meta), decisions, warnings, method, decided_on, target, certified_by: by })
+}
+
+/// What `act` rests on when `on` is asked of `art`: the estimate, with a warning, for a
+/// calibration without certificates.
+pub(crate) fn decided_on(on: DecideOn, art: &Artifact, art_path: &Path, warnings: &mut Vec<String>) -> DecideOn {
+    match (on, &art.certification) {
+        (DecideOn::Certified, None) => {
+            warnings.push(format!("{}: no certified thresholds (fit with `confidence`): deciding on the estimate", art_path.display()));
+            DecideOn::Estimate
+        }
+        (on, _) => on,
+    }
 }
 
 /// The warnings for a calibration fitted on another model or metric than `table`'s; an error
@@ -538,34 +545,24 @@ impl QueryRule<'_> {
         let mut decisions = Vec::new();
         for &(r, end) in view.query_runs("a decision per query")?.iter() {
             let group = groups.index[r] as usize;
-            // The two most probable rows left (ties: the earlier rank).
-            let (mut first, mut second): (Option<usize>, Option<usize>) = (None, None);
-            for i in (r..end).filter(|&i| keep[i]) {
-                if first.is_none_or(|f| prob[i] > prob[f]) {
-                    second = first;
-                    first = Some(i);
-                } else if second.is_none_or(|s| prob[i] > prob[s]) {
-                    second = Some(i);
-                }
-            }
-            // The gap compares two hits of one query under the pair map.
-            let gap = first.map(|f| prob[f] - second.map_or(0.0, |s| prob[s]));
-            // The top hit is the best-scoring row left (ties: the earlier rank); its probability
-            // is the map of top hits' where the calibration has one, else the pair map's.
-            let best = (r..end).filter(|&i| keep[i]).fold(None, |b: Option<usize>, i| match b {
-                Some(b) if scores[b] >= scores[i] => Some(b),
-                _ => Some(i),
-            });
-            let top = best.map(|i| self.top_map.map_or(prob[i], |m| m.predict(f64::from(scores[i]))));
+            let hits = crate::decider::decide_hits(
+                &self.policy,
+                &self.cuts[group],
+                self.top_map,
+                self.on_certificate,
+                &scores[r..end],
+                &prob[r..end],
+                &keep[r..end],
+            );
             let cert = self.certified[group].as_ref();
             decisions.push(QueryDecision {
                 query_id: qid.value(r).to_owned(),
                 group: groups.keys[group].0.clone(),
-                top_doc_id: best.map(|i| did.value(i).to_owned()),
-                top_probability: top,
-                gap,
+                top_doc_id: hits.top.map(|i| did.value(r + i).to_owned()),
+                top_probability: hits.top_probability,
+                gap: hits.gap,
                 // The cutoffs the artifact exports, by the top hit's score.
-                decision: self.policy.decide_at(&self.cuts[group], best.map(|i| f64::from(scores[i])), gap, self.on_certificate),
+                decision: hits.decision,
                 target: if self.on_certificate { self.target } else { None },
                 threshold: cert.map(|c| c.score),
                 certificate: cert.map(|c| c.fit.clone()),
@@ -598,13 +595,14 @@ fn with_probability(table: &ScoreTable, path: &Path, prob: Vec<f64>, keep: Optio
 }
 
 /// What a user must know about the certificates the decisions rest on: none for the target,
-/// one at another unit than the decisions', groups that do not act for want of their own.
-fn certificate_warnings(
+/// one at another unit than the decisions', groups (of `keys`) that do not act for want of
+/// their own.
+pub(crate) fn certificate_warnings(
     art: &Artifact,
     art_path: &Path,
     target: Option<f64>,
     by: CertifiedBy,
-    groups: &RowGroups,
+    keys: &[&str],
     certified: &[Option<Certificate>],
 ) -> Vec<String> {
     let at = art_path.display();
@@ -624,12 +622,12 @@ fn certificate_warnings(
     }
     let mut v = Vec::new();
     if grouped {
-        let without: Vec<&str> = groups.keys.iter().zip(certified).filter(|(_, c)| c.is_none()).map(|((k, _), _)| k.as_str()).collect();
+        let without: Vec<&str> = keys.iter().zip(certified).filter(|(_, c)| c.is_none()).map(|(k, _)| *k).collect();
         if !without.is_empty() {
             v.push(format!(
                 "{at}: {} of {} groups have no certificate of their own for precision {t} (not certified, not fitted, or not seen in the fit): their queries do not act (certified by global acts on the global certificate, a guarantee over all queries together, not per group)",
                 without.len(),
-                groups.keys.len()
+                keys.len()
             ));
         }
     }

@@ -113,6 +113,54 @@ fn the_exported_cutoffs_are_the_decisions_apply_makes() {
     }
 }
 
+/// The Decider, built once from an artifact, decides each query from its hits' scores alone as
+/// `apply` decides the query's rows: every query of the sample, under a grouped certified fit
+/// (each group's own certificates, and the global one) and an uncertified one, with a floor, a
+/// minimum gap and the estimate.
+#[test]
+fn the_decider_decides_each_query_as_apply_does() {
+    let (dir, scores, table) = sample();
+    let view = TableView::new(&table, &scores).unwrap();
+    let qid = view.query_id.unwrap();
+    let section = table.batch.column_by_name("section").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+    for (name, extra) in [("grouped", vec!["--confidence", "0.9", "--group-by", "section", "--min-pairs", "200"]), ("estimate", vec![])] {
+        let cal = dir.path().join(format!("{name}.json"));
+        let o =
+            simcal().args(["fit", "--scores"]).arg(&scores).arg("--out").arg(&cal).args(["--folds", "1"]).args(&extra).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let art = Artifact::read(&cal).unwrap();
+        let options = [
+            ApplyOptions::default(),
+            ApplyOptions { certified_by: Some(simcal::policy::CertifiedBy::Global), ..ApplyOptions::default() },
+            ApplyOptions { floor: Some(0.3), ..ApplyOptions::default() },
+            ApplyOptions { min_gap: 0.2, decide_on: simcal::policy::DecideOn::Estimate, ..ApplyOptions::default() },
+            ApplyOptions { method: Some(Method::Platt), ..ApplyOptions::default() },
+        ];
+        // Decisions seen, by option: the groups alone certify nothing on the sample (a few dozen
+        // queries each), the global certificate acts.
+        let mut seen = HashMap::new();
+        for opts in options {
+            let applied = apply_artifact(&table, &scores, &art, &cal, "sha", &opts).unwrap();
+            let decider = simcal::decider::Decider::new(art.clone(), &cal, &opts).unwrap();
+            let mut r = 0;
+            for q in &applied.decisions {
+                let end = (r..view.len()).find(|&i| qid.value(i) != q.query_id).unwrap_or(view.len());
+                let key = (!art.group_by.is_empty()).then(|| format!("section={}", section.value(r)));
+                let v = decider.decide(&view.score[r..end], key.as_deref()).unwrap();
+                let got = (v.decision, v.top_probability, v.gap, v.target, v.threshold, v.certificate.clone(), v.group.clone());
+                let want = (q.decision, q.top_probability, q.gap, q.target, q.threshold, q.certificate.clone(), q.group.clone());
+                assert_eq!(got, want, "{name} {opts:?}: query {}", q.query_id);
+                let doc = view.doc_id.unwrap();
+                assert_eq!(v.top.map(|i| doc.value(r + i).to_owned()), q.top_doc_id);
+                *seen.entry(q.decision.name()).or_insert(0) += 1;
+                r = end;
+            }
+            assert_eq!(r, view.len());
+        }
+        assert!(seen.len() >= 3, "{name}: {seen:?}");
+    }
+}
+
 /// A synthetic population where the top hit is rarely relevant (0.3·s) but a relevant document
 /// is often further down (with probability 0.1 + 0.9·s, which passes the band's low end 0.5 at
 /// s = 0.44): a query is not found only where that chance is low. Measured on a fresh draw of

@@ -4,8 +4,8 @@ The same library the ``simcal`` command line calls, from Python:
 
 - :func:`topk` — exact top-k of query vectors against a corpus (cosine or dot), faiss's
   ``IndexFlatIP.search`` in one call, on the CPU or a GPU;
-- :class:`IsotonicCalibrator`, :class:`PlattCalibrator` — score → probability maps in
-  scikit-learn's shape, with scikit-learn's numbers;
+- :class:`IsotonicCalibrator`, :class:`PlattCalibrator` — score → probability maps with
+  scikit-learn's numbers, scikit-learn estimators when scikit-learn is installed;
 - :func:`evaluate` — trec_eval's measures from pytrec_eval's dicts, with pytrec_eval's numbers;
 - :func:`fit` → :class:`Calibration` — thresholds for target precision or recall (held out by
   cross-fitting, optionally certified), maps, decisions; saved and loaded as the JSON artifact
@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
 from . import _simcal
 from ._simcal import SimcalError
+from .calibrators import IsotonicCalibrator, NotFittedError, PlattCalibrator
 
 
 class SimcalWarning(UserWarning):
@@ -39,6 +40,7 @@ __version__: str = _simcal.__version__
 __all__ = [
     "SimcalError",
     "SimcalWarning",
+    "NotFittedError",
     "topk",
     "score",
     "IsotonicCalibrator",
@@ -51,6 +53,7 @@ __all__ = [
     "promote",
     "fit",
     "Calibration",
+    "Decision",
 ]
 
 _FLOATS = (np.float16, np.float32, np.float64)
@@ -121,134 +124,6 @@ def topk(
     if q.shape[1] != c.shape[1]:
         raise SimcalError(f"dimension mismatch: queries has {q.shape[1]} columns, corpus has {c.shape[1]}")
     return _simcal.topk(q, c, int(k), metric, backend, precision, zero_vectors, cpu_kernel)
-
-
-def _scores(s: Any, name: str = "scores") -> np.ndarray:
-    a = np.asarray(s)
-    if a.ndim == 2 and a.shape[1] == 1:  # scikit-learn's X of one feature
-        a = a[:, 0]
-    if a.ndim != 1:
-        raise SimcalError(f"{name}: expected a 1-D array of scores (or one column), got shape {a.shape}")
-    if a.dtype.kind not in "fiu":
-        raise SimcalError(f"{name}: expected numbers, got {a.dtype}")
-    a = a.astype(np.float64, copy=False)
-    if a.size and not np.isfinite(a).all():
-        i = int(np.flatnonzero(~np.isfinite(a))[0])
-        raise SimcalError(f"{name}[{i}] is {a[i]}: scores must be finite")
-    return a
-
-
-def _labels(y: Any, n: int) -> np.ndarray:
-    a = np.asarray(y)
-    if a.ndim != 1:
-        raise SimcalError(f"y: expected a 1-D array of labels, got shape {a.shape}")
-    if a.shape[0] != n:
-        raise SimcalError(f"y has {a.shape[0]} labels but scores has {n} values")
-    if a.dtype == bool:
-        return a
-    if a.dtype.kind not in "fiu":
-        raise SimcalError(f"y: expected 0/1 or boolean labels, got {a.dtype}")
-    bad = (a != 0) & (a != 1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise SimcalError(f"y[{i}] is {a[i]}: labels must be 0 or 1 (relevant)")
-    return a.astype(bool)
-
-
-def _pairs(scores: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A calibrator's training pairs: float32 scores (simcal's score type) and boolean labels."""
-    s = _scores(scores)
-    labels = _labels(y, s.shape[0])
-    if s.shape[0] == 0:
-        raise SimcalError("scores: no values")
-    return s.astype(np.float32), labels
-
-
-class _Params:
-    """get_params/set_params as scikit-learn's estimators have them (``sklearn.base.clone``
-    rebuilds an estimator from ``get_params()``)."""
-
-    _param_names: tuple[str, ...] = ()
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {p: getattr(self, p) for p in self._param_names}
-
-    def set_params(self, **params: Any):
-        for p, v in params.items():
-            if p not in self._param_names:
-                raise SimcalError(f"{type(self).__name__} has no parameter {p!r} (it has {', '.join(self._param_names) or 'none'})")
-            setattr(self, p, v)
-        return self
-
-    def _fitted(self, attribute: str) -> None:
-        if not hasattr(self, attribute):
-            raise SimcalError(f"this {type(self).__name__} is not fitted yet: call fit first")
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{p}={getattr(self, p)!r}" for p in self._param_names)
-        return f"{type(self).__name__}({args})"
-
-
-class IsotonicCalibrator(_Params):
-    """Isotonic regression of relevance on score, as scikit-learn's
-    ``IsotonicRegression(out_of_bounds="clip")`` fits it (ties pooled, PAV, interior points of
-    flat runs dropped), with the same breakpoints.
-
-    ``fit(scores, y)``: scores are cast to float32 (simcal's score type; scikit-learn's numbers
-    are matched on float32 scores), ``y`` holds 0/1 or booleans. ``predict(scores)`` gives
-    P(relevant) (linear between breakpoints, clipped outside), ``predict_proba`` the two columns
-    ``[1 − p, p]``. Fitted: ``X_thresholds_``, ``y_thresholds_`` (scikit-learn's names).
-    """
-
-    def __init__(self) -> None:
-        pass
-
-    def fit(self, scores: Any, y: Any) -> "IsotonicCalibrator":
-        self.X_thresholds_, self.y_thresholds_ = _simcal.isotonic_fit(*_pairs(scores, y))
-        return self
-
-    def predict(self, scores: Any) -> np.ndarray:
-        self._fitted("X_thresholds_")
-        return _simcal.isotonic_predict(self.X_thresholds_, self.y_thresholds_, np.ascontiguousarray(_scores(scores)))
-
-    transform = predict
-
-    def predict_proba(self, scores: Any) -> np.ndarray:
-        p = self.predict(scores)
-        return np.column_stack([1.0 - p, p])
-
-
-class PlattCalibrator(_Params):
-    """Platt scaling, P(relevant | s) = 1 / (1 + exp(a·s + b)): the maximum-likelihood
-    logistic fit without regularisation, scikit-learn's ``LogisticRegression(C=np.inf)`` on the
-    one score feature (``a = −coef_``, ``b = −intercept_``), with its numbers.
-
-    ``predict_proba(scores)`` gives ``[1 − p, p]``, ``predict(scores)`` the label (p ≥ 0.5) as a
-    classifier does. Perfectly separated data has no finite fit and is refused (use
-    :class:`IsotonicCalibrator`). Fitted: ``a_``, ``b_``, and ``coef_``/``intercept_`` in
-    scikit-learn's shapes.
-    """
-
-    def __init__(self) -> None:
-        pass
-
-    def fit(self, scores: Any, y: Any) -> "PlattCalibrator":
-        self.a_, self.b_ = _simcal.platt_fit(*_pairs(scores, y))
-        self.coef_ = np.array([[-self.a_]])
-        self.intercept_ = np.array([-self.b_])
-        self.classes_ = np.array([0, 1])
-        return self
-
-    def _proba(self, scores: Any) -> np.ndarray:
-        self._fitted("a_")
-        return _simcal.platt_predict(self.a_, self.b_, np.ascontiguousarray(_scores(scores)))
-
-    def predict_proba(self, scores: Any) -> np.ndarray:
-        p = self._proba(scores)
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, scores: Any) -> np.ndarray:
-        return (self._proba(scores) >= 0.5).astype(int)
 
 
 def _measures(measures: Iterable[str] | str) -> list[str]:
@@ -374,6 +249,27 @@ def _meta(schema) -> dict[str, str]:
     return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in (schema.metadata or {}).items()}
 
 
+class Decision(NamedTuple):
+    """One query's decision (:meth:`Calibration.decide`), as a row of ``apply``'s decisions."""
+
+    #: ``act``, ``escalate``, ``not_found`` or ``ambiguous``.
+    decision: str
+    #: The top hit's probability (the map of top hits' where the calibration has one).
+    probability: float | None
+    #: The certified score the top hit was held to (None: no certificate for this query).
+    threshold: float | None
+    #: The precision target whose certificate ``act`` rested on (None: decided on the estimate).
+    target: float | None
+    #: The fit whose certificate that is: ``all`` or the group's key.
+    certificate: str | None
+    #: Top-1 minus top-2 probability among the hits left (top-1 alone with one hit).
+    gap: float | None
+    #: The group that decided (``all`` without groups).
+    group: str
+    #: The top hit's position among the scores given (None: no hit left).
+    top: int | None
+
+
 class Calibration:
     """A fitted calibration: the artifact ``simcal fit`` writes (JSON), with its thresholds as an
     Arrow table and :meth:`apply`. ``Calibration.load(path)`` reads (and validates) one the CLI
@@ -459,6 +355,70 @@ class Calibration:
         for note in notes:
             warnings.warn(note, SimcalWarning, stacklevel=2)
         return pa.Table.from_batches([rows]), pa.Table.from_batches([decisions])
+
+    def _decider(self, decide_on: str, target: float | None, certified_by: str | None, method: str | None,
+                 floor: float | None, min_gap: float, abstain: tuple[float, float] | None) -> "_simcal.Decider":
+        """The decider for these options, built once (the artifact parsed, each group's cutoffs
+        and certificate found) and kept for the next call; its warnings are issued then."""
+        band = None if abstain is None else (float(abstain[0]), float(abstain[1]))
+        key = (decide_on, None if target is None else float(target), certified_by, method,
+               None if floor is None else float(floor), float(min_gap), band)
+        cache = self.__dict__.setdefault("_deciders", {})
+        d = cache.get(key)
+        if d is None:
+            d = _simcal.Decider(self._json, *key)
+            for note in d.warnings():
+                warnings.warn(note, SimcalWarning, stacklevel=3)
+            cache[key] = d
+        return d
+
+    def _group(self, d: "_simcal.Decider", group: Any) -> str | None:
+        if group is None or isinstance(group, str):
+            return group
+        if isinstance(group, Mapping):
+            return d.group_key({str(k): str(v) for k, v in group.items()})
+        raise SimcalError(f"group: expected a group key such as 'class=nav' or a dict of the group columns' values, got {type(group).__name__}")
+
+    @staticmethod
+    def _hits(scores: Any, name: str = "scores") -> np.ndarray:
+        a = np.asarray(scores)
+        if a.ndim != 1:
+            raise SimcalError(f"{name}: expected a 1-D array of one query's hit scores, got shape {a.shape}")
+        if a.dtype.kind not in "fiu":
+            raise SimcalError(f"{name}: expected numbers, got {a.dtype}")
+        return np.ascontiguousarray(a, dtype=np.float32)
+
+    def decide(self, scores: Any, group: Any = None, *, decide_on: str = _D["apply"]["decide_on"],
+               target: float | None = None, certified_by: str | None = None, method: str | None = None,
+               floor: float | None = None, min_gap: float = _D["apply"]["min_gap"],
+               abstain: tuple[float, float] | None = None) -> "Decision":
+        """One query's decision at query time, from its hits' scores (a vector search's result,
+        best first or in any order; cast to float32, a score table's type): what :meth:`apply`
+        decides for that query's rows, with the same options, in microseconds. ``group`` is the
+        query's group for a calibration fitted by group: its key (``"class=nav"``, as
+        ``apply``'s decisions name it) or a dict of the group columns' values. Returns a
+        :class:`Decision`; the rule is docs/decide.md's."""
+        d = self._decider(decide_on, target, certified_by, method, floor, min_gap, abstain)
+        return Decision(*d.decide(self._hits(scores), self._group(d, group)))
+
+    def decide_many(self, queries: Any, groups: Any = None, **options: Any) -> list["Decision"]:
+        """:meth:`decide` for many queries at once (a list of score arrays, or a 2-D array of
+        one row per query), with ``groups`` one per query where the calibration has groups;
+        the options are :meth:`decide`'s."""
+        d = self._decider(options.pop("decide_on", _D["apply"]["decide_on"]), options.pop("target", None),
+                          options.pop("certified_by", None), options.pop("method", None), options.pop("floor", None),
+                          options.pop("min_gap", _D["apply"]["min_gap"]), options.pop("abstain", None))
+        if options:
+            raise SimcalError(f"decide_many: unknown option {next(iter(options))!r}")
+        rows = [self._hits(q, f"queries[{i}]") for i, q in enumerate(queries)]
+        keys = None if groups is None else [self._group(d, g) for g in groups]
+        return [Decision(*v) for v in d.decide_many(rows, keys)]
+
+    def predict_proba(self, scores: Any, group: Any = None, method: str | None = None) -> np.ndarray:
+        """P(relevant) of each of one query's hits under its group's map: :meth:`apply`'s
+        ``probability`` column for those rows."""
+        d = self._decider(_D["apply"]["decide_on"], None, None, method, None, 0.0, None)
+        return d.probabilities(self._hits(scores), self._group(d, group))
 
     def __repr__(self) -> str:
         d = self._doc

@@ -775,6 +775,102 @@ fn apply(
     Ok((PyArrowType(rows), PyArrowType(decisions), warnings))
 }
 
+/// One query's decision as Python receives it: (decision, top probability, threshold, target,
+/// certificate, gap, group, top hit's position).
+type VerdictTuple = (&'static str, Option<f64>, Option<f64>, Option<f64>, Option<String>, Option<f64>, String, Option<usize>);
+
+fn verdict_tuple(v: simcal::decider::Verdict) -> VerdictTuple {
+    use simcal::Choice;
+    (v.decision.name(), v.top_probability, v.threshold, v.target, v.certificate, v.gap, v.group, v.top)
+}
+
+/// A calibration made ready to decide one query at a time (`Calibration.decide`): built once,
+/// then each call is the map, the cutoffs and the certificate of the query's group.
+#[pyclass(frozen, module = "simcal._simcal")]
+struct Decider {
+    inner: simcal::decider::Decider,
+}
+
+#[pymethods]
+impl Decider {
+    #[new]
+    #[pyo3(signature = (json, decide_on, target, certified_by, method, floor, min_gap, abstain=None))]
+    #[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
+    fn new(
+        json: &str,
+        decide_on: &str,
+        target: Option<f64>,
+        certified_by: Option<&str>,
+        method: Option<String>,
+        floor: Option<f64>,
+        min_gap: f64,
+        abstain: Option<(f64, f64)>,
+    ) -> PyResult<Decider> {
+        let art = artifact(json)?;
+        let decide_on: DecideOn = named("decide_on", decide_on)?;
+        let certified_by: Option<CertifiedBy> = certified_by.map(|c| named("certified_by", c)).transpose()?;
+        let method = method.map(|m| m.parse::<Method>()).transpose().map_err(err)?;
+        let abstain = abstain.map(|(low, high)| simcal::calibrate::artifact::Band { low, high });
+        let opts = ApplyOptions { decide_on, target, certified_by, method, floor, min_gap, abstain, force: false };
+        Ok(Decider { inner: simcal::decider::Decider::new(art, Path::new("calibration"), &opts).map_err(err)? })
+    }
+
+    /// What `apply` would warn of for every query (no certificate for the target, deciding on
+    /// the estimate).
+    fn warnings(&self) -> Vec<String> {
+        self.inner.warnings().to_vec()
+    }
+
+    /// The key of the group whose group columns have `values`.
+    fn group_key(&self, values: std::collections::BTreeMap<String, String>) -> PyResult<String> {
+        self.inner.group_key(&values).map_err(err)
+    }
+
+    /// One query's decision from its hits' scores.
+    #[pyo3(signature = (scores, group=None))]
+    fn decide(&self, scores: PyReadonlyArray1<'_, f32>, group: Option<&str>) -> PyResult<VerdictTuple> {
+        self.inner.decide(scores.as_slice()?, group).map(verdict_tuple).map_err(err)
+    }
+
+    /// The decisions of many queries (each query's scores, and its group where the calibration
+    /// has groups), with the GIL released.
+    #[pyo3(signature = (queries, groups=None))]
+    fn decide_many(
+        &self,
+        py: Python<'_>,
+        queries: Vec<PyReadonlyArray1<'_, f32>>,
+        groups: Option<Vec<String>>,
+    ) -> PyResult<Vec<VerdictTuple>> {
+        if let Some(g) = &groups {
+            if g.len() != queries.len() {
+                return Err(invalid(format!("groups has {} entries but there are {} queries", g.len(), queries.len())));
+            }
+        }
+        let slices = queries.iter().map(|q| q.as_slice()).collect::<Result<Vec<&[f32]>, _>>()?;
+        py.detach(|| {
+            slices
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let group = groups.as_ref().and_then(|g| g.get(i)).map(String::as_str);
+                    self.inner.decide(s, group).map(verdict_tuple).map_err(|e| invalid(format!("query {i}: {e}")))
+                })
+                .collect()
+        })
+    }
+
+    /// P(relevant) of each hit under its group's pair map (`apply`'s `probability`).
+    #[pyo3(signature = (scores, group=None))]
+    fn probabilities<'py>(
+        &self,
+        py: Python<'py>,
+        scores: PyReadonlyArray1<'py, f32>,
+        group: Option<&str>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        Ok(self.inner.probabilities(scores.as_slice()?, group).map_err(err)?.into_pyarray(py))
+    }
+}
+
 /// The nightly job (`simcal run`): the config file's encoders, or with no config the sample in
 /// `data`, into `out`. Returns the manifest (`run.json`, as JSON) and the notes the CLI would
 /// print (missing baselines let through, forced applies).
@@ -868,6 +964,7 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(save_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
+    m.add_class::<Decider>()?;
     m.add_function(wrap_pyfunction!(drift, m)?)?;
     m.add_function(wrap_pyfunction!(report, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;

@@ -27,6 +27,7 @@ pub use self::parquet::{
     read_table, read_table_columns, read_table_wide, table_from_batch, table_from_batch_unranked, table_from_batch_wide, write_parquet,
 };
 pub use self::trec::{is_parquet, read_trec, trec_table, write_trec, TrecRun};
+pub(crate) use self::view::key_value;
 pub use self::view::{RowGroups, TableView};
 
 use crate::embed::Embeddings;

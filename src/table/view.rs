@@ -287,7 +287,7 @@ impl<'a> TableView<'a> {
 /// A group column's value as it is written in a group key: `null` for a null, the text itself
 /// where that cannot be mistaken for something else, else the text as a JSON string (a value
 /// that reads `null`, or holds `,`, `=` or `"`, which would run into the next column's part).
-fn key_value(x: Option<&str>) -> String {
+pub(crate) fn key_value(x: Option<&str>) -> String {
     match x {
         None => "null".to_owned(),
         Some(v) if v == "null" || v.contains([',', '=', '"']) => serde_json::Value::from(v).to_string(),
