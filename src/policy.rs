@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::table::{RowGroups, ScoreTable, TableView};
 
 /// What an agent should do with a query's best hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// The top hit's probability is at or above the band's high end.

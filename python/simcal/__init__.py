@@ -402,17 +402,24 @@ class Calibration:
         return Decision(*d.decide(self._hits(scores), self._group(d, group)))
 
     def decide_many(self, queries: Any, groups: Any = None, **options: Any) -> list["Decision"]:
-        """:meth:`decide` for many queries at once (a list of score arrays, or a 2-D array of
-        one row per query), with ``groups`` one per query where the calibration has groups;
-        the options are :meth:`decide`'s."""
+        """:meth:`decide` for many queries in one call (a list of score arrays, or a 2-D array
+        of one row of hits per query), with ``groups`` one per query where the calibration has
+        groups; the options are :meth:`decide`'s."""
         d = self._decider(options.pop("decide_on", _D["apply"]["decide_on"]), options.pop("target", None),
                           options.pop("certified_by", None), options.pop("method", None), options.pop("floor", None),
                           options.pop("min_gap", _D["apply"]["min_gap"]), options.pop("abstain", None))
         if options:
             raise SimcalError(f"decide_many: unknown option {next(iter(options))!r}")
-        rows = [self._hits(q, f"queries[{i}]") for i, q in enumerate(queries)]
+        if isinstance(queries, np.ndarray) and queries.ndim == 2:
+            flat = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1)
+            offsets = np.arange(0, flat.size + 1, max(queries.shape[1], 1), dtype=np.uint64)[:queries.shape[0] + 1]
+        else:
+            rows = [self._hits(q, f"queries[{i}]") for i, q in enumerate(queries)]
+            flat = np.concatenate(rows) if rows else np.empty(0, np.float32)
+            offsets = np.zeros(len(rows) + 1, dtype=np.uint64)
+            np.cumsum([r.size for r in rows], out=offsets[1:])
         keys = None if groups is None else [self._group(d, g) for g in groups]
-        return [Decision(*v) for v in d.decide_many(rows, keys)]
+        return [Decision(*v) for v in d.decide_many(flat, offsets, keys)]
 
     def predict_proba(self, scores: Any, group: Any = None, method: str | None = None) -> np.ndarray:
         """P(relevant) of each of one query's hits under its group's map: :meth:`apply`'s

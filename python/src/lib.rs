@@ -832,28 +832,35 @@ impl Decider {
         self.inner.decide(scores.as_slice()?, group).map(verdict_tuple).map_err(err)
     }
 
-    /// The decisions of many queries (each query's scores, and its group where the calibration
-    /// has groups), with the GIL released.
-    #[pyo3(signature = (queries, groups=None))]
+    /// The decisions of many queries: query i's hit scores are `scores[offsets[i]..offsets[i + 1]]`
+    /// (an Arrow list array's layout), its group `groups[i]` where the calibration has groups;
+    /// with the GIL released.
+    #[pyo3(signature = (scores, offsets, groups=None))]
     fn decide_many(
         &self,
         py: Python<'_>,
-        queries: Vec<PyReadonlyArray1<'_, f32>>,
-        groups: Option<Vec<String>>,
+        scores: PyReadonlyArray1<'_, f32>,
+        offsets: PyReadonlyArray1<'_, u64>,
+        groups: Option<Vec<Option<String>>>,
     ) -> PyResult<Vec<VerdictTuple>> {
+        let (s, o) = (scores.as_slice()?, offsets.as_slice()?);
+        let queries = o.len().saturating_sub(1);
         if let Some(g) = &groups {
-            if g.len() != queries.len() {
-                return Err(invalid(format!("groups has {} entries but there are {} queries", g.len(), queries.len())));
+            if g.len() != queries {
+                return Err(invalid(format!("groups has {} entries but there are {queries} queries", g.len())));
             }
         }
-        let slices = queries.iter().map(|q| q.as_slice()).collect::<Result<Vec<&[f32]>, _>>()?;
         py.detach(|| {
-            slices
-                .iter()
+            o.windows(2)
                 .enumerate()
-                .map(|(i, s)| {
-                    let group = groups.as_ref().and_then(|g| g.get(i)).map(String::as_str);
-                    self.inner.decide(s, group).map(verdict_tuple).map_err(|e| invalid(format!("query {i}: {e}")))
+                .map(|(i, w)| {
+                    let hits = w
+                        .first()
+                        .zip(w.get(1))
+                        .and_then(|(&a, &b)| s.get(usize::try_from(a).ok()?..usize::try_from(b).ok()?))
+                        .ok_or_else(|| invalid(format!("offsets[{i}..{}] is not a range of the scores", i + 1)))?;
+                    let group = groups.as_ref().and_then(|g| g.get(i)).and_then(Option::as_deref);
+                    self.inner.decide(hits, group).map(verdict_tuple).map_err(|e| invalid(format!("queries[{i}]: {e}")))
                 })
                 .collect()
         })

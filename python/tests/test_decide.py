@@ -88,6 +88,10 @@ def test_decide_equals_apply_on_every_query(table, fits, fit, opts):
         many = cal.decide_many(queries, groups if grouped else None, **opts)
     assert [m.decision for m in many] == [w["decision"] for w in want]
     assert [m.probability for m in many] == [w["top_probability"] for w in want]
+    # Every query has its 100 hits: one 2-D array of them is the same batch.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", simcal.SimcalWarning)
+        assert cal.decide_many(np.stack(queries), groups if grouped else None, **opts) == many
 
 
 def test_decide_takes_the_hits_in_any_order(fits, table):

@@ -20,7 +20,7 @@ use crate::stats::ltt::Fwer;
 super::maps::fitted_maps!(GroupFit, DecisionFit, FoundFit);
 
 /// What a threshold's target is a value of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
     /// Precision: the share of relevant units at or above the threshold.
@@ -35,7 +35,7 @@ crate::choice::choice!(TargetKind => "target");
 pub const ARTIFACT_VERSION: u32 = 1;
 
 /// A calibration: what it was fitted on, how, and the fits.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Artifact {
     /// [`ARTIFACT_VERSION`].
     pub schema_version: u32,
@@ -88,7 +88,7 @@ pub struct Artifact {
 }
 
 /// Cross-fitting by query.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HeldOutSpec {
     /// Folds K: each fold fitted on the other K − 1 and measured on itself.
     pub folds: usize,
@@ -99,7 +99,7 @@ pub struct HeldOutSpec {
 }
 
 /// Certification of thresholds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CertificationSpec {
     /// 1 − δ: every certificate with a δ that the artifact reports (each target of the global
     /// fit and of every group in the family) holds at once with at least this probability.
@@ -139,7 +139,7 @@ pub struct CertificationSpec {
 }
 
 /// Target precisions and recalls.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TargetSpec {
     /// Target precisions.
     pub precision: Vec<f64>,
@@ -148,7 +148,7 @@ pub struct TargetSpec {
 }
 
 /// An abstain band in probability.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Band {
     /// Below: not found.
     pub low: f64,
@@ -174,7 +174,7 @@ impl std::str::FromStr for Band {
 }
 
 /// Rows of the score table.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Counts {
     /// Rows.
     pub rows: u64,
@@ -185,7 +185,7 @@ pub struct Counts {
 }
 
 /// The fit of one group (or the global one).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GroupFit {
     /// `all` for the global fit, else `col=value` pairs joined by `,`.
     pub key: String,
@@ -224,7 +224,7 @@ pub struct GroupFit {
 /// The calibration of the unit decisions are about: each labeled query's top hit. The pair maps
 /// (`platt`, `isotonic`) are fitted on every labeled pair of the top k, which is not the
 /// population a decision about a top hit comes from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DecisionFit {
     /// `top-hit`: one unit per query with a labeled row, its rank-1 hit (relevant or not).
     pub unit: String,
@@ -265,7 +265,7 @@ pub struct DecisionFit {
 
 /// The map of "found" (a relevant document anywhere in the top k) on each judged query's top
 /// score.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FoundFit {
     /// Judged queries.
     pub queries: u64,
@@ -279,7 +279,7 @@ pub struct FoundFit {
 
 /// How good one decision was: its queries, how often their top hit was relevant, and how often
 /// a relevant document was anywhere in their top k.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DecisionQuality {
     /// The decision.
     pub decision: Decision,
@@ -298,7 +298,7 @@ pub struct DecisionQuality {
 /// The scores where `apply`'s decisions change for a group's queries, by the top hit's score:
 /// act at or above `act`, not found below `not_found_below`, escalate between (ambiguous only
 /// with a minimum gap).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BandScores {
     /// Lowest top score that acts (None: none acts).
     pub act: Option<f64>,
@@ -315,7 +315,7 @@ pub struct BandScores {
 }
 
 /// A threshold for one target.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Threshold {
     /// What the target is a value of.
     pub target: TargetKind,
@@ -363,7 +363,7 @@ pub struct Threshold {
 }
 
 /// Units at or above a threshold, and the relevant ones among them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnitCount {
     /// Units.
     pub n: u64,
@@ -392,7 +392,7 @@ impl UnitCount {
 pub const SMALL_SAMPLE: u64 = 30;
 
 /// A threshold with a finite-sample guarantee.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CertifiedThreshold {
     /// What the target is a value of.
     pub target: TargetKind,
@@ -450,7 +450,7 @@ pub struct CertifiedThreshold {
 }
 
 /// Bootstrap 95% intervals of a threshold.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ThresholdInterval {
     /// Of the threshold a resample picks.
     pub score: Option<[f64; 2]>,
@@ -461,6 +461,15 @@ pub struct ThresholdInterval {
 }
 
 impl Artifact {
+    /// The artifact's JSON Schema (draft 2020-12), derived from these types and their docs:
+    /// what docs/artifact.schema.json holds, for readers in any language.
+    pub fn json_schema() -> serde_json::Value {
+        let mut schema = schemars::schema_for!(Artifact);
+        schema.insert("$id".into(), "https://simcal.invalid/artifact.schema.json".into());
+        schema.insert("title".into(), format!("simcal calibration artifact, schema_version {ARTIFACT_VERSION}").into());
+        schema.to_value()
+    }
+
     /// What a user should know about the fit beside its thresholds: unreachable targets,
     /// groups not fitted, failed maps, and the groups' thresholds that could not be certified
     /// (the global threshold's reason is part of the threshold itself).

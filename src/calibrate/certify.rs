@@ -26,7 +26,7 @@ use crate::stats::ltt::{certify_precision, certify_recall, Candidate, Fwer, Loss
 use crate::table::TableView;
 
 /// The exchangeable unit a guarantee is about.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Unit {
     /// One per judged query: its top hit (precision), its relevant documents (recall). The unit
@@ -51,7 +51,7 @@ impl Unit {
 }
 
 /// Whose certificate a query of a group acts on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CertifiedBy {
     /// Its group's own certificate, obtained on that group's queries: a guarantee for each

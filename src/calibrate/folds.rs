@@ -79,7 +79,7 @@ pub(crate) fn query_count(view: &TableView) -> Option<u64> {
 }
 
 /// A target's threshold measured out of fold.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HeldOutTarget {
     /// Folds whose training part reached the target (the others add nothing below).
     pub folds_reached: usize,

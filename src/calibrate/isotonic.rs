@@ -10,7 +10,7 @@
 use super::distinct::{Distinct, Rest};
 
 /// A fitted isotonic map: breakpoints `x` (ascending) and values `y` (non-decreasing, in [0, 1]).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Isotonic {
     /// Scores, ascending.
     pub x: Vec<f64>,

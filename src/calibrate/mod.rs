@@ -41,7 +41,7 @@ use isotonic::Isotonic;
 use sweep::Point;
 
 /// A calibration map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Isotonic regression.
@@ -53,7 +53,7 @@ pub enum Method {
 crate::choice::choice!(Method => "calibration method");
 
 /// Which maps a fit makes: one, or both (`simcal fit --method`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Maps {
     /// Isotonic regression alone.

@@ -12,7 +12,7 @@ use super::distinct::{Distinct, Rest};
 use crate::error::{Error, Result};
 
 /// A fitted Platt map.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Platt {
     /// Slope (negative when higher scores mean more relevant).
     pub a: f64,

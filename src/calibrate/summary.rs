@@ -15,7 +15,7 @@ pub const HIST_BINS: usize = 50;
 pub const ECE_BINS: usize = 10;
 
 /// How well a map's probabilities match the labels it was fitted on.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CalibrationMetrics {
     /// Mean squared error of the probabilities.
     pub brier: f64,
@@ -121,7 +121,7 @@ pub fn metrics(d: &Distinct, prob: impl Fn(usize) -> f64 + Sync) -> CalibrationM
 }
 
 /// Scores of one class of pairs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Distribution {
     /// Pairs.
     pub n: u64,
@@ -134,7 +134,7 @@ pub struct Distribution {
 }
 
 /// Relevant and irrelevant score distributions over shared histogram bins.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Distributions {
     /// Quantile levels.
     pub levels: Vec<f64>,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::binomial;
 
 /// A family-wise error rate procedure.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fwer {
     /// Bonferroni–Holm step-down: the smallest remaining p-value against δ / (hypotheses left).
