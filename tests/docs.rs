@@ -101,7 +101,8 @@ fn every_relative_link_and_anchor_resolves() {
 
 #[test]
 fn every_repository_path_in_backquotes_exists() {
-    const TOP: [&str; 11] = ["src/", "tests/", "benches/", "docs/", "data/", "python/", "cli/", "scripts/", "shaders/", "fuzz/", ".ci/"];
+    const TOP: [&str; 12] =
+        ["src/", "tests/", "benches/", "docs/", "data/", "python/", "cli/", "scripts/", "shaders/", "fuzz/", ".ci/", "examples/"];
     let root = root();
     let mut checked = 0;
     let mut missing = Vec::new();

@@ -48,6 +48,8 @@ mod trust;
 mod acted;
 // One unit from estimate to decision: exported cutoffs, not found, decision quality.
 mod decisions;
+// An approximate index's hits against the exact top k, and fit --qrels.
+mod neighbours;
 // The artifact's JSON Schema in docs/ is the one its types derive.
 mod schema;
 // The typed, validated view of a score table that fit, eval and apply read.

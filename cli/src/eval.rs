@@ -27,6 +27,13 @@ pub struct EvalArgs {
     /// A calibration (`simcal fit`) to measure on this table.
     #[arg(long)]
     pub calibration: Option<PathBuf>,
+    /// The exact top k of the same queries (`simcal score`): measure instead how many of its
+    /// neighbours `--scores` (an approximate index's hits) holds, recall@c per query and overall.
+    #[arg(long, value_name = "EXACT", conflicts_with_all = ["histograms", "calibration"])]
+    pub reference: Option<PathBuf>,
+    /// With --reference: the cutoffs c of recall@c (default 1, 10 and the exact table's k).
+    #[arg(long, num_args = 1.., value_name = "C", requires = "reference")]
+    pub cutoffs: Vec<usize>,
     /// Ranking measures, with trec_eval's names and parameters (P_10, P.5,10, ndcg_cut.10,
     /// iprec_at_recall..10,.50, ndcg.1=3,2=9, utility.2,-1,0,0) or its lists (official, set,
     /// all_trec).
@@ -189,6 +196,40 @@ fn print_set(s: &SetEval) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--reference`: the recall of the exact neighbours.
+fn run_reference(args: &EvalArgs, scores: &Path, exact: &Path) -> anyhow::Result<ExitCode> {
+    let r = simcal::metrics::neighbours::neighbour_recall_files(scores, exact, &args.cutoffs)?;
+    let doc = r.document(args.per_query);
+    if let Some(out) = &args.out {
+        super::write_json(out, &doc)?;
+    }
+    if args.json {
+        super::print_json(&doc)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    say!(
+        "{} against the exact top k of {}: {} ({} missing, {} not in the reference)",
+        scores.display(),
+        exact.display(),
+        count(r.queries, "query", "queries"),
+        num(r.missing),
+        num(r.not_in_reference)
+    );
+    for (name, mean) in &r.mean {
+        let below = r.below_one.get(name).copied().unwrap_or(0);
+        say!("  {name:<12} {mean:.4}   ({} of {} queries below 1)", num(below), num(r.queries));
+    }
+    if args.per_query {
+        let names: Vec<String> = r.cutoffs.iter().map(|c| format!("recall@{c}")).collect();
+        say!("per query ({}):", names.join(", "));
+        for (id, v) in &r.per_query {
+            let vals: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
+            say!("  {id}\t{}", vals.join("\t"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `--histograms`: separation from summed histograms.
 fn run_histograms(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let h = simcal::metrics::summed::evaluate_histograms(&args.histograms)?;
@@ -221,11 +262,21 @@ fn run_histograms(args: &EvalArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let inputs: Vec<&Path> =
-        args.scores.iter().chain(&args.histograms).chain(&args.labels.qrels).chain(&args.calibration).map(PathBuf::as_path).collect();
+    let inputs: Vec<&Path> = args
+        .scores
+        .iter()
+        .chain(&args.histograms)
+        .chain(&args.labels.qrels)
+        .chain(&args.calibration)
+        .chain(&args.reference)
+        .map(PathBuf::as_path)
+        .collect();
     let outputs: Vec<(&str, &Path)> = args.out.iter().map(|o| ("--out", o.as_path())).collect();
     simcal::output::check_destinations(&inputs, &outputs)?;
     let Some(scores) = args.scores.clone() else { return run_histograms(&args) };
+    if let Some(exact) = &args.reference {
+        return run_reference(&args, &scores, exact);
+    }
     let opts = args.options()?;
     let e = simcal::metrics::evaluate_files(&scores, args.labels.qrels.as_deref(), args.calibration.as_deref(), &opts)?;
     for n in &e.notes {

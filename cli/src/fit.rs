@@ -18,7 +18,8 @@ use simcal::stats::ltt::Fwer;
 
 #[derive(Args)]
 pub struct FitArgs {
-    /// A labeled score table (`simcal score --qrels`).
+    /// A score table: labeled (`simcal score --qrels`), or labeled here by `--qrels` (an index's
+    /// hits, or a TREC run).
     #[arg(long, required_unless_present = "from_histograms", conflicts_with = "from_histograms")]
     pub scores: Option<PathBuf>,
     /// Fit from summed score histograms (`simcal hist`) instead of a table: thresholds within
@@ -77,7 +78,7 @@ pub struct FitArgs {
     #[arg(long, default_value_t = FitOptions::default().seed)]
     pub seed: u64,
     #[command(flatten)]
-    pub rel: super::args::RelLevel,
+    pub labels: super::args::Labels,
     /// Where to write the calibration (JSON).
     #[arg(long)]
     pub out: PathBuf,
@@ -110,7 +111,7 @@ impl FitArgs {
             certified_by: self.certified_by,
             bootstrap: self.bootstrap,
             seed: self.seed,
-            rel_level: self.rel.rel_level,
+            rel_level: self.labels.rel_level,
         })
     }
 }
@@ -215,8 +216,11 @@ fn certified_lines(t: &simcal::calibrate::artifact::Threshold, head: &str, famil
 pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
     let opts = args.options()?;
     let (art, seconds) = match &args.scores {
-        Some(scores) => simcal::calibrate::fit_and_write(scores, &opts, &args.out)?,
+        Some(scores) => simcal::calibrate::fit_and_write(scores, args.labels.qrels.as_deref(), &opts, &args.out)?,
         None => {
+            if args.labels.qrels.is_some() {
+                anyhow::bail!("--qrels labels a score table's rows; histograms were counted from labeled tables");
+            }
             let inputs: Vec<&std::path::Path> = args.from_histograms.iter().map(PathBuf::as_path).chain(opts.input_files()).collect();
             simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;
             let t = Instant::now();

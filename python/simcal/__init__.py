@@ -54,6 +54,7 @@ __all__ = [
     "fit",
     "Calibration",
     "Decision",
+    "ann_recall",
 ]
 
 _FLOATS = (np.float16, np.float32, np.float64)
@@ -461,12 +462,15 @@ def fit(
     min_relevant: int = _D["fit"]["min_relevant"],
     abstain: tuple[float, float] = tuple(_D["fit"]["abstain"]),
     certified_by: str = _D["fit"]["certified_by"],
+    qrels: str | os.PathLike | None = None,
 ) -> Calibration:
     """``simcal fit`` on a labeled score table: a pyarrow Table or RecordBatch (columns
     ``query_id``, ``doc_id``, ``rank``, ``score``, ``label``; tables of other tools are read as
-    the CLI reads them), a pandas DataFrame, or the path of a parquet score table. The
+    the CLI reads them), a pandas or Polars DataFrame, or the path of a parquet score table. The
     arguments are the CLI's options; the defaults are the CLI's (5 folds of cross-fitting by
     query, 1,000 bootstrap resamples, no certification unless ``confidence`` is given).
+    ``qrels`` (the path of a TREC, BEIR tsv or parquet qrels file) labels the table's rows, as
+    ``simcal fit --qrels`` does: a vector database's hits need no label column of their own.
     """
     if not isinstance(method, str):
         raise SimcalError(f"method: expected isotonic, platt or all, got {method!r}")
@@ -480,8 +484,28 @@ def fit(
         batch, meta, path, method, _floats(target_precision, "target_precision"), _floats(target_recall, "target_recall"),
         (float(abstain[0]), float(abstain[1])), list(group_by or []), int(min_pairs), int(min_relevant), int(folds),
         None if confidence is None else float(confidence), unit, fwer, int(grid), int(bootstrap), int(seed), int(rel_level),
-        certified_by,
+        certified_by, _path_or_none(qrels, "qrels"),
     ))
+
+
+def _source(t: Any, name: str):
+    """A score table as the library takes it: (batch, metadata, None) or (None, {}, path)."""
+    if isinstance(t, (str, os.PathLike)):
+        return None, {}, os.fspath(t)
+    batch, meta = _batch(t, name)
+    return batch, meta, None
+
+
+def ann_recall(approx: Any, exact: Any, cutoffs: Iterable[int] | None = None) -> dict[str, Any]:
+    """How far an approximate index's top k is from the exact top k (``simcal eval --scores
+    APPROX --reference EXACT``): recall@c of the exact neighbours for each cutoff c (default 1,
+    10 and the exact table's k), per query and overall, by document id. Both are score tables
+    (pyarrow, pandas or Polars, or paths of parquet tables or TREC runs): ``approx`` the index's
+    hits, ``exact`` :func:`score`'s exact top k of the same queries. Returns the document the CLI
+    prints: ``{"cutoffs", "queries", "missing", "not_in_reference", "mean": {"recall@10": …},
+    "below_one": {…}, "per_query": {query: {"recall@10": …}}}``."""
+    cuts = [] if cutoffs is None else [int(c) for c in cutoffs]
+    return json.loads(_simcal.ann_recall(_source(approx, "approx"), _source(exact, "exact"), cuts))
 
 
 def drift(

@@ -584,7 +584,7 @@ fn with_metadata(batch: RecordBatch, meta: HashMap<String, String>) -> Result<Re
 /// Fits a table (a record batch, or the path of a parquet file) and returns the artifact JSON.
 // Long: one argument per Python keyword, each converted and checked.
 #[pyfunction]
-#[pyo3(signature = (table, meta, path, method, target_precision, target_recall, abstain, group_by, min_pairs, min_relevant, folds, confidence, unit, fwer, grid, bootstrap, seed, rel_level, certified_by))]
+#[pyo3(signature = (table, meta, path, method, target_precision, target_recall, abstain, group_by, min_pairs, min_relevant, folds, confidence, unit, fwer, grid, bootstrap, seed, rel_level, certified_by, qrels=None))]
 #[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
 fn fit(
     py: Python<'_>,
@@ -607,6 +607,7 @@ fn fit(
     seed: u64,
     rel_level: i32,
     certified_by: &str,
+    qrels: Option<String>,
 ) -> PyResult<String> {
     let methods = named::<simcal::calibrate::Maps>("method", method)?.methods();
     let certify = match confidence {
@@ -637,10 +638,13 @@ fn fit(
     let art = py.detach(|| -> PyResult<Artifact> {
         match (table, path) {
             (Some(batch), _) => {
-                let t = self::table(batch.0, meta, "table")?;
+                let mut t = self::table(batch.0, meta, "table")?;
+                if let Some(q) = &qrels {
+                    t = simcal::table::label_from_file(&t, Path::new("table"), Path::new(q), rel_level).map_err(err)?;
+                }
                 simcal::calibrate::fit_table_in_memory(&t, Path::new("table"), &opts).map_err(err)
             }
-            (None, Some(p)) => simcal::calibrate::fit_file(Path::new(&p), &opts).map_err(err),
+            (None, Some(p)) => simcal::calibrate::fit_file_labeled(Path::new(&p), qrels.as_deref().map(Path::new), &opts).map_err(err),
             (None, None) => Err(invalid("table: expected a pyarrow table or a path")),
         }
     })?;
@@ -878,6 +882,30 @@ impl Decider {
     }
 }
 
+/// A score table from Python: a record batch with its metadata, or the path of a file.
+type TableSource = (Option<PyArrowType<RecordBatch>>, HashMap<String, String>, Option<String>);
+
+/// The recall of an exact top k's neighbours in an approximate index's hits (the document
+/// `simcal eval --reference --json` prints, per query included), as JSON.
+#[pyfunction]
+#[pyo3(signature = (approx, exact, cutoffs))]
+fn ann_recall(py: Python<'_>, approx: TableSource, exact: TableSource, cutoffs: Vec<usize>) -> PyResult<String> {
+    let cols = ["query_id", "doc_id", "rank", "score"];
+    let load = |(batch, meta, path): TableSource, name: &str| -> PyResult<(simcal::table::ScoreTable, std::path::PathBuf)> {
+        match (batch, path) {
+            (Some(b), _) => Ok((self::table(b.0, meta, name)?, std::path::PathBuf::from(name))),
+            (None, Some(p)) => Ok((simcal::metrics::read_scores(Path::new(&p), &cols).map_err(err)?, std::path::PathBuf::from(p))),
+            (None, None) => Err(invalid(format!("{name}: expected a score table or a path"))),
+        }
+    };
+    py.detach(|| {
+        let (a, ap) = load(approx, "approx")?;
+        let (e, ep) = load(exact, "exact")?;
+        let r = simcal::metrics::neighbours::neighbour_recall(&a, &ap, &e, &ep, &cutoffs).map_err(err)?;
+        Ok(r.document(true).to_string())
+    })
+}
+
 /// The nightly job (`simcal run`): the config file's encoders, or with no config the sample in
 /// `data`, into `out`. Returns the manifest (`run.json`, as JSON) and the notes the CLI would
 /// print (missing baselines let through, forced applies).
@@ -972,6 +1000,7 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(save_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add_class::<Decider>()?;
+    m.add_function(wrap_pyfunction!(ann_recall, m)?)?;
     m.add_function(wrap_pyfunction!(drift, m)?)?;
     m.add_function(wrap_pyfunction!(report, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;

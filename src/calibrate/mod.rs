@@ -215,19 +215,34 @@ pub(crate) fn fit_columns(opts: &FitOptions) -> Vec<&str> {
 
 /// Reads the columns a fit needs from the score table at `path` and fits it.
 pub fn fit_file(path: &Path, opts: &FitOptions) -> Result<Artifact> {
-    opts.check()?;
-    let table = crate::table::read_table_columns(path, Some(&fit_columns(opts)))?;
-    crate::table::check_documents_once(&table, path)?;
-    fit_table(&table, path, opts)
+    fit_file_labeled(path, None, opts)
 }
 
-/// `simcal fit`: fits the score table at `scores` and writes the artifact to `out`
-/// (atomically; `out` must not be an input). Returns the artifact and the seconds the fit took.
-pub fn fit_and_write(scores: &Path, opts: &FitOptions, out: &Path) -> Result<(Artifact, f64)> {
-    let inputs: Vec<&Path> = std::iter::once(scores).chain(opts.input_files()).collect();
+/// [`fit_file`] with the rows labeled from the judgements at `qrels` (the table's own labels,
+/// where it has them, are replaced), as `simcal fit --qrels` does: a table of an index's hits
+/// needs no label column of its own.
+pub fn fit_file_labeled(path: &Path, qrels: Option<&Path>, opts: &FitOptions) -> Result<Artifact> {
+    opts.check()?;
+    let mut cols = fit_columns(opts);
+    if qrels.is_some() {
+        cols.extend(["query_id", "doc_id"]);
+    }
+    let table = crate::table::read_table_columns(path, Some(&cols))?;
+    crate::table::check_documents_once(&table, path)?;
+    match qrels {
+        Some(q) => fit_table(&crate::table::label_from_file(&table, path, q, opts.rel_level)?, path, opts),
+        None => fit_table(&table, path, opts),
+    }
+}
+
+/// `simcal fit`: fits the score table at `scores` (labeled from `qrels` where given) and writes
+/// the artifact to `out` (atomically; `out` must not be an input). Returns the artifact and the
+/// seconds the fit took.
+pub fn fit_and_write(scores: &Path, qrels: Option<&Path>, opts: &FitOptions, out: &Path) -> Result<(Artifact, f64)> {
+    let inputs: Vec<&Path> = std::iter::once(scores).chain(qrels).chain(opts.input_files()).collect();
     crate::output::check_destinations(&inputs, &[("`out`", out)])?;
     let t = std::time::Instant::now();
-    let art = fit_file(scores, opts)?;
+    let art = fit_file_labeled(scores, qrels, opts)?;
     art.write(out)?;
     Ok((art, t.elapsed().as_secs_f64()))
 }

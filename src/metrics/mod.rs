@@ -3,11 +3,13 @@
 //! ([`separation`]), the reliability of a calibration's probabilities on the table
 //! ([`reliability`]), and drift against a calibration's stored distributions ([`drift`]).
 //! [`evaluate`] puts the first three together, for the table and for each group; [`summed`]
-//! measures separation on summed histograms instead.
+//! measures separation on summed histograms instead; [`neighbours`] measures how far an
+//! approximate index's top k is from the exact top k.
 
 pub mod drift;
 mod gains;
 pub mod measure;
+pub mod neighbours;
 pub mod ranking;
 pub mod reliability;
 pub mod runs;

@@ -263,7 +263,7 @@ pub(crate) fn fit_options(c: &Config) -> FitOptions {
 /// Fits encoder `name`'s table into `out/NAME.calibration.json`.
 pub fn fit(c: &Config, name: &str, table: &Path) -> Result<(Artifact, f64, PathBuf)> {
     let cal = output(c, name, CALIBRATION);
-    let (art, secs) = crate::calibrate::fit_and_write(table, &fit_options(c), &cal)?;
+    let (art, secs) = crate::calibrate::fit_and_write(table, None, &fit_options(c), &cal)?;
     Ok((art, secs, cal))
 }
 

@@ -103,6 +103,12 @@ pub fn id_runs(ids: &StringArray) -> Vec<(usize, usize)> {
     starts.iter().copied().zip(ends).collect()
 }
 
+/// `table` (read from `path`) labeled from the judgements in the file at `qrels` (TREC, BEIR tsv
+/// or parquet), at relevance level `rel_level`: what `--qrels` means for a table.
+pub fn label_from_file(table: &ScoreTable, path: &std::path::Path, qrels: &std::path::Path, rel_level: i32) -> Result<ScoreTable> {
+    relabel(table, path, &crate::labels::read_qrels(qrels)?, rel_level)
+}
+
 /// `table` with its `label` and `query_relevant` columns taken from `qrels` (added in the
 /// standard place, or replacing the table's own): what `--qrels` means for a table.
 pub(crate) fn relabel(table: &ScoreTable, path: &std::path::Path, qrels: &Qrels, rel_level: i32) -> Result<ScoreTable> {
