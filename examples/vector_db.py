@@ -99,9 +99,12 @@ def main():
         f"recall@{c} {rec['mean'][f'recall@{c}']:.3f} ({rec['below_one'][f'recall@{c}']} queries below 1)"
         for c in rec["cutoffs"]))
 
-    # 4. Calibrate on the index's own hits, labeled from the qrels (the Polars frame as it is). For
+    # 4. Calibrate on the index's own hits, labeled from the qrels (the file just written, so that
+    # the artifact names it: `simcal apply --calibration calibration.json --scores ann.parquet`
+    # takes it; `simcal.fit(hits, qrels=...)` fits the Polars frame in memory the same). For
     # contrast, the same fit on the exact top k: what a calibration made without the index assumes.
-    on_index = simcal.fit(hits, qrels=qrels, target_precision=[TARGET], confidence=CONFIDENCE, bootstrap=0)
+    on_index = simcal.fit(out / "ann.parquet", qrels=qrels, target_precision=[TARGET], confidence=CONFIDENCE,
+                          bootstrap=0)
     on_exact = simcal.fit(exact, target_precision=[TARGET], confidence=CONFIDENCE, bootstrap=0)
     on_index.save(out / "calibration.json")                       # the artifact an agent loads
     fits = {"the index's hits": on_index, "the exact top k": on_exact}

@@ -1,13 +1,13 @@
 //! Deciding one query at a time, as an agent does after each search: a [`Decider`], built once
 //! from a calibration artifact, takes one query's hit scores and returns what `apply` would
 //! decide for that query's rows of a table — the same map, cutoffs and certificate, by the
-//! one rule [`decide_hits`] that `apply` also runs — in microseconds.
+//! one rule (`decide_hits`) that `apply` also runs — in microseconds.
 //!
 //! The rule, for a porter (docs/decide.md says it in full): the hits' probabilities are the
 //! group's pair map's (the global map where the group has none); hits below the floor are
 //! dropped; the top hit is the best-scoring hit left (ties: the earlier one); the gap is the
 //! highest probability left minus the second highest (0 without a second); the decision is
-//! [`Policy::decide_at`] on the top hit's score by the group's cutoffs.
+//! the policy's, on the top hit's score by the group's cutoffs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -148,9 +148,9 @@ impl Decider {
         &self.art.group_by
     }
 
-    /// The key of the group whose group columns have `values` (every group column named once),
-    /// as `fit` and `apply` write it (`class=nav,lang=en`).
-    pub fn group_key(&self, values: &BTreeMap<String, String>) -> Result<String> {
+    /// The key of the group whose group columns have `values` (every group column named once;
+    /// None for a null), as `fit` and `apply` write it (`class=nav,lang=en`, `class=null`).
+    pub fn group_key(&self, values: &BTreeMap<String, Option<String>>) -> Result<String> {
         if let Some(extra) = values.keys().find(|k| !self.art.group_by.contains(k)) {
             return Err(Error::Invalid(format!(
                 "group: {extra:?} is not a group column of the calibration (its group columns: {})",
@@ -162,13 +162,19 @@ impl Decider {
             .group_by
             .iter()
             .map(|c| match values.get(c) {
-                Some(v) => Ok(format!("{c}={}", crate::table::key_value(Some(v)))),
+                Some(v) => Ok(format!("{c}={}", crate::table::key_value(v.as_deref()))),
                 None => {
                     Err(Error::Invalid(format!("group: no value for the group column {c:?} (its group columns: {})", self.group_columns())))
                 }
             })
             .collect();
         Ok(parts?.join(","))
+    }
+
+    /// Whether the fit has a group of this key (a query of another is decided by the global
+    /// map, with no certificate of its own).
+    pub fn knows_group(&self, key: &str) -> bool {
+        self.rules.contains_key(key)
     }
 
     fn group_columns(&self) -> String {
@@ -210,6 +216,7 @@ impl Decider {
 
     /// P(relevant) of each hit under its group's pair map: `apply`'s `probability` column.
     pub fn probabilities(&self, scores: &[f32], group: Option<&str>) -> Result<Vec<f64>> {
+        finite(scores)?;
         let (_, r) = self.rule(group)?;
         let map = self.map(&r).ok_or_else(|| Error::Invalid(format!("the calibration has no {} map", self.method.name())))?;
         Ok(scores.iter().map(|&s| map.predict(f64::from(s))).collect())
@@ -218,10 +225,8 @@ impl Decider {
     /// The decision for one query whose hits score `scores` (any order; a score table's f32
     /// scores), of group `group` (a key, None without groups).
     pub fn decide(&self, scores: &[f32], group: Option<&str>) -> Result<Verdict> {
+        finite(scores)?;
         let (key, r) = self.rule(group)?;
-        if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
-            return Err(Error::Invalid(format!("scores[{i}] is {}: scores must be finite", scores.get(i).copied().unwrap_or(f32::NAN))));
-        }
         let map = self.map(&r).ok_or_else(|| Error::Invalid(format!("the calibration has no {} map", self.method.name())))?;
         let prob: Vec<f64> = scores.iter().map(|&s| map.predict(f64::from(s))).collect();
         let keep: Vec<bool> = prob.iter().map(|&p| self.floor.is_none_or(|f| p >= f)).collect();
@@ -241,6 +246,15 @@ impl Decider {
     /// The map of top hits, where the calibration has one for the method applied.
     fn top_map(&self) -> Option<&dyn Calibrator> {
         self.art.global.decision.as_ref().and_then(|d| d.map(self.method))
+    }
+}
+
+/// Refuses a score that is not finite, naming its position (a table's scores are checked when
+/// it is read; hits given one query at a time are checked here).
+fn finite(scores: &[f32]) -> Result<()> {
+    match scores.iter().position(|s| !s.is_finite()) {
+        Some(i) => Err(Error::Invalid(format!("scores[{i}] is {}: scores must be finite", scores.get(i).copied().unwrap_or(f32::NAN)))),
+        None => Ok(()),
     }
 }
 

@@ -125,9 +125,19 @@ fn recall_of_the_exact_neighbours_is_counted_per_query() {
     let doc = eval_reference(&["--scores", ep, "--reference", ep]);
     assert_eq!(doc["mean"]["recall@100"].as_f64(), Some(1.0));
     assert_eq!(doc["below_one"]["recall@100"].as_u64(), Some(0));
-    // A cutoff of 0 is refused, naming it.
-    let o = simcal().args(["eval", "--scores", ap, "--reference", ep, "--cutoffs", "0"]).output().unwrap();
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("cutoff 0"), "{}", String::from_utf8_lossy(&o.stderr));
+    // A cutoff of 0, or one deeper than the reference's top k, is refused, naming it.
+    for (c, words) in [("0", "cutoff 0"), ("101", "cutoff 101 is deeper than the reference's top k (100)")] {
+        let o = simcal().args(["eval", "--scores", ap, "--reference", ep, "--cutoffs", c]).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(words), "{err}");
+    }
+    // A document twice in one query's hits would count twice: refused, naming the rows.
+    let mut twice = approx.clone();
+    twice[1].1 = twice[0].1.clone();
+    write(&approx_path, &twice, true);
+    let o = simcal().args(["eval", "--scores", ap, "--reference", ep]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("rows 1 and 2") && err.contains("twice"), "{err}");
 }
 
 #[test]
@@ -156,6 +166,16 @@ fn fit_labels_an_index_hits_from_the_qrels() {
     assert!(ok, "{err}");
     let (ok, err, b) = fit(&labeled, None, "b.json");
     assert!(ok, "{err}");
+    // A TREC run of the same hits (no labels, no ranks' column: trec_eval's format), fitted with
+    // the qrels, is the same calibration.
+    let run = dir.path().join("hits.run");
+    let text: String = rows(&simcal::table::read_table(&labeled).unwrap())
+        .iter()
+        .map(|(q, d, r, s)| format!("{q} Q0 {d} {r} {} tag\n", f64::from(*s)))
+        .collect();
+    std::fs::write(&run, text).unwrap();
+    let (ok, err, c) = fit(&run, Some(&data_dir().join("qrels.tsv")), "c.json");
+    assert!(ok, "{err}");
     let doc = |p: &Path| {
         let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
         // The hits' file names no model or metric (another tool wrote it): all else is equal.
@@ -164,5 +184,14 @@ fn fit_labels_an_index_hits_from_the_qrels() {
         }
         v
     };
-    assert_eq!(doc(&a), doc(&b));
+    assert!(doc(&a) == doc(&b), "fit --qrels on the unlabeled hits differs from the labeled table's fit");
+    // A TREC run records no k (0): all else is equal.
+    let (mut c, mut b) = (doc(&c), doc(&b));
+    assert_eq!(c["k"], 0);
+    c.as_object_mut().unwrap().remove("k");
+    b.as_object_mut().unwrap().remove("k");
+    assert!(c == b, "fit --qrels on the TREC run differs from the labeled table's fit");
+    // Histograms carry their own labels: --qrels with them is refused.
+    let o = simcal().args(["fit", "--from-histograms", "h.json", "--qrels", "q.tsv", "--out", "x.json"]).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
 }

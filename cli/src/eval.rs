@@ -29,7 +29,11 @@ pub struct EvalArgs {
     pub calibration: Option<PathBuf>,
     /// The exact top k of the same queries (`simcal score`): measure instead how many of its
     /// neighbours `--scores` (an approximate index's hits) holds, recall@c per query and overall.
-    #[arg(long, value_name = "EXACT", conflicts_with_all = ["histograms", "calibration"])]
+    #[arg(
+        long,
+        value_name = "EXACT",
+        conflicts_with_all = ["histograms", "calibration", "qrels", "metrics", "group_by", "complete", "max_docs", "judged_only", "target_precision", "method", "bins", "bin_strategy"]
+    )]
     pub reference: Option<PathBuf>,
     /// With --reference: the cutoffs c of recall@c (default 1, 10 and the exact table's k).
     #[arg(long, num_args = 1.., value_name = "C", requires = "reference")]

@@ -18,13 +18,13 @@ use simcal::stats::ltt::Fwer;
 
 #[derive(Args)]
 pub struct FitArgs {
-    /// A score table: labeled (`simcal score --qrels`), or labeled here by `--qrels` (an index's
-    /// hits, or a TREC run).
+    /// A score table (or a TREC run): labeled (`simcal score --qrels`), or labeled here by
+    /// `--qrels` (an index's hits, a run).
     #[arg(long, required_unless_present = "from_histograms", conflicts_with = "from_histograms")]
     pub scores: Option<PathBuf>,
     /// Fit from summed score histograms (`simcal hist`) instead of a table: thresholds within
     /// one bin (relative 2⁻¹⁵) of the exact fit's.
-    #[arg(long = "from-histograms", num_args = 1.., value_name = "HIST")]
+    #[arg(long = "from-histograms", num_args = 1.., value_name = "HIST", conflicts_with = "qrels")]
     pub from_histograms: Vec<PathBuf>,
     /// Maps to fit.
     #[arg(long, value_parser = choice::<Maps>(), default_value_t)]
@@ -218,9 +218,6 @@ pub fn run(args: FitArgs) -> anyhow::Result<ExitCode> {
     let (art, seconds) = match &args.scores {
         Some(scores) => simcal::calibrate::fit_and_write(scores, args.labels.qrels.as_deref(), &opts, &args.out)?,
         None => {
-            if args.labels.qrels.is_some() {
-                anyhow::bail!("--qrels labels a score table's rows; histograms were counted from labeled tables");
-            }
             let inputs: Vec<&std::path::Path> = args.from_histograms.iter().map(PathBuf::as_path).chain(opts.input_files()).collect();
             simcal::output::check_destinations(&inputs, &[("--out", &args.out)])?;
             let t = Instant::now();

@@ -28,7 +28,6 @@ import numpy as np
 
 from . import _simcal
 from ._simcal import SimcalError
-from .calibrators import IsotonicCalibrator, NotFittedError, PlattCalibrator
 
 
 class SimcalWarning(UserWarning):
@@ -36,6 +35,19 @@ class SimcalWarning(UserWarning):
     estimate, a forced model mismatch."""
 
 __version__: str = _simcal.__version__
+
+# The calibrators are scikit-learn estimators when scikit-learn is installed, and importing it
+# takes about a second: they are imported on first use, so that `import simcal` stays quick for
+# an agent that only decides.
+_CALIBRATORS = ("IsotonicCalibrator", "PlattCalibrator", "NotFittedError")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CALIBRATORS:
+        from . import calibrators
+
+        return getattr(calibrators, name)
+    raise AttributeError(f"module 'simcal' has no attribute {name!r}")
 
 __all__ = [
     "SimcalError",
@@ -374,11 +386,23 @@ class Calibration:
         return d
 
     def _group(self, d: "_simcal.Decider", group: Any) -> str | None:
-        if group is None or isinstance(group, str):
-            return group
-        if isinstance(group, Mapping):
-            return d.group_key({str(k): str(v) for k, v in group.items()})
-        raise SimcalError(f"group: expected a group key such as 'class=nav' or a dict of the group columns' values, got {type(group).__name__}")
+        """The group's key: given as one, or built from the group columns' values as ``fit``
+        and ``apply`` write it (a null as ``null``, a boolean as ``true``/``false``). A key the
+        fit does not have is warned of once: its queries get the global map and no
+        certificate of their own."""
+        if group is not None and not isinstance(group, str):
+            if not isinstance(group, Mapping):
+                raise SimcalError(f"group: expected a group key such as 'class=nav' or a dict of the group columns' values, got {type(group).__name__}")
+            text = {str(k): None if v is None else (("true" if v else "false") if isinstance(v, (bool, np.bool_)) else str(v))
+                    for k, v in group.items()}
+            group = d.group_key(text)
+        if group is not None and not d.knows_group(group):
+            warned = self.__dict__.setdefault("_unseen_groups", set())
+            if group not in warned and len(warned) < 1000:
+                warned.add(group)
+                warnings.warn(f"group {group!r} is not one the calibration was fitted on: decided by the global map, "
+                              "with no certificate of its own", SimcalWarning, stacklevel=3)
+        return group
 
     @staticmethod
     def _hits(scores: Any, name: str = "scores") -> np.ndarray:
@@ -387,6 +411,13 @@ class Calibration:
             raise SimcalError(f"{name}: expected a 1-D array of one query's hit scores, got shape {a.shape}")
         if a.dtype.kind not in "fiu":
             raise SimcalError(f"{name}: expected numbers, got {a.dtype}")
+        if a.dtype != np.float32 and a.size:
+            wide = a.astype(np.float64, copy=False)
+            bad = ~(np.abs(wide) <= np.finfo(np.float32).max)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                v = "NaN" if np.isnan(wide[i]) else wide[i]
+                raise SimcalError(f"{name}[{i}] is {v}: scores must be finite float32 numbers")
         return np.ascontiguousarray(a, dtype=np.float32)
 
     def decide(self, scores: Any, group: Any = None, *, decide_on: str = _D["apply"]["decide_on"],
@@ -412,8 +443,8 @@ class Calibration:
         if options:
             raise SimcalError(f"decide_many: unknown option {next(iter(options))!r}")
         if isinstance(queries, np.ndarray) and queries.ndim == 2:
-            flat = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1)
-            offsets = np.arange(0, flat.size + 1, max(queries.shape[1], 1), dtype=np.uint64)[:queries.shape[0] + 1]
+            flat = self._hits(queries.reshape(-1), "queries")
+            offsets = np.arange(queries.shape[0] + 1, dtype=np.uint64) * np.uint64(queries.shape[1])
         else:
             rows = [self._hits(q, f"queries[{i}]") for i, q in enumerate(queries)]
             flat = np.concatenate(rows) if rows else np.empty(0, np.float32)
@@ -425,7 +456,8 @@ class Calibration:
     def predict_proba(self, scores: Any, group: Any = None, method: str | None = None) -> np.ndarray:
         """P(relevant) of each of one query's hits under its group's map: :meth:`apply`'s
         ``probability`` column for those rows."""
-        d = self._decider(_D["apply"]["decide_on"], None, None, method, None, 0.0, None)
+        # The probabilities decide nothing: no certificate is asked for (nor warned of).
+        d = self._decider("estimate", None, None, method, None, 0.0, None)
         return d.probabilities(self._hits(scores), self._group(d, group))
 
     def __repr__(self) -> str:

@@ -825,9 +825,14 @@ impl Decider {
         self.inner.warnings().to_vec()
     }
 
-    /// The key of the group whose group columns have `values`.
-    fn group_key(&self, values: std::collections::BTreeMap<String, String>) -> PyResult<String> {
+    /// The key of the group whose group columns have `values` (None: a null).
+    fn group_key(&self, values: std::collections::BTreeMap<String, Option<String>>) -> PyResult<String> {
         self.inner.group_key(&values).map_err(err)
+    }
+
+    /// Whether the fit has a group of this key.
+    fn knows_group(&self, key: &str) -> bool {
+        self.inner.knows_group(key)
     }
 
     /// One query's decision from its hits' scores.

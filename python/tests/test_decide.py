@@ -119,8 +119,27 @@ def test_decide_refuses_bad_input_naming_it(fits):
         cal.decide([0.5], "section=perl")
     with pytest.raises(simcal.SimcalError, match="no precision target 0.7"):
         cal.decide([0.5], target=0.7)
+    for call in (lambda: cal.predict_proba([0.5, np.inf]), lambda: cal.decide([0.5, 1e40])):
+        with pytest.raises(simcal.SimcalError, match=r"scores\[1\] is"):
+            call()
+    # A batch of queries without hits: each not found.
+    assert [d.decision for d in cal.decide_many(np.zeros((3, 0)))] == ["not_found"] * 3
     # No hits at all: not found, as apply decides a query whose rows the floor dropped.
     assert cal.decide([]).decision == "not_found"
-    # A group the fit never saw: the global map, and no certificate of its own.
-    unseen = grouped.decide([0.9], {"section": "no-such-section"})
+    # A group the fit never saw: the global map, and no certificate of its own, with a warning
+    # (once); a null group column's value is written `null`, as apply writes it.
+    with pytest.warns(simcal.SimcalWarning, match="not one the calibration was fitted on"):
+        unseen = grouped.decide([0.9], {"section": "no-such-section"})
     assert unseen.group == "section=no-such-section" and unseen.certificate is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grouped.decide([0.9], {"section": "no-such-section"})  # warned once only
+    with pytest.warns(simcal.SimcalWarning):
+        assert grouped.decide([0.9], {"section": None}).group == "section=null"
+
+
+def test_predict_proba_decides_nothing_and_warns_of_nothing(fits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = fits["estimate"].predict_proba([0.2, 0.9])
+    assert p.shape == (2,) and p[0] <= p[1]

@@ -48,7 +48,9 @@ def test_a_broken_artifact_is_caught(tmp_path, simcal_bin, minilm_table):
     doc = json.loads(out.read_text())
     for breaks in (lambda d: d.pop("global"), lambda d: d.__setitem__("abstain", {"low": "0.2", "high": 0.8}),
                    lambda d: d["global"].__setitem__("isotonic", {"x": [0.1]}),
-                   lambda d: d.__setitem__("methods", ["logistic"])):
+                   lambda d: d.__setitem__("methods", ["logistic"]), lambda d: d.__setitem__("schema_version", 2),
+                   lambda d: d["abstain"].__setitem__("high", 1.5),
+                   lambda d: d["global"]["isotonic"]["y"].__setitem__(0, 1.2)):
         broken = json.loads(json.dumps(doc))
         breaks(broken)
         assert artifact_errors(broken), breaks

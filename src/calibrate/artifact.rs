@@ -37,7 +37,8 @@ pub const ARTIFACT_VERSION: u32 = 1;
 /// A calibration: what it was fitted on, how, and the fits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Artifact {
-    /// [`ARTIFACT_VERSION`].
+    /// The artifact's schema version, 1 ([`ARTIFACT_VERSION`]): a reader refuses another.
+    #[schemars(range(min = 1, max = 1))]
     pub schema_version: u32,
     /// simcal version that fitted it.
     pub simcal_version: String,
@@ -151,8 +152,10 @@ pub struct TargetSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Band {
     /// Below: not found.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub low: f64,
     /// At or above: act.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub high: f64,
 }
 
@@ -347,7 +350,7 @@ pub struct Threshold {
     /// Exact (Clopper–Pearson) 95% interval of the recall: tp of the relevant pairs.
     #[serde(default)]
     pub recall_exact: Option<[f64; 2]>,
-    /// The estimate rests on fewer than [`SMALL_SAMPLE`] pairs at or above it.
+    /// The estimate rests on fewer than 30 ([`SMALL_SAMPLE`]) pairs at or above it.
     #[serde(default)]
     pub small_sample: bool,
     /// The threshold chosen on the other folds, measured on each held-out fold, pooled.

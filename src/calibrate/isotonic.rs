@@ -13,8 +13,10 @@ use super::distinct::{Distinct, Rest};
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Isotonic {
     /// Scores, ascending.
+    #[schemars(length(min = 1))]
     pub x: Vec<f64>,
-    /// P(relevant) at each score.
+    /// P(relevant) at each score (as many as `x`).
+    #[schemars(length(min = 1), inner(range(min = 0.0, max = 1.0)))]
     pub y: Vec<f64>,
 }
 

@@ -227,7 +227,8 @@ pub fn fit_file_labeled(path: &Path, qrels: Option<&Path>, opts: &FitOptions) ->
     if qrels.is_some() {
         cols.extend(["query_id", "doc_id"]);
     }
-    let table = crate::table::read_table_columns(path, Some(&cols))?;
+    // A TREC run carries no labels: it is fitted with `qrels`.
+    let table = crate::metrics::read_scores(path, &cols)?;
     crate::table::check_documents_once(&table, path)?;
     match qrels {
         Some(q) => fit_table(&crate::table::label_from_file(&table, path, q, opts.rel_level)?, path, opts),

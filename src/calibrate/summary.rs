@@ -21,7 +21,7 @@ pub struct CalibrationMetrics {
     pub brier: f64,
     /// Mean negative log-likelihood (probabilities clipped to [1e-15, 1 − 1e-15]).
     pub log_loss: f64,
-    /// Expected calibration error over [`ECE_BINS`] equal-width probability bins.
+    /// Expected calibration error over 10 ([`ECE_BINS`]) equal-width probability bins.
     pub ece: f64,
     /// Maximum calibration error over the same bins (absent in artifacts written before it).
     #[serde(default)]
@@ -127,9 +127,9 @@ pub struct Distribution {
     pub n: u64,
     /// Mean score.
     pub mean: Option<f64>,
-    /// Scores at [`QUANTILES`] (numpy's linear interpolation); empty without pairs.
+    /// Scores at the `levels` ([`QUANTILES`]; numpy's linear interpolation); empty without pairs.
     pub quantiles: Vec<f64>,
-    /// Pairs per histogram bin (bins from [`Distributions::edges`]).
+    /// Pairs per histogram bin (bins between consecutive `edges`).
     pub counts: Vec<u64>,
 }
 
@@ -138,7 +138,7 @@ pub struct Distribution {
 pub struct Distributions {
     /// Quantile levels.
     pub levels: Vec<f64>,
-    /// Histogram bin edges ([`HIST_BINS`] + 1, from the lowest to the highest score).
+    /// Histogram bin edges (51: [`HIST_BINS`] + 1, from the lowest to the highest score).
     pub edges: Vec<f64>,
     /// Relevant pairs.
     pub relevant: Distribution,

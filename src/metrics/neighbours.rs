@@ -60,6 +60,18 @@ fn ranked<'a>(view: &TableView<'a>) -> Result<Vec<(&'a str, Vec<&'a str>)>> {
     }
     let score = view.score;
     let key = |r: usize| (view.rank.map(|k| k.value(r)), score.get(r).copied().unwrap_or(f32::NAN));
+    // A document twice in one query's hits would count twice.
+    for (q, v) in &rows {
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(v.len());
+        for &r in v {
+            if let Some(first) = seen.insert(did.value(r), r) {
+                return Err(Error::format(
+                    view.path(),
+                    format!("rows {} and {}: query {q:?} lists document {:?} twice", first + 1, r + 1, did.value(r)),
+                ));
+            }
+        }
+    }
     Ok(rows
         .into_iter()
         .map(|(q, mut v)| {
@@ -77,7 +89,8 @@ fn ranked<'a>(view: &TableView<'a>) -> Result<Vec<(&'a str, Vec<&'a str>)>> {
 }
 
 /// The recall of `exact`'s neighbours in `approx` at each of `cutoffs` (empty: 1, 10 and the
-/// exact table's deepest query, those not above it), each table named by its path in errors.
+/// exact table's deepest query, those not above it; a cutoff deeper than that is refused),
+/// each table named by its path in errors. A document listed twice for one query is refused.
 // Long: the two tables' rankings, the cutoffs, then one pass over the exact table's queries.
 pub fn neighbour_recall(
     approx: &ScoreTable,
@@ -98,6 +111,10 @@ pub fn neighbour_recall(
     }
     if cutoffs.is_empty() {
         cuts.retain(|&c| c <= deepest);
+    } else if let Some(&c) = cuts.iter().find(|&&c| c > deepest) {
+        return Err(Error::Invalid(format!(
+            "cutoff {c} is deeper than the reference's top k ({deepest}): recall@{c} needs the exact top {c}"
+        )));
     }
     cuts.sort_unstable();
     cuts.dedup();

@@ -26,7 +26,7 @@ pub enum Fwer {
     Bonferroni,
     /// Fixed-sequence testing in orders fixed before the labels are seen, stopping each at its
     /// first acceptance: precision from the highest threshold down, in up to four sequences
-    /// whose starts depend on unit counts alone ([`sequences`]), δ split between them; recall
+    /// whose starts depend on unit counts alone, δ split between them; recall
     /// from the lowest threshold up, at δ. (MAPIE walks one sequence in a direction it picks
     /// from the calibration data's risks, which is not valid.) The default: on the sample and on a set of
     /// 4,000 judged queries it certifies lower thresholds (more recall) than Holm or Bonferroni,
