@@ -1,6 +1,6 @@
 //! The artifact's JSON Schema, docs/artifact.schema.json, is the one the artifact's types derive:
 //! a change to the artifact that the committed schema does not describe fails here. (The Python
-//! suite validates every artifact the tests write against the committed file.) Run with
+//! suite validates every artifact it writes against the committed file.) Run with
 //! `SIMCAL_BLESS=1` to rewrite the file after a deliberate change.
 
 use simcal::calibrate::artifact::Artifact;
