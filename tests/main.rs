@@ -38,6 +38,8 @@ mod nightly;
 mod histograms;
 // The shared statistics: binomial tails, exact intervals, FWER procedures, LTT, CRC.
 mod stats;
+// The paired tests of comparisons: scipy's t-test, statsmodels' corrections, exact permutations.
+mod paired;
 // Certified thresholds and exact intervals: MAPIE and scipy golden values.
 mod certify;
 // The drift gate's two-sample tests: scipy's Fisher exact test and asymptotic KS.
