@@ -50,6 +50,15 @@ fn every_chart_of_the_report_has_data() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let page = std::fs::read_to_string(p("r.html")).unwrap();
+    // The default measures are means, and say so; a sum and a geometric mean are named as such.
+    assert!(page.contains("trec_eval measures, mean over "));
+    let sums = simcal()
+        .args(["report", "--scores", &p("a.parquet"), "--metrics", "num_ret", "gm_map", "map", "--out", &p("sums.html")])
+        .output()
+        .unwrap();
+    assert!(sums.status.success(), "{}", String::from_utf8_lossy(&sums.stderr));
+    let sums = std::fs::read_to_string(p("sums.html")).unwrap();
+    assert!(sums.contains("num_* a sum, gm_* a geometric mean) over ") && !sums.contains("measures, mean over "));
     // Self-contained: no script, nothing fetched.
     for banned in ["<script", "src=\"http", "href=\"http", "@import", "url("] {
         assert!(!page.contains(banned), "page contains {banned}");

@@ -248,6 +248,10 @@ pub struct RankingResult {
     /// Per query (id, values), in table order, judged queries missing from the table last.
     #[serde(skip)]
     pub per_query: Vec<(String, Vec<f64>)>,
+    /// How each measure's value over the queries is formed (`mean` holds it: a mean, a sum or
+    /// a geometric mean).
+    #[serde(skip)]
+    pub aggregates: Vec<super::measure::Aggregate>,
 }
 
 impl RankingResult {
@@ -289,7 +293,13 @@ pub fn evaluate(
             }
         })
         .collect();
-    RankingResult { measures: measures.iter().map(Measure::name).collect(), mean, queries: n, per_query }
+    RankingResult {
+        measures: measures.iter().map(Measure::name).collect(),
+        mean,
+        queries: n,
+        per_query,
+        aggregates: measures.iter().map(Measure::aggregate).collect(),
+    }
 }
 
 /// Ideal gains from a query's judged relevance values: the positive ones, descending.

@@ -384,9 +384,13 @@ fn distributions_section(h: &mut String, encoders: &[Encoder]) {
 
 fn ranking_section(h: &mut String, encoders: &[Encoder]) {
     let Some(first) = encoders.first() else { return };
+    // Every measure a mean (the defaults) reads as one; sums (num_*) and geometric means (gm_*)
+    // are named for what they are.
+    let means = first.eval.global.ranking.aggregates.iter().all(|a| *a == crate::metrics::measure::Aggregate::Mean);
+    let over = if means { "mean over" } else { "each formed as trec_eval forms it (a mean; num_* a sum, gm_* a geometric mean) over" };
     let _ = write!(
         h,
-        "<h2>Ranking</h2><div class=\"sub\">trec_eval measures, mean over {} judged queries (judgements from the {}).</div><table><thead><tr><th>measure</th>",
+        "<h2>Ranking</h2><div class=\"sub\">trec_eval measures, {over} {} judged queries (judgements from the {}).</div><table><thead><tr><th>measure</th>",
         first.eval.global.ranking.queries,
         first.eval.judgements
     );
