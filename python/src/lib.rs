@@ -28,7 +28,7 @@ use simcal::calibrate::isotonic::Isotonic;
 use simcal::calibrate::{platt, FitOptions, Method};
 use simcal::embed::Metric;
 use simcal::metrics::ranking::{Measure, QueryRun};
-use simcal::policy::{ApplyOptions, CertifiedBy, DecideOn};
+use simcal::policy::ApplyOptions;
 use simcal::score::matrix::Names;
 use simcal::score::{make_backend, BackendChoice, BackendOptions, ScoreOptions};
 use simcal::stats::ltt::Fwer;
@@ -739,6 +739,30 @@ fn save_artifact(py: Python<'_>, json: &str, path: String) -> PyResult<()> {
     py.detach(|| art.write(Path::new(&path))).map_err(err)
 }
 
+/// `apply`'s options from Python's keywords (shared by `apply` and `Decider`).
+#[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
+fn apply_options(
+    decide_on: &str,
+    target: Option<f64>,
+    certified_by: Option<&str>,
+    method: Option<String>,
+    floor: Option<f64>,
+    min_gap: f64,
+    abstain: Option<(f64, f64)>,
+    force: bool,
+) -> PyResult<ApplyOptions> {
+    Ok(ApplyOptions {
+        decide_on: named("decide_on", decide_on)?,
+        target,
+        certified_by: certified_by.map(|c| named("certified_by", c)).transpose()?,
+        method: method.map(|m| m.parse::<Method>()).transpose().map_err(err)?,
+        floor,
+        min_gap,
+        abstain: abstain.map(|(low, high)| simcal::calibrate::artifact::Band { low, high }),
+        force,
+    })
+}
+
 /// Applies an artifact to a table: (the table with `probability`, the decisions, the warnings
 /// the command line prints).
 #[pyfunction]
@@ -760,11 +784,7 @@ fn apply(
     sha256: Option<String>,
 ) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<RecordBatch>, Vec<String>)> {
     let art = artifact(json)?;
-    let decide_on: DecideOn = named("decide_on", decide_on)?;
-    let certified_by: Option<CertifiedBy> = certified_by.map(|c| named("certified_by", c)).transpose()?;
-    let method = method.map(|m| m.parse::<Method>()).transpose().map_err(err)?;
-    let abstain = abstain.map(|(low, high)| simcal::calibrate::artifact::Band { low, high });
-    let opts = ApplyOptions { decide_on, target, certified_by, method, floor, min_gap, abstain, force };
+    let opts = apply_options(decide_on, target, certified_by, method, floor, min_gap, abstain, force)?;
     let (rows, decisions, warnings) = py.detach(|| -> PyResult<(RecordBatch, RecordBatch, Vec<String>)> {
         let t = self::table(table.0, meta, "table")?;
         // The file's hash where it was read from one, else that of the file it would be.
@@ -811,11 +831,7 @@ impl Decider {
         abstain: Option<(f64, f64)>,
     ) -> PyResult<Decider> {
         let art = artifact(json)?;
-        let decide_on: DecideOn = named("decide_on", decide_on)?;
-        let certified_by: Option<CertifiedBy> = certified_by.map(|c| named("certified_by", c)).transpose()?;
-        let method = method.map(|m| m.parse::<Method>()).transpose().map_err(err)?;
-        let abstain = abstain.map(|(low, high)| simcal::calibrate::artifact::Band { low, high });
-        let opts = ApplyOptions { decide_on, target, certified_by, method, floor, min_gap, abstain, force: false };
+        let opts = apply_options(decide_on, target, certified_by, method, floor, min_gap, abstain, false)?;
         Ok(Decider { inner: simcal::decider::Decider::new(art, Path::new("calibration"), &opts).map_err(err)? })
     }
 

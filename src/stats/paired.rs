@@ -60,6 +60,14 @@ pub fn student(a: &[f64], b: &[f64]) -> Result<TestResult> {
     Ok(TestResult { statistic: t, p: p.clamp(0.0, 1.0) })
 }
 
+/// The randomization tests' observed statistic, |mean difference|, and the bar a round's
+/// statistic must reach: the observed one less a tolerance, so that a round that swaps nothing,
+/// or everything, counts as reaching it whatever the order of the sums.
+fn reach(d: &[f64]) -> (f64, f64) {
+    let observed = mean(d).abs();
+    (observed, observed - 1e-12 * d.iter().map(|x| x.abs()).sum::<f64>() / d.len() as f64)
+}
+
 /// Fisher's randomization test of `a` against `b`, as ranx runs it: in each of `permutations`
 /// rounds every query's two values are swapped with probability ½ (the sign of its difference
 /// flipped), and p is the share of rounds whose absolute mean difference is at least the
@@ -73,11 +81,8 @@ pub fn fisher(a: &[f64], b: &[f64], permutations: usize, seed: u64) -> Result<Te
     if d.is_empty() {
         return Ok(TestResult { statistic: f64::NAN, p: f64::NAN });
     }
-    let observed = mean(&d).abs();
+    let (observed, bar) = reach(&d);
     let n = d.len() as f64;
-    // A tolerance on the comparison: a round that swaps nothing, or everything, must count as
-    // reaching the observed difference whatever the order of the sums.
-    let tol = 1e-12 * d.iter().map(|x| x.abs()).sum::<f64>() / n;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut reached = 0usize;
     for _ in 0..permutations {
@@ -90,7 +95,7 @@ pub fn fisher(a: &[f64], b: &[f64], permutations: usize, seed: u64) -> Result<Te
             sum += if bits & 1 == 1 { -x } else { *x };
             bits >>= 1;
         }
-        if (sum / n).abs() >= observed - tol {
+        if (sum / n).abs() >= bar {
             reached += 1;
         }
     }
@@ -111,14 +116,13 @@ pub fn fisher_exact(a: &[f64], b: &[f64]) -> Result<TestResult> {
     if d.is_empty() {
         return Ok(TestResult { statistic: f64::NAN, p: f64::NAN });
     }
-    let observed = mean(&d).abs();
+    let (observed, bar) = reach(&d);
     let n = d.len() as f64;
-    let tol = 1e-12 * d.iter().map(|x| x.abs()).sum::<f64>() / n;
     let all = 1u64 << d.len();
     let reached = (0..all)
         .filter(|mask| {
             let sum: f64 = d.iter().enumerate().map(|(i, x)| if mask >> i & 1 == 1 { -x } else { *x }).sum();
-            (sum / n).abs() >= observed - tol
+            (sum / n).abs() >= bar
         })
         .count();
     Ok(TestResult { statistic: observed, p: reached as f64 / all as f64 })
