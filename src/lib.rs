@@ -89,6 +89,7 @@
 
 pub mod calibrate;
 pub mod choice;
+pub mod compare;
 pub mod decider;
 pub mod embed;
 pub mod error;

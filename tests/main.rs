@@ -40,6 +40,8 @@ mod histograms;
 mod stats;
 // The paired tests of comparisons: scipy's t-test, statsmodels' corrections, exact permutations.
 mod paired;
+// simcal compare: paired tests per measure and pair, pairing, false-positive rate, calibrations.
+mod compare;
 // Certified thresholds and exact intervals: MAPIE and scipy golden values.
 mod certify;
 // The drift gate's two-sample tests: scipy's Fisher exact test and asymptotic KS.

@@ -22,6 +22,7 @@ macro_rules! say {
 
 mod apply;
 mod args;
+mod compare;
 mod drift;
 mod eval;
 mod fit;
@@ -58,6 +59,8 @@ enum Command {
     Apply(Box<apply::ApplyArgs>),
     /// Evaluate a score table: ranking measures, separation, and a calibration's reliability.
     Eval(Box<eval::EvalArgs>),
+    /// Compare runs (encoders) with paired significance tests, per measure and pair, and their calibrations.
+    Compare(Box<compare::CompareArgs>),
     /// Compare a new labeled table with a calibration's baseline: exit 1 when it drifted.
     Drift(Box<drift::DriftArgs>),
     /// Write one self-contained HTML page comparing encoders' score tables.
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Fit(a) => fit::run(*a),
         Command::Apply(a) => apply::run(*a),
         Command::Eval(a) => eval::run(*a),
+        Command::Compare(a) => compare::run(*a),
         Command::Drift(a) => drift::run(*a),
         Command::Report(a) => report::run(*a),
         Command::Fuse(a) => fuse::run(*a),

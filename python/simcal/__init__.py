@@ -61,6 +61,8 @@ __all__ = [
     "fuse",
     "drift",
     "report",
+    "compare",
+    "Comparison",
     "run",
     "promote",
     "fit",
@@ -611,6 +613,114 @@ def report(
     _simcal.report(scores, cals, None if qrels is None else os.fspath(qrels), list(group_by), names, int(rel_level),
                    os.fspath(out))
     return os.fspath(out)
+
+
+class Comparison:
+    """What :func:`compare` returns: ranx's table of runs with the letters of the runs each one
+    beats (``str(c)`` or :attr:`table`), every pair on every measure (:attr:`pairs`, or
+    :meth:`to_dataframe`), the calibrations compared (:attr:`calibration`, None without labels in
+    the tables), each run's per-query values (:attr:`per_query`: ``{run: {measure: {query:
+    value}}}``) and the whole JSON document ``simcal compare --json`` prints (:meth:`to_dict`)."""
+
+    def __init__(self, document: str, table: str, pairs_table: str, per_query: str) -> None:
+        self._doc = json.loads(document)
+        self.table: str = table
+        self.pairs_table: str = pairs_table
+        self.per_query: dict[str, dict[str, dict[str, float]]] = json.loads(per_query)
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        """Each run: name, letter, values by measure, queries filled as empty rankings."""
+        return self._doc["runs"]
+
+    @property
+    def pairs(self) -> list[dict[str, Any]]:
+        """Each pair on each measure: ``a``, ``b`` (run indices), ``measure``, ``difference``
+        (mean of a − b), ``interval``, ``statistic``, ``p``, ``p_corrected``, ``significant``,
+        ``wins``, ``ties``, ``losses``."""
+        return self._doc["pairs"]
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        return self._doc.get("calibration")
+
+    @property
+    def paired_queries(self) -> int:
+        return self._doc["paired_queries"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self._doc))
+
+    def to_dataframe(self):
+        """The pairs as a pandas DataFrame, one row per pair and measure, runs by name."""
+        import pandas as pd
+
+        names = [r["name"] for r in self.runs]
+        rows = [{"a": names[p["a"]], "b": names[p["b"]], **{k: v for k, v in p.items() if k not in ("a", "b")}}
+                for p in self.pairs]
+        return pd.DataFrame(rows)
+
+    def __str__(self) -> str:
+        return self.table + "\n\n" + self.pairs_table
+
+    def __repr__(self) -> str:
+        names = ", ".join(r["name"] for r in self.runs)
+        return f"Comparison({names}; {self.paired_queries} paired queries, {self._doc['test']})"
+
+
+def compare(
+    runs: Any,
+    qrels: str | os.PathLike | None = None,
+    measures: Iterable[str] | str | None = None,
+    test: str = _D["compare"]["test"],
+    max_p: float = _D["compare"]["max_p"],
+    permutations: int = _D["compare"]["permutations"],
+    resamples: int = _D["compare"]["resamples"],
+    level: float = _D["compare"]["level"],
+    seed: int = _D["compare"]["seed"],
+    correction: str = _D["compare"]["correction"],
+    rel_level: int = _D["rel_level"],
+    calibration: bool = True,
+    target_precision: float = _D["compare"]["target_precision"],
+) -> Comparison:
+    """``simcal compare``: paired significance tests between runs, as ranx's ``compare`` makes
+    them, with bootstrap intervals, a family-wise correction and the calibrations compared.
+
+    ``runs`` is either a list of paths (score tables or TREC runs; judged by ``qrels`` or the
+    tables' labels, a query a run lacks measured on an empty ranking) or a dict of run name →
+    per-query values ``{query: {measure: value}}`` (what :func:`evaluate` returns; the queries
+    every run has are compared, ``measures`` defaulting to the first query's). ``test`` is
+    ``student``, ``fisher``, ``tukey`` or ``bootstrap``; ``correction`` ``holm``, ``bonferroni``
+    or ``none``."""
+    for v, n in ((max_p, "max_p"), (level, "level"), (target_precision, "target_precision")):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise SimcalError(f"{n}: expected a number, got {v!r}")
+    for v, n in ((permutations, "permutations"), (resamples, "resamples"), (seed, "seed")):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise SimcalError(f"{n}: expected a non-negative integer, got {v!r}")
+    for v, n in ((test, "test"), (correction, "correction")):
+        if not isinstance(v, str):
+            raise SimcalError(f"{n}: expected a name, got {v!r}")
+    if isinstance(runs, Mapping):
+        given = []
+        for name, per_query in runs.items():
+            if not isinstance(per_query, Mapping):
+                raise SimcalError(f"runs[{name!r}]: expected a dict of query → {{measure: value}}, got {type(per_query).__name__}")
+            given.append((str(name), {str(q): dict(v) for q, v in per_query.items()}))
+        if measures is None:
+            first = next((v for _, pq in given for v in pq.values()), None)
+            names = [] if first is None else list(first)
+        else:
+            names = [measures] if isinstance(measures, str) else list(measures)
+        return Comparison(*_simcal.compare_values(given, names, test, float(max_p), int(permutations), int(resamples),
+                                                  float(level), int(seed), correction))
+    if isinstance(runs, (str, os.PathLike)):
+        raise SimcalError("runs: expected several runs (a list of paths, or a dict of name → per-query values)")
+    paths = _paths(runs, "runs")
+    names = [] if measures is None else _measures(measures)
+    return Comparison(*_simcal.compare(paths, None if qrels is None else os.fspath(qrels), names, test, float(max_p),
+                                       int(permutations), int(resamples), float(level), int(seed), correction,
+                                       int(rel_level), bool(calibration), float(target_precision)))
 
 
 def score(

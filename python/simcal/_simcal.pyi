@@ -101,6 +101,32 @@ def drift(
     min_pairs: int,
     significance: float,
 ) -> str: ...
+def compare(
+    scores: list[str],
+    qrels: str | None,
+    measures: list[str],
+    test: str,
+    max_p: float,
+    permutations: int,
+    resamples: int,
+    level: float,
+    seed: int,
+    correction: str,
+    rel_level: int,
+    calibration: bool,
+    target_precision: float,
+) -> tuple[str, str, str, str]: ...
+def compare_values(
+    runs: list[tuple[str, dict[str, dict[str, float]]]],
+    measures: list[str],
+    test: str,
+    max_p: float,
+    permutations: int,
+    resamples: int,
+    level: float,
+    seed: int,
+    correction: str,
+) -> tuple[str, str, str, str]: ...
 def report(
     scores: list[str],
     calibrations: list[str],

@@ -125,6 +125,7 @@ fn defaults() -> String {
     let drift = simcal::metrics::drift::Tolerances::default();
     let fuse = simcal::fuse::FuseOptions::default();
     let apply = ApplyOptions::default();
+    let compare = simcal::compare::CompareOptions::default();
     serde_json::json!({
         "k": simcal::job::DEFAULT_K,
         "metric": Metric::default().name(),
@@ -154,6 +155,16 @@ fn defaults() -> String {
         },
         "fuse": {"method": fuse.method.name(), "k": fuse.k, "rrf_k": fuse.rrf_k},
         "apply": {"decide_on": apply.decide_on.name(), "min_gap": apply.min_gap},
+        "compare": {
+            "test": compare.test.name(),
+            "max_p": compare.max_p,
+            "permutations": compare.permutations,
+            "resamples": compare.resamples,
+            "level": compare.level,
+            "seed": compare.seed,
+            "correction": compare.correction.name(),
+            "target_precision": compare.target_precision,
+        },
     })
     .to_string()
 }
@@ -727,6 +738,149 @@ fn drift(
     serde_json::to_string(&doc).map_err(|e| invalid(e.to_string()))
 }
 
+/// `simcal compare`'s options from Python's keywords (`test` and `correction` by name).
+#[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
+fn compare_options(
+    measures: Vec<Measure>,
+    test: &str,
+    max_p: f64,
+    permutations: usize,
+    resamples: usize,
+    level: f64,
+    seed: u64,
+    correction: &str,
+    rel_level: i32,
+    calibration: bool,
+    target_precision: f64,
+) -> PyResult<simcal::compare::CompareOptions> {
+    Ok(simcal::compare::CompareOptions {
+        measures,
+        test: named("test", test)?,
+        max_p,
+        permutations,
+        resamples,
+        level,
+        seed,
+        correction: named("correction", correction)?,
+        rel_level,
+        calibration,
+        target_precision,
+    })
+}
+
+/// A comparison as Python takes it: the JSON document, ranx's table, the pairs' table, and each
+/// run's per-query values (`{run: {measure: {query: value}}}`).
+fn comparison_out(c: &simcal::compare::Comparison) -> PyResult<(String, String, String, String)> {
+    let per_query: serde_json::Map<String, serde_json::Value> = c
+        .runs
+        .iter()
+        .map(|r| {
+            let by_measure: serde_json::Map<String, serde_json::Value> = c
+                .measures
+                .iter()
+                .zip(&r.per_query)
+                .map(|(m, v)| {
+                    (
+                        m.clone(),
+                        c.queries.iter().cloned().zip(v.iter().map(|&x| serde_json::json!(x))).collect::<serde_json::Map<_, _>>().into(),
+                    )
+                })
+                .collect();
+            (r.name.clone(), by_measure.into())
+        })
+        .collect();
+    let doc = serde_json::to_string(&c.document()).map_err(|e| invalid(e.to_string()))?;
+    let per_query = serde_json::to_string(&per_query).map_err(|e| invalid(e.to_string()))?;
+    Ok((doc, c.table(), c.pairs_table(), per_query))
+}
+
+/// `simcal compare` on score tables or TREC runs at `scores`, judged by `qrels` (None: the
+/// tables' labels).
+#[pyfunction]
+#[pyo3(signature = (scores, qrels, measures, test, max_p, permutations, resamples, level, seed, correction, rel_level, calibration, target_precision))]
+#[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
+fn compare(
+    py: Python<'_>,
+    scores: Vec<String>,
+    qrels: Option<String>,
+    measures: Vec<String>,
+    test: &str,
+    max_p: f64,
+    permutations: usize,
+    resamples: usize,
+    level: f64,
+    seed: u64,
+    correction: &str,
+    rel_level: i32,
+    calibration: bool,
+    target_precision: f64,
+) -> PyResult<(String, String, String, String)> {
+    let measures = if measures.is_empty() { vec![simcal::metrics::ranking::DEFAULT_MEASURES.to_owned()] } else { measures };
+    let measures = Measure::parse_list(&measures).map_err(err)?;
+    let opts =
+        compare_options(measures, test, max_p, permutations, resamples, level, seed, correction, rel_level, calibration, target_precision)?;
+    let scores: Vec<std::path::PathBuf> = scores.iter().map(Into::into).collect();
+    let c = py.detach(|| simcal::compare::compare_files(&scores, qrels.as_deref().map(Path::new), &opts)).map_err(err)?;
+    comparison_out(&c)
+}
+
+/// A run's per-query values as Python gives them: `{query: {measure: value}}`.
+type PerQuery = HashMap<String, HashMap<String, f64>>;
+
+/// Compares runs given as per-query values: `runs` is `[(name, {query: {measure: value}})]`
+/// (`evaluate`'s output), `measures` the measures compared (trec_eval's names form their
+/// values as trec_eval does; other names are means).
+#[pyfunction]
+#[pyo3(signature = (runs, measures, test, max_p, permutations, resamples, level, seed, correction))]
+#[expect(clippy::too_many_arguments, reason = "one argument per Python keyword")]
+fn compare_values(
+    py: Python<'_>,
+    runs: Vec<(String, PerQuery)>,
+    measures: Vec<String>,
+    test: &str,
+    max_p: f64,
+    permutations: usize,
+    resamples: usize,
+    level: f64,
+    seed: u64,
+    correction: &str,
+) -> PyResult<(String, String, String, String)> {
+    let parsed: Vec<Option<Measure>> = measures.iter().map(|m| Measure::parse(m).ok()).collect();
+    let aggregates: Vec<simcal::metrics::measure::Aggregate> =
+        parsed.iter().map(|m| m.as_ref().map_or(simcal::metrics::measure::Aggregate::Mean, Measure::aggregate)).collect();
+    let base = simcal::compare::CompareOptions::default();
+    let opts = compare_options(
+        parsed.into_iter().flatten().collect(),
+        test,
+        max_p,
+        permutations,
+        resamples,
+        level,
+        seed,
+        correction,
+        base.rel_level,
+        false,
+        base.target_precision,
+    )?;
+    let mut given = Vec::with_capacity(runs.len());
+    for (i, (name, per_query)) in runs.into_iter().enumerate() {
+        let mut values = std::collections::BTreeMap::new();
+        for (q, by_measure) in per_query {
+            let mut v = Vec::with_capacity(measures.len());
+            for m in &measures {
+                match by_measure.get(m) {
+                    Some(&x) => v.push(x),
+                    None => return Err(invalid(format!("runs[{i}] ({name:?}), query {}: no value of {m:?}", py_str(&q)))),
+                }
+            }
+            values.insert(q, v);
+        }
+        given.push(simcal::compare::QueryValues { name, path: String::new(), values });
+    }
+    let c = py.detach(|| simcal::compare::compare_values(&given, &measures, Some(&aggregates), &opts)).map_err(err)?;
+    comparison_out(&c)
+}
+
 /// Validates an artifact's JSON (the text of a file, or what `fit` returned).
 fn artifact(json: &str) -> PyResult<Artifact> {
     Artifact::from_json(json, Path::new("calibration")).map_err(err)
@@ -1024,6 +1178,8 @@ fn _simcal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ann_recall, m)?)?;
     m.add_function(wrap_pyfunction!(drift, m)?)?;
     m.add_function(wrap_pyfunction!(report, m)?)?;
+    m.add_function(wrap_pyfunction!(compare, m)?)?;
+    m.add_function(wrap_pyfunction!(compare_values, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(promote, m)?)?;
     Ok(())

@@ -76,9 +76,18 @@ pub fn wilson(k: f64, n: f64) -> [f64; 2] {
 }
 
 /// numpy's `linspace(0, 1, n + 1)`.
-fn uniform_edges(n: usize) -> Vec<f64> {
+pub fn uniform_edges(n: usize) -> Vec<f64> {
     let step = 1.0 / n as f64;
     (0..=n).map(|i| if i == n { 1.0 } else { i as f64 * step }).collect()
+}
+
+/// The ECE's bin of probability `v` among the equal-width `edges` (`uniform_edges`), and `v`
+/// clipped as the ECE counts it: netcal's bins, [a, b) with the last closed, on probabilities
+/// clipped to [ε, 1 − ε].
+pub fn ece_bin(edges: &[f64], v: f64) -> (usize, f64) {
+    let v = v.clamp(f64::EPSILON, 1.0 - f64::EPSILON);
+    let bins = edges.len().saturating_sub(1).max(1);
+    (edges.partition_point(|&e| e <= v).saturating_sub(1).min(bins - 1), v)
 }
 
 /// Measures probabilities `p` (each in [0, 1]) against relevance `y`.
@@ -129,8 +138,7 @@ pub fn reliability(p: &[f64], y: &[bool], n_bins: usize, strategy: BinStrategy) 
     let ue = uniform_edges(n_bins);
     let mut cal = vec![(0u64, 0.0f64, 0u64); n_bins];
     for (&v, &r) in p.iter().zip(y) {
-        let v = v.clamp(f64::EPSILON, 1.0 - f64::EPSILON);
-        let b = (ue.partition_point(|&e| e <= v) - 1).min(n_bins - 1);
+        let (b, v) = ece_bin(&ue, v);
         cal[b].0 += 1;
         cal[b].1 += v;
         cal[b].2 += r as u64;

@@ -9,6 +9,7 @@ pub mod crc;
 pub mod ltt;
 pub mod paired;
 pub(crate) mod quantile;
+pub mod tukey;
 pub mod twosample;
 
 pub use quantile::quantiles;
