@@ -96,17 +96,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let filled: Vec<String> = c.runs.iter().map(|r| format!("{} {}", r.name, num(r.filled))).collect();
     say!("{} paired: {}", count(c.paired_queries, "query", "queries"), c.pairing);
     say!("queries a run lacked, measured as empty rankings: {}", filled.join(", "));
-    let test = match c.test {
-        Test::Student => "paired Student's t-test (two-sided)".to_owned(),
-        Test::Fisher => format!("Fisher's randomization test ({} rounds, seed {})", num(c.permutations), c.seed),
-        Test::Tukey => "Tukey's HSD (family-wise over the pairs)".to_owned(),
-        Test::Bootstrap => format!("paired bootstrap test ({} resamples, seed {})", num(c.resamples), c.seed),
-    };
-    let family = match c.correction {
-        Correction::None => "no correction".to_owned(),
-        k => format!("{} over {}", simcal::Choice::name(k), count(c.pairs.len(), "comparison", "comparisons")),
-    };
-    say!("{test}, {family}, significant at p ≤ {}; superscripts: the runs each one beats", c.max_p);
+    say!("{}; superscripts: the runs each one beats", c.method_text());
     say!("");
     say!("{}", c.table());
     say!("");

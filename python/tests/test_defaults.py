@@ -42,6 +42,8 @@ def test_fit_drift_fuse_and_score_defaults_are_the_clis(simcal_bin):
         (simcal.drift, "drift", ["max_ks", "max_precision_drop", "min_pairs", "significance"]),
         (simcal.fuse, "fuse", ["method", "k", "rrf_k"]),
         (simcal.score, "score", ["k", "metric", "backend", "precision", "zero_vectors", "rel_level"]),
+        (simcal.compare, "compare", ["test", "max_p", "permutations", "resamples", "level", "seed", "correction",
+                                     "rel_level", "target_precision"]),
     ]:
         cli = help_defaults(simcal_bin, command)
         params = inspect.signature(function).parameters
@@ -49,6 +51,6 @@ def test_fit_drift_fuse_and_score_defaults_are_the_clis(simcal_bin):
             assert name in cli, f"{command} --{name}: no default in the help"
             assert same(params[name].default, cli[name]), f"{function.__name__}({name}={params[name].default!r}) vs {cli[name]}"
             checked += 1
-    assert checked == 24
+    assert checked == 33
     # A default changed in the library would show here and in the help alike.
     assert inspect.signature(simcal.fit).parameters["target_precision"].default == (0.9,)

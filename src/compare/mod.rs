@@ -597,6 +597,22 @@ fn aligned(rows: &[Vec<String>], left: usize) -> String {
 }
 
 impl Comparison {
+    /// How significance was decided, in words: the test, the correction, the level.
+    pub fn method_text(&self) -> String {
+        use crate::words::{count, num};
+        let test = match self.test {
+            Test::Student => "paired Student's t-test (two-sided)".to_owned(),
+            Test::Fisher => format!("Fisher's randomization test ({} rounds, seed {})", num(self.permutations as u64), self.seed),
+            Test::Tukey => "Tukey's HSD (family-wise over the pairs)".to_owned(),
+            Test::Bootstrap => format!("paired bootstrap test ({} resamples, seed {})", num(self.resamples as u64), self.seed),
+        };
+        let family = match self.correction {
+            Correction::None => "no correction".to_owned(),
+            k => format!("{} over {}", crate::choice::Choice::name(k), count(self.pairs.len(), "comparison", "comparisons")),
+        };
+        format!("{test}, {family}, significant at p ≤ {}", self.max_p)
+    }
+
     /// ranx's table: each run's value of each measure, marked with the letters of the runs it
     /// beats significantly (after the correction).
     pub fn table(&self) -> String {

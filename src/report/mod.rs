@@ -15,6 +15,7 @@ use crate::calibrate::certify::Unit;
 use crate::calibrate::sweep::Curve;
 use crate::calibrate::{fit_table, FitOptions};
 use crate::choice::Choice;
+use crate::compare::{superscript, CompareOptions, Comparison};
 use crate::error::{Error, Result};
 use crate::labels::{read_qrels, Qrels};
 use crate::metrics::ranking::Measure;
@@ -284,7 +285,7 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border-bottom:1
 th:first-child,td:first-child{text-align:left}thead th{background:#f6f6f6}.note{color:#8a5a00;font-size:13px}code{font-size:12px}";
 
 /// The page for `encoders` (at least one), created at `created`.
-pub(crate) fn render(encoders: &[Encoder], created: &str) -> String {
+pub(crate) fn render(encoders: &[Encoder], comparison: Option<&Comparison>, created: &str) -> String {
     let mut h = String::new();
     let models: Vec<String> = encoders.iter().map(|e| e.meta.model.clone()).collect();
     let _ = write!(
@@ -303,6 +304,9 @@ pub(crate) fn render(encoders: &[Encoder], created: &str) -> String {
     data_section(&mut h, encoders);
     distributions_section(&mut h, encoders);
     ranking_section(&mut h, encoders);
+    if let Some(c) = comparison {
+        comparison_section(&mut h, c);
+    }
     reliability_section(&mut h, encoders);
     trust_section(&mut h, encoders);
     pr_section(&mut h, encoders);
@@ -409,6 +413,86 @@ fn ranking_section(h: &mut String, encoders: &[Encoder]) {
         h.push_str("</tr>");
     }
     h.push_str("</tbody></table>");
+}
+
+/// Most bars of a per-query difference chart: beyond, each bar is the mean of a run of sorted
+/// queries.
+const DIFFERENCE_BARS: usize = 400;
+
+/// The encoders compared query by query: ranx's table with the marks of the encoders each one
+/// beats significantly, every pair's mean difference with its interval and test, and per pair
+/// the sorted per-query differences of the first measure.
+// Long: the section's two tables and its charts, in the order they are shown.
+#[expect(clippy::indexing_slicing, reason = "colours are taken modulo the palette's length")]
+fn comparison_section(h: &mut String, c: &Comparison) {
+    let _ = write!(
+        h,
+        "<h2>Paired comparison</h2><div class=\"sub\">{}; {}% paired bootstrap intervals ({} resamples of the queries, seed {}). {} queries paired: {}. A superscript names each encoder a value beats significantly.</div>",
+        esc(&c.method_text()),
+        (c.level * 100.0).round(),
+        crate::words::num(c.resamples as u64),
+        c.seed,
+        crate::words::num(c.paired_queries as u64),
+        esc(&c.pairing)
+    );
+    h.push_str("<table><thead><tr><th>#</th><th>encoder</th>");
+    for m in &c.measures {
+        let _ = write!(h, "<th>{}</th>", esc(m));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for (i, r) in c.runs.iter().enumerate() {
+        let _ = write!(h, "<tr><td>{}</td><td>{}</td>", r.letter, esc(&r.name));
+        for (m, v) in r.values.iter().enumerate() {
+            let marks: String = c.beats(i, m).iter().filter_map(|&j| c.runs.get(j)).map(|o| superscript(o.letter)).collect();
+            let _ = write!(h, "<td>{v:.4}{marks}</td>");
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table>");
+    h.push_str("<table><thead><tr><th>pair</th><th>measure</th><th>difference</th><th>interval</th><th>p</th><th>p corrected</th><th>significant</th><th>wins / ties / losses</th></tr></thead><tbody>");
+    let name = |i: usize| c.runs.get(i).map_or("", |r| r.name.as_str());
+    for t in &c.pairs {
+        let _ = write!(
+            h,
+            "<tr><td>{} − {}</td><td>{}</td><td>{:+.4}</td><td>{:+.4} – {:+.4}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {}</td></tr>",
+            esc(name(t.a)),
+            esc(name(t.b)),
+            esc(&t.measure),
+            t.difference,
+            t.interval[0],
+            t.interval[1],
+            crate::compare::p_text(t.p),
+            crate::compare::p_text(t.p_corrected),
+            if t.significant { "yes" } else { "no" },
+            t.wins,
+            t.ties,
+            t.losses
+        );
+    }
+    h.push_str("</tbody></table>");
+    let Some(first) = c.measures.first() else { return };
+    let _ = write!(
+        h,
+        "<h3>Per-query differences: {}</h3><div class=\"sub\">Each query's {} of the first encoder of the pair minus the second's, sorted: bars above zero are queries it wins, below zero queries it loses.</div><div class=\"row\">",
+        esc(first),
+        esc(first)
+    );
+    for (k, t) in c.pairs.iter().filter(|t| &t.measure == first).enumerate() {
+        let (Some(a), Some(b)) = (c.runs.get(t.a), c.runs.get(t.b)) else { continue };
+        let (Some(x), Some(y)) = (a.per_query.first(), b.per_query.first()) else { continue };
+        let mut d: Vec<f64> = x.iter().zip(y).map(|(p, q)| p - q).collect();
+        d.sort_by(|p, q| q.total_cmp(p));
+        let per_bar = d.len().div_ceil(DIFFERENCE_BARS).max(1);
+        let heights: Vec<f64> = d.chunks(per_bar).map(|g| g.iter().sum::<f64>() / g.len() as f64).collect();
+        let edges: Vec<f64> = (0..=heights.len()).map(|i| (i * per_bar).min(d.len()) as f64).collect();
+        let lo = heights.iter().copied().fold(0.0f64, f64::min);
+        let hi = heights.iter().copied().fold(0.0f64, f64::max);
+        let title = format!("{} − {}: {} wins, {} ties, {} losses", a.name, b.name, t.wins, t.ties, t.losses);
+        let mut chart = Chart::new("differences", &title, 360.0, 260.0, (0.0, d.len() as f64), (lo, hi));
+        chart.histogram(&format!("{} − {}", a.name, b.name), &edges, &heights, PALETTE[k % PALETTE.len()]);
+        let _ = write!(h, "<div class=\"card\">{}</div>", chart.finish("queries, sorted", &format!("difference in {first}")));
+    }
+    h.push_str("</div>");
 }
 
 #[expect(clippy::indexing_slicing, reason = "colours are taken modulo the palette's length; curves are indexed within themselves")]
@@ -705,6 +789,14 @@ pub fn write_report(
             )));
         }
     }
+    // The encoders compared query by query, on the ranking measures shown.
+    let comparison = if tables.len() >= 2 {
+        let given: Vec<(&ScoreTable, &Path)> = tables.iter().zip(scores).map(|(t, p)| (t, p.as_path())).collect();
+        let opts = CompareOptions { measures: measures.clone(), rel_level, calibration: false, ..CompareOptions::default() };
+        Some(crate::compare::compare_tables(&given, qrels.as_ref(), &opts)?)
+    } else {
+        None
+    };
     let mut encoders = Vec::new();
     for (table, path) in tables.into_iter().zip(scores) {
         let art = arts.iter().find(|(a, _)| a.model == table.meta.model).cloned();
@@ -713,7 +805,7 @@ pub fn write_report(
         let opts = EvalOptions { measures: measures.clone(), group_by, rel_level, ..EvalOptions::default() };
         encoders.push(encoder(&table, path, qrels.as_ref(), art, &opts)?);
     }
-    let page = render(&encoders, &crate::calibrate::created());
+    let page = render(&encoders, comparison.as_ref(), &crate::calibrate::created());
     crate::output::write_atomic(out, |w| {
         use std::io::Write;
         w.write_all(page.as_bytes()).map_err(|e| Error::Io { path: out.to_path_buf(), source: e })
