@@ -4,7 +4,8 @@ Makes 5 runs of 10,000 queries × 100 documents from benches/eval.py's table (th
 each run's scores perturbed by its own noise, so rankings and measures differ a little) and
 times, as whole processes from the files:
   - `simcal compare --scores R1 … R5 --qrels QRELS --metrics <5 measures> --test fisher
-    --permutations 10000` (and with `--test student`);
+    --permutations 10000 --no-calibration` (and with `--test student`; ranx compares no
+    calibrations);
   - ranx: Qrels.from_file, Run.from_df for each run, `compare(qrels, runs, metrics,
     stat_test="fisher", n_permutations=1000)` (ranx's default rounds), timed both as a whole
     process and in process (compare alone); numba compiles in the first process, later ones load
@@ -89,7 +90,7 @@ def main():
     fisher, student, rx = [], [], []
     for _ in range(ROUNDS):
         cmd = [SIMCAL, "compare", "--scores", *paths, "--qrels", base.QRELS, "--metrics", *MEASURES, "--json",
-               "--correction", "none"]
+               "--correction", "none", "--no-calibration"]
         w, out = timed(cmd + ["--test", "fisher", "--permutations", "10000"])
         fisher.append((w, json.loads(out)))
         w, out = timed(cmd + ["--test", "student"])

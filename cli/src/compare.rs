@@ -46,7 +46,7 @@ pub struct CompareArgs {
     /// compared at.
     #[arg(long = "target-precision", default_value_t = CompareOptions::default().target_precision)]
     pub target_precision: f64,
-    /// Do not compare the runs' calibrations (done when the tables hold the judgements).
+    /// Do not compare the runs' calibrations (each one's fit; labeled from --qrels when given).
     #[arg(long = "no-calibration")]
     pub no_calibration: bool,
     /// Also write the JSON document here.
@@ -93,9 +93,12 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
         super::print_json(&doc)?;
         return Ok(ExitCode::SUCCESS);
     }
+    for n in &c.notes {
+        eprintln!("note: {}", super::worded(n));
+    }
     let filled: Vec<String> = c.runs.iter().map(|r| format!("{} {}", r.name, num(r.filled))).collect();
     say!("{} paired: {}", count(c.paired_queries, "query", "queries"), c.pairing);
-    say!("queries a run lacked, measured as empty rankings: {}", filled.join(", "));
+    say!("queries a run lacked (or had no judged rows for), measured as empty rankings: {}", filled.join(", "));
     say!("{}; superscripts: the runs each one beats", c.method_text());
     say!("");
     say!("{}", c.table());

@@ -680,7 +680,7 @@ def compare(
     seed: int = _D["compare"]["seed"],
     correction: str = _D["compare"]["correction"],
     rel_level: int = _D["rel_level"],
-    calibration: bool = True,
+    calibration: bool = _D["compare"]["calibration"],
     target_precision: float = _D["compare"]["target_precision"],
 ) -> Comparison:
     """``simcal compare``: paired significance tests between runs, as ranx's ``compare`` makes
@@ -706,7 +706,10 @@ def compare(
         for name, per_query in runs.items():
             if not isinstance(per_query, Mapping):
                 raise SimcalError(f"runs[{name!r}]: expected a dict of query → {{measure: value}}, got {type(per_query).__name__}")
-            given.append((str(name), {str(q): dict(v) for q, v in per_query.items()}))
+            values = {str(q): dict(v) for q, v in per_query.items()}
+            if len(values) != len(per_query):
+                raise SimcalError(f"runs[{name!r}]: two query ids are the same string ({len(per_query) - len(values)} collide)")
+            given.append((str(name), values))
         if measures is None:
             first = next((v for _, pq in given for v in pq.values()), None)
             names = [] if first is None else list(first)

@@ -164,6 +164,7 @@ fn defaults() -> String {
             "seed": compare.seed,
             "correction": compare.correction.name(),
             "target_precision": compare.target_precision,
+            "calibration": compare.calibration,
         },
     })
     .to_string()

@@ -155,7 +155,7 @@ fn run_sums(table: &ScoreTable, path: &Path, opts: &CompareOptions, method: Meth
     Ok(RunSums { by_query, certified_score, acting })
 }
 
-/// Compares the calibrations of `tables` (judged by their own labels), on the queries every
+/// Compares the calibrations of `tables` (judged by their labels), on the queries every
 /// one has labeled pairs for (the runs in the order given).
 // Long: each run's sums, the shared bootstrap, then every pair read off it.
 #[expect(clippy::indexing_slicing, reason = "run and column positions are those of the matrix built here")]

@@ -128,6 +128,9 @@ impl CompareOptions {
         if self.resamples == 0 {
             return Err(Error::Invalid("`resamples`: at least 1 is needed".into()));
         }
+        if self.resamples > MAX_ROUNDS || self.permutations > MAX_ROUNDS {
+            return Err(Error::Invalid(format!("`permutations` and `resamples` take at most {MAX_ROUNDS}")));
+        }
         if !(self.target_precision > 0.0 && self.target_precision <= 1.0) {
             return Err(Error::Invalid(format!("target precision {} is outside (0, 1]", self.target_precision)));
         }
@@ -215,8 +218,11 @@ pub struct Comparison {
     pub seed: u64,
     /// Every pair (a before b, in the runs' order) on every measure, by measure then pair.
     pub pairs: Vec<PairTest>,
-    /// The runs' calibrations compared (with judgements in the tables).
+    /// The runs' calibrations compared.
     pub calibration: Option<calibration::CalibrationComparison>,
+    /// Things worth knowing: tables that judge a shared query differently, rounds too few for
+    /// any comparison to be significant after the correction.
+    pub notes: Vec<String>,
 }
 
 impl Comparison {
@@ -271,6 +277,9 @@ pub fn superscript(letter: char) -> char {
     let i = (letter as u32).wrapping_sub('a' as u32) as usize;
     SUP.get(i).copied().unwrap_or(letter)
 }
+
+/// The most rounds of the randomization test, and resamples of the bootstrap.
+pub const MAX_ROUNDS: usize = 10_000_000;
 
 /// The most runs one comparison takes (each gets a letter).
 pub const MAX_RUNS: usize = 26;
@@ -345,8 +354,8 @@ fn check_runs(n: usize) -> Result<()> {
 }
 
 /// `simcal compare`: reads the score tables (or TREC runs) at `scores` and the judgements at
-/// `qrels` (None: each table's labels), pairs the queries and compares every pair of runs; with
-/// labels in the tables, their calibrations too.
+/// `qrels` (None: each table's labels), pairs the queries and compares every pair of runs, and
+/// (with `calibration`) their calibrations.
 pub fn compare_files(scores: &[PathBuf], qrels: Option<&Path>, opts: &CompareOptions) -> Result<Comparison> {
     opts.check()?;
     check_runs(scores.len())?;
@@ -354,8 +363,14 @@ pub fn compare_files(scores: &[PathBuf], qrels: Option<&Path>, opts: &CompareOpt
     let cols = ["query_id", "doc_id", "score", "label", "query_relevant", "rank"];
     let tables: Vec<crate::table::ScoreTable> = scores.iter().map(|p| crate::metrics::read_scores(p, &cols)).collect::<Result<_>>()?;
     let mut cmp = compare_tables(&tables.iter().zip(scores).map(|(t, p)| (t, p.as_path())).collect::<Vec<_>>(), qrels.as_ref(), opts)?;
-    if qrels.is_none() && opts.calibration {
-        cmp.calibration = calibration::compare(&tables.iter().zip(scores).map(|(t, p)| (t, p.as_path())).collect::<Vec<_>>(), opts)?;
+    if opts.calibration {
+        // With qrels, each table is labeled from them, as `simcal fit --qrels` labels it.
+        let relabeled: Vec<crate::table::ScoreTable> = match &qrels {
+            Some(q) => tables.iter().zip(scores).map(|(t, p)| crate::table::relabel(t, p, q, opts.rel_level)).collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
+        let given = if qrels.is_some() { &relabeled } else { &tables };
+        cmp.calibration = calibration::compare(&given.iter().zip(scores).map(|(t, p)| (t, p.as_path())).collect::<Vec<_>>(), opts)?;
     }
     Ok(cmp)
 }
@@ -404,6 +419,16 @@ pub fn compare_tables(tables: &[(&crate::table::ScoreTable, &Path)], qrels: Opti
     }
     // A query a run did not judge: an empty ranking, judged as the first run that did.
     let mut empties: Vec<(usize, &str, QueryRun)> = Vec::new();
+    // Queries two tables judge differently (their own labels: without qrels).
+    let disagree = ids
+        .iter()
+        .filter(|id| {
+            let judged: Vec<&QueryRun> = by_id.iter().filter_map(|m| m.get(**id).copied()).collect();
+            judged.windows(2).any(|w| {
+                w.first().zip(w.get(1)).is_some_and(|(x, y)| (x.num_rel, x.num_nonrel, &x.ideal) != (y.num_rel, y.num_nonrel, &y.ideal))
+            })
+        })
+        .count();
     for (r, m) in by_id.iter().enumerate() {
         for &id in ids.iter().filter(|id| !m.contains_key(**id)) {
             if let Some(q) = by_id.iter().find_map(|o| o.get(id)) {
@@ -429,7 +454,7 @@ pub fn compare_tables(tables: &[(&crate::table::ScoreTable, &Path)], qrels: Opti
             path: tables.get(i).map(|(_, p)| p.display().to_string()).unwrap_or_default(),
             letter: letter(i),
             values: Vec::new(),
-            filled: ids.len() - all.get(i).map_or(0, Vec::len) + lacked.get(i).copied().unwrap_or(0),
+            filled: empties.iter().filter(|(r, _, _)| *r == i).count() + lacked.get(i).copied().unwrap_or(0),
             per_query,
         });
     }
@@ -445,7 +470,14 @@ pub fn compare_tables(tables: &[(&crate::table::ScoreTable, &Path)], qrels: Opti
             "every query some table judged (a run lacking one is an empty ranking, judged as the first table that has it)".to_owned(),
         ),
     };
-    finish(per_run, queries, measures, &aggregates, judgements, pairing, opts)
+    let mut c = finish(per_run, queries, measures, &aggregates, judgements, pairing, opts)?;
+    if disagree > 0 {
+        c.notes.push(format!(
+            "{} judged differently by the tables (relevant or judged documents that the tables' labels count differently): their differences mix judgements with rankings; give `qrels` to judge every run alike",
+            crate::words::count(disagree, "query is", "queries are")
+        ));
+    }
+    Ok(c)
 }
 
 /// The tests of every pair on every measure, from the runs' per-query values.
@@ -483,11 +515,23 @@ fn finish(
             .collect();
     }
     let k = runs.len();
+    // What is tested per query: the values, or for a geometric mean (gm_*) their logarithms
+    // (floored as trec_eval floors them), so that the test and the mark agree with the value.
+    let tested: Vec<Vec<Vec<f64>>> = runs
+        .iter()
+        .map(|r| {
+            r.per_query
+                .iter()
+                .zip(aggregates)
+                .map(|(v, a)| if *a == Aggregate::Geometric { v.iter().map(|x| x.max(1e-5).ln()).collect() } else { v.clone() })
+                .collect()
+        })
+        .collect();
     // The bootstrap: every run's every measure over shared resamples of the queries.
     let columns = k * m;
     let mut rows = vec![0.0; n * columns];
-    for (r, run) in runs.iter().enumerate() {
-        for (j, v) in run.per_query.iter().enumerate() {
+    for (r, run) in tested.iter().enumerate() {
+        for (j, v) in run.iter().enumerate() {
             for (q, &x) in v.iter().enumerate() {
                 rows[q * columns + r * m + j] = x;
             }
@@ -499,22 +543,21 @@ fn finish(
     let tukey: Option<Vec<Vec<Vec<TestResult>>>> = (opts.test == Test::Tukey)
         .then(|| {
             (0..m)
-                .map(|j| crate::stats::tukey::tukey_hsd(&runs.iter().map(|r| r.per_query[j].as_slice()).collect::<Vec<_>>()))
+                .map(|j| crate::stats::tukey::tukey_hsd(&tested.iter().map(|r| r[j].as_slice()).collect::<Vec<_>>()))
                 .collect::<Result<_>>()
         })
         .transpose()?;
     let mut fisher: BTreeMap<(usize, usize), Vec<TestResult>> = BTreeMap::new();
     if opts.test == Test::Fisher {
         for &(a, b) in &pairs_ij {
-            let d: Vec<Vec<f64>> =
-                (0..m).map(|j| runs[a].per_query[j].iter().zip(&runs[b].per_query[j]).map(|(x, y)| x - y).collect()).collect();
+            let d: Vec<Vec<f64>> = (0..m).map(|j| tested[a][j].iter().zip(&tested[b][j]).map(|(x, y)| x - y).collect()).collect();
             let refs: Vec<&[f64]> = d.iter().map(Vec::as_slice).collect();
             fisher.insert((a, b), paired::fisher_differences(&refs, opts.permutations, opts.seed)?);
         }
     }
     for j in 0..m {
         for &(a, b) in &pairs_ij {
-            let (xa, xb) = (&runs[a].per_query[j], &runs[b].per_query[j]);
+            let (xa, xb) = (&tested[a][j], &tested[b][j]);
             let d: Vec<f64> = xa.iter().zip(xb).map(|(x, y)| x - y).collect();
             let difference = if n == 0 { f64::NAN } else { d.iter().sum::<f64>() / n as f64 };
             let mut boot: Vec<f64> = (0..opts.resamples).map(|s| means[s * columns + a * m + j] - means[s * columns + b * m + j]).collect();
@@ -545,14 +588,36 @@ fn finish(
         }
     }
     let p: Vec<f64> = tests.iter().map(|t| t.p).collect();
-    let corrected = match opts.correction {
-        Correction::Holm => paired::holm(&p),
-        Correction::Bonferroni => paired::bonferroni(&p),
-        Correction::None => p,
+    // Tukey's p-values are family-wise over the pairs of a measure already: the correction
+    // then spans the measures only (Bonferroni over them, whichever is asked for).
+    let corrected = match (opts.test, opts.correction) {
+        (_, Correction::None) => p,
+        (Test::Tukey, _) => p.iter().map(|v| if v.is_nan() { f64::NAN } else { (v * m as f64).min(1.0) }).collect(),
+        (_, Correction::Holm) => paired::holm(&p),
+        (_, Correction::Bonferroni) => paired::bonferroni(&p),
     };
     for (t, c) in tests.iter_mut().zip(corrected) {
         t.p_corrected = c;
         t.significant = c <= opts.max_p;
+    }
+    let mut notes = Vec::new();
+    // A Monte Carlo p-value is at least one over its rounds (the bootstrap's), or zero (Fisher's):
+    // too few rounds and no p but zero can pass the correction's first step.
+    let family = tests.iter().filter(|t| !t.p.is_nan()).count().max(1) as f64;
+    let first_step = match (opts.test, opts.correction) {
+        (_, Correction::None) => opts.max_p,
+        (Test::Tukey, _) => opts.max_p / m as f64,
+        _ => opts.max_p / family,
+    };
+    let rounds = match opts.test {
+        Test::Fisher => Some(opts.permutations),
+        Test::Bootstrap => Some(opts.resamples),
+        _ => None,
+    };
+    if let Some(r) = rounds.filter(|&r| 1.0 / (r as f64 + 1.0) > first_step) {
+        notes.push(format!(
+            "{r} rounds resolve p-values down to about 1/{r}, above the {first_step:.2e} the correction asks of the smallest: raise `permutations` or `resamples`"
+        ));
     }
     Ok(Comparison {
         judgements,
@@ -570,6 +635,7 @@ fn finish(
         seed: opts.seed,
         pairs: tests,
         calibration: None,
+        notes,
     })
 }
 
@@ -606,9 +672,10 @@ impl Comparison {
             Test::Tukey => "Tukey's HSD (family-wise over the pairs)".to_owned(),
             Test::Bootstrap => format!("paired bootstrap test ({} resamples, seed {})", num(self.resamples as u64), self.seed),
         };
-        let family = match self.correction {
-            Correction::None => "no correction".to_owned(),
-            k => format!("{} over {}", crate::choice::Choice::name(k), count(self.pairs.len(), "comparison", "comparisons")),
+        let family = match (self.test, self.correction) {
+            (_, Correction::None) => "no correction".to_owned(),
+            (Test::Tukey, _) => format!("Bonferroni over {}", count(self.measures.len(), "measure", "measures")),
+            (_, k) => format!("{} over {}", crate::choice::Choice::name(k), count(self.pairs.len(), "comparison", "comparisons")),
         };
         format!("{test}, {family}, significant at p ≤ {}", self.max_p)
     }

@@ -285,7 +285,7 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border-bottom:1
 th:first-child,td:first-child{text-align:left}thead th{background:#f6f6f6}.note{color:#8a5a00;font-size:13px}code{font-size:12px}";
 
 /// The page for `encoders` (at least one), created at `created`.
-pub(crate) fn render(encoders: &[Encoder], comparison: Option<&Comparison>, created: &str) -> String {
+pub(crate) fn render(encoders: &[Encoder], comparison: Option<&std::result::Result<Comparison, String>>, created: &str) -> String {
     let mut h = String::new();
     let models: Vec<String> = encoders.iter().map(|e| e.meta.model.clone()).collect();
     let _ = write!(
@@ -304,8 +304,12 @@ pub(crate) fn render(encoders: &[Encoder], comparison: Option<&Comparison>, crea
     data_section(&mut h, encoders);
     distributions_section(&mut h, encoders);
     ranking_section(&mut h, encoders);
-    if let Some(c) = comparison {
-        comparison_section(&mut h, c);
+    match comparison {
+        Some(Ok(c)) => comparison_section(&mut h, c),
+        Some(Err(e)) => {
+            let _ = write!(h, "<h2>Paired comparison</h2><div class=\"note\">Not made: {}</div>", esc(e));
+        }
+        None => {}
     }
     reliability_section(&mut h, encoders);
     trust_section(&mut h, encoders);
@@ -435,6 +439,9 @@ fn comparison_section(h: &mut String, c: &Comparison) {
         crate::words::num(c.paired_queries as u64),
         esc(&c.pairing)
     );
+    for n in &c.notes {
+        let _ = write!(h, "<div class=\"note\">{}</div>", esc(n));
+    }
     h.push_str("<table><thead><tr><th>#</th><th>encoder</th>");
     for m in &c.measures {
         let _ = write!(h, "<th>{}</th>", esc(m));
@@ -793,7 +800,8 @@ pub fn write_report(
     let comparison = if tables.len() >= 2 {
         let given: Vec<(&ScoreTable, &Path)> = tables.iter().zip(scores).map(|(t, p)| (t, p.as_path())).collect();
         let opts = CompareOptions { measures: measures.clone(), rel_level, calibration: false, ..CompareOptions::default() };
-        Some(crate::compare::compare_tables(&given, qrels.as_ref(), &opts)?)
+        // A comparison that cannot be made (more encoders than letters) leaves its section out.
+        Some(crate::compare::compare_tables(&given, qrels.as_ref(), &opts).map_err(|e| e.to_string()))
     } else {
         None
     };

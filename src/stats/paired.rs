@@ -274,29 +274,28 @@ pub fn percentile_interval(sorted: &[f64], level: f64) -> [f64; 2] {
 }
 
 /// The paired bootstrap test's two-sided p-value (the shift method): the share of `resampled`
-/// mean differences at least as far from the `observed` one as it is from zero.
+/// mean differences at least as far from the `observed` one as it is from zero, counted as a
+/// Monte Carlo p-value, (count + 1) / (resamples + 1), so never zero.
 pub fn bootstrap_p(resampled: &[f64], observed: f64) -> f64 {
     if resampled.is_empty() || observed.is_nan() {
         return f64::NAN;
     }
     let bar = observed.abs() * (1.0 - 1e-12);
-    resampled.iter().filter(|&&m| (m - observed).abs() >= bar).count() as f64 / resampled.len() as f64
+    let count = resampled.iter().filter(|&&m| (m - observed).abs() >= bar).count();
+    (count as f64 + 1.0) / (resampled.len() as f64 + 1.0)
 }
 
 /// Holm's step-down adjusted p-values (statsmodels' `multipletests(method="holm")`): the k-th
-/// smallest p times (m − k + 1), made non-decreasing in that order, capped at 1; NaN stays NaN
-/// and counts in m.
+/// smallest p times (m − k + 1), made non-decreasing in that order, capped at 1. A NaN p (a test
+/// that is undefined: two runs equal on every query) stays NaN and is left out of m.
 pub fn holm(p: &[f64]) -> Vec<f64> {
-    let m = p.len();
-    let mut order: Vec<usize> = (0..m).collect();
-    order.sort_by(|&i, &j| p.get(i).copied().unwrap_or(f64::NAN).total_cmp(&p.get(j).copied().unwrap_or(f64::NAN)));
-    let mut out = vec![f64::NAN; m];
+    let mut order: Vec<usize> = (0..p.len()).filter(|&i| p.get(i).is_some_and(|v| !v.is_nan())).collect();
+    let m = order.len();
+    order.sort_by(|&i, &j| p.get(i).copied().unwrap_or(0.0).total_cmp(&p.get(j).copied().unwrap_or(0.0)));
+    let mut out = vec![f64::NAN; p.len()];
     let mut running: f64 = 0.0;
     for (k, &i) in order.iter().enumerate() {
         let v = p.get(i).copied().unwrap_or(f64::NAN);
-        if v.is_nan() {
-            continue;
-        }
         running = running.max(((m - k) as f64 * v).min(1.0));
         if let Some(o) = out.get_mut(i) {
             *o = running;
@@ -305,8 +304,9 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     out
 }
 
-/// Bonferroni's adjusted p-values: each times the number of comparisons, capped at 1.
+/// Bonferroni's adjusted p-values: each times the number of comparisons, capped at 1; a NaN
+/// stays NaN and is left out of the number.
 pub fn bonferroni(p: &[f64]) -> Vec<f64> {
-    let m = p.len() as f64;
-    p.iter().map(|v| (v * m).min(1.0)).collect()
+    let m = p.iter().filter(|v| !v.is_nan()).count() as f64;
+    p.iter().map(|v| if v.is_nan() { f64::NAN } else { (v * m).min(1.0) }).collect()
 }
