@@ -419,14 +419,14 @@ pub fn compare_tables(tables: &[(&crate::table::ScoreTable, &Path)], qrels: Opti
     }
     // A query a run did not judge: an empty ranking, judged as the first run that did.
     let mut empties: Vec<(usize, &str, QueryRun)> = Vec::new();
-    // Queries two tables judge differently (their own labels: without qrels).
+    // Queries two tables judge differently (their own labels: without qrels): another count of
+    // relevant documents or another ideal ordering. (The judged non-relevant documents a table
+    // counts are those it retrieved, which differ between runs by nature.)
     let disagree = ids
         .iter()
         .filter(|id| {
             let judged: Vec<&QueryRun> = by_id.iter().filter_map(|m| m.get(**id).copied()).collect();
-            judged.windows(2).any(|w| {
-                w.first().zip(w.get(1)).is_some_and(|(x, y)| (x.num_rel, x.num_nonrel, &x.ideal) != (y.num_rel, y.num_nonrel, &y.ideal))
-            })
+            judged.windows(2).any(|w| w.first().zip(w.get(1)).is_some_and(|(x, y)| (x.num_rel, &x.ideal) != (y.num_rel, &y.ideal)))
         })
         .count();
     for (r, m) in by_id.iter().enumerate() {
@@ -473,7 +473,7 @@ pub fn compare_tables(tables: &[(&crate::table::ScoreTable, &Path)], qrels: Opti
     let mut c = finish(per_run, queries, measures, &aggregates, judgements, pairing, opts)?;
     if disagree > 0 {
         c.notes.push(format!(
-            "{} judged differently by the tables (relevant or judged documents that the tables' labels count differently): their differences mix judgements with rankings; give `qrels` to judge every run alike",
+            "{} judged differently by the tables (another number of relevant documents, or other relevance grades): their differences mix judgements with rankings; give `qrels` to judge every run alike",
             crate::words::count(disagree, "query is", "queries are")
         ));
     }
