@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::labels::Qrels;
-use crate::metrics::measure::Aggregate;
+use crate::metrics::measure::{Aggregate, GEOMETRIC_FLOOR};
 use crate::metrics::ranking::{self, Measure, QueryRun};
 use crate::metrics::runs;
 use crate::stats::paired::{self, TestResult};
@@ -243,6 +243,11 @@ impl Comparison {
         out
     }
 
+    /// The superscript letters of the runs `run` beats significantly on measure `m`.
+    pub fn marks(&self, run: usize, m: usize) -> String {
+        self.beats(run, m).iter().filter_map(|&j| self.runs.get(j)).map(|o| superscript(o.letter)).collect()
+    }
+
     /// The JSON document `simcal compare --json` prints: the comparison, with each run's values
     /// by measure name.
     pub fn document(&self) -> serde_json::Value {
@@ -309,9 +314,8 @@ pub fn compare_values(
     let Some(first) = runs.first() else { return Err(Error::Invalid("no runs to compare".into())) };
     let queries: Vec<String> = first.values.keys().cloned().collect();
     for r in runs {
-        if let Some(q) =
-            r.values.keys().find(|q| !first.values.contains_key(*q)).or_else(|| queries.iter().find(|q| !r.values.contains_key(*q)))
-        {
+        // A query one of the two lacks (their symmetric difference).
+        if let Some(q) = r.values.keys().chain(&queries).find(|q| !(first.values.contains_key(*q) && r.values.contains_key(*q))) {
             return Err(Error::Invalid(format!(
                 "run {:?} and run {:?} differ on query {q:?}: per-query values are compared on the same queries (give tables and qrels to fill missing queries)",
                 first.name, r.name
@@ -502,17 +506,7 @@ fn finish(
         if let Some(j) = r.per_query.iter().position(|v| v.iter().any(|x| !x.is_finite())) {
             return Err(Error::Invalid(format!("run {:?}: a value of {} is not finite", r.name, measures[j])));
         }
-        r.values = r
-            .per_query
-            .iter()
-            .zip(aggregates)
-            .map(|(v, a)| match (n, a) {
-                (0, _) => 0.0,
-                (_, Aggregate::Sum) => v.iter().sum(),
-                (_, Aggregate::Mean) => v.iter().sum::<f64>() / n as f64,
-                (_, Aggregate::Geometric) => (v.iter().map(|x| x.max(1e-5).ln()).sum::<f64>() / n as f64).exp(),
-            })
-            .collect();
+        r.values = r.per_query.iter().zip(aggregates).map(|(v, a)| a.of(v.iter().copied())).collect();
     }
     let k = runs.len();
     // What is tested per query: the values, or for a geometric mean (gm_*) their logarithms
@@ -523,7 +517,7 @@ fn finish(
             r.per_query
                 .iter()
                 .zip(aggregates)
-                .map(|(v, a)| if *a == Aggregate::Geometric { v.iter().map(|x| x.max(1e-5).ln()).collect() } else { v.clone() })
+                .map(|(v, a)| if *a == Aggregate::Geometric { v.iter().map(|x| x.max(GEOMETRIC_FLOOR).ln()).collect() } else { v.clone() })
                 .collect()
         })
         .collect();
@@ -690,8 +684,7 @@ impl Comparison {
         for (i, r) in self.runs.iter().enumerate() {
             let mut row = vec![r.letter.to_string(), r.name.clone()];
             for (m, v) in r.values.iter().enumerate() {
-                let marks: String = self.beats(i, m).iter().filter_map(|&j| self.runs.get(j)).map(|o| superscript(o.letter)).collect();
-                row.push(format!("{v:.4}{marks}"));
+                row.push(format!("{v:.4}{}", self.marks(i, m)));
             }
             rows.push(row);
         }

@@ -107,6 +107,22 @@ pub enum Aggregate {
     Geometric,
 }
 
+/// trec_eval's floor of a query's value in a geometric mean: a query at 0 counts as this.
+pub const GEOMETRIC_FLOOR: f64 = 1e-5;
+
+impl Aggregate {
+    /// The value over queries of the per-query `values` (0 without queries), as trec_eval forms it.
+    pub fn of(self, values: impl ExactSizeIterator<Item = f64>) -> f64 {
+        let n = values.len();
+        match (n, self) {
+            (0, _) => 0.0,
+            (_, Aggregate::Sum) => values.sum::<f64>(),
+            (_, Aggregate::Mean) => values.sum::<f64>() / n as f64,
+            (_, Aggregate::Geometric) => (values.map(|v| v.max(GEOMETRIC_FLOOR).ln()).sum::<f64>() / n as f64).exp(),
+        }
+    }
+}
+
 const CUTS: &[f64] = &[5.0, 10.0, 15.0, 20.0, 30.0, 100.0, 200.0, 500.0, 1000.0];
 const RECALLS: &[f64] = &[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 

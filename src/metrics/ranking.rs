@@ -279,20 +279,7 @@ pub fn evaluate(
         per_query.extend(missing.iter().map(|(id, q)| (id.clone(), measure_query(q, measures, rel_level))));
     }
     let n = per_query.len();
-    let mean = measures
-        .iter()
-        .enumerate()
-        .map(|(j, m)| {
-            let values = per_query.iter().map(|(_, v)| v[j]);
-            match (n, m.aggregate()) {
-                (0, _) => 0.0,
-                (_, Aggregate::Sum) => values.sum::<f64>(),
-                (_, Aggregate::Mean) => values.sum::<f64>() / n as f64,
-                // trec_eval's floor: a query at 0 counts as 0.00001.
-                (_, Aggregate::Geometric) => (values.map(|v| v.max(1e-5).ln()).sum::<f64>() / n as f64).exp(),
-            }
-        })
-        .collect();
+    let mean = measures.iter().enumerate().map(|(j, m)| m.aggregate().of(per_query.iter().map(|(_, v)| v[j]))).collect();
     RankingResult {
         measures: measures.iter().map(Measure::name).collect(),
         mean,

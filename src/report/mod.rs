@@ -15,7 +15,7 @@ use crate::calibrate::certify::Unit;
 use crate::calibrate::sweep::Curve;
 use crate::calibrate::{fit_table, FitOptions};
 use crate::choice::Choice;
-use crate::compare::{superscript, CompareOptions, Comparison};
+use crate::compare::{CompareOptions, Comparison};
 use crate::error::{Error, Result};
 use crate::labels::{read_qrels, Qrels};
 use crate::metrics::ranking::Measure;
@@ -450,8 +450,7 @@ fn comparison_section(h: &mut String, c: &Comparison) {
     for (i, r) in c.runs.iter().enumerate() {
         let _ = write!(h, "<tr><td>{}</td><td>{}</td>", r.letter, esc(&r.name));
         for (m, v) in r.values.iter().enumerate() {
-            let marks: String = c.beats(i, m).iter().filter_map(|&j| c.runs.get(j)).map(|o| superscript(o.letter)).collect();
-            let _ = write!(h, "<td>{v:.4}{marks}</td>");
+            let _ = write!(h, "<td>{v:.4}{}</td>", c.marks(i, m));
         }
         h.push_str("</tr>");
     }
